@@ -1,0 +1,178 @@
+package index
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Project is a site or app whose visits are recorded under one write key.
+type Project struct {
+	ID        int64           `json:"id"`
+	Name      string          `json:"name"`
+	WriteKey  string          `json:"write_key"`
+	Settings  json.RawMessage `json:"settings"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// NewSecret returns a URL-safe random string of n random bytes.
+func NewSecret(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// CreateProject creates a project with a fresh write key.
+func (db *DB) CreateProject(ctx context.Context, name string, now time.Time) (*Project, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return nil, fmt.Errorf("project name must be 1 to 100 characters")
+	}
+	p := &Project{Name: name, WriteKey: "wk_" + NewSecret(18), Settings: json.RawMessage("{}"), CreatedAt: now.UTC()}
+	res, err := db.write.ExecContext(ctx,
+		`INSERT INTO projects (name, write_key, settings, created_at) VALUES (?, ?, '{}', ?)`,
+		p.Name, p.WriteKey, now.UnixMilli())
+	if err != nil {
+		if isUnique(err) {
+			return nil, fmt.Errorf("project %q: %w", name, ErrExists)
+		}
+		return nil, fmt.Errorf("create project: %w", err)
+	}
+	p.ID, _ = res.LastInsertId()
+	return p, nil
+}
+
+// ProjectByKey looks a project up by its write key.
+func (db *DB) ProjectByKey(ctx context.Context, key string) (*Project, error) {
+	return db.project(ctx, `write_key = ?`, key)
+}
+
+// ProjectByName looks a project up by name.
+func (db *DB) ProjectByName(ctx context.Context, name string) (*Project, error) {
+	return db.project(ctx, `name = ?`, name)
+}
+
+// ProjectByID looks a project up by id.
+func (db *DB) ProjectByID(ctx context.Context, id int64) (*Project, error) {
+	return db.project(ctx, `id = ?`, id)
+}
+
+func (db *DB) project(ctx context.Context, where string, arg any) (*Project, error) {
+	var p Project
+	var settings string
+	var created int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT id, name, write_key, settings, created_at FROM projects WHERE `+where, arg).
+		Scan(&p.ID, &p.Name, &p.WriteKey, &settings, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("project: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get project: %w", err)
+	}
+	p.Settings = json.RawMessage(settings)
+	p.CreatedAt = time.UnixMilli(created).UTC()
+	return &p, nil
+}
+
+// Projects lists all projects by id.
+func (db *DB) Projects(ctx context.Context) ([]Project, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT id, name, write_key, settings, created_at FROM projects ORDER BY id`)
+	if err != nil {
+		return nil, fmt.Errorf("list projects: %w", err)
+	}
+	defer rows.Close()
+	var out []Project
+	for rows.Next() {
+		var p Project
+		var settings string
+		var created int64
+		if err := rows.Scan(&p.ID, &p.Name, &p.WriteKey, &settings, &created); err != nil {
+			return nil, fmt.Errorf("scan project: %w", err)
+		}
+		p.Settings = json.RawMessage(settings)
+		p.CreatedAt = time.UnixMilli(created).UTC()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// SetProjectSettings replaces a project's settings JSON.
+func (db *DB) SetProjectSettings(ctx context.Context, id int64, settings json.RawMessage) error {
+	if !json.Valid(settings) {
+		return fmt.Errorf("project settings: invalid JSON")
+	}
+	res, err := db.write.ExecContext(ctx, `UPDATE projects SET settings = ? WHERE id = ?`, string(settings), id)
+	if err != nil {
+		return fmt.Errorf("set project settings: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return fmt.Errorf("project %d: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// Token is a dashboard API token. Value is only known when it is created.
+type Token struct {
+	ID        int64     `json:"-"`
+	Name      string    `json:"name"`
+	Value     string    `json:"token,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func hashToken(v string) []byte {
+	h := sha256.Sum256([]byte(v))
+	return h[:]
+}
+
+// CreateToken creates an API token; only its hash is stored.
+func (db *DB) CreateToken(ctx context.Context, name string, now time.Time) (*Token, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 100 {
+		return nil, fmt.Errorf("token name must be 1 to 100 characters")
+	}
+	t := &Token{Name: name, Value: "tm_" + NewSecret(32), CreatedAt: now.UTC()}
+	res, err := db.write.ExecContext(ctx,
+		`INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?, ?, ?)`,
+		t.Name, hashToken(t.Value), now.UnixMilli())
+	if err != nil {
+		if isUnique(err) {
+			return nil, fmt.Errorf("token %q: %w", name, ErrExists)
+		}
+		return nil, fmt.Errorf("create token: %w", err)
+	}
+	t.ID, _ = res.LastInsertId()
+	return t, nil
+}
+
+// TokenByValue finds the token with this secret value.
+func (db *DB) TokenByValue(ctx context.Context, value string) (*Token, error) {
+	var t Token
+	var created int64
+	err := db.read.QueryRowContext(ctx,
+		`SELECT id, name, created_at FROM api_tokens WHERE token_hash = ?`, hashToken(value)).
+		Scan(&t.ID, &t.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("token: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get token: %w", err)
+	}
+	t.CreatedAt = time.UnixMilli(created).UTC()
+	return &t, nil
+}
+
+func isUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+}
