@@ -1,0 +1,328 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Session is a recorded visit as the dashboard shows it.
+type Session struct {
+	ID             string    `json:"id"`
+	RowID          int64     `json:"-"`
+	ProjectID      int64     `json:"project_id"`
+	VisitorID      string    `json:"visitor_id"`
+	UserID         string    `json:"user_id,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
+	EndedAt        time.Time `json:"ended_at"`
+	DurationMS     int64     `json:"duration_ms"`
+	Live           bool      `json:"live"`
+	Device         string    `json:"device"`
+	ViewportW      int       `json:"viewport_width"`
+	ViewportH      int       `json:"viewport_height"`
+	Browser        string    `json:"browser"`
+	BrowserVersion string    `json:"browser_version"`
+	OS             string    `json:"os"`
+	EntryURL       string    `json:"entry_url"`
+	Referrer       string    `json:"referrer,omitempty"`
+	Pages          int       `json:"page_count"`
+	Events         int       `json:"event_count"`
+	Clicks         int       `json:"click_count"`
+	RageClicks     int       `json:"rage_clicks"`
+	DeadClicks     int       `json:"dead_clicks"`
+	Errors         int       `json:"errors"`
+	Conversions    int       `json:"conversions"`
+	DroppedEvents  int       `json:"dropped_events,omitempty"`
+	RawBytes       int64     `json:"raw_bytes"`
+}
+
+// Page is one page view inside a session.
+type Page struct {
+	TS       time.Time `json:"time"`
+	OffsetMS int64     `json:"offset_ms"`
+	URL      string    `json:"url"`
+	Path     string    `json:"path"`
+	Width    int       `json:"width"`
+	Height   int       `json:"height"`
+}
+
+// CustomEvent is a track() call or other custom rrweb event.
+type CustomEvent struct {
+	TS       time.Time       `json:"time"`
+	OffsetMS int64           `json:"offset_ms"`
+	Name     string          `json:"name"`
+	Props    json.RawMessage `json:"props"`
+}
+
+// SessionFilter narrows ListSessions. Zero values do not filter.
+type SessionFilter struct {
+	ProjectIDs  []int64 // nil: all projects
+	From, To    time.Time
+	URL         string // a visited page: path prefix, or substring of the URL when it has a "*" or no leading "/"
+	Device      string
+	Visitor     string // visitor id or identified user id
+	MinDuration time.Duration
+	Has         []string // rage_click, dead_click, error, conversion
+	Cursor      string
+	Limit       int
+}
+
+// ErrBadFilter is returned (wrapped) for a filter that cannot be applied.
+var ErrBadFilter = errors.New("bad filter")
+
+const sessionCols = `s.id, s.public_id, s.project_id, s.visitor_id, COALESCE(v.user_id, ''), s.started_at, s.ended_at,
+	s.closed, s.device, s.viewport_w, s.viewport_h, s.browser, s.browser_version, s.os, s.entry_url, s.referrer,
+	s.page_count, s.event_count, s.click_count, s.rage_clicks, s.dead_clicks, s.errors, s.conversions, s.dropped_events, s.raw_bytes`
+
+func scanSession(sc interface{ Scan(...any) error }) (*Session, error) {
+	var s Session
+	var start, end int64
+	var closed bool
+	err := sc.Scan(&s.RowID, &s.ID, &s.ProjectID, &s.VisitorID, &s.UserID, &start, &end,
+		&closed, &s.Device, &s.ViewportW, &s.ViewportH, &s.Browser, &s.BrowserVersion, &s.OS, &s.EntryURL, &s.Referrer,
+		&s.Pages, &s.Events, &s.Clicks, &s.RageClicks, &s.DeadClicks, &s.Errors, &s.Conversions, &s.DroppedEvents, &s.RawBytes)
+	if err != nil {
+		return nil, err
+	}
+	s.StartedAt = time.UnixMilli(start).UTC()
+	s.EndedAt = time.UnixMilli(end).UTC()
+	s.DurationMS = end - start
+	s.Live = !closed
+	return &s, nil
+}
+
+// ListSessions returns sessions newest first, and the cursor of the next page
+// ("" on the last page).
+func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, string, error) {
+	if f.Limit <= 0 || f.Limit > 200 {
+		f.Limit = 50
+	}
+	var where []string
+	var args []any
+	if f.ProjectIDs != nil {
+		if len(f.ProjectIDs) == 0 {
+			return nil, "", nil
+		}
+		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.ProjectIDs)), ",")
+		where = append(where, "s.project_id IN ("+ph+")")
+		for _, id := range f.ProjectIDs {
+			args = append(args, id)
+		}
+	}
+	if !f.From.IsZero() {
+		where = append(where, "s.started_at >= ?")
+		args = append(args, f.From.UnixMilli())
+	}
+	if !f.To.IsZero() {
+		where = append(where, "s.started_at < ?")
+		args = append(args, f.To.UnixMilli())
+	}
+	switch f.Device {
+	case "":
+	case "desktop", "tablet", "mobile":
+		where = append(where, "s.device = ?")
+		args = append(args, f.Device)
+	default:
+		return nil, "", fmt.Errorf("%w: device must be desktop, tablet or mobile", ErrBadFilter)
+	}
+	if f.Visitor != "" {
+		where = append(where, "(s.visitor_id = ? OR v.user_id = ?)")
+		args = append(args, f.Visitor, f.Visitor)
+	}
+	if f.MinDuration > 0 {
+		where = append(where, "s.ended_at - s.started_at >= ?")
+		args = append(args, f.MinDuration.Milliseconds())
+	}
+	if f.URL != "" {
+		if strings.HasPrefix(f.URL, "/") && !strings.Contains(f.URL, "*") {
+			where = append(where, "EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.path >= ? AND p.path < ?)")
+			args = append(args, f.URL, f.URL+"\U0010FFFF")
+		} else {
+			pat := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(f.URL, `\`, `\\`), "%", `\%`), "_", `\_`)
+			pat = "%" + strings.ReplaceAll(pat, "*", "%") + "%"
+			where = append(where, `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`)
+			args = append(args, pat)
+		}
+	}
+	for _, h := range f.Has {
+		col, ok := map[string]string{"rage_click": "rage_clicks", "dead_click": "dead_clicks", "error": "errors", "conversion": "conversions"}[h]
+		if !ok {
+			return nil, "", fmt.Errorf("%w: has must be rage_click, dead_click, error or conversion", ErrBadFilter)
+		}
+		where = append(where, "s."+col+" > 0")
+	}
+	if f.Cursor != "" {
+		start, id, err := decodeCursor(f.Cursor)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "(s.started_at < ? OR (s.started_at = ? AND s.id < ?))")
+		args = append(args, start, start, id)
+	}
+	q := `SELECT ` + sessionCols + ` FROM sessions s
+		LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY s.started_at DESC, s.id DESC LIMIT ?"
+	args = append(args, f.Limit+1)
+	rows, err := db.read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []Session
+	for rows.Next() {
+		s, err := scanSession(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("scan session: %w", err)
+		}
+		out = append(out, *s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("list sessions: %w", err)
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = encodeCursor(last.StartedAt.UnixMilli(), last.RowID)
+	}
+	return out, next, nil
+}
+
+func encodeCursor(start, id int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(start, 10) + "." + strconv.FormatInt(id, 10)))
+}
+
+func decodeCursor(c string) (int64, int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(c)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: cursor is not valid", ErrBadFilter)
+	}
+	a, b, ok := strings.Cut(string(raw), ".")
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	id, err2 := strconv.ParseInt(b, 10, 64)
+	if !ok || err1 != nil || err2 != nil {
+		return 0, 0, fmt.Errorf("%w: cursor is not valid", ErrBadFilter)
+	}
+	return start, id, nil
+}
+
+// SessionByPublicID finds a session of one of projectIDs (nil: any project).
+func (db *DB) SessionByPublicID(ctx context.Context, projectIDs []int64, id string) (*Session, error) {
+	q := `SELECT ` + sessionCols + ` FROM sessions s
+		LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id
+		WHERE s.public_id = ?`
+	args := []any{id}
+	if projectIDs != nil {
+		if len(projectIDs) == 0 {
+			return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+		}
+		q += " AND s.project_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(projectIDs)), ",") + ")"
+		for _, p := range projectIDs {
+			args = append(args, p)
+		}
+	}
+	q += " ORDER BY s.id LIMIT 1"
+	s, err := scanSession(db.read.QueryRowContext(ctx, q, args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get session: %w", err)
+	}
+	return s, nil
+}
+
+// SessionPages lists a session's page views in time order.
+func (db *DB) SessionPages(ctx context.Context, s *Session) ([]Page, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT ts, url, path, width, height FROM pages WHERE session_id = ? ORDER BY ts, id`, s.RowID)
+	if err != nil {
+		return nil, fmt.Errorf("list pages: %w", err)
+	}
+	defer rows.Close()
+	out := []Page{}
+	for rows.Next() {
+		var p Page
+		var ts int64
+		if err := rows.Scan(&ts, &p.URL, &p.Path, &p.Width, &p.Height); err != nil {
+			return nil, fmt.Errorf("scan page: %w", err)
+		}
+		p.TS = time.UnixMilli(ts).UTC()
+		p.OffsetMS = ts - s.StartedAt.UnixMilli()
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+// SessionCustomEvents lists a session's custom events in time order.
+func (db *DB) SessionCustomEvents(ctx context.Context, s *Session) ([]CustomEvent, error) {
+	rows, err := db.read.QueryContext(ctx,
+		`SELECT ts, name, props FROM custom_events WHERE session_id = ? ORDER BY ts, id LIMIT 10000`, s.RowID)
+	if err != nil {
+		return nil, fmt.Errorf("list custom events: %w", err)
+	}
+	defer rows.Close()
+	out := []CustomEvent{}
+	for rows.Next() {
+		var c CustomEvent
+		var ts int64
+		var props string
+		if err := rows.Scan(&ts, &c.Name, &props); err != nil {
+			return nil, fmt.Errorf("scan custom event: %w", err)
+		}
+		c.TS = time.UnixMilli(ts).UTC()
+		c.OffsetMS = ts - s.StartedAt.UnixMilli()
+		c.Props = json.RawMessage(props)
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Segment is a stored segment of a session, as replay reads it.
+type Segment struct {
+	ID        int64
+	Key       string
+	FirstSeq  int64
+	LastSeq   int64
+	Seqs      [][2]int64 // [seq, events] in stored order
+	Events    int
+	FirstTS   int64
+	LastTS    int64
+	Snapshots [][3]int64 // [timestamp, line, byte offset]
+}
+
+// SessionSegments lists a session's stored ('done') segments in seq order.
+func (db *DB) SessionSegments(ctx context.Context, sessionRowID int64) ([]Segment, error) {
+	rows, err := db.read.QueryContext(ctx, `
+		SELECT id, key, first_seq, last_seq, seqs, events, first_ts, last_ts, snapshots
+		FROM segments WHERE session_id = ? AND state = 'done' ORDER BY first_seq, id`, sessionRowID)
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	defer rows.Close()
+	var out []Segment
+	for rows.Next() {
+		var sg Segment
+		var seqs, snaps string
+		if err := rows.Scan(&sg.ID, &sg.Key, &sg.FirstSeq, &sg.LastSeq, &seqs, &sg.Events, &sg.FirstTS, &sg.LastTS, &snaps); err != nil {
+			return nil, fmt.Errorf("scan segment: %w", err)
+		}
+		if err := json.Unmarshal([]byte(seqs), &sg.Seqs); err != nil {
+			return nil, fmt.Errorf("segment %d seqs: %w", sg.ID, err)
+		}
+		if err := json.Unmarshal([]byte(snaps), &sg.Snapshots); err != nil {
+			return nil, fmt.Errorf("segment %d snapshots: %w", sg.ID, err)
+		}
+		out = append(out, sg)
+	}
+	return out, rows.Err()
+}
