@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/replay"
+	"github.com/trailmap/trailmap/server"
+	"github.com/trailmap/trailmap/storage"
+	"github.com/trailmap/trailmap/storage/fs"
+	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/s3"
+)
+
+// Config is everything `trailmap serve` is configured with.
+type Config struct {
+	DataDir       string
+	LogFormat     string
+	LogLevel      string
+	ShutdownGrace time.Duration
+	S3            s3.Config
+	Server        server.Config
+	Recorder      recorder.Config
+}
+
+// Validate checks the whole configuration.
+func (c Config) Validate() error {
+	var errs []error
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		errs = append(errs, fmt.Errorf("log format must be json or text, not %q", c.LogFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("log level: %w", err))
+	}
+	if c.S3.Endpoint != "" {
+		errs = append(errs, c.S3.Validate())
+	}
+	errs = append(errs, c.Server.Validate(), c.Recorder.Validate())
+	return errors.Join(errs...)
+}
+
+func parseServe(args []string, stderr io.Writer) (Config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var c Config
+	def := recorder.DefaultConfig("")
+	fs.StringVar(&c.DataDir, "data", "./data", "data directory: index, write-ahead log and (without S3) blobs")
+	fs.StringVar(&c.Server.Addr, "addr", "127.0.0.1:8080", "listen address")
+	fs.StringVar(&c.Server.PublicURL, "public-url", "", "external base URL for share links (default: the request's host)")
+	fs.BoolVar(&c.Server.TrustProxy, "trust-proxy", false, "take client IPs from X-Forwarded-For (only behind a proxy)")
+	fs.BoolVar(&c.Server.SecureCookies, "secure-cookies", false, "mark login cookies Secure (when served over HTTPS)")
+	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time to finish requests on shutdown")
+
+	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint host:port (empty: local blob store in --data)")
+	fs.StringVar(&c.S3.Bucket, "s3-bucket", "trailmap", "S3 bucket (created if missing)")
+	fs.StringVar(&c.S3.AccessKey, "s3-access-key", "", "S3 access key")
+	fs.StringVar(&c.S3.SecretKey, "s3-secret-key", "", "S3 secret key")
+	fs.StringVar(&c.S3.Region, "s3-region", "us-east-1", "S3 region")
+	fs.BoolVar(&c.S3.UseSSL, "s3-use-ssl", false, "use TLS to reach S3")
+
+	r := &c.Recorder
+	fs.Int64Var(&r.Limits.MaxCompressed, "max-body", def.Limits.MaxCompressed, "max ingest body size as sent (bytes)")
+	fs.Int64Var(&r.Limits.MaxDecompressed, "max-decompressed", def.Limits.MaxDecompressed, "max ingest body size after decompression (bytes)")
+	fs.IntVar(&r.Limits.MaxEvents, "max-events", def.Limits.MaxEvents, "max events per batch")
+	fs.IntVar(&r.Limits.MaxEventBytes, "max-event-size", def.Limits.MaxEventBytes, "max size of one event (bytes)")
+	fs.Float64Var(&r.RatePerKey, "rate-per-key", def.RatePerKey, "batches per second per write key (0: no limit)")
+	fs.Float64Var(&r.RatePerIP, "rate-per-ip", def.RatePerIP, "batches per second per client IP (0: no limit)")
+	fs.DurationVar(&r.SessionIdle, "session-idle", def.SessionIdle, "a session ends after this long without events")
+	fs.DurationVar(&r.SegmentMaxAge, "segment-max-age", def.SegmentMaxAge, "store a session's buffered events at least this often")
+	fs.Int64Var(&r.SegmentMaxBytes, "segment-max-bytes", def.SegmentMaxBytes, "store a session's buffered events once this much raw JSON is buffered")
+	fs.Int64Var(&r.MaxBuffered, "max-buffered", def.MaxBuffered, "raw bytes buffered in memory across sessions before early flushes")
+	fs.IntVar(&r.Devices.TabletMin, "tablet-min-width", def.Devices.TabletMin, "viewport width from which a device is a tablet")
+	fs.IntVar(&r.Devices.DesktopMin, "desktop-min-width", def.Devices.DesktopMin, "viewport width from which a device is a desktop")
+
+	if err := envTwins(fs); err != nil {
+		return c, usageError{err.Error()}
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return c, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
+	}
+	r.DataDir = c.DataDir
+	r.Redact = def.Redact
+	r.WALFileBytes = def.WALFileBytes
+	r.SweepEvery = def.SweepEvery
+	if err := c.Validate(); err != nil {
+		return c, usageError{err.Error()}
+	}
+	return c, nil
+}
+
+// readyBlobs is a blob store that can say whether it is reachable.
+type readyBlobs interface {
+	storage.Blobs
+	Ready(ctx context.Context) error
+}
+
+// serve constructs every part, connects them and runs until ctx ends.
+func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
+	logger := newLogger(cfg, stderr)
+	logger.Info("starting trailmap", "version", buildVersion(), "addr", cfg.Server.Addr, "data", cfg.DataDir)
+
+	db, err := index.Open(ctx, filepath.Join(cfg.DataDir, "index.db"))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := ensureDefaultProject(ctx, db, logger); err != nil {
+		return err
+	}
+
+	var blobs readyBlobs
+	if cfg.S3.Endpoint != "" {
+		c, err := s3.New(ctx, cfg.S3)
+		if err != nil {
+			return err
+		}
+		blobs = c
+		logger.Info("blob store: s3", "endpoint", cfg.S3.Endpoint, "bucket", cfg.S3.Bucket)
+	} else {
+		c, err := fs.New(filepath.Join(cfg.DataDir, "blobs"))
+		if err != nil {
+			return err
+		}
+		blobs = c
+		logger.Info("blob store: local", "dir", filepath.Join(cfg.DataDir, "blobs"))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger)
+	if err != nil {
+		return err
+	}
+	stream := replay.New(db, blobs, rec)
+	srv := server.New(cfg.Server, server.Deps{
+		Index:    db,
+		Recorder: rec,
+		Replay:   stream,
+		Registry: reg,
+		Ready:    map[string]server.Checker{"blobs": blobs, "recorder": rec},
+		Logger:   logger,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Server.Addr)
+	if err != nil {
+		return errors.Join(fmt.Errorf("listen: %w", err), rec.Close(context.WithoutCancel(ctx)))
+	}
+	httpSrv := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/")
+	serveErr := srv.Serve(ctx, httpSrv, cfg.ShutdownGrace, func() error { return httpSrv.Serve(ln) })
+	logger.Info("shutting down: flushing buffered sessions")
+	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	if err := rec.Close(closeCtx); err != nil {
+		logger.Error("flush on shutdown", slog.Any("error", err))
+		serveErr = errors.Join(serveErr, err)
+	}
+	logger.Info("stopped")
+	return serveErr
+}
+
+// ensureDefaultProject creates project "default" on first start and logs its
+// write key once.
+func ensureDefaultProject(ctx context.Context, db *index.DB, logger *slog.Logger) error {
+	ps, err := db.Projects(ctx)
+	if err != nil {
+		return err
+	}
+	if len(ps) > 0 {
+		return nil
+	}
+	p, err := db.CreateProject(ctx, "default", time.Now())
+	if err != nil {
+		return err
+	}
+	logger.Info("created project \"default\"; add the recorder to your site with its write key (shown only now)",
+		"project", p.Name, "write_key", p.WriteKey,
+		"snippet", fmt.Sprintf(`<script src="http://HOST/recorder.js" data-key="%s" async></script>`, p.WriteKey))
+	return nil
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.LogLevel)) // validated already
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}

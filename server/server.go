@@ -1,0 +1,234 @@
+// Package server wires Trailmap's HTTP surface with echo: routes, auth,
+// CORS, limits, errors, metrics and the server lifecycle. Domain logic lives
+// in the recorder, replay, heatmap and journey packages.
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/replay"
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// Config holds the HTTP settings.
+type Config struct {
+	Addr string
+	// TrustProxy takes the client IP from X-Forwarded-For (behind a proxy);
+	// otherwise the TCP peer address is used.
+	TrustProxy bool
+	// SecureCookies marks cookies Secure (serve over HTTPS).
+	SecureCookies bool
+	// PublicURL is the externally visible base URL, used in share links; empty
+	// means the request's own host.
+	PublicURL string
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.Addr == "" {
+		return errors.New("server: listen address is required")
+	}
+	return nil
+}
+
+// Ingester is what the server needs of the recorder.
+type Ingester interface {
+	Ingest(ctx context.Context, req recorder.Request) (recorder.Result, error)
+}
+
+// Streamer is what the server needs of replay.
+type Streamer interface {
+	Stream(ctx context.Context, sess *index.Session, rg replay.Range, w replay.EventWriter) error
+}
+
+// Checker is something /readyz asks.
+type Checker interface {
+	Ready(ctx context.Context) error
+}
+
+// Deps are the parts the server connects; cmd/trailmap builds them.
+type Deps struct {
+	Index    *index.DB
+	Recorder Ingester
+	Replay   Streamer
+	Extra    Extras // domain services added by later packages
+	Registry *prometheus.Registry
+	Ready    map[string]Checker // name → check, for /readyz
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Server is the HTTP server.
+type Server struct {
+	cfg  Config
+	deps Deps
+	log  *slog.Logger
+	now  func() time.Time
+	echo *echo.Echo
+}
+
+// New builds the server and its routes.
+func New(cfg Config, deps Deps) *Server {
+	if deps.Now == nil {
+		deps.Now = time.Now
+	}
+	s := &Server{cfg: cfg, deps: deps, log: deps.Logger.With("component", "server"), now: deps.Now}
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = s.handleError
+	if cfg.TrustProxy {
+		e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	} else {
+		e.IPExtractor = echo.ExtractIPDirect()
+	}
+	s.echo = e
+	s.routes(e)
+	return s
+}
+
+// Handler is the root HTTP handler.
+func (s *Server) Handler() http.Handler { return s.echo }
+
+// Serve answers on l's connections until ctx ends, then shuts down
+// gracefully within the grace period.
+func (s *Server) Serve(ctx context.Context, srv *http.Server, grace time.Duration, serve func() error) error {
+	errc := make(chan error, 1)
+	go func() { errc <- serve() }()
+	select {
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	<-errc
+	return err
+}
+
+// apiError is the JSON error body every failure gets.
+type apiError struct {
+	Error apiErrorBody `json:"error"`
+}
+
+type apiErrorBody struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Errors of the dashboard side.
+var (
+	ErrUnauthorized = errors.New("authentication required")
+	ErrForbidden    = errors.New("not allowed")
+)
+
+// handleError maps errors to a status, a code a client can act on, and a
+// message; unexpected errors are logged and answered without details.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		if !errors.Is(err, context.Canceled) {
+			s.log.Warn("error after response started", "path", c.Path(), slog.Any("error", err))
+		}
+		return
+	}
+	status, code, msg := s.classify(err)
+	if status >= 500 {
+		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
+	}
+	var rl *recorder.RateLimitError
+	if errors.As(err, &rl) {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter/time.Second)+1))
+	}
+	if c.Request().Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, apiError{apiErrorBody{Code: code, Message: msg}})
+	}
+	if err != nil {
+		s.log.Warn("write error response", slog.Any("error", err))
+	}
+}
+
+func (s *Server) classify(err error) (int, string, string) {
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok {
+			msg = m
+		}
+		return he.Code, statusCode(he.Code), msg
+	}
+	if status, code, ok := recorder.Code(err); ok {
+		return status, code, err.Error()
+	}
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return http.StatusRequestEntityTooLarge, "too_large", "request body too large"
+	case errors.Is(err, recorder.ErrShuttingDown):
+		return http.StatusServiceUnavailable, "shutting_down", err.Error()
+	case errors.Is(err, ErrUnauthorized):
+		return http.StatusUnauthorized, "unauthorized", err.Error()
+	case errors.Is(err, ErrForbidden):
+		return http.StatusForbidden, "forbidden", err.Error()
+	case errors.Is(err, index.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, index.ErrBadFilter):
+		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, index.ErrExists):
+		return http.StatusConflict, "exists", err.Error()
+	case errors.Is(err, context.Canceled):
+		return 499, "canceled", "request canceled"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return http.StatusBadRequest, "malformed", "request body ended early"
+	}
+	var be badRequest
+	if errors.As(err, &be) {
+		return http.StatusBadRequest, "bad_request", be.msg
+	}
+	return http.StatusInternalServerError, "internal", "internal error"
+}
+
+// badRequest is a 400 with a message for the client.
+type badRequest struct{ msg string }
+
+func (b badRequest) Error() string { return b.msg }
+
+func statusCode(status int) string {
+	switch status {
+	case http.StatusNotFound:
+		return "not_found"
+	case http.StatusMethodNotAllowed:
+		return "method_not_allowed"
+	case http.StatusUnauthorized:
+		return "unauthorized"
+	case http.StatusForbidden:
+		return "forbidden"
+	case http.StatusRequestEntityTooLarge:
+		return "too_large"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
+	case http.StatusTooManyRequests:
+		return "rate_limited"
+	case http.StatusGone:
+		return "gone"
+	}
+	if status >= 500 {
+		return "internal"
+	}
+	return "bad_request"
+}
