@@ -1,0 +1,59 @@
+# Trailmap. `make run` and `make test` install what is missing and do the rest.
+SHELL := /bin/bash
+GO ?= go
+GOBIN := $(shell $(GO) env GOPATH)/bin
+MINIO := $(GOBIN)/minio
+MINIO_VERSION := v0.0.0-20260212201848-7aac2a2c5b7c
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+JS_DIRS := recorder/js ui/web
+CHROMIUM ?= /usr/bin/chromium
+
+.PHONY: all build run test test-go bench lint deps js chromium minio clean
+
+all: build
+
+# Front-end bundles (recorder script, UI) built with npm + esbuild, embedded by go:embed.
+js:
+	@for d in $(JS_DIRS); do \
+	  if [ -f $$d/package.json ]; then \
+	    if [ ! -d $$d/node_modules ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+	      (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+	    fi; \
+	    (cd $$d && npm run --silent build) || exit 1; \
+	  fi; \
+	done
+
+build: js
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/trailmap ./cmd/trailmap
+
+run: build
+	./bin/trailmap serve --log-format text
+
+# The pinned MinIO server the S3 tests run against.
+minio: $(MINIO)
+$(MINIO):
+	GOFLAGS= $(GO) install github.com/minio/minio@$(MINIO_VERSION)
+
+# Debian's Chromium for the browser tests.
+chromium: $(CHROMIUM)
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+
+deps: minio chromium js
+
+test: deps build
+	TRAILMAP_BIN=$(CURDIR)/bin/trailmap MINIO_BIN=$(MINIO) CHROMIUM_BIN=$(CHROMIUM) \
+	  $(GO) test -race -count=1 -timeout 30m ./...
+
+bench: deps build
+	TRAILMAP_BIN=$(CURDIR)/bin/trailmap MINIO_BIN=$(MINIO) CHROMIUM_BIN=$(CHROMIUM) \
+	  $(GO) test -run '^$$' -bench . -benchmem -benchtime 1x -timeout 60m ./... | tee bench.out
+
+lint:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+clean:
+	rm -rf bin
