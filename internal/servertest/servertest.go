@@ -1,0 +1,273 @@
+// Package servertest runs the real trailmap binary as a child process on a
+// loopback port, for end-to-end, crash and browser tests.
+package servertest
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	builtBin  string
+	buildErr  error
+)
+
+// Bin returns the trailmap binary: $TRAILMAP_BIN (set by `make test`), or one
+// built once per test process.
+func Bin(t testing.TB) string {
+	t.Helper()
+	if b := os.Getenv("TRAILMAP_BIN"); b != "" {
+		return b
+	}
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = fmt.Errorf("go env GOMOD: %w", err)
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		dir, err := os.MkdirTemp("", "trailmap-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		builtBin = filepath.Join(dir, "trailmap")
+		cmd := exec.Command("go", "build", "-o", builtBin, "./cmd/trailmap")
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %w\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatalf("build trailmap: %v", buildErr)
+	}
+	return builtBin
+}
+
+// Server is a running `trailmap serve`.
+type Server struct {
+	URL       string // http://127.0.0.1:port
+	Addr      string
+	DataDir   string
+	WriteKey  string // of project "test"
+	ProjectID int64
+	Token     string // dashboard API token
+
+	bin  string
+	args []string
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	logs *syncBuffer
+	done chan struct{}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// Start creates a data dir with project "test" and a token, and starts the
+// server with extra flags (e.g. "--s3-endpoint", ...). It is stopped when the
+// test ends.
+func Start(t testing.TB, extra ...string) *Server {
+	t.Helper()
+	s := &Server{bin: Bin(t), DataDir: t.TempDir(), logs: &syncBuffer{}}
+	var p struct {
+		ID       int64  `json:"id"`
+		WriteKey string `json:"write_key"`
+	}
+	s.admin(t, &p, "project", "create", "test")
+	s.WriteKey, s.ProjectID = p.WriteKey, p.ID
+	var tok struct {
+		Token string `json:"token"`
+	}
+	s.admin(t, &tok, "token", "create", "test")
+	s.Token = tok.Token
+	s.Addr = freeAddr(t)
+	s.URL = "http://" + s.Addr
+	s.args = append([]string{"serve", "--data", s.DataDir, "--addr", s.Addr, "--log-format", "text",
+		"--rate-per-ip", "0", "--rate-per-key", "0"}, extra...)
+	s.start(t)
+	t.Cleanup(func() {
+		s.Stop(t)
+		if t.Failed() {
+			t.Logf("server logs:\n%s", tail(s.logs.String(), 8000))
+		}
+	})
+	return s
+}
+
+// Admin runs `trailmap <args...> --data DIR` and decodes its JSON output into out.
+func (s *Server) Admin(t testing.TB, out any, args ...string) {
+	t.Helper()
+	s.admin(t, out, args...)
+}
+
+func (s *Server) admin(t testing.TB, out any, args ...string) {
+	t.Helper()
+	cmd := exec.Command(s.bin, append(args, "--data", s.DataDir)...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("trailmap %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("trailmap %s: output %q: %v", strings.Join(args, " "), b, err)
+		}
+	}
+}
+
+func (s *Server) start(t testing.TB) {
+	t.Helper()
+	cmd := exec.Command(s.bin, s.args...)
+	cmd.Stdout, cmd.Stderr = s.logs, s.logs
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start trailmap: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-done:
+			t.Fatalf("trailmap exited during start:\n%s", tail(s.logs.String(), 8000))
+		default:
+		}
+		resp, err := http.Get(s.URL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("trailmap not ready after 60s:\n%s", tail(s.logs.String(), 8000))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Kill ends the server with SIGKILL, as a crash would.
+func (s *Server) Kill(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGKILL, 10*time.Second)
+}
+
+// Stop ends the server with SIGTERM and waits for its graceful shutdown.
+func (s *Server) Stop(t testing.TB) {
+	t.Helper()
+	s.signal(t, syscall.SIGTERM, 60*time.Second)
+}
+
+func (s *Server) signal(t testing.TB, sig syscall.Signal, wait time.Duration) {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-done:
+		return
+	default:
+	}
+	_ = cmd.Process.Signal(sig)
+	select {
+	case <-done:
+	case <-time.After(wait):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Errorf("trailmap did not stop within %s after %v", wait, sig)
+	}
+}
+
+// Restart starts the server again on the same data dir and address.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop(t)
+	s.start(t)
+}
+
+// Logs returns what the server has logged so far.
+func (s *Server) Logs() string { return s.logs.String() }
+
+// Request makes an authenticated dashboard API request.
+func (s *Server) Request(t testing.TB, method, path string, body []byte) *http.Response {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+s.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return resp
+}
+
+// GetJSON GETs an authenticated API path and decodes a 200 answer into out.
+func (s *Server) GetJSON(t testing.TB, path string, out any) {
+	t.Helper()
+	resp := s.Request(t, http.MethodGet, path, nil)
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, resp.StatusCode, buf.String())
+	}
+	if err := json.Unmarshal(buf.Bytes(), out); err != nil {
+		t.Fatalf("GET %s: %v in %q", path, err, tail(buf.String(), 500))
+	}
+}
+
+func freeAddr(t testing.TB) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
