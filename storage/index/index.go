@@ -106,22 +106,31 @@ func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// migrate runs the embedded migrations numbered NNNN_name.sql in order, each
-// in its own transaction together with the version bump.
+// migrate runs the embedded migrations named NNNN_name.sql in numeric
+// order, each in its own transaction together with its record in
+// schema_migrations. Each applied number is recorded, so migrations merged
+// from parallel branches (numbers in reserved ranges) all run.
 func (db *DB) migrate(ctx context.Context) error {
 	if _, err := db.write.ExecContext(ctx,
-		`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_version: %w", err)
+		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
 	}
-	var current int
-	err := db.write.QueryRowContext(ctx, `SELECT version FROM schema_version`).Scan(&current)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if _, err := db.write.ExecContext(ctx, `INSERT INTO schema_version VALUES (0)`); err != nil {
-			return fmt.Errorf("init schema_version: %w", err)
+	applied := map[int]bool{}
+	rows, err := db.write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan schema_migrations: %w", err)
 		}
-	case err != nil:
-		return fmt.Errorf("read schema_version: %w", err)
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 
 	entries, err := fs.ReadDir(migrations, "migrations")
@@ -146,7 +155,7 @@ func (db *DB) migrate(ctx context.Context) error {
 		if i > 0 && all[i-1].n == m.n {
 			return fmt.Errorf("migrations %s and %s share number %d", all[i-1].name, m.name, m.n)
 		}
-		if m.n <= current {
+		if applied[m.n] {
 			continue
 		}
 		body, err := fs.ReadFile(migrations, "migrations/"+m.name)
@@ -157,7 +166,7 @@ func (db *DB) migrate(ctx context.Context) error {
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `UPDATE schema_version SET version = ?`, m.n)
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))`, m.n, m.name)
 			return err
 		})
 		if err != nil {
