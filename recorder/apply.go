@@ -1,0 +1,285 @@
+package recorder
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// stmts are the prepared statements of the apply loop, on the index writer.
+type stmts struct {
+	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify *sql.Stmt
+}
+
+func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
+	var s stmts
+	for _, p := range []struct {
+		dst *(*sql.Stmt)
+		sql string
+	}{
+		{&s.upsertSession, `
+			INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
+			RETURNING id, batch_count = 0`},
+		{&s.insertBatch, `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at) VALUES (?, ?, ?, ?)`},
+		{&s.updateSession, `
+			UPDATE sessions SET
+				started_at = MIN(started_at, ?), ended_at = MAX(ended_at, ?), last_received = MAX(last_received, ?),
+				batch_count = batch_count + 1, event_count = event_count + ?, click_count = click_count + ?,
+				page_count = page_count + ?, raw_bytes = raw_bytes + ?, errors = errors + ?, dropped_events = dropped_events + ?,
+				viewport_w = CASE WHEN ? > 0 THEN ? ELSE viewport_w END,
+				viewport_h = CASE WHEN ? > 0 THEN ? ELSE viewport_h END,
+				device = CASE WHEN device = '' THEN ? ELSE device END,
+				entry_url = CASE WHEN entry_url = '' THEN ? ELSE entry_url END,
+				referrer = CASE WHEN referrer = '' THEN ? ELSE referrer END
+			WHERE id = ?`},
+		{&s.insertPage, `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`},
+		{&s.insertCustom, `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`},
+		{&s.upsertVisitor, `
+			INSERT INTO visitors (project_id, id, first_seen, last_seen, sessions) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (project_id, id) DO UPDATE SET
+				first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
+				sessions = sessions + excluded.sessions`},
+		{&s.identify, `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
+	} {
+		st, err := db.Write().PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare apply statement: %w", err)
+		}
+		*p.dst = st
+	}
+	return &s, nil
+}
+
+func (s *stmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Recorder) enqueueApply(e *entry) {
+	r.applyMu.Lock()
+	r.applyQ = append(r.applyQ, e)
+	r.applyCond.Signal()
+	r.applyMu.Unlock()
+}
+
+// applyLoop records accepted batches in the index, many per transaction.
+// The batch is already durable in the log, so a failure here is retried
+// (and replayed at the next start) rather than reported to the client.
+func (r *Recorder) applyLoop() {
+	defer r.wg.Done()
+	for {
+		r.applyMu.Lock()
+		for len(r.applyQ) == 0 {
+			select {
+			case <-r.stop:
+				r.applyMu.Unlock()
+				return
+			default:
+			}
+			r.applyCond.Wait()
+		}
+		group := r.applyQ
+		if len(group) > 512 {
+			group = group[:512]
+		}
+		r.applyQ = r.applyQ[len(group):]
+		r.applyMu.Unlock()
+
+		for attempt := 0; ; attempt++ {
+			err := r.applyGroup(context.Background(), group)
+			if err == nil {
+				break
+			}
+			r.log.Error("apply batches to index", "batches", len(group), "attempt", attempt, slog.Any("error", err))
+			r.m.indexErrors.Inc()
+			select {
+			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+			case <-r.stop:
+				if attempt > 3 {
+					// Shutting down with a broken index: the batches stay
+					// in the log and are applied at the next start.
+					for _, e := range group {
+						close(e.applied)
+					}
+					return
+				}
+			}
+		}
+		for _, e := range group {
+			close(e.applied)
+		}
+	}
+}
+
+func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
+	return r.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, e := range group {
+			if err := r.applyOne(ctx, tx, e.b); err != nil {
+				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
+			}
+		}
+		return nil
+	})
+}
+
+// applyOne records one batch; it does nothing for a batch already recorded,
+// which makes replaying the log at start-up safe.
+func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, b *Batch) error {
+	f := ExtractFacts(b.Events)
+	ua := r.ua.Parse(b.UserAgent)
+	first, last := f.FirstTS, f.LastTS
+	if f.Events == 0 {
+		first, last = b.ReceivedAt, b.ReceivedAt
+	}
+	var sid int64
+	var isNew bool
+	err := tx.StmtContext(ctx, r.stmts.upsertSession).QueryRowContext(ctx,
+		b.ProjectID, b.SessionID, b.VisitorID, first, last, b.ReceivedAt, b.UserAgent, b.IP,
+		ua.Browser, ua.BrowserVersion, ua.OS).Scan(&sid, &isNew)
+	if err != nil {
+		return fmt.Errorf("upsert session: %w", err)
+	}
+	res, err := tx.StmtContext(ctx, r.stmts.insertBatch).ExecContext(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt)
+	if err != nil {
+		return fmt.Errorf("insert batch: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil // already recorded
+	}
+
+	device := DeviceClass(f.ViewportW, r.cfg.Devices)
+	if device == "" {
+		switch {
+		case ua.Tablet:
+			device = "tablet"
+		case ua.Mobile:
+			device = "mobile"
+		}
+	}
+	entryURL := ""
+	if len(f.Pages) > 0 {
+		entryURL = f.Pages[0].URL
+	}
+	referrer := pageReferrer(f)
+	_, err = tx.StmtContext(ctx, r.stmts.updateSession).ExecContext(ctx,
+		first, last, b.ReceivedAt,
+		f.Events, f.Clicks, len(f.Pages), f.Bytes, f.Errors, f.Dropped,
+		f.ViewportW, f.ViewportW, f.ViewportH, f.ViewportH,
+		device, entryURL, referrer, sid)
+	if err != nil {
+		return fmt.Errorf("update session: %w", err)
+	}
+	for _, p := range f.Pages {
+		if _, err := tx.StmtContext(ctx, r.stmts.insertPage).ExecContext(ctx, sid, p.TS, p.URL, p.Path, p.Width, p.Height); err != nil {
+			return fmt.Errorf("insert page: %w", err)
+		}
+	}
+	for _, c := range f.Custom {
+		props := string(c.Payload)
+		if props == "" || props == "null" {
+			props = "{}"
+		}
+		if _, err := tx.StmtContext(ctx, r.stmts.insertCustom).ExecContext(ctx, sid, c.TS, truncate(c.Tag, 200), props); err != nil {
+			return fmt.Errorf("insert custom event: %w", err)
+		}
+	}
+	newSession := 0
+	if isNew {
+		newSession = 1
+	}
+	if _, err := tx.StmtContext(ctx, r.stmts.upsertVisitor).ExecContext(ctx, b.ProjectID, b.VisitorID, first, last, newSession); err != nil {
+		return fmt.Errorf("upsert visitor: %w", err)
+	}
+	if b.User != nil && b.User.ID != "" {
+		var traits any
+		if len(b.User.Traits) > 0 && string(b.User.Traits) != "null" {
+			traits = string(b.User.Traits)
+		}
+		if _, err := tx.StmtContext(ctx, r.stmts.identify).ExecContext(ctx, b.User.ID, traits, b.ProjectID, b.VisitorID); err != nil {
+			return fmt.Errorf("identify visitor: %w", err)
+		}
+	}
+	for _, o := range r.observers {
+		if err := o.ObserveBatch(ctx, tx, sid, b.Events); err != nil {
+			return fmt.Errorf("observer: %w", err)
+		}
+	}
+	return nil
+}
+
+// pageReferrer takes the referrer host from the recorder's "trailmap/page"
+// event, if the batch has one.
+func pageReferrer(f Facts) string {
+	for _, c := range f.Internal {
+		if c.Tag != "trailmap/page" {
+			continue
+		}
+		var p struct {
+			Referrer string `json:"referrer"`
+		}
+		if json.Unmarshal(c.Payload, &p) == nil && p.Referrer != "" {
+			if u, err := url.Parse(p.Referrer); err == nil && u.Host != "" {
+				return truncate(u.Scheme+"://"+u.Host+u.Path, 512)
+			}
+		}
+	}
+	return ""
+}
+
+// closeIdle marks sessions that have been quiet for the idle timeout as
+// closed, telling observers, including sessions only the index knows of.
+func (r *Recorder) closeIdle(ctx context.Context) error {
+	cutoff := r.now().Add(-r.cfg.SessionIdle).UnixMilli()
+	var ids []int64
+	rows, err := r.db.Read().QueryContext(ctx,
+		`SELECT id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT 1000`, cutoff)
+	if err != nil {
+		return fmt.Errorf("find idle sessions: %w", err)
+	}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan idle session: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return nil
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return r.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, id := range ids {
+			res, err := tx.ExecContext(ctx, `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`, id, cutoff)
+			if err != nil {
+				return fmt.Errorf("close session: %w", err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+			for _, o := range r.observers {
+				if err := o.SessionClosed(ctx, tx, id); err != nil {
+					return fmt.Errorf("observer session closed: %w", err)
+				}
+			}
+		}
+		return nil
+	})
+}

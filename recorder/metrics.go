@@ -1,0 +1,113 @@
+package recorder
+
+import (
+	"errors"
+	"io"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	batches      *prometheus.CounterVec
+	events       prometheus.Counter
+	bytesIn      *prometheus.CounterVec
+	rejects      *prometheus.CounterVec
+	indexErrors  prometheus.Counter
+	blobErrors   *prometheus.CounterVec
+	flushSeconds prometheus.Histogram
+	segments     prometheus.Counter
+	bytesStored  prometheus.Counter
+	rawFlushed   prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
+	m := &metrics{
+		batches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_ingest_batches_total", Help: "Ingested batches by result (accepted, duplicate).",
+		}, []string{"result"}),
+		events: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_ingest_events_total", Help: "rrweb events accepted.",
+		}),
+		bytesIn: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_ingest_bytes_total", Help: "Request body bytes received, compressed (as sent) and decompressed.",
+		}, []string{"kind"}),
+		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_ingest_rejects_total", Help: "Rejected ingest requests by reason code.",
+		}, []string{"reason"}),
+		indexErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_index_apply_errors_total", Help: "Failed attempts to record accepted batches in the index (retried).",
+		}),
+		blobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_blob_errors_total", Help: "Blob store errors by operation.",
+		}, []string{"op"}),
+		flushSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "trailmap_segment_flush_seconds", Help: "Time to build and store one segment.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}),
+		segments: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_segments_stored_total", Help: "Segment objects written to the blob store.",
+		}),
+		bytesStored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_stored_bytes_total", Help: "Compressed segment bytes written to the blob store.",
+		}),
+		rawFlushed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_segment_raw_bytes_total", Help: "Raw event bytes that went into stored segments.",
+		}),
+	}
+	gauge := func(name, help string, f func() float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
+	}
+	cs := []prometheus.Collector{
+		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
+		gauge("trailmap_wal_bytes", "Bytes in the write-ahead log.", func() float64 {
+			if r.wal == nil {
+				return 0
+			}
+			return float64(r.wal.Stats().Bytes)
+		}),
+		gauge("trailmap_wal_files", "Files in the write-ahead log.", func() float64 {
+			if r.wal == nil {
+				return 0
+			}
+			return float64(r.wal.Stats().Files)
+		}),
+		gauge("trailmap_buffered_bytes", "Raw event bytes accepted and not yet in stored segments.", func() float64 {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return float64(r.buffered)
+		}),
+		gauge("trailmap_live_sessions", "Sessions with state in memory.", func() float64 {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			return float64(len(r.sessions))
+		}),
+	}
+	if reg != nil {
+		for _, c := range cs {
+			reg.MustRegister(c)
+		}
+	}
+	return m
+}
+
+func (m *metrics) reject(err error) {
+	reason := "internal"
+	if _, code, ok := Code(err); ok {
+		reason = code
+	} else if errors.Is(err, ErrShuttingDown) {
+		reason = "shutting_down"
+	}
+	m.rejects.WithLabelValues(reason).Inc()
+}
+
+// countingReader counts bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}

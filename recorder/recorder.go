@@ -1,0 +1,497 @@
+// Package recorder is the ingest side of Trailmap: it validates and
+// decompresses rrweb batches, deduplicates them by (session, seq), makes them
+// durable in a write-ahead log before acknowledging, extracts the facts the
+// index needs, and gathers each session's batches into large zstd segments
+// in the blob store.
+package recorder
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/trailmap/trailmap/internal/ratelimit"
+	"github.com/trailmap/trailmap/internal/wal"
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// Config holds the recorder's settings.
+type Config struct {
+	// DataDir holds the write-ahead log (in DataDir/wal).
+	DataDir string
+	Limits  Limits
+	Devices DeviceThresholds
+	Redact  RedactRules // defaults; a project's settings may override them
+	// SessionIdle ends a session that has received nothing for this long.
+	SessionIdle time.Duration
+	// SegmentMaxAge flushes a session's buffered batches this long after the
+	// first of them arrived; SegmentMaxBytes flushes once this much raw JSON
+	// is buffered for one session.
+	SegmentMaxAge   time.Duration
+	SegmentMaxBytes int64
+	// MaxBuffered bounds raw bytes held in memory across all sessions; over
+	// it the largest buffers are flushed early.
+	MaxBuffered int64
+	// WALFileBytes is the size at which the log starts a new file.
+	WALFileBytes int64
+	// RatePerKey and RatePerIP are sustained batches per second (burst 4×);
+	// zero disables the limit.
+	RatePerKey float64
+	RatePerIP  float64
+	// SweepEvery is how often idle sessions and age-due segments are checked.
+	SweepEvery time.Duration
+}
+
+// DefaultConfig returns production defaults for a data dir.
+func DefaultConfig(dataDir string) Config {
+	return Config{
+		DataDir:         dataDir,
+		Limits:          DefaultLimits(),
+		Devices:         DefaultDeviceThresholds(),
+		Redact:          DefaultRedactRules(),
+		SessionIdle:     30 * time.Minute,
+		SegmentMaxAge:   2 * time.Minute,
+		SegmentMaxBytes: 8 << 20,
+		MaxBuffered:     256 << 20,
+		WALFileBytes:    64 << 20,
+		RatePerKey:      2000,
+		RatePerIP:       50,
+		SweepEvery:      time.Second,
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.DataDir == "":
+		return errors.New("recorder: data dir is required")
+	case c.SessionIdle < time.Second:
+		return errors.New("recorder: session idle timeout must be at least 1s")
+	case c.SegmentMaxAge <= 0 || c.SegmentMaxBytes <= 0 || c.MaxBuffered <= 0:
+		return errors.New("recorder: segment age, segment size and buffer limit must be positive")
+	case c.Limits.MaxCompressed <= 0 || c.Limits.MaxDecompressed <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.MaxEventBytes <= 0:
+		return errors.New("recorder: ingest limits must be positive")
+	case c.RatePerKey < 0 || c.RatePerIP < 0:
+		return errors.New("recorder: rate limits must not be negative")
+	}
+	return nil
+}
+
+// Blobs is what the recorder needs of the blob store.
+type Blobs interface {
+	Put(ctx context.Context, key string, r io.Reader, size int64) error
+}
+
+// Observer sees each newly accepted batch inside the index transaction that
+// records it (heatmap clicks, frustration signals, journeys hook in here), and
+// each session end. Batches of one session arrive in acceptance order.
+type Observer interface {
+	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error
+	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error
+}
+
+// Request is one ingest call as the HTTP layer sees it.
+type Request struct {
+	Key       string
+	Encoding  string
+	Body      io.Reader
+	UserAgent string
+	RemoteIP  string
+}
+
+// Result is the answer to an accepted (or repeated) batch.
+type Result struct {
+	Accepted  int  `json:"accepted"`
+	Duplicate bool `json:"duplicate,omitempty"`
+}
+
+// Recorder is the ingest pipeline. Create it with New, stop it with Close.
+type Recorder struct {
+	cfg       Config
+	db        *index.DB
+	blobs     Blobs
+	log       *slog.Logger
+	now       func() time.Time
+	wal       *wal.Log
+	dec       *Decoder
+	ua        *UAParser
+	observers []Observer
+	m         *metrics
+	keyLimit  *ratelimit.Limiter
+	ipLimit   *ratelimit.Limiter
+	stmts     *stmts
+
+	projMu   sync.Mutex
+	projects map[string]*projectEntry // by write key
+
+	mu       sync.Mutex
+	sessions map[sessKey]*session
+	buffered int64
+	closing  bool
+
+	applyMu   sync.Mutex
+	applyCond *sync.Cond
+	applyQ    []*entry
+
+	flushSem chan struct{}
+	stop     chan struct{}
+	wg       sync.WaitGroup
+}
+
+type projectEntry struct {
+	project  *index.Project
+	redactor *Redactor
+	loaded   time.Time
+}
+
+type sessKey struct {
+	project int64
+	id      string
+}
+
+// session is the in-memory state of a session with accepted batches that are
+// not yet all in stored segments.
+type session struct {
+	key sessKey
+
+	// ingestMu serialises dedupe + WAL append for this session, so two
+	// concurrent copies of one seq are stored once.
+	ingestMu sync.Mutex
+
+	// Guarded by Recorder.mu:
+	seen         map[int64]bool
+	pending      []*entry // accepted, waiting for a segment
+	flushing     []*entry // in a segment being written
+	firstPending time.Time
+	lastReceived time.Time
+	pendingBytes int64
+	refs         int // in-flight ingest calls, which keep the session in the map
+	closed       bool
+}
+
+// entry is one accepted batch on its way through apply and flush.
+type entry struct {
+	b       *Batch
+	pos     wal.Pos
+	raw     int64
+	applied chan struct{} // closed once the batch is in the index
+}
+
+// New starts a recorder: it replays the write-ahead log (re-buffering batches
+// that are not yet in segments, finishing segments interrupted by a crash)
+// before it returns.
+func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometheus.Registerer, logger *slog.Logger, observers ...Observer) (*Recorder, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Recorder{
+		cfg:       cfg,
+		db:        db,
+		blobs:     blobs,
+		log:       logger.With("component", "recorder"),
+		now:       time.Now,
+		dec:       NewDecoder(cfg.Limits),
+		ua:        NewUAParser(),
+		observers: observers,
+		projects:  map[string]*projectEntry{},
+		sessions:  map[sessKey]*session{},
+		flushSem:  make(chan struct{}, 2),
+		stop:      make(chan struct{}),
+	}
+	r.applyCond = sync.NewCond(&r.applyMu)
+	if cfg.RatePerKey > 0 {
+		r.keyLimit = ratelimit.New(cfg.RatePerKey, int(4*cfg.RatePerKey)+1, 10000, r.now)
+	}
+	if cfg.RatePerIP > 0 {
+		r.ipLimit = ratelimit.New(cfg.RatePerIP, int(4*cfg.RatePerIP)+1, 100000, r.now)
+	}
+	var err error
+	if r.stmts, err = prepare(ctx, db); err != nil {
+		return nil, err
+	}
+	r.m = newMetrics(reg, r)
+	if err := r.recover(ctx); err != nil {
+		return nil, err
+	}
+	r.wg.Add(2)
+	go r.applyLoop()
+	go r.sweepLoop()
+	return r, nil
+}
+
+// Ingest validates, deduplicates and durably logs one batch. A nil error
+// means the batch is on disk.
+func (r *Recorder) Ingest(ctx context.Context, req Request) (Result, error) {
+	res, err := r.ingest(ctx, req)
+	if err != nil {
+		r.m.reject(err)
+	}
+	return res, err
+}
+
+func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
+	if req.Key == "" {
+		return Result{}, fmt.Errorf("%w: a write key is required (X-Trailmap-Key header or key= query)", ErrUnknownKey)
+	}
+	pe, err := r.project(ctx, req.Key)
+	if err != nil {
+		return Result{}, err
+	}
+	if r.keyLimit != nil {
+		if ok, wait := r.keyLimit.Allow(req.Key); !ok {
+			return Result{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
+	ip := AnonymizeIP(req.RemoteIP)
+	if r.ipLimit != nil && req.RemoteIP != "" {
+		if ok, wait := r.ipLimit.Allow(req.RemoteIP); !ok {
+			return Result{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
+	cr := &countingReader{r: req.Body}
+	body, err := r.dec.Decompress(cr, req.Encoding)
+	r.m.bytesIn.WithLabelValues("compressed").Add(float64(cr.n))
+	if err != nil {
+		return Result{}, err
+	}
+	b, err := ParseBatch(body, r.cfg.Limits, pe.redactor)
+	if err != nil {
+		return Result{}, err
+	}
+	b.ProjectID = pe.project.ID
+	b.ReceivedAt = r.now().UnixMilli()
+	b.UserAgent = truncate(req.UserAgent, 512)
+	b.IP = ip
+	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))
+	return r.accept(ctx, b)
+}
+
+// accept runs dedupe and the durable append for a parsed batch.
+func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
+	s, err := r.acquire(ctx, sessKey{b.ProjectID, b.SessionID})
+	if err != nil {
+		return Result{}, err
+	}
+	defer r.release(s)
+
+	s.ingestMu.Lock()
+	defer s.ingestMu.Unlock()
+	r.mu.Lock()
+	dup := s.seen[b.Seq]
+	r.mu.Unlock()
+	if dup {
+		r.m.batches.WithLabelValues("duplicate").Inc()
+		return Result{Accepted: len(b.Events), Duplicate: true}, nil
+	}
+	rec := encodeBatch(b)
+	pos, err := r.wal.Append(ctx, rec)
+	if err != nil {
+		return Result{}, fmt.Errorf("log batch: %w", err)
+	}
+	e := &entry{b: b, pos: pos, raw: rawSize(b), applied: make(chan struct{})}
+	r.mu.Lock()
+	s.seen[b.Seq] = true
+	r.bufferLocked(s, e)
+	r.mu.Unlock()
+	r.enqueueApply(e)
+	r.m.batches.WithLabelValues("accepted").Inc()
+	r.m.events.Add(float64(len(b.Events)))
+	return Result{Accepted: len(b.Events)}, nil
+}
+
+// acquire returns the live state of a session, loading the seqs it already
+// has from the index when it is not in memory, and pins it until release.
+func (r *Recorder) acquire(ctx context.Context, k sessKey) (*session, error) {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil, ErrShuttingDown
+	}
+	s := r.sessions[k]
+	if s != nil {
+		s.refs++
+		r.mu.Unlock()
+		return s, nil
+	}
+	r.mu.Unlock()
+
+	seqs, err := r.storedSeqs(ctx, k)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s = r.sessions[k]; s == nil {
+		s = &session{key: k, seen: map[int64]bool{}}
+		for _, q := range seqs {
+			s.seen[q] = true
+		}
+		r.sessions[k] = s
+	}
+	s.refs++
+	return s, nil
+}
+
+func (r *Recorder) release(s *session) {
+	r.mu.Lock()
+	s.refs--
+	r.mu.Unlock()
+}
+
+func (r *Recorder) storedSeqs(ctx context.Context, k sessKey) ([]int64, error) {
+	rows, err := r.db.Read().QueryContext(ctx, `
+		SELECT b.seq FROM batches b JOIN sessions s ON s.id = b.session_id
+		WHERE s.project_id = ? AND s.public_id = ?`, k.project, k.id)
+	if err != nil {
+		return nil, fmt.Errorf("load session seqs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var q int64
+		if err := rows.Scan(&q); err != nil {
+			return nil, fmt.Errorf("scan seq: %w", err)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}
+
+func (r *Recorder) bufferLocked(s *session, e *entry) {
+	if len(s.pending) == 0 {
+		s.firstPending = r.now()
+	}
+	s.pending = append(s.pending, e)
+	s.pendingBytes += e.raw
+	s.lastReceived = r.now()
+	s.closed = false
+	r.buffered += e.raw
+}
+
+func rawSize(b *Batch) int64 {
+	var n int64
+	for _, ev := range b.Events {
+		n += int64(len(ev)) + 1
+	}
+	return n
+}
+
+// project resolves a write key, caching projects for a few seconds so a
+// settings change takes effect quickly without a lookup per batch.
+func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, error) {
+	r.projMu.Lock()
+	pe := r.projects[key]
+	r.projMu.Unlock()
+	if pe != nil && r.now().Sub(pe.loaded) < 10*time.Second {
+		return pe, nil
+	}
+	p, err := r.db.ProjectByKey(ctx, key)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no project has this write key", ErrUnknownKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rules, err := projectRedactRules(r.cfg.Redact, p.Settings)
+	if err != nil {
+		r.log.Warn("project redaction settings unreadable, using defaults", "project", p.ID, slog.Any("error", err))
+		rules = r.cfg.Redact
+	}
+	pe = &projectEntry{project: p, redactor: NewRedactor(rules), loaded: r.now()}
+	r.projMu.Lock()
+	if len(r.projects) > 10000 {
+		clear(r.projects)
+	}
+	r.projects[key] = pe
+	r.projMu.Unlock()
+	return pe, nil
+}
+
+// projectRedactRules applies a project's settings
+// ({"redact_params": [...], "allow_params": [...]}) over the defaults.
+func projectRedactRules(def RedactRules, settings json.RawMessage) (RedactRules, error) {
+	var s struct {
+		RedactParams []string `json:"redact_params"`
+		AllowParams  []string `json:"allow_params"`
+	}
+	if len(settings) > 0 {
+		if err := json.Unmarshal(settings, &s); err != nil {
+			return def, fmt.Errorf("parse project settings: %w", err)
+		}
+	}
+	out := def
+	if s.RedactParams != nil {
+		out.Params = append(append([]string(nil), def.Params...), s.RedactParams...)
+	}
+	if s.AllowParams != nil {
+		out.Allow = append(append([]string(nil), def.Allow...), s.AllowParams...)
+	}
+	return out, nil
+}
+
+// Unflushed returns, in seq order, the accepted batches of a session that
+// are not yet in a stored segment, so a live session can be watched.
+func (r *Recorder) Unflushed(projectID int64, sessionID string) (seqs []int64, events [][]json.RawMessage) {
+	r.mu.Lock()
+	s := r.sessions[sessKey{projectID, sessionID}]
+	var all []*entry
+	if s != nil {
+		all = append(append(all, s.flushing...), s.pending...)
+	}
+	r.mu.Unlock()
+	sortEntries(all)
+	for _, e := range all {
+		seqs = append(seqs, e.b.Seq)
+		events = append(events, e.b.Events)
+	}
+	return seqs, events
+}
+
+// Ready reports whether the recorder accepts batches.
+func (r *Recorder) Ready(context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return ErrShuttingDown
+	}
+	return nil
+}
+
+// Close stops accepting batches, applies and flushes everything buffered,
+// and closes the log. Call it after the HTTP server has stopped.
+func (r *Recorder) Close(ctx context.Context) error {
+	r.mu.Lock()
+	if r.closing {
+		r.mu.Unlock()
+		return nil
+	}
+	r.closing = true
+	r.mu.Unlock()
+	close(r.stop)
+	r.applyMu.Lock()
+	r.applyCond.Broadcast()
+	r.applyMu.Unlock()
+	r.wg.Wait()
+	// The apply loop drains its queue before it returns; now flush all.
+	err := r.flushAll(ctx, true)
+	return errors.Join(err, r.wal.Close(), r.stmts.close())
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// walDir is where the log lives.
+func (c Config) walDir() string { return filepath.Join(c.DataDir, "wal") }

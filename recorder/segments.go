@@ -1,0 +1,469 @@
+package recorder
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/trailmap/trailmap/internal/wal"
+)
+
+// SegmentKey is the blob key of a segment, as DESIGN.md lays it out:
+// <project>/sessions/<yyyy>/<mm>/<dd>/<session_id>/<first_seq>-<last_seq>.zst,
+// dated by the session's start (UTC).
+func SegmentKey(projectID int64, sessionID string, started time.Time, firstSeq, lastSeq int64) string {
+	d := started.UTC()
+	return fmt.Sprintf("%d/sessions/%04d/%02d/%02d/%s/%d-%d.zst", projectID, d.Year(), d.Month(), d.Day(), sessionID, firstSeq, lastSeq)
+}
+
+// Snapshot marks where a full snapshot starts inside a segment: its
+// timestamp, the line of the first event to play from (the Meta event right
+// before the snapshot, if there is one) and that line's byte offset in the
+// uncompressed segment.
+type Snapshot struct {
+	TS     int64
+	Line   int
+	Offset int64
+}
+
+// MarshalJSON writes a Snapshot compactly as [ts, line, offset].
+func (s Snapshot) MarshalJSON() ([]byte, error) {
+	return json.Marshal([3]int64{s.TS, int64(s.Line), s.Offset})
+}
+
+// UnmarshalJSON reads [ts, line, offset].
+func (s *Snapshot) UnmarshalJSON(b []byte) error {
+	var a [3]int64
+	if err := json.Unmarshal(b, &a); err != nil {
+		return err
+	}
+	s.TS, s.Line, s.Offset = a[0], int(a[1]), a[2]
+	return nil
+}
+
+var encoders = sync.Pool{New: func() any {
+	e, err := zstd.NewWriter(nil,
+		zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
+		zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(8<<20),
+		zstd.WithEncoderCRC(true))
+	if err != nil {
+		panic(err) // only on invalid options
+	}
+	return e
+}}
+
+// builtSegment is a segment ready to store.
+type builtSegment struct {
+	data      []byte
+	seqs      [][2]int64
+	events    int
+	raw       int64
+	firstTS   int64
+	lastTS    int64
+	snapshots []Snapshot
+}
+
+// buildSegment lays out entries (sorted by seq) as newline-delimited events
+// and compresses them into one zstd frame.
+func buildSegment(entries []*entry) builtSegment {
+	var raw bytes.Buffer
+	var bs builtSegment
+	bs.firstTS, bs.lastTS = 1<<62, -1<<62
+	line := 0
+	metaLine, metaOff, metaTS := -1, int64(0), int64(0)
+	for _, e := range entries {
+		bs.seqs = append(bs.seqs, [2]int64{e.b.Seq, int64(len(e.b.Events))})
+		for _, ev := range e.b.Events {
+			typ, ts, _ := EventInfo(ev)
+			off := int64(raw.Len())
+			switch typ {
+			case 4: // Meta comes right before the full snapshot it describes
+				metaLine, metaOff, metaTS = line, off, ts
+			case 2:
+				s := Snapshot{TS: ts, Line: line, Offset: off}
+				if metaLine == line-1 && metaTS <= ts {
+					s.Line, s.Offset = metaLine, metaOff
+				}
+				bs.snapshots = append(bs.snapshots, s)
+			}
+			bs.firstTS = min(bs.firstTS, ts)
+			bs.lastTS = max(bs.lastTS, ts)
+			raw.Write(ev)
+			raw.WriteByte('\n')
+			line++
+			bs.events++
+		}
+	}
+	if bs.events == 0 {
+		bs.firstTS, bs.lastTS = 0, 0
+	}
+	bs.raw = int64(raw.Len())
+	enc := encoders.Get().(*zstd.Encoder)
+	bs.data = enc.EncodeAll(raw.Bytes(), make([]byte, 0, raw.Len()/6))
+	encoders.Put(enc)
+	return bs
+}
+
+func sortEntries(es []*entry) {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].b.Seq < es[j].b.Seq })
+}
+
+// sweepLoop closes idle sessions and flushes segments that are due.
+func (r *Recorder) sweepLoop() {
+	defer r.wg.Done()
+	t := time.NewTicker(r.cfg.SweepEvery)
+	defer t.Stop()
+	lastIdle := time.Time{}
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		ctx := context.Background()
+		if err := r.flushAll(ctx, false); err != nil {
+			r.log.Error("flush segments", slog.Any("error", err))
+		}
+		if r.now().Sub(lastIdle) >= min(r.cfg.SessionIdle/10, time.Minute) {
+			lastIdle = r.now()
+			if err := r.closeIdle(ctx); err != nil {
+				r.log.Error("close idle sessions", slog.Any("error", err))
+			}
+		}
+	}
+}
+
+// flushAll writes segments for sessions that are due (by size, age,
+// idleness or memory pressure), or for every session when all is true.
+func (r *Recorder) flushAll(ctx context.Context, all bool) error {
+	now := r.now()
+	r.mu.Lock()
+	var due []*session
+	over := r.buffered - r.cfg.MaxBuffered
+	var rest []*session
+	for k, s := range r.sessions {
+		if len(s.pending) == 0 {
+			if len(s.flushing) == 0 && s.refs == 0 && now.Sub(s.lastReceived) >= r.cfg.SessionIdle {
+				delete(r.sessions, k) // its seqs are in the index now
+			}
+			continue
+		}
+		if len(s.flushing) > 0 {
+			continue // one flush per session at a time keeps segments in order
+		}
+		idle := now.Sub(s.lastReceived) >= r.cfg.SessionIdle
+		if all || idle || s.pendingBytes >= r.cfg.SegmentMaxBytes || now.Sub(s.firstPending) >= r.cfg.SegmentMaxAge {
+			due = append(due, s)
+			over -= s.pendingBytes
+		} else {
+			rest = append(rest, s)
+		}
+	}
+	if over > 0 {
+		sort.Slice(rest, func(i, j int) bool { return rest[i].pendingBytes > rest[j].pendingBytes })
+		for _, s := range rest {
+			if over <= 0 {
+				break
+			}
+			due = append(due, s)
+			over -= s.pendingBytes
+		}
+	}
+	type job struct {
+		s       *session
+		entries []*entry
+	}
+	var jobs []job
+	for _, s := range due {
+		es := s.pending
+		s.flushing, s.pending, s.pendingBytes = es, nil, 0
+		jobs = append(jobs, job{s, es})
+	}
+	r.mu.Unlock()
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(jobs))
+	for i, j := range jobs {
+		wg.Add(1)
+		r.flushSem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-r.flushSem }()
+			errs[i] = r.flush(ctx, j.s, j.entries)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// flush stores one segment of a session. On failure the entries go back to
+// the session's pending list and are tried again at the next sweep.
+func (r *Recorder) flush(ctx context.Context, s *session, entries []*entry) error {
+	for _, e := range entries {
+		select {
+		case <-e.applied: // the segment row needs the session row
+		case <-ctx.Done():
+			r.unflush(s, entries)
+			return ctx.Err()
+		}
+	}
+	sortEntries(entries)
+	start := time.Now()
+	err := r.storeSegment(ctx, s.key, entries)
+	if err != nil {
+		r.unflush(s, entries)
+		return fmt.Errorf("store segment of session %s: %w", s.key.id, err)
+	}
+	r.m.flushSeconds.Observe(time.Since(start).Seconds())
+	var raw int64
+	for _, e := range entries {
+		raw += e.raw
+		if err := r.wal.Release(e.pos); err != nil {
+			r.log.Warn("release wal", slog.Any("error", err))
+		}
+	}
+	r.mu.Lock()
+	s.flushing = nil
+	r.buffered -= raw
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *Recorder) unflush(s *session, entries []*entry) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s.pending = append(entries, s.pending...)
+	s.flushing = nil
+	for _, e := range entries {
+		s.pendingBytes += e.raw
+	}
+	if s.firstPending.IsZero() || len(s.pending) == len(entries) {
+		s.firstPending = r.now()
+	}
+}
+
+// storeSegment writes the segment row as pending, PUTs the object, then
+// marks the row done. After a crash between the two, recovery finds the
+// pending row and PUTs the same batches under the same key again.
+func (r *Recorder) storeSegment(ctx context.Context, k sessKey, entries []*entry) error {
+	var sid, started int64
+	err := r.db.Read().QueryRowContext(ctx,
+		`SELECT id, started_at FROM sessions WHERE project_id = ? AND public_id = ?`, k.project, k.id).Scan(&sid, &started)
+	if err != nil {
+		return fmt.Errorf("find session row: %w", err)
+	}
+	return r.storeSegmentRow(ctx, sid, k, started, entries, 0)
+}
+
+func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, started int64, entries []*entry, pendingID int64) error {
+	bs := buildSegment(entries)
+	key := SegmentKey(k.project, k.id, time.UnixMilli(started), bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0])
+	seqs, _ := json.Marshal(bs.seqs)
+	snaps, _ := json.Marshal(bs.snapshots)
+	if bs.snapshots == nil {
+		snaps = []byte("[]")
+	}
+	id := pendingID
+	if id == 0 {
+		res, err := r.db.Write().ExecContext(ctx, `
+			INSERT INTO segments (session_id, key, first_seq, last_seq, seqs, events, raw_bytes, stored_bytes, first_ts, last_ts, snapshots, state, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+			sid, key, bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0], string(seqs), bs.events, bs.raw, len(bs.data),
+			bs.firstTS, bs.lastTS, string(snaps), r.now().UnixMilli())
+		if err != nil {
+			return fmt.Errorf("insert segment row: %w", err)
+		}
+		id, _ = res.LastInsertId()
+	}
+	if err := r.blobs.Put(ctx, key, bytes.NewReader(bs.data), int64(len(bs.data))); err != nil {
+		r.m.blobErrors.WithLabelValues("put").Inc()
+		if pendingID == 0 {
+			if _, derr := r.db.Write().ExecContext(context.WithoutCancel(ctx), `DELETE FROM segments WHERE id = ? AND state = 'pending'`, id); derr != nil {
+				err = errors.Join(err, fmt.Errorf("drop pending segment row: %w", derr))
+			}
+		}
+		return fmt.Errorf("put %s: %w", key, err)
+	}
+	if _, err := r.db.Write().ExecContext(context.WithoutCancel(ctx), `UPDATE segments SET state = 'done' WHERE id = ?`, id); err != nil {
+		return fmt.Errorf("mark segment done: %w", err)
+	}
+	r.m.segments.Inc()
+	r.m.bytesStored.Add(float64(len(bs.data)))
+	r.m.rawFlushed.Add(float64(bs.raw))
+	return nil
+}
+
+// recover replays the write-ahead log at start: batches already in stored
+// segments are released, interrupted segments are stored again with the
+// same batches under the same key, and the rest is buffered as if just
+// accepted (and applied to the index, which ignores batches it has).
+func (r *Recorder) recover(ctx context.Context) error {
+	var entries []*entry
+	l, err := wal.Open(r.cfg.walDir(), r.cfg.WALFileBytes, func(rec []byte, pos wal.Pos) error {
+		b, err := decodeBatch(bytes.Clone(rec))
+		if err != nil {
+			return err
+		}
+		entries = append(entries, &entry{b: b, pos: pos, raw: rawSize(b), applied: make(chan struct{})})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("open wal: %w", err)
+	}
+	r.wal = l
+	if len(entries) == 0 {
+		return nil
+	}
+	// Make sure every logged batch is in the index (a crash may have come
+	// between the log and the index).
+	for i := 0; i < len(entries); i += 512 {
+		group := entries[i:min(i+512, len(entries))]
+		if err := r.applyGroup(ctx, group); err != nil {
+			return fmt.Errorf("replay wal into index: %w", err)
+		}
+		for _, e := range group {
+			close(e.applied)
+		}
+	}
+	bySession := map[sessKey][]*entry{}
+	var order []sessKey
+	for _, e := range entries {
+		k := sessKey{e.b.ProjectID, e.b.SessionID}
+		if _, ok := bySession[k]; !ok {
+			order = append(order, k)
+		}
+		bySession[k] = append(bySession[k], e)
+	}
+	var replayed, released int
+	for _, k := range order {
+		es := bySession[k]
+		rest, n, err := r.recoverSession(ctx, k, es)
+		if err != nil {
+			return err
+		}
+		released += n
+		if len(rest) == 0 {
+			continue
+		}
+		seqs, err := r.storedSeqs(ctx, k)
+		if err != nil {
+			return err
+		}
+		s := &session{key: k, seen: map[int64]bool{}}
+		for _, q := range seqs {
+			s.seen[q] = true
+		}
+		r.sessions[k] = s
+		for _, e := range rest {
+			s.seen[e.b.Seq] = true
+			r.bufferLocked(s, e)
+			replayed++
+		}
+	}
+	r.log.Info("recovered write-ahead log", "batches", len(entries), "buffered", replayed, "already_stored", released)
+	return nil
+}
+
+// recoverSession settles one session's logged batches against its segment
+// rows; it returns the batches still to be stored and how many it released.
+func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) ([]*entry, int, error) {
+	var sid, started int64
+	err := r.db.Read().QueryRowContext(ctx,
+		`SELECT id, started_at FROM sessions WHERE project_id = ? AND public_id = ?`, k.project, k.id).Scan(&sid, &started)
+	if err != nil {
+		return nil, 0, fmt.Errorf("recover session %s: %w", k.id, err)
+	}
+	rows, err := r.db.Read().QueryContext(ctx, `SELECT id, seqs, state FROM segments WHERE session_id = ? ORDER BY id`, sid)
+	if err != nil {
+		return nil, 0, fmt.Errorf("recover segments: %w", err)
+	}
+	type seg struct {
+		id    int64
+		seqs  map[int64]bool
+		state string
+	}
+	var segs []seg
+	for rows.Next() {
+		var sg seg
+		var seqsJSON string
+		if err := rows.Scan(&sg.id, &seqsJSON, &sg.state); err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("scan segment: %w", err)
+		}
+		var pairs [][2]int64
+		if err := json.Unmarshal([]byte(seqsJSON), &pairs); err != nil {
+			rows.Close()
+			return nil, 0, fmt.Errorf("segment %d seqs: %w", sg.id, err)
+		}
+		sg.seqs = map[int64]bool{}
+		for _, p := range pairs {
+			sg.seqs[p[0]] = true
+		}
+		segs = append(segs, sg)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, 0, fmt.Errorf("read segments: %w", err)
+	}
+
+	bySeq := map[int64]*entry{}
+	for _, e := range es {
+		bySeq[e.b.Seq] = e
+	}
+	released := 0
+	take := func(seq int64) *entry {
+		e := bySeq[seq]
+		delete(bySeq, seq)
+		return e
+	}
+	for _, sg := range segs {
+		var group []*entry
+		for q := range sg.seqs {
+			if e := take(q); e != nil {
+				group = append(group, e)
+			}
+		}
+		if len(group) == 0 {
+			continue
+		}
+		if sg.state == "pending" {
+			if len(group) != len(sg.seqs) {
+				// Cannot rebuild the exact object: the row is stale (its
+				// batches were re-logged elsewhere); drop it and re-buffer.
+				if _, err := r.db.Write().ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, sg.id); err != nil {
+					return nil, 0, fmt.Errorf("drop stale pending segment: %w", err)
+				}
+				for _, e := range group {
+					bySeq[e.b.Seq] = e
+				}
+				continue
+			}
+			sortEntries(group)
+			if err := r.storeSegmentRow(ctx, sid, k, started, group, sg.id); err != nil {
+				return nil, 0, fmt.Errorf("finish interrupted segment: %w", err)
+			}
+		}
+		for _, e := range group {
+			if err := r.wal.Release(e.pos); err != nil {
+				return nil, 0, err
+			}
+			released++
+		}
+	}
+	var rest []*entry
+	for _, e := range es {
+		if bySeq[e.b.Seq] == e {
+			rest = append(rest, e)
+		}
+	}
+	return rest, released, nil
+}
