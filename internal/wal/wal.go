@@ -54,6 +54,7 @@ type Log struct {
 	reqs   chan *appendReq
 	done   chan struct{}
 	sendMu sync.RWMutex // held shared while sending on reqs, exclusively to close it
+	fileMu sync.Mutex   // serialises writes to the current file with rotation
 
 	mu      sync.Mutex
 	closed  bool
@@ -97,7 +98,7 @@ func Open(dir string, fileSize int64, replay func(rec []byte, pos Pos) error) (*
 		}
 		l.refs[n] = count
 		l.sizes[n] = size
-		if count == 0 && !last {
+		if count == 0 { // Open always starts a new file, so an empty one is never needed
 			if err := os.Remove(l.path(n)); err != nil {
 				return nil, fmt.Errorf("remove empty wal file: %w", err)
 			}
@@ -287,10 +288,12 @@ func (l *Log) writer() {
 			buf = append(buf, hdr...)
 			buf = append(buf, r.rec...)
 		}
+		l.fileMu.Lock()
 		l.mu.Lock()
 		cur := l.current
 		l.mu.Unlock()
 		err := l.writeSync(buf, len(group))
+		l.fileMu.Unlock()
 		for _, r := range group {
 			r.pos = Pos{File: cur}
 		}
@@ -327,16 +330,30 @@ func (l *Log) writeSync(buf []byte, n int) error {
 }
 
 // Release marks one record at pos as no longer needed. A file whose records
-// are all released, and which is no longer appended to, is deleted.
+// are all released is deleted; when that is the file being appended to, a
+// new one is started first, so a quiet server does not keep stored data.
 func (l *Log) Release(pos Pos) error {
 	l.mu.Lock()
 	l.refs[pos.File]--
-	remove := l.refs[pos.File] <= 0 && pos.File != l.current
+	drained := l.refs[pos.File] <= 0
+	remove := drained && pos.File != l.current
 	if remove {
 		delete(l.refs, pos.File)
 		delete(l.sizes, pos.File)
 	}
 	l.mu.Unlock()
+	if drained && !remove {
+		l.fileMu.Lock()
+		defer l.fileMu.Unlock()
+		l.mu.Lock()
+		still := !l.closed && pos.File == l.current && l.refs[pos.File] <= 0 && l.size > 0
+		next := l.current + 1
+		l.mu.Unlock()
+		if still {
+			return l.rotate(next)
+		}
+		return nil
+	}
 	if remove {
 		if err := os.Remove(l.path(pos.File)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove wal file: %w", err)
