@@ -438,22 +438,26 @@ func testBadBody(t *testing.T, newBlobs func(*testing.T) storage.Blobs) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			if err := b.Put(ctx, "new/obj", tt.r(), tt.size); err == nil {
+			newKey, oldKey := "new/"+tt.name, "old/"+tt.name
+			if err := b.Put(ctx, newKey, tt.r(), tt.size); err == nil {
 				t.Fatal("Put into a new key succeeded, want an error")
 			}
-			if _, err := b.Get(ctx, "new/obj", 0, -1); !errors.Is(err, storage.ErrNotFound) {
+			if _, err := b.Get(ctx, newKey, 0, -1); !errors.Is(err, storage.ErrNotFound) {
 				t.Fatalf("Get after failed Put = %v, want ErrNotFound", err)
 			}
 
-			put(t, b, "old/obj", bytes.NewReader(old), int64(len(old)))
-			if err := b.Put(ctx, "old/obj", tt.r(), tt.size); err == nil {
+			put(t, b, oldKey, bytes.NewReader(old), int64(len(old)))
+			if err := b.Put(ctx, oldKey, tt.r(), tt.size); err == nil {
 				t.Fatal("Put over an object succeeded, want an error")
 			}
-			if got := get(t, b, "old/obj", 0, -1); !bytes.Equal(got, old) {
+			if got := get(t, b, oldKey, 0, -1); !bytes.Equal(got, old) {
 				t.Fatalf("after failed Put, Get = %s, want the old object", brief(got))
 			}
-			want := []storage.Object{{Key: "old/obj", Size: int64(len(old))}}
-			if got := list(t, b, ""); !slices.Equal(got, want) {
+			if got := list(t, b, "new/"+tt.name); len(got) != 0 {
+				t.Fatalf("after failed Put, List = %v, want nothing", got)
+			}
+			want := []storage.Object{{Key: oldKey, Size: int64(len(old))}}
+			if got := list(t, b, oldKey); !slices.Equal(got, want) {
 				t.Fatalf("after failed Put, List = %v, want %v", got, want)
 			}
 		})
