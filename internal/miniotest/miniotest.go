@@ -1,9 +1,9 @@
 // Package miniotest runs a real MinIO server for tests.
 //
 // The server is the pinned MinIO build that `make test` installs into
-// $(go env GOPATH)/bin/minio (override with TRAILMAP_MINIO_BIN). A missing
-// binary fails the test; it never skips, so a green run always means the S3
-// code was exercised.
+// $(go env GOPATH)/bin/minio (or wherever TRAILMAP_MINIO_BIN or MINIO_BIN
+// point). A missing binary fails the test; it never skips, so a green run
+// always means the S3 code was exercised.
 //
 // Start(t) gives one test a server of its own, stopped in t.Cleanup; it costs
 // about a second, so keep it for tests that stop or disturb the server.
@@ -169,11 +169,13 @@ func bucketName(testName string) string {
 	return name + hex.EncodeToString(rnd[:])
 }
 
-// Binary returns the path of the MinIO binary tests run: TRAILMAP_MINIO_BIN,
-// else $(go env GOPATH)/bin/minio.
+// Binary returns the path of the MinIO binary tests run: TRAILMAP_MINIO_BIN
+// or MINIO_BIN (which `make test` sets), else $(go env GOPATH)/bin/minio.
 func Binary() string {
-	if p := os.Getenv("TRAILMAP_MINIO_BIN"); p != "" {
-		return p
+	for _, env := range []string{"TRAILMAP_MINIO_BIN", "MINIO_BIN"} {
+		if p := os.Getenv(env); p != "" {
+			return p
+		}
 	}
 	gopath := ""
 	if out, err := exec.Command("go", "env", "GOPATH").Output(); err == nil {
