@@ -305,6 +305,16 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	r.enqueueApply(e)
 	r.m.batches.WithLabelValues("accepted").Inc()
 	r.m.events.Add(float64(len(b.Events)))
+	// The batch is durable now. Wait (briefly) for the index too, so that a
+	// client reading right after the 202 finds the session; the apply loop
+	// commits many batches per transaction, so this costs little.
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case <-e.applied:
+	case <-t.C:
+	case <-ctx.Done():
+	}
 	return Result{Accepted: len(b.Events)}, nil
 }
 
