@@ -6,6 +6,7 @@
 package s3
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -137,14 +138,27 @@ func (c *Client) Ready(ctx context.Context) error {
 	return nil
 }
 
-// Put implements storage.Blobs. Objects larger than 16 MiB, and all objects
-// of unknown size, go up as multipart uploads; minio-go aborts a failed one,
-// so nothing becomes visible.
+// Put implements storage.Blobs. Objects larger than 16 MiB go up as
+// multipart uploads; minio-go aborts a failed one, so nothing becomes
+// visible. A body of unknown size is buffered up to 16 MiB to find out
+// whether one plain PUT will do.
 func (c *Client) Put(ctx context.Context, key string, r io.Reader, size int64) error {
 	if err := storage.ValidKey(key); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
 	switch {
+	case size < 0:
+		// minio-go would start a multipart upload with a 16 MiB buffer even
+		// for a few bytes. ReadAll grows its buffer only as data comes.
+		head, err := io.ReadAll(io.LimitReader(r, partSize+1))
+		if err != nil {
+			return fmt.Errorf("put %q: %w", key, err)
+		}
+		if len(head) <= partSize {
+			r, size = bytes.NewReader(head), int64(len(head))
+		} else {
+			r = io.MultiReader(bytes.NewReader(head), r)
+		}
 	case size == 0:
 		// minio-go sends no body then, so it would never notice a surplus.
 		if err := (&exactReader{r: r}).checkEnd(); err != io.EOF {

@@ -21,7 +21,13 @@ import (
 
 // Run checks a storage.Blobs implementation against the contract.
 // newBlobs must return a new, empty store for each call and release it in
-// t.Cleanup; every subtest calls it once.
+// t.Cleanup; every subtest calls it once. The subtests run one after the
+// other and put about 150 MiB in all (objects past the 16 MiB S3 part size,
+// so multipart uploads are covered).
+//
+// Concurrent Puts of one key are checked for atomicity (every read sees one
+// writer's whole object), not for an order: which of two racing writers wins
+// is undefined, while a Put that starts after another returned always wins.
 func Run(t *testing.T, newBlobs func(t *testing.T) storage.Blobs) {
 	tests := []struct {
 		name string
