@@ -1,0 +1,605 @@
+// Trailmap browser recorder: rrweb record + batching + delivery.
+//
+//   <script src="https://trailmap.example.com/recorder.js" data-key="WRITE_KEY" async></script>
+//
+// Options on the tag: data-endpoint (Trailmap base URL; default: where the
+// script was loaded from), data-mask="all" (mask all text), data-consent=
+// "required" (record nothing, store nothing, until trailmap.consent(true)).
+//
+// Delivery: events are serialised as they come and buffered; a batch is cut
+// when the previous one is acknowledged (every few seconds, or sooner when
+// the buffer grows), gzipped with CompressionStream and POSTed with one
+// request in flight. Failures back off and retry the same (session_id, seq),
+// so the server's dedupe makes retries safe. On pagehide/hidden everything
+// left goes out with sendBeacon; what does not fit is kept in sessionStorage
+// and sent by the next page of the visit. Nothing here may throw into the
+// page: every entry point is wrapped.
+import { record } from '@rrweb/record';
+
+var W = window;
+var D = document;
+var NS = 'trailmap';
+var SS = 'sessionStorage';
+var LS = 'localStorage';
+var IDLE = 30 * 60e3; // a new session after this long without activity
+var TICK = 5e3; // batch interval
+var BATCH = 512e3; // max characters of events in one batch
+var SOON = 200e3; // buffered characters that trigger a send before the tick
+var BATCH_EVENTS = 2000;
+var BEACON = 60e3; // sendBeacon/keepalive allow 64 KiB in flight per page
+var BUF_MAX = 8e6; // characters buffered before dropping
+var BUF_EVENTS = 20000;
+var PERSIST_MAX = 1e6; // characters of unsent batches kept in sessionStorage
+var MAX_ERRORS = 100; // trailmap/error events per page
+var ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
+var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
+
+var nativeFetch = W.fetch;
+var script = D.currentScript;
+var data = (script && script.dataset) || {};
+var key = data.key;
+var ingest = '';
+try {
+  // The base is the endpoint, or the directory the script came from.
+  ingest = new URL('api/v1/ingest', new URL(data.endpoint ? data.endpoint.replace(/\/*$/, '/') : '.', script.src)).href;
+} catch (e) {}
+var maskAll = data.mask === 'all';
+var consentRequired = data.consent === 'required';
+
+var sess = null; // {sid, seq, last, user}: the visit, in sessionStorage
+var vid = ''; // visitor id, in localStorage
+var started = false; // recording (or waiting for rrweb's first snapshot)
+var recording = false; // rrweb accepts custom events
+var stopRecord = null;
+var pending = []; // custom events before rrweb runs
+var pendingUser = null;
+var buf = []; // {t: type, s: JSON}
+var bufChars = 0;
+var dropped = 0;
+var needSnapshot = false;
+var outbox = []; // batches cut and not acknowledged: {k, body, n, gz, p}
+var persisted = 0;
+var inflight = null;
+var retryTimer = 0;
+var soonTimer = 0;
+var tickTimer = 0;
+var attempt = 0;
+var waiters = [];
+var errors = 0;
+var docW = 0;
+var docH = 0;
+var docTimer = 0;
+var resizeObserver = null;
+
+function guard(fn) {
+  return function () {
+    try {
+      return fn.apply(this, arguments);
+    } catch (e) {
+      // The page must never see the recorder fail.
+    }
+  };
+}
+
+function sget(store, k) {
+  try {
+    return W[store].getItem(k);
+  } catch (e) {
+    return null;
+  }
+}
+
+function sset(store, k, v) {
+  try {
+    W[store].setItem(k, v);
+    return true;
+  } catch (e) {
+    return false;
+  }
+}
+
+function sdel(store, k) {
+  try {
+    W[store].removeItem(k);
+  } catch (e) {}
+}
+
+function newId() {
+  var a = new Uint8Array(22);
+  var s = '';
+  try {
+    crypto.getRandomValues(a);
+  } catch (e) {
+    for (var i = 0; i < a.length; i++) a[i] = Math.random() * 256;
+  }
+  for (var j = 0; j < a.length; j++) s += ALPHABET[a[j] & 63];
+  return s;
+}
+
+function clip(s, n) {
+  return String(s == null ? '' : s).slice(0, n || 1000);
+}
+
+function saveSession() {
+  sset(SS, NS, JSON.stringify(sess));
+}
+
+function newSession(user) {
+  sess = { sid: newId(), seq: 0, last: Date.now(), user: user || null };
+}
+
+// ---- buffer -------------------------------------------------------------
+
+// User-driven events keep a session alive; the page's own mutations do not.
+function isActivity(ev) {
+  if (ev.type === 3) return [1, 2, 3, 4, 5, 6, 7, 12, 14].indexOf(ev.data.source) >= 0;
+  if (ev.type === 5) return String(ev.data.tag).indexOf(NS + '/') !== 0;
+  return ev.type === 2 || ev.type === 4;
+}
+
+function onEvent(ev) {
+  var now = Date.now();
+  if (isActivity(ev)) {
+    if (now - sess.last > IDLE) rotate();
+    sess.last = now;
+  }
+  if (ev.type === 2 && !recording) {
+    // rrweb accepts custom events only once its start returns.
+    Promise.resolve().then(guard(onRecording));
+    later(1000); // get the snapshot out early: a quick navigation would not fit it in a beacon
+  }
+  push(JSON.stringify(ev), ev.type);
+}
+
+function push(s, type) {
+  buf.push({ t: type, s: s });
+  bufChars += s.length;
+  if (bufChars > BUF_MAX || buf.length > BUF_EVENTS) trim();
+  if (bufChars > SOON) later(0);
+}
+
+// trim drops the oldest events until the buffer is at 80% of its bounds:
+// first anything but snapshots and meta, then (rarely) those too, always
+// keeping the newest event.
+function trim() {
+  for (var pass = 0; pass < 2; pass++) {
+    var out = [];
+    for (var i = 0; i < buf.length; i++) {
+      var e = buf[i];
+      var over = bufChars > BUF_MAX * 0.8 || out.length + buf.length - i > BUF_EVENTS * 0.8;
+      if (over && i < buf.length - 1 && (pass || (e.t !== 2 && e.t !== 4))) {
+        bufChars -= e.s.length;
+        dropped++;
+      } else {
+        out.push(e);
+      }
+    }
+    buf = out;
+  }
+  needSnapshot = true;
+}
+
+// cut moves up to limit characters of buffered events into a new batch at
+// the end of the outbox, and returns it (null when there is nothing).
+function cut(limit) {
+  if (!buf.length && !dropped) return null;
+  var parts = [];
+  var size = 0;
+  var k = 0;
+  if (dropped) {
+    parts.push(JSON.stringify({ type: 5, timestamp: Date.now(), data: { tag: NS + '/dropped', payload: { count: dropped } } }));
+    dropped = 0;
+  }
+  while (k < buf.length && k < BATCH_EVENTS && (!parts.length || size + buf[k].s.length <= limit)) {
+    parts.push(buf[k].s);
+    size += buf[k].s.length;
+    k++;
+  }
+  buf.splice(0, k);
+  bufChars -= size;
+  var body =
+    '{"session_id":"' + sess.sid + '","visitor_id":"' + vid + '","seq":' + sess.seq +
+    ',"events":[' + parts.join(',') + ']' + (sess.user ? ',"user":' + JSON.stringify(sess.user) : '') + '}';
+  var item = { k: NS + '_b:' + sess.sid + ':' + sess.seq, body: body, n: parts.length };
+  sess.seq++;
+  saveSession();
+  outbox.push(item);
+  return item;
+}
+
+// rotate starts a new session after idleness: what is buffered belongs to
+// the old one; the new one starts with a fresh full snapshot.
+function rotate() {
+  while (cut(BATCH)) {}
+  newSession(sess.user);
+  saveSession();
+  setTimeout(guard(function () {
+    record.takeFullSnapshot();
+    docW = docH = 0;
+    pageFacts();
+  }), 0);
+}
+
+// ---- transport ----------------------------------------------------------
+
+function later(ms) {
+  if (soonTimer) return;
+  soonTimer = setTimeout(guard(function () {
+    soonTimer = 0;
+    pump();
+  }), ms);
+}
+
+function pump() {
+  if (inflight || retryTimer || !ingest || !key) return;
+  if (!outbox.length && !cut(BATCH)) return settle(true);
+  var item = (inflight = outbox[0]);
+  gzip(item)
+    .then(function (gz) {
+      var headers = { 'Content-Type': 'application/json', 'X-Trailmap-Key': key };
+      if (gz) headers['Content-Encoding'] = 'gzip';
+      return nativeFetch.call(W, ingest, { method: 'POST', headers: headers, body: gz || item.body, credentials: 'omit' });
+    })
+    .then(
+      function (res) {
+        answered(item, res);
+      },
+      function () {
+        answered(item, null);
+      }
+    )
+    .catch(function () {});
+}
+
+function gzip(item) {
+  if (item.gz || !W.CompressionStream || item.body.length < 1024) return Promise.resolve(item.gz);
+  return new Response(new Blob([item.body]).stream().pipeThrough(new CompressionStream('gzip')))
+    .arrayBuffer()
+    .then(
+      function (b) {
+        return (item.gz = new Uint8Array(b));
+      },
+      function () {}
+    );
+}
+
+function answered(item, res) {
+  inflight = null;
+  var st = res ? res.status : 0;
+  if ((st >= 200 && st < 300) || (st >= 400 && st < 500 && st !== 429 && st !== 408)) {
+    // Accepted, or refused for good (a 4xx other than 429): never retried.
+    if (st >= 300) dropped += item.n;
+    remove(item);
+    attempt = 0;
+    if (needSnapshot && st < 300 && recording) {
+      needSnapshot = false;
+      record.takeFullSnapshot(); // the drops broke the replay; start it afresh
+    }
+    if (outbox.length || (buf.length && (waiters.length || bufChars > SOON))) pump();
+    else settle(true);
+    return;
+  }
+  // Network error, 5xx, 408 or 429: back off and retry the same batch.
+  attempt++;
+  var delay = retryAfter(res) || Math.min(30e3, 1000 * Math.pow(2, attempt - 1)) * (0.5 + Math.random() / 2);
+  persist(item); // a navigation during the wait loses nothing
+  retryTimer = setTimeout(guard(function () {
+    retryTimer = 0;
+    pump();
+  }), delay);
+  settle(false);
+}
+
+function retryAfter(res) {
+  var v = res && res.headers.get('Retry-After');
+  if (!v) return 0;
+  var ms = isNaN(+v) ? Date.parse(v) - Date.now() : +v * 1000;
+  return ms > 0 ? Math.min(ms, 600e3) : 0;
+}
+
+function settle(ok) {
+  if (ok && (outbox.length || buf.length || inflight)) return;
+  var w = waiters;
+  waiters = [];
+  w.forEach(function (f) {
+    f(ok);
+  });
+}
+
+function remove(item) {
+  var i = outbox.indexOf(item);
+  if (i >= 0) outbox.splice(i, 1);
+  if (item.p) {
+    sdel(SS, item.k);
+    persisted -= item.body.length;
+    item.p = 0;
+  }
+}
+
+function persist(item) {
+  if (item.p || persisted + item.body.length > PERSIST_MAX) return;
+  if (sset(SS, item.k, item.body)) {
+    item.p = 1;
+    persisted += item.body.length;
+  }
+}
+
+// restore takes over the batches an earlier page of this tab could not send.
+function restore() {
+  var items = [];
+  try {
+    var st = W[SS];
+    for (var i = 0; i < st.length; i++) {
+      var k = st.key(i);
+      if (k && k.indexOf(NS + '_b:') === 0) items.push({ k: k, body: st.getItem(k), n: 0, p: 1, seq: +k.split(':')[2] });
+    }
+  } catch (e) {}
+  items.sort(function (a, b) {
+    return a.seq - b.seq;
+  });
+  items.forEach(function (it) {
+    persisted += it.body.length;
+    outbox.push(it);
+  });
+}
+
+// hide sends everything left synchronously, as the page may be going away.
+function hide() {
+  while (cut(BEACON)) {}
+  saveSession();
+  outbox.slice().forEach(function (item) {
+    if (beacon(item)) remove(item);
+    else persist(item);
+  });
+}
+
+function beacon(item) {
+  var blob = new Blob([item.gz || item.body], { type: 'text/plain' });
+  if (blob.size > BEACON) return false;
+  var url = ingest + '?key=' + encodeURIComponent(key) + (item.gz ? '&encoding=gzip' : '');
+  try {
+    if (navigator.sendBeacon && navigator.sendBeacon(url, blob)) return true;
+  } catch (e) {}
+  try {
+    // Not known to arrive: the batch stays persisted for the next page too.
+    nativeFetch.call(W, url, { method: 'POST', body: blob, keepalive: true, mode: 'no-cors', credentials: 'omit' }).catch(function () {});
+  } catch (e) {}
+  return false;
+}
+
+// ---- page facts ---------------------------------------------------------
+
+function custom(tag, payload) {
+  if (recording) {
+    try {
+      record.addCustomEvent(tag, payload);
+      return;
+    } catch (e) {}
+  }
+  if (pending.length < 1000) pending.push([tag, payload]);
+}
+
+function onRecording() {
+  if (!started || recording) return;
+  recording = true;
+  pageFacts();
+  var p = pending;
+  pending = [];
+  p.forEach(function (c) {
+    custom(c[0], c[1]);
+  });
+  try {
+    resizeObserver = new ResizeObserver(guard(docLater));
+    resizeObserver.observe(D.documentElement);
+    if (D.body) resizeObserver.observe(D.body);
+  } catch (e) {}
+}
+
+function pageFacts() {
+  custom(NS + '/page', { referrer: D.referrer, title: D.title });
+  docSize();
+}
+
+function docSize() {
+  docTimer = 0;
+  var de = D.documentElement;
+  var b = D.body || de;
+  var w = Math.max(de.scrollWidth, b.scrollWidth);
+  var h = Math.max(de.scrollHeight, b.scrollHeight);
+  if (w !== docW || h !== docH) {
+    docW = w;
+    docH = h;
+    custom(NS + '/doc', { width: w, height: h });
+  }
+}
+
+function docLater() {
+  if (!docTimer) docTimer = setTimeout(guard(docSize), 500);
+}
+
+function onClick(e) {
+  var el = e.composedPath ? e.composedPath()[0] : e.target;
+  if (!el || el.nodeType !== 1) el = e.target;
+  if (el && el.nodeType === 3) el = el.parentElement;
+  if (!el || !el.getBoundingClientRect) return;
+  var r = el.getBoundingClientRect();
+  custom(NS + '/click', {
+    id: record.mirror.getId(el),
+    x: e.clientX,
+    y: e.clientY,
+    box: { x: Math.round(r.left), y: Math.round(r.top), w: Math.round(r.width), h: Math.round(r.height) },
+  });
+}
+
+function onError(e) {
+  if (errors++ < MAX_ERRORS) {
+    custom(NS + '/error', { message: clip(e.message), source: clip(e.filename), line: e.lineno || 0, column: e.colno || 0 });
+  }
+}
+
+function onRejection(e) {
+  var r = e.reason;
+  if (errors++ < MAX_ERRORS) {
+    custom(NS + '/error', { message: clip((r && r.message) || r), source: '', line: 0, column: 0 });
+  }
+}
+
+function onVisibility() {
+  if (D.visibilityState === 'hidden') hide();
+}
+
+function tick() {
+  docSize();
+  pump();
+}
+
+var listeners = [
+  [D, 'click', guard(onClick), true],
+  [W, 'error', guard(onError)],
+  [W, 'unhandledrejection', guard(onRejection)],
+  [W, 'pagehide', guard(hide)],
+  [D, 'visibilitychange', guard(onVisibility)],
+  [W, 'online', guard(pump)],
+  [W, 'resize', guard(docLater)],
+];
+
+function listen(on) {
+  listeners.forEach(function (l) {
+    l[0][on ? 'addEventListener' : 'removeEventListener'](l[1], l[2], !!l[3]);
+  });
+}
+
+// ---- lifecycle ----------------------------------------------------------
+
+function start() {
+  if (started || !key || !ingest) return;
+  started = true;
+  var now = Date.now();
+  vid = sget(LS, NS + '_vid');
+  if (!ID_RE.test(vid || '')) {
+    vid = newId();
+    sset(LS, NS + '_vid', vid);
+  }
+  try {
+    sess = JSON.parse(sget(SS, NS));
+  } catch (e) {}
+  if (!sess || !ID_RE.test(sess.sid) || !(now - sess.last <= IDLE)) newSession(sess && sess.user);
+  sess.seq = sess.seq > 0 ? Math.floor(sess.seq) : 0;
+  sess.last = now;
+  if (pendingUser) identifyNow(pendingUser);
+  saveSession();
+  restore();
+  listen(true);
+  tickTimer = setInterval(guard(tick), TICK);
+  stopRecord = record({
+    emit: guard(onEvent),
+    maskAllInputs: true,
+    maskTextSelector: maskAll ? '*' : '[data-trailmap-mask]',
+    blockSelector: '[data-trailmap-block]',
+    slimDOMOptions: true,
+    recordAfter: 'DOMContentLoaded',
+    sampling: { scroll: 150, input: 'last' },
+    errorHandler: function () {
+      return true;
+    },
+  });
+  pump();
+}
+
+function halt() {
+  if (!started) return;
+  started = recording = false;
+  try {
+    if (stopRecord) stopRecord();
+  } catch (e) {}
+  stopRecord = null;
+  listen(false);
+  clearInterval(tickTimer);
+  try {
+    if (resizeObserver) resizeObserver.disconnect();
+  } catch (e) {}
+}
+
+function identifyNow(user) {
+  sess.user = user;
+  saveSession();
+  // An event of its own, so the user goes out even on a quiet page.
+  custom(NS + '/identify', { id: user.id });
+}
+
+function plain(v) {
+  try {
+    v = JSON.parse(JSON.stringify(v));
+    return v && typeof v === 'object' && !Array.isArray(v) ? v : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+var api = {
+  version: 1,
+  identify: guard(function (id, traits) {
+    if (id == null || id === '') return;
+    var user = { id: clip(id, 256) };
+    var t = plain(traits);
+    if (t) user.traits = t;
+    if (started) identifyNow(user);
+    else pendingUser = user;
+  }),
+  track: guard(function (name, props) {
+    name = clip(name, 200);
+    if (!name || name.indexOf(NS + '/') === 0) return;
+    if (started || pending.length < 100) custom(name, plain(props) || {});
+  }),
+  consent: guard(function (yes) {
+    if (yes) {
+      sset(LS, NS + '_consent', '1');
+      start();
+      return;
+    }
+    halt();
+    buf = [];
+    bufChars = dropped = 0;
+    outbox.slice().forEach(remove);
+    restore();
+    outbox.slice().forEach(remove);
+    pending = [];
+    pendingUser = null;
+    sdel(LS, NS + '_vid');
+    sdel(SS, NS);
+    sset(LS, NS + '_consent', '0'); // the refusal is remembered, nothing else is kept
+  }),
+  flush: function () {
+    return new Promise(function (resolve) {
+      try {
+        if (!started && !outbox.length && !buf.length) return resolve(true);
+        waiters.push(resolve);
+        if (retryTimer) {
+          clearTimeout(retryTimer);
+          retryTimer = 0;
+        }
+        pump();
+      } catch (e) {
+        resolve(false);
+      }
+    });
+  },
+  stop: guard(function () {
+    halt();
+    pump();
+  }),
+};
+
+guard(function () {
+  var prev = W.trailmap;
+  if (prev && prev.version) return; // loaded twice
+  var queue = (prev && prev.q) || [];
+  W.trailmap = api;
+  queue.forEach(function (c) {
+    try {
+      api[c[0]].apply(api, [].slice.call(c, 1));
+    } catch (e) {}
+  });
+  var c = sget(LS, NS + '_consent');
+  if (c !== '0' && (!consentRequired || c === '1')) start();
+})();
