@@ -32,7 +32,7 @@ type stack struct {
 	key    string
 }
 
-func newStack(t *testing.T, mod func(*recorder.Config)) *stack {
+func newStack(t testing.TB, mod func(*recorder.Config)) *stack {
 	t.Helper()
 	db := indextest.New(t)
 	dir := t.TempDir()
@@ -67,7 +67,7 @@ func newStack(t *testing.T, mod func(*recorder.Config)) *stack {
 	return &stack{db: db, rec: rec, stream: stream, url: hs.URL, key: p.WriteKey}
 }
 
-func (s *stack) post(t *testing.T, session string, seq int, events string) (int, map[string]any) {
+func (s *stack) post(t testing.TB, session string, seq int, events string) (int, map[string]any) {
 	body := fmt.Sprintf(`{"session_id":%q,"visitor_id":"visitor_concurrent","seq":%d,"events":[%s]}`, session, seq, events)
 	req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest", bytes.NewBufferString(body))
 	req.Header.Set("X-Trailmap-Key", s.key)

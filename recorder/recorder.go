@@ -49,6 +49,8 @@ type Config struct {
 	RatePerIP  float64
 	// SweepEvery is how often idle sessions and age-due segments are checked.
 	SweepEvery time.Duration
+	// Now is the clock (time.Now when nil); tests and benchmarks replace it.
+	Now func() time.Time
 }
 
 // DefaultConfig returns production defaults for a data dir.
@@ -129,6 +131,7 @@ type Recorder struct {
 	keyLimit  *ratelimit.Limiter
 	ipLimit   *ratelimit.Limiter
 	stmts     *stmts
+	enc       *segmentEncoders
 
 	projMu   sync.Mutex
 	projects map[string]*projectEntry // by write key
@@ -198,14 +201,18 @@ func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometh
 		db:        db,
 		blobs:     blobs,
 		log:       logger.With("component", "recorder"),
-		now:       time.Now,
+		now:       cfg.Now,
 		dec:       NewDecoder(cfg.Limits),
 		ua:        NewUAParser(),
 		observers: observers,
 		projects:  map[string]*projectEntry{},
 		sessions:  map[sessKey]*session{},
 		flushSem:  make(chan struct{}, 2),
+		enc:       newSegmentEncoders(),
 		stop:      make(chan struct{}),
+	}
+	if r.now == nil {
+		r.now = time.Now
 	}
 	r.applyCond = sync.NewCond(&r.applyMu)
 	if cfg.RatePerKey > 0 {

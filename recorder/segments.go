@@ -49,17 +49,40 @@ func (s *Snapshot) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-var encoders = sync.Pool{New: func() any {
-	e, err := zstd.NewWriter(nil,
-		zstd.WithEncoderLevel(zstd.SpeedBetterCompression),
-		zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(8<<20),
-		zstd.WithEncoderCRC(true))
-	if err != nil {
-		panic(err) // only on invalid options
-	}
-	return e
-}}
+// encoderPool hands out zstd encoders of one level.
+type encoderPool struct{ pool sync.Pool }
+
+func newEncoderPool(level zstd.EncoderLevel) *encoderPool {
+	return &encoderPool{pool: sync.Pool{New: func() any {
+		e, err := zstd.NewWriter(nil,
+			zstd.WithEncoderLevel(level),
+			zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(8<<20),
+			zstd.WithEncoderCRC(true))
+		if err != nil {
+			panic(err) // only on invalid options
+		}
+		return e
+	}}}
+}
+
+func (p *encoderPool) encode(src []byte) []byte {
+	e := p.pool.Get().(*zstd.Encoder)
+	defer p.pool.Put(e)
+	return e.EncodeAll(src, make([]byte, 0, len(src)/6))
+}
+
+// segmentEncoders picks the compression level of a segment: zstd's best
+// level normally (segments are written once and kept for months, and this
+// runs off the acknowledgement path), the faster "better" level when the
+// buffer is filling up and flushes must keep pace with ingest.
+type segmentEncoders struct {
+	best, fast *encoderPool
+}
+
+func newSegmentEncoders() *segmentEncoders {
+	return &segmentEncoders{best: newEncoderPool(zstd.SpeedBestCompression), fast: newEncoderPool(zstd.SpeedBetterCompression)}
+}
 
 // builtSegment is a segment ready to store.
 type builtSegment struct {
@@ -74,7 +97,7 @@ type builtSegment struct {
 
 // buildSegment lays out entries (sorted by seq) as newline-delimited events
 // and compresses them into one zstd frame.
-func buildSegment(entries []*entry) builtSegment {
+func buildSegment(entries []*entry, enc *encoderPool) builtSegment {
 	var raw bytes.Buffer
 	var bs builtSegment
 	bs.firstTS, bs.lastTS = 1<<62, -1<<62
@@ -107,9 +130,7 @@ func buildSegment(entries []*entry) builtSegment {
 		bs.firstTS, bs.lastTS = 0, 0
 	}
 	bs.raw = int64(raw.Len())
-	enc := encoders.Get().(*zstd.Encoder)
-	bs.data = enc.EncodeAll(raw.Bytes(), make([]byte, 0, raw.Len()/6))
-	encoders.Put(enc)
+	bs.data = enc.encode(raw.Bytes())
 	return bs
 }
 
@@ -265,7 +286,14 @@ func (r *Recorder) storeSegment(ctx context.Context, k sessKey, entries []*entry
 }
 
 func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, started int64, entries []*entry, pendingID int64) error {
-	bs := buildSegment(entries)
+	r.mu.Lock()
+	pressure := r.buffered > r.cfg.MaxBuffered/2
+	r.mu.Unlock()
+	enc := r.enc.best
+	if pressure {
+		enc = r.enc.fast
+	}
+	bs := buildSegment(entries, enc)
 	key := SegmentKey(k.project, k.id, time.UnixMilli(started), bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0])
 	seqs, _ := json.Marshal(bs.seqs)
 	snaps, _ := json.Marshal(bs.snapshots)
