@@ -6,4 +6,10 @@ package server
 type Extras struct {
 	// Cookies authenticates the UI's login cookie (see auth.go).
 	Cookies CookieAuth
+	// UI holds the web UI's users and logins (see ui.go); nil: no web UI.
+	UI UIUsers
+	// Shares makes and plays share links (see shares.go).
+	Shares Shares
+	// Notes are the timeline notes of recordings (see notes.go).
+	Notes Notes
 }

@@ -1,6 +1,249 @@
 package server
 
-import "github.com/labstack/echo/v4"
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trailmap/trailmap/internal/ratelimit"
+	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/ui"
+)
+
+// UIUsers is what the server needs of the UI's users and login sessions.
+type UIUsers interface {
+	// Authenticate returns ui.ErrBadLogin for a wrong email or password.
+	Authenticate(ctx context.Context, email, password string) (*ui.User, error)
+	StartLogin(ctx context.Context, u *ui.User) (*ui.Login, error)
+	// LoginByToken wraps index.ErrNotFound for an unknown or expired login.
+	LoginByToken(ctx context.Context, token string) (*ui.User, error)
+	EndLogin(ctx context.Context, token string) error
+}
+
+// Cookie names of the UI.
+const (
+	sessionCookie    = "trailmap_session"
+	loginCSRFCookie  = "trailmap_login_csrf"
+	csrfHeader       = "X-CSRF-Token"
+	loginUserKey     = "trailmap.user"
+	loginTokenKey    = "trailmap.login"
+	dashboardCSP     = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' *; img-src * data: blob:; font-src * data:; media-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
+	loginAttemptsIP  = 10 // burst of login attempts per client IP
+	loginAttemptsKey = 5  // burst per email address
+)
 
 // uiRoutes registers the web UI, login and share pages (issue: replay UI).
-func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {}
+func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {
+	users := s.deps.Extra.UI
+	if users == nil {
+		return
+	}
+	web, err := ui.NewWeb()
+	if err != nil {
+		// The templates are embedded: this is a programming error.
+		panic(fmt.Sprintf("ui templates: %v", err))
+	}
+	if !web.Built() {
+		s.log.Warn("web UI assets missing from this build; run `make js` and build again")
+	}
+	h := &uiHandlers{s: s, web: web, users: users,
+		ipLimit:    ratelimit.New(1.0/6, loginAttemptsIP, 10000, s.now),
+		emailLimit: ratelimit.New(1.0/12, loginAttemptsKey, 10000, s.now),
+	}
+	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", web.Assets())))
+	e.GET("/login", h.loginPage)
+	e.POST("/login", h.login)
+	e.POST("/logout", h.logout)
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/sessions") })
+	for _, p := range web.Pages() {
+		e.GET(p.Path, h.page(p), h.requireLogin)
+	}
+	s.shareRoutes(e, api, web)
+	s.noteRoutes(api)
+}
+
+type uiHandlers struct {
+	s          *Server
+	web        *ui.Web
+	users      UIUsers
+	ipLimit    *ratelimit.Limiter
+	emailLimit *ratelimit.Limiter
+}
+
+// pageHeaders are the security headers of every HTML page of the dashboard.
+func pageHeaders(c echo.Context, csp string) {
+	h := c.Response().Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Robots-Tag", "noindex, nofollow")
+	if strings.Contains(csp, "frame-ancestors 'none'") {
+		h.Set("X-Frame-Options", "DENY")
+	}
+}
+
+func (h *uiHandlers) render(c echo.Context, status int, name string, data any) error {
+	var b strings.Builder
+	if err := h.web.Render(&b, name, data); err != nil {
+		return notBuilt(c, err)
+	}
+	pageHeaders(c, dashboardCSP)
+	return c.HTML(status, b.String())
+}
+
+// notBuilt answers when the bundles are missing (a `go build` without `make js`).
+func notBuilt(c echo.Context, err error) error {
+	if errors.Is(err, ui.ErrNotBuilt) && !c.Response().Committed {
+		return c.String(http.StatusServiceUnavailable, err.Error())
+	}
+	return err
+}
+
+// requireLogin admits page requests with a valid login cookie and sends
+// everyone else to the login page.
+func (h *uiHandlers) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u, tok := h.loggedIn(c)
+		if u == nil {
+			return c.Redirect(http.StatusSeeOther, "/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
+		}
+		c.Set(loginUserKey, u)
+		c.Set(loginTokenKey, tok)
+		return next(c)
+	}
+}
+
+func (h *uiHandlers) loggedIn(c echo.Context) (*ui.User, string) {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return nil, ""
+	}
+	u, err := h.users.LoginByToken(c.Request().Context(), ck.Value)
+	if err != nil {
+		if !errors.Is(err, index.ErrNotFound) {
+			h.s.log.Error("check login", slog.Any("error", err))
+		}
+		return nil, ""
+	}
+	return u, ck.Value
+}
+
+func (h *uiHandlers) page(p *ui.Page) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		u := c.Get(loginUserKey).(*ui.User)
+		tok := c.Get(loginTokenKey).(string)
+		params := map[string]string{}
+		for i, n := range c.ParamNames() {
+			params[n] = c.ParamValues()[i]
+		}
+		pageHeaders(c, dashboardCSP)
+		var b strings.Builder
+		if err := h.web.RenderPage(&b, ui.PageData{Page: p, User: u, CSRF: ui.CSRFToken(tok), Params: params}); err != nil {
+			return notBuilt(c, err)
+		}
+		return c.HTML(http.StatusOK, b.String())
+	}
+}
+
+type loginView struct {
+	CSRF, Next, Email, Error string
+}
+
+// safeNext keeps a post-login redirect on this site.
+func safeNext(v string) string {
+	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") || strings.ContainsAny(v, "\r\n") {
+		return "/sessions"
+	}
+	return v
+}
+
+func (h *uiHandlers) cookie(name, value string, expires time.Time, httpOnly bool, path string, same http.SameSite) *http.Cookie {
+	ck := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: httpOnly, Secure: h.s.cfg.SecureCookies, SameSite: same}
+	if value == "" {
+		ck.MaxAge = -1
+	} else if !expires.IsZero() {
+		ck.Expires = expires
+	}
+	return ck
+}
+
+func (h *uiHandlers) loginPage(c echo.Context) error {
+	next := safeNext(c.QueryParam("next"))
+	if u, _ := h.loggedIn(c); u != nil {
+		return c.Redirect(http.StatusSeeOther, next)
+	}
+	return h.showLogin(c, http.StatusOK, loginView{Next: next})
+}
+
+// showLogin renders the form with a fresh login anti-forgery token, kept in
+// a cookie of its own (double submit: another site can neither read the
+// cookie nor set the field).
+func (h *uiHandlers) showLogin(c echo.Context, status int, v loginView) error {
+	v.CSRF = index.NewSecret(18)
+	c.SetCookie(h.cookie(loginCSRFCookie, v.CSRF, h.s.now().Add(2*time.Hour), true, "/login", http.SameSiteStrictMode))
+	return h.render(c, status, "login", v)
+}
+
+func (h *uiHandlers) login(c echo.Context) error {
+	r := c.Request()
+	email := strings.TrimSpace(c.FormValue("email"))
+	v := loginView{Next: safeNext(c.FormValue("next")), Email: email}
+	ck, err := c.Cookie(loginCSRFCookie)
+	form := c.FormValue("csrf")
+	if err != nil || ck.Value == "" || len(form) != len(ck.Value) || subtle.ConstantTimeCompare([]byte(form), []byte(ck.Value)) != 1 {
+		v.Error = "Your login form expired. Please try again."
+		return h.showLogin(c, http.StatusForbidden, v)
+	}
+	for _, lim := range []struct {
+		l   *ratelimit.Limiter
+		key string
+	}{{h.ipLimit, c.RealIP()}, {h.emailLimit, strings.ToLower(email)}} {
+		if ok, wait := lim.l.Allow(lim.key); !ok {
+			secs := int(wait/time.Second) + 1
+			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+			v.Error = fmt.Sprintf("Too many login attempts. Try again in %d seconds.", secs)
+			return h.showLogin(c, http.StatusTooManyRequests, v)
+		}
+	}
+	u, err := h.users.Authenticate(r.Context(), email, c.FormValue("password"))
+	if errors.Is(err, ui.ErrBadLogin) {
+		v.Error = "Wrong email or password."
+		return h.showLogin(c, http.StatusUnauthorized, v)
+	}
+	if err != nil {
+		return err
+	}
+	l, err := h.users.StartLogin(r.Context(), u)
+	if err != nil {
+		return err
+	}
+	c.SetCookie(h.cookie(sessionCookie, l.Token, l.ExpiresAt, true, "/", http.SameSiteLaxMode))
+	c.SetCookie(h.cookie(loginCSRFCookie, "", time.Time{}, true, "/login", http.SameSiteStrictMode))
+	h.s.log.Info("login", "user", u.Email)
+	return c.Redirect(http.StatusSeeOther, v.Next)
+}
+
+func (h *uiHandlers) logout(c echo.Context) error {
+	ck, err := c.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return c.Redirect(http.StatusSeeOther, "/login")
+	}
+	if !ui.CheckCSRF(ck.Value, c.FormValue("csrf")) {
+		return fmt.Errorf("%w: missing or wrong anti-forgery token", ErrForbidden)
+	}
+	if err := h.users.EndLogin(c.Request().Context(), ck.Value); err != nil {
+		return err
+	}
+	c.SetCookie(h.cookie(sessionCookie, "", time.Time{}, true, "/", http.SameSiteLaxMode))
+	return c.Redirect(http.StatusSeeOther, "/login")
+}

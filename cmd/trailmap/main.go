@@ -50,7 +50,8 @@ const usage = `usage:
   trailmap serve [flags]                 run the server (trailmap serve -h lists flags)
   trailmap project create NAME [--data]  create a project; prints {"id","name","write_key"}
   trailmap token create NAME [--data]    create a dashboard API token; prints {"name","token"}
-  trailmap user create EMAIL [--data]    create a UI user; reads the password from stdin
+  trailmap user create EMAIL [--data] [--projects a,b]
+                                         create a UI user; reads the password from stdin
   trailmap version                       print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -99,6 +100,10 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 	fs := flag.NewFlagSet(what+" create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory (index and local blobs)")
+	var projects *string
+	if what == "user" {
+		projects = fs.String("projects", "", "comma-separated projects (names or ids) the user may see; empty: an admin who sees every project")
+	}
 	if err := envTwins(fs); err != nil {
 		return usageError{err.Error()}
 	}
@@ -136,7 +141,7 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 		}
 		out = map[string]any{"name": t.Name, "token": t.Value}
 	case "user":
-		u, err := createUser(ctx, db, name, stdin)
+		u, err := createUser(ctx, db, name, *projects, stdin)
 		if err != nil {
 			return err
 		}

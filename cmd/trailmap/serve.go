@@ -22,6 +22,7 @@ import (
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/s3"
+	"github.com/trailmap/trailmap/ui"
 )
 
 // Config is everything `trailmap serve` is configured with.
@@ -151,13 +152,24 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	stream := replay.New(db, blobs, rec)
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "trailmap_replay_segments_read_total",
+		Help: "Segment objects opened by replay (seeks read only the segments they need).",
+	}, func() float64 { return float64(stream.SegmentsRead()) }))
+	uiSvc := ui.New(db, ui.Config{}, time.Now, logger)
 	srv := server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,
 		Replay:   stream,
 		Registry: reg,
-		Ready:    map[string]server.Checker{"blobs": blobs, "recorder": rec},
-		Logger:   logger,
+		Extra: server.Extras{
+			Cookies: server.LoginCookies(uiSvc),
+			UI:      uiSvc,
+			Shares:  uiSvc,
+			Notes:   uiSvc,
+		},
+		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
+		Logger: logger,
 	})
 
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
