@@ -223,8 +223,9 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, b *Batch) error {
 	return nil
 }
 
-// pageReferrer takes the referrer host from the recorder's "trailmap/page"
-// event, if the batch has one.
+// pageReferrer takes the referrer's origin (scheme and host) from the
+// recorder's "trailmap/page" event, if the batch has one. The path and query
+// are dropped: they may carry personal data and journeys group by host.
 func pageReferrer(f Facts) string {
 	for _, c := range f.Internal {
 		if c.Tag != "trailmap/page" {
@@ -235,7 +236,7 @@ func pageReferrer(f Facts) string {
 		}
 		if json.Unmarshal(c.Payload, &p) == nil && p.Referrer != "" {
 			if u, err := url.Parse(p.Referrer); err == nil && u.Host != "" {
-				return truncate(u.Scheme+"://"+u.Host+u.Path, 512)
+				return truncate(u.Scheme+"://"+u.Host, 512)
 			}
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -51,15 +53,16 @@ func makeWorkload(b *testing.B, sessions, batches int, tag string) *workload {
 	return w
 }
 
-// BenchmarkIngest measures ingest over loopback HTTP, end to end (gzip
+// BenchmarkIngestHTTP measures ingest over loopback HTTP, end to end (gzip
 // decode, validation, WAL fsync, index): peak throughput with 32 concurrent
 // clients, the single-core zstd-fastest encode speed of the same bytes for
 // scale, and the p99 acknowledgement latency at half of the peak rate.
-func BenchmarkIngest(b *testing.B) {
+func BenchmarkIngestHTTP(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		s := newStack(b, nil)
 		peak := makeWorkload(b, 64, 24, "peak")
+		half := makeWorkload(b, 64, 12, "half")
 		tr := &http.Transport{MaxIdleConnsPerHost: 64}
 		hc := &http.Client{Transport: tr}
 		send := func(body []byte) error {
@@ -78,6 +81,10 @@ func BenchmarkIngest(b *testing.B) {
 			return nil
 		}
 		b.StartTimer()
+		if f := os.Getenv("TRAILMAP_BENCH_CPUPROFILE"); f != "" {
+			pf, _ := os.Create(f)
+			pprof.StartCPUProfile(pf)
+		}
 
 		// Peak: 32 clients, each taking whole sessions in seq order.
 		start := time.Now()
@@ -103,6 +110,7 @@ func BenchmarkIngest(b *testing.B) {
 		}
 		wg.Wait()
 		elapsed := time.Since(start)
+		pprof.StopCPUProfile()
 		batches := 0
 		for _, s := range peak.bodies {
 			batches += len(s)
@@ -126,7 +134,6 @@ func BenchmarkIngest(b *testing.B) {
 		b.ReportMetric(mbs/zmbs, "ingest/zstd")
 
 		// Half of peak: paced requests, each latency recorded.
-		half := makeWorkload(b, 64, 12, "half")
 		var all [][]byte
 		for j := range 12 {
 			for i := range half.bodies {
