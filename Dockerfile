@@ -1,0 +1,36 @@
+# syntax=docker/dockerfile:1
+# Trailmap: multi-stage, static binary (cgo for SQLite), non-root, data in /data.
+
+FROM node:20-bookworm-slim AS js
+WORKDIR /src
+COPY recorder/js/package.json recorder/js/package-lock.json recorder/js/
+COPY ui/web/package.json ui/web/package-lock.json ui/web/
+RUN cd recorder/js && npm ci --no-audit --no-fund && cd ../../ui/web && npm ci --no-audit --no-fund
+COPY recorder/js recorder/js
+COPY ui/web ui/web
+RUN mkdir -p recorder/dist ui/dist && cd recorder/js && npm run build && cd ../../ui/web && npm run build
+
+FROM golang:1.26-bookworm AS build
+WORKDIR /src
+COPY go.mod go.sum ./
+RUN go mod download
+COPY . .
+COPY --from=js /src/recorder/dist recorder/dist
+COPY --from=js /src/ui/dist ui/dist
+ARG VERSION=dev
+RUN CGO_ENABLED=1 go build -trimpath \
+      -tags osusergo,netgo,sqlite_omit_load_extension \
+      -ldflags "-s -w -X main.version=${VERSION} -extldflags=-static" \
+      -o /out/trailmap ./cmd/trailmap \
+ && mkdir -p /out/data
+
+FROM gcr.io/distroless/static-debian12:nonroot
+COPY --from=build /out/trailmap /trailmap
+COPY --from=build --chown=nonroot:nonroot /out/data /data
+USER nonroot:nonroot
+VOLUME ["/data"]
+EXPOSE 8080
+ENV TRAILMAP_DATA=/data TRAILMAP_ADDR=0.0.0.0:8080
+HEALTHCHECK NONE
+ENTRYPOINT ["/trailmap"]
+CMD ["serve"]
