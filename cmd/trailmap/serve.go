@@ -129,7 +129,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	var blobs readyBlobs
 	if cfg.S3.Endpoint != "" {
-		c, err := s3.New(ctx, cfg.S3)
+		c, err := connectS3(ctx, cfg.S3, logger)
 		if err != nil {
 			return err
 		}
@@ -194,6 +194,27 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return serveErr
+}
+
+// connectS3 connects to the bucket, retrying for a while: in a compose file
+// or after a reboot the object store may still be starting.
+func connectS3(ctx context.Context, cfg s3.Config, logger *slog.Logger) (*s3.Client, error) {
+	deadline := time.Now().Add(60 * time.Second)
+	for wait := 500 * time.Millisecond; ; wait = min(wait*2, 5*time.Second) {
+		c, err := s3.New(ctx, cfg)
+		if err == nil {
+			return c, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connect to s3 at %s: %w", cfg.Endpoint, err)
+		}
+		logger.Warn("object store not reachable yet, retrying", "endpoint", cfg.Endpoint, "in", wait, slog.Any("error", err))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // ensureDefaultProject creates project "default" on first start and logs its
