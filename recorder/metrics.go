@@ -82,6 +82,18 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 			return float64(len(r.sessions))
 		}),
 	}
+	// Create the usual series at zero so dashboards and alerts see them
+	// before the first event.
+	for _, r := range []string{"accepted", "duplicate"} {
+		m.batches.WithLabelValues(r)
+	}
+	for _, k := range []string{"compressed", "decompressed"} {
+		m.bytesIn.WithLabelValues(k)
+	}
+	for _, r := range []string{"malformed", "invalid_id", "unknown_key", "too_large", "too_many_events", "event_too_large", "unsupported_encoding", "rate_limited", "shutting_down", "internal"} {
+		m.rejects.WithLabelValues(r)
+	}
+	m.blobErrors.WithLabelValues("put")
 	if reg != nil {
 		for _, c := range cs {
 			reg.MustRegister(c)
