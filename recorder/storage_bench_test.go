@@ -102,4 +102,6 @@ func BenchmarkStorage(b *testing.B) {
 	}
 }
 
-func sessionName(i int) string { return "bench_session_" + string(rune('a'+i/26)) + string(rune('a'+i%26)) }
+func sessionName(i int) string {
+	return "bench_session_" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+}

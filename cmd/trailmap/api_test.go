@@ -129,7 +129,10 @@ func TestSessionsAPI(t *testing.T) {
 		}
 	})
 
-	bad := []struct{ name, query string; status int }{
+	bad := []struct {
+		name, query string
+		status      int
+	}{
 		{"bad device", "device=fridge", 400},
 		{"bad date", "from=yesterday", 400},
 		{"bad limit", "limit=0", 400},
@@ -182,7 +185,7 @@ func TestSessionsAPI(t *testing.T) {
 		// From 150 s: the latest snapshot before is page 2 (at 100 s).
 		evs := events(t, s, "api_desktop_001", "?from_ms=150000")
 		var first []struct {
-			Type int `json:"type"`
+			Type int   `json:"type"`
 			TS   int64 `json:"timestamp"`
 		}
 		for _, e := range evs {

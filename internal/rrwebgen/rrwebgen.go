@@ -31,14 +31,14 @@ type Gen struct {
 	zipf    *rand.Zipf
 	combos  []string // class lists in use on the site: real CSS repeats the same combinations
 	phrases []string // text that repeats across a page: menu items, card titles, labels
-	ts     int64
-	nextID int
-	nodes  []int // ids of element nodes on the current page
-	texts  []int // ids of text nodes
-	page   int
-	width  int
-	height int
-	scroll int
+	ts      int64
+	nextID  int
+	nodes   []int // ids of element nodes on the current page
+	texts   []int // ids of text nodes
+	page    int
+	width   int
+	height  int
+	scroll  int
 }
 
 // New returns a generator starting at unix-ms start.
