@@ -348,7 +348,9 @@ function hide() {
   while (cut(BEACON)) {}
   saveSession();
   outbox.slice().forEach(function (item) {
-    if (beacon(item)) remove(item);
+    // A queued beacon is trusted while the server answers; after a failure
+    // it is kept for the next page too (a resend is deduplicated).
+    if (beacon(item) && !attempt) remove(item);
     else persist(item);
   });
 }
@@ -382,6 +384,8 @@ function custom(tag, payload) {
 function onRecording() {
   if (!started || recording) return;
   recording = true;
+  // After rrweb's own listeners, so trailmap/click follows rrweb's click.
+  D.addEventListener('click', clickListener, true);
   pageFacts();
   var p = pending;
   pending = [];
@@ -453,8 +457,8 @@ function tick() {
   pump();
 }
 
+var clickListener = guard(onClick);
 var listeners = [
-  [D, 'click', guard(onClick), true],
   [W, 'error', guard(onError)],
   [W, 'unhandledrejection', guard(onRejection)],
   [W, 'pagehide', guard(hide)],
@@ -514,6 +518,7 @@ function halt() {
   } catch (e) {}
   stopRecord = null;
   listen(false);
+  D.removeEventListener('click', clickListener, true);
   clearInterval(tickTimer);
   try {
     if (resizeObserver) resizeObserver.disconnect();
