@@ -92,6 +92,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 		return c, usageError{err.Error()}
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
 		return c, usageError{err.Error()}
 	}
 	if fs.NArg() > 0 {
