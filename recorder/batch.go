@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -804,7 +805,8 @@ func scanString(b []byte, i int) (end int, esc bool, err error) {
 			x := binary.LittleEndian.Uint64(b[i:])
 			q := x ^ (swarOnes * '"')
 			e := x ^ (swarOnes * '\\')
-			if ((q-swarOnes)&^q|(e-swarOnes)&^e|(x-swarOnes*0x20)&^x)&swarHigh != 0 {
+			if m := ((q-swarOnes)&^q | (e-swarOnes)&^e | (x-swarOnes*0x20)&^x) & swarHigh; m != 0 {
+				i += bits.TrailingZeros64(m) >> 3 // the lowest flag is exact
 				break
 			}
 			i += 8

@@ -519,6 +519,33 @@ func BenchmarkParseBatch(b *testing.B) {
 	})
 }
 
+// BenchmarkIngest measures the CPU work of one ingest request: gzip
+// decompression, ParseBatch and ExtractFacts; MB/s counts decompressed bytes.
+func BenchmarkIngest(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("testdata", "rrweb", "player-demo-recording.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := batchBody(string(data))
+	gz := gzipBytes(b, body)
+	lim := DefaultLimits()
+	d := NewDecoder(lim)
+	red := NewRedactor(DefaultRedactRules())
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		raw, err := d.Decompress(bytes.NewReader(gz), "gzip")
+		if err != nil {
+			b.Fatal(err)
+		}
+		batch, err := ParseBatch(raw, lim, red)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ExtractFacts(batch.Events)
+	}
+}
+
 func ExampleParseBatch() {
 	body := []byte(`{"session_id":"s_12345678","visitor_id":"v_12345678","seq":0,"events":[
 		{"type":4,"data":{"href":"https://shop.test/?email=jane@doe.com","width":390,"height":844},"timestamp":1700000000000}]}`)

@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -17,13 +18,10 @@ import (
 
 // Limits bound what one ingest request may cost.
 type Limits struct {
-	// MaxCompressed is the largest request body accepted as sent, in bytes,
-	// for compressed encodings.
+	// MaxCompressed is the largest request body accepted as sent, in bytes.
 	MaxCompressed int64
-	// MaxDecompressed is the largest body after decompression, in bytes. It
-	// is also the limit for identity (uncompressed) bodies: their memory cost
-	// is the same as that of a decompressed body, and browsers without
-	// CompressionStream send large full snapshots uncompressed.
+	// MaxDecompressed is the largest body after decompression, in bytes.
+	// Identity bodies must fit both limits.
 	MaxDecompressed int64
 	// MaxEvents is the largest number of events in one batch.
 	MaxEvents int
@@ -103,16 +101,7 @@ func (d *Decoder) Decompress(r io.Reader, encoding string) ([]byte, error) {
 	enc := strings.TrimSpace(encoding)
 	switch {
 	case enc == "" || strings.EqualFold(enc, "identity"):
-		// An identity body is both what was sent and what is parsed.
-		limit := min(d.lim.MaxCompressed, d.lim.MaxDecompressed)
-		out, over, err := readAtMost(r, nil, limit)
-		if err != nil {
-			return nil, readError(err)
-		}
-		if over {
-			return nil, fmt.Errorf("%w: body over %d bytes", ErrTooLarge, limit)
-		}
-		return out, nil
+		return d.identity(r)
 	case strings.EqualFold(enc, "gzip"), strings.EqualFold(enc, "x-gzip"):
 		return d.inflate(r, d.gunzip, "gzip")
 	case strings.EqualFold(enc, "zstd"):
@@ -121,6 +110,29 @@ func (d *Decoder) Decompress(r io.Reader, encoding string) ([]byte, error) {
 		return d.inflate(r, d.undeflate, "deflate")
 	}
 	return nil, fmt.Errorf("%w: %q (want gzip, zstd, deflate or identity)", ErrUnsupportedEncoding, clipForError(enc))
+}
+
+// identity reads an uncompressed body, which is both what was sent and what
+// is parsed, into a pooled buffer that grows as needed, then copies it out
+// once at its exact size.
+func (d *Decoder) identity(r io.Reader) ([]byte, error) {
+	limit := min(d.lim.MaxCompressed, d.lim.MaxDecompressed)
+	buf, _ := d.bufs.Get().(*[]byte)
+	if buf == nil {
+		buf = new([]byte)
+	}
+	body, over, err := readAtMost(r, (*buf)[:0], limit)
+	defer func() {
+		*buf = body[:0]
+		d.bufs.Put(buf)
+	}()
+	if err != nil {
+		return nil, readError(err)
+	}
+	if over {
+		return nil, fmt.Errorf("%w: body over %d bytes", ErrTooLarge, limit)
+	}
+	return append([]byte{}, body...), nil
 }
 
 // inflate reads the compressed body into a pooled buffer and decompresses
@@ -144,19 +156,42 @@ func (d *Decoder) inflate(r io.Reader, fn func(src []byte, out []byte) ([]byte, 
 	if len(src) == 0 {
 		return nil, fmt.Errorf("%w: empty %s body", ErrMalformed, name)
 	}
-	// JSON shrinks 5-20 times; start near the likely size to avoid copies.
-	hint := min(int64(len(src))*8, d.lim.MaxDecompressed+1)
-	out, err := fn(src, make([]byte, 0, max(hint, 4096)))
+	out, err := fn(src, make([]byte, 0, d.sizeHint(src, name)))
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, err
 		}
 		return nil, fmt.Errorf("%w: corrupt %s body: %w", ErrMalformed, name, err)
 	}
-	if int64(len(out)) > d.lim.MaxDecompressed {
-		return nil, fmt.Errorf("%w: decompressed body over %d bytes", ErrTooLarge, d.lim.MaxDecompressed)
+	// The events alias this buffer while the batch waits for its segment:
+	// do not keep much more memory alive than the body needs.
+	if cap(out)-len(out) > len(out)/4 {
+		out = append(make([]byte, 0, len(out)), out...)
 	}
 	return out, nil
+}
+
+// sizeHint guesses the decompressed size of src to allocate once: gzip
+// trailers and most zstd frame headers state it. A stated size is trusted
+// only up to a ratio no JSON reaches, so a lie costs little.
+func (d *Decoder) sizeHint(src []byte, name string) int {
+	const maxRatio, guessRatio = 64, 10
+	hint := int64(len(src)) * guessRatio
+	switch name {
+	case "gzip":
+		if n := len(src); n >= 18 {
+			hint = int64(binary.LittleEndian.Uint32(src[n-4:]))
+		}
+	case "zstd":
+		var h zstd.Header
+		if h.Decode(src) == nil && h.HasFCS {
+			hint = int64(min(h.FrameContentSize, 1<<40))
+		}
+	}
+	// One byte more: reading stops at a Read that returns 0 and io.EOF,
+	// which a full buffer would first grow for.
+	hint = min(hint+1, int64(len(src))*maxRatio, d.lim.MaxDecompressed+1)
+	return int(max(hint, 512))
 }
 
 func (d *Decoder) gunzip(src, out []byte) ([]byte, error) {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -367,4 +369,38 @@ func gunzipToRaw(t *testing.T, gz []byte) []byte {
 		t.Fatal("gzip header has optional fields")
 	}
 	return gz[10 : len(gz)-8]
+}
+
+// BenchmarkDecoder_Decompress measures decompression of a batch made of
+// the rrweb demo recording; MB/s counts decompressed bytes.
+func BenchmarkDecoder_Decompress(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "rrweb", "player-demo-recording.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	body = batchBody(string(body))
+	d := NewDecoder(DefaultLimits())
+	for _, enc := range []string{"identity", "gzip", "zstd", "deflate"} {
+		var compressed []byte
+		switch enc {
+		case "identity":
+			compressed = body
+		case "gzip":
+			compressed = gzipBytes(b, body)
+		case "zstd":
+			compressed = zstdBytes(b, body)
+		case "deflate":
+			compressed = zlibBytes(b, body)
+		}
+		b.Run(enc, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			b.ReportMetric(float64(len(body))/float64(len(compressed)), "ratio")
+			for b.Loop() {
+				if _, err := d.Decompress(bytes.NewReader(compressed), enc); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -2,8 +2,10 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -317,19 +319,27 @@ func skipSpace(b []byte, i int) int {
 func skipStringFast(b []byte, i int) int {
 	j := i + 1
 	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
+		// Eight bytes at a time to the first quote or backslash.
+		for j+8 <= len(b) {
+			x := binary.LittleEndian.Uint64(b[j:])
+			q := x ^ (swarOnes * '"')
+			e := x ^ (swarOnes * '\\')
+			if m := ((q-swarOnes)&^q | (e-swarOnes)&^e) & swarHigh; m != 0 {
+				j += bits.TrailingZeros64(m) >> 3
+				break
+			}
+			j += 8
+		}
+		for j < len(b) && b[j] != '"' && b[j] != '\\' {
+			j++
+		}
+		switch {
+		case j >= len(b):
 			return -1
-		}
-		j += k
-		n := 0
-		for p := j - 1; p > i && b[p] == '\\'; p-- {
-			n++
-		}
-		if n%2 == 0 {
+		case b[j] == '"':
 			return j + 1
 		}
-		j++
+		j += 2 // an escape
 	}
 }
 

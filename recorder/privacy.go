@@ -110,12 +110,42 @@ func (r *Redactor) URL(raw string) string {
 // SensitiveParam reports whether a parameter name matches the rules' terms
 // and is not allowed.
 func (r *Redactor) SensitiveParam(name string) bool {
-	if r.allow[strings.ToLower(name)] {
+	// Cheap filter: a name matches only if it holds a term's first word.
+	hit := false
+	for _, t := range r.terms {
+		if containsFold(name, t[0]) {
+			hit = true
+			break
+		}
+	}
+	if !hit || r.allow[strings.ToLower(name)] {
 		return false
 	}
 	words := nameWords(name)
 	for _, t := range r.terms {
 		if matchTerm(words, t) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s contains the lowercase ASCII word sub,
+// ignoring ASCII case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		j := 0
+		for j < len(sub) {
+			c := s[i+j]
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			if c != sub[j] {
+				break
+			}
+			j++
+		}
+		if j == len(sub) {
 			return true
 		}
 	}
@@ -275,21 +305,29 @@ func (r *Redactor) redactQuery(q string) (string, bool) {
 	if q == "" {
 		return q, false
 	}
-	var sb strings.Builder
+	var sb strings.Builder // written from the first change on
 	changed := false
-	rest := q
-	for first := true; ; first = false {
-		pair, tail, more := strings.Cut(rest, "&")
-		if !first {
-			sb.WriteByte('&')
+	start := 0
+	for start <= len(q) {
+		end := strings.IndexByte(q[start:], '&')
+		if end < 0 {
+			end = len(q)
+		} else {
+			end += start
 		}
-		out, c := r.redactPair(pair)
-		sb.WriteString(out)
-		changed = changed || c
-		if !more {
-			break
+		out, c := r.redactPair(q[start:end])
+		if c && !changed {
+			changed = true
+			sb.Grow(len(q) + 16)
+			sb.WriteString(q[:start])
 		}
-		rest = tail
+		if changed {
+			sb.WriteString(out)
+			if end < len(q) {
+				sb.WriteByte('&')
+			}
+		}
+		start = end + 1
 	}
 	if !changed {
 		return q, false
@@ -413,8 +451,10 @@ func emailAround(s string, at int) bool {
 	}
 }
 
+// isLocalChar reports bytes of the local part of an address as people
+// write them; the rarer ones RFC 5322 allows are URL delimiters.
 func isLocalChar(c byte) bool {
-	return isAlpha(c) || '0' <= c && c <= '9' || c >= 0x80 || strings.IndexByte(".!#$%&'*+/=?^_`{|}~-", c) >= 0
+	return isAlpha(c) || '0' <= c && c <= '9' || c >= 0x80 || c == '.' || c == '_' || c == '%' || c == '+' || c == '-'
 }
 
 // containsCardNumber looks for runs of digit groups separated by one space

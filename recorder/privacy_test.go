@@ -235,7 +235,8 @@ func FuzzRedactor_URL(f *testing.F) {
 		if twice := r.URL(once); twice != once {
 			t.Fatalf("URL(%q) = %q, then %q", s, once, twice)
 		}
-		if containsEmail(once) && !containsEmail(s) {
+		// User info becomes "redacted@host", which is no one's address.
+		if containsEmail(strings.ReplaceAll(once, "redacted@", "@")) && !containsEmail(s) {
 			t.Fatalf("URL(%q) = %q made an email", s, once)
 		}
 	})
