@@ -130,7 +130,7 @@ func (r *Recorder) applyLoop() {
 func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 	return r.db.Tx(ctx, func(tx *sql.Tx) error {
 		for _, e := range group {
-			if err := r.applyOne(ctx, tx, e.b); err != nil {
+			if err := r.applyOne(ctx, tx, e); err != nil {
 				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
 			}
 		}
@@ -140,9 +140,13 @@ func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 
 // applyOne records one batch; it does nothing for a batch already recorded,
 // which makes replaying the log at start-up safe.
-func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, b *Batch) error {
-	f := ExtractFacts(b.Events)
-	ua := r.ua.Parse(b.UserAgent)
+func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
+	b := e.b
+	if e.facts == nil { // replayed from the log
+		f := ExtractFacts(b.Events)
+		e.facts, e.ua = &f, r.ua.Parse(b.UserAgent)
+	}
+	f, ua := *e.facts, e.ua
 	first, last := f.FirstTS, f.LastTS
 	if f.Events == 0 {
 		first, last = b.ReceivedAt, b.ReceivedAt

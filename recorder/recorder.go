@@ -184,6 +184,8 @@ type session struct {
 // entry is one accepted batch on its way through apply and flush.
 type entry struct {
 	b       *Batch
+	facts   *Facts // extracted in the request goroutine, off the single apply loop
+	ua      UA
 	pos     wal.Pos
 	raw     int64
 	applied chan struct{} // closed once the batch is in the index
@@ -300,11 +302,13 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
 	}
 	rec := encodeBatch(b)
+	facts := ExtractFacts(b.Events)
+	ua := r.ua.Parse(b.UserAgent)
 	pos, err := r.wal.Append(ctx, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("log batch: %w", err)
 	}
-	e := &entry{b: b, pos: pos, raw: rawSize(b), applied: make(chan struct{})}
+	e := &entry{b: b, facts: &facts, ua: ua, pos: pos, raw: rawSize(b), applied: make(chan struct{})}
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)
