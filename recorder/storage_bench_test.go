@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -104,4 +105,80 @@ func BenchmarkStorage(b *testing.B) {
 
 func sessionName(i int) string {
 	return "bench_session_" + string(rune('a'+i/26)) + string(rune('a'+i%26))
+}
+
+// BenchmarkStorageRecording stores the real 81 s recording among the shared
+// rrweb fixtures (player-demo-recording.json) as one session, in 5 s
+// batches, and reports bytes stored per recorded minute against its raw
+// JSON and gzip -6.
+func BenchmarkStorageRecording(b *testing.B) {
+	raw, err := os.ReadFile("../../shared/testdata/rrweb-fixtures/player-demo-recording.json")
+	if err != nil {
+		b.Fatalf("fixture: %v", err)
+	}
+	var evs []json.RawMessage
+	if err := json.Unmarshal(raw, &evs); err != nil {
+		b.Fatal(err)
+	}
+	for range b.N {
+		db := indextest.New(b)
+		dir := b.TempDir()
+		blobs, err := fs.New(filepath.Join(dir, "blobs"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg := DefaultConfig(dir)
+		cfg.RatePerIP, cfg.RatePerKey = 0, 0
+		ctx := context.Background()
+		r, err := New(ctx, cfg, db, blobs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			b.Fatal(err)
+		}
+		p, _ := db.CreateProject(ctx, "bench", time.Now())
+		var nd bytes.Buffer
+		var first, last int64
+		var batch []json.RawMessage
+		seq := 0
+		send := func() {
+			body, _ := json.Marshal(map[string]any{"session_id": "recording_bench", "visitor_id": "visitor_bench", "seq": seq, "events": batch})
+			if _, err := r.Ingest(ctx, Request{Key: p.WriteKey, Body: bytes.NewReader(body)}); err != nil {
+				b.Fatal(err)
+			}
+			seq++
+			batch = nil
+		}
+		var batchStart int64
+		for i, ev := range evs {
+			_, ts, _ := EventInfo(ev)
+			if i == 0 {
+				first, batchStart = ts, ts
+			}
+			last = max(last, ts)
+			if ts-batchStart >= 5000 && len(batch) > 0 {
+				send()
+				batchStart = ts
+			}
+			var c bytes.Buffer
+			json.Compact(&c, ev)
+			nd.Write(c.Bytes())
+			nd.WriteByte('\n')
+			batch = append(batch, ev)
+		}
+		send()
+		if err := r.Close(ctx); err != nil {
+			b.Fatal(err)
+		}
+		var stored, puts int64
+		db.Read().QueryRow(`SELECT SUM(stored_bytes), COUNT(*) FROM segments`).Scan(&stored, &puts)
+		var gz bytes.Buffer
+		zw, _ := gzip.NewWriterLevel(&gz, 6)
+		zw.Write(nd.Bytes())
+		zw.Close()
+		minutes := float64(last-first) / 60000
+		b.ReportMetric(float64(stored)/minutes, "stored-B/min")
+		b.ReportMetric(float64(nd.Len())/minutes, "raw-B/min")
+		b.ReportMetric(float64(stored)/float64(nd.Len()), "stored/raw")
+		b.ReportMetric(float64(stored)/float64(gz.Len()), "stored/gzip6")
+		b.ReportMetric(float64(puts)/minutes, "PUTs/session-min")
+	}
 }
