@@ -1,0 +1,529 @@
+package heatmap
+
+import (
+	"strconv"
+	"strings"
+)
+
+// mirror is a light copy of a recorded DOM: for each rrweb node id its kind,
+// tag, id and class attributes, a few flags, and its place in the tree
+// (parent and sibling links, so selectors can say :nth-of-type). It is built
+// from full snapshots and kept current with mutations; text content, styles
+// and other attributes are not kept. About 80 bytes a node.
+type mirror struct {
+	idx   map[int32]int32 // rrweb id → index in nodes
+	nodes []mnode
+	free  []int32
+	root  int32 // the document node
+	max   int   // node cap; adds beyond it are ignored
+	full  bool  // the cap was hit: selectors may be incomplete
+	stack []int32
+}
+
+type mnode struct {
+	id                              int32
+	parent, first, last, prev, next int32 // rrweb ids, 0 = none
+	kind                            uint8 // rrweb node type: 0 document, 2 element, 3 text...
+	flags                           uint8
+	tag                             string
+	attrID, class                   string
+}
+
+// rrweb serialized node types.
+const (
+	nodeDocument = 0
+	nodeElement  = 2
+)
+
+// Node flags that matter for frustration signals.
+const (
+	// flagNoResponse marks elements whose clicks need not change the page:
+	// form fields, labels, media, contenteditable, links that open a new tab
+	// or download.
+	flagNoResponse uint8 = 1 << iota
+)
+
+const maxDepth = 512
+
+func newMirror(maxNodes int) *mirror {
+	return &mirror{idx: make(map[int32]int32, 256), max: maxNodes}
+}
+
+func (m *mirror) size() int { return len(m.idx) }
+
+func (m *mirror) reset() {
+	clear(m.idx)
+	m.nodes = m.nodes[:0]
+	m.free = m.free[:0]
+	m.root = 0
+	m.full = false
+}
+
+func (m *mirror) get(id int32) *mnode {
+	if i, ok := m.idx[id]; ok {
+		return &m.nodes[i]
+	}
+	return nil
+}
+
+// put creates or replaces node id (keeping no links) and returns it.
+func (m *mirror) put(id int32) *mnode {
+	if i, ok := m.idx[id]; ok {
+		m.unlink(&m.nodes[i])
+		m.nodes[i] = mnode{id: id}
+		return &m.nodes[i]
+	}
+	if len(m.idx) >= m.max {
+		m.full = true
+		return nil
+	}
+	var i int32
+	if n := len(m.free); n > 0 {
+		i = m.free[n-1]
+		m.free = m.free[:n-1]
+		m.nodes[i] = mnode{id: id}
+	} else {
+		i = int32(len(m.nodes))
+		m.nodes = append(m.nodes, mnode{id: id})
+	}
+	m.idx[id] = i
+	return &m.nodes[i]
+}
+
+// loadSnapshot replaces the mirror with a full snapshot's node tree.
+func (m *mirror) loadSnapshot(node []byte) {
+	m.reset()
+	_, id := m.parseNode(node, 0, 0)
+	m.root = id
+}
+
+// parseNode reads the serialized node that starts at b[i], and its
+// children, in one pass: a node's id may follow its childNodes, so children
+// are linked once the whole object has been read. It returns the index after
+// the object and the node's id (0 when it has none).
+func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
+	end := skipValue(b, i)
+	if end < 0 || b[i] != '{' {
+		return end, 0
+	}
+	if depth > maxDepth {
+		return end, 0
+	}
+	var id int32
+	kind := uint8(255)
+	var tag string
+	var attrs []byte
+	mark := len(m.stack)
+	j := i + 1
+	for {
+		j = skipSpace(b, j)
+		if j >= end || b[j] != '"' {
+			break
+		}
+		ke := skipString(b, j)
+		if ke < 0 {
+			break
+		}
+		key := b[j+1 : ke-1]
+		j = skipSpace(b, ke)
+		if j >= end || b[j] != ':' {
+			break
+		}
+		j = skipSpace(b, j+1)
+		var ve int
+		if string(key) == "childNodes" && j < end && b[j] == '[' {
+			ve = m.parseChildren(b, j, depth)
+		} else {
+			ve = skipValue(b, j)
+		}
+		if ve < 0 {
+			break
+		}
+		val := b[j:ve]
+		switch string(key) {
+		case "id":
+			if v, ok := integer(val); ok && v > 0 && v < 1<<31 {
+				id = int32(v)
+			}
+		case "type":
+			if v, ok := integer(val); ok && v >= 0 && v < 255 {
+				kind = uint8(v)
+			}
+		case "tagName":
+			tag = internTag(val)
+		case "attributes":
+			attrs = val
+		}
+		j = skipSpace(b, ve)
+		if j >= end || b[j] != ',' {
+			break
+		}
+		j++
+	}
+	children := m.stack[mark:]
+	m.stack = m.stack[:mark]
+	if id == 0 {
+		return end, 0
+	}
+	n := m.put(id)
+	if n == nil {
+		return end, 0
+	}
+	n.kind, n.tag = kind, tag
+	if kind == nodeElement {
+		m.setAttrs(n, attrs)
+	}
+	for _, c := range children {
+		m.appendChild(id, c)
+	}
+	return end, id
+}
+
+// parseChildren parses the array of child nodes at b[i], pushing their ids
+// on m.stack, and returns the index after the array.
+func (m *mirror) parseChildren(b []byte, i int, depth int) int {
+	j := skipSpace(b, i+1)
+	if j < len(b) && b[j] == ']' {
+		return j + 1
+	}
+	for j < len(b) {
+		j = skipSpace(b, j)
+		e, id := m.parseNode(b, j, depth+1)
+		if e < 0 {
+			return -1
+		}
+		if id != 0 {
+			m.stack = append(m.stack, id)
+		}
+		j = skipSpace(b, e)
+		if j >= len(b) {
+			return -1
+		}
+		if b[j] == ']' {
+			return j + 1
+		}
+		if b[j] != ',' {
+			return -1
+		}
+		j++
+	}
+	return -1
+}
+
+// setAttrs reads the attributes the mirror keeps from a serialized
+// attributes object (full values, as in snapshots and added nodes).
+func (m *mirror) setAttrs(n *mnode, attrs []byte) {
+	n.attrID, n.class = "", ""
+	n.flags = 0
+	switch n.tag {
+	case "input", "textarea", "select", "option", "label", "video", "audio":
+		n.flags |= flagNoResponse
+	}
+	m.updateAttrs(n, attrs)
+}
+
+// updateAttrs applies an attribute object; null values remove.
+func (m *mirror) updateAttrs(n *mnode, attrs []byte) {
+	eachField(attrs, func(key, val []byte) bool {
+		switch string(key) {
+		case "id":
+			n.attrID = str(val)
+		case "class":
+			n.class = str(val)
+		case "contenteditable":
+			if isNull(val) || str(val) == "false" {
+				n.flags &^= flagNoResponse
+			} else {
+				n.flags |= flagNoResponse
+			}
+		case "target":
+			if n.tag == "a" && str(val) == "_blank" {
+				n.flags |= flagNoResponse
+			}
+		case "download":
+			if n.tag == "a" && !isNull(val) {
+				n.flags |= flagNoResponse
+			}
+		}
+		return true
+	})
+}
+
+// add applies one "adds" entry of a mutation.
+func (m *mirror) add(parent, next, prev int32, node []byte) {
+	_, id := m.parseNode(node, skipSpace(node, 0), 0)
+	if id == 0 {
+		return
+	}
+	switch {
+	case next != 0 && m.get(next) != nil && m.get(next).parent == parent:
+		m.insertBefore(parent, id, next)
+	case prev != 0 && m.get(prev) != nil && m.get(prev).parent == parent:
+		m.insertAfter(parent, id, prev)
+	default:
+		m.appendChild(parent, id)
+	}
+}
+
+// remove drops a node and its subtree.
+func (m *mirror) remove(id int32) {
+	n := m.get(id)
+	if n == nil {
+		return
+	}
+	m.unlink(n)
+	m.dropTree(id, 0)
+}
+
+func (m *mirror) dropTree(id int32, depth int) {
+	n := m.get(id)
+	if n == nil {
+		return
+	}
+	if depth < maxDepth {
+		for c := n.first; c != 0; {
+			cn := m.get(c)
+			if cn == nil {
+				break
+			}
+			next := cn.next
+			m.dropTree(c, depth+1)
+			c = next
+		}
+	}
+	i := m.idx[id]
+	delete(m.idx, id)
+	m.nodes[i] = mnode{}
+	m.free = append(m.free, i)
+	if m.root == id {
+		m.root = 0
+	}
+}
+
+// unlink takes n out of its parent's child list.
+func (m *mirror) unlink(n *mnode) {
+	if p := m.get(n.parent); p != nil {
+		if p.first == n.id {
+			p.first = n.next
+		}
+		if p.last == n.id {
+			p.last = n.prev
+		}
+	}
+	if pr := m.get(n.prev); pr != nil {
+		pr.next = n.next
+	}
+	if nx := m.get(n.next); nx != nil {
+		nx.prev = n.prev
+	}
+	n.parent, n.prev, n.next = 0, 0, 0
+}
+
+func (m *mirror) appendChild(parent, id int32) {
+	n := m.get(id)
+	if n == nil || id == parent {
+		return
+	}
+	m.unlink(n)
+	n.parent = parent
+	p := m.get(parent)
+	if p == nil {
+		return // parent unknown (mirror rebuilt mid-session): keep the link up
+	}
+	if last := m.get(p.last); last != nil {
+		last.next = id
+		n.prev = p.last
+	} else {
+		p.first = id
+	}
+	p.last = id
+}
+
+func (m *mirror) insertBefore(parent, id, next int32) {
+	n := m.get(id)
+	if n == nil || id == next {
+		return
+	}
+	m.unlink(n)
+	nx := m.get(next)
+	p := m.get(parent)
+	n.parent, n.next, n.prev = parent, next, nx.prev
+	if pr := m.get(nx.prev); pr != nil {
+		pr.next = id
+	} else if p != nil {
+		p.first = id
+	}
+	nx.prev = id
+}
+
+func (m *mirror) insertAfter(parent, id, prev int32) {
+	pr := m.get(prev)
+	if pr.next != 0 {
+		m.insertBefore(parent, id, pr.next)
+		return
+	}
+	m.appendChild(parent, id)
+}
+
+// noResponse reports whether the node or one of its close ancestors is
+// something a click need not visibly change (see flagNoResponse).
+func (m *mirror) noResponse(id int32) bool {
+	for d := 0; d < 6 && id != 0; d++ {
+		n := m.get(id)
+		if n == nil {
+			return false
+		}
+		if n.flags&flagNoResponse != 0 {
+			return true
+		}
+		id = n.parent
+	}
+	return false
+}
+
+// contains reports whether anc is id or one of its ancestors.
+func (m *mirror) contains(anc, id int32) bool {
+	for d := 0; d < maxDepth && id != 0; d++ {
+		if id == anc {
+			return true
+		}
+		n := m.get(id)
+		if n == nil {
+			return false
+		}
+		id = n.parent
+	}
+	return false
+}
+
+// selector returns a CSS selector path for element id that also matches in
+// a replay of another visitor's session of the same page: tag names with
+// :nth-of-type where siblings share the tag, anchored at the nearest
+// ancestor with a stable id attribute or at html. Classes are left out on
+// purpose: they change with state (".active") and between visitors (A/B
+// variants), which would split one element into many. "" when the node is
+// unknown.
+func (m *mirror) selector(id int32) (sel, tag, class string) {
+	n := m.get(id)
+	if n == nil || n.kind != nodeElement {
+		return "", "", ""
+	}
+	tag, class = n.tag, n.class
+	var segs [24]string
+	k := 0
+	anchored := false
+	for cur := n; cur != nil && cur.kind == nodeElement && k < len(segs); cur = m.get(cur.parent) {
+		if stableID(cur.attrID) {
+			segs[k] = cur.tag + "#" + cur.attrID
+			k++
+			anchored = true
+			break
+		}
+		seg := cur.tag
+		if seg == "" {
+			return "", tag, class
+		}
+		if seg != "html" && seg != "body" && seg != "head" {
+			if nth, shared := m.nthOfType(cur); shared {
+				seg += ":nth-of-type(" + strconv.Itoa(nth) + ")"
+			}
+		}
+		segs[k] = seg
+		k++
+		if seg == "html" {
+			anchored = true
+			break
+		}
+	}
+	if k == 0 {
+		return "", tag, class
+	}
+	var b strings.Builder
+	for i := k - 1; i >= 0; i-- {
+		b.WriteString(segs[i])
+		if i > 0 {
+			b.WriteString(" > ")
+		}
+	}
+	sel = b.String()
+	_ = anchored // an unanchored path (shadow DOM, cut-off tree) still narrows well
+	if len(sel) > maxKeyLen {
+		sel = sel[len(sel)-maxKeyLen:]
+		if i := strings.Index(sel, " > "); i >= 0 {
+			sel = sel[i+3:]
+		}
+	}
+	return sel, tag, class
+}
+
+// nthOfType returns the 1-based position of n among its element siblings
+// with the same tag, and whether it has any such sibling.
+func (m *mirror) nthOfType(n *mnode) (int, bool) {
+	pos, shared := 1, false
+	for s := m.get(n.prev); s != nil; s = m.get(s.prev) {
+		if s.kind == nodeElement && s.tag == n.tag {
+			pos++
+			shared = true
+		}
+	}
+	if !shared {
+		for s := m.get(n.next); s != nil; s = m.get(s.next) {
+			if s.kind == nodeElement && s.tag == n.tag {
+				shared = true
+				break
+			}
+		}
+	}
+	return pos, shared
+}
+
+// stableID reports whether an id attribute looks hand-written, and so is
+// the same for every visitor: a CSS identifier without long digit runs
+// (generated ids like "ember123", ":r1:" or "mui-48213" are not).
+func stableID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	digits := 0
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= '0' && c <= '9':
+			if i == 0 {
+				return false
+			}
+			if digits++; digits >= 3 {
+				return false
+			}
+			continue
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '_':
+		default:
+			return false
+		}
+		digits = 0
+	}
+	return true
+}
+
+// internTag returns a tag name without keeping the batch alive; common
+// tags share one string.
+func internTag(val []byte) string {
+	if len(val) >= 2 && val[0] == '"' {
+		if s, ok := commonTags[string(val[1:len(val)-1])]; ok {
+			return s
+		}
+	}
+	return strings.ToLower(str(val))
+}
+
+var commonTags = func() map[string]string {
+	m := map[string]string{}
+	for _, t := range strings.Fields(`a abbr address area article aside audio b body br button canvas caption
+		code dd details dialog div dl dt em fieldset figcaption figure footer form h1 h2 h3 h4 h5 h6 head
+		header hr html i iframe img input label legend li link main mark meta nav noscript ol optgroup
+		option p path picture pre section select small source span strong style sub summary sup svg
+		table tbody td template textarea tfoot th thead title tr u ul video g use circle rect polygon`) {
+		m[t] = t
+	}
+	return m
+}()

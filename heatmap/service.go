@@ -1,0 +1,367 @@
+// Package heatmap turns recorded sessions into heatmaps: at ingest it
+// places every click in page coordinates (following the document's scroll,
+// or the main scrolling container's), names its target element with a
+// selector from a light mirror of the recorded DOM, follows scroll depth,
+// and finds frustration signals (rage, dead and error clicks); it keeps
+// per-day and per-month aggregates in the index, and renders click,
+// element, scroll and frustration maps as PNG overlays and JSON.
+//
+// # Ingest
+//
+// [Service] is a recorder observer: it sees each accepted batch inside the
+// index's write transaction. Per session it keeps a small tracker in memory
+// (bounded: an LRU of MaxSessions trackers and MaxTotalNodes mirrored DOM
+// nodes overall; a session's tracker is dropped when it closes). When a
+// tracker is missing (evicted, or after a restart) it is resumed from the
+// session's last page view row: page, viewport, document size, scroll
+// positions and depth carry on, but the DOM mirror is empty until the next
+// full snapshot (a new page, or rrweb's periodic checkout). Until then clicks
+// are placed correctly but have no selector (element maps skip them), clicks
+// inside a main scrolling container are placed as if it were not scrolled,
+// and clicks still in their dead-click window are forgotten (never dead).
+//
+// # Placement
+//
+// A click's page position is its clientX/Y plus the document scroll (from
+// the full snapshot's initialOffset and Scroll events of the document node),
+// plus the scroll of the main container when the target is inside it. The
+// main container is the element that scrolled furthest down while the
+// document never scrolled (pages whose body is a fixed frame). Clicks are
+// kept per document width bucket (16 px); the grid cell is 8 px.
+package heatmap
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// Errors of the query side.
+var (
+	// ErrBadQuery is returned (wrapped) for a query that cannot be answered.
+	ErrBadQuery = errors.New("bad heatmap query")
+	// ErrNoData is returned (wrapped) when nothing was recorded for a query
+	// that needs something (a snapshot of the page).
+	ErrNoData = errors.New("no data")
+)
+
+// Config holds the service's limits.
+type Config struct {
+	// MaxSessions is how many session trackers stay in memory (LRU).
+	MaxSessions int
+	// MaxMirrorNodes bounds one session's DOM mirror; MaxTotalNodes all of
+	// them together (the least recently used sessions lose their mirror).
+	MaxMirrorNodes int
+	MaxTotalNodes  int
+	// CacheBytes bounds the rendered-map cache; CacheStale is how long a
+	// cached map may be served after new clicks for its project arrived.
+	CacheBytes int64
+	CacheStale time.Duration
+	// SettingsTTL is how long a project's settings are cached.
+	SettingsTTL time.Duration
+}
+
+// DefaultConfig returns the production defaults: 20k sessions, 50k nodes
+// per mirror and 3M overall (about 250 MB at most), a 64 MB map cache whose
+// entries go stale 30 s after new data.
+func DefaultConfig() Config {
+	return Config{
+		MaxSessions:    20000,
+		MaxMirrorNodes: 50000,
+		MaxTotalNodes:  3_000_000,
+		CacheBytes:     64 << 20,
+		CacheStale:     30 * time.Second,
+		SettingsTTL:    10 * time.Second,
+	}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.MaxSessions < 1 || c.MaxMirrorNodes < 1 || c.MaxTotalNodes < c.MaxMirrorNodes || c.CacheBytes < 0 {
+		return errors.New("heatmap: session, node and cache limits must be positive (total nodes at least the per-session limit)")
+	}
+	return nil
+}
+
+// Service is the heatmap service: recorder observer and map queries.
+type Service struct {
+	db  *index.DB
+	cfg Config
+	log *slog.Logger
+	now func() time.Time
+
+	mu       sync.Mutex // guards the trackers and the node budget
+	sessions map[int64]*list.Element
+	lru      *list.List // of *entry, most recent at the front
+	nodes    int        // mirrored nodes counted at the end of each batch
+
+	setMu    sync.Mutex
+	settings map[int64]settingsEntry
+
+	genMu sync.Mutex
+	gen   map[int64]genEntry // per project: changes, for the render cache
+
+	cache *renderCache
+	st    *stmts
+}
+
+type entry struct {
+	id    int64
+	t     *tracker
+	nodes int
+}
+
+type settingsEntry struct {
+	s      *Settings
+	loaded time.Time
+}
+
+type genEntry struct {
+	n       uint64
+	changed time.Time
+}
+
+// New builds the service and prepares its statements on the index writer.
+func New(ctx context.Context, cfg Config, db *index.DB, logger *slog.Logger) (*Service, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{
+		db:       db,
+		cfg:      cfg,
+		log:      logger.With("component", "heatmap"),
+		now:      time.Now,
+		sessions: map[int64]*list.Element{},
+		lru:      list.New(),
+		settings: map[int64]settingsEntry{},
+		gen:      map[int64]genEntry{},
+		cache:    newRenderCache(cfg.CacheBytes),
+	}
+	var err error
+	if s.st, err = prepare(ctx, db.Write()); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close releases the prepared statements.
+func (s *Service) Close() error { return s.st.close() }
+
+// ObserveBatch follows a newly accepted batch of session sessionID (the
+// sessions row id) inside the index transaction tx. Batches of a session
+// arrive in acceptance order.
+func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+	var projectID, batches int64
+	var device string
+	err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches)
+	if err != nil {
+		return fmt.Errorf("heatmap: read session: %w", err)
+	}
+	set, err := s.projectSettings(ctx, tx, projectID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.tracker(sessionID)
+	if e == nil || e.t.batches+1 != batches {
+		// New session, evicted tracker, restart, or a rolled-back
+		// transaction: the index is the truth.
+		if e != nil {
+			s.drop(e)
+		}
+		t, err := s.resume(ctx, tx, sessionID, set, batches)
+		if err != nil {
+			return err
+		}
+		e = &entry{id: sessionID, t: t}
+		s.sessions[sessionID] = s.lru.PushFront(e)
+	}
+	e.t.set = set
+	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
+	if err := e.t.observe(events, k); err != nil {
+		s.drop(e)
+		return fmt.Errorf("heatmap: session %d: %w", sessionID, err)
+	}
+	e.t.batches = batches
+	if k.changed {
+		s.touch(projectID)
+	}
+	s.account(e)
+	return nil
+}
+
+// SessionClosed forgets a session's tracker once it has ended.
+func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.tracker(sessionID)
+	if e == nil {
+		return nil
+	}
+	var projectID int64
+	var device string
+	var batches int64
+	if err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches); err != nil {
+		return fmt.Errorf("heatmap: read session: %w", err)
+	}
+	err := e.t.closed(&txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t})
+	s.drop(e)
+	if err != nil {
+		return fmt.Errorf("heatmap: close session %d: %w", sessionID, err)
+	}
+	return nil
+}
+
+func (s *Service) tracker(id int64) *entry {
+	el := s.sessions[id]
+	if el == nil {
+		return nil
+	}
+	s.lru.MoveToFront(el)
+	return el.Value.(*entry)
+}
+
+func (s *Service) drop(e *entry) {
+	if el := s.sessions[e.id]; el != nil {
+		s.lru.Remove(el)
+		delete(s.sessions, e.id)
+	}
+	s.nodes -= e.nodes
+	e.nodes = 0
+}
+
+// account updates the node budget after a batch and evicts: whole
+// trackers beyond MaxSessions, mirrors of the least recent sessions beyond
+// MaxTotalNodes.
+func (s *Service) account(e *entry) {
+	n := 0
+	if e.t.mirror != nil {
+		n = e.t.mirror.size()
+	}
+	s.nodes += n - e.nodes
+	e.nodes = n
+	for s.lru.Len() > s.cfg.MaxSessions {
+		s.drop(s.lru.Back().Value.(*entry))
+	}
+	for el := s.lru.Back(); s.nodes > s.cfg.MaxTotalNodes && el != nil; el = el.Prev() {
+		v := el.Value.(*entry)
+		if v == e || v.t.mirror == nil {
+			continue
+		}
+		v.t.mirror = nil
+		s.nodes -= v.nodes
+		v.nodes = 0
+	}
+}
+
+// Stats reports what the service holds in memory.
+func (s *Service) Stats() (sessions, nodes int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lru.Len(), s.nodes
+}
+
+// trackerState is what a page view row keeps of a tracker for resuming.
+type trackerState struct {
+	VW           int     `json:"vw,omitempty"`
+	VH           int     `json:"vh,omitempty"`
+	ScrollX      float64 `json:"sx,omitempty"`
+	ScrollY      float64 `json:"sy,omitempty"`
+	DocNode      int32   `json:"doc,omitempty"`
+	DocMaxScroll float64 `json:"dmax,omitempty"`
+	MainNode     int32   `json:"main,omitempty"`
+	MainX        float64 `json:"mx,omitempty"`
+	MainY        float64 `json:"my,omitempty"`
+}
+
+// resume builds a tracker for a session, continuing its last page view.
+func (s *Service) resume(ctx context.Context, tx *sql.Tx, sessionID int64, set *Settings, batches int64) (*tracker, error) {
+	t := newTracker(set, s.cfg.MaxMirrorNodes)
+	if batches <= 1 {
+		return t, nil
+	}
+	pv := &pageview{}
+	var state string
+	var maxBottom int64
+	err := tx.StmtContext(ctx, s.st.lastPageview).QueryRowContext(ctx, sessionID).Scan(
+		&pv.rowID, &pv.pageID, &pv.key, &pv.device, &pv.url, &pv.start, &pv.snapshotTS, &pv.vw, &pv.vh,
+		&pv.docW, &pv.docH, &maxBottom, &pv.aBucket, &pv.aFoldPx, &pv.aFoldPm, &pv.aDocH, &pv.clicks, &state)
+	if errors.Is(err, sql.ErrNoRows) {
+		return t, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("heatmap: resume session %d: %w", sessionID, err)
+	}
+	pv.maxBottom = float64(maxBottom)
+	pv.bucket, pv.foldPx, pv.foldPm = pv.aBucket, pv.aFoldPx, pv.aFoldPm
+	var st trackerState
+	_ = json.Unmarshal([]byte(state), &st) // written by us; a bad one only loses scroll state
+	t.pv = pv
+	t.vw, t.vh = st.VW, st.VH
+	if t.vw == 0 {
+		t.vw, t.vh = pv.vw, pv.vh
+	}
+	t.scrollX, t.scrollY, t.docMaxScroll = st.ScrollX, st.ScrollY, st.DocMaxScroll
+	if st.DocNode != 0 {
+		t.docNode = st.DocNode
+	}
+	t.mainNode, t.mainX, t.mainY = st.MainNode, st.MainX, st.MainY
+	return t, nil
+}
+
+// projectSettings returns a project's settings, cached for SettingsTTL.
+func (s *Service) projectSettings(ctx context.Context, q queryer, projectID int64) (*Settings, error) {
+	s.setMu.Lock()
+	e, ok := s.settings[projectID]
+	s.setMu.Unlock()
+	if ok && s.now().Sub(e.loaded) < s.cfg.SettingsTTL {
+		return e.s, nil
+	}
+	var raw string
+	if err := q.QueryRowContext(ctx, `SELECT settings FROM projects WHERE id = ?`, projectID).Scan(&raw); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("project %d: %w", projectID, index.ErrNotFound)
+		}
+		return nil, fmt.Errorf("heatmap: read project settings: %w", err)
+	}
+	set, err := ParseSettings(json.RawMessage(raw))
+	if err != nil {
+		s.log.Warn("project heatmap settings unreadable, using defaults", "project", projectID, slog.Any("error", err))
+	}
+	s.setMu.Lock()
+	if len(s.settings) > 10000 {
+		clear(s.settings)
+	}
+	s.settings[projectID] = settingsEntry{s: &set, loaded: s.now()}
+	s.setMu.Unlock()
+	return &set, nil
+}
+
+type queryer interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// touch notes new data for a project, so cached maps go stale.
+func (s *Service) touch(projectID int64) {
+	s.genMu.Lock()
+	g := s.gen[projectID]
+	g.n++
+	g.changed = s.now()
+	s.gen[projectID] = g
+	s.genMu.Unlock()
+}
+
+func (s *Service) generation(projectID int64) genEntry {
+	s.genMu.Lock()
+	defer s.genMu.Unlock()
+	return s.gen[projectID]
+}

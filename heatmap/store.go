@@ -1,0 +1,442 @@
+package heatmap
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+)
+
+// stmts are the observer's statements, prepared on the index writer.
+type stmts struct {
+	sessionInfo, lastPageview, pageID, insertPage, selectorID, insertSelector, updateSelector,
+	insertPageview, updatePageview, pageDay, scrollDay,
+	insertClick, clickOffset, clickFlags, gridDay, gridMonth, elemDay, elemMonth, elemBox,
+	insertSignal, signalCount, sessionSignal *sql.Stmt
+	all []*sql.Stmt
+}
+
+func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+	s := &stmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&s.sessionInfo, `SELECT project_id, device, batch_count FROM sessions WHERE id = ?`},
+		{&s.lastPageview, `
+			SELECT v.id, v.page_id, p.key, v.device, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h,
+				v.max_bottom, v.depth_bucket, v.fold_px, v.fold_pm, v.agg_doc_h, v.clicks, v.state
+			FROM heat_pageviews v JOIN heat_pages p ON p.id = v.page_id
+			WHERE v.session_id = ? ORDER BY v.id DESC LIMIT 1`},
+		{&s.pageID, `SELECT id FROM heat_pages WHERE project_id = ? AND key = ?`},
+		{&s.insertPage, `INSERT INTO heat_pages (project_id, key) VALUES (?, ?)`},
+		{&s.selectorID, `SELECT id, tag, class FROM heat_selectors WHERE page_id = ? AND selector = ?`},
+		{&s.insertSelector, `INSERT INTO heat_selectors (page_id, selector, tag, class) VALUES (?, ?, ?, ?)`},
+		{&s.updateSelector, `UPDATE heat_selectors SET tag = ?, class = ? WHERE id = ?`},
+		{&s.insertPageview, `
+			INSERT INTO heat_pageviews (session_id, page_id, device, day, ts, url, vw, vh)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.updatePageview, `
+			UPDATE heat_pageviews SET device = ?, snapshot_ts = ?, vw = ?, vh = ?, doc_w = ?, doc_h = ?, max_bottom = ?,
+				depth_bucket = ?, fold_px = ?, fold_pm = ?, agg_doc_h = ?, clicks = ?, state = ?
+			WHERE id = ?`},
+		{&s.pageDay, `
+			INSERT INTO heat_page_day (page_id, device, day, pageviews, clicks, rage_clicks, dead_clicks, error_clicks,
+				scroll_pageviews, fold_px_sum, fold_pm_sum, doc_h_sum)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (page_id, device, day) DO UPDATE SET
+				pageviews = pageviews + excluded.pageviews, clicks = clicks + excluded.clicks,
+				rage_clicks = rage_clicks + excluded.rage_clicks, dead_clicks = dead_clicks + excluded.dead_clicks,
+				error_clicks = error_clicks + excluded.error_clicks, scroll_pageviews = scroll_pageviews + excluded.scroll_pageviews,
+				fold_px_sum = fold_px_sum + excluded.fold_px_sum, fold_pm_sum = fold_pm_sum + excluded.fold_pm_sum,
+				doc_h_sum = doc_h_sum + excluded.doc_h_sum`},
+		{&s.scrollDay, `
+			INSERT INTO heat_scroll_day (page_id, device, day, bucket, n) VALUES (?, ?, ?, ?, ?)
+			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = n + excluded.n`},
+		{&s.insertClick, `
+			INSERT INTO heat_clicks (session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, selector_id, ox, oy)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.clickOffset, `UPDATE heat_clicks SET ox = ?, oy = ? WHERE id = ?`},
+		{&s.clickFlags, `UPDATE heat_clicks SET flags = ? WHERE id = ?`},
+		{&s.gridDay, `
+			INSERT INTO heat_grid_day (page_id, device, day, wb, cell, n) VALUES (?, ?, ?, ?, ?, 1)
+			ON CONFLICT (page_id, device, day, wb, cell) DO UPDATE SET n = n + 1`},
+		{&s.gridMonth, `
+			INSERT INTO heat_grid_month (page_id, device, month, wb, cell, n) VALUES (?, ?, ?, ?, ?, 1)
+			ON CONFLICT (page_id, device, month, wb, cell) DO UPDATE SET n = n + 1`},
+		{&s.elemDay, `
+			INSERT INTO heat_elem_day (page_id, device, day, selector_id, ratio, n) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (page_id, device, day, selector_id, ratio) DO UPDATE SET n = n + excluded.n`},
+		{&s.elemMonth, `
+			INSERT INTO heat_elem_month (page_id, device, month, selector_id, ratio, n) VALUES (?, ?, ?, ?, ?, ?)
+			ON CONFLICT (page_id, device, month, selector_id, ratio) DO UPDATE SET n = n + excluded.n`},
+		{&s.elemBox, `
+			INSERT INTO heat_elem_box (selector_id, device, wb, x, y, w, h, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (selector_id, device, wb) DO UPDATE SET x = excluded.x, y = excluded.y, w = excluded.w,
+				h = excluded.h, ts = excluded.ts WHERE excluded.ts >= heat_elem_box.ts`},
+		{&s.insertSignal, `
+			INSERT INTO heat_signals (session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, selector_id, count, message)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&s.signalCount, `UPDATE heat_signals SET count = ? WHERE id = ?`},
+		{&s.sessionSignal, `
+			UPDATE sessions SET rage_clicks = rage_clicks + ?, dead_clicks = dead_clicks + ?, error_clicks = error_clicks + ?
+			WHERE id = ?`},
+	} {
+		st, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			s.close()
+			return nil, fmt.Errorf("prepare heatmap statement: %w", err)
+		}
+		*p.dst = st
+		s.all = append(s.all, st)
+	}
+	return s, nil
+}
+
+func (s *stmts) close() error {
+	var errs []error
+	for _, st := range s.all {
+		errs = append(errs, st.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// txSink writes what a tracker finds, inside the recorder's transaction.
+type txSink struct {
+	s       *Service
+	ctx     context.Context
+	tx      *sql.Tx
+	session int64
+	project int64
+	device  string
+	t       *tracker // for its scroll state; nil when closing
+	changed bool
+	bound   map[*sql.Stmt]*sql.Stmt
+}
+
+func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
+	if k.bound == nil {
+		k.bound = make(map[*sql.Stmt]*sql.Stmt, 8)
+	}
+	b := k.bound[st]
+	if b == nil {
+		b = k.tx.StmtContext(k.ctx, st)
+		k.bound[st] = b
+	}
+	return b
+}
+
+func (k *txSink) exec(st *sql.Stmt, args ...any) error {
+	_, err := k.stmt(st).ExecContext(k.ctx, args...)
+	return err
+}
+
+// Day and month numbers of a timestamp (UTC).
+func dayOf(ts int64) int64 { return int64(math.Floor(float64(ts) / 86400000)) }
+
+func monthOf(ts int64) int64 {
+	t := time.UnixMilli(ts).UTC()
+	return int64(t.Year())*12 + int64(t.Month()) - 1
+}
+
+// dayStart and monthStart are the first unix ms of a day or month.
+func dayStart(day int64) int64 { return day * 86400000 }
+
+func monthStart(month int64) int64 {
+	return time.Date(int(month/12), time.Month(month%12+1), 1, 0, 0, 0, 0, time.UTC).UnixMilli()
+}
+
+func (k *txSink) pageID(key string) (int64, error) {
+	var id int64
+	err := k.stmt(k.s.st.pageID).QueryRowContext(k.ctx, k.project, key).Scan(&id)
+	if err == nil {
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("find page: %w", err)
+	}
+	res, err := k.stmt(k.s.st.insertPage).ExecContext(k.ctx, k.project, key)
+	if err != nil {
+		return 0, fmt.Errorf("insert page: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error) {
+	var id int64
+	var oldTag, oldClass string
+	err := k.stmt(k.s.st.selectorID).QueryRowContext(k.ctx, pageID, sel).Scan(&id, &oldTag, &oldClass)
+	if err == nil {
+		class = truncate(class, 200)
+		if oldTag != tag || oldClass != class {
+			if err := k.exec(k.s.st.updateSelector, tag, class, id); err != nil {
+				return 0, fmt.Errorf("update selector: %w", err)
+			}
+		}
+		return id, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, fmt.Errorf("find selector: %w", err)
+	}
+	res, err := k.stmt(k.s.st.insertSelector).ExecContext(k.ctx, pageID, sel, tag, truncate(class, 200))
+	if err != nil {
+		return 0, fmt.Errorf("insert selector: %w", err)
+	}
+	return res.LastInsertId()
+}
+
+// clickSelector returns the selector id of a click's target (0: unknown),
+// looking it up once per click.
+func (k *txSink) clickSelector(c *click) (int64, error) {
+	if c.selID != 0 || c.sel == "" {
+		return c.selID, nil
+	}
+	id, err := k.selectorID(c.pv.pageID, c.sel, c.tag, c.class)
+	if err != nil {
+		return 0, err
+	}
+	c.selID = id
+	return id, nil
+}
+
+func (k *txSink) startPageview(pv *pageview) error {
+	id, err := k.pageID(pv.key)
+	if err != nil {
+		return err
+	}
+	pv.pageID, pv.device = id, k.device
+	res, err := k.stmt(k.s.st.insertPageview).ExecContext(k.ctx, k.session, id, pv.device, dayOf(pv.start), pv.start, pv.url, pv.vw, pv.vh)
+	if err != nil {
+		return fmt.Errorf("insert page view: %w", err)
+	}
+	if pv.rowID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	pv.dirty = true
+	k.changed = true
+	return k.pageDay(pv, 1, 0, 0, 0, 0)
+}
+
+// pageDay adds to a page view's day row.
+func (k *txSink) pageDay(pv *pageview, pageviews, clicks, rage, dead, errs int) error {
+	err := k.exec(k.s.st.pageDay, pv.pageID, pv.device, dayOf(pv.start), pageviews, clicks, rage, dead, errs, 0, 0, 0, 0)
+	if err != nil {
+		return fmt.Errorf("update page day: %w", err)
+	}
+	return nil
+}
+
+func (k *txSink) savePageview(pv *pageview) error {
+	t := k.t
+	if t != nil && t.pv != pv {
+		t = nil
+	}
+	if pv.device == "" && k.device != "" {
+		pv.device = k.device
+	}
+	// Scroll aggregates: take back what the row contributed, add what it
+	// contributes now.
+	docH := 0
+	if pv.bucket >= 0 {
+		docH = pv.docH
+	}
+	if pv.bucket != pv.aBucket || pv.foldPx != pv.aFoldPx || pv.foldPm != pv.aFoldPm || docH != pv.aDocH {
+		day := dayOf(pv.start)
+		n := 0
+		if pv.aBucket >= 0 {
+			n--
+			if err := k.exec(k.s.st.scrollDay, pv.pageID, pv.device, day, pv.aBucket, -1); err != nil {
+				return fmt.Errorf("update scroll day: %w", err)
+			}
+		}
+		if pv.bucket >= 0 {
+			n++
+			if err := k.exec(k.s.st.scrollDay, pv.pageID, pv.device, day, pv.bucket, 1); err != nil {
+				return fmt.Errorf("update scroll day: %w", err)
+			}
+		}
+		err := k.exec(k.s.st.pageDay, pv.pageID, pv.device, day, 0, 0, 0, 0, 0,
+			n, pv.foldPx-pv.aFoldPx, pv.foldPm-pv.aFoldPm, docH-pv.aDocH)
+		if err != nil {
+			return fmt.Errorf("update page day: %w", err)
+		}
+		pv.aBucket, pv.aFoldPx, pv.aFoldPm, pv.aDocH = pv.bucket, pv.foldPx, pv.foldPm, docH
+		k.changed = true
+	}
+	var state []byte
+	if t != nil {
+		state, _ = json.Marshal(trackerState{
+			VW: t.vw, VH: t.vh, ScrollX: t.scrollX, ScrollY: t.scrollY, DocNode: t.docNode, DocMaxScroll: t.docMaxScroll,
+			MainNode: t.mainNode, MainX: t.mainX, MainY: t.mainY,
+		})
+	} else {
+		state = []byte("{}")
+	}
+	err := k.exec(k.s.st.updatePageview, pv.device, pv.snapshotTS, pv.vw, pv.vh, pv.docW, pv.docH, int64(math.Round(pv.maxBottom)),
+		pv.aBucket, pv.aFoldPx, pv.aFoldPm, pv.aDocH, pv.clicks, string(state), pv.rowID)
+	if err != nil {
+		return fmt.Errorf("update page view: %w", err)
+	}
+	return nil
+}
+
+func (k *txSink) click(c *click) error {
+	pv := c.pv
+	if pv.device == "" && k.device != "" {
+		pv.device = k.device
+		pv.dirty = true
+	}
+	k.changed = true
+	var selID any
+	sid, err := k.clickSelector(c)
+	if err != nil {
+		return err
+	}
+	if sid != 0 {
+		selID = sid
+	}
+	var ox, oy any
+	if c.hasBox {
+		ox, oy = c.ox, c.oy
+	}
+	day := dayOf(c.ts)
+	res, err := k.stmt(k.s.st.insertClick).ExecContext(k.ctx, k.session, pv.rowID, pv.pageID, pv.device, day, c.ts,
+		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, c.node, selID, ox, oy)
+	if err != nil {
+		return fmt.Errorf("insert click: %w", err)
+	}
+	if c.rowID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	month := monthOf(c.ts)
+	if cell, ok := gridCell(c.px, c.py); ok && c.wb > 0 {
+		if err := k.exec(k.s.st.gridDay, pv.pageID, pv.device, day, c.wb, cell); err != nil {
+			return fmt.Errorf("update grid: %w", err)
+		}
+		if err := k.exec(k.s.st.gridMonth, pv.pageID, pv.device, month, c.wb, cell); err != nil {
+			return fmt.Errorf("update grid: %w", err)
+		}
+	}
+	if sid != 0 {
+		ratio := -1
+		if c.hasBox {
+			ratio = ratioCell(c.ox, c.oy)
+		}
+		if err := k.elem(pv, c, sid, ratio, 1); err != nil {
+			return err
+		}
+		if c.hasBox {
+			if err := k.box(pv, c, sid); err != nil {
+				return err
+			}
+		}
+	}
+	return k.pageDay(pv, 0, 1, 0, 0, 0)
+}
+
+func (k *txSink) elem(pv *pageview, c *click, sid int64, ratio, n int) error {
+	if err := k.exec(k.s.st.elemDay, pv.pageID, pv.device, dayOf(c.ts), sid, ratio, n); err != nil {
+		return fmt.Errorf("update element counts: %w", err)
+	}
+	if err := k.exec(k.s.st.elemMonth, pv.pageID, pv.device, monthOf(c.ts), sid, ratio, n); err != nil {
+		return fmt.Errorf("update element counts: %w", err)
+	}
+	return nil
+}
+
+func (k *txSink) box(pv *pageview, c *click, sid int64) error {
+	err := k.exec(k.s.st.elemBox, sid, pv.device, c.wb, iround(c.box.X), iround(c.box.Y), iround(c.box.W), iround(c.box.H), c.ts)
+	if err != nil {
+		return fmt.Errorf("update element box: %w", err)
+	}
+	return nil
+}
+
+func (k *txSink) clickBox(c *click) error {
+	if c.rowID == 0 {
+		return nil
+	}
+	if err := k.exec(k.s.st.clickOffset, c.ox, c.oy, c.rowID); err != nil {
+		return fmt.Errorf("update click offset: %w", err)
+	}
+	sid, err := k.clickSelector(c)
+	if err != nil || sid == 0 {
+		return err
+	}
+	if err := k.elem(c.pv, c, sid, -1, -1); err != nil {
+		return err
+	}
+	if err := k.elem(c.pv, c, sid, ratioCell(c.ox, c.oy), 1); err != nil {
+		return err
+	}
+	k.changed = true
+	return k.box(c.pv, c, sid)
+}
+
+func (k *txSink) signal(s *signal, clicks []*click) error {
+	c := s.c
+	for _, cc := range clicks {
+		if cc.rowID == 0 {
+			continue
+		}
+		if err := k.exec(k.s.st.clickFlags, cc.flags, cc.rowID); err != nil {
+			return fmt.Errorf("update click flags: %w", err)
+		}
+	}
+	k.changed = true
+	if s.rowID != 0 {
+		if err := k.exec(k.s.st.signalCount, s.count, s.rowID); err != nil {
+			return fmt.Errorf("update signal: %w", err)
+		}
+		return nil
+	}
+	var selID any
+	sid, err := k.clickSelector(c)
+	if err != nil {
+		return err
+	}
+	if sid != 0 {
+		selID = sid
+	}
+	res, err := k.stmt(k.s.st.insertSignal).ExecContext(k.ctx, k.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
+		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, selID, s.count, s.message)
+	if err != nil {
+		return fmt.Errorf("insert signal: %w", err)
+	}
+	if s.rowID, err = res.LastInsertId(); err != nil {
+		return err
+	}
+	var rage, dead, errc int
+	switch s.typ {
+	case SignalRage:
+		rage = 1
+	case SignalDead:
+		dead = 1
+	case SignalError:
+		errc = 1
+	}
+	if err := k.exec(k.s.st.sessionSignal, rage, dead, errc, k.session); err != nil {
+		return fmt.Errorf("count signal: %w", err)
+	}
+	return k.pageDay(c.pv, 0, 0, rage, dead, errc)
+}
+
+// gridCell returns the grid cell of a page position, false beyond the grid.
+func gridCell(x, y float64) (int64, bool) {
+	cx, cy := int64(x)/CellPx, int64(y)/CellPx
+	if x < 0 || y < 0 || cx >= maxCellX || cy >= maxCellY {
+		return 0, false
+	}
+	return cy*4096 + cx, true
+}
+
+func ratioCell(ox, oy float64) int {
+	rx := min(int(ox*RatioCells), RatioCells-1)
+	ry := min(int(oy*RatioCells), RatioCells-1)
+	return ry*RatioCells + rx
+}
+
+func iround(v float64) int64 { return int64(math.Round(v)) }

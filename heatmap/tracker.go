@@ -1,0 +1,820 @@
+package heatmap
+
+import (
+	"encoding/json"
+	"math"
+)
+
+// rrweb event types and incremental sources (rrweb's EventType and
+// IncrementalSource enums).
+const (
+	evDOMContentLoaded = 0
+	evLoad             = 1
+	evFullSnapshot     = 2
+	evIncremental      = 3
+	evMeta             = 4
+	evCustom           = 5
+
+	srcMutation          = 0
+	srcMouseMove         = 1
+	srcMouseInteraction  = 2
+	srcScroll            = 3
+	srcViewportResize    = 4
+	srcInput             = 5
+	srcTouchMove         = 6
+	srcMediaInteraction  = 7
+	srcStyleSheetRule    = 8
+	srcCanvasMutation    = 9
+	srcStyleDeclaration  = 13
+	srcAdoptedStyleSheet = 15
+
+	mouseDown  = 1
+	mouseClick = 2
+)
+
+// CellPx is the grid resolution: clicks are counted in 8×8 page-pixel
+// cells. 8 px is below the kernel radius, so rendering from cells is as
+// smooth as from points, and a 1280×6000 page has at most 120k cells.
+const CellPx = 8
+
+// WidthBucketPx rounds document widths: clicks are aggregated per width
+// bucket, so maps of different widths can be combined by scaling x.
+const WidthBucketPx = 16
+
+// Ratio cells: the offset of a click inside its element is kept on a
+// RatioCells×RatioCells grid of the element's box.
+const RatioCells = 16
+
+// Grid limits: clicks beyond 16384 px across or 65536 px down are not
+// drawn (they are still counted for elements and signals).
+const (
+	maxCellX = 16384 / CellPx
+	maxCellY = 65536 / CellPx
+)
+
+// Signal types.
+const (
+	SignalRage  = "rage"
+	SignalDead  = "dead"
+	SignalError = "error"
+)
+
+// box is a rectangle in CSS pixels.
+type box struct{ X, Y, W, H float64 }
+
+// pageview is one page shown in a session: a Meta event, or the last one
+// restored from the index after a restart.
+type pageview struct {
+	rowID      int64
+	pageID     int64
+	key, url   string
+	start      int64 // unix ms
+	snapshotTS int64 // full snapshot of this page view, 0 if none yet
+	vw, vh     int   // viewport at the start (updated on resize)
+	docW, docH int   // document scroll size from trailmap/doc, 0 unknown
+	maxBottom  float64
+	// What this page view adds to the scroll aggregates now (bucket -1:
+	// nothing), so a change can be applied as a difference.
+	bucket         int
+	foldPx, foldPm int
+	clicks         int
+	device         string
+	dirty          bool
+	// What the index row currently contributes (applied by the sink).
+	aBucket, aFoldPx, aFoldPm, aDocH int
+}
+
+// click is one placed click.
+type click struct {
+	rowID  int64
+	pv     *pageview
+	ts     int64
+	vx, vy float64 // viewport (clientX/Y)
+	px, py float64 // page
+	wb     int     // document width bucket
+	node   int32
+	sel    string
+	selID  int64 // set by the sink
+	tag    string
+	class  string
+	hasBox bool
+	box    box // page coordinates
+	ox, oy float64
+	flags  uint8
+	rage   *signal
+	// waiting for the dead-click window
+	deadDone bool
+}
+
+// Click flags, also stored in heat_clicks.flags.
+const (
+	clickRage  uint8 = 1
+	clickDead  uint8 = 2
+	clickError uint8 = 4
+)
+
+// signal is a frustration signal found in a session.
+type signal struct {
+	rowID   int64
+	typ     string
+	c       *click // the (first) click
+	count   int
+	message string
+}
+
+// sink receives what a tracker finds, in order, inside the index
+// transaction; each method may fail, which fails the batch.
+type sink interface {
+	startPageview(pv *pageview) error
+	savePageview(pv *pageview) error
+	click(c *click) error
+	clickBox(c *click) error
+	signal(s *signal, clicks []*click) error
+}
+
+// earlyBox is a trailmap/click event seen before its rrweb click.
+type earlyBox struct {
+	ts     int64
+	node   int32
+	vx, vy float64
+	box    box // viewport coordinates
+}
+
+// tracker follows one session's events: pages, viewport, document and main
+// container scroll, the DOM (in a mirror), and recent clicks for
+// frustration signals.
+type tracker struct {
+	set    *Settings
+	mirror *mirror // nil: unknown DOM (evicted, or restarted mid-session)
+	pv     *pageview
+
+	vw, vh         int
+	scrollX        float64
+	scrollY        float64
+	docNode        int32
+	mainNode       int32 // element the page scrolls instead of the document
+	mainX, mainY   float64
+	elemScroll     map[int32][2]float64
+	docMaxScroll   float64
+	sawLoad        bool // Load/DOMContentLoaded since the last Meta
+	lastMouseDown  int64
+	lastActivity   int64
+	lastTS         int64
+	chain          []*click // current rage chain
+	recent         []*click // last clicks, newest last, for error clicks and late boxes
+	pending        []*click // clicks in their dead-click window
+	early          []earlyBox
+	maxMirrorNodes int
+
+	// batches is the session's batch_count after the last batch this
+	// tracker saw; a gap means a rolled-back transaction or lost state.
+	batches int64
+}
+
+const (
+	maxRecent     = 16
+	maxPending    = 64
+	maxElemScroll = 64
+	maxEarly      = 8
+	boxMatchMS    = 1500
+)
+
+func newTracker(set *Settings, maxMirrorNodes int) *tracker {
+	return &tracker{set: set, maxMirrorNodes: maxMirrorNodes, docNode: 1}
+}
+
+// observe processes a batch of events in order.
+func (t *tracker) observe(events []json.RawMessage, out sink) error {
+	for _, ev := range events {
+		if err := t.event(ev, out); err != nil {
+			return err
+		}
+	}
+	if t.pv != nil && t.pv.dirty {
+		t.pv.dirty = false
+		return out.savePageview(t.pv)
+	}
+	return nil
+}
+
+func (t *tracker) event(ev []byte, out sink) error {
+	var typ int64 = -1
+	var ts int64
+	var data []byte
+	eachField(ev, func(key, val []byte) bool {
+		switch string(key) {
+		case "type":
+			typ, _ = integer(val)
+		case "timestamp":
+			ts, _ = integer(val)
+		case "data":
+			data = val
+		}
+		return true
+	})
+	if ts > 0 {
+		if err := t.expire(ts, out); err != nil {
+			return err
+		}
+		t.lastTS = max(t.lastTS, ts)
+	}
+	switch typ {
+	case evDOMContentLoaded, evLoad:
+		t.sawLoad = true
+	case evMeta:
+		return t.meta(ts, data, out)
+	case evFullSnapshot:
+		t.fullSnapshot(ts, data)
+		t.activity(ts)
+	case evIncremental:
+		return t.incremental(ts, data, out)
+	case evCustom:
+		return t.custom(ts, data, out)
+	}
+	return nil
+}
+
+func (t *tracker) meta(ts int64, data []byte, out sink) error {
+	var href string
+	var w, h int64
+	eachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "href":
+			href = str(val)
+		case "width":
+			w, _ = integer(val)
+		case "height":
+			h, _ = integer(val)
+		}
+		return true
+	})
+	if w > 0 && h > 0 {
+		t.vw, t.vh = clampDim(w), clampDim(h)
+	}
+	t.activity(ts)
+	// rrweb emits Meta again before every checkout snapshot: that is the
+	// same page view unless the URL changed or the page loaded again.
+	if t.pv != nil && t.pv.url == href && !t.sawLoad {
+		return nil
+	}
+	t.sawLoad = false
+	return t.startPageview(ts, href, out)
+}
+
+func (t *tracker) startPageview(ts int64, href string, out sink) error {
+	if t.pv != nil && t.pv.dirty {
+		t.pv.dirty = false
+		if err := out.savePageview(t.pv); err != nil {
+			return err
+		}
+	}
+	t.resolvePending()
+	t.chain = t.chain[:0]
+	t.scrollX, t.scrollY, t.docMaxScroll = 0, 0, 0
+	t.mainNode, t.mainX, t.mainY = 0, 0, 0
+	clear(t.elemScroll)
+	t.pv = &pageview{key: t.set.Heatmap.PageKey(href), url: truncate(href, 2048), start: ts, vw: t.vw, vh: t.vh, bucket: -1, aBucket: -1}
+	t.pv.maxBottom = float64(t.vh)
+	if err := out.startPageview(t.pv); err != nil {
+		return err
+	}
+	t.updateDepth()
+	return nil
+}
+
+func (t *tracker) fullSnapshot(ts int64, data []byte) {
+	var node []byte
+	var top, left float64
+	eachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "node":
+			node = val
+		case "initialOffset":
+			eachField(val, func(k, v []byte) bool {
+				switch string(k) {
+				case "top":
+					top, _ = num(v)
+				case "left":
+					left, _ = num(v)
+				}
+				return true
+			})
+		}
+		return true
+	})
+	if t.mirror == nil {
+		t.mirror = newMirror(t.maxMirrorNodes)
+	}
+	t.mirror.loadSnapshot(node)
+	if t.mirror.root != 0 {
+		t.docNode = t.mirror.root
+	}
+	t.scrollX, t.scrollY = max(left, 0), max(top, 0)
+	t.mainNode, t.mainX, t.mainY = 0, 0, 0
+	clear(t.elemScroll)
+	if t.pv != nil {
+		if t.pv.snapshotTS == 0 {
+			t.pv.snapshotTS = ts
+			t.pv.dirty = true
+		}
+		t.updateDepth()
+	}
+}
+
+func (t *tracker) incremental(ts int64, data []byte, out sink) error {
+	var source int64 = -1
+	var typ int64 = -1
+	var id int64
+	var x, y, w, h float64
+	var adds, removes, attrs []byte
+	eachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "source":
+			source, _ = integer(val)
+			switch source {
+			case srcMouseMove, srcTouchMove, srcInput, srcMediaInteraction, srcStyleSheetRule,
+				srcCanvasMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
+				return false // nothing more needed from these, often large
+			case srcMutation:
+				return t.mirror != nil
+			}
+		case "type":
+			typ, _ = integer(val)
+		case "id":
+			id, _ = integer(val)
+		case "x":
+			x, _ = num(val)
+		case "y":
+			y, _ = num(val)
+		case "width":
+			w, _ = num(val)
+		case "height":
+			h, _ = num(val)
+		case "adds":
+			adds = val
+		case "removes":
+			removes = val
+		case "attributes":
+			attrs = val
+		}
+		return true
+	})
+	switch source {
+	case srcMutation:
+		t.activity(ts)
+		if t.mirror != nil {
+			t.mutation(adds, removes, attrs)
+		}
+	case srcScroll:
+		t.activity(ts)
+		t.scroll(int32(id), x, y)
+	case srcViewportResize:
+		if w > 0 && h > 0 {
+			t.vw, t.vh = clampDim(int64(w)), clampDim(int64(h))
+			if t.pv != nil {
+				t.pv.vw, t.pv.vh = t.vw, t.vh
+				t.pv.dirty = true
+				t.updateDepth()
+			}
+		}
+	case srcInput, srcMediaInteraction, srcStyleSheetRule, srcCanvasMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
+		t.activity(ts)
+	case srcMouseInteraction:
+		switch typ {
+		case mouseDown:
+			t.lastMouseDown = ts
+		case mouseClick:
+			return t.click(ts, int32(id), x, y, out)
+		}
+	}
+	return nil
+}
+
+func (t *tracker) mutation(adds, removes, attrs []byte) {
+	m := t.mirror
+	// rrweb applies removes, then adds, then attributes.
+	eachElem(removes, func(v []byte) bool {
+		eachField(v, func(key, val []byte) bool {
+			if string(key) == "id" {
+				if id, ok := integer(val); ok {
+					m.remove(int32(id))
+				}
+			}
+			return true
+		})
+		return true
+	})
+	eachElem(adds, func(v []byte) bool {
+		var parent, next, prev int64
+		var node []byte
+		eachField(v, func(key, val []byte) bool {
+			switch string(key) {
+			case "parentId":
+				parent, _ = integer(val)
+			case "nextId":
+				next, _ = integer(val)
+			case "previousId":
+				prev, _ = integer(val)
+			case "node":
+				node = val
+			}
+			return true
+		})
+		if node != nil {
+			m.add(int32(parent), int32(next), int32(prev), node)
+		}
+		return true
+	})
+	eachElem(attrs, func(v []byte) bool {
+		var id int64
+		var a []byte
+		eachField(v, func(key, val []byte) bool {
+			switch string(key) {
+			case "id":
+				id, _ = integer(val)
+			case "attributes":
+				a = val
+			}
+			return true
+		})
+		if n := m.get(int32(id)); n != nil && n.kind == nodeElement {
+			m.updateAttrs(n, a)
+		}
+		return true
+	})
+}
+
+// scroll follows the document's scroll and the element that scrolls
+// instead of it on pages whose body is a fixed frame around a scrolling
+// container: the element that scrolled furthest down while the document
+// never scrolled. Clicks inside it are placed in its content coordinates.
+func (t *tracker) scroll(id int32, x, y float64) {
+	x, y = max(x, 0), max(y, 0)
+	if id == t.docNode || id <= 0 {
+		t.scrollX, t.scrollY = x, y
+		t.docMaxScroll = max(t.docMaxScroll, y)
+		if y > 0 {
+			t.mainNode, t.mainX, t.mainY = 0, 0, 0 // the document scrolls after all
+		}
+		t.updateDepth()
+		return
+	}
+	if t.elemScroll == nil {
+		t.elemScroll = make(map[int32][2]float64, 4)
+	}
+	prev, known := t.elemScroll[id]
+	if !known && len(t.elemScroll) >= maxElemScroll {
+		return
+	}
+	t.elemScroll[id] = [2]float64{x, max(y, prev[1])}
+	if id == t.mainNode {
+		t.mainX, t.mainY = x, y
+		t.updateDepth()
+		return
+	}
+	if t.docMaxScroll == 0 && y >= 1 && max(y, prev[1]) > t.elemScroll[t.mainNode][1] {
+		t.mainNode, t.mainX, t.mainY = id, x, y
+		t.updateDepth()
+	}
+}
+
+// updateDepth recomputes the page view's deepest viewport bottom and its
+// scroll-depth contribution.
+func (t *tracker) updateDepth() {
+	pv := t.pv
+	if pv == nil || t.vh <= 0 {
+		return
+	}
+	top := t.scrollY
+	if t.mainNode != 0 {
+		top += t.mainY
+	}
+	if b := top + float64(t.vh); b > pv.maxBottom {
+		pv.maxBottom = b
+		pv.dirty = true
+	}
+	bucket, foldPx, foldPm := -1, 0, 0
+	// With a main container the document is one screen tall and says
+	// nothing of the content height: depth is unknown then unless the
+	// recorder reported a taller document.
+	if pv.docH > 0 && (t.mainNode == 0 || pv.docH > t.vh+1) {
+		d := min(pv.maxBottom/float64(pv.docH), 1)
+		bucket = int(math.Floor(d * 100))
+		foldPx = pv.vh
+		if foldPx == 0 {
+			foldPx = t.vh
+		}
+		foldPm = int(math.Round(min(float64(foldPx)/float64(pv.docH), 1) * 1000))
+	}
+	if bucket != pv.bucket || foldPx != pv.foldPx || foldPm != pv.foldPm {
+		pv.bucket, pv.foldPx, pv.foldPm = bucket, foldPx, foldPm
+		pv.dirty = true
+	}
+}
+
+func (t *tracker) custom(ts int64, data []byte, out sink) error {
+	var tag string
+	var payload []byte
+	eachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "tag":
+			tag = str(val)
+		case "payload":
+			payload = val
+		}
+		return true
+	})
+	switch tag {
+	case "trailmap/doc":
+		var w, h float64
+		eachField(payload, func(key, val []byte) bool {
+			switch string(key) {
+			case "width":
+				w, _ = num(val)
+			case "height":
+				h, _ = num(val)
+			}
+			return true
+		})
+		if t.pv != nil && w > 0 && h > 0 {
+			t.pv.docW, t.pv.docH = clampDim(int64(w)), clampDim(int64(h))
+			t.pv.dirty = true
+			t.updateDepth()
+		}
+	case "trailmap/click":
+		return t.clickBoxEvent(ts, payload, out)
+	case "trailmap/error":
+		var msg string
+		eachField(payload, func(key, val []byte) bool {
+			if string(key) == "message" {
+				msg = truncate(str(val), 500)
+			}
+			return true
+		})
+		return t.errorEvent(ts, msg, out)
+	case "trailmap/page":
+		var href string
+		eachField(payload, func(key, val []byte) bool {
+			if string(key) == "href" {
+				href = str(val)
+			}
+			return true
+		})
+		t.activity(ts)
+		// A single page app's route change, when the recorder reports one.
+		if href != "" && t.pv != nil && href != t.pv.url {
+			return t.startPageview(ts, href, out)
+		}
+	}
+	return nil
+}
+
+// activity notes a DOM change, navigation, scroll or input: clicks waiting
+// in their dead-click window got a response.
+func (t *tracker) activity(ts int64) {
+	t.lastActivity = max(t.lastActivity, ts)
+	if len(t.pending) == 0 {
+		return
+	}
+	keep := t.pending[:0]
+	for _, c := range t.pending {
+		if c.ts > ts {
+			keep = append(keep, c)
+		}
+	}
+	clear(t.pending[len(keep):])
+	t.pending = keep
+}
+
+// resolvePending ends every dead-click window without a verdict of dead
+// (the page changed, or the session ended before the window did).
+func (t *tracker) resolvePending() {
+	clear(t.pending)
+	t.pending = t.pending[:0]
+}
+
+// expire turns clicks whose window passed without a response into dead
+// clicks. A click that is part of a rage click is reported as that only.
+func (t *tracker) expire(ts int64, out sink) error {
+	for len(t.pending) > 0 && ts-t.pending[0].ts > t.set.Frustration.DeadWindowMS {
+		c := t.pending[0]
+		t.pending[0] = nil
+		t.pending = t.pending[1:]
+		if c.flags&clickRage != 0 {
+			continue
+		}
+		c.flags |= clickDead
+		if err := out.signal(&signal{typ: SignalDead, c: c, count: 1}, []*click{c}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tracker) click(ts int64, node int32, vx, vy float64, out sink) error {
+	if t.pv == nil {
+		return nil // no page yet: nothing to place the click on
+	}
+	pv := t.pv
+	c := &click{pv: pv, ts: ts, vx: vx, vy: vy, node: node}
+	c.px, c.py = vx+t.scrollX, vy+t.scrollY
+	inMain := t.mainNode != 0 && t.mirror != nil && t.mirror.contains(t.mainNode, node)
+	if inMain {
+		c.px += t.mainX
+		c.py += t.mainY
+	}
+	c.px, c.py = max(c.px, 0), max(c.py, 0)
+	docW := pv.docW
+	if docW <= 0 {
+		docW = t.vw
+	}
+	c.wb = widthBucket(docW)
+	noResponse := false
+	if t.mirror != nil {
+		c.sel, c.tag, c.class = t.mirror.selector(node)
+		noResponse = t.mirror.noResponse(node)
+	}
+	for i, e := range t.early {
+		if e.node == node && abs(e.vx-vx) < 1 && abs(e.vy-vy) < 1 && abs(e.ts-ts) < boxMatchMS {
+			t.setBox(c, e.box, inMain)
+			t.early = append(t.early[:i], t.early[i+1:]...)
+			break
+		}
+	}
+	pv.clicks++
+	if err := out.click(c); err != nil {
+		return err
+	}
+	if len(t.recent) == maxRecent {
+		copy(t.recent, t.recent[1:])
+		t.recent = t.recent[:maxRecent-1]
+	}
+	t.recent = append(t.recent, c)
+
+	// Rage: each click within the radius and window of the previous one.
+	f := t.set.Frustration
+	if n := len(t.chain); n > 0 {
+		p := t.chain[n-1]
+		if ts-p.ts > f.RageWindowMS || ts < p.ts || math.Hypot(c.px-p.px, c.py-p.py) > f.RageRadiusPx {
+			clear(t.chain)
+			t.chain = t.chain[:0]
+		}
+	}
+	t.chain = append(t.chain, c)
+	if n := len(t.chain); n >= f.RageClicks {
+		first := t.chain[0]
+		if first.rage == nil {
+			s := &signal{typ: SignalRage, c: first, count: n}
+			for _, cc := range t.chain {
+				cc.flags |= clickRage
+				cc.rage = s
+			}
+			if err := out.signal(s, t.chain); err != nil {
+				return err
+			}
+		} else {
+			first.rage.count = n
+			c.flags |= clickRage
+			c.rage = first.rage
+			if err := out.signal(first.rage, []*click{c}); err != nil {
+				return err
+			}
+		}
+	}
+	if len(t.chain) > 256 {
+		t.chain = t.chain[len(t.chain)-1:]
+	}
+
+	// Dead: wait for a response, unless one came since the button went down
+	// (handlers that act on mousedown), or the element needs none.
+	if noResponse || (t.lastMouseDown > 0 && ts-t.lastMouseDown < 1000 && t.lastActivity >= t.lastMouseDown) {
+		return nil
+	}
+	if len(t.pending) >= maxPending {
+		t.pending[0] = nil
+		t.pending = t.pending[1:]
+	}
+	t.pending = append(t.pending, c)
+	return nil
+}
+
+// setBox stores the target's box (viewport coordinates) in page
+// coordinates and the click's offset ratio inside it.
+func (t *tracker) setBox(c *click, b box, inMain bool) {
+	if b.W <= 0 || b.H <= 0 {
+		return
+	}
+	dx, dy := t.scrollX, t.scrollY
+	if inMain {
+		dx += t.mainX
+		dy += t.mainY
+	}
+	c.hasBox = true
+	c.box = box{X: b.X + dx, Y: b.Y + dy, W: b.W, H: b.H}
+	c.ox = clamp01((c.vx - b.X) / b.W)
+	c.oy = clamp01((c.vy - b.Y) / b.H)
+}
+
+func (t *tracker) clickBoxEvent(ts int64, payload []byte, out sink) error {
+	var e earlyBox
+	e.ts = ts
+	eachField(payload, func(key, val []byte) bool {
+		switch string(key) {
+		case "id":
+			v, _ := integer(val)
+			e.node = int32(v)
+		case "x":
+			e.vx, _ = num(val)
+		case "y":
+			e.vy, _ = num(val)
+		case "box":
+			eachField(val, func(k, v []byte) bool {
+				f, _ := num(v)
+				switch string(k) {
+				case "x":
+					e.box.X = f
+				case "y":
+					e.box.Y = f
+				case "w", "width":
+					e.box.W = f
+				case "h", "height":
+					e.box.H = f
+				}
+				return true
+			})
+		}
+		return true
+	})
+	for i := len(t.recent) - 1; i >= 0; i-- {
+		c := t.recent[i]
+		if c.hasBox || c.node != e.node || abs(c.vx-e.vx) >= 1 || abs(c.vy-e.vy) >= 1 || abs(c.ts-ts) >= boxMatchMS {
+			continue
+		}
+		inMain := t.mainNode != 0 && t.mirror != nil && t.mirror.contains(t.mainNode, c.node)
+		t.setBox(c, e.box, inMain)
+		if !c.hasBox {
+			return nil
+		}
+		return out.clickBox(c)
+	}
+	if len(t.early) == maxEarly {
+		t.early = t.early[1:]
+	}
+	t.early = append(t.early, e)
+	return nil
+}
+
+func (t *tracker) errorEvent(ts int64, msg string, out sink) error {
+	for i := len(t.recent) - 1; i >= 0; i-- {
+		c := t.recent[i]
+		if c.ts > ts {
+			continue
+		}
+		if ts-c.ts > t.set.Frustration.ErrorWindowMS {
+			break
+		}
+		if c.flags&clickError != 0 {
+			return nil
+		}
+		c.flags |= clickError
+		return out.signal(&signal{typ: SignalError, c: c, count: 1, message: msg}, []*click{c})
+	}
+	return nil
+}
+
+// closed ends the session: clicks still in their dead-click window are not
+// dead, as the page may have been closed in response.
+func (t *tracker) closed(out sink) error {
+	t.resolvePending()
+	if t.pv != nil && t.pv.dirty {
+		t.pv.dirty = false
+		return out.savePageview(t.pv)
+	}
+	return nil
+}
+
+// widthBucket rounds a document width to WidthBucketPx.
+func widthBucket(w int) int {
+	if w <= 0 {
+		return 0
+	}
+	return max(WidthBucketPx, (w+WidthBucketPx/2)/WidthBucketPx*WidthBucketPx)
+}
+
+func clampDim(v int64) int { return int(min(max(v, 0), 1<<20)) }
+
+func clamp01(v float64) float64 { return min(max(v, 0), 1) }
+
+func abs[T int64 | float64](v T) T {
+	if v < 0 {
+		return -v
+	}
+	return v
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
