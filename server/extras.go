@@ -12,4 +12,7 @@ type Extras struct {
 	Shares Shares
 	// Notes are the timeline notes of recordings (see notes.go).
 	Notes Notes
+	// Heatmaps draws click, element, scroll and frustration maps and lists
+	// sessions' frustration signals (see heatmaps.go).
+	Heatmaps Heatmaps
 }

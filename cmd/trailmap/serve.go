@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/server"
@@ -150,7 +151,12 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger)
+	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db, logger)
+	if err != nil {
+		return err
+	}
+	defer heat.Close()
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat)
 	if err != nil {
 		return err
 	}
@@ -166,10 +172,11 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Replay:   stream,
 		Registry: reg,
 		Extra: server.Extras{
-			Cookies: server.LoginCookies(uiSvc),
-			UI:      uiSvc,
-			Shares:  uiSvc,
-			Notes:   uiSvc,
+			Cookies:  server.LoginCookies(uiSvc),
+			UI:       uiSvc,
+			Shares:   uiSvc,
+			Notes:    uiSvc,
+			Heatmaps: heat,
 		},
 		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
 		Logger: logger,
