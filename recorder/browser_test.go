@@ -87,7 +87,7 @@ type site struct {
 	srv *servertest.Server
 }
 
-func newSite(t *testing.T, srv *servertest.Server) *site {
+func newSite(t testing.TB, srv *servertest.Server) *site {
 	s := &site{srv: srv}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
