@@ -56,8 +56,9 @@ const (
 // not matching [A-Za-z0-9_-]{8,64}; user.id empty or over 256 characters),
 // ErrTooManyEvents or ErrEventTooLarge.
 //
-// The body is scanned once; events are not decoded, only their type and
-// timestamp are checked. An event that is already compact is returned as a
+// The body is checked for UTF-8 and then validated in one pass of a JSON
+// scanner; events are not decoded, only their type and timestamp are read.
+// Events with whitespace outside strings are compacted. An event that is already compact is returned as a
 // slice of body, so the caller must not modify body afterwards. Meta events
 // (type 4) get data.href redacted by r; a nil r redacts nothing.
 func ParseBatch(body []byte, lim Limits, r *Redactor) (*Batch, error) {
