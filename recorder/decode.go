@@ -33,7 +33,7 @@ type Limits struct {
 // a big page can be several MB of JSON, which gzip shrinks about tenfold.
 func DefaultLimits() Limits {
 	return Limits{
-		MaxCompressed:   1 << 20,
+		MaxCompressed:   4 << 20, // also caps identity bodies: browsers without CompressionStream send big snapshots plain
 		MaxDecompressed: 16 << 20,
 		MaxEvents:       5000,
 		MaxEventBytes:   4 << 20,
