@@ -674,3 +674,37 @@ func TestRecorder_ServerDown(t *testing.T) {
 	}
 	noPageErrors(t, ctx, con)
 }
+
+func TestRecorder_IdleStartsNewSession(t *testing.T) {
+	srv := servertest.Start(t)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
+	waitRecorder(t, ctx)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
+	if !eval[bool](t, ctx, `trailmap.flush()`) {
+		t.Fatal("flush() resolved false")
+	}
+	// 31 minutes pass without activity (the recorder reads Date.now).
+	do(t, ctx, chromedp.Evaluate[chromedp.Void](`(function () {
+  var real = Date.now.bind(Date);
+  Date.now = function () { return real() + 31 * 60e3 };
+})()`), chromedp.Click(chromedp.CSS("#btn")))
+	if !eval[bool](t, ctx, `trailmap.flush()`) {
+		t.Fatal("flush() resolved false")
+	}
+	eventually(t, 15*time.Second, "a second session that starts with a snapshot", func() (bool, string) {
+		list := sessions(t, srv, "")
+		var traces []string
+		for _, s := range list {
+			_, evs := rawEvents(t, srv, s.ID)
+			traces = append(traces, trace(evs))
+		}
+		got := strings.Join(traces, " | ")
+		return len(list) == 2 && list[0].VisitorID == list[1].VisitorID &&
+			got == "page/a.html snapshot click | page/a.html snapshot click", got
+	})
+	noPageErrors(t, ctx, con)
+}

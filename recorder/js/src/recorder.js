@@ -64,7 +64,7 @@ var retryTimer = 0;
 var soonTimer = 0;
 var tickTimer = 0;
 var attempt = 0;
-var waiters = [];
+var waiters = []; // flush() calls: {it: the last batch to wait for, f: resolve}
 var errors = 0;
 var docW = 0;
 var docH = 0;
@@ -213,11 +213,13 @@ function rotate() {
   while (cut(BATCH)) {}
   newSession(sess.user);
   saveSession();
-  setTimeout(guard(function () {
+  if (recording) {
+    // Inside rrweb's emit, as its own checkouts are: the snapshot lands
+    // before the event that woke the session up.
     record.takeFullSnapshot();
     docW = docH = 0;
     pageFacts();
-  }), 0);
+  }
 }
 
 // ---- transport ----------------------------------------------------------
@@ -266,6 +268,13 @@ function gzip(item) {
 function answered(item, res) {
   inflight = null;
   var st = res ? res.status : 0;
+  if (st === 401) {
+    // Unknown write key: nothing will ever be accepted.
+    halt();
+    buf = [];
+    outbox.slice().forEach(remove);
+    return settle(false);
+  }
   if ((st >= 200 && st < 300) || (st >= 400 && st < 500 && st !== 429 && st !== 408)) {
     // Accepted, or refused for good (a 4xx other than 429): never retried.
     if (st >= 300) dropped += item.n;
@@ -275,8 +284,8 @@ function answered(item, res) {
       needSnapshot = false;
       record.takeFullSnapshot(); // the drops broke the replay; start it afresh
     }
-    if (outbox.length || (buf.length && (waiters.length || bufChars > SOON))) pump();
-    else settle(true);
+    settle(true);
+    if (outbox.length || bufChars > SOON) pump();
     return;
   }
   // Network error, 5xx, 408 or 429: back off and retry the same batch.
@@ -297,12 +306,12 @@ function retryAfter(res) {
   return ms > 0 ? Math.min(ms, 600e3) : 0;
 }
 
+// settle resolves the flush() calls whose batches are all acknowledged, or
+// every one of them (with false) after a failure.
 function settle(ok) {
-  if (ok && (outbox.length || buf.length || inflight)) return;
-  var w = waiters;
-  waiters = [];
-  w.forEach(function (f) {
-    f(ok);
+  waiters = waiters.filter(function (w) {
+    if (ok && outbox.indexOf(w.it) >= 0) return true;
+    w.f(ok);
   });
 }
 
@@ -572,13 +581,18 @@ var api = {
     pendingUser = null;
     sdel(LS, NS + '_vid');
     sdel(SS, NS);
+    sess = null;
     sset(LS, NS + '_consent', '0'); // the refusal is remembered, nothing else is kept
   }),
+  // flush sends what is recorded so far; the promise resolves true once
+  // all of it is acknowledged, false when a send fails (retries go on).
   flush: function () {
     return new Promise(function (resolve) {
       try {
-        if (!started && !outbox.length && !buf.length) return resolve(true);
-        waiters.push(resolve);
+        if (!sess) return resolve(!started);
+        while (cut(BATCH)) {}
+        if (!outbox.length) return resolve(true);
+        waiters.push({ it: outbox[outbox.length - 1], f: resolve });
         if (retryTimer) {
           clearTimeout(retryTimer);
           retryTimer = 0;
@@ -589,8 +603,10 @@ var api = {
       }
     });
   },
+  // stop ends the recording on this page and sends what is left.
   stop: guard(function () {
     halt();
+    if (sess) while (cut(BATCH)) {}
     pump();
   }),
 };
