@@ -56,6 +56,10 @@ var pages = map[string]string{
 <button id="btn" onclick="this.textContent = 'pressed'">Press</button>
 <button id="next" onclick="location.href = '/c.html{{QUERY}}'">Go to C</button>`,
 	"c": `<h2>Page C</h2><button id="btn">Done</button>`,
+	"spa": `<h2 id="h">Home</h2>
+<button id="go" onclick="history.pushState({}, '', '/app/settings'); document.getElementById('h').textContent = document.title = 'Settings'">Settings</button>
+<a id="anchor" href="#details">details</a>
+<button id="back" onclick="history.go(-2)">Back</button>`,
 	"bench": `<div id="box"></div>
 <script>
 // 1,000 DOM mutations a second: every 10 ms, 10 changes (add, edit, remove).
@@ -705,6 +709,35 @@ func TestRecorder_IdleStartsNewSession(t *testing.T) {
 		got := strings.Join(traces, " | ")
 		return len(list) == 2 && list[0].VisitorID == list[1].VisitorID &&
 			got == "page/a.html snapshot click | page/a.html snapshot click", got
+	})
+	noPageErrors(t, ctx, con)
+}
+
+func TestRecorder_SinglePageApp(t *testing.T) {
+	srv := servertest.Start(t)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/spa.html"))
+	waitRecorder(t, ctx)
+	do(t, ctx,
+		chromedp.Click(chromedp.CSS("#go")), chromedp.Sleep(300*time.Millisecond),
+		chromedp.Click(chromedp.CSS("#anchor")), chromedp.Sleep(300*time.Millisecond), // an anchor is no page
+		chromedp.Click(chromedp.CSS("#back")), chromedp.Sleep(300*time.Millisecond),
+	)
+	if !eval[bool](t, ctx, `trailmap.flush()`) {
+		t.Fatal("flush() resolved false")
+	}
+	const want = "page/spa.html snapshot click page/app/settings click click page/spa.html"
+	eventually(t, 15*time.Second, "pushState and popstate recorded as pages", func() (bool, string) {
+		list := sessions(t, srv, "")
+		if len(list) != 1 {
+			return false, fmt.Sprintf("%d sessions", len(list))
+		}
+		_, evs := rawEvents(t, srv, list[0].ID)
+		got := trace(evs)
+		return got == want, got
 	})
 	noPageErrors(t, ctx, con)
 }

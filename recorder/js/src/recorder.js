@@ -70,6 +70,7 @@ var docW = 0;
 var docH = 0;
 var docTimer = 0;
 var resizeObserver = null;
+var lastURL = ''; // the page URL without a plain #anchor, for SPA page views
 
 function guard(fn) {
   return function () {
@@ -267,6 +268,7 @@ function gzip(item) {
 
 function answered(item, res) {
   inflight = null;
+  if (!sess) return settle(false); // consent withdrawn meanwhile
   var st = res ? res.status : 0;
   if (st === 401) {
     // Unknown write key: nothing will ever be accepted.
@@ -409,8 +411,31 @@ function onRecording() {
 }
 
 function pageFacts() {
+  lastURL = pageURL();
   custom(NS + '/page', { referrer: D.referrer, title: D.title });
   docSize();
+}
+
+// pageURL is location.href without a plain #anchor; hash routes (#/, #!)
+// stay, as they are pages of a single-page app.
+function pageURL() {
+  var h = location.href;
+  return /#[!/]/.test(location.hash) ? h : h.split('#')[0];
+}
+
+// checkURL records a single-page app's navigation (pushState, popstate,
+// hash routes) as a page view: a Meta event, as rrweb starts pages with,
+// and trailmap/page. It runs after clicks, on history events and each tick,
+// so the page's History API is left alone.
+function checkURL() {
+  if (!recording) return;
+  var u = pageURL();
+  if (u === lastURL) return;
+  var from = lastURL;
+  lastURL = u;
+  push(JSON.stringify({ type: 4, timestamp: Date.now(), data: { href: location.href, width: W.innerWidth, height: W.innerHeight } }), 4);
+  custom(NS + '/page', { referrer: from, title: D.title });
+  docLater();
 }
 
 function docSize() {
@@ -431,6 +456,7 @@ function docLater() {
 }
 
 function onClick(e) {
+  setTimeout(guard(checkURL), 100);
   var el = e.composedPath ? e.composedPath()[0] : e.target;
   if (!el || el.nodeType !== 1) el = e.target;
   if (el && el.nodeType === 3) el = el.parentElement;
@@ -462,6 +488,7 @@ function onVisibility() {
 }
 
 function tick() {
+  checkURL();
   docSize();
   pump();
 }
@@ -473,6 +500,8 @@ var listeners = [
   [W, 'pagehide', guard(hide)],
   [D, 'visibilitychange', guard(onVisibility)],
   [W, 'online', guard(pump)],
+  [W, 'popstate', guard(checkURL)],
+  [W, 'hashchange', guard(checkURL)],
   [W, 'resize', guard(docLater)],
 ];
 
