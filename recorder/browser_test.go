@@ -741,3 +741,36 @@ func TestRecorder_SinglePageApp(t *testing.T) {
 	})
 	noPageErrors(t, ctx, con)
 }
+
+func TestRecorder_RateLimited(t *testing.T) {
+	srv := servertest.Start(t, "--rate-per-ip", "2") // burst of 9 batches, then 429 with Retry-After
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
+	waitRecorder(t, ctx)
+	const clicks = 15
+	refused := 0
+	for i := 0; i < clicks; i++ {
+		do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
+		if !eval[bool](t, ctx, `trailmap.flush()`) {
+			refused++
+		}
+	}
+	if refused == 0 {
+		t.Fatal("no flush was refused: the rate limit did not apply")
+	}
+	want := "page/a.html snapshot" + strings.Repeat(" click", clicks)
+	eventually(t, 30*time.Second, "every click despite 429s", func() (bool, string) {
+		list := sessions(t, srv, "")
+		if len(list) != 1 {
+			return false, fmt.Sprintf("%d sessions", len(list))
+		}
+		_, evs := rawEvents(t, srv, list[0].ID)
+		got := trace(evs)
+		return got == want, got
+	})
+	t.Logf("%d of %d flushes met a 429", refused, clicks)
+	noPageErrors(t, ctx, con)
+}
