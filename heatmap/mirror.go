@@ -102,12 +102,9 @@ func (m *mirror) loadSnapshot(node []byte) {
 // are linked once the whole object has been read. It returns the index after
 // the object and the node's id (0 when it has none).
 func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
-	end := skipValue(b, i)
-	if end < 0 || b[i] != '{' {
-		return end, 0
-	}
-	if depth > maxDepth {
-		return end, 0
+	i = skipSpace(b, i)
+	if i >= len(b) || b[i] != '{' || depth > maxDepth {
+		return skipValue(b, i), 0
 	}
 	var id int32
 	kind := uint8(255)
@@ -115,9 +112,15 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 	var attrs []byte
 	mark := len(m.stack)
 	j := i + 1
+	ok := false
 	for {
 		j = skipSpace(b, j)
-		if j >= end || b[j] != '"' {
+		if j < len(b) && b[j] == '}' {
+			j++
+			ok = true
+			break
+		}
+		if j >= len(b) || b[j] != '"' {
 			break
 		}
 		ke := skipString(b, j)
@@ -126,12 +129,12 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 		}
 		key := b[j+1 : ke-1]
 		j = skipSpace(b, ke)
-		if j >= end || b[j] != ':' {
+		if j >= len(b) || b[j] != ':' {
 			break
 		}
 		j = skipSpace(b, j+1)
 		var ve int
-		if string(key) == "childNodes" && j < end && b[j] == '[' {
+		if string(key) == "childNodes" && j < len(b) && b[j] == '[' {
 			ve = m.parseChildren(b, j, depth)
 		} else {
 			ve = skipValue(b, j)
@@ -155,19 +158,21 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 			attrs = val
 		}
 		j = skipSpace(b, ve)
-		if j >= end || b[j] != ',' {
-			break
+		if j < len(b) && b[j] == ',' {
+			j++
 		}
-		j++
 	}
 	children := m.stack[mark:]
 	m.stack = m.stack[:mark]
+	if !ok {
+		return -1, 0
+	}
 	if id == 0 {
-		return end, 0
+		return j, 0
 	}
 	n := m.put(id)
 	if n == nil {
-		return end, 0
+		return j, 0
 	}
 	n.kind, n.tag = kind, tag
 	if kind == nodeElement {
@@ -176,7 +181,7 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 	for _, c := range children {
 		m.appendChild(id, c)
 	}
-	return end, id
+	return j, id
 }
 
 // parseChildren parses the array of child nodes at b[i], pushing their ids
@@ -251,7 +256,7 @@ func (m *mirror) updateAttrs(n *mnode, attrs []byte) {
 
 // add applies one "adds" entry of a mutation.
 func (m *mirror) add(parent, next, prev int32, node []byte) {
-	_, id := m.parseNode(node, skipSpace(node, 0), 0)
+	_, id := m.parseNode(node, 0, 0)
 	if id == 0 {
 		return
 	}

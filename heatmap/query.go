@@ -505,21 +505,26 @@ func (g *grid) cells() [][3]int64 {
 func (s *Service) loadGrid(ctx context.Context, n *nq, g *grid, widths map[int]int64) error {
 	lastWB, scale := -1, 1.0
 	var wb int
-	var cell, c int64
-	return s.eachSpan(ctx, n, "heat_grid", "wb, cell, n", func(r *sql.Rows) error {
-		if err := r.Scan(&wb, &cell, &c); err != nil {
+	var cy int64
+	var blob []byte
+	return s.eachSpan(ctx, n, "heat_grid", "wb, cy, cells", func(r *sql.Rows) error {
+		if err := r.Scan(&wb, &cy, &blob); err != nil {
 			return err
 		}
-		if wb <= 0 || c <= 0 {
+		if wb <= 0 {
 			return nil
 		}
 		if wb != lastWB {
 			lastWB, scale = wb, float64(n.Width)/float64(wb)
 		}
-		widths[wb] += c
-		cx, cy := cell%4096, cell/4096
-		g.addGrow((float64(cx)+0.5)*CellPx*scale, (float64(cy)+0.5)*CellPx, float64(c))
-		return nil
+		y := (float64(cy) + 0.5) * CellPx
+		var sum int64
+		err := eachCell(blob, func(cx int, c int64) {
+			sum += c
+			g.addGrow((float64(cx)+0.5)*CellPx*scale, y, float64(c))
+		})
+		widths[wb] += sum
+		return err
 	})
 }
 
@@ -555,26 +560,24 @@ type elemAgg struct {
 func (s *Service) loadElements(ctx context.Context, n *nq, total int64, g *grid, draw bool) ([]Element, error) {
 	aggs := map[int64]*elemAgg{}
 	var sid, c int64
-	var ratio int
-	err := s.eachSpan(ctx, n, "heat_elem", "selector_id, ratio, n", func(r *sql.Rows) error {
-		if err := r.Scan(&sid, &ratio, &c); err != nil {
+	var blob []byte
+	err := s.eachSpan(ctx, n, "heat_elem", "selector_id, cells", func(r *sql.Rows) error {
+		if err := r.Scan(&sid, &blob); err != nil {
 			return err
-		}
-		if c == 0 {
-			return nil
 		}
 		a := aggs[sid]
 		if a == nil {
 			a = &elemAgg{ratios: map[int]int64{}}
 			aggs[sid] = a
 		}
-		a.clicks += c
-		if ratio < 0 {
-			a.unplaced += c
-		} else {
-			a.ratios[ratio] += c
-		}
-		return nil
+		return eachCell(blob, func(ratio int, c int64) {
+			a.clicks += c
+			if ratio >= unplacedCell {
+				a.unplaced += c
+			} else {
+				a.ratios[ratio] += c
+			}
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -187,7 +187,11 @@ func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64,
 	}
 	e.t.set = set
 	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
-	if err := e.t.observe(events, k); err != nil {
+	err = e.t.observe(events, k)
+	if err == nil {
+		err = k.finish()
+	}
+	if err != nil {
 		s.drop(e)
 		return fmt.Errorf("heatmap: session %d: %w", sessionID, err)
 	}
@@ -213,7 +217,11 @@ func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64
 	if err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches); err != nil {
 		return fmt.Errorf("heatmap: read session: %w", err)
 	}
-	err := e.t.closed(&txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t})
+	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
+	err := e.t.closed(k)
+	if err == nil {
+		err = k.finish()
+	}
 	s.drop(e)
 	if err != nil {
 		return fmt.Errorf("heatmap: close session %d: %w", sessionID, err)

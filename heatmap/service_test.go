@@ -132,10 +132,9 @@ func TestService_ObserveBatch(t *testing.T) {
 		{"clicks", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, 5},
 		{"first click page y", `SELECT y FROM heat_clicks WHERE session_id = ? ORDER BY ts LIMIT 1`, 1060},
 		{"first click has offset", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND ox = 0.25 AND oy = 0.25`, 1},
-		{"grid clicks (day)", `SELECT SUM(n) FROM heat_grid_day g JOIN heat_pageviews v ON v.page_id = g.page_id WHERE v.session_id = ?`, 5},
-		{"grid clicks (month)", `SELECT SUM(n) FROM heat_grid_month g JOIN heat_pageviews v ON v.page_id = g.page_id WHERE v.session_id = ?`, 5},
-		{"element clicks placed", `SELECT SUM(n) FROM heat_elem_day e JOIN heat_pageviews v ON v.page_id = e.page_id WHERE v.session_id = ? AND ratio >= 0`, 1},
-		{"element clicks unplaced", `SELECT SUM(n) FROM heat_elem_day e JOIN heat_pageviews v ON v.page_id = e.page_id WHERE v.session_id = ? AND ratio < 0`, 4},
+		{"grid rows (day)", `SELECT COUNT(*) FROM heat_grid_day WHERE ? > 0`, 3},
+		{"grid rows (month)", `SELECT COUNT(*) FROM heat_grid_month WHERE ? > 0`, 3},
+		{"element rows", `SELECT COUNT(*) FROM heat_elem_day WHERE ? > 0`, 3},
 		{"element box", `SELECT y FROM heat_elem_box WHERE ? > 0`, 1050},
 		{"rage signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'rage' AND count = 3`, 1},
 		{"dead signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'dead'`, 1},
@@ -154,6 +153,38 @@ func TestService_ObserveBatch(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := f.count(c.query, sid); got != c.want {
 				t.Errorf("got %d, want %d", got, c.want)
+			}
+		})
+	}
+	cellSums := []struct {
+		name  string
+		query string
+		want  map[int]int64
+	}{
+		{"grid cells (day)", `SELECT cells FROM heat_grid_day WHERE cy = 1060 / 8`, map[int]int64{150 / 8: 1}},
+		{"grid cells (month)", `SELECT cells FROM heat_grid_month WHERE cy = 1300 / 8`, map[int]int64{400 / 8: 3}},
+		{"element cells: button", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'button'`,
+			map[int]int64{4*RatioCells + 4: 1}},
+		{"element cells: span", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'span'`,
+			map[int]int64{unplacedCell: 3}},
+	}
+	for _, c := range cellSums {
+		t.Run(c.name, func(t *testing.T) {
+			var blob []byte
+			if err := f.db.Read().QueryRow(c.query).Scan(&blob); err != nil {
+				t.Fatal(err)
+			}
+			got := cells{}
+			if err := addCells(got, blob); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.want) {
+				t.Fatalf("cells %v, want %v", got, c.want)
+			}
+			for i, n := range c.want {
+				if got[i] != n {
+					t.Errorf("cells %v, want %v", got, c.want)
+				}
 			}
 		})
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 )
 
@@ -14,17 +15,41 @@ import (
 type stmts struct {
 	sessionInfo, lastPageview, pageID, insertPage, selectorID, insertSelector, updateSelector,
 	insertPageview, updatePageview, pageDay, scrollDay,
-	insertClick, clickOffset, clickFlags, gridDay, gridMonth, elemDay, elemMonth, elemBox,
-	insertSignal, signalCount, sessionSignal *sql.Stmt
+	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount, sessionSignal *sql.Stmt
+	// cell rows by table: read, write, delete
+	getCells, putCells, delCells [nCellTables]*sql.Stmt
 	all []*sql.Stmt
+}
+
+type prep struct {
+	dst **sql.Stmt
+	sql string
+}
+
+// The tables of cell rows (see migration 0011): grid rows keyed by width
+// bucket and cy, element rows by selector.
+const (
+	gridDay = iota
+	gridMonth
+	elemDay
+	elemMonth
+	nCellTables
+)
+
+var cellTables = [nCellTables]struct {
+	name string
+	cols []string
+}{
+	{"heat_grid_day", []string{"page_id", "device", "day", "wb", "cy"}},
+	{"heat_grid_month", []string{"page_id", "device", "month", "wb", "cy"}},
+	{"heat_elem_day", []string{"page_id", "device", "day", "selector_id"}},
+	{"heat_elem_month", []string{"page_id", "device", "month", "selector_id"}},
 }
 
 func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	s := &stmts{}
-	for _, p := range []struct {
-		dst **sql.Stmt
-		sql string
-	}{
+	var list []prep
+	for _, p := range []prep{
 		{&s.sessionInfo, `SELECT project_id, device, batch_count FROM sessions WHERE id = ?`},
 		{&s.lastPageview, `
 			SELECT v.id, v.page_id, p.key, v.device, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h,
@@ -61,18 +86,6 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.clickOffset, `UPDATE heat_clicks SET ox = ?, oy = ? WHERE id = ?`},
 		{&s.clickFlags, `UPDATE heat_clicks SET flags = ? WHERE id = ?`},
-		{&s.gridDay, `
-			INSERT INTO heat_grid_day (page_id, device, day, wb, cell, n) VALUES (?, ?, ?, ?, ?, 1)
-			ON CONFLICT (page_id, device, day, wb, cell) DO UPDATE SET n = n + 1`},
-		{&s.gridMonth, `
-			INSERT INTO heat_grid_month (page_id, device, month, wb, cell, n) VALUES (?, ?, ?, ?, ?, 1)
-			ON CONFLICT (page_id, device, month, wb, cell) DO UPDATE SET n = n + 1`},
-		{&s.elemDay, `
-			INSERT INTO heat_elem_day (page_id, device, day, selector_id, ratio, n) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (page_id, device, day, selector_id, ratio) DO UPDATE SET n = n + excluded.n`},
-		{&s.elemMonth, `
-			INSERT INTO heat_elem_month (page_id, device, month, selector_id, ratio, n) VALUES (?, ?, ?, ?, ?, ?)
-			ON CONFLICT (page_id, device, month, selector_id, ratio) DO UPDATE SET n = n + excluded.n`},
 		{&s.elemBox, `
 			INSERT INTO heat_elem_box (selector_id, device, wb, x, y, w, h, ts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (selector_id, device, wb) DO UPDATE SET x = excluded.x, y = excluded.y, w = excluded.w,
@@ -85,6 +98,17 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			UPDATE sessions SET rage_clicks = rage_clicks + ?, dead_clicks = dead_clicks + ?, error_clicks = error_clicks + ?
 			WHERE id = ?`},
 	} {
+		list = append(list, p)
+	}
+	for i, t := range cellTables {
+		where := strings.Join(t.cols, " = ? AND ") + " = ?"
+		marks := strings.Repeat("?, ", len(t.cols))
+		list = append(list,
+			prep{&s.getCells[i], `SELECT cells FROM ` + t.name + ` WHERE ` + where},
+			prep{&s.putCells[i], `INSERT OR REPLACE INTO ` + t.name + ` (` + strings.Join(t.cols, ", ") + `, cells) VALUES (` + marks + `?)`},
+			prep{&s.delCells[i], `DELETE FROM ` + t.name + ` WHERE ` + where})
+	}
+	for _, p := range list {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
 			s.close()
@@ -115,6 +139,67 @@ type txSink struct {
 	t       *tracker // for its scroll state; nil when closing
 	changed bool
 	bound   map[*sql.Stmt]*sql.Stmt
+	// cell increments of the batch, written by finish
+	adds map[cellKey]cells
+}
+
+// cellKey is a row of a cell table: for grid rows a is the width bucket
+// and b the cell row; for elements a is the selector id.
+type cellKey struct {
+	table  int
+	page   int64
+	device string
+	period int64
+	a, b   int64
+}
+
+// unplacedCell is the element cell of clicks without an offset.
+const unplacedCell = RatioCells * RatioCells
+
+func (k *txSink) addCell(key cellKey, i int, n int64) {
+	if k.adds == nil {
+		k.adds = make(map[cellKey]cells, 16)
+	}
+	c := k.adds[key]
+	if c == nil {
+		c = cells{}
+		k.adds[key] = c
+	}
+	c[i] += n
+}
+
+// finish writes the batch's cell increments, reading and rewriting each
+// touched row once.
+func (k *txSink) finish() error {
+	for key, add := range k.adds {
+		t := key.table
+		args := []any{key.page, key.device, key.period, key.a}
+		if len(cellTables[t].cols) == 5 {
+			args = append(args, key.b)
+		}
+		var blob []byte
+		err := k.stmt(k.s.st.getCells[t]).QueryRowContext(k.ctx, args...).Scan(&blob)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read %s: %w", cellTables[t].name, err)
+		}
+		c := cells{}
+		if err := addCells(c, blob); err != nil {
+			return fmt.Errorf("read %s: %w", cellTables[t].name, err)
+		}
+		for i, n := range add {
+			c[i] += n
+		}
+		if out := encodeCells(c); len(out) > 0 {
+			err = k.exec(k.s.st.putCells[t], append(args, out)...)
+		} else {
+			err = k.exec(k.s.st.delCells[t], args...)
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", cellTables[t].name, err)
+		}
+	}
+	clear(k.adds)
+	return nil
 }
 
 func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
@@ -311,23 +396,16 @@ func (k *txSink) click(c *click) error {
 	if c.rowID, err = res.LastInsertId(); err != nil {
 		return err
 	}
-	month := monthOf(c.ts)
-	if cell, ok := gridCell(c.px, c.py); ok && c.wb > 0 {
-		if err := k.exec(k.s.st.gridDay, pv.pageID, pv.device, day, c.wb, cell); err != nil {
-			return fmt.Errorf("update grid: %w", err)
-		}
-		if err := k.exec(k.s.st.gridMonth, pv.pageID, pv.device, month, c.wb, cell); err != nil {
-			return fmt.Errorf("update grid: %w", err)
-		}
+	if cx, cy, ok := gridCell(c.px, c.py); ok && c.wb > 0 {
+		k.addCell(cellKey{gridDay, pv.pageID, pv.device, day, int64(c.wb), cy}, cx, 1)
+		k.addCell(cellKey{gridMonth, pv.pageID, pv.device, monthOf(c.ts), int64(c.wb), cy}, cx, 1)
 	}
 	if sid != 0 {
-		ratio := -1
+		ratio := unplacedCell
 		if c.hasBox {
 			ratio = ratioCell(c.ox, c.oy)
 		}
-		if err := k.elem(pv, c, sid, ratio, 1); err != nil {
-			return err
-		}
+		k.elem(pv, c, sid, ratio, 1)
 		if c.hasBox {
 			if err := k.box(pv, c, sid); err != nil {
 				return err
@@ -337,14 +415,9 @@ func (k *txSink) click(c *click) error {
 	return k.pageDay(pv, 0, 1, 0, 0, 0)
 }
 
-func (k *txSink) elem(pv *pageview, c *click, sid int64, ratio, n int) error {
-	if err := k.exec(k.s.st.elemDay, pv.pageID, pv.device, dayOf(c.ts), sid, ratio, n); err != nil {
-		return fmt.Errorf("update element counts: %w", err)
-	}
-	if err := k.exec(k.s.st.elemMonth, pv.pageID, pv.device, monthOf(c.ts), sid, ratio, n); err != nil {
-		return fmt.Errorf("update element counts: %w", err)
-	}
-	return nil
+func (k *txSink) elem(pv *pageview, c *click, sid int64, ratio int, n int64) {
+	k.addCell(cellKey{elemDay, pv.pageID, pv.device, dayOf(c.ts), sid, 0}, ratio, n)
+	k.addCell(cellKey{elemMonth, pv.pageID, pv.device, monthOf(c.ts), sid, 0}, ratio, n)
 }
 
 func (k *txSink) box(pv *pageview, c *click, sid int64) error {
@@ -366,12 +439,8 @@ func (k *txSink) clickBox(c *click) error {
 	if err != nil || sid == 0 {
 		return err
 	}
-	if err := k.elem(c.pv, c, sid, -1, -1); err != nil {
-		return err
-	}
-	if err := k.elem(c.pv, c, sid, ratioCell(c.ox, c.oy), 1); err != nil {
-		return err
-	}
+	k.elem(c.pv, c, sid, unplacedCell, -1)
+	k.elem(c.pv, c, sid, ratioCell(c.ox, c.oy), 1)
 	k.changed = true
 	return k.box(c.pv, c, sid)
 }
@@ -425,12 +494,12 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 }
 
 // gridCell returns the grid cell of a page position, false beyond the grid.
-func gridCell(x, y float64) (int64, bool) {
-	cx, cy := int64(x)/CellPx, int64(y)/CellPx
+func gridCell(x, y float64) (cx int, cy int64, ok bool) {
+	cx, cy = int(x)/CellPx, int64(y)/CellPx
 	if x < 0 || y < 0 || cx >= maxCellX || cy >= maxCellY {
-		return 0, false
+		return 0, 0, false
 	}
-	return cy*4096 + cx, true
+	return cx, cy, true
 }
 
 func ratioCell(ox, oy float64) int {

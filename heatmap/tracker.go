@@ -164,6 +164,7 @@ type tracker struct {
 	recent         []*click // last clicks, newest last, for error clicks and late boxes
 	pending        []*click // clicks in their dead-click window
 	early          []earlyBox
+	unwritten      []*click // placed, not yet given to the sink (waiting for a box)
 	maxMirrorNodes int
 
 	// batches is the session's batch_count after the last batch this
@@ -189,6 +190,9 @@ func (t *tracker) observe(events []json.RawMessage, out sink) error {
 		if err := t.event(ev, out); err != nil {
 			return err
 		}
+	}
+	if err := t.flush(out); err != nil {
+		return err
 	}
 	if t.pv != nil && t.pv.dirty {
 		t.pv.dirty = false
@@ -261,7 +265,25 @@ func (t *tracker) meta(ts int64, data []byte, out sink) error {
 	return t.startPageview(ts, href, out)
 }
 
+// flush gives the sink the clicks it has not seen yet. Clicks wait for
+// the end of the batch because the recorder's box event usually follows the
+// click in the same batch: written together, the element counts are
+// written once.
+func (t *tracker) flush(out sink) error {
+	for i, c := range t.unwritten {
+		if err := out.click(c); err != nil {
+			return err
+		}
+		t.unwritten[i] = nil
+	}
+	t.unwritten = t.unwritten[:0]
+	return nil
+}
+
 func (t *tracker) startPageview(ts int64, href string, out sink) error {
+	if err := t.flush(out); err != nil {
+		return err
+	}
 	if t.pv != nil && t.pv.dirty {
 		t.pv.dirty = false
 		if err := out.savePageview(t.pv); err != nil {
@@ -604,6 +626,9 @@ func (t *tracker) expire(ts int64, out sink) error {
 			continue
 		}
 		c.flags |= clickDead
+		if err := t.flush(out); err != nil {
+			return err
+		}
 		if err := out.signal(&signal{typ: SignalDead, c: c, count: 1}, []*click{c}); err != nil {
 			return err
 		}
@@ -642,9 +667,7 @@ func (t *tracker) click(ts int64, node int32, vx, vy float64, out sink) error {
 		}
 	}
 	pv.clicks++
-	if err := out.click(c); err != nil {
-		return err
-	}
+	t.unwritten = append(t.unwritten, c)
 	if len(t.recent) == maxRecent {
 		copy(t.recent, t.recent[1:])
 		t.recent = t.recent[:maxRecent-1]
@@ -662,6 +685,9 @@ func (t *tracker) click(ts int64, node int32, vx, vy float64, out sink) error {
 	}
 	t.chain = append(t.chain, c)
 	if n := len(t.chain); n >= f.RageClicks {
+		if err := t.flush(out); err != nil {
+			return err
+		}
 		first := t.chain[0]
 		if first.rage == nil {
 			s := &signal{typ: SignalRage, c: first, count: n}
@@ -752,8 +778,8 @@ func (t *tracker) clickBoxEvent(ts int64, payload []byte, out sink) error {
 		}
 		inMain := t.mainNode != 0 && t.mirror != nil && t.mirror.contains(t.mainNode, c.node)
 		t.setBox(c, e.box, inMain)
-		if !c.hasBox {
-			return nil
+		if !c.hasBox || c.rowID == 0 {
+			return nil // not written yet: written with its box
 		}
 		return out.clickBox(c)
 	}
@@ -777,6 +803,9 @@ func (t *tracker) errorEvent(ts int64, msg string, out sink) error {
 			return nil
 		}
 		c.flags |= clickError
+		if err := t.flush(out); err != nil {
+			return err
+		}
 		return out.signal(&signal{typ: SignalError, c: c, count: 1, message: msg}, []*click{c})
 	}
 	return nil
@@ -786,6 +815,9 @@ func (t *tracker) errorEvent(ts int64, msg string, out sink) error {
 // dead, as the page may have been closed in response.
 func (t *tracker) closed(out sink) error {
 	t.resolvePending()
+	if err := t.flush(out); err != nil {
+		return err
+	}
 	if t.pv != nil && t.pv.dirty {
 		t.pv.dirty = false
 		return out.savePageview(t.pv)
