@@ -18,7 +18,7 @@ type stmts struct {
 	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount, sessionSignal *sql.Stmt
 	// cell rows by table: read, write, delete
 	getCells, putCells, delCells [nCellTables]*sql.Stmt
-	all []*sql.Stmt
+	all                          []*sql.Stmt
 }
 
 type prep struct {
