@@ -1,0 +1,577 @@
+package journey
+
+import (
+	"context"
+	"fmt"
+	"math/bits"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// maxSteps bounds a funnel's length.
+const maxSteps = 12
+
+// Step is one funnel step: a page path pattern or a custom event name
+// (pattern).
+type Step struct {
+	Type  string `json:"type"`  // "page" or "event"
+	Match string `json:"match"` // e.g. "/product/*" or "purchase"
+	Label string `json:"label,omitempty"`
+}
+
+// FunnelDef is what a funnel counts.
+type FunnelDef struct {
+	Steps []Step `json:"steps"`
+	// CountBy is "session" (each session on its own; the default) or
+	// "person" (a person's sessions joined, across devices once
+	// identified).
+	CountBy string `json:"count_by,omitempty"`
+	// Window bounds the time from step 1 to the last step: default none
+	// when counting sessions, 30 days when counting people (at most 90).
+	Window Duration `json:"window,omitempty"`
+}
+
+// matcher is a compiled step (or stage rule).
+type matcher struct {
+	kind int
+	pat  Pattern
+}
+
+func (m matcher) match(kind uint8, name string) bool {
+	return int(kind) == m.kind && m.pat.Match(name)
+}
+
+func compileStep(st Step) (matcher, error) {
+	var m matcher
+	switch st.Type {
+	case "page":
+		m.kind = kindPage
+		if !strings.HasPrefix(st.Match, "/") && !strings.HasPrefix(st.Match, "*") {
+			return m, invalidf("page pattern %q must start with / (a path, * for any run of characters)", st.Match)
+		}
+	case "event":
+		m.kind = kindEvent
+	default:
+		return m, invalidf(`step type must be "page" or "event", not %q`, st.Type)
+	}
+	p, err := ParsePattern(st.Match)
+	if err != nil {
+		return m, err
+	}
+	m.pat = p
+	return m, nil
+}
+
+// Normalize checks the definition and fills defaults.
+func (d *FunnelDef) Normalize() error {
+	if len(d.Steps) < 1 || len(d.Steps) > maxSteps {
+		return invalidf("a funnel has 1 to %d steps, not %d", maxSteps, len(d.Steps))
+	}
+	for i := range d.Steps {
+		st := &d.Steps[i]
+		st.Match = strings.TrimSpace(st.Match)
+		if _, err := compileStep(*st); err != nil {
+			return fmt.Errorf("step %d: %w", i+1, err)
+		}
+		if len(st.Label) > 200 {
+			return invalidf("step %d: label longer than 200 characters", i+1)
+		}
+		if st.Label == "" {
+			st.Label = st.Match
+		}
+	}
+	switch d.CountBy {
+	case "":
+		d.CountBy = "session"
+	case "session", "person":
+	default:
+		return invalidf(`count_by must be "session" or "person", not %q`, d.CountBy)
+	}
+	if d.Window < 0 || time.Duration(d.Window) > 90*24*time.Hour {
+		return invalidf("window must be between 0 and 90d")
+	}
+	if d.CountBy == "person" && d.Window == 0 {
+		d.Window = Duration(30 * 24 * time.Hour)
+	}
+	return nil
+}
+
+// FunnelQuery asks for a funnel's numbers.
+type FunnelQuery struct {
+	ProjectID int64
+	Def       FunnelDef
+	// From and To select the sessions (by start) that can enter the
+	// funnel; in person mode later steps may follow until To + Window.
+	From, To time.Time
+	// Segment limits the sessions looked at (both entering and later).
+	Segment Segment
+	// Split names a dimension (see Dimensions) to break the numbers down by.
+	Split string
+}
+
+// StepResult is one step's numbers.
+type StepResult struct {
+	Step  int    `json:"step"` // 1-based
+	Label string `json:"label"`
+	Type  string `json:"type"`
+	Match string `json:"match"`
+	// Count is how many sessions (or people) reached this step in order.
+	Count int `json:"count"`
+	// ConversionFromPrevious and ConversionFromFirst are shares (0..1) of
+	// the previous and the first step's count.
+	ConversionFromPrevious float64 `json:"conversion_from_previous"`
+	ConversionFromFirst    float64 `json:"conversion_from_first"`
+	// Dropped reached this step but not the next (0 at the last step).
+	Dropped     int     `json:"dropped"`
+	DropOffRate float64 `json:"drop_off_rate"`
+	// MedianMSToNext is the median time from this step to the next among
+	// those who reached the next; nil at the last step or when nobody did.
+	MedianMSToNext *int64 `json:"median_ms_to_next"`
+}
+
+// SplitResult is the funnel of one split value.
+type SplitResult struct {
+	Value string       `json:"value"`
+	Steps []StepResult `json:"steps"`
+}
+
+// FunnelResult is a funnel's numbers.
+type FunnelResult struct {
+	CountBy string    `json:"count_by"`
+	Window  Duration  `json:"window"`
+	From    time.Time `json:"from"`
+	To      time.Time `json:"to"`
+	// Sessions is how many sessions of the range (and segment) were
+	// looked at, in session mode.
+	Sessions *int          `json:"sessions,omitempty"`
+	Steps    []StepResult  `json:"steps"`
+	Split    string        `json:"split,omitempty"`
+	Splits   []SplitResult `json:"splits,omitempty"`
+	TookMS   int64         `json:"took_ms"`
+}
+
+// FunnelSessionsQuery asks which sessions are behind one funnel count.
+type FunnelSessionsQuery struct {
+	FunnelQuery
+	Step int // 1-based
+	// Status is "reached" (sessions that reached Step) or "dropped"
+	// (reached Step but not the next). In person mode the session is the
+	// one in which the person reached Step.
+	Status string
+	// SplitValue, when set, limits to one split value (as in the results,
+	// "(other)" included).
+	SplitValue *string
+	Limit      int
+	Cursor     string
+}
+
+type funnelWant struct {
+	step    int // 0-based
+	dropped bool
+}
+
+type funnelHit struct {
+	session, start int64
+	split          string
+}
+
+type groupAcc struct {
+	reached []int
+	gaps    [][]int64
+}
+
+type funnelAcc struct {
+	n        int
+	sessions int
+	groups   map[string]*groupAcc
+	hits     []funnelHit
+	want     *funnelWant
+}
+
+func newFunnelAcc(n int, want *funnelWant) *funnelAcc {
+	return &funnelAcc{n: n, groups: map[string]*groupAcc{}, want: want}
+}
+
+func (a *funnelAcc) group(split string) *groupAcc {
+	g := a.groups[split]
+	if g == nil {
+		g = &groupAcc{reached: make([]int, a.n), gaps: make([][]int64, a.n)}
+		a.groups[split] = g
+	}
+	return g
+}
+
+// add records one session or person that reached k steps at times t, in
+// sessions sess (with their starts).
+func (a *funnelAcc) add(split string, k int, t, sess, starts []int64) {
+	g := a.group(split)
+	for j := 0; j < k; j++ {
+		g.reached[j]++
+		if j+1 < k {
+			g.gaps[j] = append(g.gaps[j], t[j+1]-t[j])
+		}
+	}
+	if w := a.want; w != nil && k > w.step && (!w.dropped || k == w.step+1) {
+		a.hits = append(a.hits, funnelHit{session: sess[w.step], start: starts[w.step], split: split})
+	}
+}
+
+func (a *funnelAcc) merge(b *funnelAcc) {
+	a.sessions += b.sessions
+	for k, gb := range b.groups {
+		g := a.group(k)
+		for j := range gb.reached {
+			g.reached[j] += gb.reached[j]
+			g.gaps[j] = append(g.gaps[j], gb.gaps[j]...)
+		}
+	}
+	a.hits = append(a.hits, b.hits...)
+}
+
+// RunFunnel computes a funnel.
+func (s *Service) RunFunnel(ctx context.Context, q FunnelQuery) (*FunnelResult, error) {
+	started := time.Now()
+	acc, err := s.funnel(ctx, &q, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := &FunnelResult{CountBy: q.Def.CountBy, Window: q.Def.Window, From: q.From.UTC(), To: q.To.UTC(), Split: q.Split}
+	if q.Def.CountBy == "session" {
+		n := acc.sessions
+		res.Sessions = &n
+	}
+	total := &groupAcc{reached: make([]int, acc.n), gaps: make([][]int64, acc.n)}
+	for _, g := range acc.groups {
+		for j := range g.reached {
+			total.reached[j] += g.reached[j]
+			total.gaps[j] = append(total.gaps[j], g.gaps[j]...)
+		}
+	}
+	res.Steps = stepResults(q.Def.Steps, total)
+	if q.Split != "" {
+		top, other := topSplits(acc.groups)
+		for _, v := range top {
+			res.Splits = append(res.Splits, SplitResult{Value: v, Steps: stepResults(q.Def.Steps, acc.groups[v])})
+		}
+		if other != nil {
+			res.Splits = append(res.Splits, SplitResult{Value: otherValue, Steps: stepResults(q.Def.Steps, other)})
+		}
+	}
+	res.TookMS = time.Since(started).Milliseconds()
+	return res, nil
+}
+
+// topSplits returns the split values with the most step-1 counts (ties by
+// value) and the rest merged.
+func topSplits(groups map[string]*groupAcc) ([]string, *groupAcc) {
+	vals := make([]string, 0, len(groups))
+	for v := range groups {
+		vals = append(vals, v)
+	}
+	sort.Slice(vals, func(i, j int) bool {
+		a, b := groups[vals[i]].reached[0], groups[vals[j]].reached[0]
+		if a != b {
+			return a > b
+		}
+		return vals[i] < vals[j]
+	})
+	if len(vals) <= maxSplitValues {
+		return vals, nil
+	}
+	var other *groupAcc
+	for _, v := range vals[maxSplitValues:] {
+		g := groups[v]
+		if other == nil {
+			other = &groupAcc{reached: make([]int, len(g.reached)), gaps: make([][]int64, len(g.reached))}
+		}
+		for j := range g.reached {
+			other.reached[j] += g.reached[j]
+			other.gaps[j] = append(other.gaps[j], g.gaps[j]...)
+		}
+	}
+	return vals[:maxSplitValues], other
+}
+
+func stepResults(steps []Step, g *groupAcc) []StepResult {
+	out := make([]StepResult, len(steps))
+	for j, st := range steps {
+		r := StepResult{Step: j + 1, Label: st.Label, Type: st.Type, Match: st.Match, Count: g.reached[j]}
+		if j == 0 {
+			if r.Count > 0 {
+				r.ConversionFromPrevious, r.ConversionFromFirst = 1, 1
+			}
+		} else {
+			r.ConversionFromPrevious = ratio(r.Count, g.reached[j-1])
+			r.ConversionFromFirst = ratio(r.Count, g.reached[0])
+		}
+		if j+1 < len(steps) {
+			r.Dropped = r.Count - g.reached[j+1]
+			r.DropOffRate = ratio(r.Dropped, r.Count)
+			if m, ok := median(g.gaps[j]); ok {
+				r.MedianMSToNext = &m
+			}
+		}
+		out[j] = r
+	}
+	return out
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// median is the lower median of xs (which it sorts).
+func median(xs []int64) (int64, bool) {
+	if len(xs) == 0 {
+		return 0, false
+	}
+	slices.Sort(xs)
+	return xs[(len(xs)-1)/2], true
+}
+
+// funnel runs the scan and the matching. want, if set, collects the
+// sessions behind one count.
+func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) (*funnelAcc, error) {
+	if err := q.Def.Normalize(); err != nil {
+		return nil, err
+	}
+	if !q.To.After(q.From) {
+		return nil, invalidf("to must be after from")
+	}
+	dim, err := dimensionFor(q.Split)
+	if err != nil {
+		return nil, err
+	}
+	seg, err := q.Segment.Compile("s")
+	if err != nil {
+		return nil, err
+	}
+	n := len(q.Def.Steps)
+	ms := make([]matcher, n)
+	for i, st := range q.Def.Steps {
+		ms[i], _ = compileStep(st)
+	}
+	dv, err := s.dictionary(ctx, q.ProjectID)
+	if err != nil {
+		return nil, err
+	}
+	tbl := newKeyTable(dv, func(i int) uint32 {
+		var m uint32
+		for j, mt := range ms {
+			if mt.match(dv.kinds[i], dv.names[i]) {
+				m |= 1 << j
+			}
+		}
+		return m
+	})
+	sq := scanQuery{project: q.ProjectID, from: q.From.UnixMilli(), to: q.To.UnixMilli(), segment: seg}
+	if dim != nil {
+		sq.cols = dim.cols
+	}
+	window := time.Duration(q.Def.Window).Milliseconds()
+	workers := scanWorkers()
+	accs := make([]*funnelAcc, workers)
+	for i := range accs {
+		accs[i] = newFunnelAcc(n, want)
+	}
+	splitOf := func(r *scanRow, intern map[string]string) string {
+		if dim == nil {
+			return ""
+		}
+		v := dim.value(r.cols)
+		if iv, ok := intern[v]; ok {
+			return iv
+		}
+		intern[v] = v
+		return v
+	}
+	interns := make([]map[string]string, workers)
+	for i := range interns {
+		interns[i] = map[string]string{}
+	}
+
+	if q.Def.CountBy == "session" {
+		type buf struct{ t, sess, starts []int64 }
+		bufs := make([]buf, workers)
+		for i := range bufs {
+			bufs[i] = buf{make([]int64, n), make([]int64, n), make([]int64, n)}
+		}
+		err = s.scan(ctx, sq, func(w int, r *scanRow) error {
+			a, b := accs[w], &bufs[w]
+			a.sessions++
+			k := 0
+			for _, e := range r.entries {
+				m := tbl.get(e.key)
+				if m&(1<<k) == 0 {
+					continue
+				}
+				if k > 0 && window > 0 && e.ts-b.t[0] > window {
+					break
+				}
+				b.t[k] = e.ts
+				k++
+				if k == n {
+					break
+				}
+			}
+			if k == 0 {
+				return nil
+			}
+			for j := 0; j < k; j++ {
+				b.sess[j], b.starts[j] = r.session, r.start
+			}
+			a.add(splitOf(r, interns[w]), k, b.t, b.sess, b.starts)
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		if err := s.personFunnel(ctx, sq, tbl, n, window, accs, func(w int, r *scanRow) string { return splitOf(r, interns[w]) }); err != nil {
+			return nil, err
+		}
+	}
+	for _, a := range accs[1:] {
+		accs[0].merge(a)
+	}
+	return accs[0], nil
+}
+
+// pSess is a session in person mode: its relevant entries are
+// ents[w][off:off+n].
+type pSess struct {
+	person, start, session int64
+	w, off, n              int32
+	inRange                bool
+	split                  string
+}
+
+type pEnt struct {
+	ts   int64
+	mask uint32
+}
+
+// personFunnel joins the sessions of each person and matches the steps on
+// the joined timeline: the person's first step-1 event in a session that
+// started in the range begins the funnel; each later step is the earliest
+// matching event after the previous step and within the window.
+func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable, n int, window int64, accs []*funnelAcc,
+	splitOf func(w int, r *scanRow) string) error {
+	pm, err := s.people(ctx, sq.project)
+	if err != nil {
+		return err
+	}
+	rangeEnd := sq.to
+	sq.to += window
+	workers := len(accs)
+	sess := make([][]pSess, workers)
+	ents := make([][]pEnt, workers)
+	err = s.scan(ctx, sq, func(w int, r *scanRow) error {
+		off := len(ents[w])
+		var lastMask uint32
+		run := 0
+		for _, e := range r.entries {
+			m := tbl.get(e.key)
+			if m == 0 {
+				continue
+			}
+			// Within a run of events matching the same steps, greedy
+			// matching uses at most one event per step of the run.
+			if m == lastMask {
+				run++
+				if run >= bits.OnesCount32(m) {
+					continue
+				}
+			} else {
+				lastMask, run = m, 0
+			}
+			ents[w] = append(ents[w], pEnt{ts: e.ts, mask: m})
+		}
+		if len(ents[w]) == off {
+			return nil
+		}
+		inRange := r.start < rangeEnd
+		split := ""
+		if inRange {
+			split = splitOf(w, r)
+		}
+		sess[w] = append(sess[w], pSess{person: pm.person(r.visitor), start: r.start, session: r.session,
+			w: int32(w), off: int32(off), n: int32(len(ents[w]) - off), inRange: inRange, split: split})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var all []pSess
+	for _, ss := range sess {
+		all = append(all, ss...)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		a, b := &all[i], &all[j]
+		if a.person != b.person {
+			return a.person < b.person
+		}
+		if a.start != b.start {
+			return a.start < b.start
+		}
+		return a.session < b.session
+	})
+	type pe struct {
+		ts   int64
+		mask uint32
+		si   int32
+	}
+	var merged []pe
+	t, sids, starts := make([]int64, n), make([]int64, n), make([]int64, n)
+	a := accs[0]
+	for i := 0; i < len(all); {
+		j := i
+		for j < len(all) && all[j].person == all[i].person {
+			j++
+		}
+		merged = merged[:0]
+		for si := i; si < j; si++ {
+			ps := &all[si]
+			for _, e := range ents[ps.w][ps.off : ps.off+ps.n] {
+				merged = append(merged, pe{e.ts, e.mask, int32(si)})
+			}
+		}
+		if j-i > 1 {
+			sort.SliceStable(merged, func(x, y int) bool { return merged[x].ts < merged[y].ts })
+		}
+		k, enter := 0, int32(-1)
+		for _, e := range merged {
+			if k == 0 {
+				if e.mask&1 == 0 || !all[e.si].inRange {
+					continue
+				}
+			} else {
+				if e.ts-t[0] > window {
+					break
+				}
+				if e.mask&(1<<k) == 0 {
+					continue
+				}
+			}
+			t[k], sids[k], starts[k] = e.ts, all[e.si].session, all[e.si].start
+			if k == 0 {
+				enter = e.si
+			}
+			k++
+			if k == n {
+				break
+			}
+		}
+		if k > 0 {
+			// The split value is the entering session's.
+			a.add(all[enter].split, k, t, sids, starts)
+		}
+		i = j
+	}
+	return nil
+}

@@ -1,0 +1,495 @@
+package journey
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Key kinds in journey_keys.
+const (
+	kindPage  = 0
+	kindEvent = 1
+)
+
+// entry is one timeline element: a page view or a custom event.
+type entry struct {
+	key int64 // journey_keys.id
+	ts  int64 // unix ms
+}
+
+// A timeline blob is a version byte (1) and then, per entry in time order,
+// the key id (uvarint) and the time: for the first entry its offset from the
+// session start (zigzag varint, as a stale start could be later), for the
+// others the delta from the previous entry (uvarint). Consecutive views of
+// the same path (rrweb repeats the Meta event at every full snapshot) are
+// stored once.
+const timelineVersion = 1
+
+func encodeTimeline(start int64, es []entry) []byte {
+	b := make([]byte, 1, 1+len(es)*5)
+	b[0] = timelineVersion
+	prev := start
+	for i, e := range es {
+		b = binary.AppendUvarint(b, uint64(e.key))
+		if i == 0 {
+			b = binary.AppendVarint(b, e.ts-start)
+		} else {
+			b = binary.AppendUvarint(b, uint64(e.ts-prev))
+		}
+		prev = e.ts
+	}
+	return b
+}
+
+var errBadTimeline = errors.New("corrupt timeline")
+
+// decodeTimeline appends the entries of b to buf.
+func decodeTimeline(b []byte, start int64, buf []entry) ([]entry, error) {
+	if len(b) == 0 || b[0] != timelineVersion {
+		return buf, errBadTimeline
+	}
+	b = b[1:]
+	ts := start
+	for first := true; len(b) > 0; first = false {
+		k, n := binary.Uvarint(b)
+		if n <= 0 {
+			return buf, errBadTimeline
+		}
+		b = b[n:]
+		if first {
+			d, n := binary.Varint(b)
+			if n <= 0 {
+				return buf, errBadTimeline
+			}
+			ts += d
+			b = b[n:]
+		} else {
+			d, n := binary.Uvarint(b)
+			if n <= 0 {
+				return buf, errBadTimeline
+			}
+			ts += int64(d)
+			b = b[n:]
+		}
+		buf = append(buf, entry{key: int64(k), ts: ts})
+	}
+	return buf, nil
+}
+
+// writeStmts are the derive statements, prepared once on the index writer
+// (the observer runs inside the recorder's transaction, which holds the
+// only writer connection, so they cannot be prepared later).
+type writeStmts struct {
+	keyGet, keyPut, visGet, visPut, upsert, convSet *sql.Stmt
+}
+
+func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
+	w := &writeStmts{}
+	for _, p := range []struct {
+		dst **sql.Stmt
+		q   string
+	}{
+		{&w.keyGet, `SELECT id FROM journey_keys WHERE project_id = ? AND kind = ? AND name = ?`},
+		{&w.keyPut, `INSERT INTO journey_keys (project_id, kind, name) VALUES (?, ?, ?)`},
+		{&w.visGet, `SELECT id FROM journey_visitors WHERE project_id = ? AND visitor_id = ?`},
+		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)`},
+		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.convSet, `UPDATE sessions SET conversions = ? WHERE id = ? AND conversions != ?`},
+	} {
+		st, err := db.PrepareContext(ctx, p.q)
+		if err != nil {
+			w.close()
+			return nil, fmt.Errorf("prepare journey statement: %w", err)
+		}
+		*p.dst = st
+	}
+	return w, nil
+}
+
+func (w *writeStmts) close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{w.keyGet, w.keyPut, w.visGet, w.visPut, w.upsert, w.convSet} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// rawEntry is a page view or custom event read for deriving.
+type rawEntry struct {
+	kind int
+	ts   int64
+	id   int64
+	name string // path or event name
+	url  string // pages only
+}
+
+type projectRules struct {
+	conv   conversion
+	search []string
+}
+
+// derive recomputes the derived rows (timeline, searches, conversions) of
+// the sessions ids inside tx. Sessions that no longer exist are skipped.
+func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	st := s.ws
+	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	type sess struct {
+		id, project, start int64
+		visitor            string
+		raw                []rawEntry
+	}
+	byID := map[int64]*sess{}
+	var order []*sess
+	rows, err := tx.QueryContext(ctx, `SELECT id, project_id, visitor_id, started_at FROM sessions WHERE id IN `+in, args...)
+	if err != nil {
+		return fmt.Errorf("derive: read sessions: %w", err)
+	}
+	for rows.Next() {
+		x := &sess{}
+		if err := rows.Scan(&x.id, &x.project, &x.visitor, &x.start); err != nil {
+			rows.Close()
+			return fmt.Errorf("derive: scan session: %w", err)
+		}
+		byID[x.id] = x
+		order = append(order, x)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("derive: read sessions: %w", err)
+	}
+	for _, q := range []struct {
+		kind int
+		sql  string
+	}{
+		{kindPage, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id IN ` + in},
+		{kindEvent, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id IN ` + in},
+	} {
+		rows, err := tx.QueryContext(ctx, q.sql, args...)
+		if err != nil {
+			return fmt.Errorf("derive: read timeline: %w", err)
+		}
+		for rows.Next() {
+			var sid int64
+			e := rawEntry{kind: q.kind}
+			if err := rows.Scan(&sid, &e.ts, &e.id, &e.name, &e.url); err != nil {
+				rows.Close()
+				return fmt.Errorf("derive: scan timeline: %w", err)
+			}
+			if x := byID[sid]; x != nil {
+				x.raw = append(x.raw, e)
+			}
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("derive: read timeline: %w", err)
+		}
+	}
+
+	rules := map[int64]*projectRules{}
+	type kk struct {
+		project int64
+		kind    int
+		name    string
+	}
+	keys := map[kk]int64{}
+	keyID := func(project int64, kind int, name string) (int64, error) {
+		k := kk{project, kind, name}
+		if id, ok := keys[k]; ok {
+			return id, nil
+		}
+		var id int64
+		err := tx.StmtContext(ctx, st.keyGet).QueryRowContext(ctx, project, kind, name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, err := tx.StmtContext(ctx, st.keyPut).ExecContext(ctx, project, kind, name)
+			if err != nil {
+				return 0, fmt.Errorf("derive: add key: %w", err)
+			}
+			id, err = res.LastInsertId()
+			if err != nil {
+				return 0, fmt.Errorf("derive: add key: %w", err)
+			}
+		} else if err != nil {
+			return 0, fmt.Errorf("derive: look up key: %w", err)
+		}
+		keys[k] = id
+		return id, nil
+	}
+
+	var searchRows [][4]any
+	for _, x := range order {
+		pr := rules[x.project]
+		if pr == nil {
+			stg, err := loadSettings(ctx, tx, x.project)
+			if err != nil {
+				return err
+			}
+			pr = &projectRules{conv: stg.conversion(), search: stg.SearchParams}
+			rules[x.project] = pr
+		}
+		sort.SliceStable(x.raw, func(i, j int) bool {
+			a, b := x.raw[i], x.raw[j]
+			if a.ts != b.ts {
+				return a.ts < b.ts
+			}
+			if a.kind != b.kind {
+				return a.kind < b.kind
+			}
+			return a.id < b.id
+		})
+		var es []entry
+		var convs int
+		var convAt, searchAt sql.NullInt64
+		for i, e := range x.raw {
+			if e.kind == kindPage {
+				same := i > 0 && x.raw[i-1].kind == kindPage
+				for _, term := range searchTerms(e.url, pr.search) {
+					if same && x.raw[i-1].url == e.url {
+						break
+					}
+					searchRows = append(searchRows, [4]any{x.id, x.project, e.ts, term})
+					if !searchAt.Valid {
+						searchAt = sql.NullInt64{Int64: e.ts, Valid: true}
+					}
+				}
+				// A repeated Meta event of the same page (full snapshot
+				// checkpoints) is not a new view.
+				if same && x.raw[i-1].name == e.name {
+					continue
+				}
+			}
+			id, err := keyID(x.project, e.kind, e.name)
+			if err != nil {
+				return err
+			}
+			es = append(es, entry{key: id, ts: e.ts})
+			if pr.conv.match(e.kind, e.name) {
+				convs++
+				if !convAt.Valid {
+					convAt = sql.NullInt64{Int64: e.ts, Valid: true}
+				}
+			}
+		}
+		var vis int64
+		err := tx.StmtContext(ctx, st.visGet).QueryRowContext(ctx, x.project, x.visitor).Scan(&vis)
+		if errors.Is(err, sql.ErrNoRows) {
+			res, err := tx.StmtContext(ctx, st.visPut).ExecContext(ctx, x.project, x.visitor)
+			if err != nil {
+				return fmt.Errorf("derive: add visitor: %w", err)
+			}
+			if vis, err = res.LastInsertId(); err != nil {
+				return fmt.Errorf("derive: add visitor: %w", err)
+			}
+		} else if err != nil {
+			return fmt.Errorf("derive: look up visitor: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, st.upsert).ExecContext(ctx,
+			x.project, x.start, x.id, vis, encodeTimeline(x.start, es), convAt, searchAt); err != nil {
+			return fmt.Errorf("derive: store timeline: %w", err)
+		}
+		if _, err := tx.StmtContext(ctx, st.convSet).ExecContext(ctx, convs, x.id, convs); err != nil {
+			return fmt.Errorf("derive: set conversions: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM journey_searches WHERE session_id IN `+in, args...); err != nil {
+		return fmt.Errorf("derive: clear searches: %w", err)
+	}
+	for len(searchRows) > 0 {
+		n := min(len(searchRows), 200)
+		q := `INSERT INTO journey_searches (session_id, project_id, ts, term) VALUES ` +
+			strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?),", n), ",")
+		a := make([]any, 0, 4*n)
+		for _, r := range searchRows[:n] {
+			a = append(a, r[:]...)
+		}
+		if _, err := tx.ExecContext(ctx, q, a...); err != nil {
+			return fmt.Errorf("derive: store searches: %w", err)
+		}
+		searchRows = searchRows[n:]
+	}
+	return nil
+}
+
+// searchTerms returns the normalised values of the search parameters in a
+// page URL: lower case, spaces collapsed, at most 200 bytes; redacted and
+// empty values are left out.
+func searchTerms(rawURL string, params []string) []string {
+	if len(params) == 0 {
+		return nil
+	}
+	_, query, ok := strings.Cut(rawURL, "?")
+	if !ok {
+		return nil
+	}
+	query, _, _ = strings.Cut(query, "#")
+	var out []string
+	for _, kv := range strings.Split(query, "&") {
+		k, v, _ := strings.Cut(kv, "=")
+		if k, err := url.QueryUnescape(k); err != nil || !containsFold(params, k) {
+			continue
+		}
+		v, err := url.QueryUnescape(v)
+		if err != nil {
+			continue
+		}
+		v = strings.ToLower(strings.Join(strings.Fields(v), " "))
+		if v == "" || strings.Contains(v, "[redacted]") {
+			continue
+		}
+		if len(v) > 200 {
+			v = strings.ToValidUTF8(v[:200], "")
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// timelineEventTypes are the rrweb event types that change a timeline:
+// Meta (a page view) and Custom.
+const (
+	rrwebMeta   = 4
+	rrwebCustom = 5
+)
+
+// ObserveBatch implements recorder.Observer: a batch with page views or
+// custom events re-derives its session's timeline, searches and conversions
+// inside the transaction that records it. Other batches cost a glance at
+// each event's type.
+func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+	for _, ev := range events {
+		if t := eventType(ev); t == rrwebMeta || t == rrwebCustom || t < 0 {
+			return s.derive(ctx, tx, []int64{sessionID})
+		}
+	}
+	return nil
+}
+
+// SessionClosed implements recorder.Observer: the session's derived rows
+// are computed once more, so a start time moved by a late batch is right.
+func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error {
+	return s.derive(ctx, tx, []int64{sessionID})
+}
+
+// eventType returns the top-level "type" of an rrweb event, or -1 when it
+// cannot tell (then the caller errs on the side of re-deriving).
+func eventType(ev []byte) int {
+	i := skipWS(ev, 0)
+	if i >= len(ev) || ev[i] != '{' {
+		return -1
+	}
+	i++
+	for {
+		i = skipWS(ev, i)
+		if i >= len(ev) || ev[i] != '"' {
+			return -1
+		}
+		end := skipJSONString(ev, i)
+		if end < 0 {
+			return -1
+		}
+		key := ev[i+1 : end-1]
+		i = skipWS(ev, end)
+		if i >= len(ev) || ev[i] != ':' {
+			return -1
+		}
+		i = skipWS(ev, i+1)
+		if string(key) == "type" {
+			n, digits := 0, 0
+			for ; i < len(ev) && ev[i] >= '0' && ev[i] <= '9' && digits < 4; i++ {
+				n = n*10 + int(ev[i]-'0')
+				digits++
+			}
+			if digits == 0 {
+				return -1
+			}
+			return n
+		}
+		if i = skipJSONValue(ev, i); i < 0 {
+			return -1
+		}
+		i = skipWS(ev, i)
+		if i >= len(ev) || ev[i] != ',' {
+			return -1
+		}
+		i++
+	}
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// skipJSONString returns the index after the string starting at b[i], or -1.
+func skipJSONString(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// skipJSONValue returns the index after the value starting at b[i], or -1.
+func skipJSONValue(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return skipJSONString(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				e := skipJSONString(b, j)
+				if e < 0 {
+					return -1
+				}
+				j = e - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
+		j++
+	}
+	return j
+}
