@@ -15,4 +15,7 @@ type Extras struct {
 	// Heatmaps draws click, element, scroll and frustration maps and lists
 	// sessions' frustration signals (see heatmaps.go).
 	Heatmaps Heatmaps
+	// Journeys answers people, funnels, paths, intent, stages and
+	// audiences (see journeys.go).
+	Journeys Journeys
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/server"
@@ -156,7 +157,12 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	defer heat.Close()
-	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat)
+	jour, err := journey.New(ctx, db, logger)
+	if err != nil {
+		return err
+	}
+	defer jour.Close()
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat, jour)
 	if err != nil {
 		return err
 	}
@@ -177,11 +183,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Shares:   uiSvc,
 			Notes:    uiSvc,
 			Heatmaps: heat,
+			Journeys: jour,
 		},
 		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
 		Logger: logger,
 	})
 
+	jour.Start() // derives journey timelines of sessions recorded without them
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), rec.Close(context.WithoutCancel(ctx)))
