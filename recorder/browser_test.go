@@ -56,6 +56,19 @@ var pages = map[string]string{
 <button id="btn" onclick="this.textContent = 'pressed'">Press</button>
 <button id="next" onclick="location.href = '/c.html{{QUERY}}'">Go to C</button>`,
 	"c": `<h2>Page C</h2><button id="btn">Done</button>`,
+	"flood": `<div id="box"></div>
+<script>
+// Big mutations: n text nodes of 100,000 characters, keeping the last 3.
+window.flood = function (n) {
+  var box = document.getElementById('box');
+  for (var i = 0; i < n; i++) {
+    var d = document.createElement('div');
+    d.textContent = i + 'x'.repeat(100000);
+    box.appendChild(d);
+    if (box.childNodes.length > 3) box.removeChild(box.firstChild);
+  }
+};
+</script>`,
 	"spa": `<h2 id="h">Home</h2>
 <button id="go" onclick="history.pushState({}, '', '/app/settings'); document.getElementById('h').textContent = document.title = 'Settings'">Settings</button>
 <a id="anchor" href="#details">details</a>
@@ -772,5 +785,47 @@ func TestRecorder_RateLimited(t *testing.T) {
 		return got == want, got
 	})
 	t.Logf("%d of %d flushes met a 429", refused, clicks)
+	noPageErrors(t, ctx, con)
+}
+
+func TestRecorder_BufferBound(t *testing.T) {
+	srv := servertest.Start(t)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/flood.html"))
+	waitRecorder(t, ctx)
+	if !eval[bool](t, ctx, `trailmap.flush()`) {
+		t.Fatal("flush() resolved false")
+	}
+	srv.Stop(t)
+	// About 12 MB of events with the server down: over the 8 MB buffer.
+	// (rrweb leaves out nodes added and removed within one mutation batch,
+	// so each call adds no more than the box keeps.)
+	for i := 0; i < 40; i++ {
+		do(t, ctx, chromedp.Evaluate[chromedp.Void](`flood(3)`), chromedp.Sleep(20*time.Millisecond))
+	}
+	srv.Restart(t)
+	eval[bool](t, ctx, `trailmap.flush()`) // retry now rather than after the backoff
+	eventually(t, 30*time.Second, "drops reported and a fresh snapshot", func() (bool, string) {
+		list := sessions(t, srv, "")
+		if len(list) != 1 {
+			return false, fmt.Sprintf("%d sessions", len(list))
+		}
+		_, evs := rawEvents(t, srv, list[0].ID)
+		var dropped int
+		for _, e := range evs {
+			if d := e.data(); d.Tag == "trailmap/dropped" {
+				var p struct{ Count int }
+				json.Unmarshal(d.Payload, &p)
+				dropped += p.Count
+			}
+		}
+		got := trace(evs)
+		// rrweb's full snapshot starts with a Meta event, hence the second "page".
+		return dropped > 0 && got == "page/flood.html snapshot page/flood.html snapshot",
+			fmt.Sprintf("%s; %d dropped", got, dropped)
+	})
 	noPageErrors(t, ctx, con)
 }
