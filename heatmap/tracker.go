@@ -70,7 +70,7 @@ type pageview struct {
 	key, url   string
 	start      int64 // unix ms
 	snapshotTS int64 // full snapshot of this page view, 0 if none yet
-	vw, vh     int   // viewport at the start (updated on resize)
+	vw, vh     int   // viewport at the start: the fold
 	docW, docH int   // document scroll size from trailmap/doc, 0 unknown
 	maxBottom  float64
 	// What this page view adds to the scroll aggregates now (bucket -1:
@@ -157,6 +157,7 @@ type tracker struct {
 	elemScroll     map[int32][2]float64
 	docMaxScroll   float64
 	sawLoad        bool // Load/DOMContentLoaded since the last Meta
+	awaitSnapshot  bool // a Meta started a page view; a full snapshot may follow
 	lastMouseDown  int64
 	lastActivity   int64
 	lastTS         int64
@@ -222,6 +223,16 @@ func (t *tracker) event(ev []byte, out sink) error {
 		}
 		t.lastTS = max(t.lastTS, ts)
 	}
+	if t.awaitSnapshot && typ != evMeta && typ != evFullSnapshot {
+		// A page view without its own full snapshot: a single page app's
+		// route change. Its first frame is the DOM at the Meta, which a
+		// replay reaches from the previous full snapshot.
+		t.awaitSnapshot = false
+		if t.pv != nil && t.pv.snapshotTS == 0 && t.mirror != nil {
+			t.pv.snapshotTS = t.pv.start
+			t.pv.dirty = true
+		}
+	}
 	switch typ {
 	case evDOMContentLoaded, evLoad:
 		t.sawLoad = true
@@ -262,6 +273,7 @@ func (t *tracker) meta(ts int64, data []byte, out sink) error {
 		return nil
 	}
 	t.sawLoad = false
+	t.awaitSnapshot = true
 	return t.startPageview(ts, href, out)
 }
 
@@ -324,6 +336,7 @@ func (t *tracker) fullSnapshot(ts int64, data []byte) {
 		}
 		return true
 	})
+	t.awaitSnapshot = false
 	if t.mirror == nil {
 		t.mirror = newMirror(t.maxMirrorNodes)
 	}
@@ -392,12 +405,10 @@ func (t *tracker) incremental(ts int64, data []byte, out sink) error {
 		t.scroll(int32(id), x, y)
 	case srcViewportResize:
 		if w > 0 && h > 0 {
+			// The page view keeps its viewport at load (its fold); the
+			// depth follows the current one.
 			t.vw, t.vh = clampDim(int64(w)), clampDim(int64(h))
-			if t.pv != nil {
-				t.pv.vw, t.pv.vh = t.vw, t.vh
-				t.pv.dirty = true
-				t.updateDepth()
-			}
+			t.updateDepth()
 		}
 	case srcInput, srcMediaInteraction, srcStyleSheetRule, srcCanvasMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
 		t.activity(ts)

@@ -176,8 +176,9 @@ func TestTracker_Pageviews(t *testing.T) {
 		session(t0+70000, "https://a.test/p/1?utm=x", 1280, 800, 1280, 4000),
 		// navigation
 		session(t0+80000, "https://a.test/p/2", 1280, 800, 1280, 1600),
-		// SPA route change reported by the recorder
-		cat(evCustomE(t0+90000, "trailmap/page", `{"href":"https://a.test/cart","title":"Cart"}`)),
+		// SPA route change as the recorder reports it: a Meta without a
+		// full snapshot, then trailmap/page
+		cat(evMetaE(t0+90000, "https://a.test/cart", 1280, 800), evCustomE(t0+90001, "trailmap/page", `{"referrer":"https://a.test/p/2","title":"Cart"}`)),
 	)
 	var got []string
 	for _, pv := range m.pageviews {
@@ -194,6 +195,9 @@ func TestTracker_Pageviews(t *testing.T) {
 	}
 	if m.pageviews[0].snapshotTS != t0+1 {
 		t.Errorf("snapshot ts %d, want the first full snapshot", m.pageviews[0].snapshotTS)
+	}
+	if m.pageviews[3].snapshotTS != t0+90000 {
+		t.Errorf("single page app view: snapshot ts %d, want its Meta", m.pageviews[3].snapshotTS)
 	}
 	if tr.pv.key != "/cart" {
 		t.Errorf("current page %q", tr.pv.key)
