@@ -334,7 +334,9 @@ func TestHeatmap_Browser(t *testing.T) {
 	t.Run("frustration signals", func(t *testing.T) {
 		ctx := visit(t, b, st.URL+"/frustration.html", 1280, 800, false)
 		center := func(left float64) float64 { return left + 60 }
-		move := func() { do(t, ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 700), chromedp.Sleep(700*time.Millisecond)) }
+		move := func() {
+			do(t, ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, 5, 700), chromedp.Sleep(700*time.Millisecond))
+		}
 		clickAt(t, ctx, center(50), 120) // #dead: nothing happens
 		do(t, ctx, chromedp.Sleep(3200*time.Millisecond))
 		move()
