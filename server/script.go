@@ -30,21 +30,24 @@ func (s *Server) mountScript(e *echo.Echo, sc *recorder.Script, err error) {
 			c.Response().Header().Set("Cache-Control", "no-store")
 			return c.JSON(http.StatusServiceUnavailable, apiError{apiErrorBody{Code: "not_built", Message: err.Error()}})
 		}
-		e.GET("/recorder.js", notBuilt)
-		e.GET("/recorder.:version", notBuilt)
+		e.Match(scriptMethods, "/recorder.js", notBuilt)
+		e.Match(scriptMethods, "/recorder.:version", notBuilt)
 		return
 	}
-	e.GET("/recorder.js", func(c echo.Context) error {
+	e.Match(scriptMethods, "/recorder.js", func(c echo.Context) error {
 		return serveScript(c, sc, "public, max-age=300")
 	})
 	// echo matches "recorder.:version" after the static /recorder.js.
-	e.GET("/recorder.:version", func(c echo.Context) error {
+	e.Match(scriptMethods, "/recorder.:version", func(c echo.Context) error {
 		if c.Param("version") != sc.Hash+".js" {
 			return echo.NewHTTPError(http.StatusNotFound, "no recorder script with this version; use /recorder.js")
 		}
 		return serveScript(c, sc, "public, max-age=31536000, immutable")
 	})
 }
+
+// scriptMethods are those the script answers to: HEAD too, for caches and checks.
+var scriptMethods = []string{http.MethodGet, http.MethodHead}
 
 func serveScript(c echo.Context, sc *recorder.Script, cacheControl string) error {
 	h := c.Response().Header()

@@ -35,23 +35,29 @@ func TestServer_Script(t *testing.T) {
 
 	tests := []struct {
 		name         string
+		method       string
 		path         string
 		header       map[string]string
 		wantStatus   int
 		wantCache    string
 		wantEncoding string
 	}{
-		{"plain", "/recorder.js", nil, 200, "public, max-age=300", ""},
-		{"gzip", "/recorder.js", map[string]string{"Accept-Encoding": "br, gzip"}, 200, "public, max-age=300", "gzip"},
-		{"gzip refused", "/recorder.js", map[string]string{"Accept-Encoding": "gzip;q=0"}, 200, "public, max-age=300", ""},
-		{"not modified", "/recorder.js", map[string]string{"If-None-Match": `W/"x", "0123456789abcdef"`}, 304, "public, max-age=300", ""},
-		{"stale etag", "/recorder.js", map[string]string{"If-None-Match": `"other"`}, 200, "public, max-age=300", ""},
-		{"versioned", "/recorder.0123456789abcdef.js", nil, 200, "public, max-age=31536000, immutable", ""},
-		{"old version", "/recorder.ffffffffffffffff.js", nil, 404, "", ""},
+		{"plain", "", "/recorder.js", nil, 200, "public, max-age=300", ""},
+		{"head", http.MethodHead, "/recorder.js", nil, 200, "public, max-age=300", ""},
+		{"gzip", "", "/recorder.js", map[string]string{"Accept-Encoding": "br, gzip"}, 200, "public, max-age=300", "gzip"},
+		{"gzip refused", "", "/recorder.js", map[string]string{"Accept-Encoding": "gzip;q=0"}, 200, "public, max-age=300", ""},
+		{"not modified", "", "/recorder.js", map[string]string{"If-None-Match": `W/"x", "0123456789abcdef"`}, 304, "public, max-age=300", ""},
+		{"stale etag", "", "/recorder.js", map[string]string{"If-None-Match": `"other"`}, 200, "public, max-age=300", ""},
+		{"versioned", "", "/recorder.0123456789abcdef.js", nil, 200, "public, max-age=31536000, immutable", ""},
+		{"old version", "", "/recorder.ffffffffffffffff.js", nil, 404, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest(http.MethodGet, tt.path, nil)
+			method := tt.method
+			if method == "" {
+				method = http.MethodGet
+			}
+			req := httptest.NewRequest(method, tt.path, nil)
 			for k, v := range tt.header {
 				req.Header.Set(k, v)
 			}
@@ -75,7 +81,7 @@ func TestServer_Script(t *testing.T) {
 			if got := rec.Header().Get("Content-Encoding"); got != tt.wantEncoding {
 				t.Errorf("Content-Encoding %q, want %q", got, tt.wantEncoding)
 			}
-			if rec.Code != 200 {
+			if rec.Code != 200 || method == http.MethodHead {
 				return
 			}
 			if ct := rec.Header().Get("Content-Type"); ct != "text/javascript; charset=utf-8" {
