@@ -35,13 +35,14 @@ var ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 
 var nativeFetch = W.fetch;
-var script = D.currentScript;
+// A tag manager may insert the tag: currentScript is still set then.
+var script = D.currentScript || D.querySelector('script[data-key][src*="recorder"]');
 var data = (script && script.dataset) || {};
 var key = data.key;
 var ingest = '';
 try {
   // The base is the endpoint, or the directory the script came from.
-  ingest = new URL('api/v1/ingest', new URL(data.endpoint ? data.endpoint.replace(/\/*$/, '/') : '.', script.src)).href;
+  ingest = new URL('api/v1/ingest', new URL(data.endpoint ? data.endpoint.replace(/\/*$/, '/') : '.', (script && script.src) || location.href)).href;
 } catch (e) {}
 var maskAll = data.mask === 'all';
 var consentRequired = data.consent === 'required';
@@ -525,7 +526,9 @@ function start() {
   try {
     sess = JSON.parse(sget(SS, NS));
   } catch (e) {}
-  if (!sess || !ID_RE.test(sess.sid) || !(now - sess.last <= IDLE)) newSession(sess && sess.user);
+  if (!sess || typeof sess.sid !== 'string' || !ID_RE.test(sess.sid) || !(now - sess.last <= IDLE)) {
+    newSession(sess && typeof sess.user === 'object' ? sess.user : null);
+  }
   sess.seq = sess.seq > 0 ? Math.floor(sess.seq) : 0;
   sess.last = now;
   if (pendingUser) identifyNow(pendingUser);
