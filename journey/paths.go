@@ -67,6 +67,10 @@ const (
 	maxPathDepth = 5
 )
 
+// kindRank orders nodes within a level: pages, then "(other)", then the
+// end node.
+var kindRank = map[string]int{"page": 0, "other": 1, "exit": 2, "entrance": 2}
+
 type linkKey struct {
 	level    int8
 	from, to int64
@@ -278,8 +282,8 @@ func buildPaths(raw map[linkKey]int, sessions int, q PathQuery, dv dictView) *Pa
 		if a.Level*sign != b.Level*sign {
 			return a.Level*sign < b.Level*sign
 		}
-		if (a.Kind == "page") != (b.Kind == "page") {
-			return a.Kind == "page"
+		if ra, rb := kindRank[a.Kind], kindRank[b.Kind]; ra != rb {
+			return ra < rb
 		}
 		if a.Sessions != b.Sessions {
 			return a.Sessions > b.Sessions
