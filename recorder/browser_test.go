@@ -98,7 +98,8 @@ window.runMutations = function (seconds) {
 }
 
 // site serves the test pages. Query options: consent=required, mask=all,
-// norec=1 (no recorder tag), stub=1 (the pre-load queue stub with calls).
+// norec=1 (no recorder tag), stub=1 (the pre-load queue stub with calls),
+// nostorage=1 (localStorage and sessionStorage throw).
 type site struct {
 	*httptest.Server
 	srv *servertest.Server
@@ -132,6 +133,12 @@ func (s *site) serve(w http.ResponseWriter, r *http.Request) {
 	head.WriteString(`<script>window.pageErrors = [];
 addEventListener('error', function (e) { pageErrors.push('error: ' + e.message) });
 addEventListener('unhandledrejection', function (e) { pageErrors.push('rejection: ' + e.reason) });</script>`)
+	if q.Get("nostorage") != "" {
+		// Storage that throws, as in some privacy modes and sandboxed frames.
+		head.WriteString(`<script>['getItem', 'setItem', 'removeItem', 'key'].forEach(function (m) {
+  Storage.prototype[m] = function () { throw new DOMException('denied', 'SecurityError') };
+});</script>`)
+	}
 	if q.Get("stub") != "" {
 		head.WriteString(`<script>window.trailmap = window.trailmap || {q: []};
 ['identify', 'track', 'consent', 'flush', 'stop'].forEach(function (m) {
@@ -826,6 +833,30 @@ func TestRecorder_BufferBound(t *testing.T) {
 		// rrweb's full snapshot starts with a Meta event, hence the second "page".
 		return dropped > 0 && got == "page/flood.html snapshot page/flood.html snapshot",
 			fmt.Sprintf("%s; %d dropped", got, dropped)
+	})
+	noPageErrors(t, ctx, con)
+}
+
+func TestRecorder_StorageDenied(t *testing.T) {
+	srv := servertest.Start(t)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/a.html?nostorage=1"))
+	waitRecorder(t, ctx)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
+	if !eval[bool](t, ctx, `trailmap.flush()`) {
+		t.Fatal("flush() resolved false")
+	}
+	eventually(t, 15*time.Second, "recorded without storage", func() (bool, string) {
+		list := sessions(t, srv, "")
+		if len(list) != 1 {
+			return false, fmt.Sprintf("%d sessions", len(list))
+		}
+		_, evs := rawEvents(t, srv, list[0].ID)
+		got := trace(evs)
+		return got == "page/a.html snapshot click", got
 	})
 	noPageErrors(t, ctx, con)
 }
