@@ -32,13 +32,28 @@ type stack struct {
 	key    string
 }
 
+// blobStore is what the stack's recorder and replay need.
+type blobStore interface {
+	recorder.Blobs
+	replay.Blobs
+}
+
 func newStack(t testing.TB, mod func(*recorder.Config)) *stack {
+	return newStackBlobs(t, mod, nil)
+}
+
+// newStackBlobs is newStack with the local blob store wrapped by wrap.
+func newStackBlobs(t testing.TB, mod func(*recorder.Config), wrap func(blobStore) blobStore) *stack {
 	t.Helper()
 	db := indextest.New(t)
 	dir := t.TempDir()
-	blobs, err := fs.New(filepath.Join(dir, "blobs"))
+	local, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
+	}
+	var blobs blobStore = local
+	if wrap != nil {
+		blobs = wrap(local)
 	}
 	cfg := recorder.DefaultConfig(dir)
 	cfg.RatePerIP, cfg.RatePerKey = 0, 0

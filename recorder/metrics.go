@@ -90,7 +90,7 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 	for _, k := range []string{"compressed", "decompressed"} {
 		m.bytesIn.WithLabelValues(k)
 	}
-	for _, r := range []string{"malformed", "invalid_id", "unknown_key", "too_large", "too_many_events", "event_too_large", "unsupported_encoding", "rate_limited", "shutting_down", "internal"} {
+	for _, r := range []string{"malformed", "invalid_id", "unknown_key", "too_large", "too_many_events", "event_too_large", "unsupported_encoding", "rate_limited", "shutting_down", "overloaded", "internal"} {
 		m.rejects.WithLabelValues(r)
 	}
 	m.blobErrors.WithLabelValues("put")
@@ -108,6 +108,8 @@ func (m *metrics) reject(err error) {
 		reason = code
 	} else if errors.Is(err, ErrShuttingDown) {
 		reason = "shutting_down"
+	} else if errors.Is(err, ErrOverloaded) {
+		reason = "overloaded"
 	}
 	m.rejects.WithLabelValues(reason).Inc()
 }

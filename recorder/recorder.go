@@ -296,7 +296,11 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	defer s.ingestMu.Unlock()
 	r.mu.Lock()
 	dup := s.seen[b.Seq]
+	full := r.buffered > 2*r.cfg.MaxBuffered
 	r.mu.Unlock()
+	if full && !dup {
+		return Result{}, ErrOverloaded
+	}
 	if dup {
 		r.m.batches.WithLabelValues("duplicate").Inc()
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil

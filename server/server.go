@@ -150,8 +150,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
 	}
 	var rl *recorder.RateLimitError
-	if errors.As(err, &rl) {
+	switch {
+	case errors.As(err, &rl):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter/time.Second)+1))
+	case status == http.StatusServiceUnavailable:
+		c.Response().Header().Set("Retry-After", "5")
 	}
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)
@@ -181,6 +184,8 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusRequestEntityTooLarge, "too_large", "request body too large"
 	case errors.Is(err, recorder.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "shutting_down", err.Error()
+	case errors.Is(err, recorder.ErrOverloaded):
+		return http.StatusServiceUnavailable, "overloaded", err.Error()
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized", err.Error()
 	case errors.Is(err, ErrForbidden):
