@@ -51,11 +51,11 @@ var dimensions = map[string]dimension{
 		}
 		return "(direct)"
 	}},
-	"utm_source":   {cols: []string{"s.entry_url"}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMSource) }},
-	"utm_medium":   {cols: []string{"s.entry_url"}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMMedium) }},
-	"utm_campaign": {cols: []string{"s.entry_url"}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMCampaign) }},
-	"source":       {cols: []string{"s.entry_url", "s.referrer"}, value: func(c []string) string { return entrySource(c[0], c[1]).Label }},
-	"entry_page":   {cols: []string{"s.entry_url"}, value: func(c []string) string { return pathOf(c[0]) }},
+	"utm_source":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMSource) }},
+	"utm_medium":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMMedium) }},
+	"utm_campaign": {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMCampaign) }},
+	"source":       {cols: []string{entryURLExpr("s"), "s.referrer"}, value: func(c []string) string { return entrySource(c[0], c[1]).Label }},
+	"entry_page":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return pathOf(c[0]) }},
 }
 
 func dimensionFor(name string) (*dimension, error) {

@@ -406,7 +406,6 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 			return nil, fmt.Errorf("scan visit: %w", err)
 		}
 		v.StartedAt, v.EndedAt, v.DurationMS, v.Live = time.UnixMilli(start).UTC(), time.UnixMilli(end).UTC(), end-start, !closed
-		v.Source = entrySource(v.EntryURL, v.Referrer)
 		v.Recording = "/api/v1/sessions/" + v.ID + "/events"
 		v.Pages, v.Events, v.Searches = []PageView{}, []EventView{}, []string{}
 		byID[id] = len(p.VisitList)
@@ -424,6 +423,14 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 	}
 	if err := s.visitDetails(ctx, ids, byID, p.VisitList); err != nil {
 		return nil, err
+	}
+	for i := range p.VisitList {
+		v := &p.VisitList[i]
+		// The earliest page is the entry, whatever order batches came in.
+		if len(v.Pages) > 0 {
+			v.EntryURL = v.Pages[0].URL
+		}
+		v.Source = entrySource(v.EntryURL, v.Referrer)
 	}
 	return p, nil
 }

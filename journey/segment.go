@@ -408,10 +408,17 @@ func referrerField(c *compiler, s, op string, v json.RawMessage) (string, error)
 	return "(" + h + " = " + c.bind(val) + " OR " + h + " LIKE " + c.bind("%."+likeEscape(val)) + ` ESCAPE '\')`, nil
 }
 
+// entryURLExpr is the URL of a session's earliest page view. The sessions
+// row's entry_url is the first page of the first batch applied, which is
+// not the entry page when batches arrive out of order.
+func entryURLExpr(s string) string {
+	return "COALESCE((SELECT j_eu.url FROM pages j_eu WHERE j_eu.session_id = " + s + ".id ORDER BY j_eu.ts, j_eu.id LIMIT 1), " + s + ".entry_url)"
+}
+
 // queryParamExpr is the raw (still URL-encoded) value of a query parameter
 // of a session's entry URL, or NULL. name is one of our constants.
 func queryParamExpr(s, name string) string {
-	u := s + ".entry_url"
+	u := entryURLExpr(s)
 	q := "(CASE WHEN instr(" + u + ", '?') > 0 THEN '&' || replace(substr(" + u + ", instr(" + u + ", '?') + 1), '#', '&') || '&' ELSE '' END)"
 	key := "'&" + name + "='"
 	after := "substr(" + q + ", instr(" + q + ", " + key + ") + " + fmt.Sprint(len(name)+2) + ")"
