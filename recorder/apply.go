@@ -167,6 +167,10 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 		return nil // already recorded
 	}
 
+	pages, err := r.pageViews(ctx, tx, sid, f)
+	if err != nil {
+		return err
+	}
 	device := DeviceClass(f.ViewportW, r.cfg.Devices)
 	if device == "" {
 		switch {
@@ -183,13 +187,13 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	referrer := pageReferrer(f)
 	_, err = tx.StmtContext(ctx, r.stmts.updateSession).ExecContext(ctx,
 		first, last, b.ReceivedAt,
-		f.Events, f.Clicks, len(f.Pages), f.Bytes, f.Errors, f.Dropped,
+		f.Events, f.Clicks, len(pages), f.Bytes, f.Errors, f.Dropped,
 		f.ViewportW, f.ViewportW, f.ViewportH, f.ViewportH,
 		device, entryURL, referrer, sid)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}
-	for _, p := range f.Pages {
+	for _, p := range pages {
 		if _, err := tx.StmtContext(ctx, r.stmts.insertPage).ExecContext(ctx, sid, p.TS, p.URL, p.Path, p.Width, p.Height); err != nil {
 			return fmt.Errorf("insert page: %w", err)
 		}
@@ -225,6 +229,36 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 		}
 	}
 	return nil
+}
+
+// pageViews returns the page views among a batch's Meta events. rrweb
+// writes a Meta before every full snapshot, also the ones a recorder takes to
+// repair a replay (after dropped events) on the same page; Trailmap's
+// recorder marks real page views with a "trailmap/page" event. So when a
+// batch has no such event, a Meta repeating the session's current URL is a
+// repair snapshot, not a new view.
+func (r *Recorder) pageViews(ctx context.Context, tx *sql.Tx, sid int64, f Facts) ([]Page, error) {
+	if len(f.Pages) == 0 {
+		return nil, nil
+	}
+	for _, c := range f.Internal {
+		if c.Tag == "trailmap/page" {
+			return f.Pages, nil
+		}
+	}
+	var last string
+	err := tx.QueryRowContext(ctx, `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`, sid).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("last page: %w", err)
+	}
+	var out []Page
+	for _, p := range f.Pages {
+		if p.URL != last {
+			out = append(out, p)
+			last = p.URL
+		}
+	}
+	return out, nil
 }
 
 // pageReferrer takes the referrer's origin (scheme and host) from the

@@ -66,7 +66,7 @@ func DefaultConfig(dataDir string) Config {
 		MaxBuffered:     256 << 20,
 		WALFileBytes:    64 << 20,
 		RatePerKey:      2000,
-		RatePerIP:       50,
+		RatePerIP:       200, // ≈1,000 visitors behind one NAT address at a batch per 5 s
 		SweepEvery:      time.Second,
 	}
 }
