@@ -142,7 +142,7 @@ func TestBrowser_Replay(t *testing.T) {
 		}
 		// Play, then the keyboard: 2 sets 2× speed, space pauses.
 		run(t, ctx, chromedp.Click(".tp-play"))
-		waitFor(t, ctx, "playing", `window.trailmapPlayer.playing && window.trailmapPlayer.time() > 500`)
+		waitFor(t, ctx, "playing", `window.trailmapPlayer.playing && window.trailmapPlayer.time() > 3000`)
 		run(t, ctx, chromedp.KeyEvent("2"))
 		waitFor(t, ctx, "2x speed", `window.trailmapPlayer.speed === 2`)
 		run(t, ctx, chromedp.KeyEvent(" "))

@@ -21,6 +21,12 @@ const dtf = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle:
 /** An RFC 3339 time as the reader's local date and time. */
 export const when = (iso) => dtf.format(new Date(iso));
 
+const df = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
+const tf = new Intl.DateTimeFormat(undefined, { timeStyle: 'short' });
+/** The date alone, and the time alone. */
+export const day = (iso) => df.format(new Date(iso));
+export const time = (iso) => tf.format(new Date(iso));
+
 /** "3 min ago" for recent times, the date otherwise. */
 export function ago(iso) {
   const d = (Date.now() - new Date(iso).getTime()) / 1000;

@@ -32,7 +32,8 @@ export class Player {
    *   keyboard: global shortcuts (space, ←/→, 1–4).
    */
   constructor(root, o) {
-    this.o = Object.assign({ chunkMS: 5 * 60 * 1000, keyboard: true, skipInactive: true, fill: false, startAt: 0 }, o);
+    this.o = Object.assign({ keyboard: true, skipInactive: true, fill: false, startAt: 0 }, o);
+    this.o.chunkMS ||= 5 * 60 * 1000;
     this.duration = Math.max(1, o.durationMS);
     this.startTS = o.startTS;
     this.span = null;

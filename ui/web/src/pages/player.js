@@ -34,7 +34,7 @@ async function main() {
   $('#s-title').textContent = pathOf(s.entry_url) || 'Recording';
   $('#s-meta').replaceChildren(
     h('span', {}, when(s.started_at)), h('span', {}, duration(s.duration_ms)), h('span', {}, device(s)),
-    h('span', {}, s.user_id ? `User ${s.user_id}` : `Visitor ${s.visitor_id.slice(0, 8)}`),
+    h('span', {}, s.user_id ? `User ${s.user_id}` : `Visitor ${s.visitor_id.slice(0, 12)}`),
     s.live ? h('span', { class: 'badge live' }, 'Live') : null);
 
   const q = new URLSearchParams(location.search);
@@ -43,6 +43,7 @@ async function main() {
     durationMS: s.duration_ms,
     startTS: Date.parse(s.started_at),
     startAt,
+    chunkMS: Number(q.get('chunk_ms')) || undefined, // window size; tests use small ones
     load: (from, to) => get(`/api/v1/sessions/${enc}/events?from_ms=${from}${to === null ? '' : `&to_ms=${to}`}`),
   });
   window.trailmapPlayer = player; // for tests and the console
@@ -68,6 +69,8 @@ async function main() {
         o.setAttribute('aria-selected', String(o === t));
         document.getElementById(o.getAttribute('aria-controls')).hidden = o !== t;
       }
+      // The clip range shows on the timeline while the Share tab is open.
+      if (t.id === 't-share') { try { player.setClip(range()); } catch { /* fixed on submit */ } } else player.setClip(null);
     });
   }
 
@@ -147,6 +150,7 @@ async function main() {
     return { from, to: Math.min(to, s.duration_ms) };
   };
   setRange(startAt, startAt + 30000);
+  player.setClip(null);
   f.elements.start.addEventListener('change', () => { try { const r = range(); player.setClip(r); } catch { /* shown on submit */ } });
   f.elements.end.addEventListener('change', () => { try { const r = range(); player.setClip(r); } catch { /* shown on submit */ } });
   $('#set-start').addEventListener('click', () => { const t = player.time(); const r = (() => { try { return range(); } catch { return { to: t + 30000 }; } })(); setRange(t, r.to > t ? r.to : t + 30000); });

@@ -2,7 +2,7 @@
 // view is a link), newest first, "Load more" with the API's cursor, and an
 // empty state that shows how to install the recorder.
 import { get } from '../lib/api.js';
-import { ago, device, duration, h, when } from '../lib/format.js';
+import { ago, day, device, duration, h, time, when } from '../lib/format.js';
 import './sessions.css';
 
 const form = document.getElementById('filters');
@@ -47,9 +47,12 @@ function row(s) {
     s.errors > 0 && h('span', { class: 'badge error' }, `${s.errors} error${s.errors > 1 ? 's' : ''}`),
     s.conversions > 0 && h('span', { class: 'badge conversion' }, 'Converted'),
   ];
-  const who = s.user_id ? s.user_id : `Visitor ${s.visitor_id.slice(0, 8)}`;
+  const who = s.user_id ? s.user_id : `Visitor ${s.visitor_id.slice(0, 12)}`;
+  const recent = Date.now() - Date.parse(s.started_at) < 86400000;
   return h('a', { class: 'srow', href: `/sessions/${encodeURIComponent(s.id)}`, dataset: { session: s.id } },
-    h('div', { class: 'srow-when' }, h('strong', {}, ago(s.started_at)), h('span', { class: 'muted small', title: when(s.started_at) }, when(s.started_at))),
+    h('div', { class: 'srow-when', title: when(s.started_at) }, recent
+      ? [h('strong', {}, ago(s.started_at)), h('span', { class: 'muted small' }, when(s.started_at))]
+      : [h('strong', {}, day(s.started_at)), h('span', { class: 'muted small' }, time(s.started_at))]),
     h('div', { class: 'srow-dur' }, duration(s.duration_ms)),
     h('div', { class: 'srow-page' },
       h('span', { class: 'srow-url', title: s.entry_url }, pathOf(s.entry_url) || '—'),
