@@ -13,7 +13,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -142,6 +147,23 @@ func flush(t *testing.T, ctx context.Context) {
 	}
 }
 
+// waitJS polls a JS condition in the page.
+func waitJS(t *testing.T, ctx context.Context, what, js string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			state, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 1500) : ''`))
+			t.Fatalf("waiting for %s (%s): %v\n%s", what, js, err, state)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func eventually(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(d)
@@ -204,7 +226,30 @@ func cold(img image.Image, x, y int) bool {
 	return a == 0
 }
 
+var bundleOnce sync.Once
+
+// ensureBundle builds the UI bundle (as `make js` does) before the binary is
+// built, unless the binary comes from `make test`, which built it already.
+func ensureBundle(t testing.TB) {
+	t.Helper()
+	if os.Getenv("TRAILMAP_BIN") != "" {
+		return
+	}
+	var out []byte
+	var err error
+	bundleOnce.Do(func() {
+		_, file, _, _ := runtime.Caller(0)
+		cmd := exec.Command("make", "-s", "js")
+		cmd.Dir = filepath.Dir(filepath.Dir(file))
+		out, err = cmd.CombinedOutput()
+	})
+	if err != nil {
+		t.Fatalf("make js: %v\n%s", err, out)
+	}
+}
+
 func TestHeatmap_Browser(t *testing.T) {
+	ensureBundle(t)
 	srv := servertest.Start(t)
 	st := newSite(t, srv)
 	b := browsertest.Start(t, browsertest.LoopbackOnly())
@@ -387,8 +432,8 @@ func TestHeatmap_Browser(t *testing.T) {
 			return len(sigs.Signals) >= 3 && list.Sessions[0].ClickCount == 8, fmt.Sprintf("%+v", sigs.Signals)
 		})
 		want := []struct{ typ, sel string }{
-			{"dead", "span#dead"},
-			{"rage", "button#rage"},
+			{"dead_click", "span#dead"},
+			{"rage_click", "button#rage"},
 			{"error", "button#err"},
 		}
 		if len(sigs.Signals) != len(want) {
@@ -506,4 +551,91 @@ func TestHeatmap_Browser(t *testing.T) {
 			t.Errorf("scroll map size %v", b)
 		}
 	})
+
+	t.Run("viewer", func(t *testing.T) {
+		const password = "correct horse battery"
+		cmd := exec.Command(servertest.Bin(t), "user", "create", "analyst@example.com", "--data", srv.DataDir)
+		cmd.Stdin = strings.NewReader(password + "\n")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("user create: %v\n%s", err, out)
+		}
+		ctx := b.NewContext(t)
+		con := browsertest.WatchConsole(t, ctx)
+		do(t, ctx, chromedp.EmulateViewport(1400, 1000), chromedp.Navigate(srv.URL+"/login"))
+		waitJS(t, ctx, "login form", `!!document.querySelector('#email')`)
+		do(t, ctx, chromedp.SendKeys("#email", "analyst@example.com"), chromedp.SendKeys("#password", password),
+			chromedp.Click("button[type=submit]"))
+		waitJS(t, ctx, "logged in", `location.pathname === '/sessions'`)
+
+		ready := func(what string) {
+			t.Helper()
+			waitJS(t, ctx, what, `document.getElementById('heatmaps').dataset.state === 'ready'`)
+		}
+		do(t, ctx, chromedp.Navigate(srv.URL+"/heatmaps?project=test&url=/grid.html&device=desktop"))
+		ready("click map")
+		// The page is rebuilt from its snapshot, the map laid over it at its size.
+		if !eval[bool](t, ctx, `(() => { const s = trailmapHeatmaps.stages[0];
+			return !!s.doc.querySelector('#buy') && s.img.naturalWidth === s.pageW && s.img.naturalHeight === s.pageH && s.pageH === 3000 })()`) {
+			t.Errorf("page or overlay missing: %s", eval[string](t, ctx, `JSON.stringify({w: trailmapHeatmaps.stages[0].pageW, h: trailmapHeatmaps.stages[0].pageH})`))
+		}
+		if got := eval[string](t, ctx, `document.querySelector('#hm-elements li').textContent`); !strings.Contains(got, "button#buy") || !strings.Contains(got, "5") {
+			t.Errorf("top element %q, want button#buy with 5 clicks", got)
+		}
+		if got := eval[string](t, ctx, `[...document.querySelectorAll('#hm-page option')].map(o => o.textContent).join('|')`); !strings.Contains(got, "/grid.html — 1 views") {
+			t.Errorf("page picker %q", got)
+		}
+		// Hovering #buy on the page shows its clicks.
+		pt := eval[[]float64](t, ctx, `(() => { const s = trailmapHeatmaps.stages[0], r = s.box.getBoundingClientRect();
+			return [r.left + 200 * s.k, r.top + 225 * s.k] })()`)
+		do(t, ctx, chromedp.MouseEvent(input.DispatchMouseEventTypeMouseMoved, pt[0], pt[1]))
+		waitJS(t, ctx, "hover card", `!document.getElementById('hm-hover').hidden`)
+		if got := eval[string](t, ctx, `document.getElementById('hm-hover').textContent`); !strings.Contains(got, "button#buy") || !strings.Contains(got, "5 clicks") {
+			t.Errorf("hover card %q", got)
+		}
+		browsertest.Screenshot(t, ctx, filepath.Join(t.TempDir(), "viewer-clicks.png"), 1400, 1000)
+
+		// Element mode: drawn here, on #buy's box in the snapshot.
+		do(t, ctx, chromedp.Click(`[data-mode=element]`))
+		ready("element map")
+		if !eval[bool](t, ctx, `(() => { const s = trailmapHeatmaps.stages[0], c = s.canvas;
+			const a = (x, y) => c.getContext('2d').getImageData(Math.floor(x / 4), Math.floor(y / 4), 1, 1).data[3];
+			return !c.hidden && a(190, 225) > 100 && a(640, 2500) === 0 })()`) {
+			t.Errorf("element map not hot on #buy or not cold elsewhere")
+		}
+		// Scroll map with the average fold.
+		do(t, ctx, chromedp.Click(`[data-mode=scroll]`))
+		ready("scroll map")
+		if !eval[bool](t, ctx, `(() => { const s = trailmapHeatmaps.stages[0]; return s.img.naturalHeight === 3000 && !s.fold.hidden })()`) {
+			t.Errorf("scroll map or fold missing")
+		}
+		if got := eval[string](t, ctx, `trailmapHeatmaps.stages[0].stats.textContent`); !strings.Contains(got, "1 page views") {
+			t.Errorf("scroll stats %q", got)
+		}
+		// Compare two ranges: two stages.
+		do(t, ctx, chromedp.Click(`[data-mode=grid]`), chromedp.Click(`#hm-compare`))
+		ready("compare")
+		if n := eval[int](t, ctx, `document.querySelectorAll('.hm-stage').length`); n != 2 {
+			t.Errorf("%d stages in compare mode", n)
+		}
+		// Mobile tab: the mobile snapshot at 390 px.
+		do(t, ctx, chromedp.Click(`#hm-compare`), chromedp.Click(`[data-device=mobile]`))
+		ready("mobile")
+		if w := eval[int](t, ctx, `trailmapHeatmaps.stages[0].vw`); w != 390 {
+			t.Errorf("mobile viewport %d", w)
+		}
+		browsertest.Screenshot(t, ctx, filepath.Join(t.TempDir(), "viewer-mobile.png"), 1400, 1000)
+		if dir := os.Getenv("TRAILMAP_SHOTS"); dir != "" {
+			browsertest.Screenshot(t, ctx, filepath.Join(dir, "heatmaps-mobile.png"), 1400, 1000)
+			do(t, ctx, chromedp.Click(`[data-device=desktop]`))
+			ready("desktop again")
+			browsertest.Screenshot(t, ctx, filepath.Join(dir, "heatmaps-desktop.png"), 1400, 1000)
+			do(t, ctx, chromedp.Navigate(srv.URL+"/heatmaps?project=test&url=/frustration.html&device=desktop&mode=rage"))
+			ready("rage map")
+			browsertest.Screenshot(t, ctx, filepath.Join(dir, "heatmaps-rage.png"), 1400, 1000)
+		}
+		if errs := con.Errors(); len(errs) > 0 {
+			t.Errorf("console errors: %q", errs)
+		}
+	})
+
 }

@@ -140,7 +140,9 @@ func (s *Service) Snapshot(ctx context.Context, q Query) (*Snapshot, error) {
 
 // Signal is a frustration signal of a session, for the player's timeline.
 type Signal struct {
-	Type     string    `json:"type"` // rage, dead, error
+	// Type is rage_click, dead_click or error (an error click), the
+	// words of the sessions filter has=.
+	Type     string    `json:"type"`
 	Time     time.Time `json:"time"`
 	OffsetMS int64     `json:"offset_ms"` // from the session start
 	// X and Y are the click's viewport coordinates (as in the rrweb event),
@@ -154,6 +156,9 @@ type Signal struct {
 	Count    int    `json:"count"`             // clicks in a rage click
 	Message  string `json:"message,omitempty"` // the error of an error click
 }
+
+// signalNames are the API's names of the signal types.
+var signalNames = map[string]string{SignalRage: "rage_click", SignalDead: "dead_click", SignalError: "error"}
 
 // Signals lists a session's frustration signals in time order; sessionID
 // is the sessions row id.
@@ -178,6 +183,7 @@ func (s *Service) Signals(ctx context.Context, sessionID int64) ([]Signal, error
 		}
 		g.Time = time.UnixMilli(ts).UTC()
 		g.OffsetMS = max(g.OffsetMS, 0)
+		g.Type = signalNames[g.Type]
 		out = append(out, g)
 	}
 	return out, rows.Err()

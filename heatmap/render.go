@@ -18,7 +18,8 @@ import (
 // between cell centres.
 //
 //   - Kernel: Gaussian with σ = SigmaPx (12 px) at the output scale,
-//     truncated at 3σ (36 px): a click makes a blob about 50 px across.
+//     tapered to zero at 3σ (about 40 px) by a (1 − d²/R²)² window: a
+//     click makes a soft blob about 70 px across.
 //   - Normalisation: the cap is the CapPercentile (99th) percentile of the
 //     smoothed density over non-empty cells; density at or above it is the
 //     hottest colour, so one hot spot cannot wash out the rest. Intensity
@@ -51,13 +52,17 @@ var kernel = sync.OnceValue(func() stamp {
 	n := 2*r + 1
 	s := stamp{r: r, w: make([]float32, n*n)}
 	sig := SigmaPx / CellPx
+	reach := float64(r) + 0.5
 	for dy := -r; dy <= r; dy++ {
 		for dx := -r; dx <= r; dx++ {
 			d2 := float64(dx*dx + dy*dy)
-			if math.Sqrt(d2) > float64(r)+0.5 {
+			if d2 >= reach*reach {
 				continue
 			}
-			s.w[(dy+r)*n+dx+r] = float32(math.Exp(-d2 / (2 * sig * sig)))
+			// The window (1 - d²/R²)² takes the tail smoothly to zero, so the
+			// square-root colour scale shows no rim where the stamp ends.
+			win := 1 - d2/(reach*reach)
+			s.w[(dy+r)*n+dx+r] = float32(math.Exp(-d2/(2*sig*sig)) * win * win)
 		}
 	}
 	return s

@@ -109,6 +109,9 @@ type Service struct {
 	genMu sync.Mutex
 	gen   map[int64]genEntry // per project: changes, for the render cache
 
+	failMu   sync.Mutex
+	failures map[int64]int // failed batches in a row, by session
+
 	cache *renderCache
 	st    *stmts
 }
@@ -143,6 +146,7 @@ func New(ctx context.Context, cfg Config, db *index.DB, logger *slog.Logger) (*S
 		lru:      list.New(),
 		settings: map[int64]settingsEntry{},
 		gen:      map[int64]genEntry{},
+		failures: map[int64]int{},
 		cache:    newRenderCache(cfg.CacheBytes),
 	}
 	var err error
@@ -155,10 +159,63 @@ func New(ctx context.Context, cfg Config, db *index.DB, logger *slog.Logger) (*S
 // Close releases the prepared statements.
 func (s *Service) Close() error { return s.st.close() }
 
+// maxFailures is how many times in a row a session's batch may fail before
+// the observer gives up on it: the recorder retries a failed transaction
+// forever, so a batch that always fails here would stop all ingest.
+const maxFailures = 5
+
 // ObserveBatch follows a newly accepted batch of session sessionID (the
 // sessions row id) inside the index transaction tx. Batches of a session
-// arrive in acceptance order.
+// arrive in acceptance order. An error fails the transaction (the recorder
+// retries it); after maxFailures failures in a row for one session the
+// batch's heatmap facts are rolled back to a savepoint and dropped, logged,
+// and the batch goes through without them.
 func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+	if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
+		return fmt.Errorf("heatmap: savepoint: %w", err)
+	}
+	err := s.observe(ctx, tx, sessionID, events)
+	if err == nil {
+		s.failed(sessionID, false)
+		if _, err := tx.ExecContext(ctx, `RELEASE heatmap_batch`); err != nil {
+			return fmt.Errorf("heatmap: release savepoint: %w", err)
+		}
+		return nil
+	}
+	if !s.failed(sessionID, true) {
+		return err
+	}
+	s.log.Error("heatmap facts of a batch dropped after repeated failures", "session", sessionID, slog.Any("error", err))
+	if _, rerr := tx.ExecContext(ctx, `ROLLBACK TO heatmap_batch`); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	if _, rerr := tx.ExecContext(ctx, `RELEASE heatmap_batch`); rerr != nil {
+		return errors.Join(err, rerr)
+	}
+	return nil
+}
+
+// failed counts a session's failures in a row (reset by a success) and
+// reports whether it reached maxFailures.
+func (s *Service) failed(sessionID int64, failed bool) bool {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if !failed {
+		delete(s.failures, sessionID)
+		return false
+	}
+	if len(s.failures) > 10000 {
+		clear(s.failures)
+	}
+	s.failures[sessionID]++
+	if s.failures[sessionID] >= maxFailures {
+		delete(s.failures, sessionID)
+		return true
+	}
+	return false
+}
+
+func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
 	var projectID, batches int64
 	var device string
 	err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches)

@@ -246,6 +246,35 @@ func TestService_Rollback(t *testing.T) {
 	}
 }
 
+func TestService_PoisonBatch(t *testing.T) {
+	f := newFixture(t, DefaultConfig())
+	sid := f.session("sesspois", "desktop", t0)
+	f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
+	// A batch whose facts cannot be written (the signals table is gone).
+	if _, err := f.db.Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
+		t.Fatal(err)
+	}
+	batch := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
+	for i := 1; i < maxFailures; i++ {
+		if err := f.observeErr(f.svc, sid, batch, false); err == nil {
+			t.Fatalf("attempt %d: no error", i)
+		}
+	}
+	if err := f.observeErr(f.svc, sid, batch, false); err != nil {
+		t.Fatalf("attempt %d: %v, want the batch let through", maxFailures, err)
+	}
+	if got := f.count(`SELECT batch_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
+		t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
+	}
+	if _, err := f.db.Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
+		t.Fatal(err)
+	}
+	f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))
+	if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 1 {
+		t.Errorf("clicks after recovery %d, want 1", got)
+	}
+}
+
 func TestService_Bounds(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSessions = 2
@@ -516,7 +545,7 @@ func TestService_PagesSnapshotSignals(t *testing.T) {
 	}
 
 	sig := must(f.svc.Signals(ctx, s1))
-	if len(sig) != 1 || sig[0].Type != SignalDead || sig[0].OffsetMS != 1000 || sig[0].Selector != "div#app > main > div:nth-of-type(1) > span" ||
+	if len(sig) != 1 || sig[0].Type != "dead_click" || sig[0].OffsetMS != 1000 || sig[0].Selector != "div#app > main > div:nth-of-type(1) > span" ||
 		sig[0].Page != "/product/*?lang=de" || sig[0].X != 5 {
 		t.Errorf("signals %+v", sig)
 	}

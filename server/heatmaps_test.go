@@ -128,7 +128,7 @@ func TestServer_Heatmaps(t *testing.T) {
 		{"scroll png", "/api/v1/heatmaps/scroll.png?project=alpha&url=/home&height=2000" + range_, "token", 200, "image/png", ""},
 		{"pages", "/api/v1/heatmaps/pages?project=alpha" + range_, "token", 200, "application/json", `"page":"/home"`},
 		{"snapshot", "/api/v1/heatmaps/snapshot?project=alpha&url=/home&width=1280" + range_, "token", 200, "application/json", `"session_id":"sessionA1","url":"https://alpha.test/home"`},
-		{"signals", "/api/v1/sessions/sessionA1/signals", "token", 200, "application/json", `"type":"dead","time":"2025-11-24T16:00:01Z","offset_ms":1000,"x":100,"y":100`},
+		{"signals", "/api/v1/sessions/sessionA1/signals", "token", 200, "application/json", `"type":"dead_click","time":"2025-11-24T16:00:01Z","offset_ms":1000,"x":100,"y":100`},
 		{"project by id", fmt.Sprintf("/api/v1/heatmaps/clicks?project=%d&url=/home", s.projA), "token", 200, "application/json", ""},
 
 		{"unauthenticated", "/api/v1/heatmaps/clicks.png?project=alpha&url=/home", "", 401, "unauthorized", ""},
