@@ -6,10 +6,12 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"image"
 	"image/png"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -582,5 +584,47 @@ func TestService_BadQueries(t *testing.T) {
 	}
 	if _, err := f.svc.ClickMap(ctx, ok); err != nil {
 		t.Errorf("good query: %v", err)
+	}
+}
+
+// Every shared rrweb fixture goes through the observer without an error,
+// and its clicks are placed.
+func TestService_Fixtures(t *testing.T) {
+	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
+	if err != nil || len(paths) == 0 {
+		paths, _ = filepath.Glob("/work/shared/testdata/rrweb-fixtures/*.json")
+	}
+	if len(paths) < 20 {
+		t.Fatalf("found %d fixtures", len(paths))
+	}
+	f := newFixture(t, DefaultConfig())
+	for i, p := range paths {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			evs := loadFixture(t, filepath.Base(p))
+			sid := f.session(fmt.Sprintf("fixture%04d", i), "desktop", t0)
+			for j := 0; j < len(evs); j += 20 {
+				if err := f.observeErr(f.svc, sid, evs[j:min(j+20, len(evs))], false); err != nil {
+					t.Fatalf("batch at %d: %v", j, err)
+				}
+			}
+			f.close(sid)
+			var clicks int
+			for _, e := range evs {
+				var ev struct {
+					Type int `json:"type"`
+					Data struct {
+						Source int `json:"source"`
+						Type   int `json:"type"`
+					} `json:"data"`
+				}
+				json.Unmarshal(e, &ev)
+				if ev.Type == 3 && ev.Data.Source == 2 && ev.Data.Type == 2 {
+					clicks++
+				}
+			}
+			if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != int64(clicks) {
+				t.Errorf("%d clicks placed, the fixture has %d", got, clicks)
+			}
+		})
 	}
 }
