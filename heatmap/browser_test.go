@@ -593,6 +593,16 @@ func TestHeatmap_Browser(t *testing.T) {
 			t.Errorf("hover card %q", got)
 		}
 		browsertest.Screenshot(t, ctx, filepath.Join(t.TempDir(), "viewer-clicks.png"), 1400, 1000)
+		// The download: the page and the map in one image.
+		got := eval[[]float64](t, ctx, `trailmapHeatmaps.stages[0].composite().then(({canvas, pageDrawn}) => {
+			const px = canvas.getContext('2d').getImageData(190, 225, 1, 1).data;
+			return [canvas.width, canvas.height, px[0], px[2], pageDrawn ? 1 : 0] })`)
+		if got[1] != 3000 || got[2] < 150 || got[3] > 100 {
+			t.Errorf("download image %v: want 3000 px tall and red at the clicks", got)
+		}
+		if got[4] != 1 {
+			t.Logf("the browser would not draw the page into the download (map only)")
+		}
 
 		// Element mode: drawn here, on #buy's box in the snapshot.
 		do(t, ctx, chromedp.Click(`[data-mode=element]`))
