@@ -272,6 +272,7 @@ export class Player {
 
   setPlaying(p) {
     this.playing = p;
+    if (!p) this.el.classList.remove('tp-skipping');
     this.playBtn.textContent = p ? '❚❚ Pause' : '▶ Play';
     this.bigPlay.hidden = p || !this.span;
     this.setState(p ? 'playing' : this.ended ? 'ended' : 'paused');
