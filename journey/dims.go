@@ -10,6 +10,9 @@ import (
 type dimension struct {
 	cols  []string
 	value func(cols []string) string
+	// fromHead, when set, reads the value from the stored session instead
+	// (no SQL).
+	fromHead func(h *sessHead) string
 }
 
 // Dimensions lists the split dimensions, for the API.
@@ -37,7 +40,8 @@ func orNone(v string) string {
 }
 
 var dimensions = map[string]dimension{
-	"device":  {cols: []string{"s.device"}, value: func(c []string) string { return orUnknown(c[0]) }},
+	"device": {cols: []string{"s.device"}, value: func(c []string) string { return orUnknown(c[0]) },
+		fromHead: func(h *sessHead) string { return deviceNames[h.device] }},
 	"browser": {cols: []string{"s.browser"}, value: func(c []string) string { return orUnknown(c[0]) }},
 	"os":      {cols: []string{"s.os"}, value: func(c []string) string { return orUnknown(c[0]) }},
 	"identified": {cols: []string{"CASE WHEN " + userIDExpr("s") + " IS NOT NULL THEN 'identified' ELSE 'anonymous' END"},

@@ -21,6 +21,7 @@ type fixture struct {
 	svc     *Service
 	project int64
 	n       int
+	noPack  bool // leave sessions loose
 }
 
 func newFixture(t testing.TB) *fixture {
@@ -125,9 +126,17 @@ func (f *fixture) session(visitor, device string, start time.Time, items ...item
 	return s
 }
 
+// sync derives the journey tables and packs every closed session into
+// chunks, as the service's background work would.
 func (f *fixture) sync() {
 	f.t.Helper()
 	if _, err := f.svc.Sync(context.Background()); err != nil {
+		f.t.Fatal(err)
+	}
+	if f.noPack {
+		return
+	}
+	if _, err := f.svc.Pack(context.Background(), true); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -1,8 +1,10 @@
 package journey
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"math/bits"
 	"slices"
 	"sort"
@@ -369,30 +371,12 @@ func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) 
 		}
 		return m
 	})
-	sq := scanQuery{project: q.ProjectID, from: q.From.UnixMilli(), to: q.To.UnixMilli(), segment: seg}
-	if dim != nil {
-		sq.cols = dim.cols
-	}
+	sq := scanQuery{project: q.ProjectID, from: q.From.UnixMilli(), to: q.To.UnixMilli(), segment: seg, dim: dim}
 	window := time.Duration(q.Def.Window).Milliseconds()
-	workers := scanWorkers()
+	workers := scanSlots()
 	accs := make([]*funnelAcc, workers)
 	for i := range accs {
 		accs[i] = newFunnelAcc(n, want)
-	}
-	splitOf := func(r *scanRow, intern map[string]string) string {
-		if dim == nil {
-			return ""
-		}
-		v := dim.value(r.cols)
-		if iv, ok := intern[v]; ok {
-			return iv
-		}
-		intern[v] = v
-		return v
-	}
-	interns := make([]map[string]string, workers)
-	for i := range interns {
-		interns[i] = map[string]string{}
 	}
 
 	if q.Def.CountBy == "session" {
@@ -425,14 +409,14 @@ func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) 
 			for j := 0; j < k; j++ {
 				b.sess[j], b.starts[j] = r.session, r.start
 			}
-			a.add(splitOf(r, interns[w]), k, b.t, b.sess, b.starts)
+			a.add(r.split, k, b.t, b.sess, b.starts)
 			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
 	} else {
-		if err := s.personFunnel(ctx, sq, tbl, n, window, accs, func(w int, r *scanRow) string { return splitOf(r, interns[w]) }); err != nil {
+		if err := s.personFunnel(ctx, sq, tbl, n, window, accs); err != nil {
 			return nil, err
 		}
 	}
@@ -446,13 +430,17 @@ func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) 
 // ents[w][off:off+n].
 type pSess struct {
 	person, start, session int64
-	w, off, n              int32
+	off                    int32
+	n                      uint16
+	w                      uint8
 	inRange                bool
 	split                  string
 }
 
+// pEnt is an entry relevant to a funnel: its time from the session start
+// and the steps it matches.
 type pEnt struct {
-	ts   int64
+	dt   uint32
 	mask uint32
 }
 
@@ -460,8 +448,7 @@ type pEnt struct {
 // the joined timeline: the person's first step-1 event in a session that
 // started in the range begins the funnel; each later step is the earliest
 // matching event after the previous step and within the window.
-func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable, n int, window int64, accs []*funnelAcc,
-	splitOf func(w int, r *scanRow) string) error {
+func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable, n int, window int64, accs []*funnelAcc) error {
 	pm, err := s.people(ctx, sq.project)
 	if err != nil {
 		return err
@@ -471,6 +458,7 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 	workers := len(accs)
 	sess := make([][]pSess, workers)
 	ents := make([][]pEnt, workers)
+	maxPerson := make([]int64, workers)
 	err = s.scan(ctx, sq, func(w int, r *scanRow) error {
 		off := len(ents[w])
 		var lastMask uint32
@@ -490,7 +478,11 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 			} else {
 				lastMask, run = m, 0
 			}
-			ents[w] = append(ents[w], pEnt{ts: e.ts, mask: m})
+			dt := e.ts - r.start
+			if dt < 0 || dt > math.MaxUint32 || len(ents[w])-off >= math.MaxUint16 {
+				continue // clock nonsense or a pathological session
+			}
+			ents[w] = append(ents[w], pEnt{dt: uint32(dt), mask: m})
 		}
 		if len(ents[w]) == off {
 			return nil
@@ -498,29 +490,18 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 		inRange := r.start < rangeEnd
 		split := ""
 		if inRange {
-			split = splitOf(w, r)
+			split = r.split
 		}
-		sess[w] = append(sess[w], pSess{person: pm.person(r.visitor), start: r.start, session: r.session,
-			w: int32(w), off: int32(off), n: int32(len(ents[w]) - off), inRange: inRange, split: split})
+		p := pm.person(r.visitor)
+		maxPerson[w] = max(maxPerson[w], p)
+		sess[w] = append(sess[w], pSess{person: p, start: r.start, session: r.session,
+			w: uint8(w), off: int32(off), n: uint16(len(ents[w]) - off), inRange: inRange, split: split})
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	var all []pSess
-	for _, ss := range sess {
-		all = append(all, ss...)
-	}
-	sort.Slice(all, func(i, j int) bool {
-		a, b := &all[i], &all[j]
-		if a.person != b.person {
-			return a.person < b.person
-		}
-		if a.start != b.start {
-			return a.start < b.start
-		}
-		return a.session < b.session
-	})
+	all := groupByPerson(sess, slices.Max(maxPerson), len(pm.users))
 	type pe struct {
 		ts   int64
 		mask uint32
@@ -536,13 +517,13 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 		}
 		merged = merged[:0]
 		for si := i; si < j; si++ {
-			ps := &all[si]
-			for _, e := range ents[ps.w][ps.off : ps.off+ps.n] {
-				merged = append(merged, pe{e.ts, e.mask, int32(si)})
+			ps := all[si]
+			for _, e := range ents[ps.w][ps.off : ps.off+int32(ps.n)] {
+				merged = append(merged, pe{ps.start + int64(e.dt), e.mask, int32(si)})
 			}
 		}
 		if j-i > 1 {
-			sort.SliceStable(merged, func(x, y int) bool { return merged[x].ts < merged[y].ts })
+			slices.SortStableFunc(merged, func(x, y pe) int { return cmp.Compare(x.ts, y.ts) })
 		}
 		k, enter := 0, int32(-1)
 		for _, e := range merged {
@@ -574,4 +555,70 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 		i = j
 	}
 	return nil
+}
+
+// groupByPerson orders sessions by person, then start. Anonymous people
+// are visitor ids (small positive integers), identified ones -1..-users,
+// so a counting sort over a dense array does it in linear time; only
+// people with several sessions need sorting within.
+func groupByPerson(sess [][]pSess, maxVisitor int64, users int) []*pSess {
+	total := 0
+	for _, ss := range sess {
+		total += len(ss)
+	}
+	all := make([]*pSess, 0, total)
+	dense := func(p int64) int64 {
+		if p < 0 {
+			return maxVisitor - p
+		}
+		return p
+	}
+	size := maxVisitor + int64(users) + 1
+	if size > int64(8*total)+1<<20 {
+		for w := range sess {
+			for i := range sess[w] {
+				all = append(all, &sess[w][i])
+			}
+		}
+		slices.SortFunc(all, comparePSess)
+		return all
+	}
+	pos := make([]int32, size+1)
+	for _, ss := range sess {
+		for i := range ss {
+			pos[dense(ss[i].person)+1]++
+		}
+	}
+	for i := 1; i < len(pos); i++ {
+		pos[i] += pos[i-1]
+	}
+	all = all[:total]
+	for w := range sess {
+		for i := range sess[w] {
+			d := dense(sess[w][i].person)
+			all[pos[d]] = &sess[w][i]
+			pos[d]++
+		}
+	}
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && all[j].person == all[i].person {
+			j++
+		}
+		if j-i > 1 {
+			slices.SortFunc(all[i:j], comparePSess)
+		}
+		i = j
+	}
+	return all
+}
+
+func comparePSess(a, b *pSess) int {
+	if c := cmp.Compare(a.person, b.person); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.start, b.start); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.session, b.session)
 }

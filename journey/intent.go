@@ -287,7 +287,7 @@ func (s *Service) ConversionStats(ctx context.Context, q IntentQuery) (*Conversi
 	if err != nil {
 		return nil, err
 	}
-	workers := scanWorkers()
+	workers := scanSlots()
 	recs := make([][]convSess, workers)
 	err = s.scan(ctx, sq, func(w int, r *scanRow) error {
 		c := convSess{person: pm.person(r.visitor), start: r.start, session: r.session, convAt: r.convAt, searchAt: r.searchAt}

@@ -71,15 +71,30 @@ func New(ctx context.Context, db *index.DB, logger *slog.Logger) (*Service, erro
 	}, nil
 }
 
-// Start fills the derived tables for sessions that have none (recorded
-// before this version, or while the observer was not registered), in the
-// background. Close stops it.
+// Start runs the background work: it fills the derived tables for
+// sessions that have none (recorded before this version, or while the
+// observer was not registered), then packs ended sessions into chunks
+// every minute. Close stops it.
 func (s *Service) Start() {
 	s.goBackground(func(ctx context.Context) {
-		if n, err := s.Sync(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			s.log.Error("journey backfill", slog.Any("error", err))
+		if n, err := s.Sync(ctx); err != nil {
+			if !errors.Is(err, context.Canceled) {
+				s.log.Error("journey backfill", slog.Any("error", err))
+			}
 		} else if n > 0 {
 			s.log.Info("journey backfill done", "sessions", n)
+		}
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			if _, err := s.Pack(ctx, false); err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Error("journey pack", slog.Any("error", err))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
 		}
 	})
 }

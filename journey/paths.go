@@ -58,25 +58,23 @@ type PathResult struct {
 	TookMS    int64      `json:"took_ms"`
 }
 
-// Special keys in raw path links.
-const (
-	pathRoot     = -3
-	pathEnd      = -1 // exit (next) or entrance (previous)
-	pathIsPage   = 1
-	pathMatches  = 2
-	maxPathDepth = 5
-)
+// maxPathDepth bounds how far a path report follows sessions.
+const maxPathDepth = 5
 
 // kindRank orders nodes within a level: pages, then "(other)", then the
 // end node.
 var kindRank = map[string]int{"page": 0, "other": 1, "exit": 2, "entrance": 2}
 
-type linkKey struct {
-	level    int8
-	from, to int64
-}
+// Route codes: a page is its dictionary position + 1; 0 is the end of the
+// session (exit, or entrance when looking back).
+const codeEnd = 0
 
-// Paths computes the most common pages after (or before) a page.
+// Paths computes the most common pages after (or before) a page. Each
+// matching session contributes its route (the pages at distance 1..Depth);
+// routes are counted per level in dense arrays, the top pages of each level
+// chosen, and the routes counted again as links between the chosen nodes:
+// no maps in the per-session work, which at a million sessions is what
+// decides the time.
 func (s *Service) Paths(ctx context.Context, q PathQuery) (*PathResult, error) {
 	started := time.Now()
 	switch q.Direction {
@@ -113,41 +111,41 @@ func (s *Service) Paths(ctx context.Context, q PathQuery) (*PathResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	// code << 1 | matches the chosen page; 0 for events.
 	tbl := newKeyTable(dv, func(i int) uint32 {
 		if dv.kinds[i] != kindPage {
 			return 0
 		}
+		code := uint32(i+1) << 1
 		if pm.pat.Match(dv.names[i]) {
-			return pathIsPage | pathMatches
+			code |= 1
 		}
-		return pathIsPage
+		return code
 	})
-	workers := scanWorkers()
-	links := make([]map[linkKey]int, workers)
-	counts := make([]int, workers)
-	pages := make([][]int64, workers)
-	for i := range links {
-		links[i] = map[linkKey]int{}
-	}
+	workers := scanSlots()
+	routes := make([][]uint32, workers) // Depth codes per matching session
+	pages := make([][]uint32, workers)
 	next := q.Direction == "next"
+	depth := q.Depth
 	err = s.scan(ctx, scanQuery{project: q.ProjectID, from: q.From.UnixMilli(), to: q.To.UnixMilli(), segment: seg},
 		func(w int, r *scanRow) error {
 			ps := pages[w][:0]
 			at := -1
 			for _, e := range r.entries {
 				m := tbl.get(e.key)
-				if m&pathIsPage == 0 || (len(ps) > 0 && ps[len(ps)-1] == e.key) {
+				code := m >> 1
+				if code == 0 || (len(ps) > 0 && ps[len(ps)-1] == code) {
 					continue
 				}
-				if at < 0 && m&pathMatches != 0 {
+				if at < 0 && m&1 != 0 {
 					at = len(ps)
 					if !next {
-						ps = append(ps, e.key)
+						ps = append(ps, code)
 						break
 					}
 				}
-				ps = append(ps, e.key)
-				if at >= 0 && len(ps) > at+q.Depth {
+				ps = append(ps, code)
+				if at >= 0 && len(ps) > at+depth {
 					break
 				}
 			}
@@ -155,126 +153,150 @@ func (s *Service) Paths(ctx context.Context, q PathQuery) (*PathResult, error) {
 			if at < 0 {
 				return nil
 			}
-			counts[w]++
-			prev := int64(pathRoot)
-			for l := 1; l <= q.Depth; l++ {
+			for l := 1; l <= depth; l++ {
 				i := at + l
 				if !next {
 					i = at - l
 				}
-				cur := int64(pathEnd)
+				code := uint32(codeEnd)
 				if i >= 0 && i < len(ps) {
-					cur = ps[i]
+					code = ps[i]
 				}
-				links[w][linkKey{int8(l - 1), prev, cur}]++
-				if cur == pathEnd {
-					break
-				}
-				prev = cur
+				routes[w] = append(routes[w], code)
 			}
 			return nil
 		})
 	if err != nil {
 		return nil, err
 	}
-	for w := 1; w < workers; w++ {
-		counts[0] += counts[w]
-		for k, v := range links[w] {
-			links[0][k] += v
-		}
-	}
-	res := buildPaths(links[0], counts[0], q, dv)
+	res := buildPaths(routes, q, dv)
 	res.TookMS = time.Since(started).Milliseconds()
 	return res, nil
 }
 
-// buildPaths groups raw links by level into the top pages, "(other)" and
-// the end node, and lays them out as Sankey nodes and links.
-func buildPaths(raw map[linkKey]int, sessions int, q PathQuery, dv dictView) *PathResult {
-	res := &PathResult{Page: q.Page, Direction: q.Direction, Depth: q.Depth, Sessions: sessions, Nodes: []PathNode{}, Links: []PathLink{}}
+// buildPaths chooses the top pages of each level, groups the rest as
+// "(other)", and lays the routes out as Sankey nodes and links.
+func buildPaths(routes [][]uint32, q PathQuery, dv dictView) *PathResult {
+	depth := q.Depth
+	sessions := 0
+	for _, r := range routes {
+		sessions += len(r) / depth
+	}
+	res := &PathResult{Page: q.Page, Direction: q.Direction, Depth: depth, Sessions: sessions, Nodes: []PathNode{}, Links: []PathLink{}}
 	sign := 1
 	endName, endKind := "(exit)", "exit"
 	if q.Direction == "previous" {
 		sign = -1
 		endName, endKind = "(entrance)", "entrance"
 	}
-	// Sessions per key at each level (level l+1 of a link at level l).
-	perLevel := make([]map[int64]int, q.Depth+1)
-	for i := range perLevel {
-		perLevel[i] = map[int64]int{}
+	codes := len(dv.ids) + 1
+	// hist[l][code]: sessions at level l+1 on that page; a route ends at
+	// its first end code.
+	hist := make([][]int32, depth)
+	for l := range hist {
+		hist[l] = make([]int32, codes)
 	}
-	for k, v := range raw {
-		perLevel[k.level+1][k.to] += v
-	}
-	top := make([]map[int64]bool, q.Depth+1)
-	for l := 1; l <= q.Depth; l++ {
-		keys := make([]int64, 0, len(perLevel[l]))
-		for k := range perLevel[l] {
-			if k != pathEnd {
-				keys = append(keys, k)
+	for _, rs := range routes {
+		for i := 0; i < len(rs); i += depth {
+			for l, c := range rs[i : i+depth] {
+				hist[l][c]++
+				if c == codeEnd {
+					break
+				}
 			}
 		}
-		sort.Slice(keys, func(i, j int) bool {
-			a, b := perLevel[l][keys[i]], perLevel[l][keys[j]]
+	}
+	// label[l][code]: 0 other, 1..Top the rank of a top page, Top+1 end.
+	end := int16(q.Top + 1)
+	label := make([][]int16, depth)
+	tops := make([][]uint32, depth)
+	for l := range label {
+		label[l] = make([]int16, codes)
+		var cs []uint32
+		for c := 1; c < codes; c++ {
+			if hist[l][c] > 0 {
+				cs = append(cs, uint32(c))
+			}
+		}
+		sort.Slice(cs, func(i, j int) bool {
+			a, b := hist[l][cs[i]], hist[l][cs[j]]
 			if a != b {
 				return a > b
 			}
-			return keys[i] < keys[j]
+			return cs[i] < cs[j]
 		})
-		top[l] = map[int64]bool{}
-		for _, k := range keys[:min(q.Top, len(keys))] {
-			top[l][k] = true
+		cs = cs[:min(q.Top, len(cs))]
+		tops[l] = cs
+		for rank, c := range cs {
+			label[l][c] = int16(rank + 1)
 		}
+		label[l][codeEnd] = end
 	}
-	type nodeKey struct {
-		level int
-		name  string
+	// links[l][from][to], from of level 0 being the chosen page (label 0).
+	width := int(end) + 1
+	links := make([][]int, depth)
+	for l := range links {
+		links[l] = make([]int, width*width)
 	}
-	ids := map[nodeKey]int{}
-	node := func(level int, key int64) int {
-		nk := nodeKey{level: level}
-		kind := "page"
-		switch {
-		case level == 0:
-			nk.name = q.Page
-		case key == pathEnd:
-			nk.name, kind = endName, endKind
-		case top[level][key]:
-			if i := dv.index(key); i >= 0 {
-				nk.name = dv.names[i]
+	for _, rs := range routes {
+		for i := 0; i < len(rs); i += depth {
+			from := int16(0)
+			for l, c := range rs[i : i+depth] {
+				to := label[l][c]
+				links[l][int(from)*width+int(to)]++
+				if to == end {
+					break
+				}
+				from = to
 			}
-		default:
-			nk.name, kind = otherValue, "other"
 		}
-		if id, ok := ids[nk]; ok {
+	}
+	// Nodes: id per (level, label).
+	ids := map[[2]int]int{}
+	node := func(level int, lab int16) int {
+		k := [2]int{level, int(lab)}
+		if id, ok := ids[k]; ok {
 			return id
 		}
-		id := len(res.Nodes)
-		ids[nk] = id
-		res.Nodes = append(res.Nodes, PathNode{ID: id, Level: sign * level, Name: nk.name, Kind: kind})
-		return id
+		n := PathNode{ID: len(res.Nodes), Level: sign * level, Kind: "page"}
+		switch {
+		case level == 0:
+			n.Name = q.Page
+		case lab == end:
+			n.Name, n.Kind = endName, endKind
+		case lab == 0:
+			n.Name, n.Kind = otherValue, "other"
+		default:
+			n.Name = dv.names[tops[level-1][lab-1]-1]
+		}
+		ids[k] = n.ID
+		res.Nodes = append(res.Nodes, n)
+		return n.ID
 	}
-	root := node(0, pathRoot)
+	root := node(0, 0)
 	res.Nodes[root].Sessions = sessions
-	type lk struct{ a, b int }
-	agg := map[lk]int{}
-	for k, v := range raw {
-		a, b := node(int(k.level), k.from), node(int(k.level)+1, k.to)
-		if k.level == 0 {
-			a = root
+	for l := range links {
+		for from := 0; from < width; from++ {
+			for to := 0; to < width; to++ {
+				v := links[l][from*width+to]
+				if v == 0 {
+					continue
+				}
+				a, b := root, node(l+1, int16(to))
+				if l > 0 {
+					a = node(l, int16(from))
+				}
+				res.Nodes[b].Sessions += v
+				if int16(to) == end && sign > 0 {
+					res.Nodes[a].Exits += v
+				}
+				lk := PathLink{Source: a, Target: b, Value: v}
+				if sign < 0 {
+					lk.Source, lk.Target = lk.Target, lk.Source
+				}
+				res.Links = append(res.Links, lk)
+			}
 		}
-		agg[lk{a, b}] += v
-		res.Nodes[b].Sessions += v
-		if k.to == pathEnd && q.Direction == "next" {
-			res.Nodes[a].Exits += v
-		}
-	}
-	for k, v := range agg {
-		l := PathLink{Source: k.a, Target: k.b, Value: v}
-		if sign < 0 {
-			l.Source, l.Target = l.Target, l.Source
-		}
-		res.Links = append(res.Links, l)
 	}
 	// Stable output: nodes by level and size, links by their ends.
 	sort.SliceStable(res.Nodes, func(i, j int) bool {

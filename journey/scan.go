@@ -119,134 +119,210 @@ type scanQuery struct {
 	project  int64
 	from, to int64 // session start, unix ms, to exclusive
 	segment  Compiled
-	cols     []string // extra text columns, SQL over sessions alias s
-	skipTL   bool     // do not read timelines
+	dim      *dimension // split, or nil
+	skipTL   bool       // do not decode timelines
 }
 
-// scanRow is one session as a scan hands it over. entries and cols are
-// reused for the next row of the same worker: copy what you keep.
+// scanRow is one session as a scan hands it over. entries is reused for
+// the next row of the same slot: copy what you keep.
 type scanRow struct {
 	session, visitor, start int64
 	convAt, searchAt        int64 // unix ms, 0 when none
+	device                  uint8
 	entries                 []entry
-	cols                    []string
+	split                   string // the split value, "" without a split
 }
 
-// scanWorkers is how many goroutines a scan uses.
-func scanWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
+// decodeWorkers is how many goroutines decode chunks.
+func decodeWorkers() int { return max(1, min(runtime.GOMAXPROCS(0), 4)) }
 
-// scan calls fn for every session of q, from scanWorkers() goroutines; w is
-// the caller's worker number, so accumulators need no locks. The range is
-// cut into time slices that workers take in turn.
+// scanSlots is how many accumulators a scan's callback needs: one per
+// decoder and one for the loose sessions.
+func scanSlots() int { return decodeWorkers() + 1 }
+
+// scan calls fn for every session of q, from several goroutines; w (below
+// scanSlots()) tells the caller's accumulator apart, so they need no locks.
+// Chunks and loose sessions are read in one read transaction.
 func (s *Service) scan(ctx context.Context, q scanQuery, fn func(w int, r *scanRow) error) error {
-	var lo, hi sql.NullInt64
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT MIN(started_at) FROM journey_sessions WHERE project_id = ? AND started_at >= ? AND started_at < ?`,
-		q.project, q.from, q.to).Scan(&lo); err != nil {
-		return fmt.Errorf("scan range: %w", err)
-	}
-	if !lo.Valid {
-		return nil
-	}
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT MAX(started_at) FROM journey_sessions WHERE project_id = ? AND started_at >= ? AND started_at < ?`,
-		q.project, q.from, q.to).Scan(&hi); err != nil {
-		return fmt.Errorf("scan range: %w", err)
-	}
-	workers := scanWorkers()
-	slices := 1
-	if workers > 1 && hi.Int64-lo.Int64 > 1000 {
-		slices = workers * 4
-	}
-	type span struct{ from, to int64 }
-	spans := make(chan span, slices)
-	width := (hi.Int64 - lo.Int64 + 1 + int64(slices) - 1) / int64(slices)
-	for i := 0; i < slices; i++ {
-		a := lo.Int64 + int64(i)*width
-		b := min(a+width, hi.Int64+1)
-		if a < b {
-			spans <- span{a, b}
+	var filter map[int64]string
+	if !q.segment.Empty() || (q.dim != nil && q.dim.fromHead == nil) {
+		var err error
+		if filter, err = s.filterSessions(ctx, q); err != nil {
+			return err
 		}
 	}
-	close(spans)
-
-	tl := "j.timeline"
-	if q.skipTL {
-		tl = "NULL"
+	conn, err := s.db.Read().Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
 	}
-	query := `SELECT j.session_id, j.visitor, j.started_at, ` + tl + `, COALESCE(j.converted_at, 0), COALESCE(j.searched_at, 0)`
-	for _, c := range q.cols {
-		query += ", " + c
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		return fmt.Errorf("scan: begin: %w", err)
 	}
-	query += ` FROM journey_sessions j`
-	if len(q.cols) > 0 || !q.segment.Empty() {
-		query += ` JOIN sessions s ON s.id = j.session_id`
-	}
-	query += ` WHERE j.project_id = ? AND j.started_at >= ? AND j.started_at < ?`
-	if !q.segment.Empty() {
-		query += ` AND (` + q.segment.SQL + `)`
-	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
 	var errMu sync.Mutex
 	var firstErr error
+	fail := func(err error) {
+		errMu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		errMu.Unlock()
+		cancel()
+	}
+	workers := decodeWorkers()
+	blobs := make(chan []byte, 2*workers)
+	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for sp := range spans {
-				if err := s.scanSpan(ctx, query, q, sp.from, sp.to, w, fn); err != nil {
-					errMu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					errMu.Unlock()
-					cancel()
-					return
+			r := &scanRow{}
+			for b := range blobs {
+				if ctx.Err() != nil {
+					continue
+				}
+				err := decodeChunk(b, func(h *sessHead) error { return emit(&q, filter, h, r, w, fn) })
+				if err != nil {
+					fail(fmt.Errorf("scan chunk: %w", err))
 				}
 			}
 		}()
+	}
+	readErr := func() error {
+		defer close(blobs)
+		rows, err := conn.QueryContext(ctx, `SELECT data FROM journey_chunks WHERE project_id = ? AND last_start >= ? AND first_start < ?`,
+			q.project, q.from, q.to)
+		if err != nil {
+			return fmt.Errorf("scan chunks: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var b []byte
+			if err := rows.Scan(&b); err != nil {
+				return fmt.Errorf("scan chunks: %w", err)
+			}
+			select {
+			case blobs <- b:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return rows.Err()
+	}()
+	if readErr == nil {
+		readErr = s.scanLoose(ctx, conn, &q, filter, workers, fn)
+	}
+	if readErr != nil {
+		fail(readErr)
 	}
 	wg.Wait()
 	return firstErr
 }
 
-func (s *Service) scanSpan(ctx context.Context, query string, q scanQuery, from, to int64, w int, fn func(int, *scanRow) error) error {
-	args := append([]any{q.project, from, to}, q.segment.Args...)
-	rows, err := s.db.Read().QueryContext(ctx, query, args...)
+// scanLoose hands over the sessions not in a chunk, as slot w.
+func (s *Service) scanLoose(ctx context.Context, conn *sql.Conn, q *scanQuery, filter map[int64]string, w int, fn func(int, *scanRow) error) error {
+	rows, err := conn.QueryContext(ctx, `
+		SELECT session_id, visitor, started_at, device, timeline, COALESCE(converted_at, 0), COALESCE(searched_at, 0)
+		FROM journey_sessions WHERE project_id = ? AND started_at >= ? AND started_at < ? AND chunk IS NULL`, q.project, q.from, q.to)
 	if err != nil {
 		return fmt.Errorf("scan timelines: %w", err)
 	}
 	defer rows.Close()
-	r := &scanRow{cols: make([]string, len(q.cols))}
-	var blob sql.RawBytes
-	dst := make([]any, 0, 6+len(q.cols))
-	dst = append(dst, &r.session, &r.visitor, &r.start, &blob, &r.convAt, &r.searchAt)
-	colVals := make([]sql.NullString, len(q.cols))
-	for i := range colVals {
-		dst = append(dst, &colVals[i])
-	}
+	var h sessHead
+	var tl sql.RawBytes
+	r := &scanRow{}
 	for rows.Next() {
-		if err := rows.Scan(dst...); err != nil {
+		if err := rows.Scan(&h.session, &h.visitor, &h.start, &h.device, &tl, &h.convAt, &h.searchAt); err != nil {
 			return fmt.Errorf("scan timeline row: %w", err)
 		}
-		r.entries = r.entries[:0]
-		if !q.skipTL {
-			if r.entries, err = decodeTimeline(blob, r.start, r.entries); err != nil {
-				return fmt.Errorf("session %d: %w", r.session, err)
-			}
-		}
-		for i, c := range colVals {
-			r.cols[i] = c.String
-		}
-		if err := fn(w, r); err != nil {
+		h.timeline = tl
+		if err := emit(q, filter, &h, r, w, fn); err != nil {
 			return err
 		}
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("scan timelines: %w", err)
+	return rows.Err()
+}
+
+// emit filters one session and hands it to fn.
+func emit(q *scanQuery, filter map[int64]string, h *sessHead, r *scanRow, w int, fn func(int, *scanRow) error) error {
+	if h.start < q.from || h.start >= q.to {
+		return nil
 	}
-	return nil
+	r.split = ""
+	if filter != nil {
+		v, ok := filter[h.session]
+		if !ok {
+			return nil
+		}
+		r.split = v
+	}
+	if q.dim != nil && q.dim.fromHead != nil {
+		r.split = q.dim.fromHead(h)
+	}
+	r.session, r.visitor, r.start, r.convAt, r.searchAt, r.device = h.session, h.visitor, h.start, h.convAt, h.searchAt, h.device
+	r.entries = r.entries[:0]
+	if !q.skipTL {
+		var err error
+		if r.entries, err = decodeTimeline(h.timeline, h.start, r.entries); err != nil {
+			return fmt.Errorf("session %d: %w", h.session, err)
+		}
+	}
+	return fn(w, r)
+}
+
+// filterSessions selects the sessions of a segment, and the split values
+// that need SQL, from the sessions table.
+func (s *Service) filterSessions(ctx context.Context, q scanQuery) (map[int64]string, error) {
+	query := `SELECT s.id`
+	var cols []string
+	if q.dim != nil && q.dim.fromHead == nil {
+		cols = q.dim.cols
+	}
+	for _, c := range cols {
+		query += ", " + c
+	}
+	query += ` FROM sessions s WHERE s.project_id = ? AND s.started_at >= ? AND s.started_at < ?`
+	args := []any{q.project, q.from, q.to}
+	if !q.segment.Empty() {
+		query += ` AND (` + q.segment.SQL + `)`
+		args = append(args, q.segment.Args...)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select segment: %w", err)
+	}
+	defer rows.Close()
+	out := map[int64]string{}
+	vals := make([]sql.NullString, len(cols))
+	strs := make([]string, len(cols))
+	dst := []any{new(int64)}
+	for i := range vals {
+		dst = append(dst, &vals[i])
+	}
+	intern := map[string]string{}
+	for rows.Next() {
+		if err := rows.Scan(dst...); err != nil {
+			return nil, fmt.Errorf("scan segment: %w", err)
+		}
+		v := ""
+		if len(cols) > 0 {
+			for i := range vals {
+				strs[i] = vals[i].String
+			}
+			v = q.dim.value(strs)
+			if iv, ok := intern[v]; ok {
+				v = iv
+			} else {
+				intern[v] = v
+			}
+		}
+		out[*dst[0].(*int64)] = v
+	}
+	return out, rows.Err()
 }
 
 // personMap resolves visitors (journey_visitors ids) to people: identified

@@ -113,7 +113,7 @@ func (s *Service) StageFlowReport(ctx context.Context, q StageFlowQuery) (*Stage
 	if err != nil {
 		return nil, err
 	}
-	workers := scanWorkers()
+	workers := scanSlots()
 	sess := make([][]stageSess, workers)
 	ents := make([][]stageEnt, workers)
 	sessCounts := make([][]int, workers)

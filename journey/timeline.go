@@ -100,7 +100,7 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.keyPut, `INSERT INTO journey_keys (project_id, kind, name) VALUES (?, ?, ?)`},
 		{&w.visGet, `SELECT id FROM journey_visitors WHERE project_id = ? AND visitor_id = ?`},
 		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)`},
-		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at) VALUES (?, ?, ?, ?, ?, ?, ?)`},
+		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.convSet, `UPDATE sessions SET conversions = ? WHERE id = ? AND conversions != ?`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
@@ -151,18 +151,21 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	}
 	type sess struct {
 		id, project, start int64
-		visitor            string
+		visitor, device    string
 		raw                []rawEntry
 	}
 	byID := map[int64]*sess{}
 	var order []*sess
-	rows, err := tx.QueryContext(ctx, `SELECT id, project_id, visitor_id, started_at FROM sessions WHERE id IN `+in, args...)
+	if err := unpack(ctx, tx, in, args); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id IN `+in, args...)
 	if err != nil {
 		return fmt.Errorf("derive: read sessions: %w", err)
 	}
 	for rows.Next() {
 		x := &sess{}
-		if err := rows.Scan(&x.id, &x.project, &x.visitor, &x.start); err != nil {
+		if err := rows.Scan(&x.id, &x.project, &x.visitor, &x.start, &x.device); err != nil {
 			rows.Close()
 			return fmt.Errorf("derive: scan session: %w", err)
 		}
@@ -299,7 +302,7 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 			return fmt.Errorf("derive: look up visitor: %w", err)
 		}
 		if _, err := tx.StmtContext(ctx, st.upsert).ExecContext(ctx,
-			x.project, x.start, x.id, vis, encodeTimeline(x.start, es), convAt, searchAt); err != nil {
+			x.project, x.start, x.id, vis, encodeTimeline(x.start, es), convAt, searchAt, deviceCodes[x.device]); err != nil {
 			return fmt.Errorf("derive: store timeline: %w", err)
 		}
 		if _, err := tx.StmtContext(ctx, st.convSet).ExecContext(ctx, convs, x.id, convs); err != nil {

@@ -1,0 +1,245 @@
+package journey
+
+import (
+	"context"
+	"database/sql"
+	"encoding/binary"
+	"fmt"
+	"time"
+)
+
+// Packing: reading a million one-session rows costs a few microseconds of
+// SQLite and database/sql work each, more than the funnel itself. Sessions
+// that have ended are therefore packed, a few hundred at a time in start
+// order, into journey_chunks rows; a query reads the chunks overlapping its
+// range plus the loose (recent or re-derived) sessions, in one read
+// transaction so no session is seen twice or missed. Re-deriving a packed
+// session dissolves its chunk (its other sessions become loose) and the
+// next pack run packs them again.
+
+const (
+	chunkVersion = 1
+	// chunkSize is how many sessions a chunk holds at most.
+	chunkSize = 512
+	// packMin is how many packable sessions a project needs before a
+	// routine pack run bothers.
+	packMin = 256
+	// packDelay is how long after its last batch a closed session waits
+	// before it is packed (late batches would only dissolve the chunk).
+	packDelay = 10 * time.Minute
+)
+
+// Device codes in timelines and chunks.
+var deviceCodes = map[string]uint8{"desktop": 1, "tablet": 2, "mobile": 3}
+
+var deviceNames = [4]string{"(unknown)", "desktop", "tablet", "mobile"}
+
+// sessHead is one session as stored loose or in a chunk.
+type sessHead struct {
+	session, visitor, start int64
+	convAt, searchAt        int64 // unix ms, 0 when none
+	device                  uint8
+	timeline                []byte
+}
+
+func appendChunkSession(b []byte, h *sessHead, prevStart int64) []byte {
+	b = binary.AppendUvarint(b, uint64(h.session))
+	b = binary.AppendUvarint(b, uint64(h.visitor))
+	b = binary.AppendVarint(b, h.start-prevStart)
+	flags := h.device << 2
+	if h.convAt != 0 {
+		flags |= 1
+	}
+	if h.searchAt != 0 {
+		flags |= 2
+	}
+	b = append(b, flags)
+	if h.convAt != 0 {
+		b = binary.AppendVarint(b, h.convAt-h.start)
+	}
+	if h.searchAt != 0 {
+		b = binary.AppendVarint(b, h.searchAt-h.start)
+	}
+	b = binary.AppendUvarint(b, uint64(len(h.timeline)))
+	return append(b, h.timeline...)
+}
+
+// decodeChunk calls fn for each session of a chunk; h and its timeline are
+// only valid during the call.
+func decodeChunk(b []byte, fn func(h *sessHead) error) error {
+	if len(b) == 0 || b[0] != chunkVersion {
+		return errBadTimeline
+	}
+	b = b[1:]
+	var h sessHead
+	var prev int64
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	sv := func() int64 {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			b = nil
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	for len(b) > 0 {
+		h.session = int64(uv())
+		h.visitor = int64(uv())
+		h.start = prev + sv()
+		prev = h.start
+		if len(b) == 0 {
+			return errBadTimeline
+		}
+		flags := b[0]
+		b = b[1:]
+		h.device = flags >> 2 & 3
+		h.convAt, h.searchAt = 0, 0
+		if flags&1 != 0 {
+			h.convAt = h.start + sv()
+		}
+		if flags&2 != 0 {
+			h.searchAt = h.start + sv()
+		}
+		n := uv()
+		if b == nil || uint64(len(b)) < n {
+			return errBadTimeline
+		}
+		h.timeline = b[:n]
+		b = b[n:]
+		if err := fn(&h); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Pack packs ended sessions into chunks, in every project. With force,
+// every closed session is packed however few; otherwise a project needs
+// packMin of them. It returns how many sessions it packed.
+func (s *Service) Pack(ctx context.Context, force bool) (int, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM projects ORDER BY id`)
+	if err != nil {
+		return 0, fmt.Errorf("pack: list projects: %w", err)
+	}
+	var projects []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, fmt.Errorf("pack: scan project: %w", err)
+		}
+		projects = append(projects, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, fmt.Errorf("pack: list projects: %w", err)
+	}
+	total := 0
+	for _, p := range projects {
+		for {
+			n, err := s.packOne(ctx, p, force)
+			if err != nil {
+				return total, err
+			}
+			total += n
+			if n < chunkSize {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// packOne writes one chunk of a project's oldest packable loose sessions.
+func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int, error) {
+	cutoff := s.now().Add(-packDelay).UnixMilli()
+	n := 0
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `
+			SELECT j.session_id, j.visitor, j.started_at, j.device, j.timeline, COALESCE(j.converted_at, 0), COALESCE(j.searched_at, 0)
+			FROM journey_sessions j JOIN sessions s ON s.id = j.session_id
+			WHERE j.project_id = ? AND j.chunk IS NULL AND s.closed = 1 AND s.last_received < ?
+			ORDER BY j.started_at, j.session_id LIMIT ?`, projectID, cutoff, chunkSize)
+		if err != nil {
+			return fmt.Errorf("pack: read sessions: %w", err)
+		}
+		data := []byte{chunkVersion}
+		var ids []any
+		var first, last, prev int64
+		for rows.Next() {
+			var h sessHead
+			if err := rows.Scan(&h.session, &h.visitor, &h.start, &h.device, &h.timeline, &h.convAt, &h.searchAt); err != nil {
+				rows.Close()
+				return fmt.Errorf("pack: scan session: %w", err)
+			}
+			if len(ids) == 0 {
+				first = h.start
+			}
+			data = appendChunkSession(data, &h, prev)
+			prev, last = h.start, h.start
+			ids = append(ids, h.session)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("pack: read sessions: %w", err)
+		}
+		if len(ids) == 0 || (!force && len(ids) < packMin) {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?)`,
+			projectID, first, last, len(ids), data)
+		if err != nil {
+			return fmt.Errorf("pack: store chunk: %w", err)
+		}
+		chunk, err := res.LastInsertId()
+		if err != nil {
+			return fmt.Errorf("pack: store chunk: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = ? WHERE session_id IN `+sqlList(len(ids)),
+			append([]any{chunk}, ids...)...); err != nil {
+			return fmt.Errorf("pack: mark sessions: %w", err)
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
+// unpack dissolves the chunks holding any of ids (inside a derive).
+func unpack(ctx context.Context, tx *sql.Tx, in string, args []any) error {
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT chunk FROM journey_sessions WHERE session_id IN `+in+` AND chunk IS NOT NULL`, args...)
+	if err != nil {
+		return fmt.Errorf("derive: find chunks: %w", err)
+	}
+	var chunks []int64
+	for rows.Next() {
+		var c int64
+		if err := rows.Scan(&c); err != nil {
+			rows.Close()
+			return fmt.Errorf("derive: scan chunk: %w", err)
+		}
+		chunks = append(chunks, c)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("derive: find chunks: %w", err)
+	}
+	for _, c := range chunks {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_chunks WHERE id = ?`, c); err != nil {
+			return fmt.Errorf("derive: dissolve chunk: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = NULL WHERE chunk = ?`, c); err != nil {
+			return fmt.Errorf("derive: dissolve chunk: %w", err)
+		}
+	}
+	return nil
+}
