@@ -140,6 +140,11 @@ type earlyBox struct {
 	box    box // viewport coordinates
 }
 
+type pendingReload struct {
+	ts, snapTS int64
+	href       string
+}
+
 // tracker follows one session's events: pages, viewport, document and main
 // container scroll, the DOM (in a mirror), and recent clicks for
 // frustration signals.
@@ -158,6 +163,10 @@ type tracker struct {
 	docMaxScroll   float64
 	sawLoad        bool // Load/DOMContentLoaded since the last Meta
 	awaitSnapshot  bool // a Meta started a page view; a full snapshot may follow
+	// reload is a Meta that repeated the current URL without a page load
+	// event: a checkout or repair snapshot, or a reload if the recorder's
+	// trailmap/page follows.
+	reload *pendingReload
 	lastMouseDown  int64
 	lastActivity   int64
 	lastTS         int64
@@ -268,10 +277,13 @@ func (t *tracker) meta(ts int64, data []byte, out sink) error {
 	}
 	t.activity(ts)
 	// rrweb emits Meta again before every checkout snapshot: that is the
-	// same page view unless the URL changed or the page loaded again.
+	// same page view unless the URL changed or the page loaded again (a
+	// Load event, or the recorder's trailmap/page right after).
 	if t.pv != nil && t.pv.url == href && !t.sawLoad {
+		t.reload = &pendingReload{ts: ts, href: href}
 		return nil
 	}
+	t.reload = nil
 	t.sawLoad = false
 	t.awaitSnapshot = true
 	return t.startPageview(ts, href, out)
@@ -343,6 +355,9 @@ func (t *tracker) fullSnapshot(ts int64, data []byte) {
 	t.mirror.loadSnapshot(node)
 	if t.mirror.root != 0 {
 		t.docNode = t.mirror.root
+	}
+	if t.reload != nil && t.reload.snapTS == 0 {
+		t.reload.snapTS = ts
 	}
 	t.scrollX, t.scrollY = max(left, 0), max(top, 0)
 	t.mainNode, t.mainX, t.mainY = 0, 0, 0
@@ -594,7 +609,23 @@ func (t *tracker) custom(ts int64, data []byte, out sink) error {
 			return true
 		})
 		t.activity(ts)
-		// A single page app's route change, when the recorder reports one.
+		if r := t.reload; r != nil && ts-r.ts < 10000 {
+			// A reload: a new page view from the Meta, with the scroll
+			// state of its snapshot.
+			t.reload = nil
+			sx, sy := t.scrollX, t.scrollY
+			if err := t.startPageview(r.ts, r.href, out); err != nil {
+				return err
+			}
+			t.scrollX, t.scrollY = sx, sy
+			t.awaitSnapshot = false
+			if r.snapTS != 0 {
+				t.pv.snapshotTS = r.snapTS
+			}
+			t.updateDepth()
+			return nil
+		}
+		// A single page app's route change, when a recorder reports one.
 		if href != "" && t.pv != nil && href != t.pv.url {
 			return t.startPageview(ts, href, out)
 		}

@@ -174,6 +174,11 @@ func TestTracker_Pageviews(t *testing.T) {
 		cat(evMetaE(t0+60000, "https://a.test/p/1?utm=x", 1280, 800), evFull(t0+60001, testDOM, 0, 0)),
 		// reload of the same URL: a new page view
 		session(t0+70000, "https://a.test/p/1?utm=x", 1280, 800, 1280, 4000),
+		// a repair snapshot (no trailmap/page): the same page view
+		cat(evMetaE(t0+72000, "https://a.test/p/1?utm=x", 1280, 800), evFull(t0+72001, testDOM, 0, 0)),
+		// a reload the recorder marks with trailmap/page, without Load events
+		cat(evMetaE(t0+75000, "https://a.test/p/1?utm=x", 1280, 800), evFull(t0+75001, testDOM, 200, 0),
+			evCustomE(t0+75002, "trailmap/page", `{"referrer":"","title":"P1"}`)),
 		// navigation
 		session(t0+80000, "https://a.test/p/2", 1280, 800, 1280, 1600),
 		// SPA route change as the recorder reports it: a Meta without a
@@ -184,7 +189,7 @@ func TestTracker_Pageviews(t *testing.T) {
 	for _, pv := range m.pageviews {
 		got = append(got, pv.key)
 	}
-	want := []string{"/p/1", "/p/1", "/p/2", "/cart"}
+	want := []string{"/p/1", "/p/1", "/p/1", "/p/2", "/cart"}
 	if len(got) != len(want) {
 		t.Fatalf("page views %q, want %q", got, want)
 	}
@@ -196,7 +201,10 @@ func TestTracker_Pageviews(t *testing.T) {
 	if m.pageviews[0].snapshotTS != t0+1 {
 		t.Errorf("snapshot ts %d, want the first full snapshot", m.pageviews[0].snapshotTS)
 	}
-	if m.pageviews[3].snapshotTS != t0+90000 {
+	if pv := m.pageviews[2]; pv.start != t0+75000 || pv.snapshotTS != t0+75001 || pv.maxBottom != 1000 {
+		t.Errorf("marked reload: start %d snapshot %d bottom %g, want the Meta, its snapshot and its 200 px offset", pv.start-t0, pv.snapshotTS-t0, pv.maxBottom)
+	}
+	if m.pageviews[4].snapshotTS != t0+90000 {
 		t.Errorf("single page app view: snapshot ts %d, want its Meta", m.pageviews[3].snapshotTS)
 	}
 	if tr.pv.key != "/cart" {
