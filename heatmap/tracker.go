@@ -153,20 +153,20 @@ type tracker struct {
 	mirror *mirror // nil: unknown DOM (evicted, or restarted mid-session)
 	pv     *pageview
 
-	vw, vh         int
-	scrollX        float64
-	scrollY        float64
-	docNode        int32
-	mainNode       int32 // element the page scrolls instead of the document
-	mainX, mainY   float64
-	elemScroll     map[int32][2]float64
-	docMaxScroll   float64
-	sawLoad        bool // Load/DOMContentLoaded since the last Meta
-	awaitSnapshot  bool // a Meta started a page view; a full snapshot may follow
+	vw, vh        int
+	scrollX       float64
+	scrollY       float64
+	docNode       int32
+	mainNode      int32 // element the page scrolls instead of the document
+	mainX, mainY  float64
+	elemScroll    map[int32][2]float64
+	docMaxScroll  float64
+	sawLoad       bool // Load/DOMContentLoaded since the last Meta
+	awaitSnapshot bool // a Meta started a page view; a full snapshot may follow
 	// reload is a Meta that repeated the current URL without a page load
 	// event: a checkout or repair snapshot, or a reload if the recorder's
 	// trailmap/page follows.
-	reload *pendingReload
+	reload         *pendingReload
 	lastMouseDown  int64
 	lastActivity   int64
 	lastTS         int64
