@@ -37,6 +37,7 @@ type Session struct {
 	RageClicks     int       `json:"rage_clicks"`
 	DeadClicks     int       `json:"dead_clicks"`
 	Errors         int       `json:"errors"`
+	ErrorClicks    int       `json:"error_clicks"`
 	Conversions    int       `json:"conversions"`
 	DroppedEvents  int       `json:"dropped_events,omitempty"`
 	RawBytes       int64     `json:"raw_bytes"`
@@ -68,7 +69,7 @@ type SessionFilter struct {
 	Device      string
 	Visitor     string // visitor id or identified user id
 	MinDuration time.Duration
-	Has         []string // rage_click, dead_click, error, conversion
+	Has         []string // rage_click, dead_click, error, error_click, conversion
 	Cursor      string
 	Limit       int
 }
@@ -78,7 +79,7 @@ var ErrBadFilter = errors.New("bad filter")
 
 const sessionCols = `s.id, s.public_id, s.project_id, s.visitor_id, COALESCE(v.user_id, ''), s.started_at, s.ended_at,
 	s.closed, s.device, s.viewport_w, s.viewport_h, s.browser, s.browser_version, s.os, s.entry_url, s.referrer,
-	s.page_count, s.event_count, s.click_count, s.rage_clicks, s.dead_clicks, s.errors, s.conversions, s.dropped_events, s.raw_bytes`
+	s.page_count, s.event_count, s.click_count, s.rage_clicks, s.dead_clicks, s.errors, s.error_clicks, s.conversions, s.dropped_events, s.raw_bytes`
 
 func scanSession(sc interface{ Scan(...any) error }) (*Session, error) {
 	var s Session
@@ -86,7 +87,7 @@ func scanSession(sc interface{ Scan(...any) error }) (*Session, error) {
 	var closed bool
 	err := sc.Scan(&s.RowID, &s.ID, &s.ProjectID, &s.VisitorID, &s.UserID, &start, &end,
 		&closed, &s.Device, &s.ViewportW, &s.ViewportH, &s.Browser, &s.BrowserVersion, &s.OS, &s.EntryURL, &s.Referrer,
-		&s.Pages, &s.Events, &s.Clicks, &s.RageClicks, &s.DeadClicks, &s.Errors, &s.Conversions, &s.DroppedEvents, &s.RawBytes)
+		&s.Pages, &s.Events, &s.Clicks, &s.RageClicks, &s.DeadClicks, &s.Errors, &s.ErrorClicks, &s.Conversions, &s.DroppedEvents, &s.RawBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -151,9 +152,9 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		}
 	}
 	for _, h := range f.Has {
-		col, ok := map[string]string{"rage_click": "rage_clicks", "dead_click": "dead_clicks", "error": "errors", "conversion": "conversions"}[h]
+		col, ok := map[string]string{"rage_click": "rage_clicks", "dead_click": "dead_clicks", "error": "errors", "error_click": "error_clicks", "conversion": "conversions"}[h]
 		if !ok {
-			return nil, "", fmt.Errorf("%w: has must be rage_click, dead_click, error or conversion", ErrBadFilter)
+			return nil, "", fmt.Errorf("%w: has must be rage_click, dead_click, error, error_click or conversion", ErrBadFilter)
 		}
 		where = append(where, "s."+col+" > 0")
 	}
