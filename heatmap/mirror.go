@@ -3,6 +3,8 @@ package heatmap
 import (
 	"strconv"
 	"strings"
+
+	"github.com/trailmap/trailmap/internal/jsonscan"
 )
 
 // mirror is a light copy of a recorded DOM: for each rrweb node id its kind,
@@ -102,9 +104,9 @@ func (m *mirror) loadSnapshot(node []byte) {
 // are linked once the whole object has been read. It returns the index after
 // the object and the node's id (0 when it has none).
 func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
-	i = skipSpace(b, i)
+	i = jsonscan.SkipSpace(b, i)
 	if i >= len(b) || b[i] != '{' || depth > maxDepth {
-		return skipValue(b, i), 0
+		return jsonscan.SkipValue(b, i), 0
 	}
 	var id int32
 	kind := uint8(255)
@@ -114,7 +116,7 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 	j := i + 1
 	ok := false
 	for {
-		j = skipSpace(b, j)
+		j = jsonscan.SkipSpace(b, j)
 		if j < len(b) && b[j] == '}' {
 			j++
 			ok = true
@@ -123,21 +125,21 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 		if j >= len(b) || b[j] != '"' {
 			break
 		}
-		ke := skipString(b, j)
+		ke := jsonscan.SkipString(b, j)
 		if ke < 0 {
 			break
 		}
 		key := b[j+1 : ke-1]
-		j = skipSpace(b, ke)
+		j = jsonscan.SkipSpace(b, ke)
 		if j >= len(b) || b[j] != ':' {
 			break
 		}
-		j = skipSpace(b, j+1)
+		j = jsonscan.SkipSpace(b, j+1)
 		var ve int
 		if string(key) == "childNodes" && j < len(b) && b[j] == '[' {
 			ve = m.parseChildren(b, j, depth)
 		} else {
-			ve = skipValue(b, j)
+			ve = jsonscan.SkipValue(b, j)
 		}
 		if ve < 0 {
 			break
@@ -145,11 +147,11 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 		val := b[j:ve]
 		switch string(key) {
 		case "id":
-			if v, ok := integer(val); ok && v > 0 && v < 1<<31 {
+			if v, ok := jsonscan.Int(val); ok && v > 0 && v < 1<<31 {
 				id = int32(v)
 			}
 		case "type":
-			if v, ok := integer(val); ok && v >= 0 && v < 255 {
+			if v, ok := jsonscan.Int(val); ok && v >= 0 && v < 255 {
 				kind = uint8(v)
 			}
 		case "tagName":
@@ -157,7 +159,7 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 		case "attributes":
 			attrs = val
 		}
-		j = skipSpace(b, ve)
+		j = jsonscan.SkipSpace(b, ve)
 		if j < len(b) && b[j] == ',' {
 			j++
 		}
@@ -187,12 +189,12 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 // parseChildren parses the array of child nodes at b[i], pushing their ids
 // on m.stack, and returns the index after the array.
 func (m *mirror) parseChildren(b []byte, i int, depth int) int {
-	j := skipSpace(b, i+1)
+	j := jsonscan.SkipSpace(b, i+1)
 	if j < len(b) && b[j] == ']' {
 		return j + 1
 	}
 	for j < len(b) {
-		j = skipSpace(b, j)
+		j = jsonscan.SkipSpace(b, j)
 		e, id := m.parseNode(b, j, depth+1)
 		if e < 0 {
 			return -1
@@ -200,7 +202,7 @@ func (m *mirror) parseChildren(b []byte, i int, depth int) int {
 		if id != 0 {
 			m.stack = append(m.stack, id)
 		}
-		j = skipSpace(b, e)
+		j = jsonscan.SkipSpace(b, e)
 		if j >= len(b) {
 			return -1
 		}
@@ -229,24 +231,24 @@ func (m *mirror) setAttrs(n *mnode, attrs []byte) {
 
 // updateAttrs applies an attribute object; null values remove.
 func (m *mirror) updateAttrs(n *mnode, attrs []byte) {
-	eachField(attrs, func(key, val []byte) bool {
+	jsonscan.EachField(attrs, func(key, val []byte) bool {
 		switch string(key) {
 		case "id":
-			n.attrID = str(val)
+			n.attrID = jsonscan.Str(val)
 		case "class":
-			n.class = str(val)
+			n.class = jsonscan.Str(val)
 		case "contenteditable":
-			if isNull(val) || str(val) == "false" {
+			if jsonscan.IsNull(val) || jsonscan.Str(val) == "false" {
 				n.flags &^= flagNoResponse
 			} else {
 				n.flags |= flagNoResponse
 			}
 		case "target":
-			if n.tag == "a" && str(val) == "_blank" {
+			if n.tag == "a" && jsonscan.Str(val) == "_blank" {
 				n.flags |= flagNoResponse
 			}
 		case "download":
-			if n.tag == "a" && !isNull(val) {
+			if n.tag == "a" && !jsonscan.IsNull(val) {
 				n.flags |= flagNoResponse
 			}
 		}
@@ -518,7 +520,7 @@ func internTag(val []byte) string {
 			return s
 		}
 	}
-	return strings.ToLower(str(val))
+	return strings.ToLower(jsonscan.Str(val))
 }
 
 var commonTags = func() map[string]string {

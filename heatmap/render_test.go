@@ -253,27 +253,3 @@ func TestParseSettings(t *testing.T) {
 		})
 	}
 }
-
-func TestScan(t *testing.T) {
-	obj := []byte(` { "a" : "x\"y\u00e9\ud83d\ude00" , "n": -12.5, "o": {"k": [1, {"z": "}"}]}, "t": true, "e": [] } `)
-	got := map[string]string{}
-	eachField(obj, func(k, v []byte) bool { got[string(k)] = string(v); return true })
-	if len(got) != 5 || got["t"] != "true" || got["o"] != `{"k": [1, {"z": "}"}]}` {
-		t.Fatalf("fields %q", got)
-	}
-	if s := str([]byte(got["a"])); s != "x\"yé😀" {
-		t.Errorf("str = %q", s)
-	}
-	if f, ok := num([]byte(got["n"])); !ok || f != -12.5 {
-		t.Errorf("num = %v %v", f, ok)
-	}
-	var elems []string
-	eachElem([]byte(`[1, "a,b", {"c":[2]} ]`), func(v []byte) bool { elems = append(elems, string(v)); return true })
-	if len(elems) != 3 || elems[1] != `"a,b"` {
-		t.Errorf("elems %q", elems)
-	}
-	for _, bad := range []string{``, `{`, `{"a":`, `{"a" 1}`, `[1,`, `"open`} {
-		eachField([]byte(bad), func(k, v []byte) bool { return true })
-		eachElem([]byte(bad), func(v []byte) bool { return true })
-	}
-}

@@ -3,6 +3,8 @@ package heatmap
 import (
 	"encoding/json"
 	"math"
+
+	"github.com/trailmap/trailmap/internal/jsonscan"
 )
 
 // rrweb event types and incremental sources (rrweb's EventType and
@@ -215,12 +217,12 @@ func (t *tracker) event(ev []byte, out sink) error {
 	var typ int64 = -1
 	var ts int64
 	var data []byte
-	eachField(ev, func(key, val []byte) bool {
+	jsonscan.EachField(ev, func(key, val []byte) bool {
 		switch string(key) {
 		case "type":
-			typ, _ = integer(val)
+			typ, _ = jsonscan.Int(val)
 		case "timestamp":
-			ts, _ = integer(val)
+			ts, _ = jsonscan.Int(val)
 		case "data":
 			data = val
 		}
@@ -261,14 +263,14 @@ func (t *tracker) event(ev []byte, out sink) error {
 func (t *tracker) meta(ts int64, data []byte, out sink) error {
 	var href string
 	var w, h int64
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "href":
-			href = str(val)
+			href = jsonscan.Str(val)
 		case "width":
-			w, _ = integer(val)
+			w, _ = jsonscan.Int(val)
 		case "height":
-			h, _ = integer(val)
+			h, _ = jsonscan.Int(val)
 		}
 		return true
 	})
@@ -331,17 +333,17 @@ func (t *tracker) startPageview(ts int64, href string, out sink) error {
 func (t *tracker) fullSnapshot(ts int64, data []byte) {
 	var node []byte
 	var top, left float64
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "node":
 			node = val
 		case "initialOffset":
-			eachField(val, func(k, v []byte) bool {
+			jsonscan.EachField(val, func(k, v []byte) bool {
 				switch string(k) {
 				case "top":
-					top, _ = num(v)
+					top, _ = jsonscan.Num(v)
 				case "left":
-					left, _ = num(v)
+					left, _ = jsonscan.Num(v)
 				}
 				return true
 			})
@@ -377,10 +379,10 @@ func (t *tracker) incremental(ts int64, data []byte, out sink) error {
 	var id int64
 	var x, y, w, h float64
 	var adds, removes, attrs []byte
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "source":
-			source, _ = integer(val)
+			source, _ = jsonscan.Int(val)
 			switch source {
 			case srcMouseMove, srcTouchMove, srcInput, srcMediaInteraction, srcStyleSheetRule,
 				srcCanvasMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
@@ -389,17 +391,17 @@ func (t *tracker) incremental(ts int64, data []byte, out sink) error {
 				return t.mirror != nil
 			}
 		case "type":
-			typ, _ = integer(val)
+			typ, _ = jsonscan.Int(val)
 		case "id":
-			id, _ = integer(val)
+			id, _ = jsonscan.Int(val)
 		case "x":
-			x, _ = num(val)
+			x, _ = jsonscan.Num(val)
 		case "y":
-			y, _ = num(val)
+			y, _ = jsonscan.Num(val)
 		case "width":
-			w, _ = num(val)
+			w, _ = jsonscan.Num(val)
 		case "height":
-			h, _ = num(val)
+			h, _ = jsonscan.Num(val)
 		case "adds":
 			adds = val
 		case "removes":
@@ -441,10 +443,10 @@ func (t *tracker) incremental(ts int64, data []byte, out sink) error {
 func (t *tracker) mutation(adds, removes, attrs []byte) {
 	m := t.mirror
 	// rrweb applies removes, then adds, then attributes.
-	eachElem(removes, func(v []byte) bool {
-		eachField(v, func(key, val []byte) bool {
+	jsonscan.EachElem(removes, func(v []byte) bool {
+		jsonscan.EachField(v, func(key, val []byte) bool {
 			if string(key) == "id" {
-				if id, ok := integer(val); ok {
+				if id, ok := jsonscan.Int(val); ok {
 					m.remove(int32(id))
 				}
 			}
@@ -452,17 +454,17 @@ func (t *tracker) mutation(adds, removes, attrs []byte) {
 		})
 		return true
 	})
-	eachElem(adds, func(v []byte) bool {
+	jsonscan.EachElem(adds, func(v []byte) bool {
 		var parent, next, prev int64
 		var node []byte
-		eachField(v, func(key, val []byte) bool {
+		jsonscan.EachField(v, func(key, val []byte) bool {
 			switch string(key) {
 			case "parentId":
-				parent, _ = integer(val)
+				parent, _ = jsonscan.Int(val)
 			case "nextId":
-				next, _ = integer(val)
+				next, _ = jsonscan.Int(val)
 			case "previousId":
-				prev, _ = integer(val)
+				prev, _ = jsonscan.Int(val)
 			case "node":
 				node = val
 			}
@@ -473,13 +475,13 @@ func (t *tracker) mutation(adds, removes, attrs []byte) {
 		}
 		return true
 	})
-	eachElem(attrs, func(v []byte) bool {
+	jsonscan.EachElem(attrs, func(v []byte) bool {
 		var id int64
 		var a []byte
-		eachField(v, func(key, val []byte) bool {
+		jsonscan.EachField(v, func(key, val []byte) bool {
 			switch string(key) {
 			case "id":
-				id, _ = integer(val)
+				id, _ = jsonscan.Int(val)
 			case "attributes":
 				a = val
 			}
@@ -563,10 +565,10 @@ func (t *tracker) updateDepth() {
 func (t *tracker) custom(ts int64, data []byte, out sink) error {
 	var tag string
 	var payload []byte
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "tag":
-			tag = str(val)
+			tag = jsonscan.Str(val)
 		case "payload":
 			payload = val
 		}
@@ -575,12 +577,12 @@ func (t *tracker) custom(ts int64, data []byte, out sink) error {
 	switch tag {
 	case "trailmap/doc":
 		var w, h float64
-		eachField(payload, func(key, val []byte) bool {
+		jsonscan.EachField(payload, func(key, val []byte) bool {
 			switch string(key) {
 			case "width":
-				w, _ = num(val)
+				w, _ = jsonscan.Num(val)
 			case "height":
-				h, _ = num(val)
+				h, _ = jsonscan.Num(val)
 			}
 			return true
 		})
@@ -593,18 +595,18 @@ func (t *tracker) custom(ts int64, data []byte, out sink) error {
 		return t.clickBoxEvent(ts, payload, out)
 	case "trailmap/error":
 		var msg string
-		eachField(payload, func(key, val []byte) bool {
+		jsonscan.EachField(payload, func(key, val []byte) bool {
 			if string(key) == "message" {
-				msg = truncate(str(val), 500)
+				msg = truncate(jsonscan.Str(val), 500)
 			}
 			return true
 		})
 		return t.errorEvent(ts, msg, out)
 	case "trailmap/page":
 		var href string
-		eachField(payload, func(key, val []byte) bool {
+		jsonscan.EachField(payload, func(key, val []byte) bool {
 			if string(key) == "href" {
-				href = str(val)
+				href = jsonscan.Str(val)
 			}
 			return true
 		})
@@ -786,18 +788,18 @@ func (t *tracker) setBox(c *click, b box, inMain bool) {
 func (t *tracker) clickBoxEvent(ts int64, payload []byte, out sink) error {
 	var e earlyBox
 	e.ts = ts
-	eachField(payload, func(key, val []byte) bool {
+	jsonscan.EachField(payload, func(key, val []byte) bool {
 		switch string(key) {
 		case "id":
-			v, _ := integer(val)
+			v, _ := jsonscan.Int(val)
 			e.node = int32(v)
 		case "x":
-			e.vx, _ = num(val)
+			e.vx, _ = jsonscan.Num(val)
 		case "y":
-			e.vy, _ = num(val)
+			e.vy, _ = jsonscan.Num(val)
 		case "box":
-			eachField(val, func(k, v []byte) bool {
-				f, _ := num(v)
+			jsonscan.EachField(val, func(k, v []byte) bool {
+				f, _ := jsonscan.Num(v)
 				switch string(k) {
 				case "x":
 					e.box.X = f

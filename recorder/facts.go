@@ -1,13 +1,11 @@
 package recorder
 
 import (
-	"bytes"
-	"encoding/binary"
 	"encoding/json"
 	"math"
-	"math/bits"
-	"strconv"
 	"strings"
+
+	"github.com/trailmap/trailmap/internal/jsonscan"
 )
 
 // Facts is what the index learns from a batch's events.
@@ -65,14 +63,14 @@ func ExtractFacts(events []json.RawMessage) Facts {
 		var ts int64
 		var tsOK bool
 		var data []byte
-		eachField(ev, func(key, val []byte) bool {
+		jsonscan.EachField(ev, func(key, val []byte) bool {
 			switch string(key) {
 			case "type":
-				if v, ok := looseInt(val); ok {
+				if v, ok := jsonscan.Int(val); ok {
 					typ = v
 				}
 			case "timestamp":
-				ts, tsOK = looseInt(val)
+				ts, tsOK = jsonscan.Int(val)
 			case "data":
 				data = val
 			}
@@ -103,19 +101,19 @@ func ExtractFacts(events []json.RawMessage) Facts {
 
 func (f *Facts) incremental(data []byte) {
 	var source, typ, w, h int64 = -1, -1, 0, 0
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "source":
-			source, _ = looseInt(val)
+			source, _ = jsonscan.Int(val)
 			// Most incremental events are mutations and moves, often large:
 			// stop reading them as soon as the source says so.
 			return source == sourceMouseInteraction || source == sourceViewportResize
 		case "type":
-			typ, _ = looseInt(val)
+			typ, _ = jsonscan.Int(val)
 		case "width":
-			w, _ = looseInt(val)
+			w, _ = jsonscan.Int(val)
 		case "height":
-			h, _ = looseInt(val)
+			h, _ = jsonscan.Int(val)
 		}
 		return true
 	})
@@ -133,15 +131,15 @@ func (f *Facts) incremental(data []byte) {
 
 func (f *Facts) meta(ts int64, data []byte) {
 	p := Page{TS: ts}
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "href":
-			p.URL = jsonStringValue(val)
+			p.URL = jsonscan.Str(val)
 		case "width":
-			w, _ := looseInt(val)
+			w, _ := jsonscan.Int(val)
 			p.Width = clampInt(w)
 		case "height":
-			h, _ := looseInt(val)
+			h, _ := jsonscan.Int(val)
 			p.Height = clampInt(h)
 		}
 		return true
@@ -155,10 +153,10 @@ func (f *Facts) meta(ts int64, data []byte) {
 
 func (f *Facts) custom(ts int64, data []byte) {
 	c := Custom{TS: ts}
-	eachField(data, func(key, val []byte) bool {
+	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
 		case "tag":
-			c.Tag = jsonStringValue(val)
+			c.Tag = jsonscan.Str(val)
 		case "payload":
 			c.Payload = val
 		}
@@ -173,9 +171,9 @@ func (f *Facts) custom(ts int64, data []byte) {
 	case "trailmap/error":
 		f.Errors++
 	case "trailmap/dropped":
-		eachField(c.Payload, func(key, val []byte) bool {
+		jsonscan.EachField(c.Payload, func(key, val []byte) bool {
 			if string(key) == "count" {
-				if n, ok := looseInt(val); ok && n > 0 {
+				if n, ok := jsonscan.Int(val); ok && n > 0 {
 					f.Dropped += n
 				}
 				return false
@@ -224,162 +222,4 @@ func DeviceClass(width int, th DeviceThresholds) string {
 
 func clampInt(v int64) int {
 	return int(max(min(v, math.MaxInt32), math.MinInt32))
-}
-
-// looseInt reads a JSON number as an integer, dropping any fraction.
-func looseInt(val []byte) (int64, bool) {
-	if v, ok := smallInt(val); ok {
-		return v, true
-	}
-	f, err := strconv.ParseFloat(string(val), 64)
-	if err != nil || math.IsNaN(f) || f <= math.MinInt64 || f >= math.MaxInt64 {
-		return 0, false
-	}
-	return int64(f), true
-}
-
-// smallInt parses an optionally negative run of at most 18 digits.
-func smallInt(val []byte) (int64, bool) {
-	digits := val
-	if len(digits) > 0 && digits[0] == '-' {
-		digits = digits[1:]
-	}
-	if len(digits) == 0 || len(digits) > 18 {
-		return 0, false
-	}
-	var v int64
-	for _, c := range digits {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		v = v*10 + int64(c-'0')
-	}
-	if val[0] == '-' {
-		v = -v
-	}
-	return v, true
-}
-
-// jsonStringValue decodes a raw JSON string value; anything else gives "".
-func jsonStringValue(val []byte) string {
-	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
-		return ""
-	}
-	return decodeString(val, bytes.IndexByte(val, '\\') >= 0)
-}
-
-// eachField calls fn with each top-level key (decoded) and raw value of the
-// JSON object obj, until fn returns false. It trusts obj to be valid JSON,
-// as events from ParseBatch are, and stops quietly where it is not. Strings
-// are skipped with bytes.IndexByte, so large values cost little.
-func eachField(obj []byte, fn func(key, val []byte) bool) {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return
-	}
-	i++
-	for {
-		i = skipSpace(obj, i)
-		if i >= len(obj) || obj[i] != '"' {
-			return
-		}
-		end := skipStringFast(obj, i)
-		if end < 0 {
-			return
-		}
-		key := obj[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			key = []byte(decodeString(obj[i:end], true))
-		}
-		i = skipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ':' {
-			return
-		}
-		i = skipSpace(obj, i+1)
-		end = skipValueFast(obj, i)
-		if end < 0 || !fn(key, obj[i:end]) {
-			return
-		}
-		i = skipSpace(obj, end)
-		if i >= len(obj) || obj[i] != ',' {
-			return
-		}
-		i++
-	}
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
-		i++
-	}
-	return i
-}
-
-// skipStringFast returns the index after the string starting at b[i], or -1.
-func skipStringFast(b []byte, i int) int {
-	j := i + 1
-	for {
-		// Eight bytes at a time to the first quote or backslash.
-		for j+8 <= len(b) {
-			x := binary.LittleEndian.Uint64(b[j:])
-			q := x ^ (swarOnes * '"')
-			e := x ^ (swarOnes * '\\')
-			if m := ((q-swarOnes)&^q | (e-swarOnes)&^e) & swarHigh; m != 0 {
-				j += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			j += 8
-		}
-		for j < len(b) && b[j] != '"' && b[j] != '\\' {
-			j++
-		}
-		switch {
-		case j >= len(b):
-			return -1
-		case b[j] == '"':
-			return j + 1
-		}
-		j += 2 // an escape
-	}
-}
-
-// skipValueFast returns the index after the value starting at b[i], or -1.
-func skipValueFast(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipStringFast(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := skipStringFast(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	case ',', '}', ']', ':':
-		return -1
-	}
-	j := i
-	for j < len(b) {
-		switch b[j] {
-		case ',', '}', ']', ' ', '\n', '\r', '\t':
-			return j
-		}
-		j++
-	}
-	return j
 }

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
-	"strings"
 	"testing"
 )
 
@@ -202,18 +201,6 @@ func TestDeviceClass(t *testing.T) {
 				t.Errorf("DeviceClass(%d) = %q, want %q", tt.width, got, tt.want)
 			}
 		})
-	}
-}
-
-func TestEachField(t *testing.T) {
-	var keys []string
-	eachField([]byte(` { "a" : "x\"}" , "b\u0021":[1,{"c":"]"}] ,"d":-1.5e3,"e":true, "f" :null}`), func(key, val []byte) bool {
-		keys = append(keys, string(key)+"="+string(val))
-		return true
-	})
-	want := []string{`a="x\"}"`, `b!=[1,{"c":"]"}]`, `d=-1.5e3`, `e=true`, `f=null`}
-	if strings.Join(keys, " ") != strings.Join(want, " ") {
-		t.Errorf("eachField = %q, want %q", keys, want)
 	}
 }
 

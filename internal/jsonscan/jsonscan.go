@@ -1,4 +1,10 @@
-package heatmap
+// Package jsonscan reads fields out of JSON that is already known to be
+// valid (rrweb events that passed the recorder's ParseBatch) without
+// decoding it: it visits the keys a caller asks about and skips the rest,
+// strings with bytes.IndexByte, which is several times cheaper than
+// encoding/json on mutation-heavy events. On anything it cannot read it
+// stops quietly instead of failing.
+package jsonscan
 
 import (
 	"bytes"
@@ -7,41 +13,37 @@ import (
 	"unicode/utf8"
 )
 
-// A tiny JSON scanner for the ingest path. Events come from the recorder's
-// ParseBatch, so they are valid JSON; the scanner reads only the keys the
-// observer needs and skips the rest (strings with bytes.IndexByte), which is
-// several times cheaper than encoding/json on mutation-heavy batches. It
-// stops quietly on anything it cannot read.
-
-// eachField calls fn with each top-level key and raw value of the object obj
-// until fn returns false. Keys are compared raw: the keys we look for have
-// no escapes.
-func eachField(obj []byte, fn func(key, val []byte) bool) {
-	i := skipSpace(obj, 0)
+// EachField calls fn with each top-level key (unescaped) and raw value of
+// the object obj, until fn returns false.
+func EachField(obj []byte, fn func(key, val []byte) bool) {
+	i := SkipSpace(obj, 0)
 	if i >= len(obj) || obj[i] != '{' {
 		return
 	}
 	i++
 	for {
-		i = skipSpace(obj, i)
+		i = SkipSpace(obj, i)
 		if i >= len(obj) || obj[i] != '"' {
 			return
 		}
-		end := skipString(obj, i)
+		end := SkipString(obj, i)
 		if end < 0 {
 			return
 		}
 		key := obj[i+1 : end-1]
-		i = skipSpace(obj, end)
+		if bytes.IndexByte(key, '\\') >= 0 {
+			key = []byte(Str(obj[i:end]))
+		}
+		i = SkipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ':' {
 			return
 		}
-		i = skipSpace(obj, i+1)
-		end = skipValue(obj, i)
+		i = SkipSpace(obj, i+1)
+		end = SkipValue(obj, i)
 		if end < 0 || !fn(key, obj[i:end]) {
 			return
 		}
-		i = skipSpace(obj, end)
+		i = SkipSpace(obj, end)
 		if i >= len(obj) || obj[i] != ',' {
 			return
 		}
@@ -49,24 +51,24 @@ func eachField(obj []byte, fn func(key, val []byte) bool) {
 	}
 }
 
-// eachElem calls fn with each raw element of the array arr until fn
+// EachElem calls fn with each raw element of the array arr until fn
 // returns false.
-func eachElem(arr []byte, fn func(val []byte) bool) {
-	i := skipSpace(arr, 0)
+func EachElem(arr []byte, fn func(val []byte) bool) {
+	i := SkipSpace(arr, 0)
 	if i >= len(arr) || arr[i] != '[' {
 		return
 	}
-	i = skipSpace(arr, i+1)
+	i = SkipSpace(arr, i+1)
 	if i < len(arr) && arr[i] == ']' {
 		return
 	}
 	for {
-		i = skipSpace(arr, i)
-		end := skipValue(arr, i)
+		i = SkipSpace(arr, i)
+		end := SkipValue(arr, i)
 		if end < 0 || !fn(arr[i:end]) {
 			return
 		}
-		i = skipSpace(arr, end)
+		i = SkipSpace(arr, end)
 		if i >= len(arr) || arr[i] != ',' {
 			return
 		}
@@ -74,15 +76,16 @@ func eachElem(arr []byte, fn func(val []byte) bool) {
 	}
 }
 
-func skipSpace(b []byte, i int) int {
+// SkipSpace returns the index of the first non-space byte at or after i.
+func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {
 		i++
 	}
 	return i
 }
 
-// skipString returns the index after the string that starts at b[i], or -1.
-func skipString(b []byte, i int) int {
+// SkipString returns the index after the string that starts at b[i], or -1.
+func SkipString(b []byte, i int) int {
 	j := i + 1
 	for {
 		k := bytes.IndexByte(b[j:], '"')
@@ -101,20 +104,20 @@ func skipString(b []byte, i int) int {
 	}
 }
 
-// skipValue returns the index after the value that starts at b[i], or -1.
-func skipValue(b []byte, i int) int {
+// SkipValue returns the index after the value that starts at b[i], or -1.
+func SkipValue(b []byte, i int) int {
 	if i >= len(b) {
 		return -1
 	}
 	switch b[i] {
 	case '"':
-		return skipString(b, i)
+		return SkipString(b, i)
 	case '{', '[':
 		depth := 0
 		for j := i; j < len(b); j++ {
 			switch b[j] {
 			case '"':
-				e := skipString(b, j)
+				e := SkipString(b, j)
 				if e < 0 {
 					return -1
 				}
@@ -142,36 +145,12 @@ func skipValue(b []byte, i int) int {
 	return j
 }
 
-// num reads a JSON number; ok is false for anything else (null, strings).
-func num(val []byte) (float64, bool) {
-	if len(val) == 0 {
-		return 0, false
+// Num reads a JSON number; ok is false for anything else (null, strings).
+func Num(val []byte) (float64, bool) {
+	if v, ok := smallInt(val); ok {
+		return float64(v), true
 	}
-	// Fast path: small integers, by far the most common.
-	neg := val[0] == '-'
-	digits := val
-	if neg {
-		digits = val[1:]
-	}
-	if len(digits) > 0 && len(digits) <= 15 {
-		var v int64
-		ok := true
-		for _, c := range digits {
-			if c < '0' || c > '9' {
-				ok = false
-				break
-			}
-			v = v*10 + int64(c-'0')
-		}
-		if ok {
-			if neg {
-				v = -v
-			}
-			return float64(v), true
-		}
-	}
-	c := val[0]
-	if c != '-' && (c < '0' || c > '9') {
+	if len(val) == 0 || (val[0] != '-' && (val[0] < '0' || val[0] > '9')) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(string(val), 64)
@@ -181,18 +160,44 @@ func num(val []byte) (float64, bool) {
 	return f, true
 }
 
-// integer reads a JSON number as an int64, dropping any fraction.
-func integer(val []byte) (int64, bool) {
-	f, ok := num(val)
+// Int reads a JSON number as an int64, dropping any fraction.
+func Int(val []byte) (int64, bool) {
+	if v, ok := smallInt(val); ok {
+		return v, true
+	}
+	f, ok := Num(val)
 	if !ok || f <= math.MinInt64 || f >= math.MaxInt64 {
 		return 0, false
 	}
 	return int64(f), true
 }
 
-// str decodes a JSON string value; anything else gives "". The result
-// never aliases val, so it may outlive the batch.
-func str(val []byte) string {
+// smallInt parses an optionally negative run of at most 18 digits, the
+// common case, without strconv.
+func smallInt(val []byte) (int64, bool) {
+	digits := val
+	if len(digits) > 0 && digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 18 {
+		return 0, false
+	}
+	var v int64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		v = v*10 + int64(c-'0')
+	}
+	if val[0] == '-' {
+		v = -v
+	}
+	return v, true
+}
+
+// Str decodes a JSON string value; anything else gives "". The result never
+// aliases val, so it may outlive the buffer.
+func Str(val []byte) string {
 	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
 		return ""
 	}
@@ -243,5 +248,5 @@ func str(val []byte) string {
 	return string(out)
 }
 
-// isNull reports whether val is the JSON null.
-func isNull(val []byte) bool { return string(val) == "null" }
+// IsNull reports whether val is the JSON null.
+func IsNull(val []byte) bool { return string(val) == "null" }
