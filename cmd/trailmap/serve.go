@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"path/filepath"
 	"time"
 
@@ -33,6 +34,7 @@ type Config struct {
 	LogFormat     string
 	LogLevel      string
 	ShutdownGrace time.Duration
+	PprofAddr     string
 	S3            s3.Config
 	Server        server.Config
 	Recorder      recorder.Config
@@ -68,6 +70,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.StringVar(&c.LogFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.DurationVar(&c.ShutdownGrace, "shutdown-grace", 20*time.Second, "time to finish requests on shutdown")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiles (net/http/pprof) on this separate address, e.g. 127.0.0.1:6060 (empty: off)")
 
 	fs.StringVar(&c.S3.Endpoint, "s3-endpoint", "", "S3-compatible endpoint host:port (empty: local blob store in --data)")
 	fs.StringVar(&c.S3.Bucket, "s3-bucket", "trailmap", "S3 bucket (created if missing)")
@@ -201,6 +204,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		IdleTimeout:       120 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	if cfg.PprofAddr != "" {
+		go servePprof(cfg.PprofAddr, logger)
+	}
 	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/")
 	serveErr := srv.Serve(ctx, httpSrv, cfg.ShutdownGrace, func() error { return httpSrv.Serve(ln) })
 	logger.Info("shutting down: flushing buffered sessions")
@@ -212,6 +218,21 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return serveErr
+}
+
+// servePprof serves the Go profiler on its own address, so it is never
+// exposed on the public listener.
+func servePprof(addr string, logger *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	logger.Info("profiler listening", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		logger.Error("profiler", slog.Any("error", err))
+	}
 }
 
 // connectS3 connects to the bucket, retrying for a while: in a compose file

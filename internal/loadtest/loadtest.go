@@ -1,0 +1,185 @@
+// Package loadtest drives ingest load at a Trailmap server on loopback, for
+// benchmarks: a peak run with concurrent clients, and a paced run that
+// records acknowledgement latencies. Runs are bounded by the workload.
+package loadtest
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/trailmap/trailmap/internal/rrwebgen"
+)
+
+// Client sends ingest batches.
+type Client struct {
+	URL, Key string
+	hc       *http.Client
+}
+
+// NewClient returns a client for a server's base URL and write key.
+func NewClient(url, key string) *Client {
+	return &Client{URL: url, Key: key, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}, Timeout: 30 * time.Second}}
+}
+
+// Send posts one gzip body and fails on anything but 202.
+func (c *Client) Send(body []byte) error {
+	req, err := http.NewRequest(http.MethodPost, c.URL+"/api/v1/ingest", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("X-Trailmap-Key", c.Key)
+	req.Header.Set("Content-Encoding", "gzip")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		return fmt.Errorf("ingest: status %d", resp.StatusCode)
+	}
+	return nil
+}
+
+// Peak is the outcome of a peak run.
+type Peak struct {
+	Elapsed       time.Duration
+	MBPerSec      float64 // decompressed bytes
+	EventsPerSec  float64
+	BatchesPerSec float64
+}
+
+// RunPeak sends every session of w with clients concurrent clients, each
+// taking whole sessions in seq order.
+func (c *Client) RunPeak(w *rrwebgen.Workload, clients int) (Peak, error) {
+	start := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(w.Bodies) || firstErr.Load() != nil {
+					return
+				}
+				for _, body := range w.Bodies[i] {
+					if err := c.Send(body); err != nil {
+						firstErr.CompareAndSwap(nil, err)
+						return
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return Peak{}, err
+	}
+	el := time.Since(start)
+	return Peak{
+		Elapsed:       el,
+		MBPerSec:      float64(len(w.Raw)) / el.Seconds() / 1e6,
+		EventsPerSec:  float64(w.Events) / el.Seconds(),
+		BatchesPerSec: float64(w.Batches()) / el.Seconds(),
+	}, nil
+}
+
+// Latency is the outcome of a paced run.
+type Latency struct {
+	P50, P99, Max time.Duration
+}
+
+// RunPaced sends w's batches round-robin across sessions (seq order within
+// each) at rate batches per second, and measures each acknowledgement.
+func (c *Client) RunPaced(w *rrwebgen.Workload, rate float64) (Latency, error) {
+	var all [][]byte
+	for j := 0; ; j++ {
+		added := false
+		for i := range w.Bodies {
+			if j < len(w.Bodies[i]) {
+				all = append(all, w.Bodies[i][j])
+				added = true
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	lat := make([]time.Duration, len(all))
+	errs := make(chan error, len(all))
+	sem := make(chan struct{}, 512)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	for i, body := range all {
+		<-tick.C
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			t0 := time.Now()
+			if err := c.Send(body); err != nil {
+				errs <- err
+			}
+			lat[i] = time.Since(t0)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		return Latency{}, err
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return Latency{P50: lat[len(lat)/2], P99: lat[len(lat)*99/100], Max: lat[len(lat)-1]}, nil
+}
+
+// ZstdFastestMBPerSec is the single-core encode speed of zstd's fastest
+// level on raw, the yardstick the ingest target is set against.
+func ZstdFastestMBPerSec(raw []byte) float64 {
+	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
+	defer enc.Close()
+	enc.EncodeAll(raw[:min(len(raw), 1<<20)], nil)
+	start := time.Now()
+	n := 0
+	for time.Since(start) < time.Second {
+		enc.EncodeAll(raw, nil)
+		n++
+	}
+	return float64(n*len(raw)) / time.Since(start).Seconds() / 1e6
+}
+
+// Measure runs a peak run of peak with 32 clients, then a paced run of half
+// at half the peak batch rate, and reports MB/s, events/s, the zstd-fastest
+// yardstick, their ratio and the p50/p99 acknowledgement latencies on b.
+func Measure(b *testing.B, c *Client, peak, half *rrwebgen.Workload) {
+	b.Helper()
+	p, err := c.RunPeak(peak, 32)
+	if err != nil {
+		b.Fatal(err)
+	}
+	z := ZstdFastestMBPerSec(peak.Raw)
+	l, err := c.RunPaced(half, p.BatchesPerSec/2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(p.MBPerSec, "MB/s")
+	b.ReportMetric(p.EventsPerSec, "events/s")
+	b.ReportMetric(z, "zstd-fastest-1core-MB/s")
+	b.ReportMetric(p.MBPerSec/z, "ingest/zstd")
+	b.ReportMetric(float64(l.P50.Microseconds())/1000, "p50-ack-ms@half-peak")
+	b.ReportMetric(float64(l.P99.Microseconds())/1000, "p99-ack-ms@half-peak")
+}
