@@ -14,6 +14,18 @@
 // left goes out with sendBeacon; what does not fit is kept in sessionStorage
 // and sent by the next page of the visit. Nothing here may throw into the
 // page: every entry point is wrapped.
+//
+// Duplicated tabs: "Duplicate tab" (and window.open in some browsers) copies
+// sessionStorage, so the copy would continue the original's session with the
+// same next seq, and the server's (session_id, seq) dedupe would drop one
+// tab's batches. A page that continues a session therefore asks the other
+// tabs (BroadcastChannel) whether one of them holds it, and sends nothing
+// until answered or ASK has passed: a live holder means this tab is a copy,
+// which takes a session of its own (its buffered events, first snapshot
+// included, go out under the new id) and leaves the copied unsent batches to
+// the original. After a navigation nobody answers: the previous page of the
+// tab is gone, or in the back-forward cache with its channel closed (a
+// message to it would evict it from that cache).
 import { record } from '@rrweb/record';
 
 var W = window;
@@ -31,6 +43,7 @@ var BUF_MAX = 8e6; // characters buffered before dropping
 var BUF_EVENTS = 20000;
 var PERSIST_MAX = 1e6; // characters of unsent batches kept in sessionStorage
 var MAX_ERRORS = 100; // trailmap/error events per page
+var ASK = 500; // ms to wait for a tab holding this session; sends wait, recording does not
 var ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
 var ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-';
 
@@ -72,6 +85,11 @@ var docH = 0;
 var docTimer = 0;
 var resizeObserver = null;
 var lastURL = ''; // the page URL without a plain #anchor, for SPA page views
+var tabId = newId(); // this page, in the tab handshake
+var chan = null; // BroadcastChannel shared by the pages of this write key
+var asking = 0; // timer while asking whether a live tab holds sess.sid
+var ready = Promise.resolve(); // resolved when no handshake is in progress
+var readyDone = null;
 
 function guard(fn) {
   return function () {
@@ -120,6 +138,23 @@ function newId() {
 
 function clip(s, n) {
   return String(s == null ? '' : s).slice(0, n || 1000);
+}
+
+// stored returns the session kept in sessionStorage, or null.
+function stored() {
+  try {
+    var s = JSON.parse(sget(SS, NS));
+    if (s && typeof s === 'object') return s;
+  } catch (e) {}
+  return null;
+}
+
+function alive(s) {
+  return s && typeof s.sid === 'string' && ID_RE.test(s.sid) && Date.now() - s.last <= IDLE;
+}
+
+function seqOf(s) {
+  return s.seq > 0 ? Math.floor(s.seq) : 0;
 }
 
 function saveSession() {
@@ -184,7 +219,7 @@ function trim() {
 // cut moves up to limit characters of buffered events into a new batch at
 // the end of the outbox, and returns it (null when there is nothing).
 function cut(limit) {
-  if (!buf.length && !dropped) return null;
+  if (asking || (!buf.length && !dropped)) return null;
   var parts = [];
   var size = 0;
   var k = 0;
@@ -235,7 +270,7 @@ function later(ms) {
 }
 
 function pump() {
-  if (inflight || retryTimer || !ingest || !key) return;
+  if (asking || inflight || retryTimer || !ingest || !key) return;
   if (!outbox.length && !cut(BATCH)) return settle(true);
   var item = (inflight = outbox[0]);
   gzip(item)
@@ -336,26 +371,94 @@ function persist(item) {
   }
 }
 
-// restore takes over the batches an earlier page of this tab could not send.
-function restore() {
+// restore takes over the batches an earlier page of this tab could not send,
+// or with drop, deletes them from this tab's storage.
+function restore(drop) {
   var items = [];
   try {
     var st = W[SS];
     for (var i = 0; i < st.length; i++) {
       var k = st.key(i);
-      if (k && k.indexOf(NS + '_b:') === 0) items.push({ k: k, body: st.getItem(k), n: 0, p: 1, seq: +k.split(':')[2] });
+      if (k && k.indexOf(NS + '_b:') === 0 && !outbox.some(function (o) {
+        return o.k === k;
+      })) items.push({ k: k, body: st.getItem(k), n: 0, p: 1, seq: +k.split(':')[2] });
     }
   } catch (e) {}
   items.sort(function (a, b) {
     return a.seq - b.seq;
   });
   items.forEach(function (it) {
+    if (drop) return sdel(SS, it.k);
     persisted += it.body.length;
     outbox.push(it);
   });
 }
 
+// ---- tabs ---------------------------------------------------------------
+
+function openChan() {
+  try {
+    chan = chan || new BroadcastChannel(NS + ':' + key);
+    chan.onmessage = guard(onTab);
+  } catch (e) {}
+}
+
+function closeChan() {
+  try {
+    chan.close();
+  } catch (e) {}
+  chan = null;
+}
+
+// ask starts the handshake: is there a live tab holding sess.sid?
+function ask() {
+  ready = new Promise(function (r) {
+    readyDone = r;
+  });
+  asking = setTimeout(guard(function () {
+    asked(false);
+    pump();
+  }), ASK);
+  try {
+    chan.postMessage({ q: sess.sid, id: tabId });
+  } catch (e) {
+    asked(false);
+  }
+}
+
+// onTab answers a page asking for this page's session, and takes the answer
+// to its own question. Two pages asking at once for one session (both
+// copies, or one racing a navigation) settle it by id: the higher keeps it.
+function onTab(e) {
+  var m = e.data || {};
+  if (!sess) return;
+  if (m.q === sess.sid && !(asking && tabId < m.id)) chan.postMessage({ a: m.q, to: m.id });
+  if (asking && m.to === tabId && m.a === sess.sid) {
+    asked(true);
+    pump();
+  }
+}
+
+// asked ends the handshake. A copy starts a session of its own (same
+// visitor and user); the unsent batches copied with the storage belong to
+// the original tab, which sends them, so the copy deletes them.
+function asked(copy) {
+  if (!asking) return;
+  clearTimeout(asking);
+  asking = 0;
+  if (sess) {
+    if (copy) {
+      newSession(sess.user);
+      saveSession();
+    }
+    restore(copy);
+  }
+  if (!started) closeChan();
+  readyDone();
+}
+
 // hide sends everything left synchronously, as the page may be going away.
+// While asking it sends nothing: a hidden tab still gets the answer.
 function hide() {
   while (cut(BEACON)) {}
   saveSession();
@@ -498,7 +601,14 @@ var clickListener = guard(onClick);
 var listeners = [
   [W, 'error', guard(onError)],
   [W, 'unhandledrejection', guard(onRejection)],
-  [W, 'pagehide', guard(hide)],
+  [W, 'pagehide', guard(function () {
+    // Leaving before an answer: most likely a quick navigation (a live
+    // holder answers within milliseconds), so the session continues.
+    asked(false);
+    hide();
+    closeChan();
+  })],
+  [W, 'pageshow', guard(resume)],
   [D, 'visibilitychange', guard(onVisibility)],
   [W, 'online', guard(pump)],
   [W, 'popstate', guard(checkURL)],
@@ -523,17 +633,18 @@ function start() {
     vid = newId();
     sset(LS, NS + '_vid', vid);
   }
-  try {
-    sess = JSON.parse(sget(SS, NS));
-  } catch (e) {}
-  if (!sess || typeof sess.sid !== 'string' || !ID_RE.test(sess.sid) || !(now - sess.last <= IDLE)) {
-    newSession(sess && typeof sess.user === 'object' ? sess.user : null);
-  }
-  sess.seq = sess.seq > 0 ? Math.floor(sess.seq) : 0;
+  sess = stored();
+  var fresh = !alive(sess);
+  if (fresh) newSession(sess && typeof sess.user === 'object' ? sess.user : null);
+  sess.seq = seqOf(sess);
   sess.last = now;
   if (pendingUser) identifyNow(pendingUser);
   saveSession();
-  restore();
+  openChan();
+  // A continued session: this tab may be a copy of a live one. Without
+  // BroadcastChannel it continues, as it always did.
+  if (fresh || !chan) restore();
+  else ask();
   listen(true);
   tickTimer = setInterval(guard(tick), TICK);
   stopRecord = record({
@@ -551,9 +662,37 @@ function start() {
   pump();
 }
 
+// resume takes up a page restored from the back-forward cache. Later pages
+// of the tab went on with the session (seq) or began another: continue from
+// what they stored, send what they left, and start this page's replay
+// afresh, as their DOM came in between.
+function resume(e) {
+  if (!e.persisted || !sess) return;
+  openChan();
+  buf = []; // only what came after pagehide, which sent the rest
+  bufChars = 0;
+  var s = stored();
+  if (alive(s)) {
+    s.seq = Math.max(seqOf(s), s.sid === sess.sid ? sess.seq : 0);
+    sess = s;
+  } else if (Date.now() - sess.last > IDLE) {
+    newSession(sess.user);
+  }
+  sess.last = Date.now();
+  saveSession();
+  restore();
+  if (recording) {
+    record.takeFullSnapshot();
+    docW = docH = 0;
+    pageFacts();
+  }
+  pump();
+}
+
 function halt() {
   if (!started) return;
   started = recording = false;
+  if (!asking) closeChan(); // else once answered: stop() may come before that
   try {
     if (stopRecord) stopRecord();
   } catch (e) {}
@@ -606,9 +745,9 @@ var api = {
     halt();
     buf = [];
     bufChars = dropped = 0;
+    asked(false);
     outbox.slice().forEach(remove);
-    restore();
-    outbox.slice().forEach(remove);
+    restore(true);
     pending = [];
     pendingUser = null;
     sdel(LS, NS + '_vid');
@@ -619,27 +758,31 @@ var api = {
   // flush sends what is recorded so far; the promise resolves true once
   // all of it is acknowledged, false when a send fails (retries go on).
   flush: function () {
-    return new Promise(function (resolve) {
-      try {
-        if (!sess) return resolve(!started);
-        while (cut(BATCH)) {}
-        if (!outbox.length) return resolve(true);
-        waiters.push({ it: outbox[outbox.length - 1], f: resolve });
-        if (retryTimer) {
-          clearTimeout(retryTimer);
-          retryTimer = 0;
+    return ready.then(function () {
+      return new Promise(function (resolve) {
+        try {
+          if (!sess) return resolve(!started);
+          while (cut(BATCH)) {}
+          if (!outbox.length) return resolve(true);
+          waiters.push({ it: outbox[outbox.length - 1], f: resolve });
+          if (retryTimer) {
+            clearTimeout(retryTimer);
+            retryTimer = 0;
+          }
+          pump();
+        } catch (e) {
+          resolve(false);
         }
-        pump();
-      } catch (e) {
-        resolve(false);
-      }
+      });
     });
   },
   // stop ends the recording on this page and sends what is left.
   stop: guard(function () {
     halt();
-    if (sess) while (cut(BATCH)) {}
-    pump();
+    ready.then(guard(function () {
+      if (sess) while (cut(BATCH)) {}
+      pump();
+    }));
   }),
 };
 
