@@ -10,6 +10,7 @@ package journey
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -408,4 +409,46 @@ func BenchmarkPeopleList(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkObserveBatch is the cost the journey observer adds to the
+// recorder's apply transaction for a batch with a page view, in a session
+// that already has 20 page views and 5 events.
+func BenchmarkObserveBatch(b *testing.B) {
+	f := newFixture(b)
+	var items []item
+	for i := range 20 {
+		u := fmt.Sprintf("/product/%d", i)
+		if i%10 == 0 {
+			u = "/search?q=shoes"
+		}
+		items = append(items, pg(mins(float64(i)), u))
+	}
+	for i := range 5 {
+		items = append(items, ev(mins(float64(i)+0.5), "add_to_cart"))
+	}
+	s := f.session("obs-visitor", "desktop", at(0, "10:00"), items...)
+	events := []json.RawMessage{json.RawMessage(`{"type":4,"data":{"href":"https://shop.test/cart","width":1280,"height":800},"timestamp":1}`)}
+	quiet := []json.RawMessage{json.RawMessage(`{"type":3,"data":{"source":1,"positions":[]},"timestamp":1}`)}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		events []json.RawMessage
+	}{{"page-view", events}, {"mouse-moves-only", quiet}} {
+		b.Run(tc.name, func(b *testing.B) {
+			var inObs time.Duration
+			for b.Loop() {
+				err := f.db.Tx(ctx, func(tx *sql.Tx) error {
+					t0 := time.Now()
+					err := f.svc.ObserveBatch(ctx, tx, s.row, tc.events)
+					inObs += time.Since(t0)
+					return err
+				})
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(inObs.Microseconds())/float64(b.N), "µs-in-observer/batch")
+		})
+	}
 }

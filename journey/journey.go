@@ -198,8 +198,13 @@ type querier interface {
 }
 
 func loadSettings(ctx context.Context, q querier, projectID int64) (Settings, error) {
+	return loadSettingsRow(q.QueryRowContext(ctx, `SELECT settings FROM journey_settings WHERE project_id = ?`, projectID))
+}
+
+// loadSettingsRow reads the settings column of a journey_settings row.
+func loadSettingsRow(row *sql.Row) (Settings, error) {
 	var raw string
-	err := q.QueryRowContext(ctx, `SELECT settings FROM journey_settings WHERE project_id = ?`, projectID).Scan(&raw)
+	err := row.Scan(&raw)
 	if errors.Is(err, sql.ErrNoRows) {
 		return DefaultSettings(), nil
 	}

@@ -215,8 +215,8 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 }
 
 // unpack dissolves the chunks holding any of ids (inside a derive).
-func unpack(ctx context.Context, tx *sql.Tx, in string, args []any) error {
-	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT chunk FROM journey_sessions WHERE session_id IN `+in+` AND chunk IS NOT NULL`, args...)
+func unpack(ctx context.Context, tx *sql.Tx, one *sql.Stmt, query func(one *sql.Stmt, many string) (*sql.Rows, error)) error {
+	rows, err := query(one, `SELECT DISTINCT chunk FROM journey_sessions WHERE chunk IS NOT NULL AND session_id IN `)
 	if err != nil {
 		return fmt.Errorf("derive: find chunks: %w", err)
 	}

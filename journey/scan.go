@@ -14,11 +14,18 @@ import (
 // only ever added, with increasing ids (one writer, max(rowid)+1), so the
 // cache grows by reading ids above the last one seen.
 type dict struct {
-	mu    sync.Mutex
-	maxID int64
-	ids   []int64
-	kinds []uint8
-	names []string
+	mu     sync.Mutex
+	maxID  int64
+	ids    []int64
+	kinds  []uint8
+	names  []string
+	byName map[dictKey]int64
+}
+
+// dictKey is a key's kind and name.
+type dictKey struct {
+	kind uint8
+	name string
 }
 
 // dictView is an immutable prefix of a dict.
@@ -26,6 +33,21 @@ type dictView struct {
 	ids   []int64
 	kinds []uint8
 	names []string
+}
+
+// knownKey finds a committed key in the cached dictionary, without reading
+// the index.
+func (s *Service) knownKey(projectID int64, kind uint8, name string) (int64, bool) {
+	s.dictMu.Lock()
+	d := s.dicts[projectID]
+	s.dictMu.Unlock()
+	if d == nil {
+		return 0, false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	id, ok := d.byName[dictKey{kind, name}]
+	return id, ok
 }
 
 func (s *Service) dictionary(ctx context.Context, projectID int64) (dictView, error) {
@@ -45,6 +67,9 @@ func (s *Service) dictionary(ctx context.Context, projectID int64) (dictView, er
 		return dictView{}, fmt.Errorf("read journey keys: %w", err)
 	}
 	defer rows.Close()
+	if d.byName == nil {
+		d.byName = map[dictKey]int64{}
+	}
 	for rows.Next() {
 		var id int64
 		var kind uint8
@@ -54,6 +79,7 @@ func (s *Service) dictionary(ctx context.Context, projectID int64) (dictView, er
 		}
 		d.ids, d.kinds, d.names = append(d.ids, id), append(d.kinds, kind), append(d.names, name)
 		d.maxID = id
+		d.byName[dictKey{kind, name}] = id
 	}
 	if err := rows.Err(); err != nil {
 		return dictView{}, fmt.Errorf("read journey keys: %w", err)

@@ -184,6 +184,14 @@ func TestEventType(t *testing.T) {
 			t.Errorf("%s: %d, want %d", tc.ev, got, tc.want)
 		}
 	}
+	for ev, want := range map[string]bool{
+		`{"type":5,"data":{"tag":"trailmap/click","payload":{}},"timestamp":1}`: true,
+		`{"type":5,"data":{"tag":"purchase","payload":{}},"timestamp":1}`:       false,
+	} {
+		if internalEvent([]byte(ev)) != want {
+			t.Errorf("internalEvent(%s) != %v", ev, want)
+		}
+	}
 	if !slices.Equal(searchTerms("https://x.test/s?q=Red+Shoes&page=2&Q=%20hats%20", []string{"q"}), []string{"red shoes", "hats"}) {
 		t.Errorf("search terms: %q", searchTerms("https://x.test/s?q=Red+Shoes&page=2&Q=%20hats%20", []string{"q"}))
 	}

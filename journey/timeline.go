@@ -88,6 +88,8 @@ func decodeTimeline(b []byte, start int64, buf []entry) ([]entry, error) {
 // only writer connection, so they cannot be prepared later).
 type writeStmts struct {
 	keyGet, keyPut, visGet, visPut, upsert, convSet *sql.Stmt
+	// One-session forms of derive's reads, for the observer.
+	session1, pages1, events1, chunk1, delSearch1, settings1 *sql.Stmt
 }
 
 func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
@@ -102,6 +104,12 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)`},
 		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&w.convSet, `UPDATE sessions SET conversions = ? WHERE id = ? AND conversions != ?`},
+		{&w.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id = ?`},
+		{&w.pages1, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id = ?`},
+		{&w.events1, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id = ?`},
+		{&w.chunk1, `SELECT chunk FROM journey_sessions WHERE session_id = ? AND chunk IS NOT NULL`},
+		{&w.delSearch1, `DELETE FROM journey_searches WHERE session_id = ?`},
+		{&w.settings1, `SELECT settings FROM journey_settings WHERE project_id = ?`},
 	} {
 		st, err := db.PrepareContext(ctx, p.q)
 		if err != nil {
@@ -115,7 +123,8 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 
 func (w *writeStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{w.keyGet, w.keyPut, w.visGet, w.visPut, w.upsert, w.convSet} {
+	for _, st := range []*sql.Stmt{w.keyGet, w.keyPut, w.visGet, w.visPut, w.upsert, w.convSet,
+		w.session1, w.pages1, w.events1, w.chunk1, w.delSearch1, w.settings1} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -156,10 +165,18 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	}
 	byID := map[int64]*sess{}
 	var order []*sess
-	if err := unpack(ctx, tx, in, args); err != nil {
+	// query runs a read of these sessions: prepared for one session (the
+	// observer's case), built for several (backfill).
+	query := func(one *sql.Stmt, many string) (*sql.Rows, error) {
+		if len(ids) == 1 {
+			return tx.StmtContext(ctx, one).QueryContext(ctx, ids[0])
+		}
+		return tx.QueryContext(ctx, many+in, args...)
+	}
+	if err := unpack(ctx, tx, st.chunk1, query); err != nil {
 		return err
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id IN `+in, args...)
+	rows, err := query(st.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id IN `)
 	if err != nil {
 		return fmt.Errorf("derive: read sessions: %w", err)
 	}
@@ -178,12 +195,13 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	}
 	for _, q := range []struct {
 		kind int
+		one  *sql.Stmt
 		sql  string
 	}{
-		{kindPage, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id IN ` + in},
-		{kindEvent, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id IN ` + in},
+		{kindPage, st.pages1, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id IN `},
+		{kindEvent, st.events1, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id IN `},
 	} {
-		rows, err := tx.QueryContext(ctx, q.sql, args...)
+		rows, err := query(q.one, q.sql)
 		if err != nil {
 			return fmt.Errorf("derive: read timeline: %w", err)
 		}
@@ -211,10 +229,29 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 		name    string
 	}
 	keys := map[kk]int64{}
+	refreshed := map[int64]bool{}
 	keyID := func(project int64, kind int, name string) (int64, error) {
 		k := kk{project, kind, name}
 		if id, ok := keys[k]; ok {
 			return id, nil
+		}
+		// Keys already committed are known from the read side's
+		// dictionary; only new ones need the writer (and ids read or
+		// written in this transaction are never cached beyond it).
+		if id, ok := s.knownKey(project, uint8(kind), name); ok {
+			keys[k] = id
+			return id, nil
+		}
+		if !refreshed[project] {
+			// Once per derive, catch up with keys committed since.
+			refreshed[project] = true
+			if _, err := s.dictionary(ctx, project); err != nil {
+				return 0, err
+			}
+			if id, ok := s.knownKey(project, uint8(kind), name); ok {
+				keys[k] = id
+				return id, nil
+			}
 		}
 		var id int64
 		err := tx.StmtContext(ctx, st.keyGet).QueryRowContext(ctx, project, kind, name).Scan(&id)
@@ -238,7 +275,7 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	for _, x := range order {
 		pr := rules[x.project]
 		if pr == nil {
-			stg, err := loadSettings(ctx, tx, x.project)
+			stg, err := loadSettingsRow(tx.StmtContext(ctx, st.settings1).QueryRowContext(ctx, x.project))
 			if err != nil {
 				return err
 			}
@@ -309,8 +346,14 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 			return fmt.Errorf("derive: set conversions: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM journey_searches WHERE session_id IN `+in, args...); err != nil {
-		return fmt.Errorf("derive: clear searches: %w", err)
+	var err2 error
+	if len(ids) == 1 {
+		_, err2 = tx.StmtContext(ctx, st.delSearch1).ExecContext(ctx, ids[0])
+	} else {
+		_, err2 = tx.ExecContext(ctx, `DELETE FROM journey_searches WHERE session_id IN `+in, args...)
+	}
+	if err2 != nil {
+		return fmt.Errorf("derive: clear searches: %w", err2)
 	}
 	for len(searchRows) > 0 {
 		n := min(len(searchRows), 200)
@@ -384,11 +427,24 @@ const (
 // each event's type.
 func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
 	for _, ev := range events {
-		if t := eventType(ev); t == rrwebMeta || t == rrwebCustom || t < 0 {
+		t := eventType(ev)
+		if t == rrwebMeta || t < 0 || (t == rrwebCustom && !internalEvent(ev)) {
 			return s.derive(ctx, tx, []int64{sessionID})
 		}
 	}
 	return nil
+}
+
+// internalEvent reports whether a custom event is one of the recorder's
+// own ("trailmap/..." tags: clicks, page info, errors), which are not in the
+// custom_events table and do not change a timeline.
+func internalEvent(ev []byte) bool {
+	var e struct {
+		Data struct {
+			Tag string `json:"tag"`
+		} `json:"data"`
+	}
+	return json.Unmarshal(ev, &e) == nil && strings.HasPrefix(e.Data.Tag, "trailmap/")
 }
 
 // SessionClosed implements recorder.Observer: the session's derived rows
