@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+
+	"github.com/trailmap/trailmap/internal/jsonscan"
 )
 
 // Key kinds in journey_keys.
@@ -439,116 +441,41 @@ func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64,
 // own ("trailmap/..." tags: clicks, page info, errors), which are not in the
 // custom_events table and do not change a timeline.
 func internalEvent(ev []byte) bool {
-	var e struct {
-		Data struct {
-			Tag string `json:"tag"`
-		} `json:"data"`
-	}
-	return json.Unmarshal(ev, &e) == nil && strings.HasPrefix(e.Data.Tag, "trailmap/")
+	internal := false
+	jsonscan.EachField(ev, func(key, val []byte) bool {
+		if string(key) != "data" {
+			return true
+		}
+		jsonscan.EachField(val, func(key, val []byte) bool {
+			if string(key) == "tag" {
+				internal = strings.HasPrefix(jsonscan.Str(val), "trailmap/")
+				return false
+			}
+			return true
+		})
+		return false
+	})
+	return internal
+}
+
+// eventType returns the top-level "type" of an rrweb event, or -1 when it
+// cannot tell (then the caller errs on the side of re-deriving).
+func eventType(ev []byte) int {
+	t := -1
+	jsonscan.EachField(ev, func(key, val []byte) bool {
+		if string(key) != "type" {
+			return true
+		}
+		if n, ok := jsonscan.Int(val); ok && n >= 0 && n < 1000 {
+			t = int(n)
+		}
+		return false
+	})
+	return t
 }
 
 // SessionClosed implements recorder.Observer: the session's derived rows
 // are computed once more, so a start time moved by a late batch is right.
 func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error {
 	return s.derive(ctx, tx, []int64{sessionID})
-}
-
-// eventType returns the top-level "type" of an rrweb event, or -1 when it
-// cannot tell (then the caller errs on the side of re-deriving).
-func eventType(ev []byte) int {
-	i := skipWS(ev, 0)
-	if i >= len(ev) || ev[i] != '{' {
-		return -1
-	}
-	i++
-	for {
-		i = skipWS(ev, i)
-		if i >= len(ev) || ev[i] != '"' {
-			return -1
-		}
-		end := skipJSONString(ev, i)
-		if end < 0 {
-			return -1
-		}
-		key := ev[i+1 : end-1]
-		i = skipWS(ev, end)
-		if i >= len(ev) || ev[i] != ':' {
-			return -1
-		}
-		i = skipWS(ev, i+1)
-		if string(key) == "type" {
-			n, digits := 0, 0
-			for ; i < len(ev) && ev[i] >= '0' && ev[i] <= '9' && digits < 4; i++ {
-				n = n*10 + int(ev[i]-'0')
-				digits++
-			}
-			if digits == 0 {
-				return -1
-			}
-			return n
-		}
-		if i = skipJSONValue(ev, i); i < 0 {
-			return -1
-		}
-		i = skipWS(ev, i)
-		if i >= len(ev) || ev[i] != ',' {
-			return -1
-		}
-		i++
-	}
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipJSONString returns the index after the string starting at b[i], or -1.
-func skipJSONString(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1
-		}
-	}
-	return -1
-}
-
-// skipJSONValue returns the index after the value starting at b[i], or -1.
-func skipJSONValue(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return skipJSONString(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				e := skipJSONString(b, j)
-				if e < 0 {
-					return -1
-				}
-				j = e - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\n' && b[j] != '\r' && b[j] != '\t' {
-		j++
-	}
-	return j
 }
