@@ -33,15 +33,18 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 		{&s.insertBatch, `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at) VALUES (?, ?, ?, ?)`},
 		{&s.updateSession, `
 			UPDATE sessions SET
-				started_at = MIN(started_at, ?), ended_at = MAX(ended_at, ?), last_received = MAX(last_received, ?),
-				batch_count = batch_count + 1, event_count = event_count + ?, click_count = click_count + ?,
-				page_count = page_count + ?, raw_bytes = raw_bytes + ?, errors = errors + ?, dropped_events = dropped_events + ?,
-				viewport_w = CASE WHEN ? > 0 THEN ? ELSE viewport_w END,
-				viewport_h = CASE WHEN ? > 0 THEN ? ELSE viewport_h END,
-				device = CASE WHEN device = '' THEN ? ELSE device END,
-				entry_url = CASE WHEN entry_url = '' THEN ? ELSE entry_url END,
-				referrer = CASE WHEN referrer = '' THEN ? ELSE referrer END
-			WHERE id = ?`},
+				started_at = MIN(started_at, :first), ended_at = MAX(ended_at, :last), last_received = MAX(last_received, :received),
+				batch_count = batch_count + 1, event_count = event_count + :events, click_count = click_count + :clicks,
+				page_count = page_count + :pages, raw_bytes = raw_bytes + :bytes, errors = errors + :errors,
+				dropped_events = dropped_events + :dropped,
+				viewport_w = CASE WHEN :vw > 0 THEN :vw ELSE viewport_w END,
+				viewport_h = CASE WHEN :vh > 0 THEN :vh ELSE viewport_h END,
+				device = CASE WHEN device = '' THEN :device ELSE device END,
+				-- A batch older than everything so far (batches may arrive out
+				-- of order) has the real entry page and referrer.
+				entry_url = CASE WHEN :entry != '' AND (entry_url = '' OR :first < started_at) THEN :entry ELSE entry_url END,
+				referrer = CASE WHEN :referrer != '' AND (referrer = '' OR :first < started_at) THEN :referrer ELSE referrer END
+			WHERE id = :id`},
 		{&s.insertPage, `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`},
 		{&s.insertCustom, `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`},
 		{&s.upsertVisitor, `
@@ -186,10 +189,11 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	}
 	referrer := pageReferrer(f)
 	_, err = tx.StmtContext(ctx, r.stmts.updateSession).ExecContext(ctx,
-		first, last, b.ReceivedAt,
-		f.Events, f.Clicks, len(pages), f.Bytes, f.Errors, f.Dropped,
-		f.ViewportW, f.ViewportW, f.ViewportH, f.ViewportH,
-		device, entryURL, referrer, sid)
+		sql.Named("first", first), sql.Named("last", last), sql.Named("received", b.ReceivedAt),
+		sql.Named("events", f.Events), sql.Named("clicks", f.Clicks), sql.Named("pages", len(pages)),
+		sql.Named("bytes", f.Bytes), sql.Named("errors", f.Errors), sql.Named("dropped", f.Dropped),
+		sql.Named("vw", f.ViewportW), sql.Named("vh", f.ViewportH), sql.Named("device", device),
+		sql.Named("entry", entryURL), sql.Named("referrer", referrer), sql.Named("id", sid))
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}

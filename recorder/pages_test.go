@@ -41,3 +41,27 @@ func TestRecorder_PageViews(t *testing.T) {
 		}
 	}
 }
+
+// TestRecorder_EntryOutOfOrder checks that the entry page and referrer come
+// from the earliest batch even when it arrives after a later one.
+func TestRecorder_EntryOutOfOrder(t *testing.T) {
+	s := newStack(t, nil)
+	page := func(ts int, path, ref string) string {
+		return fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://site.example%s","width":1200,"height":800}},{"type":5,"timestamp":%d,"data":{"tag":"trailmap/page","payload":{"referrer":%q,"title":"t"}}}`, ts, path, ts+1, ref)
+	}
+	for _, b := range []struct {
+		seq    int
+		events string
+	}{{1, page(2000, "/b", "https://site.example/a")}, {0, page(1000, "/a", "https://search.example/?q=x")}} {
+		if code, body := s.post(t, "entry_order_session", b.seq, b.events); code != http.StatusAccepted {
+			t.Fatalf("%d %v", code, body)
+		}
+	}
+	sess, err := s.db.SessionByPublicID(context.Background(), nil, "entry_order_session")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sess.EntryURL != "https://site.example/a" || sess.Referrer != "https://search.example" || sess.StartedAt.UnixMilli() != 1000 {
+		t.Fatalf("entry %q referrer %q start %v", sess.EntryURL, sess.Referrer, sess.StartedAt.UnixMilli())
+	}
+}
