@@ -12,6 +12,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/index"
 )
@@ -78,6 +79,19 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 			return f, badRequest{"limit must be a number from 1 to 200"}
 		}
 		f.Limit = n
+	}
+	if v := c.QueryParam("segment"); v != "" {
+		seg, err := journey.ParseSegment([]byte(v))
+		if err != nil {
+			return f, badRequest{err.Error()}
+		}
+		if !seg.IsEmpty() {
+			cs, err := seg.Compile("s")
+			if err != nil {
+				return f, badRequest{err.Error()}
+			}
+			f.Where = append(f.Where, index.Cond{SQL: cs.SQL, Args: cs.Args})
+		}
 	}
 	for _, h := range c.QueryParams()["has"] {
 		for _, part := range strings.Split(h, ",") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -92,6 +93,9 @@ func TestSessionsAPI(t *testing.T) {
 		{"from", "from=2025-11-29T09:30:00Z", "api_desktop_002,api_desktop_001"},
 		{"from/to", "from=2025-11-29T08:30:00Z&to=2025-11-29T10:30:00Z", "api_desktop_001,api_tablet_0001"},
 		{"no rage clicks", "has=rage_click", ""},
+		{"segment: device in", "segment=" + url.QueryEscape(`{"field":"device","op":"in","value":["mobile","tablet"]}`), "api_tablet_0001,api_mobile_0001"},
+		{"segment: identified people", "segment=" + url.QueryEscape(`{"field":"identified","op":"eq","value":true}`), "api_desktop_002,api_mobile_0001"},
+		{"segment and filter", "device=mobile&segment=" + url.QueryEscape(`{"not":{"field":"identified","op":"eq","value":true}}`), ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -140,6 +144,8 @@ func TestSessionsAPI(t *testing.T) {
 		{"bad has", "has=joy", 400},
 		{"bad duration", "min_duration=soon", 400},
 		{"unknown project", "project=nope", 404},
+		{"bad segment", "segment=" + url.QueryEscape(`{"field":"shoe_size","op":"eq","value":9}`), 400},
+		{"segment not JSON", "segment=device", 400},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {

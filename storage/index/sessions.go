@@ -72,6 +72,16 @@ type SessionFilter struct {
 	Has         []string // rage_click, dead_click, error, error_click, conversion
 	Cursor      string
 	Limit       int
+	// Where adds conditions over the sessions row aliased "s" (e.g. a
+	// journey segment compiled to SQL); they are trusted SQL with bound
+	// arguments, never user text.
+	Where []Cond
+}
+
+// Cond is an SQL boolean expression with its arguments.
+type Cond struct {
+	SQL  string
+	Args []any
 }
 
 // ErrBadFilter is returned (wrapped) for a filter that cannot be applied.
@@ -157,6 +167,10 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 			return nil, "", fmt.Errorf("%w: has must be rage_click, dead_click, error, error_click or conversion", ErrBadFilter)
 		}
 		where = append(where, "s."+col+" > 0")
+	}
+	for _, c := range f.Where {
+		where = append(where, "("+c.SQL+")")
+		args = append(args, c.Args...)
 	}
 	if f.Cursor != "" {
 		start, id, err := decodeCursor(f.Cursor)
