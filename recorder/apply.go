@@ -74,6 +74,9 @@ func (s *stmts) close() error {
 	return errors.Join(errs...)
 }
 
+// applyGroupMax is the most batches recorded in one index transaction.
+const applyGroupMax = 16
+
 func (r *Recorder) enqueueApply(e *entry) {
 	r.applyMu.Lock()
 	r.applyQ = append(r.applyQ, e)
@@ -97,9 +100,12 @@ func (r *Recorder) applyLoop() {
 			}
 			r.applyCond.Wait()
 		}
+		// Small groups: every request in a group waits for its commit, and
+		// observers cost up to a few ms per batch, so a big group would
+		// hold early requests back; a commit (WAL mode, no fsync) is cheap.
 		group := r.applyQ
-		if len(group) > 512 {
-			group = group[:512]
+		if len(group) > applyGroupMax {
+			group = group[:applyGroupMax]
 		}
 		r.applyQ = r.applyQ[len(group):]
 		r.applyMu.Unlock()

@@ -102,20 +102,23 @@ type Latency struct {
 	P50, P99, Max time.Duration
 }
 
-// RunPaced sends w's batches round-robin across sessions (seq order within
-// each) at rate batches per second, and measures each acknowledgement.
+// RunPaced sends w's batches at rate batches per second and measures each
+// acknowledgement. Sessions start staggered, as in a steady state where
+// visits begin all the time (session i starts i mod n rounds late, n the
+// batches per session), so first batches with their full snapshots are
+// spread out instead of arriving all at once; within a session batches go
+// in seq order.
 func (c *Client) RunPaced(w *rrwebgen.Workload, rate float64) (Latency, error) {
+	n := 0
+	for _, s := range w.Bodies {
+		n = max(n, len(s))
+	}
 	var all [][]byte
-	for j := 0; ; j++ {
-		added := false
-		for i := range w.Bodies {
-			if j < len(w.Bodies[i]) {
-				all = append(all, w.Bodies[i][j])
-				added = true
+	for round := 0; round < 2*n; round++ {
+		for i, s := range w.Bodies {
+			if j := round - i%n; j >= 0 && j < len(s) {
+				all = append(all, s[j])
 			}
-		}
-		if !added {
-			break
 		}
 	}
 	lat := make([]time.Duration, len(all))
