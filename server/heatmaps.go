@@ -52,7 +52,7 @@ func (s *Server) heatmapRoutes(api *echo.Group) {
 // from, to, width, height, mode, limit.
 func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 	var q heatmap.Query
-	id, err := s.heatmapProject(c)
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return q, err
 	}
@@ -81,37 +81,6 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 		*p.dst = n
 	}
 	return q, nil
-}
-
-// heatmapProject resolves the project parameter and checks access: an
-// unknown project is 404, another's 403.
-func (s *Server) heatmapProject(c echo.Context) (int64, error) {
-	p := principal(c)
-	v := c.QueryParam("project")
-	if v == "" {
-		ps, err := s.deps.Index.Projects(c.Request().Context())
-		if err != nil {
-			return 0, err
-		}
-		var ids []int64
-		for _, pr := range ps {
-			if p.CanAccess(pr.ID) {
-				ids = append(ids, pr.ID)
-			}
-		}
-		if len(ids) != 1 {
-			return 0, badRequest{"project is required (its id or name)"}
-		}
-		return ids[0], nil
-	}
-	id, err := s.projectID(c, v)
-	if err != nil {
-		return 0, err
-	}
-	if !p.CanAccess(id) {
-		return 0, fmt.Errorf("%w: project %s", ErrForbidden, v)
-	}
-	return id, nil
 }
 
 // heatmapError maps the heatmap package's errors onto the server's.

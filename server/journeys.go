@@ -106,37 +106,6 @@ func journeyError(err error) error {
 	return err
 }
 
-// journeyProject resolves a project given by id or name (query parameter
-// or body field) and checks access: unknown is 404, another's 403. It may
-// be left out when the caller can see exactly one project.
-func (s *Server) journeyProject(c echo.Context, v string) (int64, error) {
-	p := principal(c)
-	if v == "" {
-		ps, err := s.deps.Index.Projects(c.Request().Context())
-		if err != nil {
-			return 0, err
-		}
-		var ids []int64
-		for _, pr := range ps {
-			if p.CanAccess(pr.ID) {
-				ids = append(ids, pr.ID)
-			}
-		}
-		if len(ids) != 1 {
-			return 0, badRequest{"project is required (its id or name)"}
-		}
-		return ids[0], nil
-	}
-	id, err := s.projectID(c, v)
-	if err != nil {
-		return 0, err
-	}
-	if !p.CanAccess(id) {
-		return 0, fmt.Errorf("%w: project %s", ErrForbidden, v)
-	}
-	return id, nil
-}
-
 // visible hides objects of projects the caller cannot see (404, not 403:
 // ids are guessable).
 func visible(c echo.Context, projectID int64, what string, id int64) error {
@@ -232,7 +201,7 @@ func (p *projectRef) UnmarshalJSON(b []byte) error {
 }
 
 func (s *Server) listPeople(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -256,7 +225,7 @@ func (s *Server) listPeople(c echo.Context) error {
 }
 
 func (s *Server) getPerson(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -283,7 +252,7 @@ type funnelBody struct {
 }
 
 func (s *Server) listFunnels(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -299,7 +268,7 @@ func (s *Server) createFunnel(c echo.Context) error {
 	if err := bindJSON(c, &b); err != nil {
 		return err
 	}
-	id, err := s.journeyProject(c, string(b.Project))
+	id, err := s.projectFor(c, string(b.Project))
 	if err != nil {
 		return err
 	}
@@ -445,7 +414,7 @@ func (s *Server) adHocQuery(c echo.Context) (journey.FunnelQuery, *adHocFunnel, 
 	if err := bindJSON(c, &b); err != nil {
 		return q, nil, err
 	}
-	id, err := s.journeyProject(c, string(b.Project))
+	id, err := s.projectFor(c, string(b.Project))
 	if err != nil {
 		return q, nil, err
 	}
@@ -493,7 +462,7 @@ func (s *Server) queryFunnelSessions(c echo.Context) error {
 }
 
 func (s *Server) paths(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -522,7 +491,7 @@ func (s *Server) paths(c echo.Context) error {
 
 func (s *Server) intentQuery(c echo.Context) (journey.IntentQuery, error) {
 	var q journey.IntentQuery
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return q, err
 	}
@@ -565,7 +534,7 @@ func (s *Server) conversionStats(c echo.Context) error {
 }
 
 func (s *Server) journeySettings(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -581,7 +550,7 @@ func (s *Server) journeySettings(c echo.Context) error {
 }
 
 func (s *Server) setJourneySettings(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -608,7 +577,7 @@ type stageBody struct {
 }
 
 func (s *Server) listStages(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -624,7 +593,7 @@ func (s *Server) createStage(c echo.Context) error {
 	if err := bindJSON(c, &b); err != nil {
 		return err
 	}
-	id, err := s.journeyProject(c, string(b.Project))
+	id, err := s.projectFor(c, string(b.Project))
 	if err != nil {
 		return err
 	}
@@ -686,7 +655,7 @@ func (s *Server) deleteStage(c echo.Context) error {
 }
 
 func (s *Server) stageFlow(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -725,7 +694,7 @@ func (b audienceBody) audience() (journey.Audience, error) {
 }
 
 func (s *Server) listAudiences(c echo.Context) error {
-	id, err := s.journeyProject(c, c.QueryParam("project"))
+	id, err := s.projectFor(c, c.QueryParam("project"))
 	if err != nil {
 		return err
 	}
@@ -741,7 +710,7 @@ func (s *Server) createAudience(c echo.Context) error {
 	if err := bindJSON(c, &b); err != nil {
 		return err
 	}
-	id, err := s.journeyProject(c, string(b.Project))
+	id, err := s.projectFor(c, string(b.Project))
 	if err != nil {
 		return err
 	}

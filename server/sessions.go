@@ -50,12 +50,9 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		Cursor:     c.QueryParam("cursor"),
 	}
 	if v := c.QueryParam("project"); v != "" {
-		id, err := s.projectID(c, v)
+		id, err := s.projectFor(c, v)
 		if err != nil {
 			return f, err
-		}
-		if !p.CanAccess(id) {
-			return f, fmt.Errorf("%w: project %s", ErrForbidden, v)
 		}
 		f.ProjectIDs = []int64{id}
 	}
@@ -101,6 +98,37 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		}
 	}
 	return f, nil
+}
+
+// projectFor resolves a project given by id or name (query parameter or
+// body field) and checks access: unknown is 404, another's 403. It may be
+// left out when the caller can see exactly one project.
+func (s *Server) projectFor(c echo.Context, v string) (int64, error) {
+	p := principal(c)
+	if v == "" {
+		ps, err := s.deps.Index.Projects(c.Request().Context())
+		if err != nil {
+			return 0, err
+		}
+		var ids []int64
+		for _, pr := range ps {
+			if p.CanAccess(pr.ID) {
+				ids = append(ids, pr.ID)
+			}
+		}
+		if len(ids) != 1 {
+			return 0, badRequest{"project is required (its id or name)"}
+		}
+		return ids[0], nil
+	}
+	id, err := s.projectID(c, v)
+	if err != nil {
+		return 0, err
+	}
+	if !p.CanAccess(id) {
+		return 0, fmt.Errorf("%w: project %s", ErrForbidden, v)
+	}
+	return id, nil
 }
 
 // projectID resolves a project given by id or name.
