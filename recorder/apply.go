@@ -16,7 +16,7 @@ import (
 
 // stmts are the prepared statements of the apply loop, on the index writer.
 type stmts struct {
-	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify *sql.Stmt
+	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify, markObserved *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
@@ -30,7 +30,7 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
 			RETURNING id, batch_count = 0`},
-		{&s.insertBatch, `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at) VALUES (?, ?, ?, ?)`},
+		{&s.insertBatch, `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`},
 		{&s.updateSession, `
 			UPDATE sessions SET
 				started_at = MIN(started_at, :first), ended_at = MAX(ended_at, :last), last_received = MAX(last_received, :received),
@@ -53,6 +53,7 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 				first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
 				sessions = sessions + excluded.sessions`},
 		{&s.identify, `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
+		{&s.markObserved, `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
 	} {
 		st, err := db.Write().PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -66,7 +67,7 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify} {
+	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify, s.markObserved} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -74,8 +75,30 @@ func (s *stmts) close() error {
 	return errors.Join(errs...)
 }
 
-// applyGroupMax is the most batches recorded in one index transaction.
-const applyGroupMax = 16
+// applyGroupMax is the most batches recorded in one index transaction of
+// stage 1; observeGroupMax is the same for stage 2.
+const (
+	applyGroupMax   = 16
+	observeGroupMax = 16
+)
+
+// The index is written in two stages, each a single goroutine taking its
+// queue in order. Stage 1 (applyLoop) records a batch's core rows (session,
+// batch, pages, custom events, visitor); the request waits for it, so that a
+// client reading right after the 202 finds the session. Stage 2 (observeLoop)
+// runs the observers (heatmaps, journeys), which cost far more per batch,
+// off that path. A batch is inserted with observed = 0 and stage 2 sets it to
+// 1 in the transaction that runs its observers, so each batch is observed
+// once also when the log is replayed. Segments wait for stage 2: the log keeps
+// a batch until its observers ran, which is how a crash between the stages is
+// repaired at the next start.
+
+// Stage 2 backlog over which a request also waits for its batch's
+// observers, so memory stays bounded when the observers fall behind.
+const (
+	observeBacklogEntries = 4096
+	observeBacklogBytes   = 256 << 20
+)
 
 func (r *Recorder) enqueueApply(e *entry) {
 	r.applyMu.Lock()
@@ -84,11 +107,13 @@ func (r *Recorder) enqueueApply(e *entry) {
 	r.applyMu.Unlock()
 }
 
-// applyLoop records accepted batches in the index, many per transaction.
-// The batch is already durable in the log, so a failure here is retried
-// (and replayed at the next start) rather than reported to the client.
+// applyLoop is stage 1: it records accepted batches in the index, many per
+// transaction, and hands them to stage 2. The batch is already durable in
+// the log, so a failure here is retried (and replayed at the next start)
+// rather than reported to the client. It returns once stop is closed and its
+// queue is empty.
 func (r *Recorder) applyLoop() {
-	defer r.wg.Done()
+	defer close(r.applyDone)
 	for {
 		r.applyMu.Lock()
 		for len(r.applyQ) == 0 {
@@ -100,9 +125,8 @@ func (r *Recorder) applyLoop() {
 			}
 			r.applyCond.Wait()
 		}
-		// Small groups: every request in a group waits for its commit, and
-		// observers cost up to a few ms per batch, so a big group would
-		// hold early requests back; a commit (WAL mode, no fsync) is cheap.
+		// Small groups: every request in a group waits for its commit; a
+		// commit (WAL mode, no fsync) is cheap.
 		group := r.applyQ
 		if len(group) > applyGroupMax {
 			group = group[:applyGroupMax]
@@ -110,29 +134,128 @@ func (r *Recorder) applyLoop() {
 		r.applyQ = r.applyQ[len(group):]
 		r.applyMu.Unlock()
 
-		for attempt := 0; ; attempt++ {
-			err := r.applyGroup(context.Background(), group)
-			if err == nil {
-				break
-			}
-			r.log.Error("apply batches to index", "batches", len(group), "attempt", attempt, slog.Any("error", err))
-			r.m.indexErrors.Inc()
-			select {
-			case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
-			case <-r.stop:
-				if attempt > 3 {
-					// Shutting down with a broken index: the batches stay
-					// in the log and are applied at the next start.
-					for _, e := range group {
-						close(e.applied)
-					}
-					return
-				}
-			}
-		}
+		ok := r.retry(r.stop, "apply batches to index", len(group), func() error {
+			return r.applyGroup(context.Background(), group)
+		})
 		for _, e := range group {
-			close(e.applied)
+			if !ok {
+				// Shutting down with a broken index: the batches stay in
+				// the log and are applied at the next start.
+				e.abandoned = true
+				close(e.indexed)
+				close(e.observed)
+				continue
+			}
+			close(e.indexed)
+			r.enqueueObserve(e)
 		}
+	}
+}
+
+// retry runs fn until it succeeds, backing off between attempts; once giveUp
+// is closed it stops after a few attempts and returns false.
+func (r *Recorder) retry(giveUp <-chan struct{}, what string, n int, fn func() error) bool {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil {
+			return true
+		}
+		r.log.Error(what, "batches", n, "attempt", attempt, slog.Any("error", err))
+		r.m.indexErrors.Inc()
+		select {
+		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
+		case <-giveUp:
+			if attempt > 3 {
+				return false
+			}
+		}
+	}
+}
+
+// enqueueObserve hands an indexed batch to stage 2; without observers there
+// is nothing to do there.
+func (r *Recorder) enqueueObserve(e *entry) {
+	if len(r.observers) == 0 {
+		close(e.observed)
+		return
+	}
+	r.obsMu.Lock()
+	r.obsQ = append(r.obsQ, e)
+	r.obsBacklog++
+	r.obsBacklogBytes += e.raw
+	r.obsCond.Signal()
+	r.obsMu.Unlock()
+}
+
+// observeBehind reports whether stage 2's backlog is over its bound.
+func (r *Recorder) observeBehind() bool {
+	r.obsMu.Lock()
+	defer r.obsMu.Unlock()
+	return r.obsBacklog > observeBacklogEntries || r.obsBacklogBytes > observeBacklogBytes
+}
+
+// requestCloseIdle asks stage 2 to close idle sessions once the batches
+// queued now are observed: observers must see a session's batches before
+// they hear that it ended.
+func (r *Recorder) requestCloseIdle() {
+	r.obsMu.Lock()
+	if !r.closeDue {
+		r.closeDue, r.closeAfter = true, r.obsTaken+int64(len(r.obsQ))
+	}
+	r.obsCond.Signal()
+	r.obsMu.Unlock()
+}
+
+// observeLoop is stage 2: it runs the observers of indexed batches, in
+// stage 1's order, many per transaction, and closes idle sessions when
+// asked. It returns once obsStop is closed (after stage 1 has stopped) and
+// its queue is empty.
+func (r *Recorder) observeLoop() {
+	defer close(r.observeDone)
+	for {
+		r.obsMu.Lock()
+		for len(r.obsQ) == 0 && !(r.closeDue && r.obsDone >= r.closeAfter) {
+			select {
+			case <-r.obsStop:
+				r.obsMu.Unlock()
+				return
+			default:
+			}
+			r.obsCond.Wait()
+		}
+		if r.closeDue && r.obsDone >= r.closeAfter {
+			r.closeDue = false
+			r.obsMu.Unlock()
+			if err := r.closeIdle(context.Background()); err != nil {
+				r.log.Error("close idle sessions", slog.Any("error", err))
+			}
+			continue
+		}
+		group := r.obsQ
+		if len(group) > observeGroupMax {
+			group = group[:observeGroupMax]
+		}
+		r.obsQ = r.obsQ[len(group):]
+		r.obsTaken += int64(len(group))
+		r.obsMu.Unlock()
+
+		ok := r.retry(r.obsStop, "observe batches", len(group), func() error {
+			return r.observeGroup(context.Background(), group)
+		})
+		var raw int64
+		for _, e := range group {
+			// Shutting down with a broken index: the batches stay in the
+			// log (flush skips abandoned entries) and are observed at the
+			// next start.
+			e.abandoned = !ok
+			close(e.observed)
+			raw += e.raw
+		}
+		r.obsMu.Lock()
+		r.obsDone += int64(len(group))
+		r.obsBacklog -= len(group)
+		r.obsBacklogBytes -= raw
+		r.obsMu.Unlock()
 	}
 }
 
@@ -147,8 +270,31 @@ func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 	})
 }
 
-// applyOne records one batch; it does nothing for a batch already recorded,
-// which makes replaying the log at start-up safe.
+// observeGroup runs the observers of indexed batches not observed yet and
+// marks them observed, in one transaction.
+func (r *Recorder) observeGroup(ctx context.Context, group []*entry) error {
+	return r.db.Tx(ctx, func(tx *sql.Tx) error {
+		for _, e := range group {
+			res, err := tx.StmtContext(ctx, r.stmts.markObserved).ExecContext(ctx, e.sid, e.b.Seq)
+			if err != nil {
+				return fmt.Errorf("session %s seq %d: mark observed: %w", e.b.SessionID, e.b.Seq, err)
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue // observed before
+			}
+			for _, o := range r.observers {
+				if err := o.ObserveBatch(ctx, tx, e.sid, e.b.Events); err != nil {
+					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// applyOne records the core rows of one batch (stage 1) and notes its
+// session row for stage 2; it does nothing more for a batch already
+// recorded, which makes replaying the log at start-up safe.
 func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	b := e.b
 	if e.facts == nil { // replayed from the log
@@ -168,7 +314,12 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	if err != nil {
 		return fmt.Errorf("upsert session: %w", err)
 	}
-	res, err := tx.StmtContext(ctx, r.stmts.insertBatch).ExecContext(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt)
+	e.sid = sid
+	observed := 0 // stage 2 runs the observers
+	if len(r.observers) == 0 {
+		observed = 1
+	}
+	res, err := tx.StmtContext(ctx, r.stmts.insertBatch).ExecContext(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt, observed)
 	if err != nil {
 		return fmt.Errorf("insert batch: %w", err)
 	}
@@ -233,11 +384,6 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 			return fmt.Errorf("identify visitor: %w", err)
 		}
 	}
-	for _, o := range r.observers {
-		if err := o.ObserveBatch(ctx, tx, sid, b.Events); err != nil {
-			return fmt.Errorf("observer: %w", err)
-		}
-	}
 	return nil
 }
 
@@ -292,7 +438,8 @@ func pageReferrer(f Facts) string {
 }
 
 // closeIdle marks sessions that have been quiet for the idle timeout as
-// closed, telling observers, including sessions only the index knows of.
+// closed, telling observers, including sessions only the index knows of. It
+// runs on stage 2's goroutine (see requestCloseIdle).
 func (r *Recorder) closeIdle(ctx context.Context) error {
 	cutoff := r.now().Add(-r.cfg.SessionIdle).UnixMilli()
 	var ids []int64

@@ -93,9 +93,12 @@ type Blobs interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
 }
 
-// Observer sees each newly accepted batch inside the index transaction that
-// records it (heatmap clicks, frustration signals, journeys hook in here), and
-// each session end. Batches of one session arrive in acceptance order.
+// Observer sees each newly accepted batch (heatmap clicks, frustration
+// signals, journeys hook in here), and each session end. It runs in an index
+// transaction of its own, after the one that records the batch's session,
+// pages and custom events has committed; every batch is observed once, also
+// across a crash. Batches of one session arrive in acceptance order, and
+// before SessionClosed.
 type Observer interface {
 	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error
 	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error
@@ -141,13 +144,28 @@ type Recorder struct {
 	buffered int64
 	closing  bool
 
+	// Stage 1 of the index (see applyLoop).
 	applyMu   sync.Mutex
 	applyCond *sync.Cond
 	applyQ    []*entry
+	applyDone chan struct{}
+
+	// Stage 2 of the index (see observeLoop).
+	obsMu           sync.Mutex
+	obsCond         *sync.Cond
+	obsQ            []*entry
+	obsTaken        int64 // entries taken from obsQ so far
+	obsDone         int64 // of which observed
+	obsBacklog      int   // entries queued or being observed
+	obsBacklogBytes int64 // and their raw size
+	closeDue        bool  // close idle sessions once obsDone reaches closeAfter
+	closeAfter      int64
+	obsStop         chan struct{} // closed after stage 1 has stopped
+	observeDone     chan struct{}
 
 	flushSem chan struct{}
 	stop     chan struct{}
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup // the sweep loop
 }
 
 type projectEntry struct {
@@ -181,14 +199,24 @@ type session struct {
 	closed       bool
 }
 
-// entry is one accepted batch on its way through apply and flush.
+// entry is one accepted batch on its way through the two index stages and
+// flush.
 type entry struct {
-	b       *Batch
-	facts   *Facts // extracted in the request goroutine, off the single apply loop
-	ua      UA
-	pos     wal.Pos
-	raw     int64
-	applied chan struct{} // closed once the batch is in the index
+	b        *Batch
+	facts    *Facts // extracted in the request goroutine, off the single apply loop
+	ua       UA
+	pos      wal.Pos
+	raw      int64
+	sid      int64         // the session row, set by stage 1
+	indexed  chan struct{} // closed once stage 1 is done: core rows in the index
+	observed chan struct{} // closed once stage 2 is done: observers ran
+	// abandoned is set, before observed is closed, when shutdown gave up on
+	// a broken index: the batch must stay in the log, so flush skips it.
+	abandoned bool
+}
+
+func newEntry(b *Batch, pos wal.Pos) *entry {
+	return &entry{b: b, pos: pos, raw: rawSize(b), indexed: make(chan struct{}), observed: make(chan struct{})}
 }
 
 // New starts a recorder: it replays the write-ahead log (re-buffering batches
@@ -199,24 +227,28 @@ func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometh
 		return nil, err
 	}
 	r := &Recorder{
-		cfg:       cfg,
-		db:        db,
-		blobs:     blobs,
-		log:       logger.With("component", "recorder"),
-		now:       cfg.Now,
-		dec:       NewDecoder(cfg.Limits),
-		ua:        NewUAParser(),
-		observers: observers,
-		projects:  map[string]*projectEntry{},
-		sessions:  map[sessKey]*session{},
-		flushSem:  make(chan struct{}, 2),
-		enc:       newSegmentEncoders(),
-		stop:      make(chan struct{}),
+		cfg:         cfg,
+		db:          db,
+		blobs:       blobs,
+		log:         logger.With("component", "recorder"),
+		now:         cfg.Now,
+		dec:         NewDecoder(cfg.Limits),
+		ua:          NewUAParser(),
+		observers:   observers,
+		projects:    map[string]*projectEntry{},
+		sessions:    map[sessKey]*session{},
+		flushSem:    make(chan struct{}, 2),
+		enc:         newSegmentEncoders(),
+		stop:        make(chan struct{}),
+		applyDone:   make(chan struct{}),
+		obsStop:     make(chan struct{}),
+		observeDone: make(chan struct{}),
 	}
 	if r.now == nil {
 		r.now = time.Now
 	}
 	r.applyCond = sync.NewCond(&r.applyMu)
+	r.obsCond = sync.NewCond(&r.obsMu)
 	if cfg.RatePerKey > 0 {
 		r.keyLimit = ratelimit.New(cfg.RatePerKey, int(4*cfg.RatePerKey)+1, 10000, r.now)
 	}
@@ -231,8 +263,9 @@ func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometh
 	if err := r.recover(ctx); err != nil {
 		return nil, err
 	}
-	r.wg.Add(2)
+	r.wg.Add(1)
 	go r.applyLoop()
+	go r.observeLoop()
 	go r.sweepLoop()
 	return r, nil
 }
@@ -312,7 +345,8 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("log batch: %w", err)
 	}
-	e := &entry{b: b, facts: &facts, ua: ua, pos: pos, raw: rawSize(b), applied: make(chan struct{})}
+	e := newEntry(b, pos)
+	e.facts, e.ua = &facts, ua
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)
@@ -321,16 +355,26 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	r.m.batches.WithLabelValues("accepted").Inc()
 	r.m.events.Add(float64(len(b.Events)))
 	// The batch is durable now. Wait (briefly) for the index too, so that a
-	// client reading right after the 202 finds the session; the apply loop
-	// commits many batches per transaction, so this costs little.
-	t := time.NewTimer(5 * time.Second)
-	defer t.Stop()
-	select {
-	case <-e.applied:
-	case <-t.C:
-	case <-ctx.Done():
+	// client reading right after the 202 finds the session; stage 1 commits
+	// many batches per transaction, so this costs little. Observers run
+	// later, unless they are far behind: then wait for them too, which slows
+	// clients down instead of piling batches up in memory.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if waitFor(wctx, e.indexed) && r.observeBehind() {
+		waitFor(wctx, e.observed)
 	}
 	return Result{Accepted: len(b.Events)}, nil
+}
+
+// waitFor waits until done is closed (true) or ctx ends (false).
+func waitFor(ctx context.Context, done <-chan struct{}) bool {
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // acquire returns the live state of a session, loading the seqs it already
@@ -505,8 +549,15 @@ func (r *Recorder) Close(ctx context.Context) error {
 	r.applyMu.Lock()
 	r.applyCond.Broadcast()
 	r.applyMu.Unlock()
+	// Each stage drains its queue before it returns: stage 1 first, as it
+	// feeds stage 2; then flush all.
+	<-r.applyDone
+	close(r.obsStop)
+	r.obsMu.Lock()
+	r.obsCond.Broadcast()
+	r.obsMu.Unlock()
+	<-r.observeDone
 	r.wg.Wait()
-	// The apply loop drains its queue before it returns; now flush all.
 	err := r.flushAll(ctx, true)
 	return errors.Join(err, r.wal.Close(), r.stmts.close())
 }

@@ -156,9 +156,7 @@ func (r *Recorder) sweepLoop() {
 		}
 		if r.now().Sub(lastIdle) >= min(r.cfg.SessionIdle/10, time.Minute) {
 			lastIdle = r.now()
-			if err := r.closeIdle(ctx); err != nil {
-				r.log.Error("close idle sessions", slog.Any("error", err))
-			}
+			r.requestCloseIdle()
 		}
 	}
 }
@@ -229,12 +227,19 @@ func (r *Recorder) flushAll(ctx context.Context, all bool) error {
 // flush stores one segment of a session. On failure the entries go back to
 // the session's pending list and are tried again at the next sweep.
 func (r *Recorder) flush(ctx context.Context, s *session, entries []*entry) error {
+	// The segment row needs the session row, and the log must keep every
+	// batch until its observers ran: a crash before then is repaired by
+	// replaying the log.
 	for _, e := range entries {
 		select {
-		case <-e.applied: // the segment row needs the session row
+		case <-e.observed:
 		case <-ctx.Done():
 			r.unflush(s, entries)
 			return ctx.Err()
+		}
+		if e.abandoned {
+			r.unflush(s, entries)
+			return fmt.Errorf("store segment of session %s: batch %d not in the index, left in the log", s.key.id, e.b.Seq)
 		}
 	}
 	sortEntries(entries)
@@ -341,7 +346,7 @@ func (r *Recorder) recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		entries = append(entries, &entry{b: b, pos: pos, raw: rawSize(b), applied: make(chan struct{})})
+		entries = append(entries, newEntry(b, pos))
 		return nil
 	})
 	if err != nil {
@@ -351,15 +356,24 @@ func (r *Recorder) recover(ctx context.Context) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	// Make sure every logged batch is in the index (a crash may have come
-	// between the log and the index).
+	// Make sure every logged batch is in the index and observed (a crash
+	// may have come between the log and either stage); both stages skip
+	// what they did before.
 	for i := 0; i < len(entries); i += 512 {
 		group := entries[i:min(i+512, len(entries))]
 		if err := r.applyGroup(ctx, group); err != nil {
 			return fmt.Errorf("replay wal into index: %w", err)
 		}
 		for _, e := range group {
-			close(e.applied)
+			close(e.indexed)
+		}
+		if len(r.observers) > 0 {
+			if err := r.observeGroup(ctx, group); err != nil {
+				return fmt.Errorf("replay wal into observers: %w", err)
+			}
+		}
+		for _, e := range group {
+			close(e.observed)
 		}
 	}
 	bySession := map[sessKey][]*entry{}

@@ -1,0 +1,230 @@
+package recorder_test
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/storage/fs"
+	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/index/indextest"
+)
+
+// noteObserver records what it is told: per session row, the timestamp of
+// each observed batch's first event, and whether the session was closed
+// (and the batches observed after that, which must not happen).
+type noteObserver struct {
+	mu     sync.Mutex
+	fail   bool
+	seen   map[int64][]int64
+	closed map[int64]bool
+	late   []string
+}
+
+func newNoteObserver() *noteObserver {
+	return &noteObserver{seen: map[int64][]int64{}, closed: map[int64]bool{}}
+}
+
+func (o *noteObserver) ObserveBatch(_ context.Context, _ *sql.Tx, sid int64, events []json.RawMessage) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fail {
+		return errors.New("observer down")
+	}
+	var ev struct{ Timestamp int64 }
+	if err := json.Unmarshal(events[0], &ev); err != nil {
+		return err
+	}
+	if o.closed[sid] {
+		o.late = append(o.late, fmt.Sprintf("session %d ts %d", sid, ev.Timestamp))
+	}
+	o.seen[sid] = append(o.seen[sid], ev.Timestamp)
+	return nil
+}
+
+func (o *noteObserver) SessionClosed(_ context.Context, _ *sql.Tx, sid int64) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.closed[sid] = true
+	return nil
+}
+
+// observerStack is a recorder with an observer on a data dir and index that
+// outlive it, so a second recorder can replay what the first left.
+type observerStack struct {
+	db  *index.DB
+	dir string
+	key string
+}
+
+func newObserverStack(t *testing.T) *observerStack {
+	db := indextest.New(t)
+	p, err := db.CreateProject(context.Background(), "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &observerStack{db: db, dir: t.TempDir(), key: p.WriteKey}
+}
+
+func (s *observerStack) start(t *testing.T, o recorder.Observer, mod func(*recorder.Config)) *recorder.Recorder {
+	t.Helper()
+	blobs, err := fs.New(filepath.Join(s.dir, "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := recorder.DefaultConfig(s.dir)
+	cfg.RatePerIP, cfg.RatePerKey = 0, 0
+	cfg.SweepEvery = 20 * time.Millisecond
+	if mod != nil {
+		mod(&cfg)
+	}
+	rec, err := recorder.New(context.Background(), cfg, s.db, blobs, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func (s *observerStack) ingest(t *testing.T, rec *recorder.Recorder, session string, seq int) {
+	t.Helper()
+	body := fmt.Sprintf(`{"session_id":%q,"visitor_id":"visitor_stages","seq":%d,"events":[{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":1,"x":1,"y":2}}]}`, session, seq, 1000+seq)
+	if _, err := rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
+		t.Errorf("%s seq %d: %v", session, seq, err)
+	}
+}
+
+func (s *observerStack) unobserved(t *testing.T) int {
+	t.Helper()
+	var n int
+	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches WHERE observed = 0`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// wantSeen checks that every session row saw exactly the batches 0..n-1, in
+// order.
+func wantSeen(t *testing.T, o *noteObserver, sessions, n int) {
+	t.Helper()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.seen) != sessions {
+		t.Fatalf("observed %d sessions, want %d", len(o.seen), sessions)
+	}
+	for sid, ts := range o.seen {
+		want := make([]int64, n)
+		for i := range want {
+			want[i] = int64(1000 + i)
+		}
+		if fmt.Sprint(ts) != fmt.Sprint(want) {
+			t.Errorf("session %d observed %v, want %v", sid, ts, want)
+		}
+	}
+}
+
+// TestRecorder_observersInOrderBeforeClose: stage 2 sees every batch once,
+// in acceptance order, and a session's end only after its batches.
+func TestRecorder_observersInOrderBeforeClose(t *testing.T) {
+	s := newObserverStack(t)
+	o := newNoteObserver()
+	rec := s.start(t, o, func(c *recorder.Config) { c.SessionIdle = time.Second })
+	const sessions, batches = 3, 20
+	var wg sync.WaitGroup
+	for i := range sessions {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for seq := range batches {
+				s.ingest(t, rec, fmt.Sprintf("stages_%d", i), seq)
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		o.mu.Lock()
+		n := len(o.closed)
+		o.mu.Unlock()
+		if n == sessions {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d sessions closed", n, sessions)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	wantSeen(t, o, sessions, batches)
+	if len(o.late) > 0 {
+		t.Errorf("observed after the session closed: %v", o.late)
+	}
+	if n := s.unobserved(t); n != 0 {
+		t.Errorf("%d batches not marked observed", n)
+	}
+}
+
+// TestRecorder_observersReplayed: batches whose observers never ran (here
+// the observer fails until shutdown, as after a crash between the stages)
+// stay in the log and are observed, once, at the next start.
+func TestRecorder_observersReplayed(t *testing.T) {
+	s := newObserverStack(t)
+	down := newNoteObserver()
+	down.fail = true
+	rec := s.start(t, down, nil)
+	const sessions, batches = 2, 5
+	for i := range sessions {
+		for seq := range batches {
+			s.ingest(t, rec, fmt.Sprintf("replay_%d", i), seq)
+		}
+	}
+	if n := s.unobserved(t); n != sessions*batches {
+		t.Fatalf("%d batches not observed, want %d", n, sessions*batches)
+	}
+	if err := rec.Close(context.Background()); err == nil {
+		t.Error("close stored segments of batches never observed")
+	}
+	var segs int
+	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&segs); err != nil {
+		t.Fatal(err)
+	}
+	if segs != 0 {
+		t.Errorf("%d segments stored before their batches were observed", segs)
+	}
+
+	up := newNoteObserver()
+	rec = s.start(t, up, nil)
+	if n := s.unobserved(t); n != 0 {
+		t.Errorf("%d batches not observed after replay", n)
+	}
+	wantSeen(t, up, sessions, batches)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// A third start replays nothing more into the observers.
+	again := newNoteObserver()
+	rec = s.start(t, again, nil)
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.seen) != 0 {
+		t.Errorf("observed again after replay: %v", again.seen)
+	}
+	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM segments WHERE state = 'done'`).Scan(&segs); err != nil {
+		t.Fatal(err)
+	}
+	if segs != sessions {
+		t.Errorf("%d segments, want %d", segs, sessions)
+	}
+}
