@@ -76,6 +76,11 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 			defer r.mu.Unlock()
 			return float64(r.buffered)
 		}),
+		gauge("trailmap_observe_backlog_batches", "Batches in the index whose observers (heatmaps, journeys) have not run yet.", func() float64 {
+			r.obsMu.Lock()
+			defer r.obsMu.Unlock()
+			return float64(r.obsBacklog)
+		}),
 		gauge("trailmap_live_sessions", "Sessions with state in memory.", func() float64 {
 			r.mu.Lock()
 			defer r.mu.Unlock()
