@@ -27,24 +27,8 @@ func (s *Service) Pages(ctx context.Context, q Query) ([]PageStat, error) {
 	if err != nil {
 		return nil, err
 	}
-	devSQL, devArgs := n.devIn("d.device")
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT p.key, d.device, SUM(d.pageviews), SUM(d.clicks), SUM(d.rage_clicks), SUM(d.dead_clicks), SUM(d.error_clicks)
-		FROM heat_page_day d JOIN heat_pages p ON p.id = d.page_id
-		WHERE p.project_id = ?`+devSQL+` AND d.day BETWEEN ? AND ?
-		GROUP BY d.page_id, d.device`,
-		append(append([]any{n.ProjectID}, devArgs...), n.d0, n.d1)...)
-	if err != nil {
-		return nil, fmt.Errorf("list pages: %w", err)
-	}
-	defer rows.Close()
 	byKey := map[string]*PageStat{}
-	for rows.Next() {
-		var key, dev string
-		var t PageStat
-		if err := rows.Scan(&key, &dev, &t.Pageviews, &t.Clicks, &t.RageClicks, &t.DeadClicks, &t.ErrorClicks); err != nil {
-			return nil, fmt.Errorf("list pages: %w", err)
-		}
+	add := func(key, dev string, t PageStat) {
 		p := byKey[key]
 		if p == nil {
 			p = &PageStat{Page: key, Devices: map[string]int64{}}
@@ -60,8 +44,13 @@ func (s *Service) Pages(ctx context.Context, q Query) ([]PageStat, error) {
 		}
 		p.Devices[dev] += t.Pageviews
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list pages: %w", err)
+	if n.segmented() {
+		err = s.segmentPages(ctx, n, add)
+	} else {
+		err = s.aggregatePages(ctx, n, add)
+	}
+	if err != nil {
+		return nil, err
 	}
 	out := make([]PageStat, 0, len(byKey))
 	for _, p := range byKey {
@@ -83,6 +72,63 @@ func (s *Service) Pages(ctx context.Context, q Query) ([]PageStat, error) {
 		out = out[:n.Limit]
 	}
 	return out, nil
+}
+
+func (s *Service) aggregatePages(ctx context.Context, n *nq, add func(key, dev string, t PageStat)) error {
+	devSQL, devArgs := n.devIn("d.device")
+	rows, err := s.db.Read().QueryContext(ctx, `
+		SELECT p.key, d.device, SUM(d.pageviews), SUM(d.clicks), SUM(d.rage_clicks), SUM(d.dead_clicks), SUM(d.error_clicks)
+		FROM heat_page_day d JOIN heat_pages p ON p.id = d.page_id
+		WHERE p.project_id = ?`+devSQL+` AND d.day BETWEEN ? AND ?
+		GROUP BY d.page_id, d.device`,
+		append(append([]any{n.ProjectID}, devArgs...), n.d0, n.d1)...)
+	if err != nil {
+		return fmt.Errorf("list pages: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, dev string
+		var t PageStat
+		if err := rows.Scan(&key, &dev, &t.Pageviews, &t.Clicks, &t.RageClicks, &t.DeadClicks, &t.ErrorClicks); err != nil {
+			return fmt.Errorf("list pages: %w", err)
+		}
+		add(key, dev, t)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list pages: %w", err)
+	}
+	return nil
+}
+
+// segmentPages counts the pages from the raw rows of the segment's sessions.
+func (s *Service) segmentPages(ctx context.Context, n *nq, add func(key, dev string, t PageStat)) error {
+	raw, err := s.rawTotals(ctx, n)
+	if err != nil {
+		return err
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, key FROM heat_pages WHERE project_id = ?`, n.ProjectID)
+	if err != nil {
+		return fmt.Errorf("list pages: %w", err)
+	}
+	defer rows.Close()
+	keys := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var key string
+		if err := rows.Scan(&id, &key); err != nil {
+			return fmt.Errorf("list pages: %w", err)
+		}
+		keys[id] = key
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("list pages: %w", err)
+	}
+	for k, t := range raw {
+		if key, ok := keys[k.pageID]; ok && t.pageviews+t.clicks > 0 {
+			add(key, k.device, PageStat{Pageviews: t.pageviews, Clicks: t.clicks, RageClicks: t.rage, DeadClicks: t.dead, ErrorClicks: t.errs})
+		}
+	}
+	return nil
 }
 
 // Snapshot is a recorded view of a page to draw maps over: replay the

@@ -53,6 +53,13 @@ type Query struct {
 	Mode string
 	// Limit bounds the elements listed (default 100, at most 1000).
 	Limit int
+	// SessionSQL, when set, restricts the map to the sessions it matches: a
+	// boolean SQL expression over the sessions row aliased s (a compiled
+	// journey segment), with SessionArgs. Such maps are counted from the
+	// raw rows (heat_clicks, heat_pageviews, heat_signals) instead of the
+	// aggregates.
+	SessionSQL  string
+	SessionArgs []any
 }
 
 // DefaultWidth returns the default map width of a device class.
@@ -149,7 +156,51 @@ func (s *Service) check(ctx context.Context, q Query, needPage bool) (*nq, error
 func (n *nq) cacheKey(kind string) string {
 	return strings.Join([]string{kind, strconv.FormatInt(n.ProjectID, 10), n.key, n.Device,
 		strconv.FormatInt(n.d0, 10), strconv.FormatInt(n.d1, 10), strconv.Itoa(n.Width), strconv.Itoa(n.Height),
-		n.Mode, strconv.Itoa(n.Limit)}, "\x00")
+		n.Mode, strconv.Itoa(n.Limit), n.SessionSQL, fmt.Sprintf("%#v", n.SessionArgs)}, "\x00")
+}
+
+// segmented reports whether the query is restricted to a segment.
+func (n *nq) segmented() bool { return n.SessionSQL != "" }
+
+// eachRow runs a query over the raw rows of table (heat_clicks,
+// heat_pageviews or heat_signals, aliased t) of the query's page (every
+// page of the project when it has none), devices and days, joined to
+// sessions s and restricted to the segment when there is one; tail adds
+// conditions or a GROUP BY. scan is called for each row.
+func (s *Service) eachRow(ctx context.Context, n *nq, table, cols, tail string, tailArgs []any, scan func(*sql.Rows) error) error {
+	q := `SELECT ` + cols + ` FROM ` + table + ` t`
+	if n.segmented() {
+		q += ` JOIN sessions s ON s.id = t.session_id`
+	}
+	var args []any
+	if n.pageID != 0 {
+		q += ` WHERE t.page_id = ?`
+		args = append(args, n.pageID)
+	} else {
+		q += ` WHERE t.page_id IN (SELECT id FROM heat_pages WHERE project_id = ?)`
+		args = append(args, n.ProjectID)
+	}
+	devSQL, devArgs := n.devIn("t.device")
+	q += devSQL + ` AND t.day BETWEEN ? AND ?`
+	args = append(append(args, devArgs...), n.d0, n.d1)
+	if n.segmented() {
+		q += ` AND (` + n.SessionSQL + `)`
+		args = append(args, n.SessionArgs...)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, q+" "+tail, append(args, tailArgs...)...)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		if err := scan(rows); err != nil {
+			return fmt.Errorf("read %s: %w", table, err)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	return nil
 }
 
 // devIn returns " AND device IN (?, ...)" and its arguments.
@@ -236,6 +287,17 @@ func (s *Service) totals(ctx context.Context, n *nq) (map[string]*pageTotals, *p
 	if n.pageID == 0 {
 		return byDev, all, nil
 	}
+	if n.segmented() {
+		raw, err := s.rawTotals(ctx, n)
+		if err != nil {
+			return nil, nil, err
+		}
+		for k, t := range raw {
+			byDev[k.device] = t
+			all.add(t)
+		}
+		return byDev, all, nil
+	}
 	devSQL, devArgs := n.devIn("device")
 	rows, err := s.db.Read().QueryContext(ctx, `
 		SELECT device, SUM(pageviews), SUM(clicks), SUM(rage_clicks), SUM(dead_clicks), SUM(error_clicks),
@@ -253,17 +315,94 @@ func (s *Service) totals(ctx context.Context, n *nq) (map[string]*pageTotals, *p
 			return nil, nil, fmt.Errorf("read page totals: %w", err)
 		}
 		byDev[d] = t
-		all.pageviews += t.pageviews
-		all.clicks += t.clicks
-		all.rage += t.rage
-		all.dead += t.dead
-		all.errs += t.errs
-		all.scrollPV += t.scrollPV
-		all.foldPx += t.foldPx
-		all.foldPm += t.foldPm
-		all.docH += t.docH
+		all.add(t)
 	}
 	return byDev, all, rows.Err()
+}
+
+func (a *pageTotals) add(t *pageTotals) {
+	a.pageviews += t.pageviews
+	a.clicks += t.clicks
+	a.rage += t.rage
+	a.dead += t.dead
+	a.errs += t.errs
+	a.scrollPV += t.scrollPV
+	a.foldPx += t.foldPx
+	a.foldPm += t.foldPm
+	a.docH += t.docH
+}
+
+// signalCount returns which of rage, dead and errs counts signals of typ
+// (nil for another type).
+func signalCount(typ string, rage, dead, errs *int64) *int64 {
+	switch typ {
+	case SignalRage:
+		return rage
+	case SignalDead:
+		return dead
+	case SignalError:
+		return errs
+	}
+	return nil
+}
+
+// pageDev keys raw totals.
+type pageDev struct {
+	pageID int64
+	device string
+}
+
+// rawTotals counts what heat_page_day holds from the raw rows, per page
+// and device (for segmented maps and page lists). Page views count on
+// their day, clicks and signals on theirs.
+func (s *Service) rawTotals(ctx context.Context, n *nq) (map[pageDev]*pageTotals, error) {
+	out := map[pageDev]*pageTotals{}
+	var k pageDev
+	at := func() *pageTotals {
+		t := out[k]
+		if t == nil {
+			t = &pageTotals{}
+			out[k] = t
+		}
+		return t
+	}
+	err := s.eachRow(ctx, n, "heat_pageviews", `t.page_id, t.device, COUNT(*), SUM(t.depth_bucket >= 0),
+		SUM(t.fold_px), SUM(t.fold_pm), SUM(t.agg_doc_h)`, "GROUP BY t.page_id, t.device", nil, func(r *sql.Rows) error {
+		var v pageTotals
+		if err := r.Scan(&k.pageID, &k.device, &v.pageviews, &v.scrollPV, &v.foldPx, &v.foldPm, &v.docH); err != nil {
+			return err
+		}
+		t := at()
+		t.pageviews, t.scrollPV, t.foldPx, t.foldPm, t.docH = v.pageviews, v.scrollPV, v.foldPx, v.foldPm, v.docH
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.eachRow(ctx, n, "heat_clicks", "t.page_id, t.device, COUNT(*)", "GROUP BY t.page_id, t.device", nil, func(r *sql.Rows) error {
+		var c int64
+		if err := r.Scan(&k.pageID, &k.device, &c); err != nil {
+			return err
+		}
+		at().clicks = c
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = s.eachRow(ctx, n, "heat_signals", "t.page_id, t.device, t.type, COUNT(*)", "GROUP BY t.page_id, t.device, t.type", nil, func(r *sql.Rows) error {
+		var typ string
+		var c int64
+		if err := r.Scan(&k.pageID, &k.device, &typ, &c); err != nil {
+			return err
+		}
+		t := at()
+		if p := signalCount(typ, &t.rage, &t.dead, &t.errs); p != nil {
+			*p = c
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Box is an element's box in map pixels.
@@ -502,10 +641,33 @@ func (g *grid) cells() [][3]int64 {
 
 // loadGrid bins the page's grid cells at the map's width: x scaled by
 // width / document width bucket, y in page pixels.
+// A segmented map bins the raw clicks into the same cells.
 func (s *Service) loadGrid(ctx context.Context, n *nq, g *grid, widths map[int]int64) error {
 	lastWB, scale := -1, 1.0
 	var wb int
 	var cy int64
+	add := func(cx int, c int64) {
+		if wb != lastWB {
+			lastWB, scale = wb, float64(n.Width)/float64(wb)
+		}
+		widths[wb] += c
+		g.addGrow((float64(cx)+0.5)*CellPx*scale, (float64(cy)+0.5)*CellPx, float64(c))
+	}
+	if n.segmented() {
+		var x, y float64
+		var c int64
+		return s.eachRow(ctx, n, "heat_clicks", "t.wb, t.x, t.y, COUNT(*)", "AND t.wb > 0 GROUP BY t.wb, t.x, t.y", nil, func(r *sql.Rows) error {
+			if err := r.Scan(&wb, &x, &y, &c); err != nil {
+				return err
+			}
+			var cx int
+			var ok bool
+			if cx, cy, ok = gridCell(x, y); ok {
+				add(cx, c)
+			}
+			return nil
+		})
+	}
 	var blob []byte
 	return s.eachSpan(ctx, n, "heat_grid", "wb, cy, cells", func(r *sql.Rows) error {
 		if err := r.Scan(&wb, &cy, &blob); err != nil {
@@ -514,39 +676,20 @@ func (s *Service) loadGrid(ctx context.Context, n *nq, g *grid, widths map[int]i
 		if wb <= 0 {
 			return nil
 		}
-		if wb != lastWB {
-			lastWB, scale = wb, float64(n.Width)/float64(wb)
-		}
-		y := (float64(cy) + 0.5) * CellPx
-		var sum int64
-		err := eachCell(blob, func(cx int, c int64) {
-			sum += c
-			g.addGrow((float64(cx)+0.5)*CellPx*scale, y, float64(c))
-		})
-		widths[wb] += sum
-		return err
+		return eachCell(blob, add)
 	})
 }
 
 func (s *Service) loadWidths(ctx context.Context, n *nq, widths map[int]int64) error {
-	devSQL, devArgs := n.devIn("device")
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT wb, COUNT(*) FROM heat_clicks WHERE page_id = ?`+devSQL+` AND day BETWEEN ? AND ? GROUP BY wb`,
-		append(append([]any{n.pageID}, devArgs...), n.d0, n.d1)...)
-	if err != nil {
-		return fmt.Errorf("read widths: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, n, "heat_clicks", "t.wb, COUNT(*)", "AND t.wb > 0 GROUP BY t.wb", nil, func(r *sql.Rows) error {
 		var wb int
 		var c int64
-		if err := rows.Scan(&wb, &c); err != nil {
-			return fmt.Errorf("read widths: %w", err)
+		if err := r.Scan(&wb, &c); err != nil {
+			return err
 		}
-		if wb > 0 {
-			widths[wb] += c
-		}
-	}
-	return rows.Err()
+		widths[wb] += c
+		return nil
+	})
 }
 
 type elemAgg struct {
@@ -560,25 +703,43 @@ type elemAgg struct {
 func (s *Service) loadElements(ctx context.Context, n *nq, total int64, g *grid, draw bool) ([]Element, error) {
 	aggs := map[int64]*elemAgg{}
 	var sid, c int64
-	var blob []byte
-	err := s.eachSpan(ctx, n, "heat_elem", "selector_id, cells", func(r *sql.Rows) error {
-		if err := r.Scan(&sid, &blob); err != nil {
-			return err
-		}
+	add := func(ratio int, c int64) {
 		a := aggs[sid]
 		if a == nil {
 			a = &elemAgg{ratios: map[int]int64{}}
 			aggs[sid] = a
 		}
-		return eachCell(blob, func(ratio int, c int64) {
-			a.clicks += c
-			if ratio >= unplacedCell {
-				a.unplaced += c
-			} else {
-				a.ratios[ratio] += c
+		a.clicks += c
+		if ratio >= unplacedCell {
+			a.unplaced += c
+		} else {
+			a.ratios[ratio] += c
+		}
+	}
+	var err error
+	if n.segmented() {
+		var ox, oy sql.NullFloat64
+		err = s.eachRow(ctx, n, "heat_clicks", "t.selector_id, t.ox, t.oy, COUNT(*)",
+			"AND t.selector_id IS NOT NULL GROUP BY t.selector_id, t.ox, t.oy", nil, func(r *sql.Rows) error {
+				if err := r.Scan(&sid, &ox, &oy, &c); err != nil {
+					return err
+				}
+				if ox.Valid && oy.Valid {
+					add(ratioCell(ox.Float64, oy.Float64), c)
+				} else {
+					add(unplacedCell, c)
+				}
+				return nil
+			})
+	} else {
+		var blob []byte
+		err = s.eachSpan(ctx, n, "heat_elem", "selector_id, cells", func(r *sql.Rows) error {
+			if err := r.Scan(&sid, &blob); err != nil {
+				return err
 			}
+			return eachCell(blob, add)
 		})
-	})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -586,37 +747,27 @@ func (s *Service) loadElements(ctx context.Context, n *nq, total int64, g *grid,
 		return nil, nil
 	}
 	// Frustration per element.
-	devSQL, devArgs := n.devIn("device")
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT selector_id, type, COUNT(*) FROM heat_signals
-		WHERE page_id = ?`+devSQL+` AND day BETWEEN ? AND ? AND selector_id IS NOT NULL GROUP BY selector_id, type`,
-		append(append([]any{n.pageID}, devArgs...), n.d0, n.d1)...)
-	if err != nil {
-		return nil, fmt.Errorf("read element signals: %w", err)
-	}
-	for rows.Next() {
-		var typ string
-		if err := rows.Scan(&sid, &typ, &c); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("read element signals: %w", err)
-		}
-		if a := aggs[sid]; a != nil {
-			switch typ {
-			case SignalRage:
-				a.rage = c
-			case SignalDead:
-				a.dead = c
-			case SignalError:
-				a.errs = c
+	err = s.eachRow(ctx, n, "heat_signals", "t.selector_id, t.type, COUNT(*)",
+		"AND t.selector_id IS NOT NULL GROUP BY t.selector_id, t.type", nil, func(r *sql.Rows) error {
+			var typ string
+			if err := r.Scan(&sid, &typ, &c); err != nil {
+				return err
 			}
-		}
+			if a := aggs[sid]; a != nil {
+				if p := signalCount(typ, &a.rage, &a.dead, &a.errs); p != nil {
+					*p = c
+				}
+			}
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
-	rows.Close()
 	boxes, err := s.boxes(ctx, n)
 	if err != nil {
 		return nil, err
 	}
-	rows, err = s.db.Read().QueryContext(ctx, `SELECT id, selector, tag, class FROM heat_selectors WHERE page_id = ?`, n.pageID)
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, selector, tag, class FROM heat_selectors WHERE page_id = ?`, n.pageID)
 	if err != nil {
 		return nil, fmt.Errorf("read selectors: %w", err)
 	}
@@ -707,24 +858,16 @@ func (s *Service) boxes(ctx context.Context, n *nq) (map[int64]Box, error) {
 
 // loadSignals bins the signals of the map's mode.
 func (s *Service) loadSignals(ctx context.Context, n *nq, g *grid) error {
-	devSQL, devArgs := n.devIn("device")
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT x, y, wb FROM heat_signals WHERE page_id = ?`+devSQL+` AND day BETWEEN ? AND ? AND type = ?`,
-		append(append([]any{n.pageID}, devArgs...), n.d0, n.d1, n.Mode)...)
-	if err != nil {
-		return fmt.Errorf("read signals: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
+	return s.eachRow(ctx, n, "heat_signals", "t.x, t.y, t.wb", "AND t.type = ?", []any{n.Mode}, func(r *sql.Rows) error {
 		var x, y float64
 		var wb int
-		if err := rows.Scan(&x, &y, &wb); err != nil {
-			return fmt.Errorf("read signals: %w", err)
+		if err := r.Scan(&x, &y, &wb); err != nil {
+			return err
 		}
 		if wb > 0 {
 			x *= float64(n.Width) / float64(wb)
 		}
 		g.addGrow(x, y, 1)
-	}
-	return rows.Err()
+		return nil
+	})
 }

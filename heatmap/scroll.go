@@ -97,7 +97,21 @@ func (s *Service) buildScroll(ctx context.Context, n *nq) (*ScrollMap, error) {
 			FoldPct: round3(float64(t.foldPm) / pv / 10), DocHeight: round3(float64(t.docH) / pv)})
 	}
 	var hist [101]int64
-	if n.pageID != 0 {
+	if n.pageID != 0 && n.segmented() {
+		err := s.eachRow(ctx, n, "heat_pageviews", "t.depth_bucket, COUNT(*)",
+			"AND t.depth_bucket BETWEEN 0 AND 100 GROUP BY t.depth_bucket", nil, func(r *sql.Rows) error {
+				var b int
+				var c int64
+				if err := r.Scan(&b, &c); err != nil {
+					return err
+				}
+				hist[b] += c
+				return nil
+			})
+		if err != nil {
+			return nil, err
+		}
+	} else if n.pageID != 0 {
 		devSQL, devArgs := n.devIn("device")
 		rows, err := s.db.Read().QueryContext(ctx, `
 			SELECT bucket, SUM(n) FROM heat_scroll_day WHERE page_id = ?`+devSQL+` AND day BETWEEN ? AND ? GROUP BY bucket`,
