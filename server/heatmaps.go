@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 )
 
 // Heatmaps is what the server needs of the heatmap service. It has more
@@ -49,7 +50,8 @@ func (s *Server) heatmapRoutes(api *echo.Group) {
 
 // heatmapQuery reads the common parameters: project (id or name; may be
 // left out when the caller can see exactly one project), url, device,
-// from, to, width, height, mode, limit.
+// from, to, width, height, mode, limit, and segment (a journey segment:
+// the maps then count only the sessions it matches).
 func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 	var q heatmap.Query
 	id, err := s.projectFor(c, c.QueryParam("project"))
@@ -79,6 +81,19 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 			return q, badRequest{fmt.Sprintf("%s %q: want a positive whole number", p.name, v)}
 		}
 		*p.dst = n
+	}
+	if v := c.QueryParam("segment"); v != "" {
+		seg, err := journey.ParseSegment([]byte(v))
+		if err != nil {
+			return q, badRequest{err.Error()}
+		}
+		if !seg.IsEmpty() {
+			cs, err := seg.Compile("s")
+			if err != nil {
+				return q, badRequest{err.Error()}
+			}
+			q.SessionSQL, q.SessionArgs = cs.SQL, cs.Args
+		}
 	}
 	return q, nil
 }

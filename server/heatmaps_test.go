@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"testing"
 	"time"
 
@@ -112,6 +113,8 @@ func (s *heatServer) get(t *testing.T, path string, auth string) *httptest.Respo
 func TestServer_Heatmaps(t *testing.T) {
 	s := newHeatServer(t)
 	range_ := "&from=2025-11-20&to=2025-11-30"
+	seg := func(js string) string { return "&segment=" + url.QueryEscape(js) }
+	desktop, mobile := seg(`{"field":"device","op":"eq","value":"desktop"}`), seg(`{"field":"device","op":"eq","value":"mobile"}`)
 	tests := []struct {
 		name     string
 		path     string
@@ -129,6 +132,14 @@ func TestServer_Heatmaps(t *testing.T) {
 		{"pages", "/api/v1/heatmaps/pages?project=alpha" + range_, "token", 200, "application/json", `"page":"/home"`},
 		{"snapshot", "/api/v1/heatmaps/snapshot?project=alpha&url=/home&width=1280" + range_, "token", 200, "application/json", `"session_id":"sessionA1","url":"https://alpha.test/home"`},
 		{"signals", "/api/v1/sessions/sessionA1/signals", "token", 200, "application/json", `"type":"dead_click","time":"2025-11-24T16:00:01Z","offset_ms":1000,"x":100,"y":100`},
+		{"segment clicks", "/api/v1/heatmaps/clicks?project=alpha&url=/home" + range_ + desktop, "token", 200, "application/json", `"clicks":1`},
+		{"segment clicks none", "/api/v1/heatmaps/clicks?project=alpha&url=/home" + range_ + mobile, "token", 200, "application/json", `"clicks":0`},
+		{"segment clicks png", "/api/v1/heatmaps/clicks.png?project=alpha&url=/home&mode=element" + range_ + desktop, "token", 200, "image/png", ""},
+		{"segment scroll", "/api/v1/heatmaps/scroll?project=alpha&url=/home" + range_ + mobile, "token", 200, "application/json", `"all_pageviews":0`},
+		{"segment scroll png", "/api/v1/heatmaps/scroll.png?project=alpha&url=/home" + range_ + desktop, "token", 200, "image/png", ""},
+		{"segment pages", "/api/v1/heatmaps/pages?project=alpha" + range_ + desktop, "token", 200, "application/json", `"page":"/home","pageviews":1,"clicks":1`},
+		{"segment pages none", "/api/v1/heatmaps/pages?project=alpha" + range_ + mobile, "token", 200, "application/json", `"pages":[]`},
+		{"empty segment", "/api/v1/heatmaps/clicks?project=alpha&url=/home" + range_ + seg(`{}`), "token", 200, "application/json", `"clicks":1`},
 		{"project by id", fmt.Sprintf("/api/v1/heatmaps/clicks?project=%d&url=/home", s.projA), "token", 200, "application/json", ""},
 
 		{"unauthenticated", "/api/v1/heatmaps/clicks.png?project=alpha&url=/home", "", 401, "unauthorized", ""},
@@ -147,6 +158,9 @@ func TestServer_Heatmaps(t *testing.T) {
 		{"bad from", "/api/v1/heatmaps/clicks?project=alpha&url=/home&from=yesterday", "token", 400, "bad_request", "from"},
 		{"to before from", "/api/v1/heatmaps/clicks?project=alpha&url=/home&from=2025-11-20&to=2025-11-10", "token", 400, "bad_request", "to must be after from"},
 		{"bad limit", "/api/v1/heatmaps/pages?project=alpha&limit=0", "token", 400, "bad_request", "limit"},
+		{"bad segment json", "/api/v1/heatmaps/clicks?project=alpha&url=/home" + seg(`{"field":`), "token", 400, "bad_request", "segment"},
+		{"bad segment field", "/api/v1/heatmaps/scroll?project=alpha&url=/home" + seg(`{"field":"shoe_size","op":"eq","value":1}`), "token", 400, "bad_request", ""},
+		{"bad segment pages", "/api/v1/heatmaps/pages?project=alpha" + seg(`{"nope":1}`), "token", 400, "bad_request", "segment"},
 		{"no snapshot", "/api/v1/heatmaps/snapshot?project=alpha&url=/nowhere", "token", 404, "not_found", "no page views"},
 	}
 	for _, tt := range tests {
