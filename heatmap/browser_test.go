@@ -633,6 +633,25 @@ func TestHeatmap_Browser(t *testing.T) {
 		if w := eval[int](t, ctx, `trailmapHeatmaps.stages[0].vw`); w != 390 {
 			t.Errorf("mobile viewport %d", w)
 		}
+		// A segment no mobile session matches empties the map; clearing it
+		// brings the sessions back.
+		setSegment := func(v string) {
+			do(t, ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const i = document.getElementById('hm-segment');
+				i.value = %q; i.dispatchEvent(new Event('change')) })()`, v)))
+		}
+		setSegment(`{"field":"device","op":"eq","value":"desktop"}`)
+		ready("segment")
+		if got := eval[string](t, ctx, `trailmapHeatmaps.stages[0].stats.textContent`); !strings.HasPrefix(got, "0 page views") {
+			t.Errorf("segmented stats %q, want no page views", got)
+		}
+		if !eval[bool](t, ctx, `new URLSearchParams(location.search).has('segment')`) {
+			t.Errorf("segment not kept in the URL: %s", eval[string](t, ctx, `location.search`))
+		}
+		setSegment("")
+		ready("segment cleared")
+		if got := eval[string](t, ctx, `trailmapHeatmaps.stages[0].stats.textContent`); strings.HasPrefix(got, "0 page views") {
+			t.Errorf("stats %q after clearing the segment", got)
+		}
 		browsertest.Screenshot(t, ctx, filepath.Join(t.TempDir(), "viewer-mobile.png"), 1400, 1000)
 		if dir := os.Getenv("TRAILMAP_SHOTS"); dir != "" {
 			browsertest.Screenshot(t, ctx, filepath.Join(dir, "heatmaps-mobile.png"), 1400, 1000)

@@ -32,11 +32,13 @@ const state = {
   from2: params.get('from2') || isoDay(today - 59 * DAY),
   to2: params.get('to2') || isoDay(today - 30 * DAY),
   page: params.get('page') !== '0',
+  // segment is a journey segment as JSON ('' for every session).
+  segment: params.get('segment') || '',
 };
 
 function saveURL() {
   const p = new URLSearchParams();
-  for (const k of ['project', 'url', 'device', 'from', 'to', 'mode']) if (state[k]) p.set(k, state[k]);
+  for (const k of ['project', 'url', 'device', 'from', 'to', 'mode', 'segment']) if (state[k]) p.set(k, state[k]);
   if (state.compare) { p.set('compare', '1'); p.set('from2', state.from2); p.set('to2', state.to2); }
   if (!state.page) p.set('page', '0');
   history.replaceState(null, '', `${location.pathname}?${p}`);
@@ -50,6 +52,7 @@ function query(from, to, extra = {}) {
   p.set('device', state.device);
   p.set('from', from);
   p.set('to', isoDay(Date.parse(to) + DAY));
+  if (state.segment) p.set('segment', state.segment);
   for (const [k, v] of Object.entries(extra)) if (v !== undefined && v !== null) p.set(k, v);
   return p.toString();
 }
@@ -447,7 +450,7 @@ async function loadPages() {
   sel.replaceChildren(h('option', { value: '' }, 'Loading pages…'));
   let res;
   try {
-    res = await get(`/api/v1/heatmaps/pages?${new URLSearchParams({ ...(state.project ? { project: state.project } : {}), device: state.device, from: state.from, to: isoDay(Date.parse(state.to) + DAY), limit: 500 })}`);
+    res = await get(`/api/v1/heatmaps/pages?${new URLSearchParams({ ...(state.project ? { project: state.project } : {}), device: state.device, from: state.from, to: isoDay(Date.parse(state.to) + DAY), limit: 500, ...(state.segment ? { segment: state.segment } : {}) })}`);
   } catch (e) {
     sel.replaceChildren(h('option', { value: '' }, e.message));
     return;
@@ -493,8 +496,17 @@ function controls() {
   setSeg('#hm-mode', 'mode', state.mode, 'aria-checked');
 }
 
+// segmentField adds a text box for a journey segment (JSON) after the range.
+function segmentField() {
+  const input = h('input', { id: 'hm-segment', name: 'segment', type: 'text', spellcheck: 'false', placeholder: '{"field":"device","op":"eq","value":"mobile"}' });
+  input.value = state.segment;
+  $('#hm-to').closest('.field').after(h('div', { class: 'field field-wide' }, h('label', { for: 'hm-segment' }, 'Segment'), input));
+  input.addEventListener('change', async (e) => { busy(); state.segment = e.target.value.trim(); await loadPages(); load(); });
+}
+
 async function main() {
   busy();
+  segmentField();
   controls();
   await loadProjects();
   await loadPages();
