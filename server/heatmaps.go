@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/heatmap"
-	"github.com/trailmap/trailmap/journey"
 )
 
 // Heatmaps is what the server needs of the heatmap service. It has more
@@ -82,18 +81,8 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 		}
 		*p.dst = n
 	}
-	if v := c.QueryParam("segment"); v != "" {
-		seg, err := journey.ParseSegment([]byte(v))
-		if err != nil {
-			return q, badRequest{err.Error()}
-		}
-		if !seg.IsEmpty() {
-			cs, err := seg.Compile("s")
-			if err != nil {
-				return q, badRequest{err.Error()}
-			}
-			q.SessionSQL, q.SessionArgs = cs.SQL, cs.Args
-		}
+	if q.SessionSQL, q.SessionArgs, err = segmentCond(c); err != nil {
+		return q, err
 	}
 	return q, nil
 }

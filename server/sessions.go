@@ -77,18 +77,12 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		}
 		f.Limit = n
 	}
-	if v := c.QueryParam("segment"); v != "" {
-		seg, err := journey.ParseSegment([]byte(v))
-		if err != nil {
-			return f, badRequest{err.Error()}
-		}
-		if !seg.IsEmpty() {
-			cs, err := seg.Compile("s")
-			if err != nil {
-				return f, badRequest{err.Error()}
-			}
-			f.Where = append(f.Where, index.Cond{SQL: cs.SQL, Args: cs.Args})
-		}
+	segSQL, segArgs, err := segmentCond(c)
+	if err != nil {
+		return f, err
+	}
+	if segSQL != "" {
+		f.Where = append(f.Where, index.Cond{SQL: segSQL, Args: segArgs})
 	}
 	for _, h := range c.QueryParams()["has"] {
 		for _, part := range strings.Split(h, ",") {
@@ -98,6 +92,28 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		}
 	}
 	return f, nil
+}
+
+// segmentCond compiles the segment query parameter (a journey segment as
+// JSON) to an SQL condition over a sessions row aliased "s"; "" when there is
+// none or it matches everything.
+func segmentCond(c echo.Context) (string, []any, error) {
+	v := c.QueryParam("segment")
+	if v == "" {
+		return "", nil, nil
+	}
+	seg, err := journey.ParseSegment([]byte(v))
+	if err != nil {
+		return "", nil, badRequest{err.Error()}
+	}
+	if seg.IsEmpty() {
+		return "", nil, nil
+	}
+	cs, err := seg.Compile("s")
+	if err != nil {
+		return "", nil, badRequest{err.Error()}
+	}
+	return cs.SQL, cs.Args, nil
 }
 
 // projectFor resolves a project given by id or name (query parameter or
