@@ -363,9 +363,7 @@ func TestRecorder_MultiPageVisit(t *testing.T) {
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
 	clickAndLoad(t, ctx, "#next") // a button that navigates in its click handler, at once
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	noPageErrors(t, ctx, con)
 
 	const want = "page/a.html snapshot click click page/b.html snapshot click click page/c.html snapshot click"
@@ -490,9 +488,7 @@ func TestRecorder_ClickThenLeave(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	// Click a link to a page without the recorder: only the pagehide beacon
 	// can carry that last click.
 	clickAndLoad(t, ctx, "#away")
@@ -514,9 +510,7 @@ func TestRecorder_MaskAll(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html?mask=all"))
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")), chromedp.SendKeys(chromedp.CSS("#name"), typedText))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	var body []byte
 	eventually(t, 15*time.Second, "session stored", func() (bool, string) {
 		list := sessions(t, srv, "")
@@ -547,9 +541,7 @@ func TestRecorder_Consent(t *testing.T) {
 		chromedp.Evaluate[chromedp.Void](`trailmap.identify("someone"); trailmap.track("early", {a: 1})`),
 	)
 	clickAndLoad(t, ctx, "#next") // a pagehide without consent
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	time.Sleep(1500 * time.Millisecond) // past the recorder's first send
 	if n := ingests.count(); n != 0 {
 		t.Fatalf("%d ingest requests before consent", n)
@@ -563,9 +555,7 @@ func TestRecorder_Consent(t *testing.T) {
 
 	do(t, ctx, chromedp.Evaluate[chromedp.Void](`trailmap.consent(true)`), chromedp.Sleep(200),
 		chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	eventually(t, 15*time.Second, "session after consent", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
@@ -605,9 +595,7 @@ func TestRecorder_IdentifyAndTrack(t *testing.T) {
 		waitRecorder(t, ctx)
 		do(t, ctx, chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 			`trailmap.identify(%q, {plan: "pro", device: %d}); trailmap.track("signup", {plan: "pro", n: %d})`, identifiedAs, i, i)))
-		if !eval[bool](t, ctx, `trailmap.flush()`) {
-			t.Fatal("flush() resolved false")
-		}
+		flushOK(t, ctx, "page")
 		visitors[eval[string](t, ctx, `localStorage.getItem("trailmap_vid")`)] = true
 	}
 	if len(visitors) != 2 {
@@ -658,9 +646,7 @@ func TestRecorder_ServerDown(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	var id string
 	eventually(t, 10*time.Second, "first click stored", func() (bool, string) {
 		list := sessions(t, srv, "")
@@ -708,17 +694,13 @@ func TestRecorder_IdleStartsNewSession(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	// 31 minutes pass without activity (the recorder reads Date.now).
 	do(t, ctx, chromedp.Evaluate[chromedp.Void](`(function () {
   var real = Date.now.bind(Date);
   Date.now = function () { return real() + 31 * 60e3 };
 })()`), chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	eventually(t, 15*time.Second, "a second session that starts with a snapshot", func() (bool, string) {
 		list := sessions(t, srv, "")
 		var traces []string
@@ -746,9 +728,7 @@ func TestRecorder_SinglePageApp(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#anchor")), chromedp.Sleep(300*time.Millisecond), // an anchor is no page
 		chromedp.Click(chromedp.CSS("#back")), chromedp.Sleep(300*time.Millisecond),
 	)
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	const want = "page/spa.html snapshot click page/app/settings click click page/spa.html"
 	eventually(t, 15*time.Second, "pushState and popstate recorded as pages", func() (bool, string) {
 		list := sessions(t, srv, "")
@@ -803,9 +783,7 @@ func TestRecorder_BufferBound(t *testing.T) {
 
 	do(t, ctx, chromedp.Navigate(st.URL+"/flood.html"))
 	waitRecorder(t, ctx)
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	srv.Stop(t)
 	// About 12 MB of events with the server down: over the 8 MB buffer.
 	// (rrweb leaves out nodes added and removed within one mutation batch,
@@ -846,9 +824,7 @@ func TestRecorder_StorageDenied(t *testing.T) {
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html?nostorage=1"))
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
-	if !eval[bool](t, ctx, `trailmap.flush()`) {
-		t.Fatal("flush() resolved false")
-	}
+	flushOK(t, ctx, "page")
 	eventually(t, 15*time.Second, "recorded without storage", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
