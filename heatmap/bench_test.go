@@ -198,7 +198,7 @@ func BenchmarkObserve(b *testing.B) {
 				b.StartTimer()
 				for j := 0; j < len(c.events); j += 50 {
 					err := f.db.Tx(ctx, func(tx *sql.Tx) error {
-						if _, err := tx.Exec(`UPDATE sessions SET batch_count = batch_count + 1 WHERE id = ?`, sid); err != nil {
+						if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 							return err
 						}
 						start := time.Now()

@@ -74,7 +74,7 @@ var errRollback = errors.New("rollback on purpose")
 func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, rollback bool) error {
 	ctx := context.Background()
 	return f.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE sessions SET batch_count = batch_count + 1 WHERE id = ?`, sid); err != nil {
+		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
 		if err := svc.ObserveBatch(ctx, tx, sid, events); err != nil {
@@ -265,7 +265,7 @@ func TestService_PoisonBatch(t *testing.T) {
 	if err := f.observeErr(f.svc, sid, batch, false); err != nil {
 		t.Fatalf("attempt %d: %v, want the batch let through", maxFailures, err)
 	}
-	if got := f.count(`SELECT batch_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
+	if got := f.count(`SELECT observed_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
 		t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
 	}
 	if _, err := f.db.Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {

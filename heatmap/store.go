@@ -50,7 +50,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	s := &stmts{}
 	var list []prep
 	for _, p := range []prep{
-		{&s.sessionInfo, `SELECT project_id, device, batch_count FROM sessions WHERE id = ?`},
+		{&s.sessionInfo, `SELECT project_id, device, observed_count FROM sessions WHERE id = ?`},
 		{&s.lastPageview, `
 			SELECT v.id, v.page_id, p.key, v.device, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h,
 				v.max_bottom, v.depth_bucket, v.fold_px, v.fold_pm, v.agg_doc_h, v.clicks, v.state

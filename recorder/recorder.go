@@ -98,7 +98,9 @@ type Blobs interface {
 // transaction of its own, after the one that records the batch's session,
 // pages and custom events has committed; every batch is observed once, also
 // across a crash. Batches of one session arrive in acceptance order, and
-// before SessionClosed.
+// before SessionClosed. In that transaction the session's observed_count
+// already counts the batch (its batch_count may be ahead: the core rows of
+// later batches are recorded before their observers run).
 type Observer interface {
 	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error
 	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
@@ -226,5 +227,70 @@ func TestRecorder_observersReplayed(t *testing.T) {
 	}
 	if segs != sessions {
 		t.Errorf("%d segments, want %d", segs, sessions)
+	}
+}
+
+// gateObserver fails (so stage 2 rolls back and retries, leaving the index
+// writer to stage 1) until open is closed, then passes everything on to
+// next.
+type gateObserver struct {
+	open chan struct{}
+	next recorder.Observer
+}
+
+func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, events []json.RawMessage) error {
+	select {
+	case <-g.open:
+		return g.next.ObserveBatch(ctx, tx, sid, events)
+	default:
+		return errors.New("gate closed")
+	}
+}
+
+func (g *gateObserver) SessionClosed(ctx context.Context, tx *sql.Tx, sid int64) error {
+	return g.next.SessionClosed(ctx, tx, sid)
+}
+
+// TestRecorder_heatmapBehindStage1: under load stage 1 runs ahead of stage
+// 2. The heatmap observer must still follow the session batch by batch (its
+// DOM mirror from the first batch names the targets of later clicks), not
+// take the session's indexed batch count for a lost state and resume
+// without a mirror.
+func TestRecorder_heatmapBehindStage1(t *testing.T) {
+	s := newObserverStack(t)
+	hm, err := heatmap.New(context.Background(), heatmap.DefaultConfig(), s.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hm.Close()
+	g := &gateObserver{open: make(chan struct{}), next: hm}
+	rec := s.start(t, g, nil)
+	const t0 = 1_764_000_000_000
+	post := func(seq int, events string) {
+		t.Helper()
+		body := fmt.Sprintf(`{"session_id":"behind_stage1","visitor_id":"visitor_behind","seq":%d,"events":[%s]}`, seq, events)
+		if _, err := rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
+			t.Fatalf("seq %d: %v", seq, err)
+		}
+	}
+	click := func(ts int64) string {
+		return fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":4,"x":10,"y":10}}`, ts)
+	}
+	post(0, fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.test/","width":1280,"height":800}},`+
+		`{"type":2,"timestamp":%d,"data":{"node":{"type":0,"id":1,"childNodes":[{"type":2,"id":2,"tagName":"html","attributes":{},"childNodes":[`+
+		`{"type":2,"id":3,"tagName":"body","attributes":{},"childNodes":[{"type":2,"id":4,"tagName":"button","attributes":{"id":"buy"},"childNodes":[]}]}]}]},`+
+		`"initialOffset":{"top":0,"left":0}}},%s`, t0, t0+1, click(t0+1000)))
+	post(1, click(t0+6000))
+	post(2, click(t0+11000)+","+fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":1,"positions":[]}}`, t0+20000))
+	close(g.open) // stage 1 has all three batches; stage 2 starts on the first
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var total, named int
+	if err := s.db.Read().QueryRow(`SELECT COUNT(*), COUNT(selector_id) FROM heat_clicks`).Scan(&total, &named); err != nil {
+		t.Fatal(err)
+	}
+	if total != 3 || named != 3 {
+		t.Errorf("clicks %d, with a selector %d; want 3 and 3", total, named)
 	}
 }

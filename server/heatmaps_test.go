@@ -80,7 +80,7 @@ func newHeatServer(t *testing.T) *heatServer {
 		ev(3, t0+6000, `{"source":1,"positions":[]}`),
 	}
 	err = db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE sessions SET batch_count = 1 WHERE id = ?`, sid); err != nil {
+		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
 		return svc.ObserveBatch(ctx, tx, sid, events)
