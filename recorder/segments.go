@@ -367,10 +367,12 @@ func (r *Recorder) recover(ctx context.Context) error {
 		for _, e := range group {
 			close(e.indexed)
 		}
-		if len(r.observers) > 0 {
-			if err := r.observeGroup(ctx, group); err != nil {
+		for rest := group; len(r.observers) > 0 && len(rest) > 0; {
+			n, err := r.observeGroup(ctx, rest)
+			if err != nil {
 				return fmt.Errorf("replay wal into observers: %w", err)
 			}
+			rest = rest[n:]
 		}
 		for _, e := range group {
 			close(e.observed)
