@@ -20,6 +20,7 @@ import (
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
+	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/server"
 	"github.com/trailmap/trailmap/storage"
 	"github.com/trailmap/trailmap/storage/fs"
@@ -38,6 +39,7 @@ type Config struct {
 	S3            s3.Config
 	Server        server.Config
 	Recorder      recorder.Config
+	Retention     retention.Config
 }
 
 // Validate checks the whole configuration.
@@ -53,7 +55,7 @@ func (c Config) Validate() error {
 	if c.S3.Endpoint != "" {
 		errs = append(errs, c.S3.Validate())
 	}
-	errs = append(errs, c.Server.Validate(), c.Recorder.Validate())
+	errs = append(errs, c.Server.Validate(), c.Recorder.Validate(), c.Retention.Validate())
 	return errors.Join(errs...)
 }
 
@@ -93,6 +95,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&r.Devices.TabletMin, "tablet-min-width", def.Devices.TabletMin, "viewport width from which a device is a tablet")
 	fs.IntVar(&r.Devices.DesktopMin, "desktop-min-width", def.Devices.DesktopMin, "viewport width from which a device is a desktop")
 
+	c.Retention = retention.DefaultConfig()
+	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
+
 	if err := envTwins(fs); err != nil {
 		return c, usageError{err.Error()}
 	}
@@ -105,6 +110,10 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	if fs.NArg() > 0 {
 		return c, usageError{fmt.Sprintf("serve takes no arguments, got %q", fs.Args())}
 	}
+	if *retentionDays < 0 {
+		return c, usageError{fmt.Sprintf("retention days must not be negative, got %d", *retentionDays)}
+	}
+	c.Retention.MaxAge = time.Duration(*retentionDays) * 24 * time.Hour
 	r.DataDir = c.DataDir
 	r.Redact = def.Redact
 	r.WALFileBytes = def.WALFileBytes
@@ -193,6 +202,16 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	})
 
 	jour.Start() // derives journey timelines of sessions recorded without them
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	sweepDone := make(chan struct{})
+	go func() {
+		defer close(sweepDone)
+		retention.New(db, blobs, cfg.Retention, logger).Run(sweepCtx)
+	}()
+	defer func() { stopSweep(); <-sweepDone }()
+	if cfg.Retention.MaxAge > 0 {
+		logger.Info("retention", "days", int(cfg.Retention.MaxAge/(24*time.Hour)))
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Addr)
 	if err != nil {
 		return errors.Join(fmt.Errorf("listen: %w", err), rec.Close(context.WithoutCancel(ctx)))

@@ -1,0 +1,297 @@
+// Package retention deletes recorded sessions once they are older than the
+// configured retention: their segment objects, their index rows (batches,
+// pages, custom events, segments; heatmap clicks and signals, journey
+// timelines, shares and notes go with them by cascade or trigger), and the
+// visitors left without sessions. Aggregates (heatmap cells, page and
+// scroll counts per day and month) hold no per-visitor data and are kept.
+//
+// A session expires once it is closed and its last batch was received
+// (server clock; client clocks are not trusted) longer ago than MaxAge.
+// Sessions whose events are not all in stored segments yet, or with a batch
+// whose observers have not run, wait for the next sweep. Rows go first, in transactions of
+// Chunk sessions that also record the session's object keys in blob_trash;
+// objects are deleted after the commit, and keys left in blob_trash by a
+// crash are deleted by the next sweep. A session that received a batch
+// again between the selection and the delete is not deleted.
+package retention
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// Blobs is what retention needs of the blob store.
+type Blobs interface {
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Config says how long sessions are kept and how the sweep runs.
+type Config struct {
+	// MaxAge is how long a session is kept after its last batch was
+	// received; 0 keeps sessions forever.
+	MaxAge time.Duration
+	// Every is the time between sweeps.
+	Every time.Duration
+	// Chunk is how many sessions one index transaction deletes: the index
+	// has a single writer, which ingest shares.
+	Chunk int
+	// Pause is the rest between two chunks, leaving the writer to ingest.
+	Pause time.Duration
+}
+
+// DefaultConfig keeps sessions forever; with a MaxAge it sweeps hourly,
+// 100 sessions per transaction.
+func DefaultConfig() Config {
+	return Config{Every: time.Hour, Chunk: 100, Pause: 20 * time.Millisecond}
+}
+
+// Validate reports settings that cannot work.
+func (c Config) Validate() error {
+	if c.MaxAge < 0 {
+		return errors.New("retention must not be negative")
+	}
+	if c.MaxAge > 0 && c.MaxAge < time.Hour {
+		return fmt.Errorf("retention %v is under an hour: sessions could go while still being recorded", c.MaxAge)
+	}
+	if c.Every <= 0 || c.Chunk < 1 || c.Pause < 0 {
+		return errors.New("retention sweep interval and chunk size must be positive")
+	}
+	return nil
+}
+
+// Result counts what a sweep deleted.
+type Result struct {
+	Sessions int // session rows
+	Objects  int // segment objects
+	Visitors int // visitor rows left without sessions
+}
+
+// Sweeper deletes expired sessions.
+type Sweeper struct {
+	db    *index.DB
+	blobs Blobs
+	cfg   Config
+	log   *slog.Logger
+}
+
+// New returns a sweeper; it does nothing until Run or Sweep.
+func New(db *index.DB, blobs Blobs, cfg Config, logger *slog.Logger) *Sweeper {
+	return &Sweeper{db: db, blobs: blobs, cfg: cfg, log: logger.With("component", "retention")}
+}
+
+// Run sweeps a minute after the start and then every cfg.Every, until ctx
+// ends. With MaxAge 0 it returns at once.
+func (s *Sweeper) Run(ctx context.Context) {
+	if s.cfg.MaxAge <= 0 {
+		return
+	}
+	wait := time.Minute
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+		wait = s.cfg.Every
+		start := time.Now()
+		res, err := s.Sweep(ctx, start)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("retention sweep", slog.Any("error", err), "sessions", res.Sessions, "objects", res.Objects)
+			continue
+		}
+		if res.Sessions > 0 || res.Objects > 0 {
+			s.log.Info("retention sweep", "sessions", res.Sessions, "objects", res.Objects, "visitors", res.Visitors,
+				"took", time.Since(start).Round(time.Millisecond))
+		}
+	}
+}
+
+// Sweep deletes every session expired at now, chunk by chunk, and the
+// objects of those sessions and of earlier interrupted sweeps.
+func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
+	var res Result
+	if s.cfg.MaxAge <= 0 {
+		return res, nil
+	}
+	cutoff := now.Add(-s.cfg.MaxAge).UnixMilli()
+	if err := s.emptyTrash(ctx, &res); err != nil {
+		return res, err
+	}
+	for {
+		ids, err := s.candidates(ctx, cutoff)
+		if err != nil {
+			return res, err
+		}
+		if len(ids) == 0 {
+			return res, nil
+		}
+		n, v, err := s.deleteRows(ctx, ids, cutoff, now)
+		if err != nil {
+			return res, err
+		}
+		res.Sessions += n
+		res.Visitors += v
+		if err := s.emptyTrash(ctx, &res); err != nil {
+			return res, err
+		}
+		if n == 0 {
+			// Every candidate changed under us (received a batch again):
+			// the next sweep sees them anew.
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(s.cfg.Pause):
+		}
+	}
+}
+
+// expired is the condition on a sessions row (aliased s) for deletion.
+const expired = `s.closed = 1 AND s.last_received < ?
+	AND (SELECT COALESCE(SUM(g.events), 0) FROM segments g WHERE g.session_id = s.id AND g.state = 'done') >= s.event_count
+	AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.session_id = s.id AND b.observed = 0)`
+
+// candidates reads up to Chunk expired sessions, oldest first, without
+// taking the writer.
+func (s *Sweeper) candidates(ctx context.Context, cutoff int64) ([]int64, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE `+expired+` ORDER BY s.last_received LIMIT ?`, cutoff, s.cfg.Chunk)
+	if err != nil {
+		return nil, fmt.Errorf("retention: find expired sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("retention: find expired sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("retention: find expired sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// deleteRows deletes the sessions of ids that are still expired, with
+// everything that refers to them, and the visitors they leave without
+// sessions; their object keys go to blob_trash.
+func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now time.Time) (sessions, visitors int, err error) {
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		sessions, visitors = 0, 0
+		// The writer serialises with ingest: check again inside.
+		args := []any{cutoff}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+expired+` AND s.id IN `+in, args...)
+		if err != nil {
+			return fmt.Errorf("retention: recheck sessions: %w", err)
+		}
+		type visitor struct {
+			project int64
+			id      string
+		}
+		var gone []any
+		seen := map[visitor]bool{}
+		var owners []visitor
+		for rows.Next() {
+			var id int64
+			var v visitor
+			if err := rows.Scan(&id, &v.project, &v.id); err != nil {
+				rows.Close()
+				return fmt.Errorf("retention: recheck sessions: %w", err)
+			}
+			gone = append(gone, id)
+			if !seen[v] {
+				seen[v] = true
+				owners = append(owners, v)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("retention: recheck sessions: %w", err)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		in = "(" + strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",") + ")"
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
+			append([]any{now.UnixMilli()}, gone...)...); err != nil {
+			return fmt.Errorf("retention: note segment objects: %w", err)
+		}
+		// Tables without ON DELETE CASCADE first; the rest (heatmap,
+		// journey, shares, notes) follows the sessions rows.
+		for _, table := range []string{"custom_events", "pages", "batches", "segments", "sessions"} {
+			col := "session_id"
+			if table == "sessions" {
+				col = "id"
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+col+` IN `+in, gone...); err != nil {
+				return fmt.Errorf("retention: delete %s: %w", table, err)
+			}
+		}
+		for _, v := range owners {
+			res, err := tx.ExecContext(ctx, `DELETE FROM visitors WHERE project_id = ? AND id = ?
+				AND NOT EXISTS (SELECT 1 FROM sessions WHERE project_id = ? AND visitor_id = ?)`, v.project, v.id, v.project, v.id)
+			if err != nil {
+				return fmt.Errorf("retention: delete visitor: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			visitors += int(n)
+		}
+		sessions = len(gone)
+		return nil
+	})
+	return sessions, visitors, err
+}
+
+// emptyTrash deletes the objects listed in blob_trash, and their entries.
+func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
+	for {
+		rows, err := s.db.Read().QueryContext(ctx, `SELECT key FROM blob_trash ORDER BY key LIMIT 500`)
+		if err != nil {
+			return fmt.Errorf("retention: read blob trash: %w", err)
+		}
+		var keys []any
+		for rows.Next() {
+			var k string
+			if err := rows.Scan(&k); err != nil {
+				rows.Close()
+				return fmt.Errorf("retention: read blob trash: %w", err)
+			}
+			keys = append(keys, k)
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("retention: read blob trash: %w", err)
+		}
+		if len(keys) == 0 {
+			return nil
+		}
+		for _, k := range keys {
+			if err := s.blobs.Delete(ctx, k.(string)); err != nil {
+				return fmt.Errorf("retention: delete object %s: %w", k, err)
+			}
+		}
+		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(keys)), ",") + ")"
+		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `DELETE FROM blob_trash WHERE key IN `+in, keys...)
+			return err
+		}); err != nil {
+			return fmt.Errorf("retention: clear blob trash: %w", err)
+		}
+		res.Objects += len(keys)
+	}
+}

@@ -1,0 +1,222 @@
+package retention_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
+	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/retention"
+	"github.com/trailmap/trailmap/storage/fs"
+	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/index/indextest"
+)
+
+// stack is a recorder with heatmap and journey observers on a real index
+// and local blob store, as `trailmap serve` runs them.
+type stack struct {
+	t     *testing.T
+	db    *index.DB
+	blobs *fs.Client
+	dir   string
+	key   string
+	rec   *recorder.Recorder
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	s := &stack{t: t, db: indextest.New(t), dir: t.TempDir()}
+	p, err := s.db.CreateProject(ctx, "test", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.key = p.WriteKey
+	if s.blobs, err = fs.New(filepath.Join(s.dir, "blobs")); err != nil {
+		t.Fatal(err)
+	}
+	hm, err := heatmap.New(ctx, heatmap.DefaultConfig(), s.db, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hm.Close() })
+	jr, err := journey.New(ctx, s.db, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { jr.Close() })
+	cfg := recorder.DefaultConfig(s.dir)
+	cfg.RatePerIP, cfg.RatePerKey = 0, 0
+	cfg.SessionIdle = time.Second
+	cfg.SweepEvery = 50 * time.Millisecond
+	if s.rec, err = recorder.New(ctx, cfg, s.db, s.blobs, nil, logger, hm, jr); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.rec.Close(context.Background()) })
+	return s
+}
+
+// record posts a two-batch visit: a page with a button, a click on it, a
+// second click later.
+func (s *stack) record(session, visitor string) {
+	s.t.Helper()
+	t0 := time.Now().UnixMilli()
+	batches := []string{
+		fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.test/cart","width":1280,"height":800}},`+
+			`{"type":2,"timestamp":%d,"data":{"node":{"type":0,"id":1,"childNodes":[{"type":2,"id":2,"tagName":"html","attributes":{},"childNodes":[`+
+			`{"type":2,"id":3,"tagName":"body","attributes":{},"childNodes":[{"type":2,"id":4,"tagName":"button","attributes":{"id":"buy"},"childNodes":[]}]}]}]},`+
+			`"initialOffset":{"top":0,"left":0}}},`+
+			`{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":4,"x":10,"y":10}}`, t0, t0+1, t0+500),
+		fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":4,"x":12,"y":11}},`+
+			`{"type":5,"timestamp":%d,"data":{"tag":"checkout","payload":{"total":12}}}`, t0+900, t0+950),
+	}
+	for seq, events := range batches {
+		body := fmt.Sprintf(`{"session_id":%q,"visitor_id":%q,"seq":%d,"events":[%s]}`, session, visitor, seq, events)
+		if _, err := s.rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
+			s.t.Fatalf("%s seq %d: %v", session, seq, err)
+		}
+	}
+}
+
+func (s *stack) count(query string, args ...any) int {
+	s.t.Helper()
+	var n int
+	if err := s.db.Read().QueryRow(query, args...).Scan(&n); err != nil {
+		s.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// settled waits until n sessions are closed with all their events stored.
+func (s *stack) settled(n int) {
+	s.t.Helper()
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		got := s.count(`SELECT COUNT(*) FROM sessions s WHERE closed = 1
+			AND (SELECT COALESCE(SUM(events), 0) FROM segments WHERE session_id = s.id AND state = 'done') = s.event_count`)
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%d of %d sessions closed and stored", got, n)
+		}
+	}
+}
+
+func (s *stack) objects() []string {
+	s.t.Helper()
+	var keys []string
+	err := filepath.WalkDir(filepath.Join(s.dir, "blobs"), func(path string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(d.Name(), ".") {
+			keys = append(keys, path)
+		}
+		return err
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return keys
+}
+
+// failingBlobs fails every delete.
+type failingBlobs struct{}
+
+func (failingBlobs) Delete(context.Context, string) error { return errors.New("store down") }
+
+func TestSweep(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	s.record("retention_old_a", "visitor_gone")
+	s.record("retention_old_b", "visitor_gone")
+	s.record("retention_old_c", "visitor_stays")
+	s.settled(3)
+	segments := s.count(`SELECT COUNT(*) FROM segments`)
+	if len(s.objects()) != segments || segments < 3 {
+		t.Fatalf("%d objects for %d segments", len(s.objects()), segments)
+	}
+	if s.count(`SELECT COUNT(*) FROM heat_clicks`) != 6 || s.count(`SELECT COUNT(*) FROM journey_sessions`) != 3 {
+		t.Fatalf("want heatmap clicks and journey timelines before the sweep: %d clicks, %d timelines",
+			s.count(`SELECT COUNT(*) FROM heat_clicks`), s.count(`SELECT COUNT(*) FROM journey_sessions`))
+	}
+	aggregates := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`)
+	// A share of a session goes with it.
+	if _, err := s.db.Write().Exec(`INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, created_by_name, created_at, expires_at)
+		SELECT x'01', 'tm', project_id, id, 0, 1000, 'Checkout', 'ann', 0, 0 FROM sessions WHERE public_id = 'retention_old_a'`); err != nil {
+		t.Fatal(err)
+	}
+	// Later, another visit of visitor_stays, still being recorded.
+	time.Sleep(10 * time.Millisecond)
+	cutoffNow := time.Now()
+	s.record("retention_live_d", "visitor_stays")
+
+	cfg := retention.DefaultConfig()
+	cfg.MaxAge, cfg.Chunk = 24*time.Hour, 2 // two chunks for three sessions
+
+	// Not expired yet.
+	res, err := retention.New(s.db, s.blobs, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.Add(23*time.Hour))
+	if err != nil || res != (retention.Result{}) {
+		t.Fatalf("sweep before expiry: %+v, %v", res, err)
+	}
+
+	// The blob store fails: rows go, their objects wait in the trash.
+	sw := retention.New(s.db, failingBlobs{}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if _, err := sw.Sweep(ctx, cutoffNow.Add(25*time.Hour)); err == nil {
+		t.Fatal("sweep with a failing blob store: no error")
+	}
+	if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n == 0 {
+		t.Fatal("no object keys kept for later")
+	}
+
+	// The next sweep finishes the job.
+	sw = retention.New(s.db, s.blobs, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	res, err = sw.Sweep(ctx, cutoffNow.Add(25*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id LIKE 'retention_old_%'`); got != 0 {
+		t.Errorf("%d expired sessions left", got)
+	}
+	if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_live_d'`); got != 1 {
+		t.Errorf("the live session is gone")
+	}
+	for _, q := range []string{
+		`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id != 'retention_live_d'`,
+		`SELECT COUNT(*) FROM pages p JOIN sessions s ON s.id = p.session_id WHERE s.public_id != 'retention_live_d'`,
+		`SELECT COUNT(*) FROM batches WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM pages WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM custom_events WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM segments WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM heat_clicks WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM heat_pageviews WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM journey_sessions WHERE session_id NOT IN (SELECT id FROM sessions)`,
+		`SELECT COUNT(*) FROM shares`,
+		`SELECT COUNT(*) FROM blob_trash`,
+		`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_gone'`,
+	} {
+		if n := s.count(q); n != 0 {
+			t.Errorf("%s: %d, want 0", q, n)
+		}
+	}
+	if n := s.count(`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_stays'`); n != 1 {
+		t.Errorf("visitor with a live session: %d rows, want 1", n)
+	}
+	if got := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`); got != aggregates {
+		t.Errorf("aggregate rows %d, want %d kept", got, aggregates)
+	}
+	if left := s.objects(); len(left) != 0 {
+		t.Errorf("objects left: %v", left)
+	}
+	if res.Sessions != 1 || res.Objects != segments {
+		// The failed sweep deleted the rows of the first chunk (2 sessions).
+		t.Errorf("second sweep: %+v, want 1 session and %d objects (the first chunk's rows went in the failed sweep)", res, segments)
+	}
+}
