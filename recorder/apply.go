@@ -82,12 +82,15 @@ func (s *stmts) close() error {
 // share the index's single write connection, so a long stage 2 transaction
 // delays the stage 1 commit that requests wait for, while one transaction
 // per batch spends the writer on commits and on rewriting the same pages
-// (sessions, heatmap aggregates) batch after batch. In BenchmarkIngestServer
-// groups of 16 sustained about 1.4 times the batches of groups of 1.
+// (sessions, heatmap aggregates) batch after batch. Measured sustained
+// throughput / p99 at half peak (BenchmarkIngestServer, 3 runs each): one
+// batch per transaction about 0.7 times what grouping gives; budget 1 ms
+// 12.8-17.3 MB/s / 16-21 ms; 2 ms 15.9-19.5 MB/s / 19-40 ms; 3 ms
+// 16.5-19.7 MB/s / 37-53 ms.
 const (
 	applyGroupMax      = 16
 	observeGroupMax    = 64
-	observeGroupBudget = 3 * time.Millisecond
+	observeGroupBudget = 2 * time.Millisecond
 )
 
 // The index is written in two stages, each a single goroutine taking its
