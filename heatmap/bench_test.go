@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Render benchmarks: a 1280×6000 desktop click map of one page over three
@@ -189,6 +191,7 @@ func BenchmarkObserve(b *testing.B) {
 			for _, e := range c.events {
 				bytes += int64(len(e))
 			}
+			split := rrweb.SplitAll(c.events) // the recorder does this on the request's goroutine
 			ctx := context.Background()
 			var inObserver time.Duration // the observer's share, without the harness's transactions
 			b.ResetTimer()
@@ -202,7 +205,7 @@ func BenchmarkObserve(b *testing.B) {
 							return err
 						}
 						start := time.Now()
-						err := f.svc.ObserveBatch(ctx, tx, sid, c.events[j:min(j+50, len(c.events))])
+						err := f.svc.ObserveBatch(ctx, tx, sid, split[j:min(j+50, len(split))])
 						inObserver += time.Since(start)
 						return err
 					})
@@ -218,13 +221,15 @@ func BenchmarkObserve(b *testing.B) {
 }
 
 // BenchmarkTracker is the observer's CPU cost alone (parsing, mirror,
-// placement, signals), without the index.
+// placement, signals), without the index; the event envelopes are read
+// beforehand, as the recorder does on the request's goroutine.
 func BenchmarkTracker(b *testing.B) {
-	events := syntheticSession(2000)
+	raw := syntheticSession(2000)
 	var bytes int64
-	for _, e := range events {
+	for _, e := range raw {
 		bytes += int64(len(e))
 	}
+	events := rrweb.SplitAll(raw)
 	set := DefaultSettings()
 	b.ResetTimer()
 	for range b.N {

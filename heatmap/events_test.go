@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Helpers that build rrweb events for tests.
@@ -193,7 +195,7 @@ func track(t testing.TB, batches ...[]json.RawMessage) (*tracker, *memSink) {
 	tr := newTracker(&set, 100000)
 	m := &memSink{}
 	for _, b := range batches {
-		if err := tr.observe(b, m); err != nil {
+		if err := tr.observe(rrweb.SplitAll(b), m); err != nil {
 			t.Fatalf("observe: %v", err)
 		}
 	}

@@ -41,6 +41,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -170,7 +171,7 @@ const maxFailures = 5
 // retries it); after maxFailures failures in a row for one session the
 // batch's heatmap facts are rolled back to a savepoint and dropped, logged,
 // and the batch goes through without them.
-func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
 	if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
 		return fmt.Errorf("heatmap: savepoint: %w", err)
 	}
@@ -215,7 +216,7 @@ func (s *Service) failed(sessionID int64, failed bool) bool {
 	return false
 }
 
-func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
 	var projectID, batches int64
 	var device string
 	err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -77,7 +78,7 @@ func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, 
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		if err := svc.ObserveBatch(ctx, tx, sid, events); err != nil {
+		if err := svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events)); err != nil {
 			return err
 		}
 		if rollback {

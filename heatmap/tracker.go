@@ -1,10 +1,10 @@
 package heatmap
 
 import (
-	"encoding/json"
 	"math"
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // rrweb event types and incremental sources (rrweb's EventType and
@@ -197,7 +197,7 @@ func newTracker(set *Settings, maxMirrorNodes int) *tracker {
 }
 
 // observe processes a batch of events in order.
-func (t *tracker) observe(events []json.RawMessage, out sink) error {
+func (t *tracker) observe(events []rrweb.Event, out sink) error {
 	for _, ev := range events {
 		if err := t.event(ev, out); err != nil {
 			return err
@@ -213,21 +213,8 @@ func (t *tracker) observe(events []json.RawMessage, out sink) error {
 	return nil
 }
 
-func (t *tracker) event(ev []byte, out sink) error {
-	var typ int64 = -1
-	var ts int64
-	var data []byte
-	jsonscan.EachField(ev, func(key, val []byte) bool {
-		switch string(key) {
-		case "type":
-			typ, _ = jsonscan.Int(val)
-		case "timestamp":
-			ts, _ = jsonscan.Int(val)
-		case "data":
-			data = val
-		}
-		return true
-	})
+func (t *tracker) event(ev rrweb.Event, out sink) error {
+	typ, ts, data := ev.Type, ev.Timestamp, ev.Data
 	if ts > 0 {
 		if err := t.expire(ts, out); err != nil {
 			return err

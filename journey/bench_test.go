@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -433,8 +434,8 @@ func BenchmarkObserveBatch(b *testing.B) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name   string
-		events []json.RawMessage
-	}{{"page-view", events}, {"mouse-moves-only", quiet}} {
+		events []rrweb.Event
+	}{{"page-view", rrweb.SplitAll(events)}, {"mouse-moves-only", rrweb.SplitAll(quiet)}} {
 		b.Run(tc.name, func(b *testing.B) {
 			var inObs time.Duration
 			for b.Loop() {

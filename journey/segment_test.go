@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 func TestSegment_Compile(t *testing.T) {
@@ -180,7 +182,7 @@ func TestEventType(t *testing.T) {
 		{`{"timestamp":1}`, -1},
 		{`[1,2]`, -1},
 	} {
-		if got := eventType([]byte(tc.ev)); got != tc.want {
+		if got := rrweb.Split([]byte(tc.ev)).Type; got != int64(tc.want) {
 			t.Errorf("%s: %d, want %d", tc.ev, got, tc.want)
 		}
 	}
@@ -188,7 +190,7 @@ func TestEventType(t *testing.T) {
 		`{"type":5,"data":{"tag":"trailmap/click","payload":{}},"timestamp":1}`: true,
 		`{"type":5,"data":{"tag":"purchase","payload":{}},"timestamp":1}`:       false,
 	} {
-		if internalEvent([]byte(ev)) != want {
+		if internalEvent(rrweb.Split([]byte(ev)).Data) != want {
 			t.Errorf("internalEvent(%s) != %v", ev, want)
 		}
 	}

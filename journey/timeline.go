@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Key kinds in journey_keys.
@@ -425,53 +425,31 @@ const (
 
 // ObserveBatch implements recorder.Observer: a batch with page views or
 // custom events re-derives its session's timeline, searches and conversions
-// inside the transaction that records it. Other batches cost a glance at
-// each event's type.
-func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error {
+// inside the transaction that records it. Other batches cost a look at
+// each event's type, which the recorder has read already.
+func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
 	for _, ev := range events {
-		t := eventType(ev)
-		if t == rrwebMeta || t < 0 || (t == rrwebCustom && !internalEvent(ev)) {
+		t := ev.Type
+		if t == rrwebMeta || t < 0 || t >= 1000 || (t == rrwebCustom && !internalEvent(ev.Data)) {
 			return s.derive(ctx, tx, []int64{sessionID})
 		}
 	}
 	return nil
 }
 
-// internalEvent reports whether a custom event is one of the recorder's
-// own ("trailmap/..." tags: clicks, page info, errors), which are not in the
-// custom_events table and do not change a timeline.
-func internalEvent(ev []byte) bool {
+// internalEvent reports whether a custom event (its data) is one of the
+// recorder's own ("trailmap/..." tags: clicks, page info, errors), which are
+// not in the custom_events table and do not change a timeline.
+func internalEvent(data []byte) bool {
 	internal := false
-	jsonscan.EachField(ev, func(key, val []byte) bool {
-		if string(key) != "data" {
-			return true
+	jsonscan.EachField(data, func(key, val []byte) bool {
+		if string(key) == "tag" {
+			internal = strings.HasPrefix(jsonscan.Str(val), "trailmap/")
+			return false
 		}
-		jsonscan.EachField(val, func(key, val []byte) bool {
-			if string(key) == "tag" {
-				internal = strings.HasPrefix(jsonscan.Str(val), "trailmap/")
-				return false
-			}
-			return true
-		})
-		return false
+		return true
 	})
 	return internal
-}
-
-// eventType returns the top-level "type" of an rrweb event, or -1 when it
-// cannot tell (then the caller errs on the side of re-deriving).
-func eventType(ev []byte) int {
-	t := -1
-	jsonscan.EachField(ev, func(key, val []byte) bool {
-		if string(key) != "type" {
-			return true
-		}
-		if n, ok := jsonscan.Int(val); ok && n >= 0 && n < 1000 {
-			t = int(n)
-		}
-		return false
-	})
-	return t
 }
 
 // SessionClosed implements recorder.Observer: the session's derived rows

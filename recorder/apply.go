@@ -11,6 +11,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -271,6 +272,9 @@ func (r *Recorder) observeLoop() {
 			// log (flush skips abandoned entries) and are observed at the
 			// next start.
 			e.abandoned = !ok
+			if ok {
+				e.events = nil // the observers are done with them
+			}
 			close(e.observed)
 			raw += e.raw
 		}
@@ -314,7 +318,7 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 				return fmt.Errorf("session %s seq %d: count observed: %w", e.b.SessionID, e.b.Seq, err)
 			}
 			for _, o := range r.observers {
-				if err := o.ObserveBatch(ctx, tx, e.sid, e.b.Events); err != nil {
+				if err := o.ObserveBatch(ctx, tx, e.sid, e.events); err != nil {
 					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
 				}
 			}
@@ -333,7 +337,8 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	b := e.b
 	if e.facts == nil { // replayed from the log
-		f := ExtractFacts(b.Events)
+		e.events = rrweb.SplitAll(b.Events)
+		f := factsOf(e.events)
 		e.facts, e.ua = &f, r.ua.Parse(b.UserAgent)
 	}
 	f, ua := *e.facts, e.ua

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Facts is what the index learns from a batch's events.
@@ -55,27 +56,16 @@ const (
 // only looks at the fields it needs, skipping the rest without decoding,
 // and tolerates odd events by ignoring what it cannot read.
 func ExtractFacts(events []json.RawMessage) Facts {
+	return factsOf(rrweb.SplitAll(events))
+}
+
+// factsOf is ExtractFacts on events whose envelopes are read.
+func factsOf(events []rrweb.Event) Facts {
 	f := Facts{Events: len(events)}
 	haveTS := false
 	for _, ev := range events {
-		f.Bytes += int64(len(ev))
-		var typ int64 = -1
-		var ts int64
-		var tsOK bool
-		var data []byte
-		jsonscan.EachField(ev, func(key, val []byte) bool {
-			switch string(key) {
-			case "type":
-				if v, ok := jsonscan.Int(val); ok {
-					typ = v
-				}
-			case "timestamp":
-				ts, tsOK = jsonscan.Int(val)
-			case "data":
-				data = val
-			}
-			return true
-		})
+		f.Bytes += int64(len(ev.Raw))
+		typ, ts, tsOK, data := ev.Type, ev.Timestamp, ev.HasTimestamp, ev.Data
 		if tsOK {
 			if !haveTS || ts < f.FirstTS {
 				f.FirstTS = ts

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trailmap/trailmap/internal/ratelimit"
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/internal/wal"
 	"github.com/trailmap/trailmap/storage/index"
 )
@@ -102,7 +103,7 @@ type Blobs interface {
 // already counts the batch (its batch_count may be ahead: the core rows of
 // later batches are recorded before their observers run).
 type Observer interface {
-	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []json.RawMessage) error
+	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error
 	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error
 }
 
@@ -204,8 +205,11 @@ type session struct {
 // entry is one accepted batch on its way through the two index stages and
 // flush.
 type entry struct {
-	b        *Batch
-	facts    *Facts // extracted in the request goroutine, off the single apply loop
+	b     *Batch
+	facts *Facts // extracted in the request goroutine, off the single apply loop
+	// events are b.Events with their envelopes read (in the request
+	// goroutine too), for the observers; dropped once they ran.
+	events   []rrweb.Event
 	ua       UA
 	pos      wal.Pos
 	raw      int64
@@ -341,14 +345,15 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
 	}
 	rec := encodeBatch(b)
-	facts := ExtractFacts(b.Events)
+	events := rrweb.SplitAll(b.Events)
+	facts := factsOf(events)
 	ua := r.ua.Parse(b.UserAgent)
 	pos, err := r.wal.Append(ctx, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("log batch: %w", err)
 	}
 	e := newEntry(b, pos)
-	e.facts, e.ua = &facts, ua
+	e.facts, e.ua, e.events = &facts, ua, events
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)

@@ -375,6 +375,7 @@ func (r *Recorder) recover(ctx context.Context) error {
 			rest = rest[n:]
 		}
 		for _, e := range group {
+			e.events = nil
 			close(e.observed)
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
@@ -36,15 +37,18 @@ func newNoteObserver() *noteObserver {
 	return &noteObserver{seen: map[int64][]int64{}, closed: map[int64]bool{}}
 }
 
-func (o *noteObserver) ObserveBatch(_ context.Context, _ *sql.Tx, sid int64, events []json.RawMessage) error {
+func (o *noteObserver) ObserveBatch(_ context.Context, _ *sql.Tx, sid int64, events []rrweb.Event) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.fail {
 		return errors.New("observer down")
 	}
 	var ev struct{ Timestamp int64 }
-	if err := json.Unmarshal(events[0], &ev); err != nil {
+	if err := json.Unmarshal(events[0].Raw, &ev); err != nil {
 		return err
+	}
+	if ev.Timestamp != events[0].Timestamp {
+		return fmt.Errorf("envelope timestamp %d, event says %d", events[0].Timestamp, ev.Timestamp)
 	}
 	if o.closed[sid] {
 		o.late = append(o.late, fmt.Sprintf("session %d ts %d", sid, ev.Timestamp))
@@ -238,7 +242,7 @@ type gateObserver struct {
 	next recorder.Observer
 }
 
-func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, events []json.RawMessage) error {
+func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, events []rrweb.Event) error {
 	select {
 	case <-g.open:
 		return g.next.ObserveBatch(ctx, tx, sid, events)

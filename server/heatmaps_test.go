@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
 
@@ -83,7 +84,7 @@ func newHeatServer(t *testing.T) *heatServer {
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		return svc.ObserveBatch(ctx, tx, sid, events)
+		return svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events))
 	})
 	if err != nil {
 		t.Fatal(err)
