@@ -13,6 +13,8 @@ import (
 
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
+	"github.com/trailmap/trailmap/storage"
+	"github.com/trailmap/trailmap/storage/fs"
 )
 
 // flakyBlobs fails every Put while down is set.
@@ -87,5 +89,81 @@ func TestRecorder_BlobStoreDown(t *testing.T) {
 	}
 	if len(got.events) != accepted {
 		t.Fatalf("%d events back, %d accepted", len(got.events), accepted)
+	}
+}
+
+// answerLostBlobs stores the first object it is given, then answers with an
+// error, as when a PUT's response is lost on the way back.
+type answerLostBlobs struct {
+	blobStore
+	local *fs.Client
+	lost  chan string // receives the key of the lost answer
+	once  atomic.Bool
+}
+
+func (a *answerLostBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if err := a.blobStore.Put(ctx, key, r, size); err != nil {
+		return err
+	}
+	if a.once.CompareAndSwap(false, true) {
+		a.lost <- key
+		return errors.New("connection reset after the upload")
+	}
+	return nil
+}
+
+// TestRecorder_PutAnswerLost: a segment whose PUT stored the object but
+// failed is stored again with later batches under another key; the first
+// object must not stay behind, unreferenced.
+func TestRecorder_PutAnswerLost(t *testing.T) {
+	a := &answerLostBlobs{lost: make(chan string, 1)}
+	s := newStackBlobs(t, func(c *recorder.Config) {
+		c.SegmentMaxAge = 20 * time.Millisecond
+	}, func(b blobStore) blobStore { a.blobStore, a.local = b, b.(*fs.Client); return a })
+	ev := func(seq int) string {
+		return fmt.Sprintf(`{"type":5,"timestamp":%d,"data":{"tag":"step","payload":{}}}`, 1000+seq)
+	}
+	if code, body := s.post(t, "answer_lost_session", 0, ev(0)); code != http.StatusAccepted {
+		t.Fatalf("seq 0: %d %v", code, body)
+	}
+	var lostKey string
+	select {
+	case lostKey = <-a.lost:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no segment flush")
+	}
+	if code, body := s.post(t, "answer_lost_session", 1, ev(1)); code != http.StatusAccepted {
+		t.Fatalf("seq 1: %d %v", code, body)
+	}
+	ctx := context.Background()
+	var keys []string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		keys = keys[:0]
+		rows, err := s.db.Read().QueryContext(ctx, `SELECT key FROM segments WHERE state = 'done' AND events = 2`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var k string
+			rows.Scan(&k)
+			keys = append(keys, k)
+		}
+		rows.Close()
+		if len(keys) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("segments holding both batches: %v", keys)
+		}
+	}
+	if keys[0] == lostKey {
+		t.Fatalf("the second segment reused the key %s: the test shows nothing", lostKey)
+	}
+	var objects []string
+	if err := a.local.List(ctx, "", func(o storage.Object) error { objects = append(objects, o.Key); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(objects) != 1 || objects[0] != keys[0] {
+		t.Errorf("objects %v, want only %s (the object of the lost answer, %s, left behind?)", objects, keys[0], lostKey)
 	}
 }

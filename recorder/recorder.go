@@ -92,6 +92,8 @@ func (c Config) Validate() error {
 // Blobs is what the recorder needs of the blob store.
 type Blobs interface {
 	Put(ctx context.Context, key string, r io.Reader, size int64) error
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
 }
 
 // Observer sees each newly accepted batch (heatmap clicks, frustration

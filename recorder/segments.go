@@ -320,6 +320,11 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	if err := r.blobs.Put(ctx, key, bytes.NewReader(bs.data), int64(len(bs.data))); err != nil {
 		r.m.blobErrors.WithLabelValues("put").Inc()
 		if pendingID == 0 {
+			// The batches go back to the session and may be stored later
+			// with others under another key; a PUT that stored the object
+			// and lost only its answer must not leave it behind. (A retry
+			// from recovery keeps its row and key: nothing to remove.)
+			r.dropObject(ctx, key)
 			if _, derr := r.db.Write().ExecContext(context.WithoutCancel(ctx), `DELETE FROM segments WHERE id = ? AND state = 'pending'`, id); derr != nil {
 				err = errors.Join(err, fmt.Errorf("drop pending segment row: %w", derr))
 			}
@@ -333,6 +338,17 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	r.m.bytesStored.Add(float64(len(bs.data)))
 	r.m.rawFlushed.Add(float64(bs.raw))
 	return nil
+}
+
+// dropObject deletes an object that no segment row will refer to, best
+// effort: a failure is counted and logged (the object, if it exists, is
+// left behind). Only the session's own flush writes its keys, and flushes
+// of a session do not overlap, so no PUT of the same key races with it.
+func (r *Recorder) dropObject(ctx context.Context, key string) {
+	if err := r.blobs.Delete(context.WithoutCancel(ctx), key); err != nil {
+		r.m.blobErrors.WithLabelValues("delete").Inc()
+		r.log.Warn("could not delete an object no segment refers to", "key", key, slog.Any("error", err))
+	}
 }
 
 // recover replays the write-ahead log at start: batches already in stored
@@ -427,12 +443,13 @@ func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) (
 	if err != nil {
 		return nil, 0, fmt.Errorf("recover session %s: %w", k.id, err)
 	}
-	rows, err := r.db.Read().QueryContext(ctx, `SELECT id, seqs, state FROM segments WHERE session_id = ? ORDER BY id`, sid)
+	rows, err := r.db.Read().QueryContext(ctx, `SELECT id, key, seqs, state FROM segments WHERE session_id = ? ORDER BY id`, sid)
 	if err != nil {
 		return nil, 0, fmt.Errorf("recover segments: %w", err)
 	}
 	type seg struct {
 		id    int64
+		key   string
 		seqs  map[int64]bool
 		state string
 	}
@@ -440,7 +457,7 @@ func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) (
 	for rows.Next() {
 		var sg seg
 		var seqsJSON string
-		if err := rows.Scan(&sg.id, &seqsJSON, &sg.state); err != nil {
+		if err := rows.Scan(&sg.id, &sg.key, &seqsJSON, &sg.state); err != nil {
 			rows.Close()
 			return nil, 0, fmt.Errorf("scan segment: %w", err)
 		}
@@ -484,6 +501,8 @@ func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) (
 			if len(group) != len(sg.seqs) {
 				// Cannot rebuild the exact object: the row is stale (its
 				// batches were re-logged elsewhere); drop it and re-buffer.
+				// Its object may have been stored before the crash.
+				r.dropObject(ctx, sg.key)
 				if _, err := r.db.Write().ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, sg.id); err != nil {
 					return nil, 0, fmt.Errorf("drop stale pending segment: %w", err)
 				}
