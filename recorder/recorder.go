@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -492,6 +493,22 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 	r.projects[key] = pe
 	r.projMu.Unlock()
 	return pe, nil
+}
+
+// CheckProjectSettings reports what the recorder cannot use in a project's
+// settings JSON: "redact_params" and "allow_params" must be lists of
+// parameter names.
+func CheckProjectSettings(settings json.RawMessage) error {
+	r, err := projectRedactRules(RedactRules{}, settings)
+	if err != nil {
+		return err
+	}
+	for _, name := range append(r.Params, r.Allow...) {
+		if strings.TrimSpace(name) == "" {
+			return errors.New("redact_params and allow_params must not hold empty names")
+		}
+	}
+	return nil
 }
 
 // projectRedactRules applies a project's settings

@@ -6,7 +6,9 @@
 // scroll counts per day and month) hold no per-visitor data and are kept.
 //
 // A session expires once it is closed and its last batch was received
-// (server clock; client clocks are not trusted) longer ago than MaxAge.
+// (server clock; client clocks are not trusted) longer ago than its
+// project's retention: "retention_days" in the project's settings, or else
+// MaxAge.
 // Sessions whose events are not all in stored segments yet, or with a batch
 // whose observers have not run, wait for the next sweep. Rows go first, in transactions of
 // Chunk sessions that also record the session's object keys in blob_trash;
@@ -18,9 +20,11 @@ package retention
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"time"
 
@@ -36,7 +40,8 @@ type Blobs interface {
 // Config says how long sessions are kept and how the sweep runs.
 type Config struct {
 	// MaxAge is how long a session is kept after its last batch was
-	// received; 0 keeps sessions forever.
+	// received, unless its project says otherwise; 0 keeps sessions
+	// forever.
 	MaxAge time.Duration
 	// Every is the time between sweeps.
 	Every time.Duration
@@ -47,8 +52,8 @@ type Config struct {
 	Pause time.Duration
 }
 
-// DefaultConfig keeps sessions forever; with a MaxAge it sweeps hourly,
-// 100 sessions per transaction.
+// DefaultConfig keeps sessions forever (unless a project sets its own
+// retention); it sweeps hourly, 100 sessions per transaction.
 func DefaultConfig() Config {
 	return Config{Every: time.Hour, Chunk: 100, Pause: 20 * time.Millisecond}
 }
@@ -58,8 +63,8 @@ func (c Config) Validate() error {
 	if c.MaxAge < 0 {
 		return errors.New("retention must not be negative")
 	}
-	if c.MaxAge > 0 && c.MaxAge < time.Hour {
-		return fmt.Errorf("retention %v is under an hour: sessions could go while still being recorded", c.MaxAge)
+	if c.MaxAge > 0 && c.MaxAge < 24*time.Hour {
+		return fmt.Errorf("retention %v is under a day", c.MaxAge)
 	}
 	if c.Every <= 0 || c.Chunk < 1 || c.Pause < 0 {
 		return errors.New("retention sweep interval and chunk size must be positive")
@@ -88,11 +93,8 @@ func New(db *index.DB, blobs Blobs, cfg Config, logger *slog.Logger) *Sweeper {
 }
 
 // Run sweeps a minute after the start and then every cfg.Every, until ctx
-// ends. With MaxAge 0 it returns at once.
+// ends.
 func (s *Sweeper) Run(ctx context.Context) {
-	if s.cfg.MaxAge <= 0 {
-		return
-	}
 	wait := time.Minute
 	for {
 		select {
@@ -117,42 +119,86 @@ func (s *Sweeper) Run(ctx context.Context) {
 	}
 }
 
-// Sweep deletes every session expired at now, chunk by chunk, and the
-// objects of those sessions and of earlier interrupted sweeps.
+// ProjectDays reads "retention_days" from a project's settings JSON: 0 when
+// absent (the server's retention applies), else a whole number of days, at
+// least 1.
+func ProjectDays(settings json.RawMessage) (int, error) {
+	if len(settings) == 0 {
+		return 0, nil
+	}
+	var v struct {
+		Days json.RawMessage `json:"retention_days"`
+	}
+	if err := json.Unmarshal(settings, &v); err != nil {
+		return 0, fmt.Errorf("project settings: %w", err)
+	}
+	if v.Days == nil {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(string(v.Days), 10, 64)
+	if err != nil || n < 1 || n > 100*365 {
+		return 0, fmt.Errorf("retention_days must be a whole number of days from 1 to 36500, not %s", v.Days)
+	}
+	return int(n), nil
+}
+
+// Sweep deletes every session expired at now, project by project and chunk
+// by chunk, and the objects of those sessions and of earlier interrupted
+// sweeps.
 func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 	var res Result
-	if s.cfg.MaxAge <= 0 {
-		return res, nil
-	}
-	cutoff := now.Add(-s.cfg.MaxAge).UnixMilli()
 	if err := s.emptyTrash(ctx, &res); err != nil {
 		return res, err
 	}
-	for {
-		ids, err := s.candidates(ctx, cutoff)
+	projects, err := s.db.Projects(ctx)
+	if err != nil {
+		return res, fmt.Errorf("retention: %w", err)
+	}
+	for _, p := range projects {
+		maxAge := s.cfg.MaxAge
+		days, err := ProjectDays(p.Settings)
 		if err != nil {
+			s.log.Warn("project retention setting unreadable, using the server's", "project", p.ID, slog.Any("error", err))
+		} else if days > 0 {
+			maxAge = time.Duration(days) * 24 * time.Hour
+		}
+		if maxAge <= 0 {
+			continue
+		}
+		if err := s.sweepProject(ctx, p.ID, now.Add(-maxAge).UnixMilli(), now, &res); err != nil {
 			return res, err
 		}
+	}
+	return res, nil
+}
+
+// sweepProject deletes a project's sessions expired at cutoff.
+func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now time.Time, res *Result) error {
+	for {
+		ids, err := s.candidates(ctx, project, cutoff)
+		if err != nil {
+			return err
+		}
 		if len(ids) == 0 {
-			return res, nil
+			return nil
 		}
 		n, v, err := s.deleteRows(ctx, ids, cutoff, now)
 		if err != nil {
-			return res, err
+			return err
 		}
 		res.Sessions += n
 		res.Visitors += v
-		if err := s.emptyTrash(ctx, &res); err != nil {
-			return res, err
+		if err := s.emptyTrash(ctx, res); err != nil {
+			return err
 		}
 		if n == 0 {
 			// Every candidate changed under us (received a batch again):
 			// the next sweep sees them anew.
-			return res, nil
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return ctx.Err()
 		case <-time.After(s.cfg.Pause):
 		}
 	}
@@ -163,10 +209,11 @@ const expired = `s.closed = 1 AND s.last_received < ?
 	AND (SELECT COALESCE(SUM(g.events), 0) FROM segments g WHERE g.session_id = s.id AND g.state = 'done') >= s.event_count
 	AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.session_id = s.id AND b.observed = 0)`
 
-// candidates reads up to Chunk expired sessions, oldest first, without
-// taking the writer.
-func (s *Sweeper) candidates(ctx context.Context, cutoff int64) ([]int64, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE `+expired+` ORDER BY s.last_received LIMIT ?`, cutoff, s.cfg.Chunk)
+// candidates reads up to Chunk expired sessions of a project, oldest first,
+// without taking the writer.
+func (s *Sweeper) candidates(ctx context.Context, project, cutoff int64) ([]int64, error) {
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE s.project_id = ? AND `+expired+` ORDER BY s.last_received LIMIT ?`,
+		project, cutoff, s.cfg.Chunk)
 	if err != nil {
 		return nil, fmt.Errorf("retention: find expired sessions: %w", err)
 	}

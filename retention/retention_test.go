@@ -70,6 +70,11 @@ func newStack(t *testing.T) *stack {
 // second click later.
 func (s *stack) record(session, visitor string) {
 	s.t.Helper()
+	s.recordKey(s.key, session, visitor)
+}
+
+func (s *stack) recordKey(key, session, visitor string) {
+	s.t.Helper()
 	t0 := time.Now().UnixMilli()
 	batches := []string{
 		fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.test/cart","width":1280,"height":800}},`+
@@ -82,7 +87,7 @@ func (s *stack) record(session, visitor string) {
 	}
 	for seq, events := range batches {
 		body := fmt.Sprintf(`{"session_id":%q,"visitor_id":%q,"seq":%d,"events":[%s]}`, session, visitor, seq, events)
-		if _, err := s.rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
+		if _, err := s.rec.Ingest(context.Background(), recorder.Request{Key: key, Body: strings.NewReader(body)}); err != nil {
 			s.t.Fatalf("%s seq %d: %v", session, seq, err)
 		}
 	}
@@ -218,5 +223,56 @@ func TestSweep(t *testing.T) {
 	if res.Sessions != 1 || res.Objects != segments {
 		// The failed sweep deleted the rows of the first chunk (2 sessions).
 		t.Errorf("second sweep: %+v, want 1 session and %d objects (the first chunk's rows went in the failed sweep)", res, segments)
+	}
+}
+
+// TestSweep_ProjectRetention: a project's retention_days applies to its
+// sessions, also when the server keeps sessions forever.
+func TestSweep_ProjectRetention(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	short, err := s.db.CreateProject(ctx, "short", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.db.SetProjectSettings(ctx, short.ID, []byte(`{"retention_days": 3, "redact_params": ["iban"]}`)); err != nil {
+		t.Fatal(err)
+	}
+	s.recordKey(short.WriteKey, "retention_short", "visitor_short")
+	s.record("retention_forever", "visitor_forever")
+	s.settled(2)
+	sw := retention.New(s.db, s.blobs, retention.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	now := time.Now()
+	if res, err := sw.Sweep(ctx, now.Add(2*24*time.Hour)); err != nil || res.Sessions != 0 {
+		t.Fatalf("after 2 days: %+v, %v", res, err)
+	}
+	res, err := sw.Sweep(ctx, now.Add(4*24*time.Hour))
+	if err != nil || res.Sessions != 1 {
+		t.Fatalf("after 4 days: %+v, %v; want 1 session", res, err)
+	}
+	if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_forever'`); n != 1 {
+		t.Error("the session of the project without retention is gone")
+	}
+	if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_short'`); n != 0 {
+		t.Error("the session of the project with 3 days is still there")
+	}
+}
+
+func TestProjectDays(t *testing.T) {
+	for in, want := range map[string]int{
+		``: 0, `{}`: 0, `{"redact_params":["x"]}`: 0, `{"retention_days":30}`: 30, `{"retention_days":1}`: 1,
+		`{"retention_days":0}`: -1, `{"retention_days":-5}`: -1, `{"retention_days":1.5}`: -1,
+		`{"retention_days":"30"}`: -1, `{"retention_days":99999}`: -1, `[1]`: -1,
+	} {
+		got, err := retention.ProjectDays([]byte(in))
+		if want < 0 {
+			if err == nil {
+				t.Errorf("%s: %d, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("%s: %d, %v; want %d", in, got, err, want)
+		}
 	}
 }

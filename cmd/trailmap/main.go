@@ -2,6 +2,7 @@
 //
 //	trailmap serve                 run the server (flags below, or TRAILMAP_* env)
 //	trailmap project create NAME   create a project, print {"id","name","write_key"}
+//	trailmap project settings NAME [JSON]  print or change a project's settings
 //	trailmap token create NAME     create an API token, print {"name","token"}
 //	trailmap version               print the version
 package main
@@ -49,6 +50,9 @@ func (u usageError) Error() string { return u.msg }
 const usage = `usage:
   trailmap serve [flags]                 run the server (trailmap serve -h lists flags)
   trailmap project create NAME [--data]  create a project; prints {"id","name","write_key"}
+  trailmap project settings NAME [JSON] [--replace] [--data]
+                                         print a project's settings, or merge JSON keys into
+                                         them (null removes one); prints the result
   trailmap token create NAME [--data]    create a dashboard API token; prints {"name","token"}
   trailmap user create EMAIL [--data] [--projects a,b]
                                          create a UI user; reads the password from stdin
@@ -69,6 +73,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		}
 		return serve(ctx, cfg, stderr)
 	case "project", "token", "user":
+		if args[0] == "project" && len(args) >= 2 && args[1] == "settings" {
+			return projectSettings(ctx, args[2:], stdout, stderr)
+		}
 		if len(args) < 2 || args[1] != "create" {
 			return usageError{fmt.Sprintf("unknown command %q\n%s", strings.Join(args, " "), usage)}
 		}
