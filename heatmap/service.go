@@ -170,20 +170,27 @@ const maxFailures = 5
 // arrive in acceptance order. An error fails the transaction (the recorder
 // retries it); after maxFailures failures in a row for one session the
 // batch's heatmap facts are rolled back to a savepoint and dropped, logged,
-// and the batch goes through without them.
+// and the batch goes through without them. The savepoint is only taken for
+// a session that failed before, so the usual batch costs no statements for
+// it.
 func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
-	if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
-		return fmt.Errorf("heatmap: savepoint: %w", err)
+	guard := s.failing(sessionID)
+	if guard {
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
+			return fmt.Errorf("heatmap: savepoint: %w", err)
+		}
 	}
 	err := s.observe(ctx, tx, sessionID, events)
 	if err == nil {
 		s.failed(sessionID, false)
-		if _, err := tx.ExecContext(ctx, `RELEASE heatmap_batch`); err != nil {
-			return fmt.Errorf("heatmap: release savepoint: %w", err)
+		if guard {
+			if _, err := tx.ExecContext(ctx, `RELEASE heatmap_batch`); err != nil {
+				return fmt.Errorf("heatmap: release savepoint: %w", err)
+			}
 		}
 		return nil
 	}
-	if !s.failed(sessionID, true) {
+	if !s.failed(sessionID, true) || !guard {
 		return err
 	}
 	s.log.Error("heatmap facts of a batch dropped after repeated failures", "session", sessionID, slog.Any("error", err))
@@ -194,6 +201,13 @@ func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64,
 		return errors.Join(err, rerr)
 	}
 	return nil
+}
+
+// failing reports whether a session's last batch failed.
+func (s *Service) failing(sessionID int64) bool {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return s.failures[sessionID] > 0
 }
 
 // failed counts a session's failures in a row (reset by a success) and
