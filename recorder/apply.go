@@ -17,7 +17,7 @@ import (
 
 // stmts are the prepared statements of the apply loop, on the index writer.
 type stmts struct {
-	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify, markObserved, bumpObserved *sql.Stmt
+	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify, markObserved *sql.Stmt
 }
 
 func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
@@ -55,7 +55,6 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 				sessions = sessions + excluded.sessions`},
 		{&s.identify, `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
 		{&s.markObserved, `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
-		{&s.bumpObserved, `UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`},
 	} {
 		st, err := db.Write().PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -69,7 +68,7 @@ func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
 
 func (s *stmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify, s.markObserved, s.bumpObserved} {
+	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify, s.markObserved} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -313,9 +312,6 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue // observed before
-			}
-			if _, err := tx.StmtContext(ctx, r.stmts.bumpObserved).ExecContext(ctx, e.sid); err != nil {
-				return fmt.Errorf("session %s seq %d: count observed: %w", e.b.SessionID, e.b.Seq, err)
 			}
 			for _, o := range r.observers {
 				if err := o.ObserveBatch(ctx, tx, e.sid, e.events); err != nil {
