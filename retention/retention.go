@@ -28,6 +28,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -81,15 +83,28 @@ type Result struct {
 
 // Sweeper deletes expired sessions.
 type Sweeper struct {
-	db    *index.DB
-	blobs Blobs
-	cfg   Config
-	log   *slog.Logger
+	db      *index.DB
+	blobs   Blobs
+	cfg     Config
+	log     *slog.Logger
+	deleted *prometheus.CounterVec
 }
 
-// New returns a sweeper; it does nothing until Run or Sweep.
-func New(db *index.DB, blobs Blobs, cfg Config, logger *slog.Logger) *Sweeper {
-	return &Sweeper{db: db, blobs: blobs, cfg: cfg, log: logger.With("component", "retention")}
+// New returns a sweeper; it does nothing until Run or Sweep. With reg its
+// counters are registered there.
+func New(db *index.DB, blobs Blobs, cfg Config, reg prometheus.Registerer, logger *slog.Logger) *Sweeper {
+	s := &Sweeper{db: db, blobs: blobs, cfg: cfg, log: logger.With("component", "retention"),
+		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_retention_deleted_total",
+			Help: "What retention deleted: expired sessions, their objects, visitors left without sessions.",
+		}, []string{"what"})}
+	for _, w := range []string{"sessions", "objects", "visitors"} {
+		s.deleted.WithLabelValues(w)
+	}
+	if reg != nil {
+		reg.MustRegister(s.deleted)
+	}
+	return s
 }
 
 // Run sweeps a minute after the start and then every cfg.Every, until ctx
@@ -188,6 +203,8 @@ func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now t
 		}
 		res.Sessions += n
 		res.Visitors += v
+		s.deleted.WithLabelValues("sessions").Add(float64(n))
+		s.deleted.WithLabelValues("visitors").Add(float64(v))
 		if err := s.emptyTrash(ctx, res); err != nil {
 			return err
 		}
@@ -340,5 +357,6 @@ func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 			return fmt.Errorf("retention: clear blob trash: %w", err)
 		}
 		res.Objects += len(keys)
+		s.deleted.WithLabelValues("objects").Add(float64(len(keys)))
 	}
 }

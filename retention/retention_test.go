@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
@@ -167,13 +169,13 @@ func TestSweep(t *testing.T) {
 	cfg.MaxAge, cfg.Chunk = 24*time.Hour, 2 // two chunks for three sessions
 
 	// Not expired yet.
-	res, err := retention.New(s.db, s.blobs, cfg, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.Add(23*time.Hour))
+	res, err := retention.New(s.db, s.blobs, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.Add(23*time.Hour))
 	if err != nil || res != (retention.Result{}) {
 		t.Fatalf("sweep before expiry: %+v, %v", res, err)
 	}
 
 	// The blob store fails: rows go, their objects wait in the trash.
-	sw := retention.New(s.db, failingBlobs{}, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sw := retention.New(s.db, failingBlobs{}, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if _, err := sw.Sweep(ctx, cutoffNow.Add(25*time.Hour)); err == nil {
 		t.Fatal("sweep with a failing blob store: no error")
 	}
@@ -182,7 +184,8 @@ func TestSweep(t *testing.T) {
 	}
 
 	// The next sweep finishes the job.
-	sw = retention.New(s.db, s.blobs, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	reg := prometheus.NewRegistry()
+	sw = retention.New(s.db, s.blobs, cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	res, err = sw.Sweep(ctx, cutoffNow.Add(25*time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -220,6 +223,9 @@ func TestSweep(t *testing.T) {
 	if left := s.objects(); len(left) != 0 {
 		t.Errorf("objects left: %v", left)
 	}
+	if got, want := deleted(t, reg), map[string]float64{"sessions": 1, "objects": float64(segments), "visitors": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("trailmap_retention_deleted_total %v, want %v (this sweep's counts)", got, want)
+	}
 	if res.Sessions != 1 || res.Objects != segments {
 		// The failed sweep deleted the rows of the first chunk (2 sessions).
 		t.Errorf("second sweep: %+v, want 1 session and %d objects (the first chunk's rows went in the failed sweep)", res, segments)
@@ -241,7 +247,7 @@ func TestSweep_ProjectRetention(t *testing.T) {
 	s.recordKey(short.WriteKey, "retention_short", "visitor_short")
 	s.record("retention_forever", "visitor_forever")
 	s.settled(2)
-	sw := retention.New(s.db, s.blobs, retention.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	sw := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	now := time.Now()
 	if res, err := sw.Sweep(ctx, now.Add(2*24*time.Hour)); err != nil || res.Sessions != 0 {
 		t.Fatalf("after 2 days: %+v, %v", res, err)
@@ -275,4 +281,23 @@ func TestProjectDays(t *testing.T) {
 			t.Errorf("%s: %d, %v; want %d", in, got, err, want)
 		}
 	}
+}
+
+// deleted reads trailmap_retention_deleted_total by its "what" label.
+func deleted(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "trailmap_retention_deleted_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			out[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+		}
+	}
+	return out
 }

@@ -202,11 +202,12 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	})
 
 	jour.Start() // derives journey timelines of sessions recorded without them
+	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() {
 		defer close(sweepDone)
-		retention.New(db, blobs, cfg.Retention, logger).Run(sweepCtx)
+		sweeper.Run(sweepCtx)
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 	if cfg.Retention.MaxAge > 0 {
