@@ -8,13 +8,13 @@
 // A session expires once it is closed and its last batch was received
 // (server clock; client clocks are not trusted) longer ago than its
 // project's retention: "retention_days" in the project's settings, or else
-// MaxAge.
-// Sessions whose events are not all in stored segments yet, or with a batch
-// whose observers have not run, wait for the next sweep. Rows go first, in transactions of
-// Chunk sessions that also record the session's object keys in blob_trash;
-// objects are deleted after the commit, and keys left in blob_trash by a
-// crash are deleted by the next sweep. A session that received a batch
-// again between the selection and the delete is not deleted.
+// MaxAge. Sessions whose events are not all in stored segments yet, or with
+// a batch whose observers have not run, wait for the next sweep. Rows go
+// first, in transactions of Chunk sessions that also record the sessions'
+// object keys in blob_trash; objects are deleted after the commit, and keys
+// left in blob_trash by a crash are deleted by the next sweep. A session
+// that received a batch again between the selection and the delete is not
+// deleted.
 package retention
 
 import (
