@@ -203,6 +203,11 @@ func (t *tracker) observe(events []rrweb.Event, out sink) error {
 			return err
 		}
 	}
+	return t.settle(out)
+}
+
+// settle gives the sink the clicks and the page view state of a batch.
+func (t *tracker) settle(out sink) error {
 	if err := t.flush(out); err != nil {
 		return err
 	}
@@ -846,14 +851,7 @@ func (t *tracker) errorEvent(ts int64, msg string, out sink) error {
 // dead, as the page may have been closed in response.
 func (t *tracker) closed(out sink) error {
 	t.resolvePending()
-	if err := t.flush(out); err != nil {
-		return err
-	}
-	if t.pv != nil && t.pv.dirty {
-		t.pv.dirty = false
-		return out.savePageview(t.pv)
-	}
-	return nil
+	return t.settle(out)
 }
 
 // widthBucket rounds a document width to WidthBucketPx.
