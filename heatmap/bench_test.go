@@ -283,10 +283,10 @@ func syntheticSession(n int) []json.RawMessage {
 		target := ids[r.IntN(len(ids))]
 		switch k := r.IntN(20); {
 		case k < 8:
-			out = append(out, ev(evIncremental, ts, fmt.Sprintf(`{"source":1,"positions":[{"x":%d,"y":%d,"id":%d,"timeOffset":-40},{"x":%d,"y":%d,"id":%d,"timeOffset":0}]}`,
+			out = append(out, ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":1,"positions":[{"x":%d,"y":%d,"id":%d,"timeOffset":-40},{"x":%d,"y":%d,"id":%d,"timeOffset":0}]}`,
 				r.IntN(1280), r.IntN(800), target, r.IntN(1280), r.IntN(800), target)))
 		case k < 12:
-			out = append(out, ev(evIncremental, ts, fmt.Sprintf(`{"source":0,"texts":[{"id":%d,"value":"new text %d"}],"attributes":[{"id":%d,"attributes":{"class":"c1 open"}}],"removes":[],"adds":[{"parentId":%d,"nextId":null,"node":{"type":2,"tagName":"span","attributes":{"class":"badge"},"childNodes":[],"id":%d}}]}`,
+			out = append(out, ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":0,"texts":[{"id":%d,"value":"new text %d"}],"attributes":[{"id":%d,"attributes":{"class":"c1 open"}}],"removes":[],"adds":[{"parentId":%d,"nextId":null,"node":{"type":2,"tagName":"span","attributes":{"class":"badge"},"childNodes":[],"id":%d}}]}`,
 				target+1, i, target, target, next)))
 			next++
 		case k < 15:

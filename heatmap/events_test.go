@@ -37,41 +37,41 @@ func ev(typ int, ts int64, data string) json.RawMessage {
 }
 
 func evMetaE(ts int64, href string, w, h int) json.RawMessage {
-	return ev(evMeta, ts, fmt.Sprintf(`{"href":%q,"width":%d,"height":%d}`, href, w, h))
+	return ev(rrweb.Meta, ts, fmt.Sprintf(`{"href":%q,"width":%d,"height":%d}`, href, w, h))
 }
 
-func evLoadE(ts int64) json.RawMessage { return ev(evLoad, ts, `{}`) }
+func evLoadE(ts int64) json.RawMessage { return ev(rrweb.Load, ts, `{}`) }
 
 func evFull(ts int64, node string, top, left int) json.RawMessage {
-	return ev(evFullSnapshot, ts, fmt.Sprintf(`{"node":%s,"initialOffset":{"top":%d,"left":%d}}`, node, top, left))
+	return ev(rrweb.FullSnapshot, ts, fmt.Sprintf(`{"node":%s,"initialOffset":{"top":%d,"left":%d}}`, node, top, left))
 }
 
 // evClicks are the mousedown and click rrweb records for one click.
 func evClicks(ts int64, id int, x, y float64) []json.RawMessage {
 	return []json.RawMessage{
-		ev(evIncremental, ts-60, fmt.Sprintf(`{"source":2,"type":1,"id":%d,"x":%g,"y":%g}`, id, x, y)),
-		ev(evIncremental, ts, fmt.Sprintf(`{"source":2,"type":2,"id":%d,"x":%g,"y":%g}`, id, x, y)),
+		ev(rrweb.Incremental, ts-60, fmt.Sprintf(`{"source":2,"type":1,"id":%d,"x":%g,"y":%g}`, id, x, y)),
+		ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":2,"type":2,"id":%d,"x":%g,"y":%g}`, id, x, y)),
 	}
 }
 
 func evScroll(ts int64, id int, x, y float64) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":3,"id":%d,"x":%g,"y":%g}`, id, x, y))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":3,"id":%d,"x":%g,"y":%g}`, id, x, y))
 }
 
 func evResize(ts int64, w, h int) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":4,"width":%d,"height":%d}`, w, h))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":4,"width":%d,"height":%d}`, w, h))
 }
 
 func evMove(ts int64, x, y int) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":1,"positions":[{"x":%d,"y":%d,"id":5,"timeOffset":0}]}`, x, y))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":1,"positions":[{"x":%d,"y":%d,"id":5,"timeOffset":0}]}`, x, y))
 }
 
 func evInput(ts int64, id int, text string) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":5,"id":%d,"text":%q,"isChecked":false}`, id, text))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":5,"id":%d,"text":%q,"isChecked":false}`, id, text))
 }
 
 func evAttr(ts int64, id int, attrs string) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[{"id":%d,"attributes":%s}],"removes":[],"adds":[]}`, id, attrs))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[{"id":%d,"attributes":%s}],"removes":[],"adds":[]}`, id, attrs))
 }
 
 func evAdd(ts int64, parent, next int, node string) json.RawMessage {
@@ -79,15 +79,15 @@ func evAdd(ts int64, parent, next int, node string) json.RawMessage {
 	if next != 0 {
 		nx = fmt.Sprint(next)
 	}
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[],"removes":[],"adds":[{"parentId":%d,"nextId":%s,"node":%s}]}`, parent, nx, node))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[],"removes":[],"adds":[{"parentId":%d,"nextId":%s,"node":%s}]}`, parent, nx, node))
 }
 
 func evRemove(ts int64, parent, id int) json.RawMessage {
-	return ev(evIncremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[],"removes":[{"parentId":%d,"id":%d}],"adds":[]}`, parent, id))
+	return ev(rrweb.Incremental, ts, fmt.Sprintf(`{"source":0,"texts":[],"attributes":[],"removes":[{"parentId":%d,"id":%d}],"adds":[]}`, parent, id))
 }
 
 func evCustomE(ts int64, tag, payload string) json.RawMessage {
-	return ev(evCustom, ts, fmt.Sprintf(`{"tag":%q,"payload":%s}`, tag, payload))
+	return ev(rrweb.Custom, ts, fmt.Sprintf(`{"tag":%q,"payload":%s}`, tag, payload))
 }
 
 func evDoc(ts int64, w, h int) json.RawMessage {

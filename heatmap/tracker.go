@@ -7,16 +7,9 @@ import (
 	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
-// rrweb event types and incremental sources (rrweb's EventType and
-// IncrementalSource enums).
+// rrweb incremental sources (rrweb's IncrementalSource enum); the event
+// types are in internal/rrweb.
 const (
-	evDOMContentLoaded = 0
-	evLoad             = 1
-	evFullSnapshot     = 2
-	evIncremental      = 3
-	evMeta             = 4
-	evCustom           = 5
-
 	srcMutation          = 0
 	srcMouseMove         = 1
 	srcMouseInteraction  = 2
@@ -226,7 +219,7 @@ func (t *tracker) event(ev rrweb.Event, out sink) error {
 		}
 		t.lastTS = max(t.lastTS, ts)
 	}
-	if t.awaitSnapshot && typ != evMeta && typ != evFullSnapshot {
+	if t.awaitSnapshot && typ != rrweb.Meta && typ != rrweb.FullSnapshot {
 		// A page view without its own full snapshot: a single page app's
 		// route change. Its first frame is the DOM at the Meta, which a
 		// replay reaches from the previous full snapshot.
@@ -237,16 +230,16 @@ func (t *tracker) event(ev rrweb.Event, out sink) error {
 		}
 	}
 	switch typ {
-	case evDOMContentLoaded, evLoad:
+	case rrweb.DOMContentLoaded, rrweb.Load:
 		t.sawLoad = true
-	case evMeta:
+	case rrweb.Meta:
 		return t.meta(ts, data, out)
-	case evFullSnapshot:
+	case rrweb.FullSnapshot:
 		t.fullSnapshot(ts, data)
 		t.activity(ts)
-	case evIncremental:
+	case rrweb.Incremental:
 		return t.incremental(ts, data, out)
-	case evCustom:
+	case rrweb.Custom:
 		return t.custom(ts, data, out)
 	}
 	return nil

@@ -416,13 +416,6 @@ func containsFold(list []string, s string) bool {
 	return false
 }
 
-// timelineEventTypes are the rrweb event types that change a timeline:
-// Meta (a page view) and Custom.
-const (
-	rrwebMeta   = 4
-	rrwebCustom = 5
-)
-
 // ObserveBatch implements recorder.Observer: a batch with page views or
 // custom events re-derives its session's timeline, searches and conversions
 // inside the transaction that records it. Other batches cost a look at
@@ -430,7 +423,7 @@ const (
 func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
 	for _, ev := range events {
 		t := ev.Type
-		if t == rrwebMeta || t < 0 || t >= 1000 || (t == rrwebCustom && !internalEvent(ev.Data)) {
+		if t == rrweb.Meta || t < 0 || t >= 1000 || (t == rrweb.Custom && !internalEvent(ev.Data)) {
 			return s.derive(ctx, tx, []int64{sessionID})
 		}
 	}

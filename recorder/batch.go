@@ -8,6 +8,8 @@ import (
 	"math/bits"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Batch is one validated ingest request.
@@ -32,14 +34,6 @@ type User struct {
 	// Traits is a compact JSON object, or nil.
 	Traits json.RawMessage
 }
-
-// rrweb event types this package looks into.
-const (
-	eventFullSnapshot        = 2
-	eventIncrementalSnapshot = 3
-	eventMeta                = 4
-	eventCustom              = 5
-)
 
 const (
 	maxSeq        = 1<<53 - 1 // seq must survive a JavaScript number
@@ -318,7 +312,7 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 		return nil, fmt.Errorf("events[%d]: %w", idx, err)
 	}
 	ev := s.b[start:s.i:s.i]
-	if h.typ == eventMeta && h.dataStart >= 0 && p.red != nil {
+	if h.typ == rrweb.Meta && h.dataStart >= 0 && p.red != nil {
 		ev = p.redactMeta(ev, h.dataStart-start, h.dataEnd-start)
 	}
 	if s.ws {

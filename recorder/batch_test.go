@@ -10,6 +10,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 const (
@@ -335,7 +337,7 @@ func TestParseBatch_fixtures(t *testing.T) {
 					if typ, _, err := EventInfo(ev); err != nil || typ != int(want["type"].(float64)) {
 						t.Errorf("EventInfo(event %d) = %d, %v", i, typ, err)
 					}
-					if want["type"] == float64(eventMeta) {
+					if want["type"] == float64(rrweb.Meta) {
 						data := want["data"].(map[string]any)
 						data["href"] = red.URL(data["href"].(string))
 					}
@@ -344,7 +346,7 @@ func TestParseBatch_fixtures(t *testing.T) {
 					}
 					var compact bytes.Buffer
 					json.Compact(&compact, raws[i])
-					if want["type"] != float64(eventMeta) && !bytes.Equal(ev, compact.Bytes()) {
+					if want["type"] != float64(rrweb.Meta) && !bytes.Equal(ev, compact.Bytes()) {
 						t.Fatalf("event %d not byte-identical to its compact form", i)
 					}
 				}
@@ -439,7 +441,7 @@ func FuzzParseBatch(f *testing.F) {
 			if err := json.Unmarshal(events[i], &want); err != nil {
 				t.Fatal(err)
 			}
-			if d, ok := want["data"].(map[string]any); ok && want["type"] == float64(eventMeta) {
+			if d, ok := want["data"].(map[string]any); ok && want["type"] == float64(rrweb.Meta) {
 				if h, ok := d["href"].(string); ok {
 					d["href"] = red.URL(h)
 				}

@@ -76,13 +76,13 @@ func factsOf(events []rrweb.Event) Facts {
 			haveTS = true
 		}
 		switch typ {
-		case eventFullSnapshot:
+		case rrweb.FullSnapshot:
 			f.FullSnapshots++
-		case eventIncrementalSnapshot:
+		case rrweb.Incremental:
 			f.incremental(data)
-		case eventMeta:
+		case rrweb.Meta:
 			f.meta(ts, data)
-		case eventCustom:
+		case rrweb.Custom:
 			f.custom(ts, data)
 		}
 	}
