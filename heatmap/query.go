@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // Map modes: where clicks are drawn.
@@ -209,7 +211,7 @@ func (n *nq) devIn(col string) (string, []any) {
 	for i, d := range n.devices {
 		args[i] = d
 	}
-	return " AND " + col + " IN (" + strings.TrimSuffix(strings.Repeat("?,", len(n.devices)), ",") + ")", args
+	return " AND " + col + " IN " + index.List(len(n.devices)), args
 }
 
 // span is a range of days or months.

@@ -6,6 +6,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // Packing: reading a million one-session rows costs a few microseconds of
@@ -204,7 +206,7 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 		if err != nil {
 			return fmt.Errorf("pack: store chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = ? WHERE session_id IN `+sqlList(len(ids)),
+		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = ? WHERE session_id IN `+index.List(len(ids)),
 			append([]any{chunk}, ids...)...); err != nil {
 			return fmt.Errorf("pack: mark sessions: %w", err)
 		}

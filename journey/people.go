@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // A person id is "u:" + the identified user id, or "v:" + the visitor id
@@ -150,7 +152,7 @@ func (s *Service) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error
 			a = append(a, u)
 		}
 		rows, err := s.db.Read().QueryContext(ctx, `SELECT id, user_id, traits, first_seen, last_seen FROM visitors
-			WHERE project_id = ? AND user_id IN `+sqlList(len(users))+` ORDER BY last_seen, id`, a...)
+			WHERE project_id = ? AND user_id IN `+index.List(len(users))+` ORDER BY last_seen, id`, a...)
 		if err != nil {
 			return nil, fmt.Errorf("list people visitors: %w", err)
 		}
@@ -213,7 +215,7 @@ func (s *Service) visitCounts(ctx context.Context, projectID int64, visitors []s
 			a = append(a, v)
 		}
 		rows, err := s.db.Read().QueryContext(ctx, `SELECT visitor_id, COUNT(*) FROM sessions
-			WHERE project_id = ? AND visitor_id IN `+sqlList(n)+` GROUP BY visitor_id`, a...)
+			WHERE project_id = ? AND visitor_id IN `+index.List(n)+` GROUP BY visitor_id`, a...)
 		if err != nil {
 			return nil, fmt.Errorf("count visits: %w", err)
 		}
@@ -366,7 +368,7 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 	for _, v := range p.Visitors {
 		vargs = append(vargs, v)
 	}
-	inV := sqlList(len(p.Visitors))
+	inV := index.List(len(p.Visitors))
 	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(conversions), 0) FROM sessions
 		WHERE project_id = ? AND visitor_id IN `+inV, vargs...).Scan(&p.Visits, &p.Conversions); err != nil {
 		return nil, fmt.Errorf("count person visits: %w", err)
@@ -444,7 +446,7 @@ func (s *Service) visitDetails(ctx context.Context, ids []int64, byID map[int64]
 	for i, id := range ids {
 		args[i] = id
 	}
-	in := sqlList(len(ids))
+	in := index.List(len(ids))
 	rows, err := s.db.Read().QueryContext(ctx, `SELECT session_id, ts, path, url FROM pages WHERE session_id IN `+in+` ORDER BY session_id, ts, id`, args...)
 	if err != nil {
 		return fmt.Errorf("list visit pages: %w", err)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"strings"
 	"sync"
 )
 
@@ -401,9 +400,4 @@ func (s *Service) people(ctx context.Context, projectID int64) (*personMap, erro
 		pm.byVisitor[vid] = id
 	}
 	return pm, rows.Err()
-}
-
-// sqlList is "(?, ?, ...)" for n arguments.
-func sqlList(n int) string {
-	return "(" + strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ")"
 }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // SessionRef is a session behind a number: enough to list it and open its
@@ -52,7 +54,7 @@ func (s *Service) sessionRefs(ctx context.Context, ids []int64) ([]SessionRef, e
 		SELECT s.id, s.public_id, s.started_at, s.ended_at, s.visitor_id, COALESCE(v.user_id, ''), s.device, s.browser, s.os,
 			s.entry_url, s.page_count, s.conversions, s.rage_clicks, s.dead_clicks, s.errors, s.closed
 		FROM sessions s LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id
-		WHERE s.id IN `+sqlList(len(ids)), args...)
+		WHERE s.id IN `+index.List(len(ids)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}

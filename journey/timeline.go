@@ -12,6 +12,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // Key kinds in journey_keys.
@@ -155,7 +156,7 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 		return nil
 	}
 	st := s.ws
-	in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+	in := index.List(len(ids))
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id

@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -260,7 +259,7 @@ func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(ids)), ",") + ")"
+		in := index.List(len(ids))
 		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+expired+` AND s.id IN `+in, args...)
 		if err != nil {
 			return fmt.Errorf("retention: recheck sessions: %w", err)
@@ -291,7 +290,7 @@ func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now
 		if len(gone) == 0 {
 			return nil
 		}
-		in = "(" + strings.TrimSuffix(strings.Repeat("?,", len(gone)), ",") + ")"
+		in = index.List(len(gone))
 		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
 			append([]any{now.UnixMilli()}, gone...)...); err != nil {
 			return fmt.Errorf("retention: note segment objects: %w", err)
@@ -349,7 +348,7 @@ func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 				return fmt.Errorf("retention: delete object %s: %w", k, err)
 			}
 		}
-		in := "(" + strings.TrimSuffix(strings.Repeat("?,", len(keys)), ",") + ")"
+		in := index.List(len(keys))
 		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 			_, err := tx.ExecContext(ctx, `DELETE FROM blob_trash WHERE key IN `+in, keys...)
 			return err

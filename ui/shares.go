@@ -182,7 +182,7 @@ func (s *Service) Shares(ctx context.Context, f ShareFilter) ([]Share, error) {
 		if len(f.ProjectIDs) == 0 {
 			return []Share{}, nil
 		}
-		q += ` AND sh.project_id IN (` + strings.TrimSuffix(strings.Repeat("?,", len(f.ProjectIDs)), ",") + `)`
+		q += ` AND sh.project_id IN ` + index.List(len(f.ProjectIDs))
 		for _, p := range f.ProjectIDs {
 			args = append(args, p)
 		}

@@ -175,3 +175,9 @@ func (db *DB) migrate(ctx context.Context) error {
 	}
 	return nil
 }
+
+// List is the SQL placeholder list "(?,?,...)" for n arguments, for
+// "x IN " + List(n).
+func List(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}

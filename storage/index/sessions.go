@@ -120,8 +120,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		if len(f.ProjectIDs) == 0 {
 			return nil, "", nil
 		}
-		ph := strings.TrimSuffix(strings.Repeat("?,", len(f.ProjectIDs)), ",")
-		where = append(where, "s.project_id IN ("+ph+")")
+		where = append(where, "s.project_id IN "+List(len(f.ProjectIDs)))
 		for _, id := range f.ProjectIDs {
 			args = append(args, id)
 		}
@@ -240,7 +239,7 @@ func (db *DB) SessionByPublicID(ctx context.Context, projectIDs []int64, id stri
 		if len(projectIDs) == 0 {
 			return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
 		}
-		q += " AND s.project_id IN (" + strings.TrimSuffix(strings.Repeat("?,", len(projectIDs)), ",") + ")"
+		q += " AND s.project_id IN " + List(len(projectIDs))
 		for _, p := range projectIDs {
 			args = append(args, p)
 		}
