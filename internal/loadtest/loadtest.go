@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sort"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/trailmap/trailmap/internal/rrwebgen"
@@ -201,9 +203,50 @@ func ZstdFastestMBPerSec(raw []byte) float64 {
 	return float64(n*len(raw)) / time.Since(start).Seconds() / 1e6
 }
 
+// FloorMBPerSec is the peak rate, with the same client and clients, of a
+// server that does the least any ingest server must: take the HTTP request,
+// gunzip the body (pooled readers) and answer 202. Run in the same process
+// on the same cores as the real measurement, it shows how much of the
+// machine the load generator and HTTP itself leave to everything else.
+func FloorMBPerSec(w *rrwebgen.Workload, clients int) (float64, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	var readers sync.Pool
+	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		zr, _ := readers.Get().(*gzip.Reader)
+		var err error
+		if zr == nil {
+			zr, err = gzip.NewReader(r.Body)
+		} else {
+			err = zr.Reset(r.Body)
+		}
+		if err == nil {
+			_, err = io.Copy(io.Discard, zr)
+			readers.Put(zr)
+		}
+		if err != nil {
+			http.Error(rw, err.Error(), http.StatusBadRequest)
+			return
+		}
+		rw.Header().Set("Content-Type", "application/json")
+		rw.WriteHeader(http.StatusAccepted)
+		io.WriteString(rw, `{"ok":true}`)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+	p, err := NewClient("http://"+ln.Addr().String(), "").RunPeak(w, clients)
+	if err != nil {
+		return 0, fmt.Errorf("floor: %w", err)
+	}
+	return p.MBPerSec, nil
+}
+
 // Measure runs a peak run of peak with 32 clients, then a paced run of half
 // at half the peak batch rate, and reports MB/s, events/s, the zstd-fastest
-// yardstick, their ratio and the p50/p99 acknowledgement latencies on b.
+// yardstick, their ratio, the floor (FloorMBPerSec) and its ratio to the
+// yardstick, and the p50/p99 acknowledgement latencies on b.
 // With c.Settled the rates are sustained ones (the server done with all it
 // accepted); acked-MB/s is the rate of acknowledgements alone, higher as long
 // as a backlog may build up behind them.
@@ -214,6 +257,10 @@ func Measure(b *testing.B, c *Client, peak, half *rrwebgen.Workload) {
 		b.Fatal(err)
 	}
 	z := ZstdFastestMBPerSec(peak.Raw)
+	floor, err := FloorMBPerSec(peak, 32)
+	if err != nil {
+		b.Fatal(err)
+	}
 	l, err := c.RunPaced(half, p.BatchesPerSec/2)
 	if err != nil {
 		b.Fatal(err)
@@ -223,6 +270,8 @@ func Measure(b *testing.B, c *Client, peak, half *rrwebgen.Workload) {
 	b.ReportMetric(p.EventsPerSec, "events/s")
 	b.ReportMetric(z, "zstd-fastest-1core-MB/s")
 	b.ReportMetric(p.MBPerSec/z, "ingest/zstd")
+	b.ReportMetric(floor, "floor-MB/s")
+	b.ReportMetric(floor/z, "floor/zstd")
 	b.ReportMetric(float64(l.P50.Microseconds())/1000, "p50-ack-ms@half-peak")
 	b.ReportMetric(float64(l.P99.Microseconds())/1000, "p99-ack-ms@half-peak")
 }
