@@ -1,6 +1,7 @@
 package recorder_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/trailmap/trailmap/internal/loadtest"
@@ -12,13 +13,21 @@ import (
 // WAL fsync, index. cmd/trailmap's BenchmarkIngestServer measures the whole
 // binary. Figures: peak MB/s and events/s with 32 clients, the single-core
 // zstd-fastest encode speed of the same bytes, and the p99 acknowledgement
-// latency at half of the peak rate.
+// latency at half of the peak rate (see loadtest.Measure).
 func BenchmarkIngestHTTP(b *testing.B) {
 	peak := rrwebgen.NewWorkload(64, 24, "peak")
 	half := rrwebgen.NewWorkload(64, 12, "half")
 	for range b.N {
-		s := newStack(b, nil)
-		c := loadtest.NewClient(s.url, s.key)
-		loadtest.Measure(b, c, peak, half)
+		loadtest.Measure(b, func() loadtest.Target {
+			s := newStack(b, nil)
+			return loadtest.Target{
+				Client: loadtest.NewClient(s.url, s.key),
+				Drain: func() {
+					if err := s.rec.Close(context.Background()); err != nil {
+						b.Fatal(err)
+					}
+				},
+			}
+		}, peak, half)
 	}
 }

@@ -243,30 +243,45 @@ func FloorMBPerSec(w *rrwebgen.Workload, clients int) (float64, error) {
 	return p.MBPerSec, nil
 }
 
-// Measure runs a peak run of peak with 32 clients, then a paced run of half
-// at half the peak batch rate, and reports MB/s, events/s, the zstd-fastest
-// yardstick, their ratio, the floor (FloorMBPerSec) and its ratio to the
-// yardstick, and the p50/p99 acknowledgement latencies on b.
-// With c.Settled the rates are sustained ones (the server done with all it
-// accepted); acked-MB/s is the rate of acknowledgements alone, higher as long
-// as a backlog may build up behind them.
-func Measure(b *testing.B, c *Client, peak, half *rrwebgen.Workload) {
+// Target is a server under measurement.
+type Target struct {
+	Client *Client
+	// Drain stops the server gracefully: it returns once every accepted
+	// batch is stored in a compressed segment, the work a server under
+	// steady load does all along but a short run leaves for later.
+	Drain func()
+}
+
+// Measure runs a peak run of peak with 32 clients on a target from start,
+// drains it, then runs half at half the peak batch rate on a second target,
+// and reports on b: MB/s and events/s (sustained: with Client.Settled, until
+// the server is done with all it accepted but storing segments), stored-MB/s
+// (until drained too), acked-MB/s (acknowledgements alone, higher as long as
+// a backlog may build up behind them), the zstd-fastest yardstick and the
+// ratio to it, the floor (FloorMBPerSec) and its ratio to the yardstick, and
+// the p50/p99 acknowledgement latencies of the paced run.
+func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.Helper()
-	p, err := c.RunPeak(peak, 32)
+	t := start()
+	p, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
 	}
+	t0 := time.Now()
+	t.Drain()
+	stored := p.Elapsed + time.Since(t0)
 	z := ZstdFastestMBPerSec(peak.Raw)
 	floor, err := FloorMBPerSec(peak, 32)
 	if err != nil {
 		b.Fatal(err)
 	}
-	l, err := c.RunPaced(half, p.BatchesPerSec/2)
+	l, err := start().Client.RunPaced(half, p.BatchesPerSec/2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.ReportMetric(p.MBPerSec, "MB/s")
 	b.ReportMetric(float64(len(peak.Raw))/p.Acked.Seconds()/1e6, "acked-MB/s")
+	b.ReportMetric(float64(len(peak.Raw))/stored.Seconds()/1e6, "stored-MB/s")
 	b.ReportMetric(p.EventsPerSec, "events/s")
 	b.ReportMetric(z, "zstd-fastest-1core-MB/s")
 	b.ReportMetric(p.MBPerSec/z, "ingest/zstd")
