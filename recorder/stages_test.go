@@ -255,6 +255,81 @@ func (g *gateObserver) SessionClosed(ctx context.Context, tx *sql.Tx, sid int64)
 	return g.next.SessionClosed(ctx, tx, sid)
 }
 
+// Prepare and ObservePrepared pass a Preparer's on (the heatmap is one).
+func (g *gateObserver) Prepare(events []rrweb.Event) (any, int64) {
+	return g.next.(recorder.Preparer).Prepare(events)
+}
+
+func (g *gateObserver) ObservePrepared(ctx context.Context, tx *sql.Tx, sid int64, events []rrweb.Event, pre any) error {
+	select {
+	case <-g.open:
+		return g.next.(recorder.Preparer).ObservePrepared(ctx, tx, sid, events, pre)
+	default:
+		return errors.New("gate closed")
+	}
+}
+
+// prepObserver is a noteObserver that is a Preparer: it prepares the first
+// event's timestamp and counts how batches reach it.
+type prepObserver struct {
+	*noteObserver
+	prepared, plain, wrong int
+}
+
+func (o *prepObserver) Prepare(events []rrweb.Event) (any, int64) {
+	return events[0].Timestamp, 8
+}
+
+func (o *prepObserver) ObservePrepared(ctx context.Context, tx *sql.Tx, sid int64, events []rrweb.Event, pre any) error {
+	o.mu.Lock()
+	o.prepared++
+	if pre != events[0].Timestamp {
+		o.wrong++
+	}
+	o.mu.Unlock()
+	return o.noteObserver.ObserveBatch(ctx, tx, sid, events)
+}
+
+func (o *prepObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, events []rrweb.Event) error {
+	o.mu.Lock()
+	o.plain++
+	o.mu.Unlock()
+	return o.noteObserver.ObserveBatch(ctx, tx, sid, events)
+}
+
+// TestRecorder_preparer: a Preparer gets back what it prepared for each
+// batch a request brought, also when a failed transaction is retried, and
+// a batch replayed from the log (nothing prepared) through ObserveBatch.
+func TestRecorder_preparer(t *testing.T) {
+	s := newObserverStack(t)
+	down := &prepObserver{noteObserver: newNoteObserver()}
+	down.fail = true
+	rec := s.start(t, down, nil)
+	for seq := range 3 {
+		s.ingest(t, rec, "prepared_0", seq)
+	}
+	rec.Close(context.Background()) // fails: never observed, left in the log
+	if down.prepared == 0 || down.wrong != 0 {
+		t.Errorf("failing observer: %d tries with the prepared value, %d with another's", down.prepared, down.wrong)
+	}
+
+	up := &prepObserver{noteObserver: newNoteObserver()}
+	rec = s.start(t, up, nil)
+	if up.plain != 3 || up.prepared != 0 {
+		t.Errorf("replay: %d batches observed plain and %d prepared, want 3 and 0", up.plain, up.prepared)
+	}
+	for seq := 3; seq < 6; seq++ {
+		s.ingest(t, rec, "prepared_0", seq)
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if up.plain != 3 || up.prepared != 3 || up.wrong != 0 {
+		t.Errorf("%d batches observed plain, %d prepared, %d with another batch's value; want 3, 3, 0", up.plain, up.prepared, up.wrong)
+	}
+	wantSeen(t, up.noteObserver, 1, 6)
+}
+
 // TestRecorder_heatmapBehindStage1: under load stage 1 runs ahead of stage
 // 2. The heatmap observer must still follow the session batch by batch (its
 // DOM mirror from the first batch names the targets of later clicks), not

@@ -174,7 +174,10 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	defer jour.Close()
-	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat, jour)
+	// The heatmap decodes events and loads snapshots on the request
+	// goroutines (recorder.Preparer), off the one index writer.
+	var heatObserver recorder.Preparer = heat
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heatObserver, jour)
 	if err != nil {
 		return err
 	}
