@@ -2,10 +2,12 @@ package recorder_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,5 +167,88 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 	}
 	if len(objects) != 1 || objects[0] != keys[0] {
 		t.Errorf("objects %v, want only %s (the object of the lost answer, %s, left behind?)", objects, keys[0], lostKey)
+	}
+}
+
+// TestRecorder_MaxInFlight: over MaxInFlight requests in progress, the next
+// one is refused at once with 503 overloaded and a Retry-After of 1–5 s,
+// keeping nothing of it; the one in progress and the retried one are
+// stored, once each.
+func TestRecorder_MaxInFlight(t *testing.T) {
+	s := newStack(t, func(c *recorder.Config) { c.MaxInFlight = 1 })
+	ev := func(seq int) string {
+		return fmt.Sprintf(`{"type":5,"timestamp":%d,"data":{"tag":"step","payload":{}}}`, 1000+seq)
+	}
+	// A request whose body arrives slowly holds the only slot.
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server closes
+	slow, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest", pr)
+	slow.Header.Set("X-Trailmap-Key", s.key)
+	slowDone := make(chan int, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(slow)
+		if err != nil {
+			t.Error(err)
+			slowDone <- 0
+			return
+		}
+		resp.Body.Close()
+		slowDone <- resp.StatusCode
+	}()
+	body := fmt.Sprintf(`{"session_id":"inflight_session","visitor_id":"visitor_concurrent","seq":0,"events":[%s]}`, ev(0))
+	if _, err := pw.Write([]byte(body[:20])); err != nil {
+		t.Fatal(err)
+	}
+	// The slot is taken once the handler reads the body (the write above
+	// returned); poll until the other request is refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest",
+			strings.NewReader(fmt.Sprintf(`{"session_id":"inflight_session","visitor_id":"visitor_concurrent","seq":1,"events":[%s]}`, ev(1))))
+		req.Header.Set("X-Trailmap-Key", s.key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out struct {
+			Error struct{ Code string } `json:"error"`
+		}
+		json.NewDecoder(resp.Body).Decode(&out)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable {
+			if out.Error.Code != "overloaded" {
+				t.Errorf("503 with code %q", out.Error.Code)
+			}
+			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
+				t.Errorf("Retry-After %q, want 1–5 s", resp.Header.Get("Retry-After"))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not refused while the slot was taken: %d", resp.StatusCode)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	recorded := func() int {
+		var n int
+		err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id = 'inflight_session'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := recorded(); n != 0 {
+		t.Fatalf("%d batches recorded before the slow one finished", n)
+	}
+	pw.Write([]byte(body[20:]))
+	pw.Close()
+	if code := <-slowDone; code != http.StatusAccepted {
+		t.Fatalf("slow request: %d", code)
+	}
+	if code, out := s.post(t, "inflight_session", 1, ev(1)); code != http.StatusAccepted {
+		t.Fatalf("retry: %d %v", code, out)
+	}
+	if n := recorded(); n != 2 {
+		t.Errorf("%d batches recorded, want 2", n)
 	}
 }

@@ -81,6 +81,9 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 			defer r.obsMu.Unlock()
 			return float64(r.obsBacklog)
 		}),
+		gauge("trailmap_ingest_in_flight", "Ingest requests being decoded and recorded (refused over --max-inflight).", func() float64 {
+			return float64(len(r.inFlight))
+		}),
 		gauge("trailmap_live_sessions", "Sessions with state in memory.", func() float64 {
 			r.mu.Lock()
 			defer r.mu.Unlock()

@@ -9,10 +9,12 @@ import (
 // ErrShuttingDown is returned while the recorder drains for shutdown.
 var ErrShuttingDown = errors.New("server is shutting down")
 
-// ErrOverloaded is returned when more accepted data waits for the blob store
-// than the recorder may hold (the store is down or slower than ingest);
-// clients retry later. It wraps nothing: callers answer 503 with Retry-After.
-var ErrOverloaded = errors.New("server is overloaded: buffered events are waiting for the blob store")
+// ErrOverloaded is returned, wrapped with the reason, when the recorder
+// takes no more for now: more accepted data waits for the blob store than it
+// may hold (the store is down or slower than ingest), or Config.MaxInFlight
+// requests are in progress. Nothing of the request was kept; callers answer
+// 503 with Retry-After and clients retry later.
+var ErrOverloaded = errors.New("server is overloaded")
 
 // RateLimitError is a rejection by a rate limit; it wraps ErrRateLimited and
 // says when to retry.

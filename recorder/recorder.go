@@ -49,6 +49,12 @@ type Config struct {
 	// zero disables the limit.
 	RatePerKey float64
 	RatePerIP  float64
+	// MaxInFlight bounds the ingest requests being decoded and recorded at
+	// once; more are refused at once with ErrOverloaded (clients retry
+	// after Retry-After). When more browsers send than the server keeps up
+	// with, this keeps its memory and acknowledgement latency bounded
+	// instead of every request waiting longer. Zero disables the bound.
+	MaxInFlight int
 	// SweepEvery is how often idle sessions and age-due segments are checked.
 	SweepEvery time.Duration
 	// Now is the clock (time.Now when nil); tests and benchmarks replace it.
@@ -69,6 +75,7 @@ func DefaultConfig(dataDir string) Config {
 		WALFileBytes:    64 << 20,
 		RatePerKey:      2000,
 		RatePerIP:       200, // ≈1,000 visitors behind one NAT address at a batch per 5 s
+		MaxInFlight:     128,
 		SweepEvery:      time.Second,
 	}
 }
@@ -86,6 +93,8 @@ func (c Config) Validate() error {
 		return errors.New("recorder: ingest limits must be positive")
 	case c.RatePerKey < 0 || c.RatePerIP < 0:
 		return errors.New("recorder: rate limits must not be negative")
+	case c.MaxInFlight < 0:
+		return errors.New("recorder: the in-flight bound must not be negative")
 	}
 	return nil
 }
@@ -153,6 +162,7 @@ type Recorder struct {
 	m         *metrics
 	keyLimit  *ratelimit.Limiter
 	ipLimit   *ratelimit.Limiter
+	inFlight  chan struct{} // a slot per ingest request in progress (MaxInFlight)
 	stmts     *stmts
 	enc       *segmentEncoders
 
@@ -282,6 +292,9 @@ func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometh
 	if cfg.RatePerIP > 0 {
 		r.ipLimit = ratelimit.New(cfg.RatePerIP, int(4*cfg.RatePerIP)+1, 100000, r.now)
 	}
+	if cfg.MaxInFlight > 0 {
+		r.inFlight = make(chan struct{}, cfg.MaxInFlight)
+	}
 	var err error
 	if r.stmts, err = prepare(ctx, db); err != nil {
 		return nil, err
@@ -326,6 +339,14 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 			return Result{}, &RateLimitError{RetryAfter: wait}
 		}
 	}
+	if r.inFlight != nil {
+		select {
+		case r.inFlight <- struct{}{}:
+			defer func() { <-r.inFlight }()
+		default:
+			return Result{}, fmt.Errorf("%w: %d ingest requests in progress", ErrOverloaded, cap(r.inFlight))
+		}
+	}
 	cr := &countingReader{r: req.Body}
 	body, err := r.dec.Decompress(cr, req.Encoding)
 	r.m.bytesIn.WithLabelValues("compressed").Add(float64(cr.n))
@@ -359,7 +380,7 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	full := r.buffered > 2*r.cfg.MaxBuffered
 	r.mu.Unlock()
 	if full && !dup {
-		return Result{}, ErrOverloaded
+		return Result{}, fmt.Errorf("%w: buffered events are waiting for the blob store", ErrOverloaded)
 	}
 	if dup {
 		r.m.batches.WithLabelValues("duplicate").Inc()

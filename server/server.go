@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -153,6 +154,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	switch {
 	case errors.As(err, &rl):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter/time.Second)+1))
+	case errors.Is(err, recorder.ErrOverloaded):
+		// Spread the retries of the many clients refused at once.
+		c.Response().Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
 	case status == http.StatusServiceUnavailable:
 		c.Response().Header().Set("Retry-After", "5")
 	}
