@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -76,6 +77,29 @@ type Server struct {
 	log  *slog.Logger
 	now  func() time.Time
 	echo *echo.Echo
+
+	// Refusals for overload come in floods: logged once per
+	// refusedLogEvery with their count (/metrics counts each).
+	refusedMu   sync.Mutex
+	refused     int
+	refusedLast time.Time
+}
+
+const refusedLogEvery = 10 * time.Second
+
+// noteRefused logs refusals for overload at most once per refusedLogEvery.
+func (s *Server) noteRefused(err error) {
+	s.refusedMu.Lock()
+	s.refused++
+	now := s.now()
+	if now.Sub(s.refusedLast) < refusedLogEvery {
+		s.refusedMu.Unlock()
+		return
+	}
+	n := s.refused
+	s.refused, s.refusedLast = 0, now
+	s.refusedMu.Unlock()
+	s.log.Warn("ingest refused: overloaded", "refused", n, slog.Any("error", err))
 }
 
 // New builds the server and its routes.
@@ -147,7 +171,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := s.classify(err)
-	if status >= 500 {
+	if errors.Is(err, recorder.ErrOverloaded) {
+		s.noteRefused(err)
+	} else if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
 	}
 	var rl *recorder.RateLimitError
