@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -35,16 +37,27 @@ type Client struct {
 // ObserversSettled is a Settled for a real server: its /metrics report no
 // batch waiting for its observers (heatmaps, journeys).
 func (c *Client) ObserversSettled() (bool, error) {
+	v, err := c.Metric("trailmap_observe_backlog_batches")
+	return v == 0, err
+}
+
+// Metric reads an unlabelled metric from the server's /metrics.
+func (c *Client) Metric(name string) (float64, error) {
 	resp, err := c.hc.Get(c.URL + "/metrics")
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
-	return bytes.Contains(b, []byte("\ntrailmap_observe_backlog_batches 0\n")), nil
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("metric %s: not served", name)
 }
 
 // NewClient returns a client for a server's base URL and write key.
@@ -132,6 +145,95 @@ func (c *Client) RunPeak(w *rrwebgen.Workload, clients int) (Peak, error) {
 		MBPerSec:      float64(len(w.Raw)) / el.Seconds() / 1e6,
 		EventsPerSec:  float64(w.Events) / el.Seconds(),
 		BatchesPerSec: float64(w.Batches()) / el.Seconds(),
+	}, nil
+}
+
+// Overload is the outcome of an overload run.
+type Overload struct {
+	AcceptedPerSec float64
+	RefusedShare   float64       // of all answers, 503 overloaded
+	P99            time.Duration // acknowledgement latency of accepted batches
+	PeakRSS        float64       // bytes, the most the server's /metrics reported
+}
+
+// RunOverload has every session of w sent by its own client, as many
+// browsers at once, each batch right after the previous one was
+// acknowledged (as browsers flushing their outboxes after an outage) and a
+// refused one again after the Retry-After the server asked for, for d. It
+// samples the server's resident memory from /metrics.
+func (c *Client) RunOverload(w *rrwebgen.Workload, d time.Duration) (Overload, error) {
+	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: len(w.Bodies)}, Timeout: time.Minute}
+	stop := time.Now().Add(d)
+	var mu sync.Mutex
+	var accepted []time.Duration
+	var refused, other int
+	var wg sync.WaitGroup
+	for _, bodies := range w.Bodies {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < len(bodies) && time.Now().Before(stop); {
+				req, _ := http.NewRequest(http.MethodPost, c.URL+"/api/v1/ingest", bytes.NewReader(bodies[i]))
+				req.Header.Set("X-Trailmap-Key", c.Key)
+				req.Header.Set("Content-Encoding", "gzip")
+				t0 := time.Now()
+				resp, err := hc.Do(req)
+				lat := time.Since(t0)
+				status, wait := 0, time.Second
+				if err == nil {
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					status = resp.StatusCode
+					if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+						wait = time.Duration(ra) * time.Second
+					}
+				}
+				mu.Lock()
+				switch status {
+				case http.StatusAccepted:
+					accepted = append(accepted, lat)
+				case http.StatusServiceUnavailable:
+					refused++
+				default:
+					other++
+				}
+				mu.Unlock()
+				if status == http.StatusAccepted {
+					i++
+				} else {
+					time.Sleep(min(wait, time.Until(stop)))
+				}
+			}
+		}()
+	}
+	var peak float64
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			if v, err := c.Metric("process_resident_memory_bytes"); err == nil {
+				peak = max(peak, v)
+			}
+			select {
+			case <-done:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-sampled
+	if other > 0 || len(accepted) == 0 {
+		return Overload{}, fmt.Errorf("overload: %d accepted, %d answers neither 202 nor 503", len(accepted), other)
+	}
+	sort.Slice(accepted, func(i, j int) bool { return accepted[i] < accepted[j] })
+	return Overload{
+		AcceptedPerSec: float64(len(accepted)) / d.Seconds(),
+		RefusedShare:   float64(refused) / float64(refused+len(accepted)),
+		P99:            accepted[len(accepted)*99/100],
+		PeakRSS:        peak,
 	}, nil
 }
 
