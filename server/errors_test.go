@@ -1,0 +1,56 @@
+package server
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/trailmap/trailmap/recorder"
+)
+
+// A flood of refusals for overload is answered 503 with a Retry-After of
+// 1–5 s each, and logged once per refusedLogEvery with the count, not a
+// line per request; other server errors are still logged one by one.
+func TestServer_RefusedLogged(t *testing.T) {
+	var logs bytes.Buffer
+	now := time.Unix(1_764_000_000, 0)
+	s := New(Config{Addr: "127.0.0.1:0"}, Deps{
+		Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Now:    func() time.Time { return now },
+	})
+	overloaded := fmt.Errorf("%w: 128 ingest requests in progress", recorder.ErrOverloaded)
+	answer := func(err error) *httptest.ResponseRecorder {
+		rec := httptest.NewRecorder()
+		c := s.echo.NewContext(httptest.NewRequest(http.MethodPost, "/api/v1/ingest", nil), rec)
+		s.handleError(err, c)
+		return rec
+	}
+	for i := range 1000 {
+		rec := answer(overloaded)
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"overloaded"`) {
+			t.Fatalf("refusal %d: %d %s", i, rec.Code, rec.Body)
+		}
+		if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
+			t.Fatalf("Retry-After %q", rec.Header().Get("Retry-After"))
+		}
+	}
+	now = now.Add(refusedLogEvery)
+	answer(overloaded)
+	if n := strings.Count(logs.String(), "ingest refused: overloaded"); n != 2 {
+		t.Errorf("%d log lines for 1001 refusals over %s, want 2:\n%s", n, refusedLogEvery, logs.String())
+	}
+	if !strings.Contains(logs.String(), "refused=1000") {
+		t.Errorf("the second line does not count the refusals since the first:\n%s", logs.String())
+	}
+	answer(errors.New("disk on fire"))
+	if !strings.Contains(logs.String(), "disk on fire") {
+		t.Error("an internal error was not logged")
+	}
+}
