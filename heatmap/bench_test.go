@@ -182,10 +182,9 @@ func BenchmarkObserve(b *testing.B) {
 	synthetic := syntheticSession(2000)
 	demo := loadFixture(b, "player-demo-recording.json")
 	for _, c := range []struct {
-		name     string
-		events   []json.RawMessage
-		prepared bool
-	}{{"synthetic", synthetic, false}, {"synthetic-prepared", synthetic, true}, {"player-demo", demo, false}, {"player-demo-prepared", demo, true}} {
+		name   string
+		events []json.RawMessage
+	}{{"synthetic", synthetic}, {"player-demo", demo}} {
 		b.Run(c.name, func(b *testing.B) {
 			f := newFixture(b, DefaultConfig())
 			var bytes int64
@@ -201,22 +200,12 @@ func BenchmarkObserve(b *testing.B) {
 				sid := f.session(fmt.Sprintf("bench%08d", i), "desktop", 1_764_000_000_000)
 				b.StartTimer()
 				for j := 0; j < len(c.events); j += 50 {
-					batch := split[j:min(j+50, len(split))]
-					var pre any
-					if c.prepared { // on the request's goroutine, not in the transaction
-						pre, _ = f.svc.Prepare(batch)
-					}
 					err := f.db.Tx(ctx, func(tx *sql.Tx) error {
 						if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 							return err
 						}
 						start := time.Now()
-						var err error
-						if c.prepared {
-							err = f.svc.ObservePrepared(ctx, tx, sid, batch, pre)
-						} else {
-							err = f.svc.ObserveBatch(ctx, tx, sid, batch)
-						}
+						err := f.svc.ObserveBatch(ctx, tx, sid, split[j:min(j+50, len(split))])
 						inObserver += time.Since(start)
 						return err
 					})
@@ -245,7 +234,7 @@ func BenchmarkTracker(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		tr := newTracker(&set, 50000)
-		if err := tr.observe(events, nil, &memSink{}); err != nil {
+		if err := tr.observe(events, &memSink{}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -195,7 +195,7 @@ func track(t testing.TB, batches ...[]json.RawMessage) (*tracker, *memSink) {
 	tr := newTracker(&set, 100000)
 	m := &memSink{}
 	for _, b := range batches {
-		if err := tr.observe(rrweb.SplitAll(b), nil, m); err != nil {
+		if err := tr.observe(rrweb.SplitAll(b), m); err != nil {
 			t.Fatalf("observe: %v", err)
 		}
 	}

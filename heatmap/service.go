@@ -174,27 +174,13 @@ const maxFailures = 5
 // a session that failed before, so the usual batch costs no statements for
 // it.
 func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
-	return s.observeBatch(ctx, tx, sessionID, events, nil)
-}
-
-// ObservePrepared is ObserveBatch for a batch that went through Prepare:
-// the events are decoded and their snapshots loaded already.
-func (s *Service) ObservePrepared(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event, pre any) error {
-	p, _ := pre.(*prepared)
-	if p != nil && len(p.at) != len(events) {
-		p = nil // not this batch's: decode on the spot
-	}
-	return s.observeBatch(ctx, tx, sessionID, events, p)
-}
-
-func (s *Service) observeBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event, pre *prepared) error {
 	guard := s.failing(sessionID)
 	if guard {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
 			return fmt.Errorf("heatmap: savepoint: %w", err)
 		}
 	}
-	err := s.observe(ctx, tx, sessionID, events, pre)
+	err := s.observe(ctx, tx, sessionID, events)
 	if err == nil {
 		s.failed(sessionID, false)
 		if guard {
@@ -244,7 +230,7 @@ func (s *Service) failed(sessionID int64, failed bool) bool {
 	return false
 }
 
-func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event, pre *prepared) error {
+func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
 	var projectID, batches int64
 	var device string
 	err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches)
@@ -273,7 +259,7 @@ func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, even
 	}
 	e.t.set = set
 	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
-	err = e.t.observe(events, pre, k)
+	err = e.t.observe(events, k)
 	if err == nil {
 		err = k.finish()
 	}

@@ -12,12 +12,10 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
-	"github.com/trailmap/trailmap/internal/rrwebgen"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -27,10 +25,6 @@ type fixture struct {
 	db      *index.DB
 	svc     *Service
 	project int64
-	// onTheSpot observes with ObserveBatch, as for a batch replayed from
-	// the log; by default batches go through Prepare and ObservePrepared
-	// like the ones a request brings.
-	onTheSpot bool
 }
 
 func newFixture(t testing.TB, cfg Config) *fixture {
@@ -67,8 +61,8 @@ func (f *fixture) session(publicID, device string, started int64) int64 {
 	return id
 }
 
-// observe applies one batch like the recorder: prepared, then observed in
-// a transaction in which the batch count goes up.
+// observe applies one batch like the recorder: the batch count goes up in
+// the same transaction that calls the observer.
 func (f *fixture) observe(sid int64, events []json.RawMessage) {
 	f.t.Helper()
 	if err := f.observeErr(f.svc, sid, events, false); err != nil {
@@ -79,29 +73,12 @@ func (f *fixture) observe(sid int64, events []json.RawMessage) {
 var errRollback = errors.New("rollback on purpose")
 
 func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, rollback bool) error {
-	evs := rrweb.SplitAll(events)
-	var pre any
-	if !f.onTheSpot {
-		pre, _ = svc.Prepare(evs)
-	}
-	return f.observePrepared(svc, sid, evs, pre, rollback)
-}
-
-// observePrepared observes events with what Prepare made of them (nil:
-// ObserveBatch).
-func (f *fixture) observePrepared(svc *Service, sid int64, evs []rrweb.Event, pre any, rollback bool) error {
 	ctx := context.Background()
 	return f.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		var err error
-		if pre != nil {
-			err = svc.ObservePrepared(ctx, tx, sid, evs, pre)
-		} else {
-			err = svc.ObserveBatch(ctx, tx, sid, evs)
-		}
-		if err != nil {
+		if err := svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events)); err != nil {
 			return err
 		}
 		if rollback {
@@ -269,111 +246,6 @@ func TestService_Rollback(t *testing.T) {
 	}
 	if got := f.count(`SELECT SUM(clicks) FROM heat_page_day WHERE ? > 0`, sid); got != 3 {
 		t.Errorf("page day clicks %d, want 3", got)
-	}
-}
-
-// A prepared batch whose transaction failed is observed again with the
-// same prepared value: the snapshot it loaded was taken (and changed by
-// the batch's mutations) the first time, so it is loaded again.
-func TestService_PreparedRetry(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	sid := f.session("sessprep", "desktop", t0)
-	evs := rrweb.SplitAll(cat(session(t0, "https://shop.test/", 1280, 800, 1280, 3000),
-		evClicks(t0+1000, 12, 10, 20), evRemove(t0+1100, 11, 12)))
-	pre, size := f.svc.Prepare(evs)
-	if size < int64(20*mirrorNodeBytes) {
-		t.Errorf("prepared size %d, want at least the snapshot's 20 nodes", size)
-	}
-	if err := f.observePrepared(f.svc, sid, evs, pre, true); !errors.Is(err, errRollback) {
-		t.Fatalf("want the rollback, got %v", err)
-	}
-	if err := f.observePrepared(f.svc, sid, evs, pre, false); err != nil {
-		t.Fatal(err)
-	}
-	if got := f.count(`SELECT COUNT(*) FROM heat_clicks c JOIN heat_selectors s ON s.id = c.selector_id
-		WHERE c.session_id = ? AND s.selector = 'div#app > main > button:nth-of-type(1)'`, sid); got != 1 {
-		t.Errorf("%d clicks on the buy button after the retry, want 1", got)
-	}
-	// A prepared value of another batch is not used.
-	other, _ := f.svc.Prepare(evs[:2])
-	if err := f.observePrepared(f.svc, sid, evs[2:], other, false); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// Prepared and decoded-on-the-spot batches write the same rows: the shared
-// rrweb fixtures and generated sessions, observed both ways into two
-// indexes.
-func TestService_PreparedSameAsOnTheSpot(t *testing.T) {
-	paths, err := filepath.Glob(filepath.Join(fixtureDir, "*.json"))
-	if err != nil || len(paths) == 0 {
-		paths, _ = filepath.Glob("/work/shared/testdata/rrweb-fixtures/*.json")
-	}
-	var sessions [][]json.RawMessage
-	for _, p := range paths {
-		sessions = append(sessions, loadFixture(t, filepath.Base(p)))
-	}
-	for i := range 4 {
-		g := rrwebgen.New(uint64(i+1), t0)
-		evs := g.Page(500)
-		for range 12 {
-			evs = append(evs, g.Activity(5)...)
-		}
-		sessions = append(sessions, evs)
-	}
-	if len(sessions) < 24 {
-		t.Fatalf("found %d sessions", len(sessions))
-	}
-	dump := func(onTheSpot bool) map[string][]string {
-		f := newFixture(t, DefaultConfig())
-		f.onTheSpot = onTheSpot
-		for i, evs := range sessions {
-			sid := f.session(fmt.Sprintf("same%04d", i), "desktop", t0)
-			for j := 0; j < len(evs); j += 20 {
-				f.observe(sid, evs[j:min(j+20, len(evs))])
-			}
-			f.close(sid)
-		}
-		out := map[string][]string{}
-		for _, table := range []string{"heat_pages", "heat_selectors", "heat_pageviews", "heat_clicks", "heat_signals",
-			"heat_page_day", "heat_scroll_day", "heat_elem_box", "heat_grid_day", "heat_grid_month",
-			"heat_elem_day", "heat_elem_month", "sessions"} {
-			rows, err := f.db.Read().Query(`SELECT * FROM ` + table)
-			if err != nil {
-				t.Fatal(err)
-			}
-			cols, _ := rows.Columns()
-			for rows.Next() {
-				vals := make([]any, len(cols))
-				ptrs := make([]any, len(cols))
-				for i := range vals {
-					ptrs[i] = &vals[i]
-				}
-				if err := rows.Scan(ptrs...); err != nil {
-					t.Fatal(err)
-				}
-				out[table] = append(out[table], fmt.Sprint(vals...))
-			}
-			rows.Close()
-			slices.Sort(out[table])
-		}
-		return out
-	}
-	want, got := dump(true), dump(false)
-	if len(want["heat_clicks"]) < 50 || len(want["heat_selectors"]) < 20 {
-		t.Fatalf("only %d clicks and %d selectors: not a test of much", len(want["heat_clicks"]), len(want["heat_selectors"]))
-	}
-	for table, rows := range want {
-		if len(got[table]) != len(rows) {
-			t.Errorf("%s: %d rows prepared, %d on the spot", table, len(got[table]), len(rows))
-			continue
-		}
-		for i := range rows {
-			if got[table][i] != rows[i] {
-				t.Errorf("%s row %d:\nprepared   %s\non the spot %s", table, i, got[table][i], rows[i])
-				break
-			}
-		}
 	}
 }
 

@@ -171,7 +171,6 @@ type tracker struct {
 	early          []earlyBox
 	unwritten      []*click // placed, not yet given to the sink (waiting for a box)
 	maxMirrorNodes int
-	scratch        decoded // an event decoded on the spot
 
 	// batches is the session's observed_count after the last batch this
 	// tracker saw; a gap means a rolled-back transaction or lost state.
@@ -190,15 +189,10 @@ func newTracker(set *Settings, maxMirrorNodes int) *tracker {
 	return &tracker{set: set, maxMirrorNodes: maxMirrorNodes, docNode: 1}
 }
 
-// observe processes a batch of events in order, decoded ahead in pre
-// (Service.Prepare) or, when pre is nil, on the spot.
-func (t *tracker) observe(events []rrweb.Event, pre *prepared, out sink) error {
-	for i, ev := range events {
-		var d *decoded
-		if pre != nil {
-			d = pre.get(i)
-		}
-		if err := t.event(ev, d, out); err != nil {
+// observe processes a batch of events in order.
+func (t *tracker) observe(events []rrweb.Event, out sink) error {
+	for _, ev := range events {
+		if err := t.event(ev, out); err != nil {
 			return err
 		}
 	}
@@ -217,7 +211,7 @@ func (t *tracker) settle(out sink) error {
 	return nil
 }
 
-func (t *tracker) event(ev rrweb.Event, d *decoded, out sink) error {
+func (t *tracker) event(ev rrweb.Event, out sink) error {
 	typ, ts, data := ev.Type, ev.Timestamp, ev.Data
 	if ts > 0 {
 		if err := t.expire(ts, out); err != nil {
@@ -235,35 +229,36 @@ func (t *tracker) event(ev rrweb.Event, d *decoded, out sink) error {
 			t.pv.dirty = true
 		}
 	}
-	if d == nil {
-		t.scratch = decoded{}
-		switch d = &t.scratch; typ {
-		case rrweb.Meta:
-			decodeMeta(data, d)
-		case rrweb.FullSnapshot:
-			decodeFullSnapshot(data, d)
-		case rrweb.Incremental:
-			decodeIncremental(data, t.mirror != nil, d)
-		}
-	}
 	switch typ {
 	case rrweb.DOMContentLoaded, rrweb.Load:
 		t.sawLoad = true
 	case rrweb.Meta:
-		return t.meta(ts, d, out)
+		return t.meta(ts, data, out)
 	case rrweb.FullSnapshot:
-		t.fullSnapshot(ts, d)
+		t.fullSnapshot(ts, data)
 		t.activity(ts)
 	case rrweb.Incremental:
-		return t.incremental(ts, d, out)
+		return t.incremental(ts, data, out)
 	case rrweb.Custom:
 		return t.custom(ts, data, out)
 	}
 	return nil
 }
 
-func (t *tracker) meta(ts int64, d *decoded, out sink) error {
-	href, w, h := d.href, d.metaW, d.metaH
+func (t *tracker) meta(ts int64, data []byte, out sink) error {
+	var href string
+	var w, h int64
+	jsonscan.EachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "href":
+			href = jsonscan.Str(val)
+		case "width":
+			w, _ = jsonscan.Int(val)
+		case "height":
+			h, _ = jsonscan.Int(val)
+		}
+		return true
+	})
 	if w > 0 && h > 0 {
 		t.vw, t.vh = clampDim(w), clampDim(h)
 	}
@@ -320,20 +315,31 @@ func (t *tracker) startPageview(ts int64, href string, out sink) error {
 	return nil
 }
 
-func (t *tracker) fullSnapshot(ts int64, d *decoded) {
-	top, left := d.top, d.left
+func (t *tracker) fullSnapshot(ts int64, data []byte) {
+	var node []byte
+	var top, left float64
+	jsonscan.EachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "node":
+			node = val
+		case "initialOffset":
+			jsonscan.EachField(val, func(k, v []byte) bool {
+				switch string(k) {
+				case "top":
+					top, _ = jsonscan.Num(v)
+				case "left":
+					left, _ = jsonscan.Num(v)
+				}
+				return true
+			})
+		}
+		return true
+	})
 	t.awaitSnapshot = false
-	switch {
-	case d.snap != nil:
-		// Loaded by Prepare; taken once, so that a retried transaction
-		// loads it again instead of reusing a mirror mutations changed.
-		t.mirror, d.snap = d.snap, nil
-	case t.mirror == nil:
+	if t.mirror == nil {
 		t.mirror = newMirror(t.maxMirrorNodes)
-		fallthrough
-	default:
-		t.mirror.loadSnapshot(d.node)
 	}
+	t.mirror.loadSnapshot(node)
 	if t.mirror.root != 0 {
 		t.docNode = t.mirror.root
 	}
@@ -352,10 +358,44 @@ func (t *tracker) fullSnapshot(ts int64, d *decoded) {
 	}
 }
 
-func (t *tracker) incremental(ts int64, d *decoded, out sink) error {
-	source, typ, id := d.source, d.typ, d.id
-	x, y, w, h := d.x, d.y, d.w, d.h
-	adds, removes, attrs := d.adds, d.removes, d.attrs
+func (t *tracker) incremental(ts int64, data []byte, out sink) error {
+	var source int64 = -1
+	var typ int64 = -1
+	var id int64
+	var x, y, w, h float64
+	var adds, removes, attrs []byte
+	jsonscan.EachField(data, func(key, val []byte) bool {
+		switch string(key) {
+		case "source":
+			source, _ = jsonscan.Int(val)
+			switch source {
+			case srcMouseMove, srcTouchMove, srcInput, srcMediaInteraction, srcStyleSheetRule,
+				srcCanvasMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
+				return false // nothing more needed from these, often large
+			case srcMutation:
+				return t.mirror != nil
+			}
+		case "type":
+			typ, _ = jsonscan.Int(val)
+		case "id":
+			id, _ = jsonscan.Int(val)
+		case "x":
+			x, _ = jsonscan.Num(val)
+		case "y":
+			y, _ = jsonscan.Num(val)
+		case "width":
+			w, _ = jsonscan.Num(val)
+		case "height":
+			h, _ = jsonscan.Num(val)
+		case "adds":
+			adds = val
+		case "removes":
+			removes = val
+		case "attributes":
+			attrs = val
+		}
+		return true
+	})
 	switch source {
 	case srcMutation:
 		t.activity(ts)

@@ -317,7 +317,7 @@ func TestTracker_Frustration(t *testing.T) {
 		tr := newTracker(&set, 1000)
 		m := &memSink{}
 		err = tr.observe(rrweb.SplitAll(cat(page, evClicks(t0+1000, 12, 100, 100), evClicks(t0+1400, 12, 100, 100),
-			evClicks(t0+1800, 12, 100, 100), evMove(t0+4500, 1, 1), evClicks(t0+7000, 17, 5, 5), evMove(t0+13000, 1, 1))), nil, m)
+			evClicks(t0+1800, 12, 100, 100), evMove(t0+4500, 1, 1), evClicks(t0+7000, 17, 5, 5), evMove(t0+13000, 1, 1))), m)
 		if err != nil {
 			t.Fatal(err)
 		}

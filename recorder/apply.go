@@ -193,7 +193,7 @@ func (r *Recorder) enqueueObserve(e *entry) {
 	r.obsMu.Lock()
 	r.obsQ = append(r.obsQ, e)
 	r.obsBacklog++
-	r.obsBacklogBytes += e.raw + e.prepBytes
+	r.obsBacklogBytes += e.raw
 	r.obsCond.Signal()
 	r.obsMu.Unlock()
 }
@@ -272,10 +272,10 @@ func (r *Recorder) observeLoop() {
 			// next start.
 			e.abandoned = !ok
 			if ok {
-				e.events, e.prepared = nil, nil // the observers are done with them
+				e.events = nil // the observers are done with them
 			}
 			close(e.observed)
-			raw += e.raw + e.prepBytes
+			raw += e.raw
 		}
 		r.obsMu.Lock()
 		r.obsDone += int64(len(group))
@@ -313,14 +313,8 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue // observed before
 			}
-			for i, o := range r.observers {
-				var err error
-				if p, ok := o.(Preparer); ok && e.prepared != nil && e.prepared[i] != nil {
-					err = p.ObservePrepared(ctx, tx, e.sid, e.events, e.prepared[i])
-				} else {
-					err = o.ObserveBatch(ctx, tx, e.sid, e.events)
-				}
-				if err != nil {
+			for _, o := range r.observers {
+				if err := o.ObserveBatch(ctx, tx, e.sid, e.events); err != nil {
 					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
 				}
 			}

@@ -119,20 +119,6 @@ type Observer interface {
 	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error
 }
 
-// A Preparer is an Observer that can do part of its work on a batch before
-// the batch reaches it in the index transaction: Prepare runs on the
-// request's goroutine, in parallel with other requests and with the
-// observers, and must use neither the index nor anything ObserveBatch
-// changes. What it returns comes back to ObservePrepared, in place of
-// ObserveBatch, possibly more than once (a failed transaction is retried);
-// its size estimate counts against the bound on batches waiting for the
-// observers. A batch replayed from the log at start goes to ObserveBatch.
-type Preparer interface {
-	Observer
-	Prepare(events []rrweb.Event) (prepared any, bytes int64)
-	ObservePrepared(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event, prepared any) error
-}
-
 // Request is one ingest call as the HTTP layer sees it.
 type Request struct {
 	Key       string
@@ -236,17 +222,13 @@ type entry struct {
 	facts *Facts // extracted in the request goroutine, off the single apply loop
 	// events are b.Events with their envelopes read (in the request
 	// goroutine too), for the observers; dropped once they ran.
-	events []rrweb.Event
-	// prepared holds, by observer, what a Preparer made of the events,
-	// and prepBytes its size; dropped with the events.
-	prepared  []any
-	prepBytes int64
-	ua        UA
-	pos       wal.Pos
-	raw       int64
-	sid       int64         // the session row, set by stage 1
-	indexed   chan struct{} // closed once stage 1 is done: core rows in the index
-	observed  chan struct{} // closed once stage 2 is done: observers ran
+	events   []rrweb.Event
+	ua       UA
+	pos      wal.Pos
+	raw      int64
+	sid      int64         // the session row, set by stage 1
+	indexed  chan struct{} // closed once stage 1 is done: core rows in the index
+	observed chan struct{} // closed once stage 2 is done: observers ran
 	// abandoned is set, before observed is closed, when shutdown gave up on
 	// a broken index: the batch must stay in the log, so flush skips it.
 	abandoned bool
@@ -390,14 +372,12 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	events := rrweb.SplitAll(b.Events)
 	facts := factsOf(events)
 	ua := r.ua.Parse(b.UserAgent)
-	prepared, prepBytes := r.prepare(events)
 	pos, err := r.wal.Append(ctx, rec)
 	if err != nil {
 		return Result{}, fmt.Errorf("log batch: %w", err)
 	}
 	e := newEntry(b, pos)
 	e.facts, e.ua, e.events = &facts, ua, events
-	e.prepared, e.prepBytes = prepared, prepBytes
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)
@@ -416,25 +396,6 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 		waitFor(wctx, e.observed)
 	}
 	return Result{Accepted: len(b.Events)}, nil
-}
-
-// prepare runs the observers that are Preparers on a batch's events.
-func (r *Recorder) prepare(events []rrweb.Event) ([]any, int64) {
-	var out []any
-	var size int64
-	for i, o := range r.observers {
-		p, ok := o.(Preparer)
-		if !ok {
-			continue
-		}
-		v, n := p.Prepare(events)
-		if out == nil {
-			out = make([]any, len(r.observers))
-		}
-		out[i] = v
-		size += n
-	}
-	return out, size
 }
 
 // waitFor waits until done is closed (true) or ctx ends (false).

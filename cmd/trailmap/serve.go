@@ -175,10 +175,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	defer jour.Close()
-	// The heatmap decodes events and loads snapshots on the request
-	// goroutines (recorder.Preparer), off the one index writer.
-	var heatObserver recorder.Preparer = heat
-	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heatObserver, jour)
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat, jour)
 	if err != nil {
 		return err
 	}
