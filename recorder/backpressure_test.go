@@ -170,85 +170,96 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 	}
 }
 
-// TestRecorder_MaxInFlight: over MaxInFlight requests in progress, the next
-// one is refused at once with 503 overloaded and a Retry-After of 1–5 s,
-// keeping nothing of it; the one in progress and the retried one are
-// stored, once each.
+// TestRecorder_MaxInFlight: a slow upload holds no slot; over MaxInFlight
+// requests at work (here one waiting for the index writer, which the test
+// holds), another is refused at once with 503 overloaded and a
+// Retry-After of 1–5 s, keeping nothing of it; the one at work and the
+// retried one are stored, once each.
 func TestRecorder_MaxInFlight(t *testing.T) {
 	s := newStack(t, func(c *recorder.Config) { c.MaxInFlight = 1 })
-	ev := func(seq int) string {
-		return fmt.Sprintf(`{"type":5,"timestamp":%d,"data":{"tag":"step","payload":{}}}`, 1000+seq)
+	const session = "inflight_session"
+	body := func(seq int) string {
+		return fmt.Sprintf(`{"session_id":%q,"visitor_id":"visitor_concurrent","seq":%d,"events":[{"type":5,"timestamp":%d,"data":{"tag":"step","payload":{}}}]}`,
+			session, seq, 1000+seq)
 	}
-	// A request whose body arrives slowly holds the only slot.
-	pr, pw := io.Pipe()
-	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server closes
-	slow, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest", pr)
-	slow.Header.Set("X-Trailmap-Key", s.key)
-	slowDone := make(chan int, 1)
-	go func() {
-		resp, err := http.DefaultClient.Do(slow)
-		if err != nil {
-			t.Error(err)
-			slowDone <- 0
-			return
-		}
-		resp.Body.Close()
-		slowDone <- resp.StatusCode
-	}()
-	body := fmt.Sprintf(`{"session_id":"inflight_session","visitor_id":"visitor_concurrent","seq":0,"events":[%s]}`, ev(0))
-	if _, err := pw.Write([]byte(body[:20])); err != nil {
-		t.Fatal(err)
-	}
-	// The slot is taken once the handler reads the body (the write above
-	// returned); poll until the other request is refused.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest",
-			strings.NewReader(fmt.Sprintf(`{"session_id":"inflight_session","visitor_id":"visitor_concurrent","seq":1,"events":[%s]}`, ev(1))))
+	send := func(b io.Reader) (int, string, string) {
+		req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest", b)
 		req.Header.Set("X-Trailmap-Key", s.key)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			t.Fatal(err)
+			t.Error(err)
+			return 0, "", ""
 		}
+		defer resp.Body.Close()
 		var out struct {
 			Error struct{ Code string } `json:"error"`
 		}
 		json.NewDecoder(resp.Body).Decode(&out)
-		resp.Body.Close()
-		if resp.StatusCode == http.StatusServiceUnavailable {
-			if out.Error.Code != "overloaded" {
-				t.Errorf("503 with code %q", out.Error.Code)
-			}
-			if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err != nil || ra < 1 || ra > 5 {
-				t.Errorf("Retry-After %q, want 1–5 s", resp.Header.Get("Retry-After"))
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not refused while the slot was taken: %d", resp.StatusCode)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return resp.StatusCode, out.Error.Code, resp.Header.Get("Retry-After")
 	}
 	recorded := func() int {
 		var n int
-		err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id = 'inflight_session'`).Scan(&n)
+		err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id = ?`, session).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return n
 	}
-	if n := recorded(); n != 0 {
-		t.Fatalf("%d batches recorded before the slow one finished", n)
+
+	// A body arriving slowly (seq 2) does not hold the only slot.
+	pr, pw := io.Pipe()
+	t.Cleanup(func() { pw.CloseWithError(errors.New("test over")) }) // before the server closes
+	slow := make(chan int, 1)
+	go func() { code, _, _ := send(pr); slow <- code }()
+	if _, err := pw.Write([]byte(body(2)[:20])); err != nil {
+		t.Fatal(err)
 	}
-	pw.Write([]byte(body[20:]))
+	if code, _, _ := send(strings.NewReader(body(0))); code != http.StatusAccepted {
+		t.Fatalf("seq 0 beside a slow upload: %d", code)
+	}
+
+	// Seq 1 and seq 3 come together while the index writer is held: the
+	// one that takes the only slot waits for the writer, the other is
+	// refused at once.
+	tx, err := s.db.Write().BeginTx(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	type answer struct {
+		seq, code      int
+		errCode, retry string
+	}
+	answers := make(chan answer, 2)
+	for _, seq := range []int{1, 3} {
+		go func() {
+			code, errCode, retry := send(strings.NewReader(body(seq)))
+			answers <- answer{seq, code, errCode, retry}
+		}()
+	}
+	refused := <-answers
+	if refused.code != http.StatusServiceUnavailable || refused.errCode != "overloaded" {
+		t.Fatalf("seq %d: %d %q while the other was at work, want 503 overloaded", refused.seq, refused.code, refused.errCode)
+	}
+	if ra, err := strconv.Atoi(refused.retry); err != nil || ra < 1 || ra > 5 {
+		t.Errorf("Retry-After %q, want 1–5 s", refused.retry)
+	}
+	if n := recorded(); n != 1 {
+		t.Errorf("%d batches recorded while the writer was held, want 1 (seq 0)", n)
+	}
+	tx.Rollback()
+	if a := <-answers; a.code != http.StatusAccepted {
+		t.Fatalf("seq %d: %d", a.seq, a.code)
+	}
+	if code, _, _ := send(strings.NewReader(body(refused.seq))); code != http.StatusAccepted {
+		t.Fatalf("seq %d retried: %d", refused.seq, code)
+	}
+	pw.Write([]byte(body(2)[20:]))
 	pw.Close()
-	if code := <-slowDone; code != http.StatusAccepted {
-		t.Fatalf("slow request: %d", code)
+	if code := <-slow; code != http.StatusAccepted {
+		t.Fatalf("slow seq 2: %d", code)
 	}
-	if code, out := s.post(t, "inflight_session", 1, ev(1)); code != http.StatusAccepted {
-		t.Fatalf("retry: %d %v", code, out)
-	}
-	if n := recorded(); n != 2 {
-		t.Errorf("%d batches recorded, want 2", n)
+	if n := recorded(); n != 4 {
+		t.Errorf("%d batches recorded, want 4", n)
 	}
 }

@@ -88,7 +88,8 @@ func Decompress(r io.Reader, encoding string, lim Limits) ([]byte, error) {
 
 // Decompress reads the body r sent with the content encoding encoding ("",
 // "identity", "gzip", "x-gzip", "zstd" or "deflate", case-insensitive) and
-// returns it decompressed, in a new slice the caller owns.
+// returns it decompressed, in a new slice the caller owns: Read, then
+// Decode.
 //
 // Compressed bodies are read up to MaxCompressed bytes and inflated up to
 // MaxDecompressed bytes; identity bodies are read up to the smaller of
@@ -98,70 +99,89 @@ func Decompress(r io.Reader, encoding string, lim Limits) ([]byte, error) {
 // deflate. Corrupt or truncated streams return ErrMalformed, other
 // encodings ErrUnsupportedEncoding.
 func (d *Decoder) Decompress(r io.Reader, encoding string) ([]byte, error) {
-	enc := strings.TrimSpace(encoding)
-	switch {
+	b, err := d.Read(r, encoding)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Release()
+	return b.Decode()
+}
+
+// Body is a request body as it was sent, read in full by Decoder.Read.
+type Body struct {
+	d    *Decoder
+	name string // "identity", "gzip", "zstd" or "deflate"
+	fn   func(src, out []byte) ([]byte, error)
+	buf  *[]byte // pooled; holds src
+	src  []byte
+}
+
+// Read reads the body r sent with the content encoding encoding in full,
+// within the limits, without decompressing it: a slow client costs time
+// here, not the work that follows. Release the Body once decoded.
+func (d *Decoder) Read(r io.Reader, encoding string) (*Body, error) {
+	b := &Body{d: d}
+	limit := d.lim.MaxCompressed
+	switch enc := strings.TrimSpace(encoding); {
 	case enc == "" || strings.EqualFold(enc, "identity"):
-		return d.identity(r)
+		b.name = "identity"
+		limit = min(d.lim.MaxCompressed, d.lim.MaxDecompressed)
 	case strings.EqualFold(enc, "gzip"), strings.EqualFold(enc, "x-gzip"):
-		return d.inflate(r, d.gunzip, "gzip")
+		b.name, b.fn = "gzip", d.gunzip
 	case strings.EqualFold(enc, "zstd"):
-		return d.inflate(r, d.unzstd, "zstd")
+		b.name, b.fn = "zstd", d.unzstd
 	case strings.EqualFold(enc, "deflate"):
-		return d.inflate(r, d.undeflate, "deflate")
+		b.name, b.fn = "deflate", d.undeflate
+	default:
+		return nil, fmt.Errorf("%w: %q (want gzip, zstd, deflate or identity)", ErrUnsupportedEncoding, clipForError(enc))
 	}
-	return nil, fmt.Errorf("%w: %q (want gzip, zstd, deflate or identity)", ErrUnsupportedEncoding, clipForError(enc))
-}
-
-// identity reads an uncompressed body, which is both what was sent and what
-// is parsed, into a pooled buffer that grows as needed, then copies it out
-// once at its exact size.
-func (d *Decoder) identity(r io.Reader) ([]byte, error) {
-	limit := min(d.lim.MaxCompressed, d.lim.MaxDecompressed)
-	buf, _ := d.bufs.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
+	b.buf, _ = d.bufs.Get().(*[]byte)
+	if b.buf == nil {
+		b.buf = new([]byte)
 	}
-	body, over, err := readAtMost(r, (*buf)[:0], limit)
-	defer func() {
-		*buf = body[:0]
-		d.bufs.Put(buf)
-	}()
+	src, over, err := readAtMost(r, (*b.buf)[:0], limit)
+	b.src = src
 	if err != nil {
+		b.Release()
 		return nil, readError(err)
 	}
 	if over {
-		return nil, fmt.Errorf("%w: body over %d bytes", ErrTooLarge, limit)
+		b.Release()
+		if b.fn == nil {
+			return nil, fmt.Errorf("%w: body over %d bytes", ErrTooLarge, limit)
+		}
+		return nil, fmt.Errorf("%w: compressed body over %d bytes", ErrTooLarge, limit)
 	}
-	return append([]byte{}, body...), nil
+	return b, nil
 }
 
-// inflate reads the compressed body into a pooled buffer and decompresses
-// it with fn, which appends to out at most MaxDecompressed+1 bytes.
-func (d *Decoder) inflate(r io.Reader, fn func(src []byte, out []byte) ([]byte, error), name string) ([]byte, error) {
-	buf, _ := d.bufs.Get().(*[]byte)
-	if buf == nil {
-		buf = new([]byte)
+// Len is the size of the body as sent.
+func (b *Body) Len() int { return len(b.src) }
+
+// Release gives the body's buffer back for the next one.
+func (b *Body) Release() {
+	if b.buf == nil {
+		return
 	}
-	src, over, err := readAtMost(r, (*buf)[:0], d.lim.MaxCompressed)
-	defer func() {
-		*buf = src[:0] // keep a grown array for the next body
-		d.bufs.Put(buf)
-	}()
-	if err != nil {
-		return nil, readError(err)
+	*b.buf = b.src[:0] // keep a grown array for the next body
+	b.d.bufs.Put(b.buf)
+	b.buf, b.src = nil, nil
+}
+
+// Decode returns the body decompressed, in a new slice the caller owns.
+func (b *Body) Decode() ([]byte, error) {
+	if b.fn == nil {
+		return append([]byte{}, b.src...), nil
 	}
-	if over {
-		return nil, fmt.Errorf("%w: compressed body over %d bytes", ErrTooLarge, d.lim.MaxCompressed)
+	if len(b.src) == 0 {
+		return nil, fmt.Errorf("%w: empty %s body", ErrMalformed, b.name)
 	}
-	if len(src) == 0 {
-		return nil, fmt.Errorf("%w: empty %s body", ErrMalformed, name)
-	}
-	out, err := fn(src, make([]byte, 0, d.sizeHint(src, name)))
+	out, err := b.fn(b.src, make([]byte, 0, b.d.sizeHint(b.src, b.name)))
 	if err != nil {
 		if errors.Is(err, ErrTooLarge) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w: corrupt %s body: %w", ErrMalformed, name, err)
+		return nil, fmt.Errorf("%w: corrupt %s body: %w", ErrMalformed, b.name, err)
 	}
 	// The events alias this buffer while the batch waits for its segment:
 	// do not keep much more memory alive than the body needs.

@@ -50,10 +50,11 @@ type Config struct {
 	RatePerKey float64
 	RatePerIP  float64
 	// MaxInFlight bounds the ingest requests being decoded and recorded at
-	// once; more are refused at once with ErrOverloaded (clients retry
-	// after Retry-After). When more browsers send than the server keeps up
-	// with, this keeps its memory and acknowledgement latency bounded
-	// instead of every request waiting longer. Zero disables the bound.
+	// once (counted once a body is read: slow uploads hold no slot); more
+	// are refused at once with ErrOverloaded (clients retry after
+	// Retry-After). When more browsers send than the server keeps up with,
+	// this keeps its memory and acknowledgement latency bounded instead of
+	// every request waiting longer. Zero disables the bound.
 	MaxInFlight int
 	// SweepEvery is how often idle sessions and age-due segments are checked.
 	SweepEvery time.Duration
@@ -321,6 +322,14 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 			return Result{}, &RateLimitError{RetryAfter: wait}
 		}
 	}
+	cr := &countingReader{r: req.Body}
+	sent, err := r.dec.Read(cr, req.Encoding)
+	r.m.bytesIn.WithLabelValues("compressed").Add(float64(cr.n))
+	if err != nil {
+		return Result{}, err
+	}
+	defer sent.Release()
+	// The body is in: the slot is held for the work, not for a slow upload.
 	if r.inFlight != nil {
 		select {
 		case r.inFlight <- struct{}{}:
@@ -329,9 +338,7 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 			return Result{}, fmt.Errorf("%w: %d ingest requests in progress", ErrOverloaded, cap(r.inFlight))
 		}
 	}
-	cr := &countingReader{r: req.Body}
-	body, err := r.dec.Decompress(cr, req.Encoding)
-	r.m.bytesIn.WithLabelValues("compressed").Add(float64(cr.n))
+	body, err := sent.Decode()
 	if err != nil {
 		return Result{}, err
 	}
