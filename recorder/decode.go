@@ -155,9 +155,6 @@ func (d *Decoder) Read(r io.Reader, encoding string) (*Body, error) {
 	return b, nil
 }
 
-// Len is the size of the body as sent.
-func (b *Body) Len() int { return len(b.src) }
-
 // Release gives the body's buffer back for the next one.
 func (b *Body) Release() {
 	if b.buf == nil {

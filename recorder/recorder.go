@@ -328,7 +328,7 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer sent.Release()
+	defer sent.Release() // if refused
 	// The body is in: the slot is held for the work, not for a slow upload.
 	if r.inFlight != nil {
 		select {
@@ -339,6 +339,7 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 		}
 	}
 	body, err := sent.Decode()
+	sent.Release() // the batch may wait for the index a while: keep the buffer no longer
 	if err != nil {
 		return Result{}, err
 	}
