@@ -67,23 +67,29 @@ func NewClient(url, key string) *Client {
 
 // Send posts one gzip body and fails on anything but 202.
 func (c *Client) Send(body []byte) error {
+	status, _, err := c.post(c.hc, body)
+	if err == nil && status != http.StatusAccepted {
+		err = fmt.Errorf("ingest: status %d", status)
+	}
+	return err
+}
+
+// post posts one gzip body with hc and returns the status and Retry-After.
+func (c *Client) post(hc *http.Client, body []byte) (int, string, error) {
 	req, err := http.NewRequest(http.MethodPost, c.URL+"/api/v1/ingest", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	req.Header.Set("X-Trailmap-Key", c.Key)
 	req.Header.Set("Content-Encoding", "gzip")
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
-		return err
+		return 0, "", err
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		return fmt.Errorf("ingest: status %d", resp.StatusCode)
-	}
-	return nil
+	return resp.StatusCode, resp.Header.Get("Retry-After"), nil
 }
 
 // Peak is the outcome of a peak run: rates over the time until every batch
@@ -173,20 +179,12 @@ func (c *Client) RunOverload(w *rrwebgen.Workload, d time.Duration) (Overload, e
 		go func() {
 			defer wg.Done()
 			for i := 0; i < len(bodies) && time.Now().Before(stop); {
-				req, _ := http.NewRequest(http.MethodPost, c.URL+"/api/v1/ingest", bytes.NewReader(bodies[i]))
-				req.Header.Set("X-Trailmap-Key", c.Key)
-				req.Header.Set("Content-Encoding", "gzip")
 				t0 := time.Now()
-				resp, err := hc.Do(req)
+				status, retry, _ := c.post(hc, bodies[i]) // a failed request counts as other
 				lat := time.Since(t0)
-				status, wait := 0, time.Second
-				if err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					status = resp.StatusCode
-					if ra, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-						wait = time.Duration(ra) * time.Second
-					}
+				wait := time.Second
+				if ra, err := strconv.Atoi(retry); err == nil {
+					wait = time.Duration(ra) * time.Second
 				}
 				mu.Lock()
 				switch status {
