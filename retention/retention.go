@@ -14,6 +14,8 @@
 // object keys in blob_trash; objects are deleted after the commit, and keys
 // left in blob_trash by a crash are deleted by the next sweep. A session
 // that received a batch again between the selection and the delete is not
+// deleted, and an object whose key a segment row holds again (a late batch
+// of a deleted session, stored anew) leaves the trash without being
 // deleted.
 package retention
 
@@ -343,10 +345,22 @@ func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 		if len(keys) == 0 {
 			return nil
 		}
+		deleted := 0
 		for _, k := range keys {
+			// A late batch of a deleted session may have been stored again
+			// under the same key: its segment row owns the object now.
+			var live int
+			err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM segments WHERE key = ?`, k).Scan(&live)
+			if err != nil {
+				return fmt.Errorf("retention: check object %s: %w", k, err)
+			}
+			if live > 0 {
+				continue
+			}
 			if err := s.blobs.Delete(ctx, k.(string)); err != nil {
 				return fmt.Errorf("retention: delete object %s: %w", k, err)
 			}
+			deleted++
 		}
 		in := index.List(len(keys))
 		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -355,7 +369,7 @@ func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 		}); err != nil {
 			return fmt.Errorf("retention: clear blob trash: %w", err)
 		}
-		res.Objects += len(keys)
-		s.deleted.WithLabelValues("objects").Add(float64(len(keys)))
+		res.Objects += deleted
+		s.deleted.WithLabelValues("objects").Add(float64(deleted))
 	}
 }

@@ -233,6 +233,38 @@ func TestSweep(t *testing.T) {
 
 // TestSweep_ProjectRetention: a project's retention_days applies to its
 // sessions, also when the server keeps sessions forever.
+// A key in the trash that a segment row holds again (a late batch of a
+// deleted session stored anew under the same key) keeps its object.
+func TestSweep_KeyStoredAgain(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	s.record("retention_again", "visitor_again")
+	s.settled(1)
+	var key string
+	if err := s.db.Read().QueryRow(`SELECT key FROM segments LIMIT 1`).Scan(&key); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES (?, 0), ('1/sessions/gone.zst', 0)`, key); err != nil {
+		t.Fatal(err)
+	}
+	before := len(s.objects())
+	res, err := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Objects != 1 || len(s.objects()) != before {
+		t.Errorf("%d objects deleted, %d of %d left; want only the one no row holds", res.Objects, len(s.objects()), before)
+	}
+	if rc, err := s.blobs.Get(ctx, key, 0, -1); err != nil {
+		t.Errorf("the object a segment row holds is gone: %v", err)
+	} else {
+		rc.Close()
+	}
+	if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n != 0 {
+		t.Errorf("%d keys left in the trash", n)
+	}
+}
+
 func TestSweep_ProjectRetention(t *testing.T) {
 	s := newStack(t)
 	ctx := context.Background()
