@@ -173,8 +173,9 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 // TestRecorder_MaxInFlight: a slow upload holds no slot; over MaxInFlight
 // requests at work (here one waiting for the index writer, which the test
 // holds), another is refused at once with 503 overloaded and a
-// Retry-After of 1–5 s, keeping nothing of it; the one at work and the
-// retried one are stored, once each.
+// Retry-After of 1–5 s, keeping nothing of it, while a beacon waits for the
+// slot; the one at work, the beacon and the retried one are stored, once
+// each.
 func TestRecorder_MaxInFlight(t *testing.T) {
 	s := newStack(t, func(c *recorder.Config) { c.MaxInFlight = 1 })
 	const session = "inflight_session"
@@ -247,9 +248,51 @@ func TestRecorder_MaxInFlight(t *testing.T) {
 	if n := recorded(); n != 1 {
 		t.Errorf("%d batches recorded while the writer was held, want 1 (seq 0)", n)
 	}
+	// A beacon (key in the URL: its sender cannot retry) waits for the
+	// slot instead of being refused.
+	received := func() float64 {
+		mfs, err := s.reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "trailmap_ingest_bytes_total" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				if m.GetLabel()[0].GetValue() == "compressed" {
+					return m.GetCounter().GetValue()
+				}
+			}
+		}
+		t.Fatal("no trailmap_ingest_bytes_total")
+		return 0
+	}
+	before := received()
+	beacon := make(chan int, 1)
+	go func() {
+		resp, err := http.Post(s.url+"/api/v1/ingest?key="+s.key, "text/plain", strings.NewReader(body(4)))
+		if err != nil {
+			t.Error(err)
+			beacon <- 0
+			return
+		}
+		resp.Body.Close()
+		beacon <- resp.StatusCode
+	}()
+	// Once its body is counted in, the beacon is at the slot (the next
+	// step, no I/O between), which the request waiting for the writer holds.
+	for deadline := time.Now().Add(5 * time.Second); received() < before+float64(len(body(4))); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the beacon's body never arrived")
+		}
+	}
 	tx.Rollback()
 	if a := <-answers; a.code != http.StatusAccepted {
 		t.Fatalf("seq %d: %d", a.seq, a.code)
+	}
+	if code := <-beacon; code != http.StatusAccepted {
+		t.Fatalf("beacon: %d", code)
 	}
 	if code, _, _ := send(strings.NewReader(body(refused.seq))); code != http.StatusAccepted {
 		t.Fatalf("seq %d retried: %d", refused.seq, code)
@@ -259,7 +302,7 @@ func TestRecorder_MaxInFlight(t *testing.T) {
 	if code := <-slow; code != http.StatusAccepted {
 		t.Fatalf("slow seq 2: %d", code)
 	}
-	if n := recorded(); n != 4 {
-		t.Errorf("%d batches recorded, want 4", n)
+	if n := recorded(); n != 5 {
+		t.Errorf("%d batches recorded, want 5", n)
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/server"
@@ -28,6 +30,7 @@ type stack struct {
 	db     *index.DB
 	rec    *recorder.Recorder
 	stream *replay.Streamer
+	reg    *prometheus.Registry // the recorder's metrics
 	url    string
 	key    string
 }
@@ -62,7 +65,8 @@ func newStackBlobs(t testing.TB, mod func(*recorder.Config), wrap func(blobStore
 		mod(&cfg)
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	rec, err := recorder.New(context.Background(), cfg, db, blobs, nil, logger)
+	reg := prometheus.NewRegistry()
+	rec, err := recorder.New(context.Background(), cfg, db, blobs, reg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +83,7 @@ func newStackBlobs(t testing.TB, mod func(*recorder.Config), wrap func(blobStore
 			t.Errorf("close recorder: %v", err)
 		}
 	})
-	return &stack{db: db, rec: rec, stream: stream, url: hs.URL, key: p.WriteKey}
+	return &stack{db: db, rec: rec, stream: stream, reg: reg, url: hs.URL, key: p.WriteKey}
 }
 
 func (s *stack) post(t testing.TB, session string, seq int, events string) (int, map[string]any) {

@@ -127,7 +127,14 @@ type Request struct {
 	Body      io.Reader
 	UserAgent string
 	RemoteIP  string
+	// Beacon marks a request whose sender cannot retry (navigator.sendBeacon,
+	// a keepalive fetch at page hide): over MaxInFlight it waits up to
+	// beaconWait for a slot instead of being refused at once.
+	Beacon bool
 }
+
+// beaconWait is how long a beacon waits for an in-flight slot.
+const beaconWait = 10 * time.Second
 
 // Result is the answer to an accepted (or repeated) batch.
 type Result struct {
@@ -331,12 +338,10 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	defer sent.Release() // if refused
 	// The body is in: the slot is held for the work, not for a slow upload.
 	if r.inFlight != nil {
-		select {
-		case r.inFlight <- struct{}{}:
-			defer func() { <-r.inFlight }()
-		default:
-			return Result{}, fmt.Errorf("%w: %d ingest requests in progress", ErrOverloaded, cap(r.inFlight))
+		if err := r.takeSlot(ctx, req.Beacon); err != nil {
+			return Result{}, err
 		}
+		defer func() { <-r.inFlight }()
 	}
 	body, err := sent.Decode()
 	sent.Release() // the batch may wait for the index a while: keep the buffer no longer
@@ -404,6 +409,28 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 		waitFor(wctx, e.observed)
 	}
 	return Result{Accepted: len(b.Events)}, nil
+}
+
+// takeSlot takes an in-flight slot, or refuses with ErrOverloaded when all
+// are taken; a beacon waits for one (up to beaconWait), as its sender would
+// not send the batch again.
+func (r *Recorder) takeSlot(ctx context.Context, beacon bool) error {
+	select {
+	case r.inFlight <- struct{}{}:
+		return nil
+	default:
+	}
+	if beacon {
+		t := time.NewTimer(beaconWait)
+		defer t.Stop()
+		select {
+		case r.inFlight <- struct{}{}:
+			return nil
+		case <-t.C:
+		case <-ctx.Done():
+		}
+	}
+	return fmt.Errorf("%w: %d ingest requests in progress", ErrOverloaded, cap(r.inFlight))
 }
 
 // waitFor waits until done is closed (true) or ctx ends (false).

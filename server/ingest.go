@@ -14,8 +14,9 @@ import (
 func (s *Server) ingest(c echo.Context) error {
 	r := c.Request()
 	key := r.Header.Get("X-Trailmap-Key")
+	beacon := false // the key in the URL: sendBeacon or a keepalive fetch, which cannot retry
 	if key == "" {
-		key = c.QueryParam("key")
+		key, beacon = c.QueryParam("key"), true
 	}
 	enc := r.Header.Get("Content-Encoding")
 	if enc == "" {
@@ -33,6 +34,7 @@ func (s *Server) ingest(c echo.Context) error {
 		Body:      r.Body,
 		UserAgent: r.UserAgent(),
 		RemoteIP:  c.RealIP(),
+		Beacon:    beacon,
 	})
 	if err != nil {
 		return err
