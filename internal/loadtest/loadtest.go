@@ -169,6 +169,7 @@ type Overload struct {
 // samples the server's resident memory from /metrics.
 func (c *Client) RunOverload(w *rrwebgen.Workload, d time.Duration) (Overload, error) {
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: len(w.Bodies)}, Timeout: time.Minute}
+	defer hc.CloseIdleConnections() // its 2,000-odd connections end with the run
 	stop := time.Now().Add(d)
 	var mu sync.Mutex
 	var accepted []time.Duration
