@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Render benchmarks: a 1280×6000 desktop click map of one page over three
@@ -205,7 +206,7 @@ func BenchmarkObserve(b *testing.B) {
 							return err
 						}
 						start := time.Now()
-						err := f.svc.ObserveBatch(ctx, tx, sid, split[j:min(j+50, len(split))])
+						err := f.svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, split[j:min(j+50, len(split))])
 						inObserver += time.Since(start)
 						return err
 					})

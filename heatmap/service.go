@@ -43,6 +43,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Errors of the query side.
@@ -173,7 +174,8 @@ const maxFailures = 5
 // and the batch goes through without them. The savepoint is only taken for
 // a session that failed before, so the usual batch costs no statements for
 // it.
-func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
+func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event) error {
+	tx := stx.SQL()
 	guard := s.failing(sessionID)
 	if guard {
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
@@ -276,7 +278,8 @@ func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, even
 }
 
 // SessionClosed forgets a session's tracker once it has ended.
-func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error {
+func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID int64) error {
+	tx := stx.SQL()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.tracker(sessionID)

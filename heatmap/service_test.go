@@ -18,6 +18,7 @@ import (
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 type fixture struct {
@@ -29,7 +30,7 @@ type fixture struct {
 
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	db := indextest.New(t)
+	db := indextest.New(t, Schema)
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -78,7 +79,7 @@ func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, 
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		if err := svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events)); err != nil {
+		if err := svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, rrweb.SplitAll(events)); err != nil {
 			return err
 		}
 		if rollback {
@@ -91,7 +92,7 @@ func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, 
 func (f *fixture) close(sid int64) {
 	f.t.Helper()
 	ctx := context.Background()
-	err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, tx, sid) })
+	err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), sid) })
 	if err != nil {
 		f.t.Fatal(err)
 	}

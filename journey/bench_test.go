@@ -27,6 +27,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 var benchData struct {
@@ -57,7 +58,7 @@ func benchSetup(b *testing.B) {
 			}
 		}
 		ctx := context.Background()
-		db, err := index.Open(ctx, path)
+		db, err := index.Open(ctx, path, Schema)
 		if err != nil {
 			benchData.err = err
 			return
@@ -153,7 +154,7 @@ func generateBench(b *testing.B, path string, n int) error {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(tmp + suffix)
 	}
-	db, err := index.Open(ctx, tmp)
+	db, err := index.Open(ctx, tmp, Schema)
 	if err != nil {
 		return err
 	}
@@ -441,7 +442,7 @@ func BenchmarkObserveBatch(b *testing.B) {
 			for b.Loop() {
 				err := f.db.Tx(ctx, func(tx *sql.Tx) error {
 					t0 := time.Now()
-					err := f.svc.ObserveBatch(ctx, tx, s.row, tc.events)
+					err := f.svc.ObserveBatch(ctx, sqldb.WrapTx(tx), s.row, tc.events)
 					inObs += time.Since(t0)
 					return err
 				})

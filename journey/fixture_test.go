@@ -26,7 +26,7 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	db := indextest.New(t)
+	db := indextest.New(t, Schema)
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"reflect"
 	"testing"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // TestPack checks that packed and loose sessions give the same answers,
@@ -45,7 +47,7 @@ func TestPack(t *testing.T) {
 		t.Fatal("not packed")
 	}
 	// A late batch re-derives one session: its chunk dissolves.
-	if err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, tx, ss["S1"].row) }); err != nil {
+	if err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), ss["S1"].row) }); err != nil {
 		t.Fatal(err)
 	}
 	if count(`SELECT COUNT(*) FROM journey_sessions WHERE chunk IS NULL`) != 9 || count(`SELECT COUNT(*) FROM journey_chunks`) != 0 {

@@ -13,6 +13,7 @@ import (
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Key kinds in journey_keys.
@@ -421,7 +422,8 @@ func containsFold(list []string, s string) bool {
 // custom events re-derives its session's timeline, searches and conversions
 // inside the transaction that records it. Other batches cost a look at
 // each event's type, which the recorder has read already.
-func (s *Service) ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
+func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event) error {
+	tx := stx.SQL()
 	for _, ev := range events {
 		t := ev.Type
 		if t == rrweb.Meta || t < 0 || t >= 1000 || (t == rrweb.Custom && !internalEvent(ev.Data)) {
@@ -448,6 +450,7 @@ func internalEvent(data []byte) bool {
 
 // SessionClosed implements recorder.Observer: the session's derived rows
 // are computed once more, so a start time moved by a late batch is right.
-func (s *Service) SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error {
+func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID int64) error {
+	tx := stx.SQL()
 	return s.derive(ctx, tx, []int64{sessionID})
 }

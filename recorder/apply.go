@@ -13,6 +13,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // stmts are the prepared statements of the apply loop, on the index writer.
@@ -314,7 +315,7 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 				continue // observed before
 			}
 			for _, o := range r.observers {
-				if err := o.ObserveBatch(ctx, tx, e.sid, e.events); err != nil {
+				if err := o.ObserveBatch(ctx, sqldb.WrapTx(tx), e.sid, e.events); err != nil {
 					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
 				}
 			}
@@ -507,7 +508,7 @@ func (r *Recorder) closeIdle(ctx context.Context) error {
 				continue
 			}
 			for _, o := range r.observers {
-				if err := o.SessionClosed(ctx, tx, id); err != nil {
+				if err := o.SessionClosed(ctx, sqldb.WrapTx(tx), id); err != nil {
 					return fmt.Errorf("observer session closed: %w", err)
 				}
 			}

@@ -16,6 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/server"
@@ -48,7 +51,7 @@ func newStack(t testing.TB, mod func(*recorder.Config)) *stack {
 // newStackBlobs is newStack with the local blob store wrapped by wrap.
 func newStackBlobs(t testing.TB, mod func(*recorder.Config), wrap func(blobStore) blobStore) *stack {
 	t.Helper()
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	dir := t.TempDir()
 	local, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {

@@ -7,7 +7,6 @@ package recorder
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,6 +23,7 @@ import (
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/internal/wal"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Config holds the recorder's settings.
@@ -116,8 +116,8 @@ type Blobs interface {
 // already counts the batch (its batch_count may be ahead: the core rows of
 // later batches are recorded before their observers run).
 type Observer interface {
-	ObserveBatch(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error
-	SessionClosed(ctx context.Context, tx *sql.Tx, sessionID int64) error
+	ObserveBatch(ctx context.Context, tx *sqldb.Tx, sessionID int64, events []rrweb.Event) error
+	SessionClosed(ctx context.Context, tx *sqldb.Tx, sessionID int64) error
 }
 
 // Request is one ingest call as the HTTP layer sees it.

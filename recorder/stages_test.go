@@ -2,7 +2,6 @@ package recorder_test
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,12 +13,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // noteObserver records what it is told: per session row, the timestamp of
@@ -37,7 +39,7 @@ func newNoteObserver() *noteObserver {
 	return &noteObserver{seen: map[int64][]int64{}, closed: map[int64]bool{}}
 }
 
-func (o *noteObserver) ObserveBatch(_ context.Context, _ *sql.Tx, sid int64, events []rrweb.Event) error {
+func (o *noteObserver) ObserveBatch(_ context.Context, _ *sqldb.Tx, sid int64, events []rrweb.Event) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.fail {
@@ -57,7 +59,7 @@ func (o *noteObserver) ObserveBatch(_ context.Context, _ *sql.Tx, sid int64, eve
 	return nil
 }
 
-func (o *noteObserver) SessionClosed(_ context.Context, _ *sql.Tx, sid int64) error {
+func (o *noteObserver) SessionClosed(_ context.Context, _ *sqldb.Tx, sid int64) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.closed[sid] = true
@@ -73,7 +75,7 @@ type observerStack struct {
 }
 
 func newObserverStack(t *testing.T) *observerStack {
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -242,7 +244,7 @@ type gateObserver struct {
 	next recorder.Observer
 }
 
-func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, events []rrweb.Event) error {
+func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sqldb.Tx, sid int64, events []rrweb.Event) error {
 	select {
 	case <-g.open:
 		return g.next.ObserveBatch(ctx, tx, sid, events)
@@ -251,7 +253,7 @@ func (g *gateObserver) ObserveBatch(ctx context.Context, tx *sql.Tx, sid int64, 
 	}
 }
 
-func (g *gateObserver) SessionClosed(ctx context.Context, tx *sql.Tx, sid int64) error {
+func (g *gateObserver) SessionClosed(ctx context.Context, tx *sqldb.Tx, sid int64) error {
 	return g.next.SessionClosed(ctx, tx, sid)
 }
 

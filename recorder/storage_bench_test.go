@@ -13,7 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrwebgen"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -26,7 +29,7 @@ import (
 func BenchmarkStorage(b *testing.B) {
 	const visitors, minutes, batchSec = 10, 10, 5
 	for range b.N {
-		db := indextest.New(b)
+		db := indextest.New(b, heatmap.Schema, accounts.Schema, journey.Schema)
 		dir := b.TempDir()
 		blobs, err := fs.New(filepath.Join(dir, "blobs"))
 		if err != nil {
@@ -121,7 +124,7 @@ func BenchmarkStorageRecording(b *testing.B) {
 		b.Fatal(err)
 	}
 	for range b.N {
-		db := indextest.New(b)
+		db := indextest.New(b, heatmap.Schema, accounts.Schema, journey.Schema)
 		dir := b.TempDir()
 		blobs, err := fs.New(filepath.Join(dir, "blobs"))
 		if err != nil {

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/fs"
@@ -52,7 +55,7 @@ func heads(t *testing.T, evs []json.RawMessage) []head {
 func record(t *testing.T) (*index.DB, *replay.Streamer, *index.Session, int) {
 	t.Helper()
 	ctx := context.Background()
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	dir := t.TempDir()
 	blobs, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {

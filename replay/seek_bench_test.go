@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrwebgen"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/fs"
@@ -46,7 +49,7 @@ func (c *countEvents) WriteEvent(ev []byte) error { c.n++; c.bytes += len(ev); r
 // times, the segments each reads and the bytes each allocates.
 func BenchmarkSeek(b *testing.B) {
 	ctx := context.Background()
-	db := indextest.New(b)
+	db := indextest.New(b, heatmap.Schema, accounts.Schema, journey.Schema)
 	dir := b.TempDir()
 	blobs, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {

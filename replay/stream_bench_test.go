@@ -15,7 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrwebgen"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/fs"
@@ -32,7 +35,7 @@ func BenchmarkStreamSession(b *testing.B) {
 	}
 	target <<= 20
 	ctx := context.Background()
-	db := indextest.New(b)
+	db := indextest.New(b, heatmap.Schema, accounts.Schema, journey.Schema)
 	dir := b.TempDir()
 	blobs, err := fs.New(filepath.Join(dir, "blobs"))
 	if err != nil {

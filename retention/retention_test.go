@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
@@ -38,7 +39,7 @@ func newStack(t *testing.T) *stack {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &stack{t: t, db: indextest.New(t), dir: t.TempDir()}
+	s := &stack{t: t, db: indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema), dir: t.TempDir()}
 	p, err := s.db.CreateProject(ctx, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -14,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // memberCookie logs every request with a cookie in as a member of one
@@ -42,7 +45,7 @@ type heatServer struct {
 func newHeatServer(t *testing.T) *heatServer {
 	t.Helper()
 	ctx := context.Background()
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	a, err := db.CreateProject(ctx, "alpha", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -84,7 +87,7 @@ func newHeatServer(t *testing.T) *heatServer {
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		return svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events))
+		return svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, rrweb.SplitAll(events))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -39,7 +41,7 @@ type journeyServer struct {
 func newJourneyServer(t *testing.T) *journeyServer {
 	t.Helper()
 	ctx := context.Background()
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	a, err := db.CreateProject(ctx, "alpha", time.Now())
 	if err != nil {
 		t.Fatal(err)

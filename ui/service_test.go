@@ -10,6 +10,9 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -20,7 +23,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newService(t *testing.T) (*Service, *index.DB, *clock) {
 	t.Helper()
-	db := indextest.New(t)
+	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	c := &clock{time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
 	return New(db, Config{BcryptCost: bcrypt.MinCost, LoginTTL: time.Hour}, c.now, nil), db, c
 }

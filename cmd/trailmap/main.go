@@ -16,13 +16,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
-
-	"github.com/trailmap/trailmap/storage/index"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -131,7 +128,7 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 	if name == "" {
 		return usageError{fmt.Sprintf("trailmap %s create needs a name", what)}
 	}
-	db, err := index.Open(ctx, filepath.Join(*data, "index.db"))
+	db, err := openIndex(ctx, *data)
 	if err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)
 	logger.Info("starting trailmap", "version", buildVersion(), "addr", cfg.Server.Addr, "data", cfg.DataDir)
 
-	db, err := index.Open(ctx, filepath.Join(cfg.DataDir, "index.db"))
+	db, err := openIndex(ctx, cfg.DataDir)
 	if err != nil {
 		return err
 	}

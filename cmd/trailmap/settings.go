@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strings"
 
 	"github.com/trailmap/trailmap/heatmap"
@@ -46,7 +45,7 @@ func projectSettings(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{"usage: trailmap project settings NAME [JSON] [--replace] [--data DIR]"}
 	}
-	db, err := index.Open(ctx, filepath.Join(*data, "index.db"))
+	db, err := openIndex(ctx, *data)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Project is a site or app whose visits are recorded under one write key.
@@ -38,7 +38,7 @@ func (db *DB) CreateProject(ctx context.Context, name string, now time.Time) (*P
 		return nil, fmt.Errorf("project name must be 1 to 100 characters")
 	}
 	p := &Project{Name: name, WriteKey: "wk_" + NewSecret(18), Settings: json.RawMessage("{}"), CreatedAt: now.UTC()}
-	res, err := db.write.ExecContext(ctx,
+	res, err := db.db.Write().ExecContext(ctx,
 		`INSERT INTO projects (name, write_key, settings, created_at) VALUES (?, ?, '{}', ?)`,
 		p.Name, p.WriteKey, now.UnixMilli())
 	if err != nil {
@@ -70,7 +70,7 @@ func (db *DB) project(ctx context.Context, where string, arg any) (*Project, err
 	var p Project
 	var settings string
 	var created int64
-	err := db.read.QueryRowContext(ctx,
+	err := db.db.Read().QueryRowContext(ctx,
 		`SELECT id, name, write_key, settings, created_at FROM projects WHERE `+where, arg).
 		Scan(&p.ID, &p.Name, &p.WriteKey, &settings, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -86,7 +86,7 @@ func (db *DB) project(ctx context.Context, where string, arg any) (*Project, err
 
 // Projects lists all projects by id.
 func (db *DB) Projects(ctx context.Context) ([]Project, error) {
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.db.Read().QueryContext(ctx,
 		`SELECT id, name, write_key, settings, created_at FROM projects ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("list projects: %w", err)
@@ -112,7 +112,7 @@ func (db *DB) SetProjectSettings(ctx context.Context, id int64, settings json.Ra
 	if !json.Valid(settings) {
 		return fmt.Errorf("project settings: invalid JSON")
 	}
-	res, err := db.write.ExecContext(ctx, `UPDATE projects SET settings = ? WHERE id = ?`, string(settings), id)
+	res, err := db.db.Write().ExecContext(ctx, `UPDATE projects SET settings = ? WHERE id = ?`, string(settings), id)
 	if err != nil {
 		return fmt.Errorf("set project settings: %w", err)
 	}
@@ -142,7 +142,7 @@ func (db *DB) CreateToken(ctx context.Context, name string, now time.Time) (*Tok
 		return nil, fmt.Errorf("token name must be 1 to 100 characters")
 	}
 	t := &Token{Name: name, Value: "tm_" + NewSecret(32), CreatedAt: now.UTC()}
-	res, err := db.write.ExecContext(ctx,
+	res, err := db.db.Write().ExecContext(ctx,
 		`INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?, ?, ?)`,
 		t.Name, hashToken(t.Value), now.UnixMilli())
 	if err != nil {
@@ -159,7 +159,7 @@ func (db *DB) CreateToken(ctx context.Context, name string, now time.Time) (*Tok
 func (db *DB) TokenByValue(ctx context.Context, value string) (*Token, error) {
 	var t Token
 	var created int64
-	err := db.read.QueryRowContext(ctx,
+	err := db.db.Read().QueryRowContext(ctx,
 		`SELECT id, name, created_at FROM api_tokens WHERE token_hash = ?`, hashToken(value)).
 		Scan(&t.ID, &t.Name, &created)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -173,6 +173,5 @@ func (db *DB) TokenByValue(ctx context.Context, value string) (*Token, error) {
 }
 
 func isUnique(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
+	return sqldb.IsUnique(err)
 }

@@ -186,7 +186,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 	}
 	q += " ORDER BY s.started_at DESC, s.id DESC LIMIT ?"
 	args = append(args, f.Limit+1)
-	rows, err := db.read.QueryContext(ctx, q, args...)
+	rows, err := db.db.Read().QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("list sessions: %w", err)
 	}
@@ -245,7 +245,7 @@ func (db *DB) SessionByPublicID(ctx context.Context, projectIDs []int64, id stri
 		}
 	}
 	q += " ORDER BY s.id LIMIT 1"
-	s, err := scanSession(db.read.QueryRowContext(ctx, q, args...))
+	s, err := scanSession(db.db.Read().QueryRowContext(ctx, q, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("session %s: %w", id, ErrNotFound)
 	}
@@ -257,7 +257,7 @@ func (db *DB) SessionByPublicID(ctx context.Context, projectIDs []int64, id stri
 
 // SessionPages lists a session's page views in time order.
 func (db *DB) SessionPages(ctx context.Context, s *Session) ([]Page, error) {
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.db.Read().QueryContext(ctx,
 		`SELECT ts, url, path, width, height FROM pages WHERE session_id = ? ORDER BY ts, id`, s.RowID)
 	if err != nil {
 		return nil, fmt.Errorf("list pages: %w", err)
@@ -279,7 +279,7 @@ func (db *DB) SessionPages(ctx context.Context, s *Session) ([]Page, error) {
 
 // SessionCustomEvents lists a session's custom events in time order.
 func (db *DB) SessionCustomEvents(ctx context.Context, s *Session) ([]CustomEvent, error) {
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.db.Read().QueryContext(ctx,
 		`SELECT ts, name, props FROM custom_events WHERE session_id = ? ORDER BY ts, id LIMIT 10000`, s.RowID)
 	if err != nil {
 		return nil, fmt.Errorf("list custom events: %w", err)
@@ -316,7 +316,7 @@ type Segment struct {
 
 // SessionSegments lists a session's stored ('done') segments in seq order.
 func (db *DB) SessionSegments(ctx context.Context, sessionRowID int64) ([]Segment, error) {
-	rows, err := db.read.QueryContext(ctx, `
+	rows, err := db.db.Read().QueryContext(ctx, `
 		SELECT id, key, first_seq, last_seq, seqs, events, first_ts, last_ts, snapshots
 		FROM segments WHERE session_id = ? AND state = 'done' ORDER BY first_seq, id`, sessionRowID)
 	if err != nil {

@@ -1,0 +1,236 @@
+// Package sqldb is the index's connection, kept in one place: the SQLite DSN
+// (WAL, busy_timeout, foreign_keys), a read pool beside a single writer, and
+// the migrator that runs every table owner's numbered migrations.
+//
+// Only table owners (storage/index, heatmap, journey, accounts) hold a *DB
+// and write SQL, each for its own tables; everyone else calls their typed
+// methods. The ownership test in this package enforces that.
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/mattn/go-sqlite3"
+)
+
+// Schema is one owner's migrations: files named NNNN_name.sql at the root of
+// FS, every number within [Min, Max]. Ranges of owners never overlap, so
+// migrations of parallel branches never collide.
+type Schema struct {
+	Owner    string
+	Min, Max int
+	FS       fs.FS
+}
+
+// DB is the index database. Reads go through a pool; every write goes through
+// a single connection, which is what SQLite serialises anyway, so writers
+// queue in Go instead of spinning on SQLITE_BUSY.
+type DB struct {
+	read  *sql.DB
+	write *sql.DB
+}
+
+// Open opens (creating if needed) the SQLite index at path and runs every
+// migration of schemas that has not run yet, all owners' together in
+// numeric order (a later owner's tables may reference an earlier one's).
+func Open(ctx context.Context, path string, schemas ...Schema) (*DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create index dir: %w", err)
+	}
+	q := url.Values{}
+	q.Set("_journal_mode", "WAL")
+	q.Set("_busy_timeout", "10000")
+	q.Set("_foreign_keys", "on")
+	q.Set("_synchronous", "NORMAL")
+	q.Set("_txlock", "immediate")
+	dsn := "file:" + path + "?" + q.Encode()
+
+	write, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite3", dsn+"&mode=ro")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	read.SetMaxOpenConns(8)
+	db := &DB{read: read, write: write}
+	if err := db.migrate(ctx, schemas); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.read.Close(), db.write.Close())
+}
+
+// Read is the read-only pool. For an owner's queries of its own tables.
+func (db *DB) Read() *sql.DB { return db.read }
+
+// Write is the single writer connection. For an owner's statements on its
+// own tables; keep transactions on it short.
+func (db *DB) Write() *sql.DB { return db.write }
+
+// Ping checks that the index answers, for /readyz.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.read.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping index: %w", err)
+	}
+	return nil
+}
+
+// Tx is a write transaction that several owners take part in (the ingest's
+// observer stage: the core marks a batch observed, heatmap and journey
+// record its facts, all or nothing). Whoever holds one passes it on; only an
+// owner opens it with SQL, for its own tables.
+type Tx struct{ tx *sql.Tx }
+
+// SQL is the transaction itself, for an owner's statements on its own tables.
+func (t *Tx) SQL() *sql.Tx { return t.tx }
+
+// WrapTx makes a shared transaction of tx, for the owner that began it.
+func WrapTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
+
+// InTx runs fn in a write transaction, committing if fn returns nil.
+func (db *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// IsUnique tells whether err is a unique-constraint violation, so an owner
+// can turn it into its own ErrExists.
+func IsUnique(err error) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+}
+
+// List is the SQL placeholder list "(?,?,...)" for n arguments, for
+// "x IN " + List(n).
+func List(n int) string {
+	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+type migration struct {
+	n     int
+	name  string
+	owner Schema
+}
+
+// migrate runs the migrations of every schema in numeric order, each in its
+// own transaction together with its record in schema_migrations. Each applied
+// number is recorded, so migrations merged from parallel branches all run.
+func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
+	if _, err := db.write.ExecContext(ctx,
+		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	applied := map[int]bool{}
+	rows, err := db.write.QueryContext(ctx, `SELECT version FROM schema_migrations`)
+	if err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan schema_migrations: %w", err)
+		}
+		applied[v] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read schema_migrations: %w", err)
+	}
+
+	all, err := collect(schemas)
+	if err != nil {
+		return err
+	}
+	for _, m := range all {
+		if applied[m.n] {
+			continue
+		}
+		body, err := fs.ReadFile(m.owner.FS, m.name)
+		if err != nil {
+			return fmt.Errorf("read migration %s/%s: %w", m.owner.Owner, m.name, err)
+		}
+		err = db.InTx(ctx, func(tx *sql.Tx) error {
+			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))`, m.n, m.name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s/%s: %w", m.owner.Owner, m.name, err)
+		}
+	}
+	return nil
+}
+
+// collect lists the migrations of schemas in numeric order, checking names,
+// ranges and that no number is used twice.
+func collect(schemas []Schema) ([]migration, error) {
+	var all []migration
+	for i, s := range schemas {
+		if s.Min > s.Max {
+			return nil, fmt.Errorf("schema %s: empty range %d-%d", s.Owner, s.Min, s.Max)
+		}
+		for _, o := range schemas[:i] {
+			if s.Min <= o.Max && o.Min <= s.Max {
+				return nil, fmt.Errorf("schemas %s and %s: ranges overlap", o.Owner, s.Owner)
+			}
+		}
+		entries, err := fs.ReadDir(s.FS, ".")
+		if err != nil {
+			return nil, fmt.Errorf("list migrations of %s: %w", s.Owner, err)
+		}
+		for _, e := range entries {
+			if e.IsDir() || !strings.HasSuffix(e.Name(), ".sql") {
+				continue
+			}
+			num, _, ok := strings.Cut(e.Name(), "_")
+			n, err := strconv.Atoi(num)
+			if !ok || err != nil {
+				return nil, fmt.Errorf("migration %s/%s: name must start with a number", s.Owner, e.Name())
+			}
+			if n < s.Min || n > s.Max {
+				return nil, fmt.Errorf("migration %s/%s: number outside the owner's range %d-%d", s.Owner, e.Name(), s.Min, s.Max)
+			}
+			all = append(all, migration{n: n, name: e.Name(), owner: s})
+		}
+	}
+	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })
+	for i := 1; i < len(all); i++ {
+		if all[i-1].n == all[i].n {
+			return nil, fmt.Errorf("migrations %s and %s share number %d", all[i-1].name, all[i].name, all[i].n)
+		}
+	}
+	return all, nil
+}
