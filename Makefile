@@ -9,7 +9,10 @@ LDFLAGS := -X main.version=$(VERSION)
 JS_DIRS := recorder/js ui/web
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: all build run test test-go bench lint deps js chromium minio clean
+PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
+FFMPEG ?= /usr/bin/ffmpeg
+
+.PHONY: all build run test test-go bench lint deps js chromium minio postgresql ffmpeg clean
 
 all: build
 
@@ -41,7 +44,20 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
 
-deps: minio chromium js
+# Debian's PostgreSQL for the index tests (the harness runs initdb and
+# postgres itself, on a free loopback port) and ffmpeg for renders.
+postgresql:
+	@if [ -z "$(PG_INITDB)" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+ffmpeg: $(FFMPEG)
+$(FFMPEG):
+	@if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq ffmpeg >/dev/null
+
+deps: minio chromium postgresql ffmpeg js
 
 test: deps build
 	TRAILMAP_BIN=$(CURDIR)/bin/trailmap MINIO_BIN=$(MINIO) CHROMIUM_BIN=$(CHROMIUM) \

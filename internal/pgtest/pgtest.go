@@ -1,0 +1,252 @@
+// Package pgtest runs a real PostgreSQL server for tests.
+//
+// The server is Debian's `postgresql` package, which `make test` installs
+// (initdb and postgres from /usr/lib/postgresql/<version>/bin, or from the
+// directory in $PG_BIN). A missing server fails the test; it never skips, so
+// a green run always means the PostgreSQL code was exercised.
+//
+// One server per test binary, started on first use by Shared and stopped by
+// Main after the last test; each test gets a database of its own:
+//
+//	func TestMain(m *testing.M) { pgtest.Main(m) }
+//
+//	func TestSomething(t *testing.T) {
+//		url := pgtest.Shared(t).Database(t) // postgres://… of a fresh database
+//		...
+//	}
+//
+// The server listens on a free loopback port, keeps its data in a temporary
+// directory removed when it stops, runs as an unprivileged OS user when the
+// tests run as root (initdb refuses root), and on Linux dies with the test
+// binary even when that is killed.
+package pgtest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+)
+
+const readyTimeout = 60 * time.Second
+
+// Server is a running PostgreSQL.
+type Server struct {
+	Port  int
+	dir   string
+	cmd   *exec.Cmd
+	admin *sql.DB
+	log   bytes.Buffer
+	exit  chan struct{}
+}
+
+var (
+	sharedMu  sync.Mutex
+	shared    *Server
+	sharedErr error
+)
+
+// Main runs the tests and stops the shared server after them.
+func Main(m *testing.M) {
+	code := m.Run()
+	sharedMu.Lock()
+	if shared != nil {
+		shared.Stop()
+	}
+	sharedMu.Unlock()
+	os.Exit(code)
+}
+
+// Shared returns the test binary's server, starting it on first use. It
+// fails t when PostgreSQL cannot be started.
+func Shared(t testing.TB) *Server {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && sharedErr == nil {
+		shared, sharedErr = Start(context.Background())
+	}
+	if sharedErr != nil {
+		t.Fatalf("pgtest: %v", sharedErr)
+	}
+	return shared
+}
+
+// BinDir finds the directory holding initdb and postgres: $PG_BIN, else
+// the newest /usr/lib/postgresql/<version>/bin.
+func BinDir() (string, error) {
+	if d := os.Getenv("PG_BIN"); d != "" {
+		return d, nil
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool {
+		vi, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[i])))
+		vj, _ := strconv.Atoi(filepath.Base(filepath.Dir(dirs[j])))
+		return vi < vj
+	})
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if _, err := os.Stat(filepath.Join(dirs[i], "initdb")); err == nil {
+			return dirs[i], nil
+		}
+	}
+	return "", errors.New("PostgreSQL not found in /usr/lib/postgresql/*/bin (run `make test`, which installs Debian's postgresql, or set PG_BIN)")
+}
+
+// Start initialises a cluster in a temporary directory and starts it on a
+// free loopback port.
+func Start(ctx context.Context) (*Server, error) {
+	bin, err := BinDir()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "trailmap-pg-")
+	if err != nil {
+		return nil, fmt.Errorf("temp dir: %w", err)
+	}
+	cred, err := credential(dir)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	data := filepath.Join(dir, "data")
+	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	if out, err := initdb.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("initdb: %w: %s", err, out)
+	}
+	port, err := freePort()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s := &Server{Port: port, dir: dir, exit: make(chan struct{})}
+	// Durability settings are off: a test database is thrown away.
+	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
+		"-c", "listen_addresses=127.0.0.1", "-c", "port="+strconv.Itoa(port),
+		"-c", "unix_socket_directories="+dir, "-c", "fsync=off",
+		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
+		"-c", "max_connections=200", "-c", "shared_buffers=64MB")
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
+	if err := s.cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start postgres: %w", err)
+	}
+	go func() { s.cmd.Wait(); close(s.exit) }()
+
+	admin, err := sql.Open("pgx", s.url("postgres"))
+	if err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("open admin connection: %w", err)
+	}
+	s.admin = admin
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = admin.PingContext(pctx)
+		cancel()
+		if err == nil {
+			return s, nil
+		}
+		select {
+		case <-s.exit:
+			log := s.log.String()
+			s.Stop()
+			return nil, fmt.Errorf("postgres exited at start: %s", log)
+		default:
+		}
+		if time.Now().After(deadline) {
+			log := s.log.String()
+			s.Stop()
+			return nil, fmt.Errorf("postgres not ready after %s: %w: %s", readyTimeout, err, log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// URL is the connection URL of database name on s.
+func (s *Server) url(name string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", s.Port, name)
+}
+
+// Database creates a fresh, empty database, dropped when t ends, and
+// returns its postgres:// URL.
+func (s *Server) Database(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "t_" + hex.EncodeToString(b)
+	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	t.Cleanup(func() {
+		// WITH (FORCE) ends connections a test left open.
+		if _, err := s.admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: drop database: %v", err)
+		}
+	})
+	return s.url(name)
+}
+
+// Stop stops the server and removes its directory.
+func (s *Server) Stop() {
+	if s.admin != nil {
+		s.admin.Close()
+	}
+	if s.cmd != nil && s.cmd.Process != nil {
+		// SIGINT is PostgreSQL's fast shutdown.
+		_ = s.cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-s.exit:
+		case <-time.After(10 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exit
+		}
+	}
+	os.RemoveAll(s.dir)
+}
+
+// credential is the unprivileged user the server runs as when the tests run
+// as root (nil otherwise); dir is handed to that user.
+func credential(dir string) (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("nobody")
+	if err != nil {
+		return nil, fmt.Errorf("running as root and no user nobody to run PostgreSQL as: %w", err)
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	if err := os.Chown(dir, uid, gid); err != nil {
+		return nil, fmt.Errorf("hand %s to nobody: %w", dir, err)
+	}
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
