@@ -15,7 +15,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	if s.deps.Registry != nil {
-		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})))
+		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})), s.metricsAccess)
 	}
 
 	// Ingest: public write keys, any origin, cached preflight.
@@ -30,7 +30,7 @@ func (s *Server) routes(e *echo.Echo) {
 	ingest.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 
 	// Dashboard API: bearer token or the UI's login cookie.
-	api := e.Group("/api/v1", s.requireAuth)
+	api := e.Group("/api/v1", apiHeaders, s.requireAuth)
 	api.GET("/projects", s.listProjects)
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
