@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/internal/ratelimit"
+	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/ui"
 )
@@ -31,14 +33,15 @@ type UIUsers interface {
 
 // Cookie names of the UI.
 const (
-	sessionCookie    = "trailmap_session"
-	loginCSRFCookie  = "trailmap_login_csrf"
-	csrfHeader       = "X-CSRF-Token"
-	loginUserKey     = "trailmap.user"
-	loginTokenKey    = "trailmap.login"
-	dashboardCSP     = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' *; img-src * data: blob:; font-src * data:; media-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
-	loginAttemptsIP  = 10 // burst of login attempts per client IP
-	loginAttemptsKey = 5  // burst per email address
+	sessionCookie       = "trailmap_session"
+	loginCSRFCookie     = "trailmap_login_csrf"
+	csrfHeader          = "X-CSRF-Token"
+	loginUserKey        = "trailmap.user"
+	loginTokenKey       = "trailmap.login"
+	dashboardCSP        = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' *; img-src * data: blob:; font-src * data:; media-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'"
+	loginAttemptsIP     = 10  // burst of login attempts per client address (IPv6: per /64)
+	loginFailuresKey    = 5   // burst of failed logins per email and client address
+	loginFailuresGlobal = 100 // burst of failed logins per email from everywhere
 )
 
 // uiRoutes registers the web UI, login and share pages (issue: replay UI).
@@ -56,8 +59,9 @@ func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {
 		s.log.Warn("web UI assets missing from this build; run `make js` and build again")
 	}
 	h := &uiHandlers{s: s, web: web, users: users,
-		ipLimit:    ratelimit.New(1.0/6, loginAttemptsIP, 10000, s.now),
-		emailLimit: ratelimit.New(1.0/12, loginAttemptsKey, 10000, s.now),
+		ipLimit:     ratelimit.New(1.0/6, loginAttemptsIP, 10000, s.now),
+		emailLimit:  ratelimit.New(1.0/12, loginFailuresKey, 10000, s.now),
+		globalLimit: ratelimit.New(1.0/30, loginFailuresGlobal, 10000, s.now),
 	}
 	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", web.Assets())))
 	e.GET("/login", h.loginPage)
@@ -72,11 +76,14 @@ func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {
 }
 
 type uiHandlers struct {
-	s          *Server
-	web        *ui.Web
-	users      UIUsers
-	ipLimit    *ratelimit.Limiter
-	emailLimit *ratelimit.Limiter
+	s     *Server
+	web   *ui.Web
+	users UIUsers
+	// ipLimit counts every attempt of a client address (each costs a
+	// bcrypt); emailLimit counts failures per email from one client address,
+	// so guessing from one place cannot lock the owner out from another;
+	// globalLimit bounds failures per email from everywhere.
+	ipLimit, emailLimit, globalLimit *ratelimit.Limiter
 }
 
 // pageHeaders are the security headers of every HTML page of the dashboard.
@@ -159,12 +166,41 @@ type loginView struct {
 	CSRF, Next, Email, Error string
 }
 
-// safeNext keeps a post-login redirect on this site.
+// safeNext keeps a post-login redirect on this site: a path starting with
+// one slash, with no backslash and no control character anywhere (browsers
+// drop tabs and newlines from URLs, so "/\t/evil.example" is
+// "//evil.example"), that parses to no scheme and no host.
 func safeNext(v string) string {
-	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.HasPrefix(v, "/\\") || strings.ContainsAny(v, "\r\n") {
-		return "/sessions"
+	const fallback = "/sessions"
+	if !strings.HasPrefix(v, "/") || strings.HasPrefix(v, "//") || strings.ContainsRune(v, '\\') {
+		return fallback
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] == 0x7f {
+			return fallback
+		}
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || strings.HasPrefix(u.Path, "//") {
+		return fallback
 	}
 	return v
+}
+
+// clientKey is the rate-limit key of a client address: IPv4 whole, IPv6 by
+// its /64 (one subscriber's prefix holds more addresses than anyone could
+// try).
+func clientKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is4() {
+		return a.String()
+	}
+	p, _ := a.Prefix(64)
+	return p.String()
 }
 
 func (h *uiHandlers) cookie(name, value string, expires time.Time, httpOnly bool, path string, same http.SameSite) *http.Cookie {
@@ -204,19 +240,29 @@ func (h *uiHandlers) login(c echo.Context) error {
 		v.Error = "Your login form expired. Please try again."
 		return h.showLogin(c, http.StatusForbidden, v)
 	}
-	for _, lim := range []struct {
-		l   *ratelimit.Limiter
-		key string
-	}{{h.ipLimit, c.RealIP()}, {h.emailLimit, strings.ToLower(email)}} {
-		if ok, wait := lim.l.Allow(lim.key); !ok {
-			secs := int(wait/time.Second) + 1
-			c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
-			v.Error = fmt.Sprintf("Too many login attempts. Try again in %d seconds.", secs)
-			return h.showLogin(c, http.StatusTooManyRequests, v)
-		}
+	client := clientKey(c.RealIP())
+	lowered := strings.ToLower(email)
+	tooMany := func(wait time.Duration) error {
+		secs := int(wait/time.Second) + 1
+		c.Response().Header().Set("Retry-After", strconv.Itoa(secs))
+		v.Error = fmt.Sprintf("Too many login attempts. Try again in %d seconds.", secs)
+		return h.showLogin(c, http.StatusTooManyRequests, v)
+	}
+	// Failures are checked now and charged only when the password is wrong.
+	if ok, wait := h.emailLimit.Check(lowered + "\x00" + client); !ok {
+		return tooMany(wait)
+	}
+	if ok, wait := h.globalLimit.Check(lowered); !ok {
+		return tooMany(wait)
+	}
+	if ok, wait := h.ipLimit.Allow(client); !ok {
+		return tooMany(wait)
 	}
 	u, err := h.users.Authenticate(r.Context(), email, c.FormValue("password"))
 	if errors.Is(err, ui.ErrBadLogin) {
+		h.emailLimit.Allow(lowered + "\x00" + client)
+		h.globalLimit.Allow(lowered)
+		h.s.log.Warn("login failed", "email", email, "client", recorder.AnonymizeIP(c.RealIP()))
 		v.Error = "Wrong email or password."
 		return h.showLogin(c, http.StatusUnauthorized, v)
 	}

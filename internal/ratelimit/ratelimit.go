@@ -86,6 +86,27 @@ func (l *Limiter) Allow(key string) (ok bool, retryAfter time.Duration) {
 	return false, d
 }
 
+// Check tells whether key's bucket holds a token, without taking it: for
+// limits that count only failures, checked before the attempt and charged
+// (with Allow) after it failed.
+func (l *Limiter) Check(key string) (ok bool, retryAfter time.Duration) {
+	if l.disabled {
+		return true, 0
+	}
+	t := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el := l.keys[key]
+	if el == nil {
+		return true, 0
+	}
+	tokens := el.Value.(*bucket).lim.TokensAt(t)
+	if tokens >= 1 {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
+}
+
 // Len returns the number of buckets held.
 func (l *Limiter) Len() int {
 	l.mu.Lock()
