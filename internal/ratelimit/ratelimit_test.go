@@ -176,3 +176,24 @@ func TestLimiter_realClock(t *testing.T) {
 		t.Fatal("first call rejected")
 	}
 }
+
+// Check looks without taking: only Allow spends the bucket.
+func TestLimiter_Check(t *testing.T) {
+	now := time.Unix(1000, 0)
+	l := New(1, 2, 10, func() time.Time { return now })
+	for range 5 {
+		if ok, _ := l.Check("k"); !ok {
+			t.Fatal("Check spent a token")
+		}
+	}
+	l.Allow("k")
+	l.Allow("k")
+	ok, wait := l.Check("k")
+	if ok || wait <= 0 || wait > time.Second {
+		t.Fatalf("empty bucket: ok %v wait %v", ok, wait)
+	}
+	now = now.Add(time.Second)
+	if ok, _ := l.Check("k"); !ok {
+		t.Fatal("refilled bucket refused")
+	}
+}
