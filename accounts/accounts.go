@@ -1,11 +1,16 @@
 // Package accounts owns the dashboard's people and what they share: users,
-// their projects, login sessions, share links and notes on recordings.
+// their projects, login sessions, share links and notes on recordings. It
+// stores rows; the rules about them (what input is valid, how passwords are
+// checked, when a link is gone, who may delete a note) live in ui.
 package accounts
 
 import (
+	"crypto/sha256"
 	"embed"
+	"fmt"
 	"io/fs"
 
+	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -21,4 +26,35 @@ func sub(f embed.FS) fs.FS {
 		panic(err) // the directory is embedded above
 	}
 	return s
+}
+
+// Errors of the store. Each is also the index's error of the same name, so
+// the server's one error handler answers 404 and 409 for them.
+var (
+	// ErrNotFound is a lookup that finds nothing (or a login that expired).
+	ErrNotFound = fmt.Errorf("%w", index.ErrNotFound)
+	// ErrExists is a user whose email is taken.
+	ErrExists = fmt.Errorf("%w", index.ErrExists)
+)
+
+// Store keeps the accounts tables in the index database.
+type Store struct {
+	db *sqldb.DB
+}
+
+// New returns the store over the index's connection.
+func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// hashSecret is how login and share tokens are stored: their sha256 only.
+func hashSecret(v string) []byte {
+	h := sha256.Sum256([]byte(v))
+	return h[:]
+}
+
+// nullID stores 0 as NULL, for optional references to users.
+func nullID(id int64) any {
+	if id == 0 {
+		return nil
+	}
+	return id
 }

@@ -7,16 +7,16 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/storage/index"
-	"github.com/trailmap/trailmap/ui"
 )
 
 // Notes is what the server needs of timeline notes.
 type Notes interface {
-	AddNote(ctx context.Context, sess *index.Session, offsetMS int64, body string, authorID int64, author string) (*ui.Note, error)
-	Notes(ctx context.Context, sess *index.Session) ([]ui.Note, error)
+	AddNote(ctx context.Context, sess *index.Session, offsetMS int64, body string, authorID int64, author string) (*accounts.Note, error)
+	Notes(ctx context.Context, sess *index.Session) ([]accounts.Note, error)
 	// DeleteNote returns ui.ErrNotAllowed unless u wrote the note or is an admin.
-	DeleteNote(ctx context.Context, sess *index.Session, id int64, u *ui.User) error
+	DeleteNote(ctx context.Context, sess *index.Session, id int64, u *accounts.User) error
 }
 
 // noteRoutes registers the notes API of a session.
@@ -38,20 +38,20 @@ type noteHandlers struct {
 
 // noteView is a note with whether the caller may delete it.
 type noteView struct {
-	ui.Note
+	accounts.Note
 	CanDelete bool `json:"can_delete"`
 }
 
 // actor is the caller as the notes see it: API tokens act as admins.
-func actor(p *Principal) *ui.User {
+func actor(p *Principal) *accounts.User {
 	if p.Kind == "user" {
 		role := "member"
 		if p.ProjectIDs == nil {
 			role = "admin"
 		}
-		return &ui.User{ID: p.UserID, Email: p.Name, Role: role}
+		return &accounts.User{ID: p.UserID, Email: p.Name, Role: role}
 	}
-	return &ui.User{Email: "API token " + p.Name, Role: "admin"}
+	return &accounts.User{Email: "API token " + p.Name, Role: "admin"}
 }
 
 func (h *noteHandlers) list(c echo.Context) error {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/internal/ratelimit"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/index"
@@ -24,10 +25,10 @@ import (
 // UIUsers is what the server needs of the UI's users and login sessions.
 type UIUsers interface {
 	// Authenticate returns ui.ErrBadLogin for a wrong email or password.
-	Authenticate(ctx context.Context, email, password string) (*ui.User, error)
-	StartLogin(ctx context.Context, u *ui.User) (*ui.Login, error)
+	Authenticate(ctx context.Context, email, password string) (*accounts.User, error)
+	StartLogin(ctx context.Context, u *accounts.User) (*ui.Login, error)
 	// LoginByToken wraps index.ErrNotFound for an unknown or expired login.
-	LoginByToken(ctx context.Context, token string) (*ui.User, error)
+	LoginByToken(ctx context.Context, token string) (*accounts.User, error)
 	EndLogin(ctx context.Context, token string) error
 }
 
@@ -130,7 +131,7 @@ func (h *uiHandlers) requireLogin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func (h *uiHandlers) loggedIn(c echo.Context) (*ui.User, string) {
+func (h *uiHandlers) loggedIn(c echo.Context) (*accounts.User, string) {
 	ck, err := c.Cookie(sessionCookie)
 	if err != nil || ck.Value == "" {
 		return nil, ""
@@ -147,7 +148,7 @@ func (h *uiHandlers) loggedIn(c echo.Context) (*ui.User, string) {
 
 func (h *uiHandlers) page(p *ui.Page) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		u := c.Get(loginUserKey).(*ui.User)
+		u := c.Get(loginUserKey).(*accounts.User)
 		tok := c.Get(loginTokenKey).(string)
 		params := map[string]string{}
 		for i, n := range c.ParamNames() {

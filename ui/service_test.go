@@ -25,7 +25,7 @@ func newService(t *testing.T) (*Service, *index.DB, *clock) {
 	t.Helper()
 	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	c := &clock{time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
-	return New(db, Config{BcryptCost: bcrypt.MinCost, LoginTTL: time.Hour}, c.now, nil), db, c
+	return New(accounts.New(db.SQL()), db, Config{BcryptCost: bcrypt.MinCost, LoginTTL: time.Hour}, c.now, nil), db, c
 }
 
 // addSession inserts a session row the way the recorder would.
@@ -59,7 +59,7 @@ func TestService_Users(t *testing.T) {
 		{"short password", "a@example.com", "short", ErrInvalid},
 		{"too long for bcrypt", "a@example.com", strings.Repeat("p", 73), ErrInvalid},
 		{"ok", "a@example.com", "long enough", nil},
-		{"twice, other case", "A@Example.com", "long enough", index.ErrExists},
+		{"twice, other case", "A@Example.com", "long enough", accounts.ErrExists},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := s.CreateUser(ctx, tc.email, tc.password, nil)
@@ -111,21 +111,21 @@ func TestService_Logins(t *testing.T) {
 	if got, err := s.LoginByToken(ctx, l.Token); err != nil || got.ID != u.ID {
 		t.Fatalf("LoginByToken: %+v %v", got, err)
 	}
-	if _, err := s.LoginByToken(ctx, l.Token+"x"); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.LoginByToken(ctx, l.Token+"x"); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("wrong token: %v", err)
 	}
 	if !CheckCSRF(l.Token, CSRFToken(l.Token)) || CheckCSRF(l.Token, CSRFToken(l.Token+"x")) || CheckCSRF(l.Token, "") {
 		t.Fatal("CSRF tokens do not check out")
 	}
 	c.t = c.t.Add(2 * time.Hour) // past LoginTTL
-	if _, err := s.LoginByToken(ctx, l.Token); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.LoginByToken(ctx, l.Token); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("expired login: %v", err)
 	}
 	l2, _ := s.StartLogin(ctx, u)
 	if err := s.EndLogin(ctx, l2.Token); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.LoginByToken(ctx, l2.Token); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.LoginByToken(ctx, l2.Token); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("ended login: %v", err)
 	}
 }
@@ -170,7 +170,7 @@ func TestService_Shares(t *testing.T) {
 	if err != nil || got.ID != sh.ID || got.SessionID != "sess-one-0001" {
 		t.Fatalf("ShareByToken: %+v %v", got, err)
 	}
-	if _, err := s.ShareByToken(ctx, tok[:len(tok)-1]); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.ShareByToken(ctx, tok[:len(tok)-1]); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("unknown token: %v", err)
 	}
 	sh2, _, _ := s.CreateShare(ctx, ShareInput{Session: other, EndMS: 1000})
@@ -183,7 +183,7 @@ func TestService_Shares(t *testing.T) {
 	if list, _ := s.Shares(ctx, ShareFilter{ProjectIDs: []int64{}}); len(list) != 0 {
 		t.Fatal("no projects, yet shares")
 	}
-	if _, err := s.RevokeShare(ctx, []int64{p2.ID}, sh.ID); !errors.Is(err, index.ErrNotFound) {
+	if _, err := s.RevokeShare(ctx, []int64{p2.ID}, sh.ID); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("revoke from another project: %v", err)
 	}
 	if err := s.CountView(ctx, sh.ID); err != nil {
@@ -228,7 +228,7 @@ func TestService_Notes(t *testing.T) {
 	if err := s.DeleteNote(ctx, sess, n1.ID, admin); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteNote(ctx, sess, n1.ID, admin); !errors.Is(err, index.ErrNotFound) {
+	if err := s.DeleteNote(ctx, sess, n1.ID, admin); !errors.Is(err, accounts.ErrNotFound) {
 		t.Fatalf("deleted twice: %v", err)
 	}
 }

@@ -2,18 +2,18 @@ package ui
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
-// Share is a link that plays one range of one session to anyone holding it.
-// Its token is only known when it is created; the index keeps its hash.
+// Share is a link that plays one range of one session to anyone holding it,
+// as the API shows it. Its token is only known when it is created; the
+// accounts store keeps its hash.
 type Share struct {
 	ID        int64  `json:"id"`
 	Hint      string `json:"hint"` // first characters of the token
@@ -52,7 +52,6 @@ const (
 	maxTitle           = 200
 	maxNote            = 4000
 	shareTokenBytes    = 24 // 192 bits
-	hintLen            = 4
 )
 
 // CreateShare stores a share link and returns it with its secret token.
@@ -91,68 +90,80 @@ func (s *Service) CreateShare(ctx context.Context, in ShareInput) (*Share, strin
 	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	token := index.NewSecret(shareTokenBytes)
-	sh := &Share{
-		Hint: token[:hintLen], ProjectID: in.Session.ProjectID, SessionID: in.Session.ID,
-		StartMS: in.StartMS, EndMS: in.EndMS, Title: in.Title, Note: in.Note, CreatedBy: in.CreatedByName,
-		State: "active", CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn),
+	row := &accounts.Share{
+		ProjectID: in.Session.ProjectID, SessionRowID: in.Session.RowID,
+		StartMS: in.StartMS, EndMS: in.EndMS, Title: in.Title, Note: in.Note,
+		CreatedBy: in.CreatedBy, CreatedByName: in.CreatedByName,
+		CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn),
 	}
-	var createdBy any
-	if in.CreatedBy != 0 {
-		createdBy = in.CreatedBy
+	if err := s.acc.CreateShare(ctx, token, row); err != nil {
+		return nil, "", err
 	}
-	res, err := s.db.Write().ExecContext(ctx, `
-		INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, note, created_by, created_by_name, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		hashSecret(token), sh.Hint, sh.ProjectID, in.Session.RowID, sh.StartMS, sh.EndMS, sh.Title, sh.Note,
-		createdBy, sh.CreatedBy, now.UnixMilli(), sh.ExpiresAt.UnixMilli())
-	if err != nil {
-		return nil, "", fmt.Errorf("create share: %w", err)
-	}
-	sh.ID, _ = res.LastInsertId()
-	return sh, token, nil
+	return s.share(row, in.Session.ID), token, nil
 }
 
-const shareCols = `sh.id, sh.token_hint, sh.project_id, s.public_id, sh.start_ms, sh.end_ms, sh.title, sh.note,
-	sh.created_by_name, sh.created_at, sh.expires_at, sh.revoked_at, sh.views, sh.last_viewed_at`
-
-func (s *Service) scanShare(sc interface{ Scan(...any) error }) (*Share, error) {
-	var sh Share
-	var created, expires int64
-	var revoked, viewed sql.NullInt64
-	if err := sc.Scan(&sh.ID, &sh.Hint, &sh.ProjectID, &sh.SessionID, &sh.StartMS, &sh.EndMS, &sh.Title, &sh.Note,
-		&sh.CreatedBy, &created, &expires, &revoked, &sh.Views, &viewed); err != nil {
-		return nil, err
+// share is a stored share as the API shows it, with its state as of now.
+func (s *Service) share(row *accounts.Share, sessionID string) *Share {
+	sh := &Share{
+		ID: row.ID, Hint: row.Hint, ProjectID: row.ProjectID, SessionID: sessionID,
+		StartMS: row.StartMS, EndMS: row.EndMS, Title: row.Title, Note: row.Note, CreatedBy: row.CreatedByName,
+		State: "active", CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt, RevokedAt: row.RevokedAt,
+		Views: row.Views, LastViewedAt: row.LastViewedAt,
 	}
-	sh.CreatedAt = time.UnixMilli(created).UTC()
-	sh.ExpiresAt = time.UnixMilli(expires).UTC()
-	sh.State = "active"
 	if !sh.ExpiresAt.After(s.now()) {
 		sh.State = "expired"
 	}
-	if revoked.Valid {
-		t := time.UnixMilli(revoked.Int64).UTC()
-		sh.RevokedAt, sh.State = &t, "revoked"
+	if sh.RevokedAt != nil {
+		sh.State = "revoked"
 	}
-	if viewed.Valid {
-		t := time.UnixMilli(viewed.Int64).UTC()
-		sh.LastViewedAt = &t
+	return sh
+}
+
+// shares turns stored shares into the API's, leaving out those whose
+// session no longer exists.
+func (s *Service) shares(ctx context.Context, rows []accounts.Share) ([]Share, error) {
+	ids := make([]int64, 0, len(rows))
+	for _, r := range rows {
+		ids = append(ids, r.SessionRowID)
 	}
-	return &sh, nil
+	pub, err := s.sessions.SessionPublicIDs(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Share, 0, len(rows))
+	for i := range rows {
+		if id, ok := pub[rows[i].SessionRowID]; ok {
+			out = append(out, *s.share(&rows[i], id))
+		}
+	}
+	return out, nil
+}
+
+// one is the API's share of a stored one; a share of a deleted session is
+// not found.
+func (s *Service) one(ctx context.Context, row *accounts.Share) (*Share, error) {
+	list, err := s.shares(ctx, []accounts.Share{*row})
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		return nil, fmt.Errorf("share %d: %w", row.ID, accounts.ErrNotFound)
+	}
+	return &list[0], nil
 }
 
 // ShareByToken finds the share of a token. Every token takes the same path:
 // it is hashed and looked up by hash, never compared as text. An unknown
-// token wraps index.ErrNotFound; a revoked or expired one returns the share
-// and ErrGone.
+// token wraps accounts.ErrNotFound; a revoked or expired one returns the
+// share and ErrGone.
 func (s *Service) ShareByToken(ctx context.Context, token string) (*Share, error) {
-	row := s.db.Read().QueryRowContext(ctx, `SELECT `+shareCols+` FROM shares sh JOIN sessions s ON s.id = sh.session_id
-		WHERE sh.token_hash = ?`, hashSecret(token))
-	sh, err := s.scanShare(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("share: %w", index.ErrNotFound)
-	}
+	row, err := s.acc.ShareByToken(ctx, token)
 	if err != nil {
-		return nil, fmt.Errorf("get share: %w", err)
+		return nil, err
+	}
+	sh, err := s.one(ctx, row)
+	if err != nil {
+		return nil, err
 	}
 	if sh.State != "active" {
 		return sh, ErrGone
@@ -162,10 +173,7 @@ func (s *Service) ShareByToken(ctx context.Context, token string) (*Share, error
 
 // CountView records that a share link was opened.
 func (s *Service) CountView(ctx context.Context, id int64) error {
-	if _, err := s.db.Write().ExecContext(ctx, `UPDATE shares SET views = views + 1, last_viewed_at = ? WHERE id = ?`, s.now().UnixMilli(), id); err != nil {
-		return fmt.Errorf("count share view: %w", err)
-	}
-	return nil
+	return s.acc.CountShareView(ctx, id, s.now())
 }
 
 // ShareFilter narrows Shares.
@@ -176,48 +184,31 @@ type ShareFilter struct {
 
 // Shares lists share links newest first (at most 500).
 func (s *Service) Shares(ctx context.Context, f ShareFilter) ([]Share, error) {
-	q := `SELECT ` + shareCols + ` FROM shares sh JOIN sessions s ON s.id = sh.session_id WHERE 1=1`
-	var args []any
-	if f.ProjectIDs != nil {
-		if len(f.ProjectIDs) == 0 {
-			return []Share{}, nil
-		}
-		q += ` AND sh.project_id IN ` + index.List(len(f.ProjectIDs))
-		for _, p := range f.ProjectIDs {
-			args = append(args, p)
-		}
-	}
+	af := accounts.ShareFilter{ProjectIDs: f.ProjectIDs, Limit: 500}
 	if f.SessionID != "" {
-		q += ` AND s.public_id = ?`
-		args = append(args, f.SessionID)
-	}
-	q += ` ORDER BY sh.created_at DESC, sh.id DESC LIMIT 500`
-	rows, err := s.db.Read().QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list shares: %w", err)
-	}
-	defer rows.Close()
-	out := []Share{}
-	for rows.Next() {
-		sh, err := s.scanShare(rows)
+		ids, err := s.sessions.SessionRowIDs(ctx, f.ProjectIDs, f.SessionID)
 		if err != nil {
-			return nil, fmt.Errorf("scan share: %w", err)
+			return nil, err
 		}
-		out = append(out, *sh)
+		af.SessionRowIDs = ids
 	}
-	return out, rows.Err()
+	rows, err := s.acc.Shares(ctx, af)
+	if err != nil {
+		return nil, err
+	}
+	return s.shares(ctx, rows)
 }
 
 // ShareByID loads a share of one of projectIDs (nil: any project).
 func (s *Service) ShareByID(ctx context.Context, projectIDs []int64, id int64) (*Share, error) {
-	sh, err := s.scanShare(s.db.Read().QueryRowContext(ctx, `SELECT `+shareCols+` FROM shares sh JOIN sessions s ON s.id = sh.session_id WHERE sh.id = ?`, id))
-	if errors.Is(err, sql.ErrNoRows) || (err == nil && projectIDs != nil && !containsID(projectIDs, sh.ProjectID)) {
-		return nil, fmt.Errorf("share %d: %w", id, index.ErrNotFound)
-	}
+	row, err := s.acc.ShareByID(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get share: %w", err)
+		return nil, err
 	}
-	return sh, nil
+	if projectIDs != nil && !containsID(projectIDs, row.ProjectID) {
+		return nil, fmt.Errorf("share %d: %w", id, accounts.ErrNotFound)
+	}
+	return s.one(ctx, row)
 }
 
 // RevokeShare ends a share link now; revoking twice is not an error.
@@ -225,8 +216,8 @@ func (s *Service) RevokeShare(ctx context.Context, projectIDs []int64, id int64)
 	if _, err := s.ShareByID(ctx, projectIDs, id); err != nil {
 		return nil, err
 	}
-	if _, err := s.db.Write().ExecContext(ctx, `UPDATE shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, s.now().UnixMilli(), id); err != nil {
-		return nil, fmt.Errorf("revoke share: %w", err)
+	if err := s.acc.RevokeShare(ctx, id, s.now()); err != nil {
+		return nil, err
 	}
 	return s.ShareByID(ctx, projectIDs, id)
 }

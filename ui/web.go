@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/trailmap/trailmap/accounts"
 )
 
 // The templates, the pages and the bundles built by `make js` (dist/ holds
@@ -45,7 +47,7 @@ type NavItem struct {
 type PageData struct {
 	Page   *Page
 	Nav    []NavItem
-	User   *User
+	User   *accounts.User
 	CSRF   string
 	Params map[string]string
 }

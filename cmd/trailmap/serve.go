@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
@@ -184,7 +185,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Name: "trailmap_replay_segments_read_total",
 		Help: "Segment objects opened by replay (seeks read only the segments they need).",
 	}, func() float64 { return float64(stream.SegmentsRead()) }))
-	uiSvc := ui.New(db, ui.Config{}, time.Now, logger)
+	uiSvc := ui.New(accounts.New(db.SQL()), db, ui.Config{}, time.Now, logger)
 	srv := server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/ui"
 )
@@ -46,7 +47,7 @@ func createUser(ctx context.Context, db *index.DB, email, projects string, stdin
 			ids = append(ids, pr.ID)
 		}
 	}
-	u, err := ui.New(db, ui.Config{}, time.Now, nil).CreateUser(ctx, email, password, ids)
+	u, err := ui.New(accounts.New(db.SQL()), db, ui.Config{}, time.Now, nil).CreateUser(ctx, email, password, ids)
 	if err != nil {
 		return nil, err
 	}

@@ -41,9 +41,6 @@ var pending = map[string]bool{
 	"recorder/recorder.go":   true,
 	"recorder/segments.go":   true,
 	"retention/retention.go": true,
-	"ui/notes.go":            true,
-	"ui/shares.go":           true,
-	"ui/users.go":            true,
 }
 
 var (
