@@ -12,7 +12,13 @@ CHROMIUM ?= /usr/bin/chromium
 PG_INITDB := $(firstword $(wildcard /usr/lib/postgresql/*/bin/initdb))
 FFMPEG ?= /usr/bin/ffmpeg
 
-.PHONY: all build run test test-go bench lint deps js chromium minio postgresql ffmpeg clean
+# Go native fuzz targets as package:Target; `make test` runs each briefly,
+# `make fuzz` longer (FUZZTIME=10m make fuzz for a night run).
+FUZZ_TARGETS := ./recorder:FuzzDecompress ./recorder:FuzzParseBatch ./recorder:FuzzRedactor_URL \
+  ./internal/jsonscan:FuzzEachField ./internal/wal:FuzzReplay
+FUZZTIME ?= 2m
+
+.PHONY: all build run test test-go bench lint deps js chromium minio postgresql ffmpeg fuzz fuzz-short clean
 
 all: build
 
@@ -62,6 +68,19 @@ deps: minio chromium postgresql ffmpeg js
 test: deps build
 	TRAILMAP_BIN=$(CURDIR)/bin/trailmap MINIO_BIN=$(MINIO) CHROMIUM_BIN=$(CHROMIUM) \
 	  $(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) --no-print-directory fuzz-short
+
+# Each fuzz target for a few seconds beyond its seed corpus (which the plain
+# test run already covers); a crasher lands in testdata/fuzz and fails.
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+	  pkg=$${t%%:*}; name=$${t##*:}; \
+	  echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg >/tmp/trailmap-fuzz.log 2>&1 || { cat /tmp/trailmap-fuzz.log; exit 1; }; \
+	done; echo "fuzz: $(words $(FUZZ_TARGETS)) targets passed"
 
 bench: deps build
 	TRAILMAP_BIN=$(CURDIR)/bin/trailmap MINIO_BIN=$(MINIO) CHROMIUM_BIN=$(CHROMIUM) \
