@@ -2,80 +2,15 @@ package recorder
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"sort"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
-	"github.com/trailmap/trailmap/storage/sqldb"
 )
-
-// stmts are the prepared statements of the apply loop, on the index writer.
-type stmts struct {
-	upsertSession, insertBatch, updateSession, insertPage, insertCustom, upsertVisitor, identify, markObserved *sql.Stmt
-}
-
-func prepare(ctx context.Context, db *index.DB) (*stmts, error) {
-	var s stmts
-	for _, p := range []struct {
-		dst *(*sql.Stmt)
-		sql string
-	}{
-		{&s.upsertSession, `
-			INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
-			RETURNING id, batch_count = 0`},
-		{&s.insertBatch, `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`},
-		{&s.updateSession, `
-			UPDATE sessions SET
-				started_at = MIN(started_at, :first), ended_at = MAX(ended_at, :last), last_received = MAX(last_received, :received),
-				batch_count = batch_count + 1, event_count = event_count + :events, click_count = click_count + :clicks,
-				page_count = page_count + :pages, raw_bytes = raw_bytes + :bytes, errors = errors + :errors,
-				dropped_events = dropped_events + :dropped,
-				viewport_w = CASE WHEN :vw > 0 THEN :vw ELSE viewport_w END,
-				viewport_h = CASE WHEN :vh > 0 THEN :vh ELSE viewport_h END,
-				device = CASE WHEN device = '' THEN :device ELSE device END,
-				-- A batch older than everything so far (batches may arrive out
-				-- of order) has the real entry page and referrer.
-				entry_url = CASE WHEN :entry != '' AND (entry_url = '' OR :first < started_at) THEN :entry ELSE entry_url END,
-				referrer = CASE WHEN :referrer != '' AND (referrer = '' OR :first < started_at) THEN :referrer ELSE referrer END
-			WHERE id = :id`},
-		{&s.insertPage, `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&s.insertCustom, `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`},
-		{&s.upsertVisitor, `
-			INSERT INTO visitors (project_id, id, first_seen, last_seen, sessions) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (project_id, id) DO UPDATE SET
-				first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
-				sessions = sessions + excluded.sessions`},
-		{&s.identify, `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
-		{&s.markObserved, `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
-	} {
-		st, err := db.Write().PrepareContext(ctx, p.sql)
-		if err != nil {
-			s.close()
-			return nil, fmt.Errorf("prepare apply statement: %w", err)
-		}
-		*p.dst = st
-	}
-	return &s, nil
-}
-
-func (s *stmts) close() error {
-	var errs []error
-	for _, st := range []*sql.Stmt{s.upsertSession, s.insertBatch, s.updateSession, s.insertPage, s.insertCustom, s.upsertVisitor, s.identify, s.markObserved} {
-		if st != nil {
-			errs = append(errs, st.Close())
-		}
-	}
-	return errors.Join(errs...)
-}
 
 // applyGroupMax is the most batches recorded in one index transaction of
 // stage 1. Stage 2 takes up to observeGroupMax batches per transaction but
@@ -287,7 +222,7 @@ func (r *Recorder) observeLoop() {
 }
 
 func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
-	return r.db.Tx(ctx, func(tx *sql.Tx) error {
+	return r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
 		for _, e := range group {
 			if err := r.applyOne(ctx, tx, e); err != nil {
 				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
@@ -303,19 +238,19 @@ func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 // group it took.
 func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error) {
 	done := 0
-	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
 		start := time.Now()
 		for i, e := range group {
 			done = i + 1
-			res, err := tx.StmtContext(ctx, r.stmts.markObserved).ExecContext(ctx, e.sid, e.b.Seq)
+			fresh, err := tx.MarkObserved(ctx, e.sid, e.b.Seq)
 			if err != nil {
-				return fmt.Errorf("session %s seq %d: mark observed: %w", e.b.SessionID, e.b.Seq, err)
+				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !fresh {
 				continue // observed before
 			}
 			for _, o := range r.observers {
-				if err := o.ObserveBatch(ctx, sqldb.WrapTx(tx), e.sid, e.events); err != nil {
+				if err := o.ObserveBatch(ctx, tx.Shared(), e.sid, e.events); err != nil {
 					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
 				}
 			}
@@ -331,7 +266,7 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 // applyOne records the core rows of one batch (stage 1) and notes its
 // session row for stage 2; it does nothing more for a batch already
 // recorded, which makes replaying the log at start-up safe.
-func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
+func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) error {
 	b := e.b
 	if e.facts == nil { // replayed from the log
 		e.events = rrweb.SplitAll(b.Events)
@@ -343,28 +278,25 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	if f.Events == 0 {
 		first, last = b.ReceivedAt, b.ReceivedAt
 	}
-	var sid int64
-	var isNew bool
-	err := tx.StmtContext(ctx, r.stmts.upsertSession).QueryRowContext(ctx,
-		b.ProjectID, b.SessionID, b.VisitorID, first, last, b.ReceivedAt, b.UserAgent, b.IP,
-		ua.Browser, ua.BrowserVersion, ua.OS).Scan(&sid, &isNew)
+	sid, isNew, err := tx.UpsertSession(ctx, index.SessionStart{
+		ProjectID: b.ProjectID, PublicID: b.SessionID, VisitorID: b.VisitorID,
+		StartedAt: first, EndedAt: last, LastReceived: b.ReceivedAt, UserAgent: b.UserAgent, IP: b.IP,
+		Browser: ua.Browser, BrowserVersion: ua.BrowserVersion, OS: ua.OS,
+	})
 	if err != nil {
-		return fmt.Errorf("upsert session: %w", err)
+		return err
 	}
 	e.sid = sid
-	observed := 0 // stage 2 runs the observers
-	if len(r.observers) == 0 {
-		observed = 1
-	}
-	res, err := tx.StmtContext(ctx, r.stmts.insertBatch).ExecContext(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt, observed)
+	// Without observers stage 2 has nothing to do for the batch.
+	inserted, err := tx.InsertBatch(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt, len(r.observers) == 0)
 	if err != nil {
-		return fmt.Errorf("insert batch: %w", err)
+		return err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !inserted {
 		return nil // already recorded
 	}
 
-	pages, err := r.pageViews(ctx, tx, sid, f)
+	pages, err := pageViews(ctx, tx, sid, f)
 	if err != nil {
 		return err
 	}
@@ -381,19 +313,18 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 	if len(f.Pages) > 0 {
 		entryURL = f.Pages[0].URL
 	}
-	referrer := pageReferrer(f)
-	_, err = tx.StmtContext(ctx, r.stmts.updateSession).ExecContext(ctx,
-		sql.Named("first", first), sql.Named("last", last), sql.Named("received", b.ReceivedAt),
-		sql.Named("events", f.Events), sql.Named("clicks", f.Clicks), sql.Named("pages", len(pages)),
-		sql.Named("bytes", f.Bytes), sql.Named("errors", f.Errors), sql.Named("dropped", f.Dropped),
-		sql.Named("vw", f.ViewportW), sql.Named("vh", f.ViewportH), sql.Named("device", device),
-		sql.Named("entry", entryURL), sql.Named("referrer", referrer), sql.Named("id", sid))
+	err = tx.CountBatch(ctx, sid, index.BatchCounts{
+		First: first, Last: last, Received: b.ReceivedAt,
+		Events: f.Events, Clicks: f.Clicks, Pages: len(pages), Errors: f.Errors,
+		Bytes: f.Bytes, Dropped: f.Dropped, ViewportW: f.ViewportW, ViewportH: f.ViewportH,
+		Device: device, EntryURL: entryURL, Referrer: pageReferrer(f),
+	})
 	if err != nil {
-		return fmt.Errorf("update session: %w", err)
+		return err
 	}
 	for _, p := range pages {
-		if _, err := tx.StmtContext(ctx, r.stmts.insertPage).ExecContext(ctx, sid, p.TS, p.URL, p.Path, p.Width, p.Height); err != nil {
-			return fmt.Errorf("insert page: %w", err)
+		if err := tx.AddPage(ctx, sid, p.TS, p.URL, p.Path, p.Width, p.Height); err != nil {
+			return err
 		}
 	}
 	for _, c := range f.Custom {
@@ -401,24 +332,20 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 		if props == "" || props == "null" {
 			props = "{}"
 		}
-		if _, err := tx.StmtContext(ctx, r.stmts.insertCustom).ExecContext(ctx, sid, c.TS, truncate(c.Tag, 200), props); err != nil {
-			return fmt.Errorf("insert custom event: %w", err)
+		if err := tx.AddCustomEvent(ctx, sid, c.TS, truncate(c.Tag, 200), props); err != nil {
+			return err
 		}
 	}
-	newSession := 0
-	if isNew {
-		newSession = 1
-	}
-	if _, err := tx.StmtContext(ctx, r.stmts.upsertVisitor).ExecContext(ctx, b.ProjectID, b.VisitorID, first, last, newSession); err != nil {
-		return fmt.Errorf("upsert visitor: %w", err)
+	if err := tx.UpsertVisitor(ctx, b.ProjectID, b.VisitorID, first, last, isNew); err != nil {
+		return err
 	}
 	if b.User != nil && b.User.ID != "" {
-		var traits any
+		traits := "" // keep the visitor's traits
 		if len(b.User.Traits) > 0 && string(b.User.Traits) != "null" {
 			traits = string(b.User.Traits)
 		}
-		if _, err := tx.StmtContext(ctx, r.stmts.identify).ExecContext(ctx, b.User.ID, traits, b.ProjectID, b.VisitorID); err != nil {
-			return fmt.Errorf("identify visitor: %w", err)
+		if err := tx.Identify(ctx, b.ProjectID, b.VisitorID, b.User.ID, traits); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -430,7 +357,7 @@ func (r *Recorder) applyOne(ctx context.Context, tx *sql.Tx, e *entry) error {
 // recorder marks real page views with a "trailmap/page" event. So when a
 // batch has no such event, a Meta repeating the session's current URL is a
 // repair snapshot, not a new view.
-func (r *Recorder) pageViews(ctx context.Context, tx *sql.Tx, sid int64, f Facts) ([]Page, error) {
+func pageViews(ctx context.Context, tx *index.IngestTx, sid int64, f Facts) ([]Page, error) {
 	if len(f.Pages) == 0 {
 		return nil, nil
 	}
@@ -439,10 +366,9 @@ func (r *Recorder) pageViews(ctx context.Context, tx *sql.Tx, sid int64, f Facts
 			return f.Pages, nil
 		}
 	}
-	var last string
-	err := tx.QueryRowContext(ctx, `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`, sid).Scan(&last)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("last page: %w", err)
+	last, err := tx.LastPageURL(ctx, sid)
+	if err != nil {
+		return nil, err
 	}
 	var out []Page
 	for _, p := range f.Pages {
@@ -479,36 +405,24 @@ func pageReferrer(f Facts) string {
 // runs on stage 2's goroutine (see requestCloseIdle).
 func (r *Recorder) closeIdle(ctx context.Context) error {
 	cutoff := r.now().Add(-r.cfg.SessionIdle).UnixMilli()
-	var ids []int64
-	rows, err := r.db.Read().QueryContext(ctx,
-		`SELECT id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT 1000`, cutoff)
+	ids, err := r.db.IdleSessions(ctx, cutoff, 1000)
 	if err != nil {
-		return fmt.Errorf("find idle sessions: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan idle session: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	rows.Close()
 	if len(ids) == 0 {
 		return nil
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return r.db.Tx(ctx, func(tx *sql.Tx) error {
+	return r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
 		for _, id := range ids {
-			res, err := tx.ExecContext(ctx, `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`, id, cutoff)
+			closed, err := tx.CloseSession(ctx, id, cutoff)
 			if err != nil {
-				return fmt.Errorf("close session: %w", err)
+				return err
 			}
-			if n, _ := res.RowsAffected(); n == 0 {
+			if !closed {
 				continue
 			}
 			for _, o := range r.observers {
-				if err := o.SessionClosed(ctx, sqldb.WrapTx(tx), id); err != nil {
+				if err := o.SessionClosed(ctx, tx.Shared(), id); err != nil {
 					return fmt.Errorf("observer session closed: %w", err)
 				}
 			}

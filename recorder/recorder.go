@@ -107,6 +107,33 @@ type Blobs interface {
 	Delete(ctx context.Context, key string) error
 }
 
+// Index is what the recorder needs of the core index: the ingest's
+// transactions, the dedupe record, segment rows and write keys.
+type Index interface {
+	// ProjectByKey finds the project of a write key (index.ErrNotFound).
+	ProjectByKey(ctx context.Context, key string) (*index.Project, error)
+	// Ingest prepares the statements of the two index stages.
+	Ingest(ctx context.Context) (*index.Ingest, error)
+	// IdleSessions lists up to limit open sessions quiet since before.
+	IdleSessions(ctx context.Context, before int64, limit int) ([]int64, error)
+	// SessionSeqs lists the recorded seqs of a session.
+	SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]int64, error)
+	// SessionRow finds a session's row id and start (index.ErrNotFound).
+	SessionRow(ctx context.Context, projectID int64, publicID string) (id, startedAt int64, err error)
+	// AddPendingSegment records a segment about to be PUT, as pending.
+	AddPendingSegment(ctx context.Context, s index.NewSegment) (int64, error)
+	// MarkSegmentDone records that a segment's object is stored.
+	MarkSegmentDone(ctx context.Context, id int64) error
+	// DropPendingSegment deletes a segment row if it is still pending.
+	DropPendingSegment(ctx context.Context, id int64) error
+	// DeleteSegment deletes a segment row.
+	DeleteSegment(ctx context.Context, id int64) error
+	// SegmentStates lists a session's segment rows in the order written.
+	SegmentStates(ctx context.Context, sessionID int64) ([]index.SegmentState, error)
+}
+
+var _ Index = (*index.DB)(nil)
+
 // Observer sees each newly accepted batch (heatmap clicks, frustration
 // signals, journeys hook in here), and each session end. It runs in an index
 // transaction of its own, after the one that records the batch's session,
@@ -145,7 +172,7 @@ type Result struct {
 // Recorder is the ingest pipeline. Create it with New, stop it with Close.
 type Recorder struct {
 	cfg       Config
-	db        *index.DB
+	db        Index
 	blobs     Blobs
 	log       *slog.Logger
 	now       func() time.Time
@@ -157,7 +184,7 @@ type Recorder struct {
 	keyLimit  *ratelimit.Limiter
 	ipLimit   *ratelimit.Limiter
 	inFlight  chan struct{} // a slot per ingest request in progress (MaxInFlight)
-	stmts     *stmts
+	stmts     *index.Ingest // the two stages' prepared statements
 	enc       *segmentEncoders
 
 	projMu   sync.Mutex
@@ -249,7 +276,7 @@ func newEntry(b *Batch, pos wal.Pos) *entry {
 // New starts a recorder: it replays the write-ahead log (re-buffering batches
 // that are not yet in segments, finishing segments interrupted by a crash)
 // before it returns.
-func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometheus.Registerer, logger *slog.Logger, observers ...Observer) (*Recorder, error) {
+func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.Registerer, logger *slog.Logger, observers ...Observer) (*Recorder, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -286,7 +313,7 @@ func New(ctx context.Context, cfg Config, db *index.DB, blobs Blobs, reg prometh
 		r.inFlight = make(chan struct{}, cfg.MaxInFlight)
 	}
 	var err error
-	if r.stmts, err = prepare(ctx, db); err != nil {
+	if r.stmts, err = db.Ingest(ctx); err != nil {
 		return nil, err
 	}
 	r.m = newMetrics(reg, r)
@@ -483,22 +510,7 @@ func (r *Recorder) release(s *session) {
 }
 
 func (r *Recorder) storedSeqs(ctx context.Context, k sessKey) ([]int64, error) {
-	rows, err := r.db.Read().QueryContext(ctx, `
-		SELECT b.seq FROM batches b JOIN sessions s ON s.id = b.session_id
-		WHERE s.project_id = ? AND s.public_id = ?`, k.project, k.id)
-	if err != nil {
-		return nil, fmt.Errorf("load session seqs: %w", err)
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var q int64
-		if err := rows.Scan(&q); err != nil {
-			return nil, fmt.Errorf("scan seq: %w", err)
-		}
-		out = append(out, q)
-	}
-	return out, rows.Err()
+	return r.db.SessionSeqs(ctx, k.project, k.id)
 }
 
 func (r *Recorder) bufferLocked(s *session, e *entry) {
@@ -641,7 +653,7 @@ func (r *Recorder) Close(ctx context.Context) error {
 	<-r.observeDone
 	r.wg.Wait()
 	err := r.flushAll(ctx, true)
-	return errors.Join(err, r.wal.Close(), r.stmts.close())
+	return errors.Join(err, r.wal.Close(), r.stmts.Close())
 }
 
 func truncate(s string, n int) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/trailmap/trailmap/internal/wal"
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // SegmentKey is the blob key of a segment, as DESIGN.md lays it out:
@@ -281,11 +282,9 @@ func (r *Recorder) unflush(s *session, entries []*entry) {
 // marks the row done. After a crash between the two, recovery finds the
 // pending row and PUTs the same batches under the same key again.
 func (r *Recorder) storeSegment(ctx context.Context, k sessKey, entries []*entry) error {
-	var sid, started int64
-	err := r.db.Read().QueryRowContext(ctx,
-		`SELECT id, started_at FROM sessions WHERE project_id = ? AND public_id = ?`, k.project, k.id).Scan(&sid, &started)
+	sid, started, err := r.db.SessionRow(ctx, k.project, k.id)
 	if err != nil {
-		return fmt.Errorf("find session row: %w", err)
+		return err
 	}
 	return r.storeSegmentRow(ctx, sid, k, started, entries, 0)
 }
@@ -307,15 +306,15 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	}
 	id := pendingID
 	if id == 0 {
-		res, err := r.db.Write().ExecContext(ctx, `
-			INSERT INTO segments (session_id, key, first_seq, last_seq, seqs, events, raw_bytes, stored_bytes, first_ts, last_ts, snapshots, state, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
-			sid, key, bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0], string(seqs), bs.events, bs.raw, len(bs.data),
-			bs.firstTS, bs.lastTS, string(snaps), r.now().UnixMilli())
+		var err error
+		id, err = r.db.AddPendingSegment(ctx, index.NewSegment{
+			SessionID: sid, Key: key, FirstSeq: bs.seqs[0][0], LastSeq: bs.seqs[len(bs.seqs)-1][0],
+			Seqs: seqs, Snapshots: snaps, Events: bs.events, RawBytes: bs.raw, Stored: int64(len(bs.data)),
+			FirstTS: bs.firstTS, LastTS: bs.lastTS, CreatedAt: r.now().UnixMilli(),
+		})
 		if err != nil {
-			return fmt.Errorf("insert segment row: %w", err)
+			return err
 		}
-		id, _ = res.LastInsertId()
 	}
 	if err := r.blobs.Put(ctx, key, bytes.NewReader(bs.data), int64(len(bs.data))); err != nil {
 		r.m.blobErrors.WithLabelValues("put").Inc()
@@ -325,14 +324,14 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 			// and lost only its answer must not leave it behind. (A retry
 			// from recovery keeps its row and key: nothing to remove.)
 			r.dropObject(ctx, key)
-			if _, derr := r.db.Write().ExecContext(context.WithoutCancel(ctx), `DELETE FROM segments WHERE id = ? AND state = 'pending'`, id); derr != nil {
-				err = errors.Join(err, fmt.Errorf("drop pending segment row: %w", derr))
+			if derr := r.db.DropPendingSegment(context.WithoutCancel(ctx), id); derr != nil {
+				err = errors.Join(err, derr)
 			}
 		}
 		return fmt.Errorf("put %s: %w", key, err)
 	}
-	if _, err := r.db.Write().ExecContext(context.WithoutCancel(ctx), `UPDATE segments SET state = 'done' WHERE id = ?`, id); err != nil {
-		return fmt.Errorf("mark segment done: %w", err)
+	if err := r.db.MarkSegmentDone(context.WithoutCancel(ctx), id); err != nil {
+		return err
 	}
 	r.m.segments.Inc()
 	r.m.bytesStored.Add(float64(len(bs.data)))
@@ -437,44 +436,27 @@ func (r *Recorder) recover(ctx context.Context) error {
 // recoverSession settles one session's logged batches against its segment
 // rows; it returns the batches still to be stored and how many it released.
 func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) ([]*entry, int, error) {
-	var sid, started int64
-	err := r.db.Read().QueryRowContext(ctx,
-		`SELECT id, started_at FROM sessions WHERE project_id = ? AND public_id = ?`, k.project, k.id).Scan(&sid, &started)
+	sid, started, err := r.db.SessionRow(ctx, k.project, k.id)
 	if err != nil {
 		return nil, 0, fmt.Errorf("recover session %s: %w", k.id, err)
 	}
-	rows, err := r.db.Read().QueryContext(ctx, `SELECT id, key, seqs, state FROM segments WHERE session_id = ? ORDER BY id`, sid)
+	rows, err := r.db.SegmentStates(ctx, sid)
 	if err != nil {
 		return nil, 0, fmt.Errorf("recover segments: %w", err)
 	}
 	type seg struct {
-		id    int64
-		key   string
-		seqs  map[int64]bool
-		state string
+		id      int64
+		key     string
+		seqs    map[int64]bool
+		pending bool
 	}
-	var segs []seg
-	for rows.Next() {
-		var sg seg
-		var seqsJSON string
-		if err := rows.Scan(&sg.id, &sg.key, &seqsJSON, &sg.state); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("scan segment: %w", err)
-		}
-		var pairs [][2]int64
-		if err := json.Unmarshal([]byte(seqsJSON), &pairs); err != nil {
-			rows.Close()
-			return nil, 0, fmt.Errorf("segment %d seqs: %w", sg.id, err)
-		}
-		sg.seqs = map[int64]bool{}
-		for _, p := range pairs {
+	segs := make([]seg, 0, len(rows))
+	for _, row := range rows {
+		sg := seg{id: row.ID, key: row.Key, seqs: map[int64]bool{}, pending: row.Pending}
+		for _, p := range row.Seqs {
 			sg.seqs[p[0]] = true
 		}
 		segs = append(segs, sg)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, 0, fmt.Errorf("read segments: %w", err)
 	}
 
 	bySeq := map[int64]*entry{}
@@ -497,13 +479,13 @@ func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) (
 		if len(group) == 0 {
 			continue
 		}
-		if sg.state == "pending" {
+		if sg.pending {
 			if len(group) != len(sg.seqs) {
 				// Cannot rebuild the exact object: the row is stale (its
 				// batches were re-logged elsewhere); drop it and re-buffer.
 				// Its object may have been stored before the crash.
 				r.dropObject(ctx, sg.key)
-				if _, err := r.db.Write().ExecContext(ctx, `DELETE FROM segments WHERE id = ?`, sg.id); err != nil {
+				if err := r.db.DeleteSegment(ctx, sg.id); err != nil {
 					return nil, 0, fmt.Errorf("drop stale pending segment: %w", err)
 				}
 				for _, e := range group {

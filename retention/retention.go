@@ -21,7 +21,6 @@ package retention
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,9 +81,30 @@ type Result struct {
 	Visitors int // visitor rows left without sessions
 }
 
+// Index is what retention needs of the core index.
+type Index interface {
+	// Projects lists every project.
+	Projects(ctx context.Context) ([]index.Project, error)
+	// ExpiredSessions lists up to limit sessions of a project expired at
+	// cutoff (Unix ms), oldest first.
+	ExpiredSessions(ctx context.Context, projectID, cutoff int64, limit int) ([]int64, error)
+	// DeleteExpiredSessions deletes in one transaction those of ids still
+	// expired at cutoff, their rows and the visitors left without
+	// sessions, putting their object keys in the blob trash.
+	DeleteExpiredSessions(ctx context.Context, ids []int64, cutoff, now int64) (sessions, visitors int, err error)
+	// BlobTrash lists up to limit keys of objects to delete.
+	BlobTrash(ctx context.Context, limit int) ([]string, error)
+	// SegmentKeyInUse tells whether a segment row holds key.
+	SegmentKeyInUse(ctx context.Context, key string) (bool, error)
+	// ClearBlobTrash takes keys out of the blob trash.
+	ClearBlobTrash(ctx context.Context, keys []string) error
+}
+
+var _ Index = (*index.DB)(nil)
+
 // Sweeper deletes expired sessions.
 type Sweeper struct {
-	db      *index.DB
+	db      Index
 	blobs   Blobs
 	cfg     Config
 	log     *slog.Logger
@@ -93,7 +113,7 @@ type Sweeper struct {
 
 // New returns a sweeper; it does nothing until Run or Sweep. With reg its
 // counters are registered there.
-func New(db *index.DB, blobs Blobs, cfg Config, reg prometheus.Registerer, logger *slog.Logger) *Sweeper {
+func New(db Index, blobs Blobs, cfg Config, reg prometheus.Registerer, logger *slog.Logger) *Sweeper {
 	s := &Sweeper{db: db, blobs: blobs, cfg: cfg, log: logger.With("component", "retention"),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailmap_retention_deleted_total",
@@ -191,9 +211,9 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 // sweepProject deletes a project's sessions expired at cutoff.
 func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now time.Time, res *Result) error {
 	for {
-		ids, err := s.candidates(ctx, project, cutoff)
+		ids, err := s.db.ExpiredSessions(ctx, project, cutoff, s.cfg.Chunk)
 		if err != nil {
-			return err
+			return fmt.Errorf("retention: %w", err)
 		}
 		if len(ids) == 0 {
 			return nil
@@ -222,125 +242,24 @@ func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now t
 	}
 }
 
-// expired is the condition on a sessions row (aliased s) for deletion.
-const expired = `s.closed = 1 AND s.last_received < ?
-	AND (SELECT COALESCE(SUM(g.events), 0) FROM segments g WHERE g.session_id = s.id AND g.state = 'done') >= s.event_count
-	AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.session_id = s.id AND b.observed = 0)`
-
-// candidates reads up to Chunk expired sessions of a project, oldest first,
-// without taking the writer.
-func (s *Sweeper) candidates(ctx context.Context, project, cutoff int64) ([]int64, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE s.project_id = ? AND `+expired+` ORDER BY s.last_received LIMIT ?`,
-		project, cutoff, s.cfg.Chunk)
-	if err != nil {
-		return nil, fmt.Errorf("retention: find expired sessions: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("retention: find expired sessions: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("retention: find expired sessions: %w", err)
-	}
-	return ids, nil
-}
-
 // deleteRows deletes the sessions of ids that are still expired, with
 // everything that refers to them, and the visitors they leave without
-// sessions; their object keys go to blob_trash.
+// sessions; their object keys go to blob_trash. The index checks again
+// inside its transaction: the writer serialises with ingest.
 func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now time.Time) (sessions, visitors int, err error) {
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		sessions, visitors = 0, 0
-		// The writer serialises with ingest: check again inside.
-		args := []any{cutoff}
-		for _, id := range ids {
-			args = append(args, id)
-		}
-		in := index.List(len(ids))
-		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+expired+` AND s.id IN `+in, args...)
-		if err != nil {
-			return fmt.Errorf("retention: recheck sessions: %w", err)
-		}
-		type visitor struct {
-			project int64
-			id      string
-		}
-		var gone []any
-		seen := map[visitor]bool{}
-		var owners []visitor
-		for rows.Next() {
-			var id int64
-			var v visitor
-			if err := rows.Scan(&id, &v.project, &v.id); err != nil {
-				rows.Close()
-				return fmt.Errorf("retention: recheck sessions: %w", err)
-			}
-			gone = append(gone, id)
-			if !seen[v] {
-				seen[v] = true
-				owners = append(owners, v)
-			}
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("retention: recheck sessions: %w", err)
-		}
-		if len(gone) == 0 {
-			return nil
-		}
-		in = index.List(len(gone))
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
-			append([]any{now.UnixMilli()}, gone...)...); err != nil {
-			return fmt.Errorf("retention: note segment objects: %w", err)
-		}
-		// Tables without ON DELETE CASCADE first; the rest (heatmap,
-		// journey, shares, notes) follows the sessions rows.
-		for _, table := range []string{"custom_events", "pages", "batches", "segments", "sessions"} {
-			col := "session_id"
-			if table == "sessions" {
-				col = "id"
-			}
-			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+col+` IN `+in, gone...); err != nil {
-				return fmt.Errorf("retention: delete %s: %w", table, err)
-			}
-		}
-		for _, v := range owners {
-			res, err := tx.ExecContext(ctx, `DELETE FROM visitors WHERE project_id = ? AND id = ?
-				AND NOT EXISTS (SELECT 1 FROM sessions WHERE project_id = ? AND visitor_id = ?)`, v.project, v.id, v.project, v.id)
-			if err != nil {
-				return fmt.Errorf("retention: delete visitor: %w", err)
-			}
-			n, _ := res.RowsAffected()
-			visitors += int(n)
-		}
-		sessions = len(gone)
-		return nil
-	})
-	return sessions, visitors, err
+	sessions, visitors, err = s.db.DeleteExpiredSessions(ctx, ids, cutoff, now.UnixMilli())
+	if err != nil {
+		return 0, 0, fmt.Errorf("retention: %w", err)
+	}
+	return sessions, visitors, nil
 }
 
 // emptyTrash deletes the objects listed in blob_trash, and their entries.
 func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 	for {
-		rows, err := s.db.Read().QueryContext(ctx, `SELECT key FROM blob_trash ORDER BY key LIMIT 500`)
+		keys, err := s.db.BlobTrash(ctx, 500)
 		if err != nil {
-			return fmt.Errorf("retention: read blob trash: %w", err)
-		}
-		var keys []any
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
-				return fmt.Errorf("retention: read blob trash: %w", err)
-			}
-			keys = append(keys, k)
-		}
-		if err := rows.Close(); err != nil {
-			return fmt.Errorf("retention: read blob trash: %w", err)
+			return fmt.Errorf("retention: %w", err)
 		}
 		if len(keys) == 0 {
 			return nil
@@ -349,25 +268,20 @@ func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
 		for _, k := range keys {
 			// A late batch of a deleted session may have been stored again
 			// under the same key: its segment row owns the object now.
-			var live int
-			err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM segments WHERE key = ?`, k).Scan(&live)
+			live, err := s.db.SegmentKeyInUse(ctx, k)
 			if err != nil {
-				return fmt.Errorf("retention: check object %s: %w", k, err)
+				return fmt.Errorf("retention: %w", err)
 			}
-			if live > 0 {
+			if live {
 				continue
 			}
-			if err := s.blobs.Delete(ctx, k.(string)); err != nil {
+			if err := s.blobs.Delete(ctx, k); err != nil {
 				return fmt.Errorf("retention: delete object %s: %w", k, err)
 			}
 			deleted++
 		}
-		in := index.List(len(keys))
-		if err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `DELETE FROM blob_trash WHERE key IN `+in, keys...)
-			return err
-		}); err != nil {
-			return fmt.Errorf("retention: clear blob trash: %w", err)
+		if err := s.db.ClearBlobTrash(ctx, keys); err != nil {
+			return fmt.Errorf("retention: %w", err)
 		}
 		res.Objects += deleted
 		s.deleted.WithLabelValues("objects").Add(float64(deleted))

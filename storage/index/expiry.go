@@ -1,0 +1,171 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+)
+
+// expired is the condition on a sessions row (aliased s) for deletion by
+// retention: closed, quiet since the cutoff, all its events in stored
+// segments and every batch observed.
+const expired = `s.closed = 1 AND s.last_received < ?
+	AND (SELECT COALESCE(SUM(g.events), 0) FROM segments g WHERE g.session_id = s.id AND g.state = 'done') >= s.event_count
+	AND NOT EXISTS (SELECT 1 FROM batches b WHERE b.session_id = s.id AND b.observed = 0)`
+
+// ExpiredSessions lists up to limit sessions of a project that may be
+// deleted because they received nothing since cutoff (Unix milliseconds),
+// oldest first, from the read pool.
+func (db *DB) ExpiredSessions(ctx context.Context, projectID, cutoff int64, limit int) ([]int64, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE s.project_id = ? AND `+expired+` ORDER BY s.last_received LIMIT ?`,
+		projectID, cutoff, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find expired sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find expired sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find expired sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// DeleteExpiredSessions deletes, in one transaction, the sessions of ids
+// that are still expired at cutoff when it runs (ingest may have given one
+// a batch since it was listed), with their batches, pages, custom events
+// and segment rows (the other owners' rows follow by cascade or trigger),
+// and the visitors left without sessions. The segments' object keys go to
+// the blob trash, added at now (Unix milliseconds), in the same
+// transaction. It returns how many sessions and visitors it deleted.
+func (db *DB) DeleteExpiredSessions(ctx context.Context, ids []int64, cutoff, now int64) (sessions, visitors int, err error) {
+	if len(ids) == 0 {
+		return 0, 0, nil
+	}
+	err = db.db.InTx(ctx, func(tx *sql.Tx) error {
+		sessions, visitors = 0, 0
+		args := []any{cutoff}
+		for _, id := range ids {
+			args = append(args, id)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+expired+` AND s.id IN `+List(len(ids)), args...)
+		if err != nil {
+			return fmt.Errorf("recheck sessions: %w", err)
+		}
+		type visitor struct {
+			project int64
+			id      string
+		}
+		var gone []any
+		seen := map[visitor]bool{}
+		var owners []visitor
+		for rows.Next() {
+			var id int64
+			var v visitor
+			if err := rows.Scan(&id, &v.project, &v.id); err != nil {
+				rows.Close()
+				return fmt.Errorf("recheck sessions: %w", err)
+			}
+			gone = append(gone, id)
+			if !seen[v] {
+				seen[v] = true
+				owners = append(owners, v)
+			}
+		}
+		if err := rows.Close(); err != nil {
+			return fmt.Errorf("recheck sessions: %w", err)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("recheck sessions: %w", err)
+		}
+		if len(gone) == 0 {
+			return nil
+		}
+		in := List(len(gone))
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
+			append([]any{now}, gone...)...); err != nil {
+			return fmt.Errorf("note segment objects: %w", err)
+		}
+		// Tables without ON DELETE CASCADE first; the rest (heatmap,
+		// journey, shares, notes) follows the sessions rows.
+		for _, table := range []string{"custom_events", "pages", "batches", "segments", "sessions"} {
+			col := "session_id"
+			if table == "sessions" {
+				col = "id"
+			}
+			if _, err := tx.ExecContext(ctx, `DELETE FROM `+table+` WHERE `+col+` IN `+in, gone...); err != nil {
+				return fmt.Errorf("delete %s: %w", table, err)
+			}
+		}
+		for _, v := range owners {
+			res, err := tx.ExecContext(ctx, `DELETE FROM visitors WHERE project_id = ? AND id = ?
+				AND NOT EXISTS (SELECT 1 FROM sessions WHERE project_id = ? AND visitor_id = ?)`, v.project, v.id, v.project, v.id)
+			if err != nil {
+				return fmt.Errorf("delete visitor: %w", err)
+			}
+			n, _ := res.RowsAffected()
+			visitors += int(n)
+		}
+		sessions = len(gone)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return sessions, visitors, nil
+}
+
+// BlobTrash lists up to limit keys of objects whose index rows are gone
+// and which are still to be deleted, in key order.
+func (db *DB) BlobTrash(ctx context.Context, limit int) ([]string, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `SELECT key FROM blob_trash ORDER BY key LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read blob trash: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("read blob trash: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read blob trash: %w", err)
+	}
+	return keys, nil
+}
+
+// SegmentKeyInUse tells whether a segment row holds key (again: a late
+// batch of a deleted session stored anew under the same key).
+func (db *DB) SegmentKeyInUse(ctx context.Context, key string) (bool, error) {
+	var n int
+	if err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM segments WHERE key = ?`, key).Scan(&n); err != nil {
+		return false, fmt.Errorf("check object %s: %w", key, err)
+	}
+	return n > 0, nil
+}
+
+// ClearBlobTrash takes keys out of the blob trash.
+func (db *DB) ClearBlobTrash(ctx context.Context, keys []string) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	args := make([]any, len(keys))
+	for i, k := range keys {
+		args[i] = k
+	}
+	return db.db.InTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM blob_trash WHERE key IN `+List(len(keys)), args...); err != nil {
+			return fmt.Errorf("clear blob trash: %w", err)
+		}
+		return nil
+	})
+}

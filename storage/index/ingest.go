@@ -1,0 +1,313 @@
+package index
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
+)
+
+// Ingest is the write side of the recorder's two index stages: statements
+// prepared once on the writer and bound to each transaction, since the
+// ingest runs them for every batch. Make it with DB.Ingest, close it with
+// Close once no transaction runs.
+type Ingest struct {
+	db    *DB
+	stmts [numIngestStmts]*sql.Stmt
+}
+
+// The ingest's statements, by index into Ingest.stmts.
+const (
+	stUpsertSession = iota
+	stInsertBatch
+	stCountBatch
+	stLastPage
+	stInsertPage
+	stInsertCustom
+	stUpsertVisitor
+	stIdentify
+	stMarkObserved
+	stCloseSession
+	numIngestStmts
+)
+
+var ingestSQL = [numIngestStmts]string{
+	stUpsertSession: `
+		INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
+		RETURNING id, batch_count = 0`,
+	stInsertBatch: `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
+	stCountBatch: `
+		UPDATE sessions SET
+			started_at = MIN(started_at, :first), ended_at = MAX(ended_at, :last), last_received = MAX(last_received, :received),
+			batch_count = batch_count + 1, event_count = event_count + :events, click_count = click_count + :clicks,
+			page_count = page_count + :pages, raw_bytes = raw_bytes + :bytes, errors = errors + :errors,
+			dropped_events = dropped_events + :dropped,
+			viewport_w = CASE WHEN :vw > 0 THEN :vw ELSE viewport_w END,
+			viewport_h = CASE WHEN :vh > 0 THEN :vh ELSE viewport_h END,
+			device = CASE WHEN device = '' THEN :device ELSE device END,
+			-- A batch older than everything so far (batches may arrive out
+			-- of order) has the real entry page and referrer.
+			entry_url = CASE WHEN :entry != '' AND (entry_url = '' OR :first < started_at) THEN :entry ELSE entry_url END,
+			referrer = CASE WHEN :referrer != '' AND (referrer = '' OR :first < started_at) THEN :referrer ELSE referrer END
+		WHERE id = :id`,
+	stLastPage:     `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`,
+	stInsertPage:   `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`,
+	stInsertCustom: `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`,
+	stUpsertVisitor: `
+		INSERT INTO visitors (project_id, id, first_seen, last_seen, sessions) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, id) DO UPDATE SET
+			first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
+			sessions = sessions + excluded.sessions`,
+	stIdentify:     `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`,
+	stMarkObserved: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`,
+	stCloseSession: `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`,
+}
+
+// Ingest prepares the ingest's statements on the writer.
+func (db *DB) Ingest(ctx context.Context) (*Ingest, error) {
+	in := &Ingest{db: db}
+	for i, q := range ingestSQL {
+		st, err := db.db.Write().PrepareContext(ctx, q)
+		if err != nil {
+			in.Close()
+			return nil, fmt.Errorf("prepare ingest statement: %w", err)
+		}
+		in.stmts[i] = st
+	}
+	return in, nil
+}
+
+// Close releases the prepared statements.
+func (in *Ingest) Close() error {
+	var errs []error
+	for _, st := range in.stmts {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Tx runs fn in a write transaction, committing if fn returns nil.
+func (in *Ingest) Tx(ctx context.Context, fn func(tx *IngestTx) error) error {
+	return in.db.db.InTx(ctx, func(tx *sql.Tx) error {
+		return fn(&IngestTx{in: in, tx: tx})
+	})
+}
+
+// IngestTx is one transaction of the ingest. Its methods record a batch's
+// core rows (stage 1) or mark batches observed and close sessions (stage 2,
+// where Shared hands the same transaction to the observers).
+type IngestTx struct {
+	in     *Ingest
+	tx     *sql.Tx
+	bound  [numIngestStmts]*sql.Stmt // in.stmts bound to tx, on first use
+	shared *sqldb.Tx
+}
+
+func (t *IngestTx) stmt(ctx context.Context, i int) *sql.Stmt {
+	if t.bound[i] == nil {
+		t.bound[i] = t.tx.StmtContext(ctx, t.in.stmts[i])
+	}
+	return t.bound[i]
+}
+
+// Shared is this transaction for the other owners' observers.
+func (t *IngestTx) Shared() *sqldb.Tx {
+	if t.shared == nil {
+		t.shared = sqldb.WrapTx(t.tx)
+	}
+	return t.shared
+}
+
+// SessionStart is what any batch tells a session row when it is created.
+// Times are Unix milliseconds.
+type SessionStart struct {
+	ProjectID                        int64
+	PublicID, VisitorID              string
+	StartedAt, EndedAt, LastReceived int64
+	UserAgent, IP                    string
+	Browser, BrowserVersion, OS      string
+}
+
+// UpsertSession creates the session row of s, or reopens the existing one
+// (a closed session that receives a batch is live again). It returns the
+// row id and whether the session had no batch yet.
+func (t *IngestTx) UpsertSession(ctx context.Context, s SessionStart) (id int64, isNew bool, err error) {
+	err = t.stmt(ctx, stUpsertSession).QueryRowContext(ctx,
+		s.ProjectID, s.PublicID, s.VisitorID, s.StartedAt, s.EndedAt, s.LastReceived, s.UserAgent, s.IP,
+		s.Browser, s.BrowserVersion, s.OS).Scan(&id, &isNew)
+	if err != nil {
+		return 0, false, fmt.Errorf("upsert session: %w", err)
+	}
+	return id, isNew, nil
+}
+
+// InsertBatch records batch seq of a session (its dedupe row); observed
+// says whether its observers have nothing left to do. It returns false when
+// the batch was recorded before, and then nothing else is to be recorded.
+func (t *IngestTx) InsertBatch(ctx context.Context, sessionID, seq int64, events int, receivedAt int64, observed bool) (bool, error) {
+	obs := 0
+	if observed {
+		obs = 1
+	}
+	res, err := t.stmt(ctx, stInsertBatch).ExecContext(ctx, sessionID, seq, events, receivedAt, obs)
+	if err != nil {
+		return false, fmt.Errorf("insert batch: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// BatchCounts is what one newly recorded batch adds to its session row.
+// Times are Unix milliseconds; zero viewport sizes and empty strings leave
+// the session's values alone.
+type BatchCounts struct {
+	First, Last, Received         int64
+	Events, Clicks, Pages, Errors int
+	Bytes, Dropped                int64
+	ViewportW, ViewportH          int
+	Device                        string // kept once set
+	EntryURL, Referrer            string // taken when the batch is the session's earliest
+}
+
+// CountBatch adds a newly recorded batch to its session row.
+func (t *IngestTx) CountBatch(ctx context.Context, sessionID int64, c BatchCounts) error {
+	_, err := t.stmt(ctx, stCountBatch).ExecContext(ctx,
+		sql.Named("first", c.First), sql.Named("last", c.Last), sql.Named("received", c.Received),
+		sql.Named("events", c.Events), sql.Named("clicks", c.Clicks), sql.Named("pages", c.Pages),
+		sql.Named("bytes", c.Bytes), sql.Named("errors", c.Errors), sql.Named("dropped", c.Dropped),
+		sql.Named("vw", c.ViewportW), sql.Named("vh", c.ViewportH), sql.Named("device", c.Device),
+		sql.Named("entry", c.EntryURL), sql.Named("referrer", c.Referrer), sql.Named("id", sessionID))
+	if err != nil {
+		return fmt.Errorf("update session: %w", err)
+	}
+	return nil
+}
+
+// LastPageURL is the URL of the session's latest page view, "" if it has
+// none.
+func (t *IngestTx) LastPageURL(ctx context.Context, sessionID int64) (string, error) {
+	var u string
+	err := t.stmt(ctx, stLastPage).QueryRowContext(ctx, sessionID).Scan(&u)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("last page: %w", err)
+	}
+	return u, nil
+}
+
+// AddPage records a page view of a session at ts (Unix milliseconds).
+func (t *IngestTx) AddPage(ctx context.Context, sessionID, ts int64, url, path string, width, height int) error {
+	if _, err := t.stmt(ctx, stInsertPage).ExecContext(ctx, sessionID, ts, url, path, width, height); err != nil {
+		return fmt.Errorf("insert page: %w", err)
+	}
+	return nil
+}
+
+// AddCustomEvent records a custom event of a session; props is a JSON
+// object.
+func (t *IngestTx) AddCustomEvent(ctx context.Context, sessionID, ts int64, name, props string) error {
+	if _, err := t.stmt(ctx, stInsertCustom).ExecContext(ctx, sessionID, ts, name, props); err != nil {
+		return fmt.Errorf("insert custom event: %w", err)
+	}
+	return nil
+}
+
+// UpsertVisitor records that a visitor was seen from first to last (Unix
+// milliseconds), counting a session more when newSession is set.
+func (t *IngestTx) UpsertVisitor(ctx context.Context, projectID int64, visitorID string, first, last int64, newSession bool) error {
+	n := 0
+	if newSession {
+		n = 1
+	}
+	if _, err := t.stmt(ctx, stUpsertVisitor).ExecContext(ctx, projectID, visitorID, first, last, n); err != nil {
+		return fmt.Errorf("upsert visitor: %w", err)
+	}
+	return nil
+}
+
+// Identify sets the user id of a visitor and, unless traits (a JSON
+// object) is empty, its traits.
+func (t *IngestTx) Identify(ctx context.Context, projectID int64, visitorID, userID, traits string) error {
+	var tr any
+	if traits != "" {
+		tr = traits
+	}
+	if _, err := t.stmt(ctx, stIdentify).ExecContext(ctx, userID, tr, projectID, visitorID); err != nil {
+		return fmt.Errorf("identify visitor: %w", err)
+	}
+	return nil
+}
+
+// MarkObserved marks batch seq of a session observed (which counts it in
+// the session's observed_count); false when it was observed before.
+func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
+	res, err := t.stmt(ctx, stMarkObserved).ExecContext(ctx, sessionID, seq)
+	if err != nil {
+		return false, fmt.Errorf("mark observed: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// CloseSession closes a session that is open and received nothing since
+// before (Unix milliseconds); false when it is not such a session (any
+// more).
+func (t *IngestTx) CloseSession(ctx context.Context, id, before int64) (bool, error) {
+	res, err := t.stmt(ctx, stCloseSession).ExecContext(ctx, id, before)
+	if err != nil {
+		return false, fmt.Errorf("close session: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// IdleSessions lists, in id order, up to limit open sessions that received
+// nothing since before (Unix milliseconds), from the read pool.
+func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]int64, error) {
+	rows, err := db.db.Read().QueryContext(ctx,
+		`SELECT id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT ?`, before, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find idle sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan idle session: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find idle sessions: %w", err)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids, nil
+}
+
+// SessionSeqs lists the seqs of the recorded batches of a session, by its
+// public id; none when the session is unknown.
+func (db *DB) SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]int64, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `
+		SELECT b.seq FROM batches b JOIN sessions s ON s.id = b.session_id
+		WHERE s.project_id = ? AND s.public_id = ?`, projectID, publicID)
+	if err != nil {
+		return nil, fmt.Errorf("load session seqs: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var q int64
+		if err := rows.Scan(&q); err != nil {
+			return nil, fmt.Errorf("scan seq: %w", err)
+		}
+		out = append(out, q)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,177 @@
+package index_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/index/indextest"
+)
+
+// record records one batch of session "s1" the way the recorder's stage 1
+// does; it returns the session row and whether the batch was new.
+func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool) {
+	t.Helper()
+	ctx := context.Background()
+	var sid int64
+	var fresh bool
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
+		id, isNew, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: project, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at, LastReceived: at})
+		if err != nil {
+			return err
+		}
+		sid = id
+		if fresh, err = tx.InsertBatch(ctx, id, seq, 1, at, false); err != nil || !fresh {
+			return err
+		}
+		if err := tx.CountBatch(ctx, id, index.BatchCounts{First: at, Last: at, Received: at, Events: 1, Pages: 1, EntryURL: "https://x/a"}); err != nil {
+			return err
+		}
+		if err := tx.AddPage(ctx, id, at, "https://x/a", "/a", 800, 600); err != nil {
+			return err
+		}
+		if err := tx.AddCustomEvent(ctx, id, at, "signup", `{}`); err != nil {
+			return err
+		}
+		if err := tx.UpsertVisitor(ctx, project, "v1", at, at, isNew); err != nil {
+			return err
+		}
+		return tx.Identify(ctx, project, "v1", "u1", "")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid, fresh
+}
+
+func TestIngest_Tx(t *testing.T) {
+	ctx := context.Background()
+	db := indextest.New(t)
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+
+	sid, fresh := record(t, in, p.ID, 0, 1000)
+	if !fresh {
+		t.Fatal("first batch not recorded")
+	}
+	if _, fresh := record(t, in, p.ID, 0, 1000); fresh {
+		t.Fatal("repeated batch recorded twice")
+	}
+	seqs, err := db.SessionSeqs(ctx, p.ID, "s1")
+	if err != nil || len(seqs) != 1 || seqs[0] != 0 {
+		t.Fatalf("SessionSeqs = %v, %v", seqs, err)
+	}
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		if u, err := tx.LastPageURL(ctx, sid); err != nil || u != "https://x/a" {
+			t.Errorf("LastPageURL = %q, %v", u, err)
+		}
+		for i, want := range []bool{true, false} {
+			if got, err := tx.MarkObserved(ctx, sid, 0); err != nil || got != want {
+				t.Errorf("MarkObserved #%d = %v, %v; want %v", i, got, err, want)
+			}
+		}
+		if tx.Shared() == nil || tx.Shared().SQL() == nil {
+			t.Error("no shared transaction")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	idle, err := db.IdleSessions(ctx, 2000, 10)
+	if err != nil || len(idle) != 1 || idle[0] != sid {
+		t.Fatalf("IdleSessions = %v, %v", idle, err)
+	}
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		for i, want := range []bool{true, false} {
+			if got, err := tx.CloseSession(ctx, sid, 2000); err != nil || got != want {
+				t.Errorf("CloseSession #%d = %v, %v; want %v", i, got, err, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.SessionRow(ctx, p.ID, "nope"); !errors.Is(err, index.ErrNotFound) {
+		t.Fatalf("SessionRow of an unknown session: %v", err)
+	}
+}
+
+func TestDB_DeleteExpiredSessions(t *testing.T) {
+	ctx := context.Background()
+	db := indextest.New(t)
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	sid, _ := record(t, in, p.ID, 0, 1000)
+
+	// Not expired: open, its batch unobserved and its events in no segment.
+	if ids, err := db.ExpiredSessions(ctx, p.ID, 5000, 10); err != nil || len(ids) != 0 {
+		t.Fatalf("ExpiredSessions of a live session = %v, %v", ids, err)
+	}
+	if n, _, err := db.DeleteExpiredSessions(ctx, []int64{sid}, 5000, 6000); err != nil || n != 0 {
+		t.Fatalf("DeleteExpiredSessions of a live session = %d, %v", n, err)
+	}
+
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		if _, err := tx.MarkObserved(ctx, sid, 0); err != nil {
+			return err
+		}
+		_, err := tx.CloseSession(ctx, sid, 5000)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg, err := db.AddPendingSegment(ctx, index.NewSegment{SessionID: sid, Key: "k", Seqs: []byte(`[[0,1]]`), Snapshots: []byte(`[]`), Events: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ids, _ := db.ExpiredSessions(ctx, p.ID, 5000, 10); len(ids) != 0 {
+		t.Fatal("a session whose segment is pending expired")
+	}
+	if err := db.MarkSegmentDone(ctx, seg); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := db.SegmentStates(ctx, sid); err != nil || len(st) != 1 || st[0].Pending || st[0].Seqs[0] != [2]int64{0, 1} {
+		t.Fatalf("SegmentStates = %+v, %v", st, err)
+	}
+	ids, err := db.ExpiredSessions(ctx, p.ID, 5000, 10)
+	if err != nil || len(ids) != 1 {
+		t.Fatalf("ExpiredSessions = %v, %v", ids, err)
+	}
+	n, v, err := db.DeleteExpiredSessions(ctx, ids, 5000, 6000)
+	if err != nil || n != 1 || v != 1 {
+		t.Fatalf("DeleteExpiredSessions = %d sessions, %d visitors, %v", n, v, err)
+	}
+	keys, err := db.BlobTrash(ctx, 10)
+	if err != nil || len(keys) != 1 || keys[0] != "k" {
+		t.Fatalf("BlobTrash = %v, %v", keys, err)
+	}
+	if live, err := db.SegmentKeyInUse(ctx, "k"); err != nil || live {
+		t.Fatalf("SegmentKeyInUse after delete = %v, %v", live, err)
+	}
+	if err := db.ClearBlobTrash(ctx, keys); err != nil {
+		t.Fatal(err)
+	}
+	if keys, _ := db.BlobTrash(ctx, 10); len(keys) != 0 {
+		t.Fatalf("trash not cleared: %v", keys)
+	}
+}
