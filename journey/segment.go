@@ -396,6 +396,15 @@ func (s *Service) SessionMatch(ctx context.Context, projectIDs []int64, seg Segm
 	})
 }
 
+// Match turns a segment into the index's typed session condition without
+// journey's data: a site-search condition is an error (ErrInvalid). For
+// callers without a Service; SessionMatch handles every field.
+func (seg Segment) Match() (index.Match, error) {
+	return seg.toMatch(func(op, term string) ([]int64, error) {
+		return nil, invalidf("segment: search conditions need the journey service")
+	})
+}
+
 // match is SessionMatch for one project's report.
 func (s *Service) match(ctx context.Context, projectID int64, seg Segment) (index.Match, error) {
 	return s.SessionMatch(ctx, []int64{projectID}, seg)
