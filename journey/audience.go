@@ -37,7 +37,7 @@ type AudienceMembers struct {
 // visitors. Members are ordered by person (latest visit first), then
 // visitor.
 func (s *Service) Members(ctx context.Context, a *Audience) (*AudienceMembers, error) {
-	seg, err := a.Segment.Compile("s")
+	seg, err := s.match(ctx, a.ProjectID, a.Segment)
 	if err != nil {
 		return nil, err
 	}
@@ -45,24 +45,10 @@ func (s *Service) Members(ctx context.Context, a *Audience) (*AudienceMembers, e
 	if a.WindowDays > 0 {
 		since = s.now().Add(-time.Duration(a.WindowDays) * 24 * time.Hour).UnixMilli()
 	}
-	args := []any{a.ProjectID, since}
-	where := ""
-	if !seg.Empty() {
-		where = " AND (" + seg.SQL + ")"
-		args = append(args, seg.Args...)
-	}
-	args = append(args, a.ProjectID, a.ProjectID)
-	// Matching visitors, then every visitor of the same identified users.
-	rows, err := s.db.Read().QueryContext(ctx, `
-		WITH m AS (SELECT DISTINCT s.visitor_id AS vid FROM sessions s WHERE s.project_id = ? AND s.started_at >= ?`+where+`),
-		mu AS (SELECT DISTINCT v.user_id FROM m JOIN visitors v ON v.project_id = ? AND v.id = m.vid WHERE v.user_id IS NOT NULL)
-		SELECT v.id, COALESCE(v.user_id, ''),
-			(SELECT COUNT(*) FROM sessions x WHERE x.project_id = v.project_id AND x.visitor_id = v.id),
-			(SELECT COALESCE(MAX(x.started_at), 0) FROM sessions x WHERE x.project_id = v.project_id AND x.visitor_id = v.id)
-		FROM visitors v
-		WHERE v.project_id = ? AND (v.id IN (SELECT vid FROM m) OR v.user_id IN (SELECT user_id FROM mu))`, args...)
+	// Matching visitors, and every visitor of the same identified users.
+	vs, err := s.core.MatchingPeopleVisitors(ctx, a.ProjectID, time.UnixMilli(since), seg)
 	if err != nil {
-		return nil, fmt.Errorf("audience members: %w", err)
+		return nil, err
 	}
 	type person struct {
 		id       string
@@ -73,31 +59,20 @@ func (s *Service) Members(ctx context.Context, a *Audience) (*AudienceMembers, e
 	}
 	people := map[string]*person{}
 	visitorPerson := map[string]*person{}
-	for rows.Next() {
-		var vid, uid string
-		var visits int
-		var last int64
-		if err := rows.Scan(&vid, &uid, &visits, &last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan audience member: %w", err)
-		}
-		pid := "v:" + vid
-		if uid != "" {
-			pid = "u:" + uid
+	for _, v := range vs {
+		pid := "v:" + v.ID
+		if v.UserID != "" {
+			pid = "u:" + v.UserID
 		}
 		p := people[pid]
 		if p == nil {
-			p = &person{id: pid, user: uid}
+			p = &person{id: pid, user: v.UserID}
 			people[pid] = p
 		}
-		p.visitors = append(p.visitors, vid)
-		p.visits += visits
-		p.last = max(p.last, last)
-		visitorPerson[vid] = p
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("audience members: %w", err)
+		p.visitors = append(p.visitors, v.ID)
+		p.visits += v.Sessions
+		p.last = max(p.last, v.LastStart)
+		visitorPerson[v.ID] = p
 	}
 	terms, err := s.visitorTerms(ctx, a.ProjectID, since)
 	if err != nil {
@@ -156,8 +131,10 @@ func (s *Service) Members(ctx context.Context, a *Audience) (*AudienceMembers, e
 // searched, since a time.
 func (s *Service) visitorTerms(ctx context.Context, projectID, since int64) (map[string]map[string]int64, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT x.visitor_id, js.term, MAX(js.ts) FROM journey_searches js JOIN sessions x ON x.id = js.session_id
-		WHERE js.project_id = ? AND js.ts >= ? GROUP BY x.visitor_id, js.term`, projectID, since)
+		SELECT jv.visitor_id, js.term, MAX(js.ts) FROM journey_searches js
+		JOIN journey_sessions j ON j.session_id = js.session_id
+		JOIN journey_visitors jv ON jv.id = j.visitor
+		WHERE js.project_id = ? AND js.ts >= ? GROUP BY jv.visitor_id, js.term`, projectID, since)
 	if err != nil {
 		return nil, fmt.Errorf("audience search terms: %w", err)
 	}

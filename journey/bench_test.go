@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -58,7 +59,7 @@ func benchSetup(b *testing.B) {
 			}
 		}
 		ctx := context.Background()
-		db, err := index.Open(ctx, path, Schema)
+		db, err := index.Open(ctx, path, heatmap.Schema, Schema)
 		if err != nil {
 			benchData.err = err
 			return
@@ -154,7 +155,7 @@ func generateBench(b *testing.B, path string, n int) error {
 	for _, suffix := range []string{"", "-wal", "-shm"} {
 		os.Remove(tmp + suffix)
 	}
-	db, err := index.Open(ctx, tmp, Schema)
+	db, err := index.Open(ctx, tmp, heatmap.Schema, Schema)
 	if err != nil {
 		return err
 	}

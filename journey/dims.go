@@ -3,13 +3,16 @@ package journey
 import (
 	"sort"
 	"strings"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
-// dimension is a split of sessions by one attribute: SQL columns over the
-// sessions alias s, and how their text becomes the split value.
+// dimension is a split of sessions by one attribute: the session
+// attributes the index hands over, and how their text becomes the split
+// value.
 type dimension struct {
-	cols  []string
-	value func(cols []string) string
+	attrs []index.SessionAttr
+	value func(attrs []string) string
 	// fromHead, when set, reads the value from the stored session instead
 	// (no SQL).
 	fromHead func(h *sessHead) string
@@ -40,26 +43,23 @@ func orNone(v string) string {
 }
 
 var dimensions = map[string]dimension{
-	"device": {cols: []string{"s.device"}, value: func(c []string) string { return orUnknown(c[0]) },
+	"device": {value: func(c []string) string { return orUnknown(c[0]) },
 		fromHead: func(h *sessHead) string { return deviceNames[h.device] }},
-	"browser": {cols: []string{"s.browser"}, value: func(c []string) string { return orUnknown(c[0]) }},
-	"os":      {cols: []string{"s.os"}, value: func(c []string) string { return orUnknown(c[0]) }},
-	"identified": {cols: []string{"CASE WHEN " + userIDExpr("s") + " IS NOT NULL THEN 'identified' ELSE 'anonymous' END"},
-		value: func(c []string) string { return c[0] }},
-	"visitor_type": {cols: []string{"CASE WHEN NOT EXISTS (SELECT 1 FROM sessions j_f WHERE j_f.project_id = s.project_id AND j_f.visitor_id IN (" +
-		personVisitors("s") + ") AND (j_f.started_at < s.started_at OR (j_f.started_at = s.started_at AND j_f.id < s.id))) THEN 'new' ELSE 'returning' END"},
-		value: func(c []string) string { return c[0] }},
-	"referrer_host": {cols: []string{"s.referrer"}, value: func(c []string) string {
+	"browser":      {attrs: []index.SessionAttr{index.AttrBrowser}, value: func(c []string) string { return orUnknown(c[0]) }},
+	"os":           {attrs: []index.SessionAttr{index.AttrOS}, value: func(c []string) string { return orUnknown(c[0]) }},
+	"identified":   {attrs: []index.SessionAttr{index.AttrIdentified}, value: func(c []string) string { return c[0] }},
+	"visitor_type": {attrs: []index.SessionAttr{index.AttrVisitorType}, value: func(c []string) string { return c[0] }},
+	"referrer_host": {attrs: []index.SessionAttr{index.AttrReferrer}, value: func(c []string) string {
 		if h := hostOf(c[0]); h != "" {
 			return h
 		}
 		return "(direct)"
 	}},
-	"utm_source":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMSource) }},
-	"utm_medium":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMMedium) }},
-	"utm_campaign": {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMCampaign) }},
-	"source":       {cols: []string{entryURLExpr("s"), "s.referrer"}, value: func(c []string) string { return entrySource(c[0], c[1]).Label }},
-	"entry_page":   {cols: []string{entryURLExpr("s")}, value: func(c []string) string { return pathOf(c[0]) }},
+	"utm_source":   {attrs: []index.SessionAttr{index.AttrEntryURL}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMSource) }},
+	"utm_medium":   {attrs: []index.SessionAttr{index.AttrEntryURL}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMMedium) }},
+	"utm_campaign": {attrs: []index.SessionAttr{index.AttrEntryURL}, value: func(c []string) string { return orNone(entrySource(c[0], "").UTMCampaign) }},
+	"source":       {attrs: []index.SessionAttr{index.AttrEntryURL, index.AttrReferrer}, value: func(c []string) string { return entrySource(c[0], c[1]).Label }},
+	"entry_page":   {attrs: []index.SessionAttr{index.AttrEntryURL}, value: func(c []string) string { return pathOf(c[0]) }},
 }
 
 func dimensionFor(name string) (*dimension, error) {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
@@ -26,7 +27,8 @@ type fixture struct {
 
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
-	db := indextest.New(t, Schema)
+	// sessions.error_clicks, which index.Session reads, comes with heatmap's schema.
+	db := indextest.New(t, heatmap.Schema, Schema)
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)

@@ -349,7 +349,7 @@ func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) 
 	if err != nil {
 		return nil, err
 	}
-	seg, err := q.Segment.Compile("s")
+	seg, err := s.match(ctx, q.ProjectID, q.Segment)
 	if err != nil {
 		return nil, err
 	}

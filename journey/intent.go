@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // IntentQuery selects the sessions of an intent report.
@@ -19,11 +21,11 @@ type IntentQuery struct {
 	ConversionEvent, ConversionPage string
 }
 
-func (q *IntentQuery) check() (Compiled, error) {
+func (s *Service) checkIntent(ctx context.Context, q *IntentQuery) (index.Match, error) {
 	if !q.To.After(q.From) {
-		return Compiled{}, invalidf("to must be after from")
+		return index.Match{}, invalidf("to must be after from")
 	}
-	return q.Segment.Compile("s")
+	return s.match(ctx, q.ProjectID, q.Segment)
 }
 
 // SearchTerm is one site-search term's numbers.
@@ -56,7 +58,7 @@ type SearchTermsResult struct {
 // SearchTerms reports the site-search terms searched in the range (by the
 // search's time) and how often each search was followed by a conversion.
 func (s *Service) SearchTerms(ctx context.Context, q IntentQuery) (*SearchTermsResult, error) {
-	seg, err := q.check()
+	seg, err := s.checkIntent(ctx, &q)
 	if err != nil {
 		return nil, err
 	}
@@ -75,22 +77,56 @@ func (s *Service) SearchTerms(ctx context.Context, q IntentQuery) (*SearchTermsR
 	if err != nil {
 		return nil, err
 	}
-	query := `SELECT js.term, js.session_id, js.ts, j.visitor, COALESCE(j.converted_at, 0)
-		FROM journey_searches js JOIN journey_sessions j ON j.session_id = js.session_id`
-	args := []any{q.ProjectID, q.From.UnixMilli(), q.To.UnixMilli()}
-	if !seg.Empty() {
-		query += ` JOIN sessions s ON s.id = js.session_id`
+	type search struct {
+		term                 string
+		sid, ts, vis, convAt int64
 	}
-	query += ` WHERE js.project_id = ? AND js.ts >= ? AND js.ts < ?`
-	if !seg.Empty() {
-		query += ` AND (` + seg.SQL + `)`
-		args = append(args, seg.Args...)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, query, args...)
+	var searches []search
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT js.term, js.session_id, js.ts, j.visitor, COALESCE(j.converted_at, 0)
+		FROM journey_searches js JOIN journey_sessions j ON j.session_id = js.session_id
+		WHERE js.project_id = ? AND js.ts >= ? AND js.ts < ?`, q.ProjectID, q.From.UnixMilli(), q.To.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("search terms: %w", err)
 	}
-	defer rows.Close()
+	for rows.Next() {
+		var r search
+		if err := rows.Scan(&r.term, &r.sid, &r.ts, &r.vis, &r.convAt); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("scan search: %w", err)
+		}
+		searches = append(searches, r)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search terms: %w", err)
+	}
+	if !seg.IsZero() && len(searches) > 0 {
+		// The segment is the index's to test: ask it which of the
+		// sessions with searches in the range match.
+		ids := make([]int64, 0, len(searches))
+		seen := map[int64]bool{}
+		for _, r := range searches {
+			if !seen[r.sid] {
+				seen[r.sid] = true
+				ids = append(ids, r.sid)
+			}
+		}
+		keep := map[int64]bool{}
+		err := s.core.ScanSessions(ctx, index.SessionScan{ProjectID: q.ProjectID, IDs: ids, Match: seg}, func(id int64, _ []string) error {
+			keep[id] = true
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("search terms: %w", err)
+		}
+		kept := searches[:0]
+		for _, r := range searches {
+			if keep[r.sid] {
+				kept = append(kept, r)
+			}
+		}
+		searches = kept
+	}
 	type termAcc struct {
 		searches  int
 		sessions  map[int64]bool // → converted later in the session
@@ -100,12 +136,8 @@ func (s *Service) SearchTerms(ctx context.Context, q IntentQuery) (*SearchTermsR
 	terms := map[string]*termAcc{}
 	res := &SearchTermsResult{From: q.From.UTC(), To: q.To.UTC(), Params: st.SearchParams, Terms: []SearchTerm{}}
 	allSessions, allPeople := map[int64]bool{}, map[int64]bool{}
-	for rows.Next() {
-		var term string
-		var sid, ts, vis, convAt int64
-		if err := rows.Scan(&term, &sid, &ts, &vis, &convAt); err != nil {
-			return nil, fmt.Errorf("scan search: %w", err)
-		}
+	for _, r := range searches {
+		term, sid, ts, vis, convAt := r.term, r.sid, r.ts, r.vis, r.convAt
 		t := terms[term]
 		if t == nil {
 			t = &termAcc{sessions: map[int64]bool{}, people: map[int64]int64{}}
@@ -119,9 +151,6 @@ func (s *Service) SearchTerms(ctx context.Context, q IntentQuery) (*SearchTermsR
 			t.people[person] = ts
 		}
 		allSessions[sid], allPeople[person] = true, true
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search terms: %w", err)
 	}
 	res.Sessions, res.People = len(allSessions), len(allPeople)
 	for term, t := range terms {
@@ -231,7 +260,7 @@ type convSess struct {
 // first visits and first conversions are really the first.
 func (s *Service) ConversionStats(ctx context.Context, q IntentQuery) (*ConversionStats, error) {
 	started := time.Now()
-	seg, err := q.check()
+	seg, err := s.checkIntent(ctx, &q)
 	if err != nil {
 		return nil, err
 	}

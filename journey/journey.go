@@ -3,12 +3,14 @@
 // journey stages and audiences, each number leading back to the sessions
 // (and so the recordings) behind it.
 //
-// It reads the index's core tables (sessions, visitors, pages,
-// custom_events) and keeps derived tables of its own (migration
-// 0030_journey.sql): a compact per-session timeline of page views and
-// custom events over a per-project dictionary, and the site searches. The
-// recorder keeps them current through the Observer methods; Sync fills
-// them for sessions recorded before (or without) the observer.
+// It owns the journey_* tables (migrations/, Schema): a compact per-session
+// timeline of page views and custom events over a per-project dictionary,
+// the site searches, settings and saved funnels, stages and audiences. The
+// core tables (sessions, visitors, pages, custom_events) are storage/index's:
+// journey reads them through the index's typed methods (the core interface
+// below) and hands segments to it as index.Match values. The recorder keeps
+// the derived tables current through the Observer methods; Sync fills them
+// for sessions recorded before (or without) the observer.
 package journey
 
 import (
@@ -23,6 +25,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Errors of the journey package. Bad input wraps ErrInvalid with a message
@@ -33,14 +36,38 @@ var (
 	ErrNotFound = index.ErrNotFound
 )
 
+// core is what journey reads (and the one thing it writes) of the index's
+// core tables; *index.DB implements it.
+type core interface {
+	ScanSessions(ctx context.Context, q index.SessionScan, fn func(id int64, attrs []string) error) error
+	SessionsByID(ctx context.Context, ids []int64) ([]index.Session, error)
+	ListPeople(ctx context.Context, f index.PeopleFilter) ([]index.VisitorRow, error)
+	VisitorsOfUsers(ctx context.Context, projectID int64, users []string) ([]index.VisitorRow, error)
+	VisitorsByID(ctx context.Context, projectID int64, ids []string) ([]index.VisitorRow, error)
+	IdentifiedVisitors(ctx context.Context, projectID int64, fn func(visitorID, userID string) error) error
+	VisitCounts(ctx context.Context, projectID int64, visitors []string) (map[string]int, error)
+	VisitTotals(ctx context.Context, projectID int64, visitors []string) (sessions, conversions int, err error)
+	VisitorSessions(ctx context.Context, projectID int64, visitors []string, after *index.VisitCursor, limit int) ([]index.Session, error)
+	PageViews(ctx context.Context, sessionIDs []int64) ([]index.PageView, error)
+	CustomEventsOf(ctx context.Context, sessionIDs []int64) ([]index.EventRow, error)
+	MatchingPeopleVisitors(ctx context.Context, projectID int64, since time.Time, m index.Match) ([]index.VisitorVisits, error)
+	SessionIDsAfter(ctx context.Context, projectID, after int64, limit int) ([]int64, error)
+	SettledSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, receivedBefore int64) (map[int64]bool, error)
+	Projects(ctx context.Context) ([]index.Project, error)
+}
+
+var _ core = (*index.DB)(nil)
+
 // Service answers journey questions over the index. Create it with New;
 // it is safe for concurrent use.
 type Service struct {
-	db  *index.DB
-	log *slog.Logger
-	now func() time.Time
+	db   *sqldb.DB // journey's own tables
+	core core
+	log  *slog.Logger
+	now  func() time.Time
 
-	ws *writeStmts
+	ws      *writeStmts
+	content *index.ContentReader
 
 	dictMu sync.Mutex
 	dicts  map[int64]*dict // by project
@@ -52,16 +79,25 @@ type Service struct {
 	rebuilds map[int64]int // projects being rebuilt after a settings change: generation
 }
 
-// New returns a service over db. Close releases it.
-func New(ctx context.Context, db *index.DB, logger *slog.Logger) (*Service, error) {
+// New returns a service over idx, whose database must include Schema.
+// Close releases it.
+func New(ctx context.Context, idx *index.DB, logger *slog.Logger) (*Service, error) {
+	db := idx.SQL()
 	ws, err := prepareStmts(ctx, db.Write())
 	if err != nil {
+		return nil, err
+	}
+	content, err := idx.PrepareContentReader(ctx)
+	if err != nil {
+		ws.close()
 		return nil, err
 	}
 	bgCtx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		db:       db,
+		core:     idx,
 		ws:       ws,
+		content:  content,
 		log:      logger.With("component", "journey"),
 		now:      time.Now,
 		dicts:    map[int64]*dict{},
@@ -105,7 +141,7 @@ func (s *Service) Start() {
 func (s *Service) Close() error {
 	s.bgCancel()
 	s.bg.Wait()
-	return s.ws.close()
+	return errors.Join(s.ws.close(), s.content.Close())
 }
 
 func (s *Service) goBackground(fn func(ctx context.Context)) {

@@ -5,9 +5,10 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
-	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Packing: reading a million one-session rows costs a few microseconds of
@@ -128,27 +129,14 @@ func decodeChunk(b []byte, fn func(h *sessHead) error) error {
 // every closed session is packed however few; otherwise a project needs
 // packMin of them. It returns how many sessions it packed.
 func (s *Service) Pack(ctx context.Context, force bool) (int, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id FROM projects ORDER BY id`)
+	projects, err := s.core.Projects(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("pack: list projects: %w", err)
-	}
-	var projects []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			rows.Close()
-			return 0, fmt.Errorf("pack: scan project: %w", err)
-		}
-		projects = append(projects, id)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return 0, fmt.Errorf("pack: list projects: %w", err)
+		return 0, fmt.Errorf("pack: %w", err)
 	}
 	total := 0
 	for _, p := range projects {
 		for {
-			n, err := s.packOne(ctx, p, force)
+			n, err := s.packOne(ctx, p.ID, force)
 			if err != nil {
 				return total, err
 			}
@@ -161,42 +149,58 @@ func (s *Service) Pack(ctx context.Context, force bool) (int, error) {
 	return total, nil
 }
 
-// packOne writes one chunk of a project's oldest packable loose sessions.
+// packPage is how many loose sessions packOne reads at a time while looking
+// for settled ones.
+const packPage = 2 * chunkSize
+
+// packOne writes one chunk of a project's oldest packable loose sessions:
+// those the index says are closed and got their last batch before the
+// pack delay.
 func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int, error) {
 	cutoff := s.now().Add(-packDelay).UnixMilli()
 	n := 0
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `
-			SELECT j.session_id, j.visitor, j.started_at, j.device, j.timeline, COALESCE(j.converted_at, 0), COALESCE(j.searched_at, 0)
-			FROM journey_sessions j JOIN sessions s ON s.id = j.session_id
-			WHERE j.project_id = ? AND j.chunk IS NULL AND s.closed = 1 AND s.last_received < ?
-			ORDER BY j.started_at, j.session_id LIMIT ?`, projectID, cutoff, chunkSize)
-		if err != nil {
-			return fmt.Errorf("pack: read sessions: %w", err)
-		}
-		data := []byte{chunkVersion}
-		var ids []any
-		var first, last, prev int64
-		for rows.Next() {
-			var h sessHead
-			if err := rows.Scan(&h.session, &h.visitor, &h.start, &h.device, &h.timeline, &h.convAt, &h.searchAt); err != nil {
-				rows.Close()
-				return fmt.Errorf("pack: scan session: %w", err)
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var heads []sessHead
+		afterStart, afterID := int64(math.MinInt64), int64(math.MinInt64)
+		for len(heads) < chunkSize {
+			page, err := loosePage(ctx, tx, projectID, afterStart, afterID)
+			if err != nil {
+				return err
 			}
-			if len(ids) == 0 {
-				first = h.start
+			if len(page) == 0 {
+				break
 			}
-			data = appendChunkSession(data, &h, prev)
-			prev, last = h.start, h.start
-			ids = append(ids, h.session)
+			last := page[len(page)-1]
+			afterStart, afterID = last.start, last.session
+			ids := make([]int64, len(page))
+			for i := range page {
+				ids[i] = page[i].session
+			}
+			settled, err := s.core.SettledSessions(ctx, sqldb.WrapTx(tx), ids, cutoff)
+			if err != nil {
+				return fmt.Errorf("pack: %w", err)
+			}
+			for _, h := range page {
+				if settled[h.session] && len(heads) < chunkSize {
+					heads = append(heads, h)
+				}
+			}
+			if len(page) < packPage {
+				break
+			}
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("pack: read sessions: %w", err)
-		}
-		if len(ids) == 0 || (!force && len(ids) < packMin) {
+		if len(heads) == 0 || (!force && len(heads) < packMin) {
 			return nil
 		}
+		data := []byte{chunkVersion}
+		ids := make([]any, 0, len(heads))
+		var prev int64
+		for i := range heads {
+			data = appendChunkSession(data, &heads[i], prev)
+			prev = heads[i].start
+			ids = append(ids, heads[i].session)
+		}
+		first, last := heads[0].start, heads[len(heads)-1].start
 		res, err := tx.ExecContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?)`,
 			projectID, first, last, len(ids), data)
 		if err != nil {
@@ -206,7 +210,7 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 		if err != nil {
 			return fmt.Errorf("pack: store chunk: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = ? WHERE session_id IN `+index.List(len(ids)),
+		if _, err := tx.ExecContext(ctx, `UPDATE journey_sessions SET chunk = ? WHERE session_id IN `+sqldb.List(len(ids)),
 			append([]any{chunk}, ids...)...); err != nil {
 			return fmt.Errorf("pack: mark sessions: %w", err)
 		}
@@ -214,6 +218,32 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 		return nil
 	})
 	return n, err
+}
+
+// loosePage reads up to packPage loose sessions of a project in start
+// order, after (start, session).
+func loosePage(ctx context.Context, tx *sql.Tx, projectID, afterStart, afterID int64) ([]sessHead, error) {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT session_id, visitor, started_at, device, timeline, COALESCE(converted_at, 0), COALESCE(searched_at, 0)
+		FROM journey_sessions
+		WHERE project_id = ? AND chunk IS NULL AND started_at >= ? AND (started_at > ? OR session_id > ?)
+		ORDER BY started_at, session_id LIMIT ?`, projectID, afterStart, afterStart, afterID, packPage)
+	if err != nil {
+		return nil, fmt.Errorf("pack: read sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []sessHead
+	for rows.Next() {
+		var h sessHead
+		if err := rows.Scan(&h.session, &h.visitor, &h.start, &h.device, &h.timeline, &h.convAt, &h.searchAt); err != nil {
+			return nil, fmt.Errorf("pack: scan session: %w", err)
+		}
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pack: read sessions: %w", err)
+	}
+	return out, nil
 }
 
 // unpack dissolves the chunks holding any of ids (inside a derive).

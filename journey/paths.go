@@ -103,7 +103,7 @@ func (s *Service) Paths(ctx context.Context, q PathQuery) (*PathResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	seg, err := q.Segment.Compile("s")
+	seg, err := s.match(ctx, q.ProjectID, q.Segment)
 	if err != nil {
 		return nil, err
 	}

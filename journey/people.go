@@ -2,7 +2,6 @@ package journey
 
 import (
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // A person id is "u:" + the identified user id, or "v:" + the visitor id
@@ -64,137 +64,74 @@ func (s *Service) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error
 	if len(q.Q) > 200 {
 		return nil, invalidf("q longer than 200 characters")
 	}
-	where := []string{"v.project_id = ?"}
-	args := []any{q.ProjectID}
+	f := index.PeopleFilter{ProjectID: q.ProjectID, Q: q.Q, From: q.From, To: q.To, Limit: q.Limit + 1}
 	if q.Cursor != "" {
 		ls, id, err := decodePeopleCursor(q.Cursor)
 		if err != nil {
 			return nil, err
 		}
-		where = append(where, "(v.last_seen < ? OR (v.last_seen = ? AND v.id < ?))")
-		args = append(args, ls, ls, id)
+		f.After = &index.PeopleCursor{LastSeen: ls, ID: id}
 	}
-	// Identified people appear at their latest visitor only.
-	where = append(where, `(v.user_id IS NULL OR NOT EXISTS (SELECT 1 FROM visitors v2 WHERE v2.project_id = v.project_id
-		AND v2.user_id = v.user_id AND (v2.last_seen > v.last_seen OR (v2.last_seen = v.last_seen AND v2.id > v.id))))`)
-	if q.Q != "" {
-		like := "%" + likeEscape(q.Q) + "%"
-		where = append(where, `(CASE WHEN v.user_id IS NULL THEN v.id = ? OR v.traits LIKE ? ESCAPE '\'
-			ELSE EXISTS (SELECT 1 FROM visitors v3 WHERE v3.project_id = v.project_id AND v3.user_id = v.user_id
-				AND (v3.id = ? OR v3.user_id LIKE ? ESCAPE '\' OR v3.traits LIKE ? ESCAPE '\')) END)`)
-		args = append(args, q.Q, like, q.Q, like, like)
-	}
-	if !q.Segment.IsEmpty() || !q.From.IsZero() || !q.To.IsZero() {
-		seg, err := q.Segment.Compile("s")
+	if !q.Segment.IsEmpty() {
+		m, err := s.match(ctx, q.ProjectID, q.Segment)
 		if err != nil {
 			return nil, err
 		}
-		cond := `EXISTS (SELECT 1 FROM sessions s WHERE s.project_id = v.project_id AND s.visitor_id IN
-			(SELECT v4.id FROM visitors v4 WHERE v4.project_id = v.project_id AND v4.user_id = v.user_id UNION ALL SELECT v.id)`
-		if !q.From.IsZero() {
-			cond += " AND s.started_at >= ?"
-			args = append(args, q.From.UnixMilli())
-		}
-		if !q.To.IsZero() {
-			cond += " AND s.started_at < ?"
-			args = append(args, q.To.UnixMilli())
-		}
-		if !seg.Empty() {
-			cond += " AND (" + seg.SQL + ")"
-			args = append(args, seg.Args...)
-		}
-		where = append(where, cond+")")
+		f.Match = m
 	}
-	args = append(args, q.Limit+1)
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT v.id, v.user_id, v.traits, v.first_seen, v.last_seen FROM visitors v
-		WHERE `+strings.Join(where, " AND ")+`
-		ORDER BY v.last_seen DESC, v.id DESC LIMIT ?`, args...)
+	vs, err := s.core.ListPeople(ctx, f)
 	if err != nil {
-		return nil, fmt.Errorf("list people: %w", err)
-	}
-	type vrow struct {
-		id          string
-		user        sql.NullString
-		traits      sql.NullString
-		first, last int64
-	}
-	var vs []vrow
-	for rows.Next() {
-		var r vrow
-		if err := rows.Scan(&r.id, &r.user, &r.traits, &r.first, &r.last); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan person: %w", err)
-		}
-		vs = append(vs, r)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list people: %w", err)
+		return nil, err
 	}
 	page := &PeoplePage{People: []PersonSummary{}}
 	if len(vs) > q.Limit {
 		vs = vs[:q.Limit]
 		last := vs[len(vs)-1]
-		page.NextCursor = encodePeopleCursor(last.last, last.id)
+		page.NextCursor = encodePeopleCursor(last.LastSeen, last.ID)
 	}
 	var users []string
 	for _, r := range vs {
-		if r.user.Valid {
-			users = append(users, r.user.String)
+		if r.Identified {
+			users = append(users, r.UserID)
 		}
 	}
 	// The other visitors of identified people on this page.
-	members := map[string][]vrow{}
+	members := map[string][]index.VisitorRow{}
 	if len(users) > 0 {
-		a := []any{q.ProjectID}
-		for _, u := range users {
-			a = append(a, u)
-		}
-		rows, err := s.db.Read().QueryContext(ctx, `SELECT id, user_id, traits, first_seen, last_seen FROM visitors
-			WHERE project_id = ? AND user_id IN `+index.List(len(users))+` ORDER BY last_seen, id`, a...)
+		ms, err := s.core.VisitorsOfUsers(ctx, q.ProjectID, users)
 		if err != nil {
-			return nil, fmt.Errorf("list people visitors: %w", err)
+			return nil, err
 		}
-		for rows.Next() {
-			var r vrow
-			if err := rows.Scan(&r.id, &r.user, &r.traits, &r.first, &r.last); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan person visitor: %w", err)
-			}
-			members[r.user.String] = append(members[r.user.String], r)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("list people visitors: %w", err)
+		for _, r := range ms {
+			members[r.UserID] = append(members[r.UserID], r)
 		}
 	}
 	var allVisitors []string
 	for _, r := range vs {
-		p := PersonSummary{FirstSeen: time.UnixMilli(r.first).UTC(), LastSeen: time.UnixMilli(r.last).UTC()}
-		if r.user.Valid {
-			p.ID, p.UserID, p.Identified = "u:"+r.user.String, r.user.String, true
-			for _, m := range members[r.user.String] {
-				p.Visitors = append(p.Visitors, m.id)
-				if m.first < p.FirstSeen.UnixMilli() {
-					p.FirstSeen = time.UnixMilli(m.first).UTC()
+		p := PersonSummary{FirstSeen: time.UnixMilli(r.FirstSeen).UTC(), LastSeen: time.UnixMilli(r.LastSeen).UTC()}
+		if r.Identified {
+			p.ID, p.UserID, p.Identified = "u:"+r.UserID, r.UserID, true
+			for _, m := range members[r.UserID] {
+				p.Visitors = append(p.Visitors, m.ID)
+				if m.FirstSeen < p.FirstSeen.UnixMilli() {
+					p.FirstSeen = time.UnixMilli(m.FirstSeen).UTC()
 				}
 			}
 			// Traits from the most recently seen visitor that has some.
-			ms := members[r.user.String]
+			ms := members[r.UserID]
 			for i := len(ms) - 1; i >= 0 && p.Traits == nil; i-- {
-				if ms[i].traits.Valid && ms[i].traits.String != "" {
-					p.Traits = json.RawMessage(ms[i].traits.String)
+				if ms[i].Traits != "" {
+					p.Traits = json.RawMessage(ms[i].Traits)
 				}
 			}
 		} else {
-			p.ID, p.Visitors = "v:"+r.id, []string{r.id}
+			p.ID, p.Visitors = "v:"+r.ID, []string{r.ID}
 		}
 		allVisitors = append(allVisitors, p.Visitors...)
 		p.Link = personLink(q.ProjectID, p.ID)
 		page.People = append(page.People, p)
 	}
-	counts, err := s.visitCounts(ctx, q.ProjectID, allVisitors)
+	counts, err := s.core.VisitCounts(ctx, q.ProjectID, allVisitors)
 	if err != nil {
 		return nil, err
 	}
@@ -204,37 +141,6 @@ func (s *Service) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error
 		}
 	}
 	return page, nil
-}
-
-func (s *Service) visitCounts(ctx context.Context, projectID int64, visitors []string) (map[string]int, error) {
-	out := map[string]int{}
-	for len(visitors) > 0 {
-		n := min(len(visitors), 500)
-		a := []any{projectID}
-		for _, v := range visitors[:n] {
-			a = append(a, v)
-		}
-		rows, err := s.db.Read().QueryContext(ctx, `SELECT visitor_id, COUNT(*) FROM sessions
-			WHERE project_id = ? AND visitor_id IN `+index.List(n)+` GROUP BY visitor_id`, a...)
-		if err != nil {
-			return nil, fmt.Errorf("count visits: %w", err)
-		}
-		for rows.Next() {
-			var v string
-			var c int
-			if err := rows.Scan(&v, &c); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("scan visit count: %w", err)
-			}
-			out[v] = c
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("count visits: %w", err)
-		}
-		visitors = visitors[n:]
-	}
-	return out, nil
 }
 
 func encodePeopleCursor(lastSeen int64, id string) string {
@@ -318,45 +224,34 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 	if !ok || val == "" || (kind != "u" && kind != "v") {
 		return nil, invalidf(`person id %q: want "u:<user id>" or "v:<visitor id>"`, q.ID)
 	}
-	where, arg := "id = ?", val
+	var vs []index.VisitorRow
+	var err error
 	if kind == "u" {
-		where = "user_id = ?"
+		vs, err = s.core.VisitorsOfUsers(ctx, q.ProjectID, []string{val})
+	} else {
+		vs, err = s.core.VisitorsByID(ctx, q.ProjectID, []string{val})
 	}
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT id, user_id, traits, first_seen, last_seen FROM visitors
-		WHERE project_id = ? AND `+where+` ORDER BY last_seen, id`, q.ProjectID, arg)
 	if err != nil {
 		return nil, fmt.Errorf("get person: %w", err)
 	}
 	p := &Person{}
 	p.ID = q.ID
 	var first, last int64 = -1, 0
-	for rows.Next() {
-		var id string
-		var user, traits sql.NullString
-		var f, l int64
-		if err := rows.Scan(&id, &user, &traits, &f, &l); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan person: %w", err)
-		}
-		if kind == "v" && user.Valid {
+	for _, v := range vs {
+		if kind == "v" && v.Identified {
 			// This visitor has been identified since: it is part of a
 			// user's person now.
-			rows.Close()
-			return nil, fmt.Errorf("person %s is identified now, see u:%s: %w", q.ID, user.String, ErrNotFound)
+			return nil, fmt.Errorf("person %s is identified now, see u:%s: %w", q.ID, v.UserID, ErrNotFound)
 		}
-		p.Visitors = append(p.Visitors, id)
-		p.UserID, p.Identified = user.String, user.Valid
-		if traits.Valid && traits.String != "" {
-			p.Traits = json.RawMessage(traits.String)
+		p.Visitors = append(p.Visitors, v.ID)
+		p.UserID, p.Identified = v.UserID, v.Identified
+		if v.Traits != "" {
+			p.Traits = json.RawMessage(v.Traits)
 		}
-		if first < 0 || f < first {
-			first = f
+		if first < 0 || v.FirstSeen < first {
+			first = v.FirstSeen
 		}
-		last = max(last, l)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("get person: %w", err)
+		last = max(last, v.LastSeen)
 	}
 	if len(p.Visitors) == 0 {
 		return nil, fmt.Errorf("person %s: %w", q.ID, ErrNotFound)
@@ -364,17 +259,10 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 	p.FirstSeen, p.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
 	p.Link = personLink(q.ProjectID, p.ID)
 
-	vargs := []any{q.ProjectID}
-	for _, v := range p.Visitors {
-		vargs = append(vargs, v)
+	if p.Visits, p.Conversions, err = s.core.VisitTotals(ctx, q.ProjectID, p.Visitors); err != nil {
+		return nil, err
 	}
-	inV := index.List(len(p.Visitors))
-	if err := s.db.Read().QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(conversions), 0) FROM sessions
-		WHERE project_id = ? AND visitor_id IN `+inV, vargs...).Scan(&p.Visits, &p.Conversions); err != nil {
-		return nil, fmt.Errorf("count person visits: %w", err)
-	}
-	sargs := append([]any{}, vargs...)
-	after := ""
+	var after *index.VisitCursor
 	if q.Cursor != "" {
 		start, id, err := decodePeopleCursor(q.Cursor)
 		if err != nil {
@@ -384,39 +272,23 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 		if err != nil {
 			return nil, invalidf("cursor is not valid")
 		}
-		after = " AND (started_at > ? OR (started_at = ? AND id > ?))"
-		sargs = append(sargs, start, start, sid)
+		after = &index.VisitCursor{StartedAt: start, ID: sid}
 	}
-	sargs = append(sargs, q.Limit+1)
-	rows, err = s.db.Read().QueryContext(ctx, `
-		SELECT id, public_id, visitor_id, started_at, ended_at, closed, device, browser, os, entry_url, referrer,
-			conversions, rage_clicks, dead_clicks, errors
-		FROM sessions WHERE project_id = ? AND visitor_id IN `+inV+after+`
-		ORDER BY started_at, id LIMIT ?`, sargs...)
+	sessions, err := s.core.VisitorSessions(ctx, q.ProjectID, p.Visitors, after, q.Limit+1)
 	if err != nil {
-		return nil, fmt.Errorf("list person visits: %w", err)
+		return nil, err
 	}
 	var ids []int64
 	byID := map[int64]int{}
-	for rows.Next() {
-		var v Visit
-		var id, start, end int64
-		var closed bool
-		if err := rows.Scan(&id, &v.ID, &v.VisitorID, &start, &end, &closed, &v.Device, &v.Browser, &v.OS, &v.EntryURL, &v.Referrer,
-			&v.Conversions, &v.RageClicks, &v.DeadClicks, &v.Errors); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("scan visit: %w", err)
-		}
-		v.StartedAt, v.EndedAt, v.DurationMS, v.Live = time.UnixMilli(start).UTC(), time.UnixMilli(end).UTC(), end-start, !closed
+	for _, ss := range sessions {
+		v := Visit{ID: ss.ID, VisitorID: ss.VisitorID, StartedAt: ss.StartedAt, EndedAt: ss.EndedAt, DurationMS: ss.DurationMS,
+			Live: ss.Live, Device: ss.Device, Browser: ss.Browser, OS: ss.OS, EntryURL: ss.EntryURL, Referrer: ss.Referrer,
+			Conversions: ss.Conversions, RageClicks: ss.RageClicks, DeadClicks: ss.DeadClicks, Errors: ss.Errors}
 		v.Recording = "/api/v1/sessions/" + v.ID + "/events"
 		v.Pages, v.Events, v.Searches = []PageView{}, []EventView{}, []string{}
-		byID[id] = len(p.VisitList)
-		ids = append(ids, id)
+		byID[ss.RowID] = len(p.VisitList)
+		ids = append(ids, ss.RowID)
 		p.VisitList = append(p.VisitList, v)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list person visits: %w", err)
 	}
 	if len(p.VisitList) > q.Limit {
 		p.VisitList, ids = p.VisitList[:q.Limit], ids[:q.Limit]
@@ -442,60 +314,38 @@ func (s *Service) visitDetails(ctx context.Context, ids []int64, byID map[int64]
 	if len(ids) == 0 {
 		return nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	in := index.List(len(ids))
-	rows, err := s.db.Read().QueryContext(ctx, `SELECT session_id, ts, path, url FROM pages WHERE session_id IN `+in+` ORDER BY session_id, ts, id`, args...)
+	pages, err := s.core.PageViews(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("list visit pages: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var sid, ts int64
-		var pv PageView
-		if err := rows.Scan(&sid, &ts, &pv.Path, &pv.URL); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan visit page: %w", err)
-		}
-		pv.Time = time.UnixMilli(ts).UTC()
-		v := &visits[byID[sid]]
+	for _, pg := range pages {
+		v := &visits[byID[pg.SessionID]]
 		// The Meta event repeats at every full snapshot: one view.
-		if n := len(v.Pages); n > 0 && v.Pages[n-1].URL == pv.URL {
+		if n := len(v.Pages); n > 0 && v.Pages[n-1].URL == pg.URL {
 			continue
 		}
-		v.Pages = append(v.Pages, pv)
+		v.Pages = append(v.Pages, PageView{Time: time.UnixMilli(pg.TS).UTC(), Path: pg.Path, URL: pg.URL})
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list visit pages: %w", err)
-	}
-	rows, err = s.db.Read().QueryContext(ctx, `SELECT session_id, ts, name, props FROM custom_events WHERE session_id IN `+in+` ORDER BY session_id, ts, id`, args...)
+	events, err := s.core.CustomEventsOf(ctx, ids)
 	if err != nil {
-		return fmt.Errorf("list visit events: %w", err)
+		return err
 	}
-	for rows.Next() {
-		var sid, ts int64
-		var ev EventView
-		var props string
-		if err := rows.Scan(&sid, &ts, &ev.Name, &props); err != nil {
-			rows.Close()
-			return fmt.Errorf("scan visit event: %w", err)
-		}
-		ev.Time, ev.Props = time.UnixMilli(ts).UTC(), json.RawMessage(props)
+	for _, e := range events {
+		ev := EventView{Time: time.UnixMilli(e.TS).UTC(), Name: e.Name, Props: json.RawMessage(e.Props)}
 		if !json.Valid(ev.Props) {
 			ev.Props = json.RawMessage("{}")
 		}
-		v := &visits[byID[sid]]
+		v := &visits[byID[e.SessionID]]
 		if len(v.Events) < 1000 {
 			v.Events = append(v.Events, ev)
 		}
 	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("list visit events: %w", err)
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
 	}
-	rows, err = s.db.Read().QueryContext(ctx, `SELECT session_id, term FROM journey_searches WHERE session_id IN `+in+` ORDER BY session_id, ts`, args...)
+	in := sqldb.List(len(ids))
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT session_id, term FROM journey_searches WHERE session_id IN `+in+` ORDER BY session_id, ts`, args...)
 	if err != nil {
 		return fmt.Errorf("list visit searches: %w", err)
 	}

@@ -3,10 +3,14 @@ package journey
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
 	"sync"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // dict is a project's key dictionary as far as it has been read. Keys are
@@ -143,7 +147,7 @@ func (t *keyTable) get(id int64) uint32 {
 type scanQuery struct {
 	project  int64
 	from, to int64 // session start, unix ms, to exclusive
-	segment  Compiled
+	segment  index.Match
 	dim      *dimension // split, or nil
 	skipTL   bool       // do not decode timelines
 }
@@ -170,7 +174,7 @@ func scanSlots() int { return decodeWorkers() + 1 }
 // Chunks and loose sessions are read in one read transaction.
 func (s *Service) scan(ctx context.Context, q scanQuery, fn func(w int, r *scanRow) error) error {
 	var filter map[int64]string
-	if !q.segment.Empty() || (q.dim != nil && q.dim.fromHead == nil) {
+	if !q.segment.IsZero() || (q.dim != nil && q.dim.fromHead == nil) {
 		var err error
 		if filter, err = s.filterSessions(ctx, q); err != nil {
 			return err
@@ -300,54 +304,31 @@ func emit(q *scanQuery, filter map[int64]string, h *sessHead, r *scanRow, w int,
 }
 
 // filterSessions selects the sessions of a segment, and the split values
-// that need SQL, from the sessions table.
+// that the index has to read, from the index.
 func (s *Service) filterSessions(ctx context.Context, q scanQuery) (map[int64]string, error) {
-	query := `SELECT s.id`
-	var cols []string
+	sc := index.SessionScan{ProjectID: q.project, From: time.UnixMilli(q.from), To: time.UnixMilli(q.to), Match: q.segment}
 	if q.dim != nil && q.dim.fromHead == nil {
-		cols = q.dim.cols
+		sc.Attrs = q.dim.attrs
 	}
-	for _, c := range cols {
-		query += ", " + c
-	}
-	query += ` FROM sessions s WHERE s.project_id = ? AND s.started_at >= ? AND s.started_at < ?`
-	args := []any{q.project, q.from, q.to}
-	if !q.segment.Empty() {
-		query += ` AND (` + q.segment.SQL + `)`
-		args = append(args, q.segment.Args...)
-	}
-	rows, err := s.db.Read().QueryContext(ctx, query, args...)
-	if err != nil {
-		return nil, fmt.Errorf("select segment: %w", err)
-	}
-	defer rows.Close()
 	out := map[int64]string{}
-	vals := make([]sql.NullString, len(cols))
-	strs := make([]string, len(cols))
-	dst := []any{new(int64)}
-	for i := range vals {
-		dst = append(dst, &vals[i])
-	}
 	intern := map[string]string{}
-	for rows.Next() {
-		if err := rows.Scan(dst...); err != nil {
-			return nil, fmt.Errorf("scan segment: %w", err)
-		}
+	err := s.core.ScanSessions(ctx, sc, func(id int64, attrs []string) error {
 		v := ""
-		if len(cols) > 0 {
-			for i := range vals {
-				strs[i] = vals[i].String
-			}
-			v = q.dim.value(strs)
+		if len(sc.Attrs) > 0 {
+			v = q.dim.value(attrs)
 			if iv, ok := intern[v]; ok {
 				v = iv
 			} else {
 				intern[v] = v
 			}
 		}
-		out[*dst[0].(*int64)] = v
+		out[id] = v
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("select segment: %w", err)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // personMap resolves visitors (journey_visitors ids) to people: identified
@@ -373,31 +354,53 @@ func (p *personMap) userID(person int64) string {
 	return ""
 }
 
-// people reads the current identify state of a project's visitors.
+// people reads the current identify state of a project's visitors: the
+// index's identified visitors, mapped to journey's visitor numbers.
 func (s *Service) people(ctx context.Context, projectID int64) (*personMap, error) {
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT jv.id, v.user_id FROM visitors v
-		JOIN journey_visitors jv ON jv.project_id = v.project_id AND jv.visitor_id = v.id
-		WHERE v.project_id = ? AND v.user_id IS NOT NULL`, projectID)
+	users := map[string]string{} // visitor id -> user id
+	err := s.core.IdentifiedVisitors(ctx, projectID, func(vid, uid string) error {
+		users[vid] = uid
+		return nil
+	})
 	if err != nil {
-		return nil, fmt.Errorf("read identified visitors: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
 	pm := &personMap{byVisitor: map[int64]int64{}}
 	byUser := map[string]int64{}
-	for rows.Next() {
-		var vid int64
-		var uid string
-		if err := rows.Scan(&vid, &uid); err != nil {
-			return nil, fmt.Errorf("scan identified visitor: %w", err)
-		}
-		id, ok := byUser[uid]
-		if !ok {
-			pm.users = append(pm.users, uid)
-			id = -int64(len(pm.users))
-			byUser[uid] = id
-		}
-		pm.byVisitor[vid] = id
+	vids := make([]string, 0, len(users))
+	for vid := range users {
+		vids = append(vids, vid)
 	}
-	return pm, rows.Err()
+	sort.Strings(vids)
+	for len(vids) > 0 {
+		n := min(len(vids), 10000)
+		list, _ := json.Marshal(vids[:n])
+		vids = vids[n:]
+		rows, err := s.db.Read().QueryContext(ctx, `SELECT id, visitor_id FROM journey_visitors
+			WHERE project_id = ? AND visitor_id IN (SELECT value FROM json_each(?))`, projectID, string(list))
+		if err != nil {
+			return nil, fmt.Errorf("read identified visitors: %w", err)
+		}
+		for rows.Next() {
+			var id int64
+			var vid string
+			if err := rows.Scan(&id, &vid); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("scan identified visitor: %w", err)
+			}
+			uid := users[vid]
+			p, ok := byUser[uid]
+			if !ok {
+				pm.users = append(pm.users, uid)
+				p = -int64(len(pm.users))
+				byUser[uid] = p
+			}
+			pm.byVisitor[id] = p
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("read identified visitors: %w", err)
+		}
+	}
+	return pm, nil
 }

@@ -2,15 +2,18 @@ package journey
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"net/url"
-	"regexp"
 	"strings"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
-// Segment is a condition on sessions, written as JSON and compiled to an SQL
-// expression with bound parameters (user input never becomes SQL text).
+// Segment is a condition on sessions, written as JSON. Journey checks it and
+// turns it into the index's typed condition (index.Match), which the index
+// compiles to SQL with bound parameters: user input never becomes SQL text,
+// and no SQL leaves the package that owns the tables it names.
 //
 // A segment is exactly one of:
 //
@@ -41,22 +44,6 @@ type Segment struct {
 	Scope string          `json:"scope,omitempty"`
 }
 
-// Compiled is a segment as an SQL boolean expression over a sessions row,
-// with its arguments in order. Use it as
-//
-//	SELECT ... FROM sessions s ... WHERE ... AND (<SQL>)
-//
-// appending Args to the query's arguments at the matching position. The
-// expression refers only to the sessions alias given to Compile and to
-// tables it names itself (aliases starting with "j_").
-type Compiled struct {
-	SQL  string
-	Args []any
-}
-
-// Empty reports whether the segment matches everything.
-func (c Compiled) Empty() bool { return c.SQL == "" || c.SQL == "1" }
-
 // ParseSegment decodes and checks a segment; empty input is the empty
 // segment.
 func ParseSegment(raw []byte) (Segment, error) {
@@ -69,7 +56,7 @@ func ParseSegment(raw []byte) (Segment, error) {
 	if err := dec.Decode(&seg); err != nil {
 		return seg, invalidf("segment: %v", err)
 	}
-	if _, err := seg.Compile("s"); err != nil {
+	if _, err := seg.toMatch(nil); err != nil {
 		return seg, err
 	}
 	return seg, nil
@@ -80,39 +67,35 @@ func (seg Segment) IsEmpty() bool {
 	return seg.And == nil && seg.Or == nil && seg.Not == nil && seg.Field == ""
 }
 
-var aliasRE = regexp.MustCompile(`^[a-z][a-z0-9]{0,20}$`)
-
 // Limits on segments from the API.
 const (
 	maxSegmentDepth = 6
 	maxSegmentNodes = 64
 )
 
-// Compile turns the segment into SQL over the sessions table aliased as
-// sessions (e.g. "s").
-func (seg Segment) Compile(sessions string) (Compiled, error) {
-	if !aliasRE.MatchString(sessions) {
-		return Compiled{}, fmt.Errorf("segment: bad sessions alias %q", sessions)
-	}
-	c := &compiler{}
-	sql, err := c.node(seg, sessions, 0)
-	if err != nil {
-		return Compiled{}, err
-	}
-	return Compiled{SQL: sql, Args: c.args}, nil
+// searchSet resolves a site-search condition (op exists, contains or eq
+// with its normalised term) to the sessions that have such a search.
+type searchSet func(op, term string) ([]int64, error)
+
+// toMatch checks seg and turns it into an index.Match. Site searches are
+// journey's own data: searches resolves them to session id sets (nil: only
+// check the segment).
+func (seg Segment) toMatch(searches searchSet) (index.Match, error) {
+	c := &converter{searches: searches}
+	return c.node(seg, 0)
 }
 
-type compiler struct {
-	args  []any
-	nodes int
+type converter struct {
+	searches searchSet
+	nodes    int
 }
 
-func (c *compiler) node(seg Segment, s string, depth int) (string, error) {
+func (c *converter) node(seg Segment, depth int) (index.Match, error) {
 	if c.nodes++; c.nodes > maxSegmentNodes {
-		return "", invalidf("segment: more than %d conditions", maxSegmentNodes)
+		return index.Match{}, invalidf("segment: more than %d conditions", maxSegmentNodes)
 	}
 	if depth > maxSegmentDepth {
-		return "", invalidf("segment: nested deeper than %d", maxSegmentDepth)
+		return index.Match{}, invalidf("segment: nested deeper than %d", maxSegmentDepth)
 	}
 	kinds := 0
 	for _, b := range []bool{seg.And != nil, seg.Or != nil, seg.Not != nil, seg.Field != ""} {
@@ -121,69 +104,73 @@ func (c *compiler) node(seg Segment, s string, depth int) (string, error) {
 		}
 	}
 	if kinds > 1 {
-		return "", invalidf(`segment: a condition is exactly one of "and", "or", "not" or "field"`)
+		return index.Match{}, invalidf(`segment: a condition is exactly one of "and", "or", "not" or "field"`)
 	}
 	switch {
 	case seg.And != nil, seg.Or != nil:
-		list, join := seg.And, " AND "
+		list := seg.And
 		if seg.Or != nil {
-			list, join = seg.Or, " OR "
+			list = seg.Or
 		}
 		if len(list) == 0 {
-			return "", invalidf(`segment: "and"/"or" needs at least one condition`)
+			return index.Match{}, invalidf(`segment: "and"/"or" needs at least one condition`)
 		}
-		parts := make([]string, 0, len(list))
+		ms := make([]index.Match, 0, len(list))
 		for _, sub := range list {
-			p, err := c.node(sub, s, depth+1)
+			m, err := c.node(sub, depth+1)
 			if err != nil {
-				return "", err
+				return index.Match{}, err
 			}
-			parts = append(parts, "("+p+")")
+			ms = append(ms, m)
 		}
-		return strings.Join(parts, join), nil
+		if seg.Or != nil {
+			return index.Match{Or: ms}, nil
+		}
+		return index.Match{And: ms}, nil
 	case seg.Not != nil:
-		p, err := c.node(*seg.Not, s, depth+1)
+		m, err := c.node(*seg.Not, depth+1)
 		if err != nil {
-			return "", err
+			return index.Match{}, err
 		}
-		return "NOT (" + p + ")", nil
+		return index.Match{Not: &m}, nil
 	case seg.Field != "":
-		return c.leaf(seg, s)
+		return c.leaf(seg)
 	}
 	if seg.Op != "" || seg.Value != nil || seg.Scope != "" {
-		return "", invalidf(`segment: "op", "value" and "scope" need a "field"`)
+		return index.Match{}, invalidf(`segment: "op", "value" and "scope" need a "field"`)
 	}
-	return "1", nil
+	return index.Match{}, nil
 }
 
-// field describes one segment field: which operators it takes and how it
-// becomes SQL. personLevel fields describe the person, not the session.
+// field describes one segment field: which operators it takes and how a
+// condition on it becomes an index.Match. personLevel fields describe the
+// person, not the session.
 type field struct {
 	ops         []string
 	personLevel bool
-	build       func(c *compiler, s, op string, v json.RawMessage) (string, error)
+	build       func(c *converter, op string, v json.RawMessage) (index.Match, error)
 }
 
 var fields = map[string]field{
-	"device":        {ops: []string{"eq", "neq", "in"}, build: enumField("device", []string{"desktop", "tablet", "mobile", ""})},
-	"browser":       {ops: []string{"eq", "neq", "in", "contains"}, build: textColumn("browser")},
-	"os":            {ops: []string{"eq", "neq", "in", "contains"}, build: textColumn("os")},
-	"referrer_host": {ops: []string{"eq", "neq", "contains", "exists"}, build: referrerField},
-	"utm_source":    {ops: []string{"eq", "neq", "contains", "exists"}, build: utmField("utm_source")},
-	"utm_medium":    {ops: []string{"eq", "neq", "contains", "exists"}, build: utmField("utm_medium")},
-	"utm_campaign":  {ops: []string{"eq", "neq", "contains", "exists"}, build: utmField("utm_campaign")},
-	"entry_page":    {ops: []string{"eq", "matches"}, build: entryPageField},
-	"page":          {ops: []string{"eq", "matches"}, build: pageField},
-	"event":         {ops: []string{"eq", "matches"}, build: eventField},
+	"device":        {ops: []string{"eq", "neq", "in"}, build: deviceField},
+	"browser":       {ops: []string{"eq", "neq", "in", "contains"}, build: textField(index.FieldBrowser)},
+	"os":            {ops: []string{"eq", "neq", "in", "contains"}, build: textField(index.FieldOS)},
+	"referrer_host": {ops: []string{"eq", "neq", "contains", "exists"}, build: existsOrText(index.FieldReferrerHost)},
+	"utm_source":    {ops: []string{"eq", "neq", "contains", "exists"}, build: existsOrText(index.FieldUTMSource)},
+	"utm_medium":    {ops: []string{"eq", "neq", "contains", "exists"}, build: existsOrText(index.FieldUTMMedium)},
+	"utm_campaign":  {ops: []string{"eq", "neq", "contains", "exists"}, build: existsOrText(index.FieldUTMCampaign)},
+	"entry_page":    {ops: []string{"eq", "matches"}, build: patternField(index.FieldEntryPage)},
+	"page":          {ops: []string{"eq", "matches"}, build: patternField(index.FieldPage)},
+	"event":         {ops: []string{"eq", "matches"}, build: patternField(index.FieldEvent)},
 	"search":        {ops: []string{"exists", "contains", "eq"}, build: searchField},
-	"converted":     {ops: []string{"eq"}, build: boolExpr(func(s string) string { return s + ".conversions > 0" })},
-	"rage_clicks":   {ops: numOps, build: numberExpr(func(s string) string { return s + ".rage_clicks" })},
-	"dead_clicks":   {ops: numOps, build: numberExpr(func(s string) string { return s + ".dead_clicks" })},
-	"errors":        {ops: numOps, build: numberExpr(func(s string) string { return s + ".errors" })},
-	"duration":      {ops: numOps, build: numberExpr(func(s string) string { return "((" + s + ".ended_at - " + s + ".started_at) / 1000.0)" })},
-	"visits":        {ops: numOps, personLevel: true, build: numberExpr(visitsExpr)},
+	"converted":     {ops: []string{"eq"}, build: boolField(index.FieldConverted)},
+	"rage_clicks":   {ops: numOps, build: numberField(index.FieldRageClicks)},
+	"dead_clicks":   {ops: numOps, build: numberField(index.FieldDeadClicks)},
+	"errors":        {ops: numOps, build: numberField(index.FieldErrors)},
+	"duration":      {ops: numOps, build: numberField(index.FieldDuration)},
+	"visits":        {ops: numOps, personLevel: true, build: numberField(index.FieldVisits)},
 	"visitor_type":  {ops: []string{"eq"}, personLevel: true, build: visitorTypeField},
-	"identified":    {ops: []string{"eq"}, personLevel: true, build: boolExpr(func(s string) string { return userIDExpr(s) + " IS NOT NULL" })},
+	"identified":    {ops: []string{"eq"}, personLevel: true, build: boolField(index.FieldIdentified)},
 	"user_id":       {ops: []string{"eq", "in"}, personLevel: true, build: userIDField},
 }
 
@@ -198,13 +185,13 @@ func SegmentFields() map[string][]string {
 	return out
 }
 
-func (c *compiler) leaf(seg Segment, s string) (string, error) {
+func (c *converter) leaf(seg Segment) (index.Match, error) {
 	if seg.And != nil || seg.Or != nil || seg.Not != nil {
-		return "", invalidf("segment: a field condition cannot also have and/or/not")
+		return index.Match{}, invalidf("segment: a field condition cannot also have and/or/not")
 	}
 	f, ok := fields[seg.Field]
 	if !ok {
-		return "", invalidf("segment: unknown field %q", seg.Field)
+		return index.Match{}, invalidf("segment: unknown field %q", seg.Field)
 	}
 	op := seg.Op
 	if op == "" {
@@ -215,47 +202,26 @@ func (c *compiler) leaf(seg Segment, s string) (string, error) {
 		okOp = okOp || o == op
 	}
 	if !okOp {
-		return "", invalidf("segment: field %q takes op %s, not %q", seg.Field, strings.Join(f.ops, ", "), op)
+		return index.Match{}, invalidf("segment: field %q takes op %s, not %q", seg.Field, strings.Join(f.ops, ", "), op)
 	}
 	if len(seg.Value) == 0 {
-		return "", invalidf("segment: field %q needs a value", seg.Field)
+		return index.Match{}, invalidf("segment: field %q needs a value", seg.Field)
 	}
 	switch seg.Scope {
-	case "", "session":
-		sql, err := f.build(c, s, op, seg.Value)
-		if err != nil {
-			return "", fmt.Errorf("segment field %q: %w", seg.Field, err)
-		}
-		return sql, nil
-	case "person":
-		if f.personLevel {
-			return f.build(c, s, op, seg.Value)
-		}
-		// Any session of the same person matches.
-		inner, err := f.build(c, "j_ps", op, seg.Value)
-		if err != nil {
-			return "", fmt.Errorf("segment field %q: %w", seg.Field, err)
-		}
-		return "EXISTS (SELECT 1 FROM sessions j_ps WHERE j_ps.project_id = " + s + ".project_id AND j_ps.visitor_id IN (" +
-			personVisitors(s) + ") AND (" + inner + "))", nil
+	case "", "session", "person":
+	default:
+		return index.Match{}, invalidf(`segment: scope must be "session" or "person", not %q`, seg.Scope)
 	}
-	return "", invalidf(`segment: scope must be "session" or "person", not %q`, seg.Scope)
-}
-
-// userIDExpr is the identified user id of a session's visitor (NULL if
-// anonymous).
-func userIDExpr(s string) string {
-	return "(SELECT j_u.user_id FROM visitors j_u WHERE j_u.project_id = " + s + ".project_id AND j_u.id = " + s + ".visitor_id)"
-}
-
-// personVisitors selects the visitor ids of a session's person.
-func personVisitors(s string) string {
-	return "SELECT j_pv.id FROM visitors j_pv WHERE j_pv.project_id = " + s + ".project_id AND j_pv.user_id = " +
-		userIDExpr(s) + " UNION ALL SELECT " + s + ".visitor_id"
-}
-
-func visitsExpr(s string) string {
-	return "(SELECT COUNT(*) FROM sessions j_vc WHERE j_vc.project_id = " + s + ".project_id AND j_vc.visitor_id IN (" + personVisitors(s) + "))"
+	m, err := f.build(c, op, seg.Value)
+	if err != nil {
+		if seg.Scope == "person" && f.personLevel {
+			return index.Match{}, err
+		}
+		return index.Match{}, fmt.Errorf("segment field %q: %w", seg.Field, err)
+	}
+	// Scope "person": any session of the same person matches.
+	m.Person = seg.Scope == "person" && !f.personLevel
+	return m, nil
 }
 
 func stringValue(v json.RawMessage) (string, error) {
@@ -289,258 +255,194 @@ func boolValue(v json.RawMessage) (bool, error) {
 	return b, nil
 }
 
-func (c *compiler) bind(args ...any) string {
-	c.args = append(c.args, args...)
-	return strings.TrimSuffix(strings.Repeat("?, ", len(args)), ", ")
-}
-
-func enumField(col string, allowed []string) func(*compiler, string, string, json.RawMessage) (string, error) {
-	return func(c *compiler, s, op string, v json.RawMessage) (string, error) {
-		list, err := stringList(op, v)
-		if err != nil {
-			return "", err
-		}
-		args := make([]any, len(list))
-		for i, x := range list {
-			if x == "unknown" {
-				x = ""
-			}
-			ok := false
-			for _, a := range allowed {
-				ok = ok || a == x
-			}
-			if !ok {
-				return "", invalidf("%q is not one of desktop, tablet, mobile, unknown", x)
-			}
-			args[i] = x
-		}
-		not := ""
-		if op == "neq" {
-			not = "NOT "
-		}
-		return s + "." + col + " " + not + "IN (" + c.bind(args...) + ")", nil
-	}
-}
-
-func textColumn(col string) func(*compiler, string, string, json.RawMessage) (string, error) {
-	return func(c *compiler, s, op string, v json.RawMessage) (string, error) {
-		return c.textOp(s+"."+col, op, v)
-	}
-}
-
-// textOp compares a text expression case-insensitively.
-func (c *compiler) textOp(expr, op string, v json.RawMessage) (string, error) {
+func deviceField(c *converter, op string, v json.RawMessage) (index.Match, error) {
 	list, err := stringList(op, v)
 	if err != nil {
-		return "", err
+		return index.Match{}, err
 	}
-	switch op {
-	case "contains":
-		return "lower(" + expr + ") LIKE " + c.bind("%"+likeEscape(strings.ToLower(list[0]))+"%") + ` ESCAPE '\'`, nil
-	case "neq":
-		return "lower(" + expr + ") != lower(" + c.bind(list[0]) + ")", nil
-	}
-	args := make([]any, len(list))
+	out := make([]string, len(list))
 	for i, x := range list {
-		args[i] = strings.ToLower(x)
+		if x == "unknown" {
+			x = ""
+		}
+		switch x {
+		case "desktop", "tablet", "mobile", "":
+		default:
+			return index.Match{}, invalidf("%q is not one of desktop, tablet, mobile, unknown", x)
+		}
+		out[i] = x
 	}
-	return "lower(" + expr + ") IN (" + c.bind(args...) + ")", nil
+	return index.Match{Field: index.FieldDevice, Op: index.MatchOp(op), Text: out}, nil
 }
 
-func boolExpr(expr func(s string) string) func(*compiler, string, string, json.RawMessage) (string, error) {
-	return func(c *compiler, s, op string, v json.RawMessage) (string, error) {
-		b, err := boolValue(v)
+func textField(f index.MatchField) func(*converter, string, json.RawMessage) (index.Match, error) {
+	return func(c *converter, op string, v json.RawMessage) (index.Match, error) {
+		list, err := stringList(op, v)
 		if err != nil {
-			return "", err
+			return index.Match{}, err
 		}
-		if b {
-			return expr(s), nil
-		}
-		return "NOT (" + expr(s) + ")", nil
+		return index.Match{Field: f, Op: index.MatchOp(op), Text: list}, nil
 	}
 }
 
-var numSQL = map[string]string{"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
-
-func numberExpr(expr func(s string) string) func(*compiler, string, string, json.RawMessage) (string, error) {
-	return func(c *compiler, s, op string, v json.RawMessage) (string, error) {
-		var n float64
-		if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > 1e12 {
-			return "", invalidf("value must be a number from 0")
-		}
-		return expr(s) + " " + numSQL[op] + " " + c.bind(n), nil
-	}
-}
-
-// referrerHostExpr is the lower-case host of a session's referrer
-// ("scheme://host/path" as the recorder stores it).
-func referrerHostExpr(s string) string {
-	r := s + ".referrer"
-	rest := "(CASE WHEN instr(" + r + ", '://') > 0 THEN substr(" + r + ", instr(" + r + ", '://') + 3) ELSE " + r + " END)"
-	return "lower(CASE WHEN instr(" + rest + ", '/') > 0 THEN substr(" + rest + ", 1, instr(" + rest + ", '/') - 1) ELSE " + rest + " END)"
-}
-
-func referrerField(c *compiler, s, op string, v json.RawMessage) (string, error) {
-	h := referrerHostExpr(s)
-	if op == "exists" {
-		b, err := boolValue(v)
-		if err != nil {
-			return "", err
-		}
-		if b {
-			return h + " != ''", nil
-		}
-		return h + " = ''", nil
-	}
-	val, err := stringValue(v)
-	if err != nil {
-		return "", err
-	}
-	val = strings.ToLower(strings.TrimSpace(val))
-	switch op {
-	case "contains":
-		return h + " LIKE " + c.bind("%"+likeEscape(val)+"%") + ` ESCAPE '\'`, nil
-	case "neq":
-		return "NOT (" + h + " = " + c.bind(val) + " OR " + h + " LIKE " + c.bind("%."+likeEscape(val)) + ` ESCAPE '\')`, nil
-	}
-	// A host matches itself and its subdomains: google.com matches
-	// www.google.com.
-	return "(" + h + " = " + c.bind(val) + " OR " + h + " LIKE " + c.bind("%."+likeEscape(val)) + ` ESCAPE '\')`, nil
-}
-
-// entryURLExpr is the URL of a session's earliest page view. The sessions
-// row's entry_url is the first page of the first batch applied, which is
-// not the entry page when batches arrive out of order.
-func entryURLExpr(s string) string {
-	return "COALESCE((SELECT j_eu.url FROM pages j_eu WHERE j_eu.session_id = " + s + ".id ORDER BY j_eu.ts, j_eu.id LIMIT 1), " + s + ".entry_url)"
-}
-
-// queryParamExpr is the raw (still URL-encoded) value of a query parameter
-// of a session's entry URL, or NULL. name is one of our constants.
-func queryParamExpr(s, name string) string {
-	u := entryURLExpr(s)
-	q := "(CASE WHEN instr(" + u + ", '?') > 0 THEN '&' || replace(substr(" + u + ", instr(" + u + ", '?') + 1), '#', '&') || '&' ELSE '' END)"
-	key := "'&" + name + "='"
-	after := "substr(" + q + ", instr(" + q + ", " + key + ") + " + fmt.Sprint(len(name)+2) + ")"
-	return "(CASE WHEN instr(" + q + ", " + key + ") > 0 THEN substr(" + after + ", 1, instr(" + after + ", '&') - 1) END)"
-}
-
-func utmField(name string) func(*compiler, string, string, json.RawMessage) (string, error) {
-	return func(c *compiler, s, op string, v json.RawMessage) (string, error) {
-		e := "lower(" + queryParamExpr(s, name) + ")"
+func existsOrText(f index.MatchField) func(*converter, string, json.RawMessage) (index.Match, error) {
+	return func(c *converter, op string, v json.RawMessage) (index.Match, error) {
 		if op == "exists" {
 			b, err := boolValue(v)
-			if err != nil {
-				return "", err
-			}
-			if b {
-				return "COALESCE(" + e + ", '') != ''", nil
-			}
-			return "COALESCE(" + e + ", '') = ''", nil
+			return index.Match{Field: f, Op: index.OpExists, Bool: b}, err
 		}
 		val, err := stringValue(v)
+		return index.Match{Field: f, Op: index.MatchOp(op), Text: []string{val}}, err
+	}
+}
+
+func patternField(f index.MatchField) func(*converter, string, json.RawMessage) (index.Match, error) {
+	return func(c *converter, op string, v json.RawMessage) (index.Match, error) {
+		val, err := stringValue(v)
 		if err != nil {
-			return "", err
+			return index.Match{}, err
 		}
-		val = strings.ToLower(val)
-		// The URL holds the value encoded, as a form (+ for space) or a
-		// path (%20) would encode it.
-		enc1, enc2 := strings.ToLower(url.QueryEscape(val)), strings.ToLower(url.PathEscape(val))
-		switch op {
-		case "contains":
-			return "(" + e + " LIKE " + c.bind("%"+likeEscape(enc1)+"%") + ` ESCAPE '\' OR ` + e + " LIKE " + c.bind("%"+likeEscape(enc2)+"%") + ` ESCAPE '\')`, nil
-		case "neq":
-			return "COALESCE(" + e + ", '') NOT IN (" + c.bind(enc1, enc2) + ")", nil
+		if op == "eq" {
+			return index.Match{Field: f, Op: index.OpEq, Text: []string{val}}, nil
 		}
-		return e + " IN (" + c.bind(enc1, enc2) + ")", nil
+		p, err := ParsePattern(val)
+		if err != nil {
+			return index.Match{}, err
+		}
+		return index.Match{Field: f, Op: index.OpGlob, Text: []string{p.Glob()}}, nil
 	}
 }
 
-func patternOp(c *compiler, expr, op string, v json.RawMessage) (string, error) {
-	val, err := stringValue(v)
-	if err != nil {
-		return "", err
+func boolField(f index.MatchField) func(*converter, string, json.RawMessage) (index.Match, error) {
+	return func(c *converter, op string, v json.RawMessage) (index.Match, error) {
+		b, err := boolValue(v)
+		return index.Match{Field: f, Op: index.OpEq, Bool: b}, err
 	}
-	if op == "eq" {
-		return expr + " = " + c.bind(val), nil
-	}
-	p, err := ParsePattern(val)
-	if err != nil {
-		return "", err
-	}
-	return expr + " GLOB " + c.bind(p.Glob()), nil
 }
 
-func entryPageField(c *compiler, s, op string, v json.RawMessage) (string, error) {
-	return patternOp(c, "(SELECT j_e.path FROM pages j_e WHERE j_e.session_id = "+s+".id ORDER BY j_e.ts, j_e.id LIMIT 1)", op, v)
-}
-
-func pageField(c *compiler, s, op string, v json.RawMessage) (string, error) {
-	cond, err := patternOp(c, "j_p.path", op, v)
-	if err != nil {
-		return "", err
+func numberField(f index.MatchField) func(*converter, string, json.RawMessage) (index.Match, error) {
+	return func(c *converter, op string, v json.RawMessage) (index.Match, error) {
+		var n float64
+		if err := json.Unmarshal(v, &n); err != nil || n < 0 || n > 1e12 {
+			return index.Match{}, invalidf("value must be a number from 0")
+		}
+		return index.Match{Field: f, Op: index.MatchOp(op), Number: n}, nil
 	}
-	return "EXISTS (SELECT 1 FROM pages j_p WHERE j_p.session_id = " + s + ".id AND " + cond + ")", nil
 }
 
-func eventField(c *compiler, s, op string, v json.RawMessage) (string, error) {
-	cond, err := patternOp(c, "j_ev.name", op, v)
-	if err != nil {
-		return "", err
-	}
-	return "EXISTS (SELECT 1 FROM custom_events j_ev WHERE j_ev.session_id = " + s + ".id AND " + cond + ")", nil
-}
-
-func searchField(c *compiler, s, op string, v json.RawMessage) (string, error) {
-	base := "SELECT 1 FROM journey_searches j_se WHERE j_se.session_id = " + s + ".id"
+// searchField resolves a site-search condition to the sessions with such a
+// search (journey_searches is journey's table, so the index gets ids).
+func searchField(c *converter, op string, v json.RawMessage) (index.Match, error) {
+	m := index.Match{Field: index.FieldSessionIn, Op: index.OpEq}
+	var term string
 	switch op {
 	case "exists":
 		b, err := boolValue(v)
 		if err != nil {
-			return "", err
+			return index.Match{}, err
 		}
-		if b {
-			return "EXISTS (" + base + ")", nil
+		if !b {
+			m.Op = index.OpNeq
 		}
-		return "NOT EXISTS (" + base + ")", nil
 	case "contains":
 		val, err := stringValue(v)
 		if err != nil {
-			return "", err
+			return index.Match{}, err
 		}
-		return "EXISTS (" + base + " AND j_se.term LIKE " + c.bind("%"+likeEscape(strings.ToLower(val))+"%") + ` ESCAPE '\')`, nil
+		term = strings.ToLower(val)
+	default:
+		val, err := stringValue(v)
+		if err != nil {
+			return index.Match{}, err
+		}
+		term = strings.ToLower(strings.Join(strings.Fields(val), " "))
 	}
-	val, err := stringValue(v)
-	if err != nil {
-		return "", err
+	if c.searches != nil {
+		ids, err := c.searches(op, term)
+		if err != nil {
+			return index.Match{}, err
+		}
+		m.IDs = ids
 	}
-	return "EXISTS (" + base + " AND j_se.term = " + c.bind(strings.ToLower(strings.Join(strings.Fields(val), " "))) + ")", nil
+	return m, nil
 }
 
-func visitorTypeField(c *compiler, s, op string, v json.RawMessage) (string, error) {
+func visitorTypeField(c *converter, op string, v json.RawMessage) (index.Match, error) {
 	val, err := stringValue(v)
 	if err != nil {
-		return "", err
+		return index.Match{}, err
 	}
-	first := "NOT EXISTS (SELECT 1 FROM sessions j_f WHERE j_f.project_id = " + s + ".project_id AND j_f.visitor_id IN (" +
-		personVisitors(s) + ") AND (j_f.started_at < " + s + ".started_at OR (j_f.started_at = " + s + ".started_at AND j_f.id < " + s + ".id)))"
-	switch val {
-	case "new":
-		return first, nil
-	case "returning":
-		return "NOT " + first, nil
+	if val != "new" && val != "returning" {
+		return index.Match{}, invalidf(`visitor_type is "new" or "returning", not %q`, val)
 	}
-	return "", invalidf(`visitor_type is "new" or "returning", not %q`, val)
+	return index.Match{Field: index.FieldVisitorType, Op: index.OpEq, Text: []string{val}}, nil
 }
 
-func userIDField(c *compiler, s, op string, v json.RawMessage) (string, error) {
+func userIDField(c *converter, op string, v json.RawMessage) (index.Match, error) {
 	list, err := stringList(op, v)
 	if err != nil {
-		return "", err
+		return index.Match{}, err
 	}
-	args := make([]any, len(list))
-	for i, x := range list {
-		args[i] = x
+	return index.Match{Field: index.FieldUserID, Op: index.MatchOp(op), Text: list}, nil
+}
+
+// SessionMatch turns a segment into the index's typed session condition,
+// e.g. for the sessions list of projectIDs (nil: every project). Site-search
+// conditions become the sets of those projects' sessions with such a
+// search.
+func (s *Service) SessionMatch(ctx context.Context, projectIDs []int64, seg Segment) (index.Match, error) {
+	return seg.toMatch(func(op, term string) ([]int64, error) {
+		return s.searchSessions(ctx, projectIDs, op, term)
+	})
+}
+
+// Match turns a segment into the index's typed session condition without
+// journey's data: a site-search condition is an error (ErrInvalid). For
+// callers without a Service; SessionMatch handles every field.
+func (seg Segment) Match() (index.Match, error) {
+	return seg.toMatch(func(op, term string) ([]int64, error) {
+		return nil, invalidf("segment: search conditions need the journey service")
+	})
+}
+
+// match is SessionMatch for one project's report.
+func (s *Service) match(ctx context.Context, projectID int64, seg Segment) (index.Match, error) {
+	return s.SessionMatch(ctx, []int64{projectID}, seg)
+}
+
+// searchSessions lists the sessions of projects (nil: all) with a site
+// search: any (op exists), whose term contains term, or equal to it.
+func (s *Service) searchSessions(ctx context.Context, projectIDs []int64, op, term string) ([]int64, error) {
+	q := `SELECT DISTINCT session_id FROM journey_searches WHERE 1`
+	var args []any
+	if projectIDs != nil {
+		q += ` AND project_id IN (SELECT value FROM json_each(?))`
+		b, _ := json.Marshal(projectIDs)
+		args = append(args, string(b))
 	}
-	return userIDExpr(s) + " IN (" + c.bind(args...) + ")", nil
+	switch op {
+	case "contains":
+		q += ` AND term LIKE ? ESCAPE '\'`
+		args = append(args, "%"+likeEscape(term)+"%")
+	case "eq":
+		q += ` AND term = ?`
+		args = append(args, term)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("segment: sessions with searches: %w", err)
+	}
+	defer rows.Close()
+	ids := []int64{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("segment: scan search session: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("segment: sessions with searches: %w", err)
+	}
+	return ids, nil
 }

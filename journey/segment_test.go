@@ -8,9 +8,10 @@ import (
 	"testing"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/storage/index"
 )
 
-func TestSegment_Compile(t *testing.T) {
+func TestService_SessionMatch(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 	named := map[int64]string{}
@@ -79,30 +80,21 @@ func TestSegment_Compile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := seg.Compile("s")
+			m, err := f.svc.SessionMatch(ctx, []int64{f.project}, seg)
 			if err != nil {
 				t.Fatal(err)
 			}
-			q := `SELECT s.id FROM sessions s WHERE s.project_id = ?`
-			if !c.Empty() {
-				q += ` AND (` + c.SQL + `)`
-			}
-			rows, err := f.db.Read().QueryContext(ctx, q, append([]any{f.project}, c.Args...)...)
-			if err != nil {
-				t.Fatalf("%s: %v", c.SQL, err)
-			}
-			defer rows.Close()
 			var got []string
-			for rows.Next() {
-				var id int64
-				if err := rows.Scan(&id); err != nil {
-					t.Fatal(err)
-				}
+			err = f.db.ScanSessions(ctx, index.SessionScan{ProjectID: f.project, Match: m}, func(id int64, _ []string) error {
 				got = append(got, named[id])
+				return nil
+			})
+			if err != nil {
+				t.Fatalf("%+v: %v", m, err)
 			}
 			sort.Strings(got)
 			if strings.Join(got, " ") != tc.want {
-				t.Errorf("got %q, want %q\nsql: %s", strings.Join(got, " "), tc.want, c.SQL)
+				t.Errorf("got %q, want %q\nmatch: %+v", strings.Join(got, " "), tc.want, m)
 			}
 		})
 	}

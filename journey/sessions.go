@@ -3,12 +3,9 @@ package journey
 import (
 	"context"
 	"encoding/base64"
-	"fmt"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/trailmap/trailmap/storage/index"
 )
 
 // SessionRef is a session behind a number: enough to list it and open its
@@ -46,36 +43,16 @@ func (s *Service) sessionRefs(ctx context.Context, ids []int64) ([]SessionRef, e
 	if len(ids) == 0 {
 		return out, nil
 	}
-	args := make([]any, len(ids))
-	for i, id := range ids {
-		args[i] = id
-	}
-	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT s.id, s.public_id, s.started_at, s.ended_at, s.visitor_id, COALESCE(v.user_id, ''), s.device, s.browser, s.os,
-			s.entry_url, s.page_count, s.conversions, s.rage_clicks, s.dead_clicks, s.errors, s.closed
-		FROM sessions s LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id
-		WHERE s.id IN `+index.List(len(ids)), args...)
+	ss, err := s.core.SessionsByID(ctx, ids)
 	if err != nil {
-		return nil, fmt.Errorf("load sessions: %w", err)
+		return nil, err
 	}
-	defer rows.Close()
-	byID := map[int64]SessionRef{}
-	for rows.Next() {
-		var r SessionRef
-		var id, start, end int64
-		var closed bool
-		if err := rows.Scan(&id, &r.ID, &start, &end, &r.VisitorID, &r.UserID, &r.Device, &r.Browser, &r.OS,
-			&r.EntryURL, &r.Pages, &r.Conversions, &r.RageClicks, &r.DeadClicks, &r.Errors, &closed); err != nil {
-			return nil, fmt.Errorf("scan session: %w", err)
-		}
-		r.StartedAt = time.UnixMilli(start).UTC()
-		r.DurationMS = end - start
-		r.Live = !closed
-		r.Recording = "/api/v1/sessions/" + r.ID + "/events"
-		byID[id] = r
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("load sessions: %w", err)
+	byID := make(map[int64]SessionRef, len(ss))
+	for _, x := range ss {
+		byID[x.RowID] = SessionRef{ID: x.ID, StartedAt: x.StartedAt, DurationMS: x.DurationMS, VisitorID: x.VisitorID, UserID: x.UserID,
+			Device: x.Device, Browser: x.Browser, OS: x.OS, EntryURL: x.EntryURL, Pages: x.Pages, Conversions: x.Conversions,
+			RageClicks: x.RageClicks, DeadClicks: x.DeadClicks, Errors: x.Errors, Live: x.Live,
+			Recording: "/api/v1/sessions/" + x.ID + "/events"}
 	}
 	for _, id := range ids {
 		if r, ok := byID[id]; ok {

@@ -68,7 +68,7 @@ func (s *Service) StageFlowReport(ctx context.Context, q StageFlowQuery) (*Stage
 	if !q.To.After(q.From) {
 		return nil, invalidf("to must be after from")
 	}
-	seg, err := q.Segment.Compile("s")
+	seg, err := s.match(ctx, q.ProjectID, q.Segment)
 	if err != nil {
 		return nil, err
 	}

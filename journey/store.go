@@ -4,12 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
-	"github.com/mattn/go-sqlite3"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Funnel is a saved funnel.
@@ -61,10 +60,7 @@ func notFound(what string, id int64) error {
 	return fmt.Errorf("%s %d: %w", what, id, ErrNotFound)
 }
 
-func isUnique(err error) bool {
-	var se sqlite3.Error
-	return errors.As(err, &se) && se.ExtendedCode == sqlite3.ErrConstraintUnique
-}
+func isUnique(err error) bool { return sqldb.IsUnique(err) }
 
 // CreateFunnel saves a funnel.
 func (s *Service) CreateFunnel(ctx context.Context, projectID int64, name string, def FunnelDef) (*Funnel, error) {
@@ -174,7 +170,7 @@ func checkAudience(a *Audience) error {
 	if a.WindowDays < 0 || a.WindowDays > 3650 {
 		return invalidf("window_days must be from 0 (any time) to 3650")
 	}
-	if _, err := a.Segment.Compile("s"); err != nil {
+	if _, err := a.Segment.toMatch(nil); err != nil {
 		return err
 	}
 	return nil
@@ -287,7 +283,7 @@ func (s *Service) CreateStage(ctx context.Context, st Stage) (*Stage, error) {
 	rules, _ := json.Marshal(st.Rules)
 	now := s.now().UnixMilli()
 	var id int64
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
 		if st.Position <= 0 {
 			if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(position), 0) + 1 FROM journey_stages WHERE project_id = ?`,
 				st.ProjectID).Scan(&st.Position); err != nil {

@@ -3,12 +3,18 @@ package journey
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // syncChunk is how many sessions one backfill transaction derives; small
 // enough that the recorder's writer never waits long.
 const syncChunk = 500
+
+// syncPage is how many session ids Sync asks the index for at a time.
+const syncPage = 5000
 
 // Sync derives the timelines of sessions that have none and returns how
 // many it derived. The recorder observer keeps new sessions current, so
@@ -17,23 +23,74 @@ const syncChunk = 500
 func (s *Service) Sync(ctx context.Context) (int, error) {
 	total := 0
 	var after int64
+	var todo []int64
+	flush := func() error {
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := s.deriveIn(ctx, todo); err != nil {
+			return fmt.Errorf("backfill journey: %w", err)
+		}
+		total += len(todo)
+		todo = todo[:0]
+		return nil
+	}
 	for {
-		ids, err := s.sessionIDs(ctx, `
-			SELECT s.id FROM sessions s
-			WHERE s.id > ? AND NOT EXISTS (SELECT 1 FROM journey_sessions j WHERE j.session_id = s.id)
-			ORDER BY s.id LIMIT ?`, after, syncChunk)
+		ids, err := s.core.SessionIDsAfter(ctx, 0, after, syncPage)
 		if err != nil {
 			return total, err
 		}
 		if len(ids) == 0 {
-			return total, nil
+			return total, flush()
 		}
-		if err := s.db.Tx(ctx, func(tx *sql.Tx) error { return s.derive(ctx, tx, ids) }); err != nil {
-			return total, fmt.Errorf("backfill journey: %w", err)
-		}
-		total += len(ids)
 		after = ids[len(ids)-1]
+		missing, err := s.underived(ctx, ids)
+		if err != nil {
+			return total, err
+		}
+		for _, id := range missing {
+			todo = append(todo, id)
+			if len(todo) == syncChunk {
+				if err := flush(); err != nil {
+					return total, err
+				}
+			}
+		}
 	}
+}
+
+// underived returns the ones of ids (ascending) that have no timeline.
+func (s *Service) underived(ctx context.Context, ids []int64) ([]int64, error) {
+	list, _ := json.Marshal(ids)
+	rows, err := s.db.Read().QueryContext(ctx,
+		`SELECT session_id FROM journey_sessions WHERE session_id IN (SELECT value FROM json_each(?))`, string(list))
+	if err != nil {
+		return nil, fmt.Errorf("list sessions to derive: %w", err)
+	}
+	defer rows.Close()
+	have := map[int64]bool{}
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("scan session id: %w", err)
+		}
+		have[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions to derive: %w", err)
+	}
+	var out []int64
+	for _, id := range ids {
+		if !have[id] {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// deriveIn derives sessions in a transaction of its own.
+func (s *Service) deriveIn(ctx context.Context, ids []int64) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.derive(ctx, sqldb.WrapTx(tx), ids) })
 }
 
 // Rebuild derives every session of a project again (after a settings
@@ -41,15 +98,14 @@ func (s *Service) Sync(ctx context.Context) (int, error) {
 func (s *Service) Rebuild(ctx context.Context, projectID int64) error {
 	var after int64
 	for {
-		ids, err := s.sessionIDs(ctx, `SELECT id FROM sessions WHERE project_id = ? AND id > ? ORDER BY id LIMIT ?`,
-			projectID, after, syncChunk)
+		ids, err := s.core.SessionIDsAfter(ctx, projectID, after, syncChunk)
 		if err != nil {
 			return err
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		if err := s.db.Tx(ctx, func(tx *sql.Tx) error { return s.derive(ctx, tx, ids) }); err != nil {
+		if err := s.deriveIn(ctx, ids); err != nil {
 			return fmt.Errorf("rebuild journey: %w", err)
 		}
 		after = ids[len(ids)-1]
@@ -74,21 +130,4 @@ func (s *Service) rebuildLoop(ctx context.Context, projectID int64) error {
 			return err
 		}
 	}
-}
-
-func (s *Service) sessionIDs(ctx context.Context, q string, args ...any) ([]int64, error) {
-	rows, err := s.db.Read().QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list sessions to derive: %w", err)
-	}
-	defer rows.Close()
-	var ids []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, fmt.Errorf("scan session id: %w", err)
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
-	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -87,13 +86,13 @@ func decodeTimeline(b []byte, start int64, buf []entry) ([]entry, error) {
 	return buf, nil
 }
 
-// writeStmts are the derive statements, prepared once on the index writer
-// (the observer runs inside the recorder's transaction, which holds the
-// only writer connection, so they cannot be prepared later).
+// writeStmts are the derive statements on journey's tables, prepared once
+// on the writer (the observer runs inside the recorder's transaction, which
+// holds the only writer connection, so they cannot be prepared later).
 type writeStmts struct {
-	keyGet, keyPut, visGet, visPut, upsert, convSet *sql.Stmt
+	keyGet, keyPut, visGet, visPut, upsert *sql.Stmt
 	// One-session forms of derive's reads, for the observer.
-	session1, pages1, events1, chunk1, delSearch1, settings1 *sql.Stmt
+	chunk1, delSearch1, settings1 *sql.Stmt
 }
 
 func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
@@ -107,10 +106,6 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 		{&w.visGet, `SELECT id FROM journey_visitors WHERE project_id = ? AND visitor_id = ?`},
 		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)`},
 		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.convSet, `UPDATE sessions SET conversions = ? WHERE id = ? AND conversions != ?`},
-		{&w.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id = ?`},
-		{&w.pages1, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id = ?`},
-		{&w.events1, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id = ?`},
 		{&w.chunk1, `SELECT chunk FROM journey_sessions WHERE session_id = ? AND chunk IS NOT NULL`},
 		{&w.delSearch1, `DELETE FROM journey_searches WHERE session_id = ?`},
 		{&w.settings1, `SELECT settings FROM journey_settings WHERE project_id = ?`},
@@ -127,8 +122,8 @@ func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
 
 func (w *writeStmts) close() error {
 	var errs []error
-	for _, st := range []*sql.Stmt{w.keyGet, w.keyPut, w.visGet, w.visPut, w.upsert, w.convSet,
-		w.session1, w.pages1, w.events1, w.chunk1, w.delSearch1, w.settings1} {
+	for _, st := range []*sql.Stmt{w.keyGet, w.keyPut, w.visGet, w.visPut, w.upsert,
+		w.chunk1, w.delSearch1, w.settings1} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
@@ -151,24 +146,18 @@ type projectRules struct {
 }
 
 // derive recomputes the derived rows (timeline, searches, conversions) of
-// the sessions ids inside tx. Sessions that no longer exist are skipped.
-func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
+// the sessions ids inside stx. Sessions that no longer exist are skipped.
+func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
+	tx := stx.SQL()
 	st := s.ws
-	in := index.List(len(ids))
+	in := sqldb.List(len(ids))
 	args := make([]any, len(ids))
 	for i, id := range ids {
 		args[i] = id
 	}
-	type sess struct {
-		id, project, start int64
-		visitor, device    string
-		raw                []rawEntry
-	}
-	byID := map[int64]*sess{}
-	var order []*sess
 	// query runs a read of these sessions: prepared for one session (the
 	// observer's case), built for several (backfill).
 	query := func(one *sql.Stmt, many string) (*sql.Rows, error) {
@@ -180,50 +169,9 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	if err := unpack(ctx, tx, st.chunk1, query); err != nil {
 		return err
 	}
-	rows, err := query(st.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id IN `)
+	contents, err := s.content.Read(ctx, stx, ids)
 	if err != nil {
-		return fmt.Errorf("derive: read sessions: %w", err)
-	}
-	for rows.Next() {
-		x := &sess{}
-		if err := rows.Scan(&x.id, &x.project, &x.visitor, &x.start, &x.device); err != nil {
-			rows.Close()
-			return fmt.Errorf("derive: scan session: %w", err)
-		}
-		byID[x.id] = x
-		order = append(order, x)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("derive: read sessions: %w", err)
-	}
-	for _, q := range []struct {
-		kind int
-		one  *sql.Stmt
-		sql  string
-	}{
-		{kindPage, st.pages1, `SELECT session_id, ts, id, path, url FROM pages WHERE session_id IN `},
-		{kindEvent, st.events1, `SELECT session_id, ts, id, name, '' FROM custom_events WHERE session_id IN `},
-	} {
-		rows, err := query(q.one, q.sql)
-		if err != nil {
-			return fmt.Errorf("derive: read timeline: %w", err)
-		}
-		for rows.Next() {
-			var sid int64
-			e := rawEntry{kind: q.kind}
-			if err := rows.Scan(&sid, &e.ts, &e.id, &e.name, &e.url); err != nil {
-				rows.Close()
-				return fmt.Errorf("derive: scan timeline: %w", err)
-			}
-			if x := byID[sid]; x != nil {
-				x.raw = append(x.raw, e)
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return fmt.Errorf("derive: read timeline: %w", err)
-		}
+		return fmt.Errorf("derive: %w", err)
 	}
 
 	rules := map[int64]*projectRules{}
@@ -276,18 +224,26 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 	}
 
 	var searchRows [][4]any
-	for _, x := range order {
-		pr := rules[x.project]
+	var raw []rawEntry
+	for _, x := range contents {
+		pr := rules[x.ProjectID]
 		if pr == nil {
-			stg, err := loadSettingsRow(tx.StmtContext(ctx, st.settings1).QueryRowContext(ctx, x.project))
+			stg, err := loadSettingsRow(tx.StmtContext(ctx, st.settings1).QueryRowContext(ctx, x.ProjectID))
 			if err != nil {
 				return err
 			}
 			pr = &projectRules{conv: stg.conversion(), search: stg.SearchParams}
-			rules[x.project] = pr
+			rules[x.ProjectID] = pr
 		}
-		sort.SliceStable(x.raw, func(i, j int) bool {
-			a, b := x.raw[i], x.raw[j]
+		raw = raw[:0]
+		for _, p := range x.Pages {
+			raw = append(raw, rawEntry{kind: kindPage, ts: p.TS, id: p.ID, name: p.Path, url: p.URL})
+		}
+		for _, e := range x.Events {
+			raw = append(raw, rawEntry{kind: kindEvent, ts: e.TS, id: e.ID, name: e.Name})
+		}
+		sort.SliceStable(raw, func(i, j int) bool {
+			a, b := raw[i], raw[j]
 			if a.ts != b.ts {
 				return a.ts < b.ts
 			}
@@ -299,25 +255,25 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 		var es []entry
 		var convs int
 		var convAt, searchAt sql.NullInt64
-		for i, e := range x.raw {
+		for i, e := range raw {
 			if e.kind == kindPage {
-				same := i > 0 && x.raw[i-1].kind == kindPage
+				same := i > 0 && raw[i-1].kind == kindPage
 				for _, term := range searchTerms(e.url, pr.search) {
-					if same && x.raw[i-1].url == e.url {
+					if same && raw[i-1].url == e.url {
 						break
 					}
-					searchRows = append(searchRows, [4]any{x.id, x.project, e.ts, term})
+					searchRows = append(searchRows, [4]any{x.ID, x.ProjectID, e.ts, term})
 					if !searchAt.Valid {
 						searchAt = sql.NullInt64{Int64: e.ts, Valid: true}
 					}
 				}
 				// A repeated Meta event of the same page (full snapshot
 				// checkpoints) is not a new view.
-				if same && x.raw[i-1].name == e.name {
+				if same && raw[i-1].name == e.name {
 					continue
 				}
 			}
-			id, err := keyID(x.project, e.kind, e.name)
+			id, err := keyID(x.ProjectID, e.kind, e.name)
 			if err != nil {
 				return err
 			}
@@ -330,9 +286,9 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 			}
 		}
 		var vis int64
-		err := tx.StmtContext(ctx, st.visGet).QueryRowContext(ctx, x.project, x.visitor).Scan(&vis)
+		err := tx.StmtContext(ctx, st.visGet).QueryRowContext(ctx, x.ProjectID, x.VisitorID).Scan(&vis)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.StmtContext(ctx, st.visPut).ExecContext(ctx, x.project, x.visitor)
+			res, err := tx.StmtContext(ctx, st.visPut).ExecContext(ctx, x.ProjectID, x.VisitorID)
 			if err != nil {
 				return fmt.Errorf("derive: add visitor: %w", err)
 			}
@@ -343,11 +299,11 @@ func (s *Service) derive(ctx context.Context, tx *sql.Tx, ids []int64) error {
 			return fmt.Errorf("derive: look up visitor: %w", err)
 		}
 		if _, err := tx.StmtContext(ctx, st.upsert).ExecContext(ctx,
-			x.project, x.start, x.id, vis, encodeTimeline(x.start, es), convAt, searchAt, deviceCodes[x.device]); err != nil {
+			x.ProjectID, x.StartedAt, x.ID, vis, encodeTimeline(x.StartedAt, es), convAt, searchAt, deviceCodes[x.Device]); err != nil {
 			return fmt.Errorf("derive: store timeline: %w", err)
 		}
-		if _, err := tx.StmtContext(ctx, st.convSet).ExecContext(ctx, convs, x.id, convs); err != nil {
-			return fmt.Errorf("derive: set conversions: %w", err)
+		if err := s.content.SetConversions(ctx, stx, x.ID, convs); err != nil {
+			return fmt.Errorf("derive: %w", err)
 		}
 	}
 	var err2 error
@@ -423,11 +379,10 @@ func containsFold(list []string, s string) bool {
 // inside the transaction that records it. Other batches cost a look at
 // each event's type, which the recorder has read already.
 func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event) error {
-	tx := stx.SQL()
 	for _, ev := range events {
 		t := ev.Type
 		if t == rrweb.Meta || t < 0 || t >= 1000 || (t == rrweb.Custom && !internalEvent(ev.Data)) {
-			return s.derive(ctx, tx, []int64{sessionID})
+			return s.derive(ctx, stx, []int64{sessionID})
 		}
 	}
 	return nil
@@ -451,6 +406,5 @@ func internalEvent(data []byte) bool {
 // SessionClosed implements recorder.Observer: the session's derived rows
 // are computed once more, so a start time moved by a late batch is right.
 func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID int64) error {
-	tx := stx.SQL()
-	return s.derive(ctx, tx, []int64{sessionID})
+	return s.derive(ctx, stx, []int64{sessionID})
 }

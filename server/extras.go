@@ -15,7 +15,17 @@ type Extras struct {
 	// Heatmaps draws click, element, scroll and frustration maps and lists
 	// sessions' frustration signals (see heatmaps.go).
 	Heatmaps Heatmaps
-	// Journeys answers people, funnels, paths, intent, stages and
-	// audiences (see journeys.go).
-	Journeys Journeys
+	// People, Funnels, Paths, Intent, Stages and Audiences are the journey
+	// API's resources (see people.go, funnels.go, paths.go, intent.go,
+	// stages.go, audiences.go; the journey service implements them all).
+	People    People
+	Funnels   Funnels
+	Paths     Paths
+	Intent    Intent
+	Stages    Stages
+	Audiences Audiences
+	// Segments turns journey segments into the index's session conditions,
+	// for ?segment= on the sessions list (see sessions.go); nil: the
+	// sessions list takes no segment.
+	Segments Segments
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // Heatmaps is what the server needs of the heatmap service. It has more
@@ -81,8 +82,16 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 		}
 		*p.dst = n
 	}
-	if q.SessionSQL, q.SessionArgs, err = segmentCond(c); err != nil {
+	m, err := s.segmentMatch(c, []int64{id})
+	if err != nil {
 		return q, err
+	}
+	if !m.IsZero() {
+		// Transitional: heatmap still takes the segment as SQL (see
+		// index.MatchSQL).
+		if q.SessionSQL, q.SessionArgs, err = index.MatchSQL(m, "s"); err != nil {
+			return q, err
+		}
 	}
 	return q, nil
 }

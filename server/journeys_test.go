@@ -68,7 +68,8 @@ func newJourneyServer(t *testing.T) *journeyServer {
 		t.Fatal(err)
 	}
 	s := New(Config{Addr: "127.0.0.1:0"}, Deps{Index: db, Logger: slog.New(slog.DiscardHandler),
-		Extra: Extras{Journeys: svc, Cookies: journeyMember{a.ID}}})
+		Extra: Extras{People: svc, Funnels: svc, Paths: svc, Intent: svc, Stages: svc, Audiences: svc, Segments: svc,
+			Cookies: journeyMember{a.ID}}})
 	return &journeyServer{h: s.Handler(), token: tok.Value, alpha: a.ID, beta: b.ID, betaFunnel: f.ID, betaAudience: au.ID}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -77,12 +78,8 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		}
 		f.Limit = n
 	}
-	segSQL, segArgs, err := segmentCond(c)
-	if err != nil {
+	if f.Match, err = s.segmentMatch(c, f.ProjectIDs); err != nil {
 		return f, err
-	}
-	if segSQL != "" {
-		f.Where = append(f.Where, index.Cond{SQL: segSQL, Args: segArgs})
 	}
 	for _, h := range c.QueryParams()["has"] {
 		for _, part := range strings.Split(h, ",") {
@@ -94,26 +91,38 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 	return f, nil
 }
 
-// segmentCond compiles the segment query parameter (a journey segment as
-// JSON) to an SQL condition over a sessions row aliased "s"; "" when there is
-// none or it matches everything.
-func segmentCond(c echo.Context) (string, []any, error) {
+// Segments turns a journey segment into the index's typed session
+// condition for the sessions of projectIDs (nil: every project); journey
+// resolves the conditions on its own data (site searches) to session sets.
+type Segments interface {
+	SessionMatch(ctx context.Context, projectIDs []int64, seg journey.Segment) (index.Match, error)
+}
+
+// segmentMatch reads the segment query parameter (a journey segment as
+// JSON) as a condition on the sessions of projectIDs; the zero Match when
+// there is none.
+func (s *Server) segmentMatch(c echo.Context, projectIDs []int64) (index.Match, error) {
 	v := c.QueryParam("segment")
 	if v == "" {
-		return "", nil, nil
+		return index.Match{}, nil
 	}
 	seg, err := journey.ParseSegment([]byte(v))
 	if err != nil {
-		return "", nil, badRequest{err.Error()}
+		return index.Match{}, badRequest{err.Error()}
 	}
 	if seg.IsEmpty() {
-		return "", nil, nil
+		return index.Match{}, nil
 	}
-	cs, err := seg.Compile("s")
+	var m index.Match
+	if s.deps.Extra.Segments != nil {
+		m, err = s.deps.Extra.Segments.SessionMatch(c.Request().Context(), projectIDs, seg)
+	} else {
+		m, err = seg.Match()
+	}
 	if err != nil {
-		return "", nil, badRequest{err.Error()}
+		return index.Match{}, journeyError(err)
 	}
-	return cs.SQL, cs.Args, nil
+	return m, nil
 }
 
 // projectFor resolves a project given by id or name (query parameter or

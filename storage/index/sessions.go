@@ -72,16 +72,9 @@ type SessionFilter struct {
 	Has         []string // rage_click, dead_click, error, error_click, conversion
 	Cursor      string
 	Limit       int
-	// Where adds conditions over the sessions row aliased "s" (e.g. a
-	// journey segment compiled to SQL); they are trusted SQL with bound
-	// arguments, never user text.
-	Where []Cond
-}
-
-// Cond is an SQL boolean expression with its arguments.
-type Cond struct {
-	SQL  string
-	Args []any
+	// Match keeps the sessions it matches (e.g. a journey segment, which
+	// journey turns into a Match).
+	Match Match
 }
 
 // ErrBadFilter is returned (wrapped) for a filter that cannot be applied.
@@ -167,9 +160,12 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		}
 		where = append(where, "s."+col+" > 0")
 	}
-	for _, c := range f.Where {
-		where = append(where, "("+c.SQL+")")
-		args = append(args, c.Args...)
+	if !f.Match.IsZero() {
+		cond, err := matchSQL(&f.Match, "s", &args)
+		if err != nil {
+			return nil, "", err
+		}
+		where = append(where, "("+cond+")")
 	}
 	if f.Cursor != "" {
 		start, id, err := decodeCursor(f.Cursor)
