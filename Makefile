@@ -73,7 +73,7 @@ test: deps build
 # Each fuzz target for a few seconds beyond its seed corpus (which the plain
 # test run already covers); a crasher lands in testdata/fuzz and fails.
 fuzz-short:
-	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
