@@ -83,8 +83,8 @@ type nq struct {
 	d0, d1  int64 // days, inclusive
 	devices []string
 	// members are the sessions of the segment among those with raw rows
-	// in the query's range, as a JSON array of row ids; found once, by
-	// the first raw read of a segmented query.
+	// in the query's range, as a JSON array of row ids ("" none, allMembers
+	// all of them); found once, by the first raw read of a segmented query.
 	members      string
 	membersFound bool
 }
@@ -191,10 +191,13 @@ func (n *nq) rawWhere() (string, []any) {
 // device and day.
 var rawTables = []string{"heat_pageviews", "heat_clicks", "heat_signals"}
 
+// allMembers is segmentMembers' answer when every session is a member.
+const allMembers = "*"
+
 // segmentMembers finds (once per query) the sessions of the segment among
 // those with raw rows in the query's range: the index evaluates the
 // segment, on sessions rows it owns, over just these candidates. It
-// returns "" when none is a member.
+// returns "" when none is a member, allMembers when all are.
 func (s *Service) segmentMembers(ctx context.Context, n *nq) (string, error) {
 	if n.membersFound {
 		return n.members, nil
@@ -227,7 +230,9 @@ func (s *Service) segmentMembers(ctx context.Context, n *nq) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("segment: %w", err)
 	}
-	if len(members) > 0 {
+	if len(members) == len(ids) && len(ids) > 0 {
+		n.members = allMembers
+	} else if len(members) > 0 {
 		b := make([]byte, 0, 2+len(members)*8)
 		b = append(b, '[')
 		for i, id := range members {
@@ -255,11 +260,14 @@ func (s *Service) eachRow(ctx context.Context, n *nq, table, cols, tail string, 
 		if err != nil {
 			return err
 		}
-		if members == "" {
+		switch members {
+		case "":
 			return nil // as the query would: every caller groups, or lists rows
+		case allMembers:
+		default:
+			q += ` AND t.session_id IN (SELECT value FROM json_each(?))`
+			args = append(args, members)
 		}
-		q += ` AND t.session_id IN (SELECT value FROM json_each(?))`
-		args = append(args, members)
 	}
 	rows, err := s.db.Read().QueryContext(ctx, q+" "+tail, append(args, tailArgs...)...)
 	if err != nil {
