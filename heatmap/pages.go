@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // PageStat is a page with its counts in a range, for the viewer's picker.
@@ -163,23 +165,33 @@ func (s *Service) Snapshot(ctx context.Context, q Query) (*Snapshot, error) {
 	devSQL, devArgs := n.devIn("v.device")
 	args := append(append([]any{n.pageID}, devArgs...), dayStart(n.d0), dayStart(n.d1+1), want, want, want)
 	var sn Snapshot
-	var started, ts, snapTS int64
+	var sessionID, ts, snapTS int64
 	err = s.db.Read().QueryRowContext(ctx, `
-		SELECT public_id, started_at, url, ts, snapshot_ts, vw, vh, doc_w, doc_h, device FROM (
-			SELECT s.public_id, s.started_at, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h, v.device
-			FROM heat_pageviews v JOIN sessions s ON s.id = v.session_id
+		SELECT session_id, url, ts, snapshot_ts, vw, vh, doc_w, doc_h, device FROM (
+			SELECT v.session_id, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h, v.device
+			FROM heat_pageviews v
 			WHERE v.page_id = ?`+devSQL+` AND v.ts >= ? AND v.ts < ? AND v.snapshot_ts > 0
 			ORDER BY v.ts DESC LIMIT 500)
 		ORDER BY (? > 0 AND ABS(vw - ?) * 10 > ?), ts DESC LIMIT 1`, args...).
-		Scan(&sn.SessionID, &started, &sn.URL, &ts, &snapTS, &sn.ViewportW, &sn.ViewportH, &sn.DocW, &sn.DocH, &sn.Device)
+		Scan(&sessionID, &sn.URL, &ts, &snapTS, &sn.ViewportW, &sn.ViewportH, &sn.DocW, &sn.DocH, &sn.Device)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("%w: no recorded view of %s with a full snapshot", ErrNoData, n.key)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find snapshot: %w", err)
 	}
+	// Page views go with their session (ON DELETE CASCADE): it is only
+	// missing if it was deleted since.
+	sess, err := s.idx.SessionByRowID(ctx, sessionID)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, fmt.Errorf("%w: no recorded view of %s with a full snapshot", ErrNoData, n.key)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find snapshot: %w", err)
+	}
+	sn.SessionID = sess.ID
 	sn.Time = time.UnixMilli(snapTS).UTC()
-	sn.FromMS = max(snapTS-started, 0)
+	sn.FromMS = max(snapTS-sess.StartedAt.UnixMilli(), 0)
 	sn.ToMS = sn.FromMS + 3000
 	return &sn, nil
 }
@@ -210,9 +222,8 @@ var signalNames = map[string]string{SignalRage: "rage_click", SignalDead: "dead_
 // is the sessions row id.
 func (s *Service) Signals(ctx context.Context, sessionID int64) ([]Signal, error) {
 	rows, err := s.db.Read().QueryContext(ctx, `
-		SELECT g.type, g.ts, g.ts - s.started_at, g.vx, g.vy, g.x, g.y, COALESCE(sel.selector, ''), p.key, g.count, g.message
+		SELECT g.type, g.ts, g.vx, g.vy, g.x, g.y, COALESCE(sel.selector, ''), p.key, g.count, g.message
 		FROM heat_signals g
-		JOIN sessions s ON s.id = g.session_id
 		JOIN heat_pages p ON p.id = g.page_id
 		LEFT JOIN heat_selectors sel ON sel.id = g.selector_id
 		WHERE g.session_id = ? ORDER BY g.ts, g.id`, sessionID)
@@ -224,13 +235,30 @@ func (s *Service) Signals(ctx context.Context, sessionID int64) ([]Signal, error
 	for rows.Next() {
 		var g Signal
 		var ts int64
-		if err := rows.Scan(&g.Type, &ts, &g.OffsetMS, &g.X, &g.Y, &g.PageX, &g.PageY, &g.Selector, &g.Page, &g.Count, &g.Message); err != nil {
+		if err := rows.Scan(&g.Type, &ts, &g.X, &g.Y, &g.PageX, &g.PageY, &g.Selector, &g.Page, &g.Count, &g.Message); err != nil {
 			return nil, fmt.Errorf("list signals: %w", err)
 		}
 		g.Time = time.UnixMilli(ts).UTC()
-		g.OffsetMS = max(g.OffsetMS, 0)
 		g.Type = signalNames[g.Type]
 		out = append(out, g)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list signals: %w", err)
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	// Signals go with their session (ON DELETE CASCADE): it is only
+	// missing if it was deleted since.
+	sess, err := s.idx.SessionByRowID(ctx, sessionID)
+	if errors.Is(err, index.ErrNotFound) {
+		return []Signal{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("list signals: %w", err)
+	}
+	for i := range out {
+		out[i].OffsetMS = max(out[i].Time.UnixMilli()-sess.StartedAt.UnixMilli(), 0)
+	}
+	return out, nil
 }

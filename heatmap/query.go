@@ -3,6 +3,7 @@ package heatmap
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -55,13 +56,9 @@ type Query struct {
 	Mode string
 	// Limit bounds the elements listed (default 100, at most 1000).
 	Limit int
-	// SessionSQL, when set, restricts the map to the sessions it matches: a
-	// boolean SQL expression over the sessions row aliased s (a compiled
-	// journey segment), with SessionArgs. Such maps are counted from the
-	// raw rows (heat_clicks, heat_pageviews, heat_signals) instead of the
-	// aggregates.
-	SessionSQL  string
-	SessionArgs []any
+	// Segment, when set, restricts the map to the sessions it matches (a
+	// journey segment, which the index evaluates).
+	Segment *index.Match
 }
 
 // DefaultWidth returns the default map width of a device class.
@@ -82,6 +79,11 @@ type nq struct {
 	pageID  int64 // 0: no data recorded for the page
 	d0, d1  int64 // days, inclusive
 	devices []string
+	// members are the sessions of the segment among those with raw rows
+	// in the query's range, as a JSON array of row ids ("" none, allMembers
+	// all of them); found once, by the first raw read of a segmented query.
+	members      string
+	membersFound bool
 }
 
 func badQuery(format string, args ...any) error {
@@ -142,7 +144,7 @@ func (s *Service) check(ctx context.Context, q Query, needPage bool) (*nq, error
 	if strings.TrimSpace(q.URL) == "" {
 		return nil, badQuery("url (the page) is required")
 	}
-	set, err := s.projectSettings(ctx, s.db.Read(), q.ProjectID)
+	set, err := s.projectSettings(ctx, q.ProjectID)
 	if err != nil {
 		return nil, err
 	}
@@ -158,36 +160,121 @@ func (s *Service) check(ctx context.Context, q Query, needPage bool) (*nq, error
 func (n *nq) cacheKey(kind string) string {
 	return strings.Join([]string{kind, strconv.FormatInt(n.ProjectID, 10), n.key, n.Device,
 		strconv.FormatInt(n.d0, 10), strconv.FormatInt(n.d1, 10), strconv.Itoa(n.Width), strconv.Itoa(n.Height),
-		n.Mode, strconv.Itoa(n.Limit), n.SessionSQL, fmt.Sprintf("%#v", n.SessionArgs)}, "\x00")
+		n.Mode, strconv.Itoa(n.Limit), n.segmentKey()}, "\x00")
 }
 
 // segmented reports whether the query is restricted to a segment.
-func (n *nq) segmented() bool { return n.SessionSQL != "" }
+func (n *nq) segmented() bool { return n.Segment != nil && !n.Segment.IsZero() }
 
-// eachRow runs a query over the raw rows of table (heat_clicks,
-// heat_pageviews or heat_signals, aliased t) of the query's page (every
-// page of the project when it has none), devices and days, joined to
-// sessions s and restricted to the segment when there is one; tail adds
-// conditions or a GROUP BY. scan is called for each row.
-func (s *Service) eachRow(ctx context.Context, n *nq, table, cols, tail string, tailArgs []any, scan func(*sql.Rows) error) error {
-	q := `SELECT ` + cols + ` FROM ` + table + ` t`
-	if n.segmented() {
-		q += ` JOIN sessions s ON s.id = t.session_id`
+// segmentKey is the segment's part of a cache key: its JSON, which is the
+// same for equal segments (struct fields encode in a fixed order).
+func (n *nq) segmentKey() string {
+	if !n.segmented() {
+		return ""
 	}
+	b, _ := json.Marshal(n.Segment) // a Match holds only strings, numbers and bools
+	return string(b)
+}
+
+// rawWhere is the WHERE clause of the query's raw rows in a table aliased
+// t: its page (every page of the project when it has none), devices and
+// days.
+func (n *nq) rawWhere() (string, []any) {
+	var q string
 	var args []any
 	if n.pageID != 0 {
-		q += ` WHERE t.page_id = ?`
+		q = ` WHERE t.page_id = ?`
 		args = append(args, n.pageID)
 	} else {
-		q += ` WHERE t.page_id IN (SELECT id FROM heat_pages WHERE project_id = ?)`
+		q = ` WHERE t.page_id IN (SELECT id FROM heat_pages WHERE project_id = ?)`
 		args = append(args, n.ProjectID)
 	}
 	devSQL, devArgs := n.devIn("t.device")
 	q += devSQL + ` AND t.day BETWEEN ? AND ?`
-	args = append(append(args, devArgs...), n.d0, n.d1)
+	return q, append(append(args, devArgs...), n.d0, n.d1)
+}
+
+// rawTables are the tables of raw rows, each with session_id, page_id,
+// device and day.
+var rawTables = []string{"heat_pageviews", "heat_clicks", "heat_signals"}
+
+// allMembers is segmentMembers' answer when every session is a member.
+const allMembers = "*"
+
+// segmentMembers finds (once per query) the sessions of the segment among
+// those with raw rows in the query's range: the index evaluates the
+// segment, on sessions rows it owns, over just these candidates. It
+// returns "" when none is a member, allMembers when all are.
+func (s *Service) segmentMembers(ctx context.Context, n *nq) (string, error) {
+	if n.membersFound {
+		return n.members, nil
+	}
+	where, args := n.rawWhere()
+	parts := make([]string, len(rawTables))
+	var all []any
+	for i, t := range rawTables {
+		parts[i] = `SELECT t.session_id FROM ` + t + ` t` + where
+		all = append(all, args...)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, strings.Join(parts, " UNION "), all...)
+	if err != nil {
+		return "", fmt.Errorf("find sessions of the range: %w", err)
+	}
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return "", fmt.Errorf("find sessions of the range: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return "", fmt.Errorf("find sessions of the range: %w", err)
+	}
+	members, err := s.idx.MatchSessions(ctx, ids, *n.Segment)
+	if err != nil {
+		return "", fmt.Errorf("segment: %w", err)
+	}
+	if len(members) == len(ids) && len(ids) > 0 {
+		n.members = allMembers
+	} else if len(members) > 0 {
+		b := make([]byte, 0, 2+len(members)*8)
+		b = append(b, '[')
+		for i, id := range members {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, id, 10)
+		}
+		n.members = string(append(b, ']'))
+	}
+	n.membersFound = true
+	return n.members, nil
+}
+
+// eachRow runs a query over the raw rows of table (heat_clicks,
+// heat_pageviews or heat_signals, aliased t) of the query's page (every
+// page of the project when it has none), devices and days, restricted to
+// the segment's sessions when there is one; tail adds conditions or a
+// GROUP BY. scan is called for each row.
+func (s *Service) eachRow(ctx context.Context, n *nq, table, cols, tail string, tailArgs []any, scan func(*sql.Rows) error) error {
+	where, args := n.rawWhere()
+	q := `SELECT ` + cols + ` FROM ` + table + ` t` + where
 	if n.segmented() {
-		q += ` AND (` + n.SessionSQL + `)`
-		args = append(args, n.SessionArgs...)
+		members, err := s.segmentMembers(ctx, n)
+		if err != nil {
+			return err
+		}
+		switch members {
+		case "":
+			return nil // as the query would: every caller groups, or lists rows
+		case allMembers:
+		default:
+			q += ` AND t.session_id IN (SELECT value FROM json_each(?))`
+			args = append(args, members)
+		}
 	}
 	rows, err := s.db.Read().QueryContext(ctx, q+" "+tail, append(args, tailArgs...)...)
 	if err != nil {

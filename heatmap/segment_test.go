@@ -4,6 +4,8 @@ import (
 	"context"
 	"reflect"
 	"testing"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // visit is a session of the segment tests: device, layout and clicks on
@@ -64,23 +66,22 @@ func TestService_SegmentMaps(t *testing.T) {
 	ctx := context.Background()
 	tests := []struct {
 		name    string
-		sql     string
-		args    []any
+		seg     index.Match
 		want    *fixture // the aggregate map of this fixture is the expected one
 		clicks  int64
 		rage    int64
 		views   int64
 		topElem int64 // clicks on the top element
 	}{
-		{"always true equals unsegmented", "1", nil, all, 16, 2, 3, 10},
-		{"desktop only equals its sessions", "s.device = ?", []any{"desktop"}, only, 10, 1, 2, 7},
-		{"no session", "s.public_id = ?", []any{"nobody"}, nil, 0, 0, 0, 0},
+		{"always true equals unsegmented", index.Match{Field: index.FieldDuration, Op: index.OpGte, Number: 0}, all, 16, 2, 3, 10},
+		{"desktop only equals its sessions", index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}, only, 10, 1, 2, 7},
+		{"no session", index.Match{Field: index.FieldUserID, Op: index.OpEq, Text: []string{"nobody"}}, nil, 0, 0, 0, 0},
 	}
 	for _, tt := range tests {
 		for _, mode := range []string{ModeGrid, ModeElement, ModeRage} {
 			t.Run(tt.name+"/"+mode, func(t *testing.T) {
 				q := all.query("/p/1", "", mode, 1280)
-				q.SessionSQL, q.SessionArgs = tt.sql, tt.args
+				q.Segment = &tt.seg
 				got := must(all.svc.ClickMap(ctx, q))
 				if got.Clicks != tt.clicks || got.RageClicks != tt.rage || got.Pageviews != tt.views {
 					t.Errorf("clicks %d rage %d pageviews %d, want %d %d %d", got.Clicks, got.RageClicks, got.Pageviews, tt.clicks, tt.rage, tt.views)
@@ -106,7 +107,7 @@ func TestService_SegmentMaps(t *testing.T) {
 		}
 		t.Run(tt.name+"/scroll and pages", func(t *testing.T) {
 			q := all.query("/p/1", "", "", 0)
-			q.SessionSQL, q.SessionArgs = tt.sql, tt.args
+			q.Segment = &tt.seg
 			got := must(all.svc.ScrollMap(ctx, q))
 			pages := must(all.svc.Pages(ctx, q))
 			if got.AllPageviews != tt.views {
@@ -133,9 +134,9 @@ func TestService_SegmentCacheKey(t *testing.T) {
 	ctx := context.Background()
 	q := f.query("/p/1", "", ModeGrid, 1280)
 	before := must(f.svc.ClickMap(ctx, q))
-	q.SessionSQL, q.SessionArgs = "s.device = ?", []any{"mobile"}
+	q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"mobile"}}
 	mob := must(f.svc.ClickMap(ctx, q))
-	q.SessionArgs = []any{"desktop"}
+	q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}
 	desk := must(f.svc.ClickMap(ctx, q))
 	if before.Clicks != 16 || mob.Clicks != 6 || desk.Clicks != 10 {
 		t.Errorf("clicks: all %d mobile %d desktop %d, want 16 6 10 (one cache entry per segment)", before.Clicks, mob.Clicks, desk.Clicks)

@@ -93,9 +93,26 @@ func (c Config) Validate() error {
 	return nil
 }
 
+// Index is what the service uses of storage/index, the owner of the
+// projects and sessions tables.
+type Index interface {
+	// ProjectByID returns a project, for its settings; index.ErrNotFound
+	// when there is none.
+	ProjectByID(ctx context.Context, id int64) (*index.Project, error)
+	// SessionByRowID returns a session by its row id; index.ErrNotFound
+	// when there is none.
+	SessionByRowID(ctx context.Context, id int64) (*index.Session, error)
+	// MatchSessions returns those of ids whose session satisfies m.
+	MatchSessions(ctx context.Context, ids []int64, m index.Match) ([]int64, error)
+	// PrepareSessionCounters prepares what the observer reads and counts
+	// of a session inside the ingest transaction.
+	PrepareSessionCounters(ctx context.Context) (*index.SessionCounters, error)
+}
+
 // Service is the heatmap service: recorder observer and map queries.
 type Service struct {
-	db  *index.DB
+	db  *sqldb.DB // for the heat_* tables
+	idx Index
 	cfg Config
 	log *slog.Logger
 	now func() time.Time
@@ -114,8 +131,9 @@ type Service struct {
 	failMu   sync.Mutex
 	failures map[int64]int // failed batches in a row, by session
 
-	cache *renderCache
-	st    *stmts
+	cache    *renderCache
+	st       *stmts
+	counters *index.SessionCounters
 }
 
 type entry struct {
@@ -134,13 +152,16 @@ type genEntry struct {
 	changed time.Time
 }
 
-// New builds the service and prepares its statements on the index writer.
-func New(ctx context.Context, cfg Config, db *index.DB, logger *slog.Logger) (*Service, error) {
+// New builds the service on db, whose schemas must include Schema, and
+// idx, the core index on the same database; it prepares its statements on
+// the writer.
+func New(ctx context.Context, cfg Config, db *sqldb.DB, idx Index, logger *slog.Logger) (*Service, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Service{
 		db:       db,
+		idx:      idx,
 		cfg:      cfg,
 		log:      logger.With("component", "heatmap"),
 		now:      time.Now,
@@ -152,14 +173,18 @@ func New(ctx context.Context, cfg Config, db *index.DB, logger *slog.Logger) (*S
 		cache:    newRenderCache(cfg.CacheBytes),
 	}
 	var err error
+	if s.counters, err = idx.PrepareSessionCounters(ctx); err != nil {
+		return nil, fmt.Errorf("heatmap: %w", err)
+	}
 	if s.st, err = prepare(ctx, db.Write()); err != nil {
+		s.counters.Close()
 		return nil, err
 	}
 	return s, nil
 }
 
 // Close releases the prepared statements.
-func (s *Service) Close() error { return s.st.close() }
+func (s *Service) Close() error { return errors.Join(s.st.close(), s.counters.Close()) }
 
 // maxFailures is how many times in a row a session's batch may fail before
 // the observer gives up on it: the recorder retries a failed transaction
@@ -182,7 +207,7 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 			return fmt.Errorf("heatmap: savepoint: %w", err)
 		}
 	}
-	err := s.observe(ctx, tx, sessionID, events)
+	err := s.observe(ctx, stx, sessionID, events)
 	if err == nil {
 		s.failed(sessionID, false)
 		if guard {
@@ -232,14 +257,14 @@ func (s *Service) failed(sessionID int64, failed bool) bool {
 	return false
 }
 
-func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, events []rrweb.Event) error {
-	var projectID, batches int64
-	var device string
-	err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches)
+func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event) error {
+	tx := stx.SQL()
+	ss, err := s.counters.SessionState(ctx, stx, sessionID)
 	if err != nil {
 		return fmt.Errorf("heatmap: read session: %w", err)
 	}
-	set, err := s.projectSettings(ctx, tx, projectID)
+	projectID, device, batches := ss.ProjectID, ss.Device, ss.Observed
+	set, err := s.projectSettings(ctx, projectID)
 	if err != nil {
 		return err
 	}
@@ -260,7 +285,7 @@ func (s *Service) observe(ctx context.Context, tx *sql.Tx, sessionID int64, even
 		s.sessions[sessionID] = s.lru.PushFront(e)
 	}
 	e.t.set = set
-	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
+	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.observe(events, k)
 	if err == nil {
 		err = k.finish()
@@ -286,14 +311,13 @@ func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID in
 	if e == nil {
 		return nil
 	}
-	var projectID int64
-	var device string
-	var batches int64
-	if err := tx.StmtContext(ctx, s.st.sessionInfo).QueryRowContext(ctx, sessionID).Scan(&projectID, &device, &batches); err != nil {
+	ss, err := s.counters.SessionState(ctx, stx, sessionID)
+	if err != nil {
 		return fmt.Errorf("heatmap: read session: %w", err)
 	}
-	k := &txSink{s: s, ctx: ctx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
-	err := e.t.closed(k)
+	projectID, device := ss.ProjectID, ss.Device
+	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
+	err = e.t.closed(k)
 	if err == nil {
 		err = k.finish()
 	}
@@ -402,21 +426,21 @@ func (s *Service) resume(ctx context.Context, tx *sql.Tx, sessionID int64, set *
 }
 
 // projectSettings returns a project's settings, cached for SettingsTTL.
-func (s *Service) projectSettings(ctx context.Context, q queryer, projectID int64) (*Settings, error) {
+func (s *Service) projectSettings(ctx context.Context, projectID int64) (*Settings, error) {
 	s.setMu.Lock()
 	e, ok := s.settings[projectID]
 	s.setMu.Unlock()
 	if ok && s.now().Sub(e.loaded) < s.cfg.SettingsTTL {
 		return e.s, nil
 	}
-	var raw string
-	if err := q.QueryRowContext(ctx, `SELECT settings FROM projects WHERE id = ?`, projectID).Scan(&raw); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
+	p, err := s.idx.ProjectByID(ctx, projectID)
+	if err != nil {
+		if errors.Is(err, index.ErrNotFound) {
 			return nil, fmt.Errorf("project %d: %w", projectID, index.ErrNotFound)
 		}
 		return nil, fmt.Errorf("heatmap: read project settings: %w", err)
 	}
-	set, err := ParseSettings(json.RawMessage(raw))
+	set, err := ParseSettings(p.Settings)
 	if err != nil {
 		s.log.Warn("project heatmap settings unreadable, using defaults", "project", projectID, slog.Any("error", err))
 	}
@@ -427,10 +451,6 @@ func (s *Service) projectSettings(ctx context.Context, q queryer, projectID int6
 	s.settings[projectID] = settingsEntry{s: &set, loaded: s.now()}
 	s.setMu.Unlock()
 	return &set, nil
-}
-
-type queryer interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
 // touch notes new data for a project, so cached maps go stale.

@@ -42,7 +42,7 @@ func newFixture(t testing.TB, cfg Config) *fixture {
 
 func (f *fixture) newService(cfg Config) *Service {
 	f.t.Helper()
-	svc, err := New(context.Background(), cfg, f.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	svc, err := New(context.Background(), cfg, f.db.SQL(), f.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -9,13 +9,15 @@ import (
 	"math"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // stmts are the observer's statements, prepared on the index writer.
 type stmts struct {
-	sessionInfo, lastPageview, pageID, insertPage, selectorID, insertSelector, updateSelector,
+	lastPageview, pageID, insertPage, selectorID, insertSelector, updateSelector,
 	insertPageview, updatePageview, pageDay, scrollDay,
-	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount, sessionSignal *sql.Stmt
+	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount *sql.Stmt
 	// cell rows by table: read, write, delete
 	getCells, putCells, delCells [nCellTables]*sql.Stmt
 	all                          []*sql.Stmt
@@ -50,7 +52,6 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 	s := &stmts{}
 	var list []prep
 	for _, p := range []prep{
-		{&s.sessionInfo, `SELECT project_id, device, observed_count FROM sessions WHERE id = ?`},
 		{&s.lastPageview, `
 			SELECT v.id, v.page_id, p.key, v.device, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h,
 				v.max_bottom, v.depth_bucket, v.fold_px, v.fold_pm, v.agg_doc_h, v.clicks, v.state
@@ -94,9 +95,6 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			INSERT INTO heat_signals (session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, selector_id, count, message)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
 		{&s.signalCount, `UPDATE heat_signals SET count = ? WHERE id = ?`},
-		{&s.sessionSignal, `
-			UPDATE sessions SET rage_clicks = rage_clicks + ?, dead_clicks = dead_clicks + ?, error_clicks = error_clicks + ?
-			WHERE id = ?`},
 	} {
 		list = append(list, p)
 	}
@@ -132,7 +130,8 @@ func (s *stmts) close() error {
 type txSink struct {
 	s       *Service
 	ctx     context.Context
-	tx      *sql.Tx
+	stx     *sqldb.Tx // for index's statements
+	tx      *sql.Tx   // stx's, for ours
 	session int64
 	project int64
 	device  string
@@ -487,7 +486,7 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 	case SignalError:
 		errc = 1
 	}
-	if err := k.exec(k.s.st.sessionSignal, rage, dead, errc, k.session); err != nil {
+	if err := k.s.counters.AddFrustration(k.ctx, k.stx, k.session, rage, dead, errc); err != nil {
 		return fmt.Errorf("count signal: %w", err)
 	}
 	return k.pageDay(c.pv, 0, 0, rage, dead, errc)

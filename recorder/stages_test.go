@@ -264,7 +264,7 @@ func (g *gateObserver) SessionClosed(ctx context.Context, tx *sqldb.Tx, sid int6
 // without a mirror.
 func TestRecorder_heatmapBehindStage1(t *testing.T) {
 	s := newObserverStack(t)
-	hm, err := heatmap.New(context.Background(), heatmap.DefaultConfig(), s.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	hm, err := heatmap.New(context.Background(), heatmap.DefaultConfig(), s.db.SQL(), s.db, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

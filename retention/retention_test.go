@@ -48,7 +48,7 @@ func newStack(t *testing.T) *stack {
 	if s.blobs, err = fs.New(filepath.Join(s.dir, "blobs")); err != nil {
 		t.Fatal(err)
 	}
-	hm, err := heatmap.New(ctx, heatmap.DefaultConfig(), s.db, logger)
+	hm, err := heatmap.New(ctx, heatmap.DefaultConfig(), s.db.SQL(), s.db, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/heatmap"
-	"github.com/trailmap/trailmap/storage/index"
 )
 
 // Heatmaps is what the server needs of the heatmap service. It has more
@@ -87,11 +86,7 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 		return q, err
 	}
 	if !m.IsZero() {
-		// Transitional: heatmap still takes the segment as SQL (see
-		// index.MatchSQL).
-		if q.SessionSQL, q.SessionArgs, err = index.MatchSQL(m, "s"); err != nil {
-			return q, err
-		}
+		q.Segment = &m
 	}
 	return q, nil
 }

@@ -59,7 +59,7 @@ func newHeatServer(t *testing.T) *heatServer {
 		t.Fatal(err)
 	}
 	logger := slog.New(slog.DiscardHandler)
-	svc, err := heatmap.New(ctx, heatmap.DefaultConfig(), db, logger)
+	svc, err := heatmap.New(ctx, heatmap.DefaultConfig(), db.SQL(), db, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -166,7 +166,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db, logger)
+	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db.SQL(), db, logger)
 	if err != nil {
 		return err
 	}

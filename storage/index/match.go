@@ -398,15 +398,3 @@ func attrSQL(a SessionAttr, s string) (string, error) {
 	}
 	return "", fmt.Errorf("%w: unknown session attribute %d", ErrBadFilter, a)
 }
-
-// MatchSQL compiles m to an SQL condition over a sessions row aliased
-// alias, with its arguments.
-//
-// Deprecated: transitional for heatmap, whose segmented queries still take
-// SQL over sessions (heatmap.Query.SessionSQL). It goes when heatmap hands
-// the index a Match (or asks it for session ids) instead.
-func MatchSQL(m Match, alias string) (string, []any, error) {
-	var args []any
-	cond, err := matchSQL(&m, alias, &args)
-	return cond, args, err
-}

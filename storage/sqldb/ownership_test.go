@@ -20,15 +20,6 @@ var owners = []string{"storage/index", "heatmap", "journey", "accounts", "audit"
 // connection may import database/sql and the drivers without owning tables.
 var connection = map[string]bool{"storage/sqldb": true, "internal/pgtest": true}
 
-// pending are files whose SQL has not moved to its owners yet. The list only
-// shrinks: a file leaves it when its package is done, and then stays clean.
-var pending = map[string]bool{
-	"heatmap/pages.go":   true,
-	"heatmap/query.go":   true,
-	"heatmap/service.go": true,
-	"heatmap/store.go":   true,
-}
-
 var (
 	createTable = regexp.MustCompile(`(?i)CREATE\s+(?:VIRTUAL\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?([a-z_][a-z0-9_]*)`)
 	tableRef    = regexp.MustCompile(`(?i)\b(?:FROM|JOIN|INTO|UPDATE|DELETE\s+FROM|TABLE|ON)\s+([a-z_][a-z0-9_]*)`)
@@ -121,20 +112,8 @@ func TestOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	sort.Strings(problems)
-	seen := map[string]bool{}
 	for _, p := range problems {
-		file, _, _ := strings.Cut(p, ":")
-		seen[file] = true
-		if pending[file] {
-			t.Log("pending: " + p)
-			continue
-		}
 		t.Error(p)
-	}
-	for f := range pending {
-		if !seen[f] {
-			t.Errorf("%s is clean now: take it off the pending list", f)
-		}
 	}
 }
 
