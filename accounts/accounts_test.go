@@ -25,7 +25,7 @@ func newStore(t *testing.T) (*accounts.Store, *index.DB) {
 // addSession inserts a session row the way the recorder would, returning its row id.
 func addSession(t *testing.T, db *index.DB, projectID int64, id string) int64 {
 	t.Helper()
-	res, err := db.Write().ExecContext(context.Background(), `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed)
+	res, err := db.SQL().Write().ExecContext(context.Background(), `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed)
 		VALUES (?, ?, 'v1', 0, 60000, 0, 1)`, projectID, id)
 	if err != nil {
 		t.Fatal(err)
@@ -150,13 +150,13 @@ func TestStore_Logins(t *testing.T) {
 	}
 	var n int
 	var last int64
-	db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM login_sessions`).Scan(&n)
-	db.Read().QueryRowContext(ctx, `SELECT last_login_at FROM users WHERE id = ?`, u.ID).Scan(&last)
+	db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM login_sessions`).Scan(&n)
+	db.SQL().Read().QueryRowContext(ctx, `SELECT last_login_at FROM users WHERE id = ?`, u.ID).Scan(&last)
 	if n != 1 || last != later.UnixMilli() {
 		t.Fatalf("%d logins stored, last login %d: want 1, %d", n, last, later.UnixMilli())
 	}
 	var stored []byte
-	db.Read().QueryRowContext(ctx, `SELECT token_hash FROM login_sessions`).Scan(&stored)
+	db.SQL().Read().QueryRowContext(ctx, `SELECT token_hash FROM login_sessions`).Scan(&stored)
 	if len(stored) != 32 || string(stored) == "token-two" {
 		t.Fatalf("token stored as %q, want its sha256", stored)
 	}

@@ -115,7 +115,7 @@ func seedGrid(b *testing.B, f *fixture, n int) (dayRows, monthRows int) {
 		counts[(day*gh+int(y)/CellPx)*gw+int(x)/CellPx]++
 	}
 	ctx := context.Background()
-	err := f.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO heat_pages (project_id, key) VALUES (?, '/bench')`, f.project)
 		if err != nil {
 			return err
@@ -201,7 +201,7 @@ func BenchmarkObserve(b *testing.B) {
 				sid := f.session(fmt.Sprintf("bench%08d", i), "desktop", 1_764_000_000_000)
 				b.StartTimer()
 				for j := 0; j < len(c.events); j += 50 {
-					err := f.db.Tx(ctx, func(tx *sql.Tx) error {
+					err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 						if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 							return err
 						}

@@ -62,7 +62,7 @@ func cpuTime() time.Duration {
 // each with a page view and clicks.
 func seedSegment(tb testing.TB, f *fixture, sessions, clicks int) {
 	tb.Helper()
-	err := f.db.Tx(context.Background(), func(tx *sql.Tx) error {
+	err := f.db.SQL().InTx(context.Background(), func(tx *sql.Tx) error {
 		res, err := tx.Exec(`INSERT INTO heat_pages (project_id, key) VALUES (?, '/seg')`, f.project)
 		if err != nil {
 			return err

@@ -53,7 +53,7 @@ func (f *fixture) newService(cfg Config) *Service {
 // session creates a sessions row as the recorder would.
 func (f *fixture) session(publicID, device string, started int64) int64 {
 	f.t.Helper()
-	res, err := f.db.Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
+	res, err := f.db.SQL().Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
 		VALUES (?, ?, 'visitor1', ?, ?, ?, ?)`, f.project, publicID, started, started, started, device)
 	if err != nil {
 		f.t.Fatal(err)
@@ -75,7 +75,7 @@ var errRollback = errors.New("rollback on purpose")
 
 func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, rollback bool) error {
 	ctx := context.Background()
-	return f.db.Tx(ctx, func(tx *sql.Tx) error {
+	return f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
@@ -92,7 +92,7 @@ func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, 
 func (f *fixture) close(sid int64) {
 	f.t.Helper()
 	ctx := context.Background()
-	err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), sid) })
+	err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), sid) })
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func (f *fixture) close(sid int64) {
 func (f *fixture) count(query string, args ...any) int64 {
 	f.t.Helper()
 	var n sql.NullInt64
-	if err := f.db.Read().QueryRow(query, args...).Scan(&n); err != nil {
+	if err := f.db.SQL().Read().QueryRow(query, args...).Scan(&n); err != nil {
 		f.t.Fatalf("%s: %v", query, err)
 	}
 	return n.Int64
@@ -175,7 +175,7 @@ func TestService_ObserveBatch(t *testing.T) {
 	for _, c := range cellSums {
 		t.Run(c.name, func(t *testing.T) {
 			var blob []byte
-			if err := f.db.Read().QueryRow(c.query).Scan(&blob); err != nil {
+			if err := f.db.SQL().Read().QueryRow(c.query).Scan(&blob); err != nil {
 				t.Fatal(err)
 			}
 			got := cells{}
@@ -255,7 +255,7 @@ func TestService_PoisonBatch(t *testing.T) {
 	sid := f.session("sesspois", "desktop", t0)
 	f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
 	// A batch whose facts cannot be written (the signals table is gone).
-	if _, err := f.db.Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
+	if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
 		t.Fatal(err)
 	}
 	batch := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
@@ -270,7 +270,7 @@ func TestService_PoisonBatch(t *testing.T) {
 	if got := f.count(`SELECT observed_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
 		t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
 	}
-	if _, err := f.db.Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
+	if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
 		t.Fatal(err)
 	}
 	f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))

@@ -171,7 +171,7 @@ func generateBench(b *testing.B, path string, n int) error {
 	pages, events := 0, 0
 	for lo := 0; lo < n; lo += perTx {
 		hi := min(lo+perTx, n)
-		err := db.Tx(ctx, func(tx *sql.Tx) error {
+		err := db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 			insSess, err := tx.PrepareContext(ctx, `INSERT INTO sessions (id, project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url, page_count)
 				VALUES (?, 1, ?, ?, ?, ?, ?, 1, ?, ?, ?)`)
 			if err != nil {
@@ -278,10 +278,10 @@ func generateBench(b *testing.B, path string, n int) error {
 	el = time.Since(started)
 	b.Logf("packed %d sessions in %s (%.0f sessions/s)", packed, el.Round(time.Second), float64(packed)/el.Seconds())
 	svc.Close()
-	if _, err := db.Write().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+	if _, err := db.SQL().Write().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return err
 	}
-	if _, err := db.Write().ExecContext(ctx, `ANALYZE`); err != nil {
+	if _, err := db.SQL().Write().ExecContext(ctx, `ANALYZE`); err != nil {
 		return err
 	}
 	if err := db.Close(); err != nil {
@@ -441,7 +441,7 @@ func BenchmarkObserveBatch(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			var inObs time.Duration
 			for b.Loop() {
-				err := f.db.Tx(ctx, func(tx *sql.Tx) error {
+				err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 					t0 := time.Now()
 					err := f.svc.ObserveBatch(ctx, sqldb.WrapTx(tx), s.row, tc.events)
 					inObs += time.Since(t0)

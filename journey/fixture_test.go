@@ -54,7 +54,7 @@ func at(d int, hhmm string) time.Time {
 
 func (f *fixture) exec(q string, args ...any) sql.Result {
 	f.t.Helper()
-	res, err := f.db.Write().ExecContext(context.Background(), q, args...)
+	res, err := f.db.SQL().Write().ExecContext(context.Background(), q, args...)
 	if err != nil {
 		f.t.Fatalf("%s: %v", q, err)
 	}

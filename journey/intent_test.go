@@ -107,7 +107,7 @@ func TestConversionStats(t *testing.T) {
 			t.Errorf("%+v", res)
 		}
 		var n int
-		if err := f.db.Read().QueryRow(`SELECT COUNT(*) FROM sessions WHERE conversions > 0`).Scan(&n); err != nil || n != 1 {
+		if err := f.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM sessions WHERE conversions > 0`).Scan(&n); err != nil || n != 1 {
 			t.Errorf("sessions with conversions: %d %v", n, err)
 		}
 	})

@@ -28,7 +28,7 @@ func TestPack(t *testing.T) {
 	count := func(q string) int {
 		t.Helper()
 		var n int
-		if err := f.db.Read().QueryRow(q).Scan(&n); err != nil {
+		if err := f.db.SQL().Read().QueryRow(q).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		return n
@@ -47,7 +47,7 @@ func TestPack(t *testing.T) {
 		t.Fatal("not packed")
 	}
 	// A late batch re-derives one session: its chunk dissolves.
-	if err := f.db.Tx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), ss["S1"].row) }); err != nil {
+	if err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), ss["S1"].row) }); err != nil {
 		t.Fatal(err)
 	}
 	if count(`SELECT COUNT(*) FROM journey_sessions WHERE chunk IS NULL`) != 9 || count(`SELECT COUNT(*) FROM journey_chunks`) != 0 {

@@ -153,7 +153,7 @@ func TestPattern(t *testing.T) {
 	for _, tc := range []struct{ pat, s string }{{"/q?x", "/q?x"}, {"/q?x", "/qax"}, {"/[a]", "/[a]"}, {"/[a]", "/a"}, {"/p/*", "/p/1/2"}} {
 		p := must(ParsePattern(tc.pat))
 		var got bool
-		if err := f.db.Read().QueryRow(`SELECT ? GLOB ?`, tc.s, p.Glob()).Scan(&got); err != nil {
+		if err := f.db.SQL().Read().QueryRow(`SELECT ? GLOB ?`, tc.s, p.Glob()).Scan(&got); err != nil {
 			t.Fatal(err)
 		}
 		if got != p.Match(tc.s) {

@@ -141,7 +141,7 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 	var keys []string
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		keys = keys[:0]
-		rows, err := s.db.Read().QueryContext(ctx, `SELECT key FROM segments WHERE state = 'done' AND events = 2`)
+		rows, err := s.db.SQL().Read().QueryContext(ctx, `SELECT key FROM segments WHERE state = 'done' AND events = 2`)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -200,7 +200,7 @@ func TestRecorder_MaxInFlight(t *testing.T) {
 	}
 	recorded := func() int {
 		var n int
-		err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id = ?`, session).Scan(&n)
+		err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id = ?`, session).Scan(&n)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +222,7 @@ func TestRecorder_MaxInFlight(t *testing.T) {
 	// Seq 1 and seq 3 come together while the index writer is held: the
 	// one that takes the only slot waits for the writer, the other is
 	// refused at once.
-	tx, err := s.db.Write().BeginTx(context.Background(), nil)
+	tx, err := s.db.SQL().Write().BeginTx(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

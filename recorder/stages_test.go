@@ -113,7 +113,7 @@ func (s *observerStack) ingest(t *testing.T, rec *recorder.Recorder, session str
 func (s *observerStack) unobserved(t *testing.T) int {
 	t.Helper()
 	var n int
-	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM batches WHERE observed = 0`).Scan(&n); err != nil {
+	if err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM batches WHERE observed = 0`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -203,7 +203,7 @@ func TestRecorder_observersReplayed(t *testing.T) {
 		t.Error("close stored segments of batches never observed")
 	}
 	var segs int
-	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&segs); err != nil {
+	if err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&segs); err != nil {
 		t.Fatal(err)
 	}
 	if segs != 0 {
@@ -228,7 +228,7 @@ func TestRecorder_observersReplayed(t *testing.T) {
 	if len(again.seen) != 0 {
 		t.Errorf("observed again after replay: %v", again.seen)
 	}
-	if err := s.db.Read().QueryRow(`SELECT COUNT(*) FROM segments WHERE state = 'done'`).Scan(&segs); err != nil {
+	if err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM segments WHERE state = 'done'`).Scan(&segs); err != nil {
 		t.Fatal(err)
 	}
 	if segs != sessions {
@@ -293,7 +293,7 @@ func TestRecorder_heatmapBehindStage1(t *testing.T) {
 		t.Fatal(err)
 	}
 	var total, named int
-	if err := s.db.Read().QueryRow(`SELECT COUNT(*), COUNT(selector_id) FROM heat_clicks`).Scan(&total, &named); err != nil {
+	if err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*), COUNT(selector_id) FROM heat_clicks`).Scan(&total, &named); err != nil {
 		t.Fatal(err)
 	}
 	if total != 3 || named != 3 {

@@ -86,7 +86,7 @@ func BenchmarkStorage(b *testing.B) {
 		}
 		b.StopTimer()
 		var stored, puts int64
-		if err := db.Read().QueryRow(`SELECT COALESCE(SUM(stored_bytes), 0), COUNT(*) FROM segments WHERE state = 'done'`).Scan(&stored, &puts); err != nil {
+		if err := db.SQL().Read().QueryRow(`SELECT COALESCE(SUM(stored_bytes), 0), COUNT(*) FROM segments WHERE state = 'done'`).Scan(&stored, &puts); err != nil {
 			b.Fatal(err)
 		}
 		var gz int64
@@ -172,7 +172,7 @@ func BenchmarkStorageRecording(b *testing.B) {
 			b.Fatal(err)
 		}
 		var stored, puts int64
-		db.Read().QueryRow(`SELECT SUM(stored_bytes), COUNT(*) FROM segments`).Scan(&stored, &puts)
+		db.SQL().Read().QueryRow(`SELECT SUM(stored_bytes), COUNT(*) FROM segments`).Scan(&stored, &puts)
 		var gz bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&gz, 6)
 		zw.Write(nd.Bytes())

@@ -84,7 +84,7 @@ func record(t *testing.T) (*index.DB, *replay.Streamer, *index.Session, int) {
 		deadline := time.Now().Add(20 * time.Second)
 		for {
 			var stored int
-			db.Read().QueryRow(`SELECT COALESCE(SUM(events), 0) FROM segments WHERE state = 'done'`).Scan(&stored)
+			db.SQL().Read().QueryRow(`SELECT COALESCE(SUM(events), 0) FROM segments WHERE state = 'done'`).Scan(&stored)
 			if stored == sent {
 				return
 			}
@@ -129,7 +129,7 @@ func join(xs []string) string {
 func TestStreamer_Ranges(t *testing.T) {
 	db, st, sess, n := record(t)
 	var segs int
-	db.Read().QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&segs)
+	db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM segments`).Scan(&segs)
 	if segs < 30 {
 		t.Fatalf("only %d segments; the test needs many", segs)
 	}

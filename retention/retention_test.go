@@ -99,7 +99,7 @@ func (s *stack) recordKey(key, session, visitor string) {
 func (s *stack) count(query string, args ...any) int {
 	s.t.Helper()
 	var n int
-	if err := s.db.Read().QueryRow(query, args...).Scan(&n); err != nil {
+	if err := s.db.SQL().Read().QueryRow(query, args...).Scan(&n); err != nil {
 		s.t.Fatalf("%s: %v", query, err)
 	}
 	return n
@@ -157,7 +157,7 @@ func TestSweep(t *testing.T) {
 	}
 	aggregates := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`)
 	// A share of a session goes with it.
-	if _, err := s.db.Write().Exec(`INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, created_by_name, created_at, expires_at)
+	if _, err := s.db.SQL().Write().Exec(`INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, created_by_name, created_at, expires_at)
 		SELECT x'01', 'tm', project_id, id, 0, 1000, 'Checkout', 'ann', 0, 0 FROM sessions WHERE public_id = 'retention_old_a'`); err != nil {
 		t.Fatal(err)
 	}
@@ -242,10 +242,10 @@ func TestSweep_KeyStoredAgain(t *testing.T) {
 	s.record("retention_again", "visitor_again")
 	s.settled(1)
 	var key string
-	if err := s.db.Read().QueryRow(`SELECT key FROM segments LIMIT 1`).Scan(&key); err != nil {
+	if err := s.db.SQL().Read().QueryRow(`SELECT key FROM segments LIMIT 1`).Scan(&key); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES (?, 0), ('1/sessions/gone.zst', 0)`, key); err != nil {
+	if _, err := s.db.SQL().Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES (?, 0), ('1/sessions/gone.zst', 0)`, key); err != nil {
 		t.Fatal(err)
 	}
 	before := len(s.objects())

@@ -65,7 +65,7 @@ func newHeatServer(t *testing.T) *heatServer {
 	}
 	t.Cleanup(func() { svc.Close() })
 	const t0 = 1_764_000_000_000
-	res, err := db.Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
+	res, err := db.SQL().Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
 		VALUES (?, 'sessionA1', 'v1', ?, ?, ?, 'desktop')`, a.ID, t0, t0, t0)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func newHeatServer(t *testing.T) *heatServer {
 		ev(3, t0+1000, `{"source":2,"type":2,"id":4,"x":100,"y":100}`),
 		ev(3, t0+6000, `{"source":1,"positions":[]}`),
 	}
-	err = db.Tx(ctx, func(tx *sql.Tx) error {
+	err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}

@@ -38,14 +38,14 @@ func TestListSessions_Segment(t *testing.T) {
 		{"s-plain-mobile", "mobile", "https://shop.test/pricing"},
 	} {
 		at := start + int64(i)*60000
-		res, err := db.Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url)
+		res, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url)
 			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`, p.ID, s.id, "v-"+s.id, at, at+1000, at+1000, s.device, s.url)
 		if err != nil {
 			t.Fatal(err)
 		}
 		row, _ := res.LastInsertId()
 		path, _, _ := strings.Cut(strings.TrimPrefix(s.url, "https://shop.test"), "?")
-		if _, err := db.Write().ExecContext(ctx, `INSERT INTO pages (session_id, ts, url, path) VALUES (?, ?, ?, ?)`, row, at, s.url, path); err != nil {
+		if _, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO pages (session_id, ts, url, path) VALUES (?, ?, ?, ?)`, row, at, s.url, path); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,7 +32,7 @@ func newService(t *testing.T) (*Service, *index.DB, *clock) {
 func addSession(t *testing.T, db *index.DB, projectID int64, id string, start time.Time, dur time.Duration) *index.Session {
 	t.Helper()
 	ctx := context.Background()
-	_, err := db.Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed)
+	_, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed)
 		VALUES (?, ?, 'v1', ?, ?, ?, 1)`, projectID, id, start.UnixMilli(), start.Add(dur).UnixMilli(), start.UnixMilli())
 	if err != nil {
 		t.Fatal(err)

@@ -6,7 +6,6 @@ package index
 
 import (
 	"context"
-	"database/sql"
 	"embed"
 	"errors"
 	"io/fs"
@@ -59,23 +58,8 @@ func (db *DB) Close() error { return db.db.Close() }
 // tests wire them).
 func (db *DB) SQL() *sqldb.DB { return db.db }
 
-// Read is the read-only pool.
-//
-// Deprecated: transitional while other packages' SQL moves to its owners.
-func (db *DB) Read() *sql.DB { return db.db.Read() }
-
-// Write is the single writer connection.
-//
-// Deprecated: transitional while other packages' SQL moves to its owners.
-func (db *DB) Write() *sql.DB { return db.db.Write() }
-
 // Ping checks that the index answers, for /readyz.
 func (db *DB) Ping(ctx context.Context) error { return db.db.Ping(ctx) }
-
-// Tx runs fn in a write transaction, committing if fn returns nil.
-//
-// Deprecated: transitional while other packages' SQL moves to its owners.
-func (db *DB) Tx(ctx context.Context, fn func(*sql.Tx) error) error { return db.db.InTx(ctx, fn) }
 
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
 // "x IN " + List(n).

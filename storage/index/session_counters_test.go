@@ -27,7 +27,7 @@ func sessionsFixture(t *testing.T, devices ...string) (*index.DB, []int64) {
 	}
 	var ids []int64
 	for i, d := range devices {
-		res, err := db.Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
+		res, err := db.SQL().Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
 			VALUES (?, ?, ?, ?, ?, ?, ?)`, p.ID, fmt.Sprintf("pub%d", i), fmt.Sprintf("v%d", i%2), i*1000, i*1000, i*1000, d)
 		if err != nil {
 			t.Fatal(err)

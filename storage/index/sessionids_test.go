@@ -20,7 +20,7 @@ func TestDB_SessionIDs(t *testing.T) {
 		project  int64
 		publicID string
 	}{{"a1", p1.ID, "same"}, {"a2", p2.ID, "same"}, {"b1", p1.ID, "other"}} {
-		res, err := db.Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received) VALUES (?, ?, 'v', 0, 0, 0)`,
+		res, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received) VALUES (?, ?, 'v', 0, 0, 0)`,
 			s.project, s.publicID)
 		if err != nil {
 			t.Fatal(err)
