@@ -33,20 +33,6 @@ type Heatmaps interface {
 	Signals(ctx context.Context, sessionID int64) ([]heatmap.Signal, error)
 }
 
-// heatmapRoutes registers the heatmap API (issue: heatmaps).
-func (s *Server) heatmapRoutes(api *echo.Group) {
-	if s.deps.Extra.Heatmaps == nil {
-		return
-	}
-	api.GET("/heatmaps/clicks", s.heatmapClicks)
-	api.GET("/heatmaps/clicks.png", s.heatmapClicksPNG)
-	api.GET("/heatmaps/scroll", s.heatmapScroll)
-	api.GET("/heatmaps/scroll.png", s.heatmapScrollPNG)
-	api.GET("/heatmaps/pages", s.heatmapPages)
-	api.GET("/heatmaps/snapshot", s.heatmapSnapshot)
-	api.GET("/sessions/:id/signals", s.sessionSignals)
-}
-
 // heatmapQuery reads the common parameters: project (id or name; may be
 // left out when the caller can see exactly one project), url, device,
 // from, to, width, height, mode, limit, and segment (a journey segment:

@@ -20,61 +20,6 @@ import (
 	"github.com/trailmap/trailmap/storage/index"
 )
 
-// journeyRoutes registers the journey API: people, funnels, paths,
-// intent, stages and audiences, each when its service is set. The routes
-// are documented in journey/README.md.
-func (s *Server) journeyRoutes(api *echo.Group) {
-	x := s.deps.Extra
-	if x.People != nil {
-		api.GET("/people", s.listPeople)
-		api.GET("/people/:id", s.getPerson)
-	}
-
-	if x.Funnels != nil {
-		api.GET("/funnels", s.listFunnels)
-		api.POST("/funnels", s.createFunnel)
-		api.POST("/funnels/query", s.queryFunnel)
-		api.POST("/funnels/query/sessions", s.queryFunnelSessions)
-		api.GET("/funnels/:id", s.getFunnel)
-		api.PUT("/funnels/:id", s.updateFunnel)
-		api.DELETE("/funnels/:id", s.deleteFunnel)
-		api.GET("/funnels/:id/results", s.funnelResults)
-		api.GET("/funnels/:id/sessions", s.funnelSessions)
-	}
-
-	if x.Paths != nil {
-		api.GET("/paths", s.paths)
-	}
-	if x.Intent != nil {
-		api.GET("/journey/search-terms", s.searchTerms)
-		api.GET("/journey/conversion-stats", s.conversionStats)
-		api.GET("/journey/settings", s.journeySettings)
-		api.PUT("/journey/settings", s.setJourneySettings)
-	}
-	if x.Segments != nil {
-		api.GET("/journey/segment-fields", s.segmentFields)
-	}
-
-	if x.Stages != nil {
-		api.GET("/stages", s.listStages)
-		api.POST("/stages", s.createStage)
-		api.GET("/stages/flow", s.stageFlow)
-		api.GET("/stages/:id", s.getStage)
-		api.PUT("/stages/:id", s.updateStage)
-		api.DELETE("/stages/:id", s.deleteStage)
-	}
-
-	if x.Audiences != nil {
-		api.GET("/audiences", s.listAudiences)
-		api.POST("/audiences", s.createAudience)
-		api.GET("/audiences/:id", s.getAudience)
-		api.PUT("/audiences/:id", s.updateAudience)
-		api.DELETE("/audiences/:id", s.deleteAudience)
-		api.GET("/audiences/:id/members", s.audienceMembers)
-		api.GET("/audiences/:id/members.csv", s.audienceMembersCSV)
-	}
-}
-
 // journeyError maps the journey package's errors onto the server's.
 func journeyError(err error) error {
 	if errors.Is(err, journey.ErrInvalid) {

@@ -19,18 +19,6 @@ type Notes interface {
 	DeleteNote(ctx context.Context, sess *index.Session, id int64, u *accounts.User) error
 }
 
-// noteRoutes registers the notes API of a session.
-func (s *Server) noteRoutes(api *echo.Group) {
-	n := s.deps.Extra.Notes
-	if n == nil {
-		return
-	}
-	h := &noteHandlers{s: s, notes: n}
-	api.GET("/sessions/:id/notes", h.list)
-	api.POST("/sessions/:id/notes", h.add)
-	api.DELETE("/sessions/:id/notes/:note", h.remove)
-}
-
 type noteHandlers struct {
 	s     *Server
 	notes Notes

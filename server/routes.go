@@ -6,9 +6,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/trailmap/trailmap/recorder"
 )
 
-// routes is the one place every route is registered.
+// routes is the one place every route is registered. A domain's routes are
+// registered only when its service is wired in (Deps.Extra).
 func (s *Server) routes(e *echo.Echo) {
 	e.Use(middleware.Recover())
 
@@ -17,6 +20,12 @@ func (s *Server) routes(e *echo.Echo) {
 	if s.deps.Registry != nil {
 		e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{})), s.metricsAccess)
 	}
+
+	// The browser recorder; echo matches "recorder.:version" after the
+	// static /recorder.js.
+	latest, pinned := s.scriptHandlers(recorder.LoadScript())
+	e.Match(scriptMethods, "/recorder.js", latest)
+	e.Match(scriptMethods, "/recorder.:version", pinned)
 
 	// Ingest: public write keys, any origin, cached preflight.
 	ingest := e.Group("/api/v1/ingest", middleware.CORSWithConfig(middleware.CORSConfig{
@@ -36,8 +45,93 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id", s.getSession)
 	api.GET("/sessions/:id/events", s.sessionEvents)
 
-	s.scriptRoutes(e)
-	s.heatmapRoutes(api)
-	s.journeyRoutes(api)
-	s.uiRoutes(e, api)
+	x := s.deps.Extra
+	if x.Heatmaps != nil {
+		api.GET("/heatmaps/clicks", s.heatmapClicks)
+		api.GET("/heatmaps/clicks.png", s.heatmapClicksPNG)
+		api.GET("/heatmaps/scroll", s.heatmapScroll)
+		api.GET("/heatmaps/scroll.png", s.heatmapScrollPNG)
+		api.GET("/heatmaps/pages", s.heatmapPages)
+		api.GET("/heatmaps/snapshot", s.heatmapSnapshot)
+		api.GET("/sessions/:id/signals", s.sessionSignals)
+	}
+
+	// Journeys: documented in journey/README.md.
+	if x.People != nil {
+		api.GET("/people", s.listPeople)
+		api.GET("/people/:id", s.getPerson)
+	}
+	if x.Funnels != nil {
+		api.GET("/funnels", s.listFunnels)
+		api.POST("/funnels", s.createFunnel)
+		api.POST("/funnels/query", s.queryFunnel)
+		api.POST("/funnels/query/sessions", s.queryFunnelSessions)
+		api.GET("/funnels/:id", s.getFunnel)
+		api.PUT("/funnels/:id", s.updateFunnel)
+		api.DELETE("/funnels/:id", s.deleteFunnel)
+		api.GET("/funnels/:id/results", s.funnelResults)
+		api.GET("/funnels/:id/sessions", s.funnelSessions)
+	}
+	if x.Paths != nil {
+		api.GET("/paths", s.paths)
+	}
+	if x.Intent != nil {
+		api.GET("/journey/search-terms", s.searchTerms)
+		api.GET("/journey/conversion-stats", s.conversionStats)
+		api.GET("/journey/settings", s.journeySettings)
+		api.PUT("/journey/settings", s.setJourneySettings)
+	}
+	if x.Segments != nil {
+		api.GET("/journey/segment-fields", s.segmentFields)
+	}
+	if x.Stages != nil {
+		api.GET("/stages", s.listStages)
+		api.POST("/stages", s.createStage)
+		api.GET("/stages/flow", s.stageFlow)
+		api.GET("/stages/:id", s.getStage)
+		api.PUT("/stages/:id", s.updateStage)
+		api.DELETE("/stages/:id", s.deleteStage)
+	}
+	if x.Audiences != nil {
+		api.GET("/audiences", s.listAudiences)
+		api.POST("/audiences", s.createAudience)
+		api.GET("/audiences/:id", s.getAudience)
+		api.PUT("/audiences/:id", s.updateAudience)
+		api.DELETE("/audiences/:id", s.deleteAudience)
+		api.GET("/audiences/:id/members", s.audienceMembers)
+		api.GET("/audiences/:id/members.csv", s.audienceMembersCSV)
+	}
+
+	// The web UI: pages behind the login, shares, notes.
+	if x.UI == nil {
+		return
+	}
+	h := s.newUIHandlers(x.UI)
+	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", h.web.Assets())))
+	e.GET("/login", h.loginPage)
+	e.POST("/login", h.login)
+	e.POST("/logout", h.logout)
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/sessions") })
+	for _, p := range h.web.Pages() {
+		e.GET(p.Path, h.page(p), h.requireLogin)
+	}
+	if x.Shares != nil {
+		sh := &shareHandlers{s: s, web: h.web, shares: x.Shares}
+		api.POST("/shares", sh.create)
+		api.GET("/shares", sh.list)
+		api.GET("/shares/:sid", sh.get)
+		api.DELETE("/shares/:sid", sh.revoke)
+		api.GET("/sessions/:id/export", sh.export)
+		// Public: anyone holding the token, nothing else.
+		e.GET("/s/:token", sh.page(false))
+		e.GET("/s/:token/embed", sh.page(true))
+		e.GET("/s/:token/events", sh.events)
+		e.GET("/s/:token/download", sh.download)
+	}
+	if x.Notes != nil {
+		n := &noteHandlers{s: s, notes: x.Notes}
+		api.GET("/sessions/:id/notes", n.list)
+		api.POST("/sessions/:id/notes", n.add)
+		api.DELETE("/sessions/:id/notes/:note", n.remove)
+	}
 }

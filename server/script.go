@@ -10,15 +10,11 @@ import (
 	"github.com/trailmap/trailmap/recorder"
 )
 
-// scriptRoutes serves the browser recorder: /recorder.js (revalidated every
+// scriptHandlers serve the browser recorder: /recorder.js (revalidated every
 // 5 minutes, for the one-line install) and /recorder.<hash>.js (immutable,
-// for sites that pin a version). Any origin may load it.
-func (s *Server) scriptRoutes(e *echo.Echo) {
-	sc, err := recorder.LoadScript()
-	s.mountScript(e, sc, err)
-}
-
-func (s *Server) mountScript(e *echo.Echo, sc *recorder.Script, err error) {
+// for sites that pin a version). Any origin may load it. When the script is
+// missing from the build, both answer 503 not_built.
+func (s *Server) scriptHandlers(sc *recorder.Script, err error) (latest, pinned echo.HandlerFunc) {
 	if err != nil {
 		if !errors.Is(err, recorder.ErrScriptNotBuilt) {
 			s.log.Error("load recorder script", "error", err)
@@ -30,20 +26,18 @@ func (s *Server) mountScript(e *echo.Echo, sc *recorder.Script, err error) {
 			c.Response().Header().Set("Cache-Control", "no-store")
 			return c.JSON(http.StatusServiceUnavailable, apiError{apiErrorBody{Code: "not_built", Message: err.Error()}})
 		}
-		e.Match(scriptMethods, "/recorder.js", notBuilt)
-		e.Match(scriptMethods, "/recorder.:version", notBuilt)
-		return
+		return notBuilt, notBuilt
 	}
-	e.Match(scriptMethods, "/recorder.js", func(c echo.Context) error {
+	latest = func(c echo.Context) error {
 		return serveScript(c, sc, "public, max-age=300")
-	})
-	// echo matches "recorder.:version" after the static /recorder.js.
-	e.Match(scriptMethods, "/recorder.:version", func(c echo.Context) error {
+	}
+	pinned = func(c echo.Context) error {
 		if c.Param("version") != sc.Hash+".js" {
 			return echo.NewHTTPError(http.StatusNotFound, "no recorder script with this version; use /recorder.js")
 		}
 		return serveScript(c, sc, "public, max-age=31536000, immutable")
-	})
+	}
+	return latest, pinned
 }
 
 // scriptMethods are those the script answers to: HEAD too, for caches and checks.

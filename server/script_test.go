@@ -20,7 +20,9 @@ func scriptServer(t *testing.T, sc *recorder.Script, err error) http.Handler {
 	s := &Server{log: slog.New(slog.DiscardHandler)}
 	e := echo.New()
 	e.HTTPErrorHandler = s.handleError
-	s.mountScript(e, sc, err)
+	latest, pinned := s.scriptHandlers(sc, err)
+	e.Match(scriptMethods, "/recorder.js", latest)
+	e.Match(scriptMethods, "/recorder.:version", pinned)
 	return e
 }
 

@@ -36,26 +36,6 @@ type Shares interface {
 // nothing else; embeds may be framed by any site.
 const shareCSP = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline' *; img-src * data: blob:; font-src * data:; media-src * data: blob:; connect-src 'self'; base-uri 'none'; form-action 'none'; object-src 'none'; frame-ancestors "
 
-// shareRoutes registers the shares API and the public /s/ pages.
-func (s *Server) shareRoutes(e *echo.Echo, api *echo.Group, web *ui.Web) {
-	sh := s.deps.Extra.Shares
-	if sh == nil {
-		return
-	}
-	h := &shareHandlers{s: s, web: web, shares: sh}
-	api.POST("/shares", h.create)
-	api.GET("/shares", h.list)
-	api.GET("/shares/:sid", h.get)
-	api.DELETE("/shares/:sid", h.revoke)
-	api.GET("/sessions/:id/export", h.export)
-
-	// Public: anyone holding the token, nothing else.
-	e.GET("/s/:token", h.page(false))
-	e.GET("/s/:token/embed", h.page(true))
-	e.GET("/s/:token/events", h.events)
-	e.GET("/s/:token/download", h.download)
-}
-
 type shareHandlers struct {
 	s      *Server
 	web    *ui.Web

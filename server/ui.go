@@ -45,12 +45,8 @@ const (
 	loginFailuresGlobal = 100 // burst of failed logins per email from everywhere
 )
 
-// uiRoutes registers the web UI, login and share pages (issue: replay UI).
-func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {
-	users := s.deps.Extra.UI
-	if users == nil {
-		return
-	}
+// newUIHandlers builds the UI's handlers: its pages, login and logout.
+func (s *Server) newUIHandlers(users UIUsers) *uiHandlers {
 	web, err := ui.NewWeb()
 	if err != nil {
 		// The templates are embedded: this is a programming error.
@@ -59,21 +55,11 @@ func (s *Server) uiRoutes(e *echo.Echo, api *echo.Group) {
 	if !web.Built() {
 		s.log.Warn("web UI assets missing from this build; run `make js` and build again")
 	}
-	h := &uiHandlers{s: s, web: web, users: users,
+	return &uiHandlers{s: s, web: web, users: users,
 		ipLimit:     ratelimit.New(1.0/6, loginAttemptsIP, 10000, s.now),
 		emailLimit:  ratelimit.New(1.0/12, loginFailuresKey, 10000, s.now),
 		globalLimit: ratelimit.New(1.0/30, loginFailuresGlobal, 10000, s.now),
 	}
-	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", web.Assets())))
-	e.GET("/login", h.loginPage)
-	e.POST("/login", h.login)
-	e.POST("/logout", h.logout)
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/sessions") })
-	for _, p := range web.Pages() {
-		e.GET(p.Path, h.page(p), h.requireLogin)
-	}
-	s.shareRoutes(e, api, web)
-	s.noteRoutes(api)
 }
 
 type uiHandlers struct {
