@@ -50,7 +50,7 @@ func (s *Server) listAudiences(c echo.Context) error {
 	}
 	as, err := s.deps.Extra.Audiences.Audiences(c.Request().Context(), id)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"audiences": as})
 }
@@ -71,7 +71,7 @@ func (s *Server) createAudience(c echo.Context) error {
 	a.ProjectID = id
 	out, err := s.deps.Extra.Audiences.CreateAudience(c.Request().Context(), a)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, out)
 }
@@ -83,7 +83,7 @@ func (s *Server) audience(c echo.Context) (*journey.Audience, error) {
 	}
 	a, err := s.deps.Extra.Audiences.Audience(c.Request().Context(), id)
 	if err != nil {
-		return nil, journeyError(err)
+		return nil, err
 	}
 	return a, visible(c, a.ProjectID, "audience", id)
 }
@@ -115,7 +115,7 @@ func (s *Server) updateAudience(c echo.Context) error {
 	na.ID, na.ProjectID = a.ID, a.ProjectID
 	out, err := s.deps.Extra.Audiences.UpdateAudience(c.Request().Context(), na)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -126,7 +126,7 @@ func (s *Server) deleteAudience(c echo.Context) error {
 		return err
 	}
 	if err := s.deps.Extra.Audiences.DeleteAudience(c.Request().Context(), a.ID); err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -142,7 +142,7 @@ func (s *Server) audienceMembers(c echo.Context) error {
 	}
 	m, err := s.deps.Extra.Audiences.Members(c.Request().Context(), a)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	total := len(m.Members)
 	if len(m.Members) > limit {
@@ -158,7 +158,7 @@ func (s *Server) audienceMembersCSV(c echo.Context) error {
 	}
 	m, err := s.deps.Extra.Audiences.Members(c.Request().Context(), a)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/csv; charset=utf-8")

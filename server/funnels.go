@@ -36,7 +36,7 @@ func (s *Server) listFunnels(c echo.Context) error {
 	}
 	fs, err := s.deps.Extra.Funnels.Funnels(c.Request().Context(), id)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"funnels": fs})
 }
@@ -52,7 +52,7 @@ func (s *Server) createFunnel(c echo.Context) error {
 	}
 	f, err := s.deps.Extra.Funnels.CreateFunnel(c.Request().Context(), id, b.Name, b.FunnelDef)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, f)
 }
@@ -65,7 +65,7 @@ func (s *Server) funnel(c echo.Context) (*journey.Funnel, error) {
 	}
 	f, err := s.deps.Extra.Funnels.Funnel(c.Request().Context(), id)
 	if err != nil {
-		return nil, journeyError(err)
+		return nil, err
 	}
 	return f, visible(c, f.ProjectID, "funnel", id)
 }
@@ -92,7 +92,7 @@ func (s *Server) updateFunnel(c echo.Context) error {
 	}
 	f, err = s.deps.Extra.Funnels.UpdateFunnel(c.Request().Context(), f.ID, b.Name, b.FunnelDef)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, f)
 }
@@ -103,7 +103,7 @@ func (s *Server) deleteFunnel(c echo.Context) error {
 		return err
 	}
 	if err := s.deps.Extra.Funnels.DeleteFunnel(c.Request().Context(), f.ID); err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -133,7 +133,7 @@ func (s *Server) funnelResults(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Funnels.RunFunnel(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, struct {
 		Funnel *journey.Funnel `json:"funnel"`
@@ -165,7 +165,7 @@ func (s *Server) funnelSessions(c echo.Context) error {
 	}
 	page, err := s.deps.Extra.Funnels.FunnelSessions(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -215,7 +215,7 @@ func (s *Server) queryFunnel(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Funnels.RunFunnel(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, res)
 }
@@ -234,7 +234,7 @@ func (s *Server) queryFunnelSessions(c echo.Context) error {
 	q := journey.FunnelSessionsQuery{FunnelQuery: fq, Step: b.Step, Status: b.Status, SplitValue: b.SplitValue, Limit: b.Limit, Cursor: b.Cursor}
 	page, err := s.deps.Extra.Funnels.FunnelSessions(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page)
 }

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -77,17 +76,6 @@ func (s *Server) heatmapQuery(c echo.Context) (heatmap.Query, error) {
 	return q, nil
 }
 
-// heatmapError maps the heatmap package's errors onto the server's.
-func heatmapError(err error) error {
-	switch {
-	case errors.Is(err, heatmap.ErrBadQuery):
-		return badRequest{err.Error()}
-	case errors.Is(err, heatmap.ErrNoData):
-		return echo.NewHTTPError(http.StatusNotFound, err.Error())
-	}
-	return err
-}
-
 func (s *Server) heatmapClicks(c echo.Context) error {
 	q, err := s.heatmapQuery(c)
 	if err != nil {
@@ -95,7 +83,7 @@ func (s *Server) heatmapClicks(c echo.Context) error {
 	}
 	m, err := s.deps.Extra.Heatmaps.ClickMap(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, max-age=30")
 	return c.JSON(http.StatusOK, m)
@@ -108,7 +96,7 @@ func (s *Server) heatmapClicksPNG(c echo.Context) error {
 	}
 	b, err := s.deps.Extra.Heatmaps.ClickPNG(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, max-age=30")
 	return c.Blob(http.StatusOK, "image/png", b)
@@ -121,7 +109,7 @@ func (s *Server) heatmapScroll(c echo.Context) error {
 	}
 	m, err := s.deps.Extra.Heatmaps.ScrollMap(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, max-age=30")
 	return c.JSON(http.StatusOK, m)
@@ -134,7 +122,7 @@ func (s *Server) heatmapScrollPNG(c echo.Context) error {
 	}
 	b, err := s.deps.Extra.Heatmaps.ScrollPNG(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "private, max-age=30")
 	return c.Blob(http.StatusOK, "image/png", b)
@@ -147,7 +135,7 @@ func (s *Server) heatmapPages(c echo.Context) error {
 	}
 	pages, err := s.deps.Extra.Heatmaps.Pages(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"pages": pages})
 }
@@ -159,7 +147,7 @@ func (s *Server) heatmapSnapshot(c echo.Context) error {
 	}
 	sn, err := s.deps.Extra.Heatmaps.Snapshot(c.Request().Context(), q)
 	if err != nil {
-		return heatmapError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, sn)
 }

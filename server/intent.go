@@ -47,7 +47,7 @@ func (s *Server) searchTerms(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Intent.SearchTerms(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, res)
 }
@@ -59,7 +59,7 @@ func (s *Server) conversionStats(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Intent.ConversionStats(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, res)
 }
@@ -71,7 +71,7 @@ func (s *Server) journeySettings(c echo.Context) error {
 	}
 	st, rebuilding, err := s.deps.Extra.Intent.Settings(c.Request().Context(), id)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, struct {
 		Project int64 `json:"project"`
@@ -90,7 +90,7 @@ func (s *Server) setJourneySettings(c echo.Context) error {
 		return err
 	}
 	if err := s.deps.Extra.Intent.SetSettings(c.Request().Context(), id, st); err != nil {
-		return journeyError(err)
+		return err
 	}
 	return s.journeySettings(c)
 }

@@ -20,14 +20,6 @@ import (
 	"github.com/trailmap/trailmap/storage/index"
 )
 
-// journeyError maps the journey package's errors onto the server's.
-func journeyError(err error) error {
-	if errors.Is(err, journey.ErrInvalid) {
-		return badRequest{err.Error()}
-	}
-	return err
-}
-
 // visible hides objects of projects the caller cannot see (404, not 403:
 // ids are guessable).
 func visible(c echo.Context, projectID int64, what string, id int64) error {
@@ -71,7 +63,7 @@ func (s *Server) timeRange(from, to string) (time.Time, time.Time, error) {
 func segmentParam(raw string) (journey.Segment, error) {
 	seg, err := journey.ParseSegment([]byte(raw))
 	if err != nil {
-		return seg, journeyError(err)
+		return seg, err
 	}
 	return seg, nil
 }

@@ -77,7 +77,7 @@ func (h *noteHandlers) add(c echo.Context) error {
 	me := actor(principal(c))
 	n, err := h.notes.AddNote(c.Request().Context(), sess, *in.OffsetMS, in.Body, me.ID, me.Email)
 	if err != nil {
-		return uiError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, noteView{*n, true})
 }
@@ -92,7 +92,7 @@ func (h *noteHandlers) remove(c echo.Context) error {
 		return badRequest{"note id must be a positive number"}
 	}
 	if err := h.notes.DeleteNote(c.Request().Context(), sess, id, actor(principal(c))); err != nil {
-		return uiError(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -38,7 +38,7 @@ func (s *Server) paths(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Paths.Paths(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, res)
 }

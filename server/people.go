@@ -37,7 +37,7 @@ func (s *Server) listPeople(c echo.Context) error {
 	}
 	page, err := s.deps.Extra.People.People(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, page)
 }
@@ -57,7 +57,7 @@ func (s *Server) getPerson(c echo.Context) error {
 	}
 	p, err := s.deps.Extra.People.Person(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, p)
 }

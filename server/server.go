@@ -17,9 +17,13 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailmap/trailmap/audit"
+	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/ui"
 )
 
 // Config holds the HTTP settings.
@@ -226,6 +230,17 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, index.ErrExists):
 		return http.StatusConflict, "exists", err.Error()
+	// The domains' own errors, mapped here and nowhere else.
+	case errors.Is(err, heatmap.ErrBadQuery), errors.Is(err, journey.ErrInvalid), errors.Is(err, ui.ErrInvalid):
+		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, heatmap.ErrNoData):
+		return http.StatusNotFound, "not_found", err.Error()
+	case errors.Is(err, ui.ErrNotAllowed):
+		return http.StatusForbidden, "forbidden", err.Error()
+	case errors.Is(err, ui.ErrGone):
+		return http.StatusGone, "gone", err.Error()
+	case errors.Is(err, audit.ErrBadFilter):
+		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "request canceled"
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -120,7 +120,7 @@ func (s *Server) segmentMatch(c echo.Context, projectIDs []int64) (index.Match, 
 		m, err = seg.Match()
 	}
 	if err != nil {
-		return index.Match{}, journeyError(err)
+		return index.Match{}, err
 	}
 	return m, nil
 }

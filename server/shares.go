@@ -58,18 +58,6 @@ func (s *Server) baseURL(c echo.Context) string {
 	return c.Scheme() + "://" + c.Request().Host
 }
 
-// uiError turns ui validation errors into 400s and "not allowed" into 403s.
-func uiError(err error) error {
-	var ie interface{ Unwrap() error }
-	switch {
-	case errors.Is(err, ui.ErrInvalid) && errors.As(err, &ie):
-		return badRequest{err.Error()}
-	case errors.Is(err, ui.ErrNotAllowed):
-		return fmt.Errorf("%w: %s", ErrForbidden, err.Error())
-	}
-	return err
-}
-
 func decodeJSON(c echo.Context, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
 	if err := dec.Decode(v); err != nil {
@@ -129,7 +117,7 @@ func (h *shareHandlers) create(c echo.Context) error {
 		ExpiresIn: ttl, CreatedBy: p.UserID, CreatedByName: by,
 	})
 	if err != nil {
-		return uiError(err)
+		return err
 	}
 	base := h.s.baseURL(c)
 	return c.JSON(http.StatusCreated, shareView{Share: share, Token: token, URL: base + "/s/" + token, EmbedURL: base + "/s/" + token + "/embed"})

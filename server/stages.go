@@ -36,7 +36,7 @@ func (s *Server) listStages(c echo.Context) error {
 	}
 	ss, err := s.deps.Extra.Stages.Stages(c.Request().Context(), id)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"stages": ss})
 }
@@ -52,7 +52,7 @@ func (s *Server) createStage(c echo.Context) error {
 	}
 	st, err := s.deps.Extra.Stages.CreateStage(c.Request().Context(), journey.Stage{ProjectID: id, Name: b.Name, Position: b.Position, Rules: b.Rules})
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusCreated, st)
 }
@@ -64,7 +64,7 @@ func (s *Server) stage(c echo.Context) (*journey.Stage, error) {
 	}
 	st, err := s.deps.Extra.Stages.Stage(c.Request().Context(), id)
 	if err != nil {
-		return nil, journeyError(err)
+		return nil, err
 	}
 	return st, visible(c, st.ProjectID, "stage", id)
 }
@@ -91,7 +91,7 @@ func (s *Server) updateStage(c echo.Context) error {
 	}
 	st, err = s.deps.Extra.Stages.UpdateStage(c.Request().Context(), journey.Stage{ID: st.ID, ProjectID: st.ProjectID, Name: b.Name, Position: b.Position, Rules: b.Rules})
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, st)
 }
@@ -102,7 +102,7 @@ func (s *Server) deleteStage(c echo.Context) error {
 		return err
 	}
 	if err := s.deps.Extra.Stages.DeleteStage(c.Request().Context(), st.ID); err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -121,7 +121,7 @@ func (s *Server) stageFlow(c echo.Context) error {
 	}
 	res, err := s.deps.Extra.Stages.StageFlowReport(c.Request().Context(), q)
 	if err != nil {
-		return journeyError(err)
+		return err
 	}
 	return c.JSON(http.StatusOK, res)
 }
