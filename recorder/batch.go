@@ -7,6 +7,8 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -441,14 +443,64 @@ func numberToInt(num []byte, isInt, truncate bool) (int64, bool) {
 }
 
 // decodeString returns the value of the JSON string literal q (with
-// quotes), which the scanner has validated.
+// quotes), which the scanner has validated, as encoding/json would: a lone
+// surrogate escape becomes U+FFFD.
 func decodeString(q []byte, esc bool) string {
+	q = q[1 : len(q)-1]
 	if !esc {
-		return string(q[1 : len(q)-1])
+		return string(q)
 	}
-	var v string
-	if err := json.Unmarshal(q, &v); err != nil {
-		return string(q[1 : len(q)-1]) // cannot happen for a validated literal
+	out := make([]byte, 0, len(q))
+	for i := 0; i < len(q); {
+		c := q[i]
+		if c != '\\' {
+			j := i + 1
+			for j < len(q) && q[j] != '\\' {
+				j++
+			}
+			out = append(out, q[i:j]...)
+			i = j
+			continue
+		}
+		switch e := q[i+1]; e {
+		case 'u':
+			r := rune(hex4(q[i+2:]))
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := unicode.ReplacementChar
+				if i+6 <= len(q) && q[i] == '\\' && q[i+1] == 'u' {
+					if d := utf16.DecodeRune(r, rune(hex4(q[i+2:]))); d != unicode.ReplacementChar {
+						r2 = d
+						i += 6
+					}
+				}
+				r = r2
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			out = append(out, unescapeByte[e])
+			i += 2
+		}
+	}
+	return string(out)
+}
+
+// unescapeByte maps the byte after a backslash to what it stands for.
+var unescapeByte = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// hex4 reads four validated hex digits.
+func hex4(h []byte) uint16 {
+	var v uint16
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		v = v<<4 | uint16(c)
 	}
 	return v
 }

@@ -65,17 +65,19 @@ func DefaultRedactRules() RedactRules {
 //     timestamps and most numeric ids, which start with 1, from being taken
 //     for cards;
 //   - a JWT: "eyJ" (a base64url JSON object) and 8 or more base64url
-//     characters, a dot, and 8 or more more;
+//     characters, a dot, and 8 or more after it;
 //   - a long random token: a run of 24 or more base64url characters
 //     (A-Z a-z 0-9 - _) holding an uppercase letter, a lowercase letter and
-//     a digit, unless every piece of it between dashes and underscores is a
-//     plain word (all lowercase, all uppercase, Capitalised, or all digits),
-//     as in a slug like "Spring-Sale-2024-Final-Edition". Signed-URL
-//     signatures, API keys, session and reset tokens are such runs. Content
-//     hashes of asset paths ("app.3f9a0c…e1.js", hex digests, UUIDs, ULIDs)
-//     are not: they have a single case. A camelCase name of 24 or more
+//     a digit. Signed-URL signatures, API keys, session and reset tokens
+//     are such runs. Not taken for tokens: a run whose pieces between
+//     dashes and underscores are all plain words (all lowercase, all
+//     uppercase, Capitalised, or all digits), as in the slug
+//     "Spring-Sale-2024-Final-Edition"; a run followed by a file extension,
+//     as in a font's "KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2" (assets keep
+//     their URLs); content hashes ("app.3f9a0c…e1.js", hex digests, UUIDs,
+//     ULIDs), which have a single case. A camelCase name of 24 or more
 //     characters with a digit ("getUserProfileSettingsV2") is taken for a
-//     token; that costs a little analytics, never a secret.
+//     token: that costs a little analytics, never a secret.
 //
 // Path segments (and path-like fragments) that hold a sensitive value
 // become Redacted, and user information before the host becomes
@@ -520,12 +522,25 @@ func containsToken(s string) bool {
 		for j < len(s) && tokenByte[s[j]] {
 			j++
 		}
-		if j-i >= minTokenLen && randomRun(s[i:j]) {
+		if j-i >= minTokenLen && !fileStem(s, j) && randomRun(s[i:j]) {
 			return true
 		}
 		i = j
 	}
 	return false
+}
+
+// fileStem reports whether the run of s ending at j is followed by a file
+// extension: ".woff2", ".js", ".chunk.js".
+func fileStem(s string, j int) bool {
+	if j+1 >= len(s) || s[j] != '.' {
+		return false
+	}
+	k := j + 1
+	for k < len(s) && k-j <= 6 && (isAlpha(s[k]) || '0' <= s[k] && s[k] <= '9') {
+		k++
+	}
+	return k > j+1 && k-j <= 6 && (k == len(s) || s[k] == '.' || s[k] == '/' || s[k] == '?' || s[k] == '#')
 }
 
 // randomRun reports whether a run of base64url characters mixes upper and

@@ -117,6 +117,9 @@ func TestRedactor_URLSecrets(t *testing.T) {
 		{"slug with capitals", "https://x.test/blog/Spring-Sale-2024-Final-Edition-Recap", "https://x.test/blog/Spring-Sale-2024-Final-Edition-Recap"},
 		{"long lowercase slug", "https://x.test/how-to-bake-the-best-chocolate-cake-2024", "https://x.test/how-to-bake-the-best-chocolate-cake-2024"},
 		{"no digits", "https://x.test/p/ThisIsAVeryLongCamelCaseSlug", "https://x.test/p/ThisIsAVeryLongCamelCaseSlug"},
+		{"font file name", "https://fonts.gstatic.com/s/roboto/v30/KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2", "https://fonts.gstatic.com/s/roboto/v30/KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2"},
+		{"chunk file name", "https://x.test/js/main.Xq7vB2mK9pLw4ZtR8sNc3YhD.chunk.js?v=1", "https://x.test/js/main.Xq7vB2mK9pLw4ZtR8sNc3YhD.chunk.js?v=1"},
+		{"token before a dot that is no extension", "https://x.test/r/" + token + ".-x", "https://x.test/r/[redacted]"},
 		{"data url", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"},
 	}
 	for _, tt := range tests {

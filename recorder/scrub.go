@@ -13,7 +13,7 @@ import (
 //
 //   - the value of a key that holds a URL in HTML or in our own events
 //     (href, src, action, poster, xlink:href, referrer, url, ... see
-//     urlKeys) is redacted as a URL; a srcset as its list of candidates;
+//     keyKind) is redacted as a URL; a srcset as its list of candidates;
 //   - a URL with a scheme ("https://...") inside any other string is
 //     redacted where it stands, so text nodes, style sheets, inline styles
 //     (url(...)), meta contents and console messages keep no secrets;
@@ -29,12 +29,15 @@ type urlScrub struct {
 	spans []scrubSpan // in order of position
 }
 
-// scrubSpan replaces the JSON string literal at [start, end) of the
-// scanned buffer with the string val.
+// scrubSpan replaces the bytes at [start, end) of the scanned buffer: a
+// whole JSON string literal with the string val (literal), or a URL inside
+// a literal's raw bytes with val as it is (which URL made of those bytes
+// and "[redacted]", so it needs no escaping).
 type scrubSpan struct {
 	start, end int
 	val        string
-	// relative marks a relative URL in any event; it is redacted (into
+	literal    bool
+	// relative marks a literal holding a relative URL; it is redacted (into
 	// val) only if the event is a custom event.
 	relative bool
 	esc      bool
@@ -54,25 +57,24 @@ const (
 	keySrcset
 )
 
-// urlKeys are the attributes (and custom payload fields) whose value is a
-// URL. Others may hold URLs too (content, style, data-*): the text rule
-// finds those that have a scheme.
-var urlKeys = map[string]urlKey{
-	"href": keyURL, "src": keyURL, "action": keyURL, "formaction": keyURL,
-	"poster": keyURL, "cite": keyURL, "background": keyURL, "longdesc": keyURL,
-	"xlink:href": keyURL, "ping": keyURL, "manifest": keyURL, "codebase": keyURL,
-	"data": keyURL, "usemap": keyURL, "icon": keyURL, "classid": keyURL,
-	"archive": keyURL, "lowsrc": keyURL, "dynsrc": keyURL, "profile": keyURL,
-	"referrer": keyURL, "referer": keyURL, "url": keyURL,
-	"srcset": keySrcset, "imagesrcset": keySrcset,
-}
-
-// keyKind looks a raw key up without allocating; escaped keys are text.
+// keyKind says what the value of a raw key holds: the attributes (and
+// custom payload fields) whose value is a URL or a srcset. Other strings
+// may hold URLs too (content, style, data-*, text): the text rule finds
+// those that have a scheme. Escaped keys count as text.
 func keyKind(key []byte) urlKey {
 	if len(key) < 3 || len(key) > 11 {
 		return keyText
 	}
-	return urlKeys[string(key)]
+	switch string(key) {
+	case "href", "src", "action", "formaction", "poster", "cite", "background",
+		"longdesc", "xlink:href", "ping", "manifest", "codebase", "data", "usemap",
+		"icon", "classid", "archive", "lowsrc", "dynsrc", "profile",
+		"referrer", "referer", "url":
+		return keyURL
+	case "srcset", "imagesrcset":
+		return keySrcset
+	}
+	return keyText
 }
 
 // str sees the string literal b[start:end] (quotes included), the value of
@@ -86,9 +88,8 @@ func (u *urlScrub) str(b []byte, ks, ke, start, end int, esc bool) {
 	if ks >= 0 {
 		kind = keyKind(b[ks+1 : ke-1])
 	}
-	switch kind {
-	case keyURL, keySrcset:
-		if !urlMayChange(raw) {
+	if kind != keyText {
+		if !urlMayChange(raw) || hasPrefixFold(raw, "data:") {
 			return
 		}
 		v := decodeString(b[start:end], esc)
@@ -99,27 +100,73 @@ func (u *urlScrub) str(b []byte, ks, ke, start, end int, esc bool) {
 			red = u.red.srcset(v)
 		}
 		if red != v {
-			u.spans = append(u.spans, scrubSpan{start: start, end: end, val: red})
+			u.spans = append(u.spans, scrubSpan{start: start, end: end, val: red, literal: true})
 		}
-	default:
-		// JSON encoders that escape "/" (PHP's) write ":\/\/".
-		if bytes.Contains(raw, schemeSep) || esc && bytes.Contains(raw, schemeSepEscaped) {
-			v := decodeString(b[start:end], esc)
-			if red := u.red.urlsInText(v); red != v {
-				u.spans = append(u.spans, scrubSpan{start: start, end: end, val: red})
-				return
+		return
+	}
+	n := len(u.spans)
+	switch {
+	case len(raw) < minTextURL:
+	case esc && mayHoldTextURL(raw):
+		// Decode first: an escape may sit inside a URL (encoding/json
+		// writes & as \u0026, PHP / as \/).
+		v := decodeString(b[start:end], esc)
+		if red := u.red.urlsInText(v); red != v {
+			u.spans = append(u.spans, scrubSpan{start: start, end: end, val: red, literal: true})
+		}
+	case !esc:
+		// Redact each URL where it stands in the raw bytes.
+		eachTextURL(raw, func(us, ue int) {
+			url := string(raw[us:ue])
+			if red := u.red.URL(url); red != url {
+				u.spans = append(u.spans, scrubSpan{start: start + 1 + us, end: start + 1 + ue, val: red})
 			}
-		}
-		if (raw[0] == '/' || raw[0] == '?' || esc && raw[0] == '\\' && raw[1] == '/') && urlMayChange(raw) {
-			u.spans = append(u.spans, scrubSpan{start: start, end: end, relative: true, esc: esc})
-		}
+		})
+	}
+	if len(u.spans) == n && (raw[0] == '/' || raw[0] == '?' || esc && raw[0] == '\\' && raw[1] == '/') && urlMayChange(raw) {
+		u.spans = append(u.spans, scrubSpan{start: start, end: end, literal: true, relative: true, esc: esc})
 	}
 }
 
-var (
-	schemeSep        = []byte("://")
-	schemeSepEscaped = []byte(`:\/\/`)
-)
+var schemeSepEscaped = []byte(`:\/\/`)
+
+// minTextURL is the length of the shortest URL with a scheme that URL may
+// change, "a://b?c=d".
+const minTextURL = 9
+
+// mayHoldTextURL is a cheap filter over a raw literal with escapes: it
+// reports whether a URL with a scheme in it may need redaction, taking
+// every escape for part of the URL.
+func mayHoldTextURL(raw []byte) bool {
+	for i := 0; ; {
+		k := bytes.IndexByte(raw[i:], ':')
+		if k < 0 {
+			return false
+		}
+		k += i
+		end := k + 1
+		switch {
+		case bytes.HasPrefix(raw[end:], schemeSep[1:]):
+			end += 2
+		case bytes.HasPrefix(raw[end:], schemeSepEscaped[1:]):
+			end += 4
+		default:
+			i = end
+			continue
+		}
+		for end < len(raw) && (raw[end] == '\\' || !urlStop[raw[end]]) {
+			end++
+		}
+		start := k
+		for start > 0 && isSchemeByte(raw[start-1]) {
+			start--
+		}
+		if start < k && urlMayChange(raw[start:end]) {
+			return true
+		}
+		i = end
+	}
+}
 
 // apply returns ev, the event of type typ at offset off of the scanned
 // buffer, with the spans replaced. It returns ev itself when none applies.
@@ -141,7 +188,11 @@ func (u *urlScrub) apply(ev []byte, off, typ int) []byte {
 			out = make([]byte, 0, len(ev)+16*len(u.spans))
 		}
 		out = append(out, ev[pos:sp.start-off]...)
-		out = appendJSONString(out, sp.val)
+		if sp.literal {
+			out = appendJSONString(out, sp.val)
+		} else {
+			out = append(out, sp.val...)
+		}
 		pos = sp.end - off
 	}
 	if out == nil {
@@ -166,43 +217,49 @@ func urlMayChange[T ~string | ~[]byte](s T) bool {
 func (r *Redactor) urlsInText(s string) string {
 	var sb strings.Builder
 	done := 0 // s[:done] is in sb
-	for i := 0; ; {
-		k := strings.Index(s[i:], "://")
-		if k < 0 {
-			break
+	eachTextURL([]byte(s), func(start, end int) {
+		if red := r.URL(s[start:end]); red != s[start:end] {
+			sb.WriteString(s[done:start])
+			sb.WriteString(red)
+			done = end
 		}
-		k += i
-		start := k
-		for start > done && isSchemeByte(s[start-1]) {
-			start--
-		}
-		for start < k && !isAlpha(s[start]) {
-			start++
-		}
-		end := k + 3
-		for end < len(s) && !urlStop[s[end]] {
-			end++
-		}
-		if start < k {
-			if u := s[start:end]; urlMayChange(u) {
-				if red := r.URL(u); red != u {
-					if sb.Len() == 0 {
-						sb.Grow(len(s) + 16)
-					}
-					sb.WriteString(s[done:start])
-					sb.WriteString(red)
-					done = end
-				}
-			}
-		}
-		i = end
-	}
+	})
 	if done == 0 {
 		return s
 	}
 	sb.WriteString(s[done:])
 	return sb.String()
 }
+
+// eachTextURL calls fn with the bounds of each URL with a scheme in text
+// that Redactor.URL may change (see urlMayChange), in order.
+func eachTextURL(text []byte, fn func(start, end int)) {
+	prev := 0 // the end of the last URL
+	for i := 0; ; {
+		k := bytes.Index(text[i:], schemeSep)
+		if k < 0 {
+			return
+		}
+		k += i
+		start := k
+		for start > prev && isSchemeByte(text[start-1]) {
+			start--
+		}
+		for start < k && !isAlpha(text[start]) {
+			start++
+		}
+		end := k + 3
+		for end < len(text) && !urlStop[text[end]] {
+			end++
+		}
+		if start < k && urlMayChange(text[start:end]) {
+			fn(start, end)
+		}
+		prev, i = end, end
+	}
+}
+
+var schemeSep = []byte("://")
 
 func isSchemeByte(c byte) bool {
 	return isAlpha(c) || '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
@@ -259,4 +316,22 @@ func (r *Redactor) srcset(s string) string {
 
 func isHTMLSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f'
+}
+
+// hasPrefixFold reports whether b starts with the lowercase ASCII prefix,
+// ignoring case.
+func hasPrefixFold(b []byte, prefix string) bool {
+	if len(b) < len(prefix) {
+		return false
+	}
+	for i := 0; i < len(prefix); i++ {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

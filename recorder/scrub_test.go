@@ -1,8 +1,10 @@
 package recorder
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestParseBatch_redactsURLsEverywhere checks that every URL an event
@@ -61,6 +63,11 @@ func TestParseBatch_redactsURLsEverywhere(t *testing.T) {
 			name: "escaped slashes in text",
 			in:   `{"type":5,"data":{"tag":"x","payload":{"m":"at https:\/\/x.test\/?token=1\n"}},"timestamp":5}`,
 			want: `{"type":5,"data":{"tag":"x","payload":{"m":"at https://x.test/?token=[redacted]\n"}},"timestamp":5}`,
+		},
+		{
+			name: "escaped ampersand inside a URL in text (encoding/json writes \\u0026)",
+			in:   `{"type":3,"data":{"source":0,"texts":[{"id":1,"value":"at https://x.test/?a=1\u0026token=2 <b>"}]},"timestamp":5}`,
+			want: `{"type":3,"data":{"source":0,"texts":[{"id":1,"value":"at https://x.test/?a=1&token=[redacted] <b>"}]},"timestamp":5}`,
 		},
 		{
 			name: "relative URLs in text are left outside custom events",
@@ -165,6 +172,29 @@ func FuzzParseBatch_redaction(f *testing.F) {
 			if string(again.Events[0]) != string(b.Events[0]) {
 				t.Fatalf("not idempotent: %s then %s", b.Events[0], again.Events[0])
 			}
+		}
+	})
+}
+
+// FuzzDecodeString checks decodeString against encoding/json.
+func FuzzDecodeString(f *testing.F) {
+	for _, s := range []string{`"a"`, `"\u00e9\n\"\\\/"`, `"\ud83d\ude00"`, `"\ud83d"`, `"\ude00x"`, `"\ud83d\u0041"`, `"\ud83d\ud83d\ude00"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, q string) {
+		var want string
+		if !utf8.ValidString(q) || json.Unmarshal([]byte(q), &want) != nil {
+			return
+		}
+		if s := (jsonScan{b: []byte(q)}); s.peek() != '"' {
+			return
+		}
+		end, esc, err := scanString([]byte(q), 0)
+		if err != nil || end != len(q) {
+			return
+		}
+		if got := decodeString([]byte(q), esc); got != want {
+			t.Fatalf("decodeString(%s) = %q, want %q", q, got, want)
 		}
 	})
 }
