@@ -7,9 +7,9 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
-
-	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
 // Batch is one validated ingest request.
@@ -19,13 +19,17 @@ type Batch struct {
 	VisitorID string
 	Seq       int64
 	// Events are the rrweb events in the order sent, each compact JSON (one
-	// NDJSON line) with unknown fields kept; Meta hrefs are redacted. They
-	// may alias the body given to ParseBatch.
+	// NDJSON line) with unknown fields kept and the URLs in their data
+	// redacted (see ParseBatch). They may alias the body given to ParseBatch.
 	Events     []json.RawMessage
 	User       *User  // optional identify
 	ReceivedAt int64  // unix ms, set by the caller
 	UserAgent  string // set by the caller
 	IP         string // anonymised, set by the caller
+
+	// minTS and maxTS are the smallest and largest event timestamps, for
+	// checkTimes; unset in batches read back from the log.
+	minTS, maxTS int64
 }
 
 // User is the optional identify part of a batch.
@@ -52,14 +56,15 @@ const (
 //
 // The body is checked for UTF-8 and then validated in one pass of a JSON
 // scanner; events are not decoded, only their type and timestamp are read.
-// Events with whitespace outside strings are compacted. An event that is already compact is returned as a
-// slice of body, so the caller must not modify body afterwards. Meta events
-// (type 4) get data.href redacted by r; a nil r redacts nothing.
+// Events with whitespace outside strings are compacted. An event that is
+// already compact is returned as a slice of body, so the caller must not
+// modify body afterwards. The URLs in every event's data are redacted by r
+// (see urlScrub); a nil r redacts nothing.
 func ParseBatch(body []byte, lim Limits, r *Redactor) (*Batch, error) {
 	if !utf8.Valid(body) {
 		return nil, fmt.Errorf("%w: body is not valid UTF-8", ErrMalformed)
 	}
-	p := batchParser{s: jsonScan{b: body}, lim: lim, red: r}
+	p := batchParser{s: jsonScan{b: body}, lim: lim, red: r, minTS: math.MaxInt64, maxTS: -1}
 	return p.parse()
 }
 
@@ -72,7 +77,7 @@ func EventInfo(ev json.RawMessage) (typ int, ts int64, err error) {
 	if s.peek() != '{' {
 		return 0, 0, fmt.Errorf("%w: event must be an object, got %s", ErrMalformed, kindName(s.peek()))
 	}
-	h, err := s.eventHead()
+	h, err := s.eventHead(nil)
 	if err == nil {
 		s.skipWS()
 		if s.i < len(s.b) {
@@ -86,9 +91,12 @@ func EventInfo(ev json.RawMessage) (typ int, ts int64, err error) {
 }
 
 type batchParser struct {
-	s   jsonScan
-	lim Limits
-	red *Redactor
+	s     jsonScan
+	lim   Limits
+	red   *Redactor
+	scrub urlScrub
+	// minTS and maxTS are the smallest and largest event timestamps.
+	minTS, maxTS int64
 }
 
 func (p *batchParser) parse() (*Batch, error) {
@@ -140,6 +148,7 @@ func (p *batchParser) parse() (*Batch, error) {
 	case !haveEvents:
 		return nil, fmt.Errorf("%w: events is required and must be a non-empty array", ErrMalformed)
 	}
+	b.minTS, b.maxTS = p.minTS, p.maxTS
 	return b, nil
 }
 
@@ -307,13 +316,18 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 	}
 	start := s.i
 	s.ws = false
-	h, err := s.eventHead()
+	var sc *urlScrub
+	if p.red != nil {
+		sc = &p.scrub
+		sc.reset(p.red)
+	}
+	h, err := s.eventHead(sc)
 	if err != nil {
 		return nil, fmt.Errorf("events[%d]: %w", idx, err)
 	}
 	ev := s.b[start:s.i:s.i]
-	if h.typ == rrweb.Meta && h.dataStart >= 0 && p.red != nil {
-		ev = p.redactMeta(ev, h.dataStart-start, h.dataEnd-start)
+	if sc != nil {
+		ev = sc.apply(ev, start, h.typ)
 	}
 	if s.ws {
 		ev = compactAppend(make([]byte, 0, len(ev)), ev)
@@ -321,59 +335,25 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 	if len(ev) > p.lim.MaxEventBytes {
 		return nil, fmt.Errorf("%w: events[%d] is %d bytes, over the limit of %d", ErrEventTooLarge, idx, len(ev), p.lim.MaxEventBytes)
 	}
+	if h.ts < p.minTS {
+		p.minTS = h.ts
+	}
+	if h.ts > p.maxTS {
+		p.maxTS = h.ts
+	}
 	return ev, nil
-}
-
-// redactMeta returns ev with every top-level "href" string of its data
-// object (at ev[ds:de]) passed through the redactor. ev is valid JSON.
-func (p *batchParser) redactMeta(ev []byte, ds, de int) []byte {
-	type span struct {
-		start, end int
-		val        string
-	}
-	var repl []span
-	d := jsonScan{b: ev[:de], i: ds}
-	if d.peek() != '{' {
-		return ev
-	}
-	_ = d.fields(func(key []byte) error {
-		if string(key) != "href" || d.peek() != '"' {
-			return d.value()
-		}
-		start := d.i
-		esc, err := d.str()
-		if err != nil {
-			return err
-		}
-		href := decodeString(ev[start:d.i], esc)
-		if red := p.red.URL(href); red != href {
-			repl = append(repl, span{start, d.i, red})
-		}
-		return nil
-	})
-	if len(repl) == 0 {
-		return ev
-	}
-	out := make([]byte, 0, len(ev)+16*len(repl))
-	pos := 0
-	for _, r := range repl {
-		out = append(out, ev[pos:r.start]...)
-		out = appendJSONString(out, r.val)
-		pos = r.end
-	}
-	return append(out, ev[pos:]...)
 }
 
 // eventHead is what an event's top level says about it.
 type eventHead struct {
-	typ                int
-	ts                 int64
-	dataStart, dataEnd int // the data value, -1 when absent
+	typ int
+	ts  int64
 }
 
-// eventHead scans the event object at s.i and checks its type and timestamp.
-func (s *jsonScan) eventHead() (eventHead, error) {
-	h := eventHead{dataStart: -1, dataEnd: -1}
+// eventHead scans the event object at s.i and checks its type and
+// timestamp; a non-nil sc sees the strings of its data.
+func (s *jsonScan) eventHead(sc *urlScrub) (eventHead, error) {
+	var h eventHead
 	haveType, haveTS := false, false
 	err := s.fields(func(key []byte) error {
 		switch string(key) {
@@ -408,11 +388,9 @@ func (s *jsonScan) eventHead() (eventHead, error) {
 			}
 			h.ts, haveTS = v, true
 		case "data":
-			h.dataStart = s.i
-			if err := s.value(); err != nil {
+			if err := s.valueScrub(sc); err != nil {
 				return err
 			}
-			h.dataEnd = s.i
 		default:
 			return s.value()
 		}
@@ -465,14 +443,64 @@ func numberToInt(num []byte, isInt, truncate bool) (int64, bool) {
 }
 
 // decodeString returns the value of the JSON string literal q (with
-// quotes), which the scanner has validated.
+// quotes), which the scanner has validated, as encoding/json would: a lone
+// surrogate escape becomes U+FFFD.
 func decodeString(q []byte, esc bool) string {
+	q = q[1 : len(q)-1]
 	if !esc {
-		return string(q[1 : len(q)-1])
+		return string(q)
 	}
-	var v string
-	if err := json.Unmarshal(q, &v); err != nil {
-		return string(q[1 : len(q)-1]) // cannot happen for a validated literal
+	out := make([]byte, 0, len(q))
+	for i := 0; i < len(q); {
+		c := q[i]
+		if c != '\\' {
+			j := i + 1
+			for j < len(q) && q[j] != '\\' {
+				j++
+			}
+			out = append(out, q[i:j]...)
+			i = j
+			continue
+		}
+		switch e := q[i+1]; e {
+		case 'u':
+			r := rune(hex4(q[i+2:]))
+			i += 6
+			if utf16.IsSurrogate(r) {
+				r2 := unicode.ReplacementChar
+				if i+6 <= len(q) && q[i] == '\\' && q[i+1] == 'u' {
+					if d := utf16.DecodeRune(r, rune(hex4(q[i+2:]))); d != unicode.ReplacementChar {
+						r2 = d
+						i += 6
+					}
+				}
+				r = r2
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			out = append(out, unescapeByte[e])
+			i += 2
+		}
+	}
+	return string(out)
+}
+
+// unescapeByte maps the byte after a backslash to what it stands for.
+var unescapeByte = [256]byte{'"': '"', '\\': '\\', '/': '/', 'b': '\b', 'f': '\f', 'n': '\n', 'r': '\r', 't': '\t'}
+
+// hex4 reads four validated hex digits.
+func hex4(h []byte) uint16 {
+	var v uint16
+	for _, c := range h[:4] {
+		switch {
+		case c <= '9':
+			c -= '0'
+		case c >= 'a':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		v = v<<4 | uint16(c)
 	}
 	return v
 }
@@ -586,7 +614,12 @@ func (s *jsonScan) enter() error {
 
 // value skips one value at the cursor.
 func (s *jsonScan) value() error {
-	end, ws, err := scanValue(s.b, s.i, s.depth)
+	return s.valueScrub(nil)
+}
+
+// valueScrub skips one value at the cursor, showing its strings to sc.
+func (s *jsonScan) valueScrub(sc *urlScrub) error {
+	end, ws, err := scanValue(s.b, s.i, s.depth, sc)
 	s.i = end
 	s.ws = s.ws || ws
 	return err
@@ -659,19 +692,26 @@ var isJSONSpace = [256]bool{' ': true, '\t': true, '\n': true, '\r': true}
 // scanValue validates the value starting at b[i] (no whitespace before it)
 // nested in depth containers, and returns the index after it and whether
 // it holds whitespace outside strings. It is the hot loop of ParseBatch:
-// iterative, with its state in locals, one pass over each byte.
-func scanValue(b []byte, i, depth int) (end int, ws bool, err error) {
+// iterative, with its state in locals, one pass over each byte. A non-nil
+// sc sees every string value in it, with its key.
+func scanValue(b []byte, i, depth int, sc *urlScrub) (end int, ws bool, err error) {
 	var stackBuf [256]byte
 	stack := stackBuf[:0] // '{' or '[' for each open container
 	n := len(b)
+	keyStart, keyEnd := -1, -1 // the key (quotes included) of the value at i; -1 in an array
 value:
 	if i >= n {
 		return i, ws, &jsonSyntaxError{i, "unexpected end of input"}
 	}
 	switch c := b[i]; {
 	case c == '"':
-		if i, _, err = scanString(b, i); err != nil {
+		start := i
+		var esc bool
+		if i, esc, err = scanString(b, i); err != nil {
 			return i, ws, err
+		}
+		if sc != nil {
+			sc.str(b, keyStart, keyEnd, start, i, esc)
 		}
 	case c == '{' || c == '[':
 		if depth+len(stack) >= maxJSONDepth {
@@ -691,6 +731,7 @@ value:
 		if c == '{' {
 			goto key
 		}
+		keyStart = -1
 		goto value
 	case c == '-' || '0' <= c && c <= '9':
 		if i, _, err = scanNumber(b, i); err != nil {
@@ -734,6 +775,7 @@ value:
 			if open == '{' {
 				goto key
 			}
+			keyStart = -1
 			goto value
 		case open + 2:
 			i++
@@ -752,9 +794,11 @@ key:
 		}
 		return i, ws, &jsonSyntaxError{i, fmt.Sprintf("expected a string key, got %q", b[i])}
 	}
+	keyStart = i
 	if i, _, err = scanString(b, i); err != nil {
 		return i, ws, err
 	}
+	keyEnd = i
 	for i < n && isJSONSpace[b[i]] {
 		i++
 		ws = true

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -27,6 +28,17 @@ type Limits struct {
 	MaxEvents int
 	// MaxEventBytes is the largest size of one event, compacted, in bytes.
 	MaxEventBytes int
+	// MaxClockSkew is how far past the server's clock an event may be
+	// dated: browsers' clocks run a little ahead. A batch with a later
+	// event is refused with ErrTimestampOutOfRange.
+	MaxClockSkew time.Duration
+	// MaxEventAge is how long before it arrives an event may be dated: the
+	// recorder's outbox sends batches again after an outage, so some come
+	// late. A batch with an older event is refused with
+	// ErrTimestampOutOfRange. Zero, the default, means no bound: recordings
+	// of any age can be imported (the rrweb conformance fixtures are dated
+	// 1970 to 2021); 168h refuses what no outbox would still hold.
+	MaxEventAge time.Duration
 }
 
 // DefaultLimits returns limits fit for real recordings: a full snapshot of
@@ -37,6 +49,7 @@ func DefaultLimits() Limits {
 		MaxDecompressed: 16 << 20,
 		MaxEvents:       5000,
 		MaxEventBytes:   4 << 20,
+		MaxClockSkew:    10 * time.Minute,
 	}
 }
 
@@ -53,6 +66,17 @@ func (l Limits) Validate() error {
 		return errors.New("max event size must be positive")
 	case int64(l.MaxEventBytes) > l.MaxDecompressed:
 		return errors.New("max event size must not exceed max decompressed body size")
+	}
+	return l.validateTimes()
+}
+
+// validateTimes checks the bounds of event timestamps.
+func (l Limits) validateTimes() error {
+	switch {
+	case l.MaxClockSkew <= 0 || l.MaxClockSkew > maxClockSkew:
+		return fmt.Errorf("max clock skew must be from 1ms to %v", maxClockSkew)
+	case l.MaxEventAge < 0:
+		return errors.New("max event age must not be negative (0: no bound)")
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ var (
 	ErrUnsupportedEncoding = errors.New("unsupported encoding")
 	// ErrRateLimited means the client sent more than its rate allows.
 	ErrRateLimited = errors.New("rate limited")
+	// ErrTimestampOutOfRange means an event is dated too far in the future
+	// or the past of the server's clock (Limits.MaxClockSkew, MaxEventAge).
+	ErrTimestampOutOfRange = errors.New("timestamp out of range")
 )
 
 var errorCodes = [...]struct {
@@ -41,6 +44,7 @@ var errorCodes = [...]struct {
 	{ErrEventTooLarge, http.StatusRequestEntityTooLarge, "event_too_large"},
 	{ErrUnsupportedEncoding, http.StatusUnsupportedMediaType, "unsupported_encoding"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{ErrTimestampOutOfRange, http.StatusBadRequest, "timestamp_out_of_range"},
 }
 
 // Code maps an error wrapping one of the ingest errors to its HTTP status

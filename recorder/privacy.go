@@ -14,8 +14,12 @@ type RedactRules struct {
 	// Params are terms matched against the words of a parameter name (see
 	// Redactor). A term may itself be several words, e.g. "api_key".
 	Params []string
+	// Words are terms matched only as whole words of a name, however long:
+	// "code" matches "code" and "auth_code" but not "zipcode" or "encode".
+	Words []string
 	// Allow lists parameter names (whole, case-insensitive) never redacted
-	// for their name; their values are still checked for emails and cards.
+	// for their name or for holding a long random token; their values are
+	// still checked for emails, card numbers and JWTs.
 	Allow []string
 }
 
@@ -25,12 +29,17 @@ func DefaultRedactRules() RedactRules {
 		Params: []string{
 			"email", "mail", "card", "cc", "password", "passwd", "pwd", "token",
 			"secret", "phone", "tel", "address", "ssn", "iban",
+			"api_key", "apikey", "access_key", "private_key", "jwt", "otp", "passcode",
+			"sessionid", "session_id", "sessid", "signature", "sig", "credential",
+			"authorization",
 		},
+		// OAuth's ?code= and ?auth=, without "zipcode", "encode" or "author".
+		Words: []string{"code", "auth"},
 	}
 }
 
-// Redactor removes personal data from URLs before they are stored. It is
-// immutable and safe for concurrent use.
+// Redactor removes personal data and secrets from URLs before they are
+// stored. It is immutable and safe for concurrent use.
 //
 // A query parameter (also in a query-like fragment such as "#/p?email=x"
 // or "#access_token=x") has its value replaced by Redacted when:
@@ -40,22 +49,51 @@ func DefaultRedactRules() RedactRules {
 //     letter/digit boundaries ("userEmail", "user_email" and "USER-EMAIL"
 //     are all [user email]); a term of four or more letters matches a word
 //     that starts or ends with it ("useremail", "emailaddr", "csrftoken"),
-//     a shorter term only a whole word, so "cc" matches "cc_number" and
-//     "ccNum" but not "accent" or "success", and "tel" not "hotel";
-//   - or its decoded value contains an email address;
-//   - or its decoded value contains a card number: 13 to 19 digits, single
-//     spaces or dashes allowed between groups, starting with 2-6 (the card
-//     networks' ranges) and passing the Luhn check. The leading digit rule
-//     keeps millisecond timestamps and most numeric ids, which start with 1,
-//     from being taken for cards.
+//     a shorter term, and a term of RedactRules.Words, only a whole word, so
+//     "cc" matches "cc_number" and "ccNum" but not "accent" or "success",
+//     "tel" not "hotel", and "code" not "zipcode"; a term of several words
+//     ("api_key") matches those whole words in a row ("x-api-key", "apiKey");
+//   - or its decoded value holds a sensitive value (below); a long random
+//     token does not count in the value of an allowed parameter.
 //
-// Path segments (and path-like fragments) that contain an email or a card
-// number become Redacted, and user information before the host becomes
+// A sensitive value is one that contains:
+//
+//   - an email address;
+//   - a card number: 13 to 19 digits, single spaces or dashes allowed
+//     between groups, starting with 2-6 (the card networks' ranges) and
+//     passing the Luhn check. The leading digit rule keeps millisecond
+//     timestamps and most numeric ids, which start with 1, from being taken
+//     for cards;
+//   - a JWT: "eyJ" (a base64url JSON object) and 8 or more base64url
+//     characters, a dot, and 8 or more after it;
+//   - a long random token: a run of 24 or more base64url characters
+//     (A-Z a-z 0-9 - _) holding an uppercase letter, a lowercase letter and
+//     a digit. Signed-URL signatures, API keys, session and reset tokens
+//     are such runs. Not taken for tokens: a run whose pieces between
+//     dashes and underscores are all plain words (all lowercase, all
+//     uppercase, Capitalised, or all digits), as in the slug
+//     "Spring-Sale-2024-Final-Edition"; a run followed by a file extension,
+//     as in a font's "KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2" (assets keep
+//     their URLs); content hashes ("app.3f9a0c…e1.js", hex digests, UUIDs,
+//     ULIDs), which have a single case. A camelCase name of 24 or more
+//     characters with a digit ("getUserProfileSettingsV2") is taken for a
+//     token: that costs a little analytics, never a secret.
+//
+// Path segments (and path-like fragments) that hold a sensitive value
+// become Redacted, and user information before the host becomes
 // "redacted". Everything else is kept byte for byte, in order. Anything
-// that is not a URL is treated as a path. Redacting twice changes nothing.
+// that is not a URL is treated as a path; data: URLs are kept whole (their
+// base64 would pass for tokens). Redacting twice changes nothing.
 type Redactor struct {
-	terms [][]string // each term as words, lowercase
+	terms []term
 	allow map[string]bool
+}
+
+// term is a parameter name term as lowercase words; whole terms match
+// whole words only.
+type term struct {
+	words []string
+	whole bool
 }
 
 // NewRedactor compiles rules.
@@ -63,7 +101,12 @@ func NewRedactor(rules RedactRules) *Redactor {
 	r := &Redactor{allow: make(map[string]bool, len(rules.Allow))}
 	for _, t := range rules.Params {
 		if w := nameWords(t); len(w) > 0 {
-			r.terms = append(r.terms, w)
+			r.terms = append(r.terms, term{words: w})
+		}
+	}
+	for _, t := range rules.Words {
+		if w := nameWords(t); len(w) > 0 {
+			r.terms = append(r.terms, term{words: w, whole: true})
 		}
 	}
 	for _, a := range rules.Allow {
@@ -74,7 +117,11 @@ func NewRedactor(rules RedactRules) *Redactor {
 
 // URL returns raw with personal data replaced; see Redactor. It never fails:
 // unparseable input gets the value rules applied as if it were a path.
+// A data: URL is content, not an address, and is returned as it is.
 func (r *Redactor) URL(raw string) string {
+	if len(raw) >= 5 && strings.EqualFold(raw[:5], "data:") {
+		return raw
+	}
 	base, frag, hasFrag := strings.Cut(raw, "#")
 	head, query, hasQuery := strings.Cut(base, "?")
 	prefix, path := splitAuthority(head)
@@ -113,12 +160,12 @@ func (r *Redactor) SensitiveParam(name string) bool {
 	// Cheap filter: a name matches only if it holds a term's first word.
 	hit := false
 	for _, t := range r.terms {
-		if containsFold(name, t[0]) {
+		if containsFold(name, t.words[0]) {
 			hit = true
 			break
 		}
 	}
-	if !hit || r.allow[strings.ToLower(name)] {
+	if !hit || r.allowed(name) {
 		return false
 	}
 	words := nameWords(name)
@@ -128,6 +175,10 @@ func (r *Redactor) SensitiveParam(name string) bool {
 		}
 	}
 	return false
+}
+
+func (r *Redactor) allowed(name string) bool {
+	return len(r.allow) > 0 && r.allow[strings.ToLower(name)]
 }
 
 // containsFold reports whether s contains the lowercase ASCII word sub,
@@ -152,14 +203,16 @@ func containsFold(s, sub string) bool {
 	return false
 }
 
-// matchTerm reports whether the words of term appear in words: a one-word
-// term of 4+ bytes as the start or end of a word, anything else as whole
-// consecutive words.
-func matchTerm(words, term []string) bool {
+// matchTerm reports whether the words of tm appear in words: a one-word
+// term of 4+ bytes that is not whole as the start or end of a word,
+// anything else as whole consecutive words.
+func matchTerm(words []string, tm term) bool {
+	term := tm.words
 	if len(term) == 1 {
 		t := term[0]
+		partial := len(t) >= 4 && !tm.whole
 		for _, w := range words {
-			if w == t || len(t) >= 4 && (strings.HasPrefix(w, t) || strings.HasSuffix(w, t)) {
+			if w == t || partial && (strings.HasPrefix(w, t) || strings.HasSuffix(w, t)) {
 				return true
 			}
 		}
@@ -274,7 +327,7 @@ func redactUserinfo(prefix string) (string, bool) {
 	return prefix[:i+2] + "redacted" + prefix[at:], true
 }
 
-// redactPath replaces segments holding an email or a card number.
+// redactPath replaces segments holding a sensitive value.
 func redactPath(path string) (string, bool) {
 	if !mayHoldValue(path) {
 		return path, false
@@ -289,7 +342,7 @@ func redactPath(path string) (string, bool) {
 		if err != nil {
 			dec = seg
 		}
-		if sensitiveValue(dec) {
+		if sensitiveValue(dec, true) {
 			segs[i] = Redacted
 			changed = true
 		}
@@ -339,7 +392,7 @@ func (r *Redactor) redactPair(pair string) (string, bool) {
 	name, value, hasEq := strings.Cut(pair, "=")
 	if !hasEq {
 		// A bare value, e.g. "?jane@example.com".
-		if pair != Redacted && mayHoldValue(pair) && sensitiveValue(queryUnescape(pair)) {
+		if pair != Redacted && mayHoldValue(pair) && sensitiveValue(queryUnescape(pair), true) {
 			return Redacted, true
 		}
 		return pair, false
@@ -347,7 +400,8 @@ func (r *Redactor) redactPair(pair string) (string, bool) {
 	if value == "" || value == Redacted {
 		return pair, false
 	}
-	if r.SensitiveParam(queryUnescape(name)) || mayHoldValue(value) && sensitiveValue(queryUnescape(value)) {
+	dname := queryUnescape(name)
+	if r.SensitiveParam(dname) || mayHoldValue(value) && sensitiveValue(queryUnescape(value), !r.allowed(dname)) {
 		return name + "=" + Redacted, true
 	}
 	return pair, false
@@ -380,25 +434,157 @@ func queryUnescape(s string) string {
 	return s
 }
 
-// mayHoldValue is a cheap filter: an email needs an @ (maybe escaped), a
-// card number at least 13 digits.
-func mayHoldValue(s string) bool {
-	if strings.IndexByte(s, '@') >= 0 || strings.Contains(s, "%40") {
-		return true
-	}
-	digits := 0
+// mayHoldValue is a cheap filter for sensitiveValue over the raw,
+// maybe percent-encoded s: an email needs an @ (maybe escaped), a card
+// number at least 13 digits, a JWT "eyJ", a token a run of 24 token
+// characters (a percent escape counts as three, so the decoded run is no
+// longer).
+func mayHoldValue[T ~string | ~[]byte](s T) bool {
+	digits, run := 0, 0
 	for i := 0; i < len(s); i++ {
-		if '0' <= s[i] && s[i] <= '9' {
+		c := s[i]
+		switch {
+		case c == '@':
+			return true
+		case '0' <= c && c <= '9':
 			if digits++; digits >= 13 {
 				return true
 			}
+		}
+		if tokenByte[c] || c == '%' {
+			if run++; run >= minTokenLen {
+				return true
+			}
+			if c == 'e' && i+2 < len(s) && s[i+1] == 'y' && s[i+2] == 'J' {
+				return true
+			}
+			if c == '%' && i+2 < len(s) && s[i+1] == '4' && s[i+2] == '0' {
+				return true
+			}
+		} else {
+			run = 0
 		}
 	}
 	return false
 }
 
-func sensitiveValue(s string) bool {
-	return containsEmail(s) || containsCardNumber(s)
+// sensitiveValue reports whether the decoded s holds an email, a card
+// number, a JWT or, when tokens is set, a long random token.
+func sensitiveValue(s string, tokens bool) bool {
+	return containsEmail(s) || containsCardNumber(s) || containsJWT(s) || tokens && containsToken(s)
+}
+
+// minTokenLen is the shortest run taken for a random token.
+const minTokenLen = 24
+
+// tokenByte marks the base64url alphabet.
+var tokenByte = func() (t [256]bool) {
+	for c := 0; c < 256; c++ {
+		t[c] = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	return t
+}()
+
+// containsJWT reports whether s holds "eyJ" and 8+ base64url characters, a
+// dot and 8+ more: a JWT's header and payload, whatever its signature.
+func containsJWT(s string) bool {
+	for i := strings.Index(s, "eyJ"); i >= 0; {
+		j := i + 3
+		for j < len(s) && tokenByte[s[j]] {
+			j++
+		}
+		if j-i >= 11 && j < len(s) && s[j] == '.' {
+			k := j + 1
+			for k < len(s) && tokenByte[s[k]] {
+				k++
+			}
+			if k-j-1 >= 8 {
+				return true
+			}
+		}
+		next := strings.Index(s[j:], "eyJ")
+		if next < 0 {
+			return false
+		}
+		i = j + next
+	}
+	return false
+}
+
+// containsToken reports whether s holds a long random token (see Redactor).
+func containsToken(s string) bool {
+	for i := 0; i < len(s); {
+		if !tokenByte[s[i]] {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && tokenByte[s[j]] {
+			j++
+		}
+		if j-i >= minTokenLen && !fileStem(s, j) && randomRun(s[i:j]) {
+			return true
+		}
+		i = j
+	}
+	return false
+}
+
+// fileStem reports whether the run of s ending at j is followed by a file
+// extension: ".woff2", ".js", ".chunk.js".
+func fileStem(s string, j int) bool {
+	if j+1 >= len(s) || s[j] != '.' {
+		return false
+	}
+	k := j + 1
+	for k < len(s) && k-j <= 6 && (isAlpha(s[k]) || '0' <= s[k] && s[k] <= '9') {
+		k++
+	}
+	return k > j+1 && k-j <= 6 && (k == len(s) || s[k] == '.' || s[k] == '/' || s[k] == '?' || s[k] == '#')
+}
+
+// randomRun reports whether a run of base64url characters mixes upper and
+// lower case and digits and is not just words joined by - and _.
+func randomRun(run string) bool {
+	var upper, lower, digit, wordy bool
+	wordy = true
+	start := 0
+	for i := 0; i <= len(run); i++ {
+		if i < len(run) && run[i] != '-' && run[i] != '_' {
+			switch c := run[i]; {
+			case 'A' <= c && c <= 'Z':
+				upper = true
+			case 'a' <= c && c <= 'z':
+				lower = true
+			default:
+				digit = true
+			}
+			continue
+		}
+		if wordy && !plainWord(run[start:i]) {
+			wordy = false
+		}
+		start = i + 1
+	}
+	return upper && lower && digit && !wordy
+}
+
+// plainWord reports whether w is all lowercase, all uppercase, Capitalised
+// or all digits.
+func plainWord(w string) bool {
+	if w == "" {
+		return true
+	}
+	cls := charClass(w[0])
+	if cls == classUpper && len(w) > 1 && charClass(w[1]) == classLower {
+		cls, w = classLower, w[1:]
+	}
+	for i := 0; i < len(w); i++ {
+		if charClass(w[i]) != cls {
+			return false
+		}
+	}
+	return true
 }
 
 // containsEmail reports whether s holds local@domain.tld.

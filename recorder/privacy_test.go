@@ -80,6 +80,61 @@ func TestRedactor_URL(t *testing.T) {
 	}
 }
 
+// TestRedactor_URLSecrets covers secrets found by name and by shape.
+func TestRedactor_URLSecrets(t *testing.T) {
+	const (
+		jwt   = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkphbmUifQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"
+		token = "Xq7vB2mK9pLw4ZtR8sNc3YhD" // 24 mixed base64url characters
+		sig   = "fe5f80f77d5fa3beca038a248ff027d0445342fe2855ddc963176630326f1024"
+	)
+	r := NewRedactor(DefaultRedactRules())
+	tests := []struct{ name, in, want string }{
+		// By name.
+		{"api_key", "https://x.test/?api_key=k1&x-api-key=k2&apikey=k3&apiKey=k4", "https://x.test/?api_key=[redacted]&x-api-key=[redacted]&apikey=[redacted]&apiKey=[redacted]"},
+		{"oauth code", "https://x.test/cb?code=4/0AX4XfWh&state=abc", "https://x.test/cb?code=[redacted]&state=abc"},
+		{"auth code words", "https://x.test/?auth_code=1&authCode=2&auth=3&otp_code=4", "https://x.test/?auth_code=[redacted]&authCode=[redacted]&auth=[redacted]&otp_code=[redacted]"},
+		{"code only as a word", "https://x.test/?zipcode=75001&encode=utf8&barcode=123&author=jane&authuser=0", "https://x.test/?zipcode=75001&encode=utf8&barcode=123&author=jane&authuser=0"},
+		{"aws signed url", "https://b.s3.amazonaws.com/k.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20240101&X-Amz-Date=20240101T000000Z&X-Amz-Signature=" + sig,
+			"https://b.s3.amazonaws.com/k.png?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=[redacted]&X-Amz-Date=20240101T000000Z&X-Amz-Signature=[redacted]"},
+		{"azure sas sig", "https://a.blob.core.windows.net/c/b?sv=2022-11-02&sig=abc%3D", "https://a.blob.core.windows.net/c/b?sv=2022-11-02&sig=[redacted]"},
+		{"jwt param", "https://x.test/?jwt=abc&id_jwt=def", "https://x.test/?jwt=[redacted]&id_jwt=[redacted]"},
+		{"session ids", "https://x.test/;x?sessionid=1&PHPSESSID=2&session_id=3&JSESSIONID=4", "https://x.test/;x?sessionid=[redacted]&PHPSESSID=[redacted]&session_id=[redacted]&JSESSIONID=[redacted]"},
+
+		// By shape.
+		{"jwt in any param", "https://x.test/?t=" + jwt + "&page=2", "https://x.test/?t=[redacted]&page=2"},
+		{"jwt in path", "https://x.test/magic/" + jwt + "/go", "https://x.test/magic/[redacted]/go"},
+		{"unsigned jwt in fragment", "https://x.test/#/cb?x=eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "https://x.test/#/cb?x=[redacted]"},
+		{"token in any param", "https://x.test/reset?k=" + token, "https://x.test/reset?k=[redacted]"},
+		{"token in path", "https://x.test/reset/" + token + "/confirm", "https://x.test/reset/[redacted]/confirm"},
+		{"token with dashes", "https://x.test/s/aB3-dE5_fG7hJ9kL1mN3pQ5r", "https://x.test/s/[redacted]"},
+		{"token in text value", "https://x.test/?q=key+" + token + "+here", "https://x.test/?q=[redacted]"},
+
+		// Not secrets.
+		{"hex hash asset", "https://x.test/static/app.3f9a0c7e1b2d4f6a8c0e2b4d6f8a0c2e.js", "https://x.test/static/app.3f9a0c7e1b2d4f6a8c0e2b4d6f8a0c2e.js"},
+		{"sha256 digest path", "https://x.test/blobs/sha256:" + sig, "https://x.test/blobs/sha256:" + sig},
+		{"uuid and ulid", "https://x.test/o/123e4567-e89b-12d3-a456-426614174000/01ARZ3NDEKTSV4RRFFQ69G5FAV", "https://x.test/o/123e4567-e89b-12d3-a456-426614174000/01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+		{"short mixed id", "https://x.test/watch?v=dQw4w9WgXcQ&b=V1StGXR8_Z5jdHi6B-myT", "https://x.test/watch?v=dQw4w9WgXcQ&b=V1StGXR8_Z5jdHi6B-myT"},
+		{"slug with capitals", "https://x.test/blog/Spring-Sale-2024-Final-Edition-Recap", "https://x.test/blog/Spring-Sale-2024-Final-Edition-Recap"},
+		{"long lowercase slug", "https://x.test/how-to-bake-the-best-chocolate-cake-2024", "https://x.test/how-to-bake-the-best-chocolate-cake-2024"},
+		{"no digits", "https://x.test/p/ThisIsAVeryLongCamelCaseSlug", "https://x.test/p/ThisIsAVeryLongCamelCaseSlug"},
+		{"font file name", "https://fonts.gstatic.com/s/roboto/v30/KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2", "https://fonts.gstatic.com/s/roboto/v30/KFOmCnqEu92Fr1Mu72xKKTU1Kvnz.woff2"},
+		{"chunk file name", "https://x.test/js/main.Xq7vB2mK9pLw4ZtR8sNc3YhD.chunk.js?v=1", "https://x.test/js/main.Xq7vB2mK9pLw4ZtR8sNc3YhD.chunk.js?v=1"},
+		{"token before a dot that is no extension", "https://x.test/r/" + token + ".-x", "https://x.test/r/[redacted]"},
+		{"data url", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk", "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := r.URL(tt.in)
+			if got != tt.want {
+				t.Errorf("URL(%q)\n got %q\nwant %q", tt.in, got, tt.want)
+			}
+			if again := r.URL(got); again != got {
+				t.Errorf("not idempotent: URL(%q) = %q", got, again)
+			}
+		})
+	}
+}
+
 func TestRedactor_rules(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -98,6 +153,18 @@ func TestRedactor_rules(t *testing.T) {
 			rules: RedactRules{Params: []string{"api_key", "sid"}},
 			in:    "https://x.test/?x-api-key=1&apiKey=2&key=3&apikey=4&sid=5&side=6",
 			want:  "https://x.test/?x-api-key=[redacted]&apiKey=[redacted]&key=3&apikey=4&sid=[redacted]&side=6",
+		},
+		{
+			name:  "allowed names keep tokens, not JWTs",
+			rules: RedactRules{Params: DefaultRedactRules().Params, Allow: []string{"ref"}},
+			in:    "https://x.test/?ref=Xq7vB2mK9pLw4ZtR8sNc3YhD&r=Xq7vB2mK9pLw4ZtR8sNc3YhD&ref=eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.",
+			want:  "https://x.test/?ref=Xq7vB2mK9pLw4ZtR8sNc3YhD&r=[redacted]&ref=[redacted]",
+		},
+		{
+			name:  "project terms add to the words",
+			rules: RedactRules{Params: []string{"promo"}, Words: []string{"code"}},
+			in:    "https://x.test/?promo_code=X&code=Y&zipcode=Z&promotion=W",
+			want:  "https://x.test/?promo_code=[redacted]&code=[redacted]&zipcode=Z&promotion=[redacted]",
 		},
 		{
 			name:  "no terms still redacts values",

@@ -92,6 +92,8 @@ func (c Config) Validate() error {
 		return errors.New("recorder: segment age, segment size and buffer limit must be positive")
 	case c.Limits.MaxCompressed <= 0 || c.Limits.MaxDecompressed <= 0 || c.Limits.MaxEvents <= 0 || c.Limits.MaxEventBytes <= 0:
 		return errors.New("recorder: ingest limits must be positive")
+	case c.Limits.validateTimes() != nil:
+		return fmt.Errorf("recorder: %w", c.Limits.validateTimes())
 	case c.RatePerKey < 0 || c.RatePerIP < 0:
 		return errors.New("recorder: rate limits must not be negative")
 	case c.MaxInFlight < 0:
@@ -381,6 +383,9 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	}
 	b.ProjectID = pe.project.ID
 	b.ReceivedAt = r.now().UnixMilli()
+	if err := checkTimes(b, r.cfg.Limits); err != nil {
+		return Result{}, err
+	}
 	b.UserAgent = truncate(req.UserAgent, 512)
 	b.IP = ip
 	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))

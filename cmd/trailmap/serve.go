@@ -87,6 +87,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.Int64Var(&r.Limits.MaxDecompressed, "max-decompressed", def.Limits.MaxDecompressed, "max ingest body size after decompression (bytes)")
 	fs.IntVar(&r.Limits.MaxEvents, "max-events", def.Limits.MaxEvents, "max events per batch")
 	fs.IntVar(&r.Limits.MaxEventBytes, "max-event-size", def.Limits.MaxEventBytes, "max size of one event (bytes)")
+	fs.DurationVar(&r.Limits.MaxClockSkew, "max-clock-skew", def.Limits.MaxClockSkew, "refuse batches with events dated more than this after the server's clock (400 timestamp_out_of_range)")
+	fs.DurationVar(&r.Limits.MaxEventAge, "max-event-age", def.Limits.MaxEventAge, "refuse batches with events dated more than this before the server's clock, e.g. 168h (0: no bound)")
 	fs.Float64Var(&r.RatePerKey, "rate-per-key", def.RatePerKey, "batches per second per write key (0: no limit)")
 	fs.Float64Var(&r.RatePerIP, "rate-per-ip", def.RatePerIP, "batches per second per client IP (0: no limit)")
 	fs.DurationVar(&r.SessionIdle, "session-idle", def.SessionIdle, "a session ends after this long without events")

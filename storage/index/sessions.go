@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/unixms"
 )
 
 // Session is a recorded visit as the dashboard shows it.
@@ -94,8 +96,8 @@ func scanSession(sc interface{ Scan(...any) error }) (*Session, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.StartedAt = time.UnixMilli(start).UTC()
-	s.EndedAt = time.UnixMilli(end).UTC()
+	s.StartedAt = unixms.Time(start) // clamped: every row must encode as JSON
+	s.EndedAt = unixms.Time(end)
 	s.DurationMS = end - start
 	s.Live = !closed
 	return &s, nil
@@ -266,7 +268,7 @@ func (db *DB) SessionPages(ctx context.Context, s *Session) ([]Page, error) {
 		if err := rows.Scan(&ts, &p.URL, &p.Path, &p.Width, &p.Height); err != nil {
 			return nil, fmt.Errorf("scan page: %w", err)
 		}
-		p.TS = time.UnixMilli(ts).UTC()
+		p.TS = unixms.Time(ts)
 		p.OffsetMS = ts - s.StartedAt.UnixMilli()
 		out = append(out, p)
 	}
@@ -289,7 +291,7 @@ func (db *DB) SessionCustomEvents(ctx context.Context, s *Session) ([]CustomEven
 		if err := rows.Scan(&ts, &c.Name, &props); err != nil {
 			return nil, fmt.Errorf("scan custom event: %w", err)
 		}
-		c.TS = time.UnixMilli(ts).UTC()
+		c.TS = unixms.Time(ts)
 		c.OffsetMS = ts - s.StartedAt.UnixMilli()
 		c.Props = json.RawMessage(props)
 		out = append(out, c)
