@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/unixms"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -190,7 +191,7 @@ func (s *Service) Snapshot(ctx context.Context, q Query) (*Snapshot, error) {
 		return nil, fmt.Errorf("find snapshot: %w", err)
 	}
 	sn.SessionID = sess.ID
-	sn.Time = time.UnixMilli(snapTS).UTC()
+	sn.Time = unixms.Time(snapTS)
 	sn.FromMS = max(snapTS-sess.StartedAt.UnixMilli(), 0)
 	sn.ToMS = sn.FromMS + 3000
 	return &sn, nil
@@ -238,7 +239,7 @@ func (s *Service) Signals(ctx context.Context, sessionID int64) ([]Signal, error
 		if err := rows.Scan(&g.Type, &ts, &g.X, &g.Y, &g.PageX, &g.PageY, &g.Selector, &g.Page, &g.Count, &g.Message); err != nil {
 			return nil, fmt.Errorf("list signals: %w", err)
 		}
-		g.Time = time.UnixMilli(ts).UTC()
+		g.Time = unixms.Time(ts)
 		g.Type = signalNames[g.Type]
 		out = append(out, g)
 	}

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/unixms"
 )
 
 // Member is one visitor of a person in an audience. A person seen on two
@@ -121,7 +123,7 @@ func (s *Service) Members(ctx context.Context, a *Audience) (*AudienceMembers, e
 		}
 		for _, v := range p.visitors {
 			out.Members = append(out.Members, Member{VisitorID: v, UserID: p.user, PersonID: p.id,
-				LastVisit: time.UnixMilli(p.last).UTC(), Visits: p.visits, SearchTerms: list})
+				LastVisit: unixms.Time(p.last), Visits: p.visits, SearchTerms: list})
 		}
 	}
 	return out, nil

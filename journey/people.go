@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/unixms"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
@@ -108,13 +109,13 @@ func (s *Service) People(ctx context.Context, q PeopleQuery) (*PeoplePage, error
 	}
 	var allVisitors []string
 	for _, r := range vs {
-		p := PersonSummary{FirstSeen: time.UnixMilli(r.FirstSeen).UTC(), LastSeen: time.UnixMilli(r.LastSeen).UTC()}
+		p := PersonSummary{FirstSeen: unixms.Time(r.FirstSeen), LastSeen: unixms.Time(r.LastSeen)}
 		if r.Identified {
 			p.ID, p.UserID, p.Identified = "u:"+r.UserID, r.UserID, true
 			for _, m := range members[r.UserID] {
 				p.Visitors = append(p.Visitors, m.ID)
 				if m.FirstSeen < p.FirstSeen.UnixMilli() {
-					p.FirstSeen = time.UnixMilli(m.FirstSeen).UTC()
+					p.FirstSeen = unixms.Time(m.FirstSeen)
 				}
 			}
 			// Traits from the most recently seen visitor that has some.
@@ -256,7 +257,7 @@ func (s *Service) Person(ctx context.Context, q PersonQuery) (*Person, error) {
 	if len(p.Visitors) == 0 {
 		return nil, fmt.Errorf("person %s: %w", q.ID, ErrNotFound)
 	}
-	p.FirstSeen, p.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
+	p.FirstSeen, p.LastSeen = unixms.Time(first), unixms.Time(last)
 	p.Link = personLink(q.ProjectID, p.ID)
 
 	if p.Visits, p.Conversions, err = s.core.VisitTotals(ctx, q.ProjectID, p.Visitors); err != nil {
@@ -324,14 +325,14 @@ func (s *Service) visitDetails(ctx context.Context, ids []int64, byID map[int64]
 		if n := len(v.Pages); n > 0 && v.Pages[n-1].URL == pg.URL {
 			continue
 		}
-		v.Pages = append(v.Pages, PageView{Time: time.UnixMilli(pg.TS).UTC(), Path: pg.Path, URL: pg.URL})
+		v.Pages = append(v.Pages, PageView{Time: unixms.Time(pg.TS), Path: pg.Path, URL: pg.URL})
 	}
 	events, err := s.core.CustomEventsOf(ctx, ids)
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
-		ev := EventView{Time: time.UnixMilli(e.TS).UTC(), Name: e.Name, Props: json.RawMessage(e.Props)}
+		ev := EventView{Time: unixms.Time(e.TS), Name: e.Name, Props: json.RawMessage(e.Props)}
 		if !json.Valid(ev.Props) {
 			ev.Props = json.RawMessage("{}")
 		}
