@@ -19,7 +19,7 @@ import (
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // Schema is the audit log's migrations (0060–0069), for sqldb.Open.

@@ -15,10 +15,11 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/trailmap/trailmap/internal/miniotest"
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/internal/servertest"
 )
 
-func TestMain(m *testing.M) { miniotest.Main(m) }
+func TestMain(m *testing.M) { miniotest.Main(pgtest.Tests(m)) }
 
 const fixturesDir = "../../../shared/testdata/rrweb-fixtures"
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 
 	"github.com/trailmap/trailmap/accounts"
@@ -15,7 +16,15 @@ import (
 // schemas are every table owner's migrations.
 var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, audit.Schema}
 
-// openIndex opens the index in dataDir with every owner's tables migrated.
-func openIndex(ctx context.Context, dataDir string) (*index.DB, error) {
-	return index.Open(ctx, filepath.Join(dataDir, "index.db"), schemas...)
+// openIndex opens the index at url (empty: dataDir/index.db) with every
+// owner's tables migrated.
+func openIndex(ctx context.Context, dataDir, url string) (*index.DB, error) {
+	if url == "" {
+		url = filepath.Join(dataDir, "index.db")
+	}
+	db, err := index.Open(ctx, url, schemas...)
+	if err != nil {
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	return db, nil
 }

@@ -128,7 +128,7 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 	if name == "" {
 		return usageError{fmt.Sprintf("trailmap %s create needs a name", what)}
 	}
-	db, err := openIndex(ctx, *data)
+	db, err := openIndex(ctx, *data, "")
 	if err != nil {
 		return err
 	}

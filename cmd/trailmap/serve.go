@@ -32,7 +32,10 @@ import (
 
 // Config is everything `trailmap serve` is configured with.
 type Config struct {
-	DataDir       string
+	DataDir string
+	// IndexURL is where the index lives: empty for <DataDir>/index.db, a
+	// file path for SQLite elsewhere, postgres://… for PostgreSQL.
+	IndexURL      string
 	LogFormat     string
 	LogLevel      string
 	ShutdownGrace time.Duration
@@ -66,6 +69,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	def := recorder.DefaultConfig("")
 	fs.StringVar(&c.DataDir, "data", "./data", "data directory: index, write-ahead log and (without S3) blobs")
+	fs.StringVar(&c.IndexURL, "index-url", "", "the index: empty for DATA/index.db, a SQLite file path, or postgres://… (PostgreSQL: in progress, see README)")
 	fs.StringVar(&c.Server.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.Server.PublicURL, "public-url", "", "external base URL for share links (default: the request's host)")
 	fs.BoolVar(&c.Server.TrustProxy, "trust-proxy", false, "take client IPs from X-Forwarded-For (only behind a proxy)")
@@ -139,7 +143,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	logger := newLogger(cfg, stderr)
 	logger.Info("starting trailmap", "version", buildVersion(), "addr", cfg.Server.Addr, "data", cfg.DataDir)
 
-	db, err := openIndex(ctx, cfg.DataDir)
+	db, err := openIndex(ctx, cfg.DataDir, cfg.IndexURL)
 	if err != nil {
 		return err
 	}

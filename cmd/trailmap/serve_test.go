@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/pgtest"
+	"github.com/trailmap/trailmap/internal/servertest"
 )
 
 func TestParseServe_Retention(t *testing.T) {
@@ -72,5 +76,19 @@ func TestProjectSettingsCommand(t *testing.T) {
 	var ue usageError
 	if _, err := cmd("project", "settings", "nope"); !errors.As(err, &ue) {
 		t.Errorf("unknown project: %v, want a usage error", err)
+	}
+}
+
+// --index-url postgres://… reaches PostgreSQL and says plainly which owner
+// is not ready for it yet, instead of starting half a server.
+func TestServe_IndexURLPostgres(t *testing.T) {
+	url := pgtest.Shared(t).Database(t)
+	cmd := exec.Command(servertest.Bin(t), "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--index-url", url)
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatalf("serve on PostgreSQL started although owners lack PostgreSQL migrations:\n%s", out)
+	}
+	if !strings.Contains(string(out), "not available on PostgreSQL yet") {
+		t.Errorf("unclear refusal:\n%s", out)
 	}
 }

@@ -45,7 +45,7 @@ func projectSettings(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{"usage: trailmap project settings NAME [JSON] [--replace] [--data DIR]"}
 	}
-	db, err := openIndex(ctx, *data)
+	db, err := openIndex(ctx, *data, "")
 	if err != nil {
 		return err
 	}

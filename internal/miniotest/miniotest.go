@@ -98,7 +98,7 @@ var shared struct {
 
 // Main runs the tests of m, then stops the shared server if a test started
 // one, and exits with the tests' exit code. Call it from TestMain.
-func Main(m *testing.M) {
+func Main(m interface{ Run() int }) {
 	shared.mu.Lock()
 	shared.inMain = true
 	shared.mu.Unlock()

@@ -63,14 +63,24 @@ var (
 )
 
 // Main runs the tests and stops the shared server after them.
-func Main(m *testing.M) {
-	code := m.Run()
+func Main(m *testing.M) { os.Exit(Tests(m).Run()) }
+
+// Tests wraps m so that running it stops the shared server after the tests,
+// for a TestMain that hands m to another harness's Main as well:
+// miniotest.Main(pgtest.Tests(m)).
+func Tests(m interface{ Run() int }) interface{ Run() int } { return runner{m} }
+
+type runner struct{ m interface{ Run() int } }
+
+func (r runner) Run() int {
+	code := r.m.Run()
 	sharedMu.Lock()
 	if shared != nil {
 		shared.Stop()
+		shared = nil
 	}
 	sharedMu.Unlock()
-	os.Exit(code)
+	return code
 }
 
 // Shared returns the test binary's server, starting it on first use. It

@@ -1,6 +1,7 @@
 // Package sqldb is the index's connection, kept in one place: the SQLite DSN
-// (WAL, busy_timeout, foreign_keys), a read pool beside a single writer, and
-// the migrator that runs every table owner's numbered migrations.
+// (WAL, busy_timeout, foreign_keys) with a read pool beside a single writer,
+// or a PostgreSQL pool; and the migrator that runs every table owner's
+// numbered migrations, in the dialect of the database.
 //
 // Only table owners (storage/index, heatmap, journey, accounts) hold a *DB
 // and write SQL, each for its own tables; everyone else calls their typed
@@ -19,13 +20,16 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/mattn/go-sqlite3"
 )
 
 // Schema is one owner's migrations: files named NNNN_name.sql at the root of
-// FS, every number within [Min, Max]. Ranges of owners never overlap, so
-// migrations of parallel branches never collide.
+// FS for SQLite and their PostgreSQL twins under postgres/ (the same
+// numbers), every number within [Min, Max]. Ranges of owners never overlap,
+// so migrations of parallel branches never collide.
 type Schema struct {
 	Owner    string
 	Min, Max int
@@ -36,14 +40,42 @@ type Schema struct {
 // a single connection, which is what SQLite serialises anyway, so writers
 // queue in Go instead of spinning on SQLITE_BUSY.
 type DB struct {
-	read  *sql.DB
-	write *sql.DB
+	read    *sql.DB
+	write   *sql.DB
+	dialect Dialect
 }
 
-// Open opens (creating if needed) the SQLite index at path and runs every
-// migration of schemas that has not run yet, all owners' together in
-// numeric order (a later owner's tables may reference an earlier one's).
-func Open(ctx context.Context, path string, schemas ...Schema) (*DB, error) {
+// Dialect names the SQL a database speaks; owners keep twins of the
+// statements (and migrations) where SQLite and PostgreSQL differ.
+type Dialect string
+
+// The dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Dialect is the database's dialect.
+func (db *DB) Dialect() Dialect { return db.dialect }
+
+// IsPostgres reports whether url names a PostgreSQL database
+// (postgres:// or postgresql://); anything else is a SQLite file path.
+func IsPostgres(url string) bool {
+	return strings.HasPrefix(url, "postgres://") || strings.HasPrefix(url, "postgresql://")
+}
+
+// Open opens the index at url — a postgres:// URL, or the path of a SQLite
+// file (created if needed) — and runs every migration of schemas that has
+// not run yet, all owners' together in numeric order (a later owner's
+// tables may reference an earlier one's).
+func Open(ctx context.Context, url string, schemas ...Schema) (*DB, error) {
+	if IsPostgres(url) {
+		return openPostgres(ctx, url, schemas)
+	}
+	return openSQLite(ctx, url, schemas)
+}
+
+func openSQLite(ctx context.Context, path string, schemas []Schema) (*DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create index dir: %w", err)
 	}
@@ -67,7 +99,7 @@ func Open(ctx context.Context, path string, schemas ...Schema) (*DB, error) {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
 	read.SetMaxOpenConns(8)
-	db := &DB{read: read, write: write}
+	db := &DB{read: read, write: write, dialect: SQLite}
 	if err := db.migrate(ctx, schemas); err != nil {
 		db.Close()
 		return nil, err
@@ -77,6 +109,9 @@ func Open(ctx context.Context, path string, schemas ...Schema) (*DB, error) {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	if db.read == db.write {
+		return db.read.Close()
+	}
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
@@ -123,11 +158,15 @@ func (db *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	return nil
 }
 
-// IsUnique tells whether err is a unique-constraint violation, so an owner
-// can turn it into its own ErrExists.
+// IsUnique tells whether err is a unique-constraint violation, in either
+// dialect, so an owner can turn it into its own ErrExists.
 func IsUnique(err error) bool {
 	var se sqlite3.Error
-	return errors.As(err, &se) && (se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey)
+	if errors.As(err, &se) {
+		return se.ExtendedCode == sqlite3.ErrConstraintUnique || se.ExtendedCode == sqlite3.ErrConstraintPrimaryKey
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
 }
 
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
@@ -136,16 +175,28 @@ func List(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
 }
 
+// ErrNoPostgres is returned (wrapped) by Open on PostgreSQL when an owner
+// has not got the PostgreSQL twins of its migrations yet.
+var ErrNoPostgres = errors.New("not available on PostgreSQL yet")
+
 type migration struct {
-	n     int
-	name  string
-	owner Schema
+	n          int
+	name, path string
+	owner      Schema
 }
 
 // migrate runs the migrations of every schema in numeric order, each in its
 // own transaction together with its record in schema_migrations. Each applied
 // number is recorded, so migrations merged from parallel branches all run.
 func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
+	if db.dialect == Postgres {
+		// Nodes starting together migrate one after the other.
+		unlock, err := db.lockMigrations(ctx)
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
 	if _, err := db.write.ExecContext(ctx,
 		`CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
 		return fmt.Errorf("create schema_migrations: %w", err)
@@ -168,7 +219,7 @@ func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
 		return fmt.Errorf("read schema_migrations: %w", err)
 	}
 
-	all, err := collect(schemas)
+	all, err := collect(schemas, db.dialect)
 	if err != nil {
 		return err
 	}
@@ -176,7 +227,7 @@ func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
 		if applied[m.n] {
 			continue
 		}
-		body, err := fs.ReadFile(m.owner.FS, m.name)
+		body, err := fs.ReadFile(m.owner.FS, m.path)
 		if err != nil {
 			return fmt.Errorf("read migration %s/%s: %w", m.owner.Owner, m.name, err)
 		}
@@ -184,7 +235,7 @@ func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
 			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
 				return err
 			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, strftime('%s','now'))`, m.n, m.name)
+			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`, m.n, m.name, time.Now().Unix())
 			return err
 		})
 		if err != nil {
@@ -194,9 +245,10 @@ func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
 	return nil
 }
 
-// collect lists the migrations of schemas in numeric order, checking names,
-// ranges and that no number is used twice.
-func collect(schemas []Schema) ([]migration, error) {
+// collect lists the migrations of schemas for dialect d in numeric order,
+// checking names, ranges, that no number is used twice, and that every
+// SQLite migration has its PostgreSQL twin.
+func collect(schemas []Schema, d Dialect) ([]migration, error) {
 	var all []migration
 	for i, s := range schemas {
 		if s.Min > s.Max {
@@ -223,7 +275,14 @@ func collect(schemas []Schema) ([]migration, error) {
 			if n < s.Min || n > s.Max {
 				return nil, fmt.Errorf("migration %s/%s: number outside the owner's range %d-%d", s.Owner, e.Name(), s.Min, s.Max)
 			}
-			all = append(all, migration{n: n, name: e.Name(), owner: s})
+			m := migration{n: n, name: e.Name(), path: e.Name(), owner: s}
+			if d == Postgres {
+				m.path = "postgres/" + e.Name()
+				if _, err := fs.Stat(s.FS, m.path); err != nil {
+					return nil, fmt.Errorf("%w: %s has no PostgreSQL twin of migration %s", ErrNoPostgres, s.Owner, e.Name())
+				}
+			}
+			all = append(all, m)
 		}
 	}
 	sort.Slice(all, func(i, j int) bool { return all[i].n < all[j].n })

@@ -1,0 +1,146 @@
+package sqldb_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/trailmap/trailmap/internal/pgtest"
+	"github.com/trailmap/trailmap/storage/sqldb"
+)
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// backends opens a fresh, empty database of each dialect.
+func backends(t *testing.T) map[string]string {
+	return map[string]string{
+		"sqlite":   filepath.Join(t.TempDir(), "index.db"),
+		"postgres": pgtest.Shared(t).Database(t),
+	}
+}
+
+var things = sqldb.Schema{Owner: "things", Min: 1, Max: 9, FS: fstest.MapFS{
+	"0001_things.sql":          {Data: []byte(`CREATE TABLE things (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, note TEXT NOT NULL DEFAULT '')`)},
+	"postgres/0001_things.sql": {Data: []byte(`CREATE TABLE things (id BIGSERIAL PRIMARY KEY, name TEXT NOT NULL UNIQUE, note TEXT NOT NULL DEFAULT '')`)},
+	"0002_more.sql":            {Data: []byte(`CREATE INDEX things_note ON things (note); INSERT INTO things (name) VALUES ('first');`)},
+	"postgres/0002_more.sql":   {Data: []byte(`CREATE INDEX things_note ON things (note); INSERT INTO things (name) VALUES ('first');`)},
+}}
+
+var others = sqldb.Schema{Owner: "others", Min: 10, Max: 19, FS: fstest.MapFS{
+	"0010_others.sql":          {Data: []byte(`CREATE TABLE others (thing INTEGER NOT NULL REFERENCES things (id) ON DELETE CASCADE)`)},
+	"postgres/0010_others.sql": {Data: []byte(`CREATE TABLE others (thing BIGINT NOT NULL REFERENCES things (id) ON DELETE CASCADE)`)},
+}}
+
+// The same owners' migrations run once on either dialect, in order across
+// owners; statements with "?" work on both; unique errors are recognised.
+func TestOpen_Dialects(t *testing.T) {
+	ctx := context.Background()
+	for name, url := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			for range 2 {
+				db, err := sqldb.Open(ctx, url, others, things)
+				if err != nil {
+					t.Fatalf("open: %v", err)
+				}
+				if string(db.Dialect()) != name {
+					t.Errorf("dialect %s", db.Dialect())
+				}
+				db.Close()
+			}
+			db, err := sqldb.Open(ctx, url, things, others)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var n int
+			if err := db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&n); err != nil || n != 3 {
+				t.Fatalf("%d migrations recorded, %v; want 3", n, err)
+			}
+			err = db.InTx(ctx, func(tx *sql.Tx) error {
+				_, err := tx.ExecContext(ctx, `INSERT INTO things (name, note) VALUES (?, ?)`, "second", "what? 'a?' -- ?")
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var note string
+			if err := db.Read().QueryRowContext(ctx, `SELECT note FROM things WHERE name = ? AND note <> '?'`, "second").Scan(&note); err != nil || note != "what? 'a?' -- ?" {
+				t.Fatalf("note %q, %v", note, err)
+			}
+			_, err = db.Write().ExecContext(ctx, `INSERT INTO things (name) VALUES (?)`, "first")
+			if !sqldb.IsUnique(err) {
+				t.Errorf("duplicate name: %v, want a unique violation", err)
+			}
+			if sqldb.IsUnique(errors.New("UNIQUE constraint failed")) {
+				t.Error("plain text taken for a unique violation")
+			}
+		})
+	}
+}
+
+// Nodes starting at once against one PostgreSQL migrate once.
+func TestOpen_ConcurrentPostgres(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).Database(t)
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			db, err := sqldb.Open(ctx, url, things, others)
+			if err == nil {
+				db.Close()
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpen_Refuses(t *testing.T) {
+	ctx := context.Background()
+	noTwin := sqldb.Schema{Owner: "lonely", Min: 20, Max: 29, FS: fstest.MapFS{"0020_x.sql": {Data: []byte(`SELECT 1`)}}}
+	if _, err := sqldb.Open(ctx, pgtest.Shared(t).Database(t), things, noTwin); !errors.Is(err, sqldb.ErrNoPostgres) {
+		t.Errorf("owner without PostgreSQL twins: %v, want ErrNoPostgres", err)
+	}
+	outside := sqldb.Schema{Owner: "out", Min: 20, Max: 29, FS: fstest.MapFS{"0030_x.sql": {Data: []byte(`SELECT 1`)}}}
+	if _, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"), outside); err == nil {
+		t.Error("a migration outside its owner's range ran")
+	}
+	overlap := sqldb.Schema{Owner: "overlap", Min: 5, Max: 12, FS: fstest.MapFS{}}
+	if _, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"), things, overlap); err == nil {
+		t.Error("overlapping ranges accepted")
+	}
+}
+
+func TestRebind(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"none", `SELECT 1`, `SELECT 1`},
+		{"plain", `SELECT a FROM t WHERE b = ? AND c IN (?, ?)`, `SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)`},
+		{"string", `SELECT '?', 'it''s ?', ?`, `SELECT '?', 'it''s ?', $1`},
+		{"identifier", `SELECT "a?b" FROM t WHERE x = ?`, `SELECT "a?b" FROM t WHERE x = $1`},
+		{"line comment", "SELECT ? -- what?\n, ?", "SELECT $1 -- what?\n, $2"},
+		{"block comment", `SELECT /* ? */ ?`, `SELECT /* ? */ $1`},
+		{"dollar quoted", `DO $$ SELECT '?' $$; SELECT ?`, `DO $$ SELECT '?' $$; SELECT $1`},
+		{"tagged dollar", `SELECT $x$ ? $x$, ?`, `SELECT $x$ ? $x$, $1`},
+		{"unterminated", `SELECT 'abc ?`, `SELECT 'abc ?`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := sqldb.Rebind(tt.in); got != tt.want {
+				t.Errorf("Rebind(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
