@@ -8,25 +8,16 @@ import (
 	"crypto/sha256"
 	"embed"
 	"fmt"
-	"io/fs"
 
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // Schema is the accounts tables' migrations (0020–0029), for sqldb.Open.
-var Schema = sqldb.Schema{Owner: "accounts", Min: 20, Max: 29, FS: sub(migrations)}
-
-func sub(f embed.FS) fs.FS {
-	s, err := fs.Sub(f, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded above
-	}
-	return s
-}
+var Schema = sqldb.NewSchema("accounts", 20, 29, migrations)
 
 // Errors of the store. Each is also the index's error of the same name, so
 // the server's one error handler answers 404 and 409 for them.

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strconv"
 	"strings"
 	"time"
@@ -23,15 +22,7 @@ import (
 var migrations embed.FS
 
 // Schema is the audit log's migrations (0060–0069), for sqldb.Open.
-var Schema = sqldb.Schema{Owner: "audit", Min: 60, Max: 69, FS: sub(migrations)}
-
-func sub(f embed.FS) fs.FS {
-	s, err := fs.Sub(f, "migrations")
-	if err != nil {
-		panic(err) // the directory is embedded above
-	}
-	return s
-}
+var Schema = sqldb.NewSchema("audit", 60, 69, migrations)
 
 // ErrBadFilter is returned (wrapped) for a filter or cursor that cannot be used.
 var ErrBadFilter = errors.New("bad audit filter")

@@ -8,7 +8,6 @@ import (
 	"context"
 	"embed"
 	"errors"
-	"io/fs"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
@@ -19,19 +18,11 @@ var ErrNotFound = errors.New("not found")
 // ErrExists is returned (wrapped) when a row with the same unique name exists.
 var ErrExists = errors.New("already exists")
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // Schema is the core tables' migrations (0001–0009), for sqldb.Open.
-var Schema = sqldb.Schema{Owner: "index", Min: 1, Max: 9, FS: mustSub(migrations, "migrations")}
-
-func mustSub(f fs.FS, dir string) fs.FS {
-	sub, err := fs.Sub(f, dir)
-	if err != nil {
-		panic(err) // dir is a literal embedded above
-	}
-	return sub
-}
+var Schema = sqldb.NewSchema("index", 1, 9, migrations)
 
 // DB is the core index: typed methods over the tables storage/index owns.
 type DB struct {

@@ -11,6 +11,7 @@ package sqldb
 import (
 	"context"
 	"database/sql"
+	"embed"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,6 +35,16 @@ type Schema struct {
 	Owner    string
 	Min, Max int
 	FS       fs.FS
+}
+
+// NewSchema is owner's schema over the migrations directory embedded in
+// fsys (an owner's `//go:embed migrations`).
+func NewSchema(owner string, min, max int, fsys embed.FS) Schema {
+	sub, err := fs.Sub(fsys, "migrations")
+	if err != nil {
+		panic(fmt.Sprintf("schema %s: %v", owner, err)) // a literal path into an embedded FS
+	}
+	return Schema{Owner: owner, Min: min, Max: max, FS: sub}
 }
 
 // DB is the index database. Reads go through a pool; every write goes through
