@@ -41,6 +41,8 @@ var errorCodes = [...]struct {
 	{ErrEventTooLarge, http.StatusRequestEntityTooLarge, "event_too_large"},
 	{ErrUnsupportedEncoding, http.StatusUnsupportedMediaType, "unsupported_encoding"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
+	{ErrQuotaExceeded, http.StatusTooManyRequests, "quota_exceeded"},
+	{ErrInvalidTraits, http.StatusBadRequest, "invalid_traits"},
 }
 
 // Code maps an error wrapping one of the ingest errors to its HTTP status
