@@ -1,10 +1,16 @@
 package recorder
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 func TestClientBucket(t *testing.T) {
@@ -100,4 +106,21 @@ func TestProjectQuota(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkQuotaTake measures the quota check on the ingest path (after the
+// day's first load): batches/s it admits, from all cores at once.
+func BenchmarkQuotaTake(b *testing.B) {
+	q := newQuotas(func(context.Context, int64, int64) (index.Usage, error) { return index.Usage{}, nil },
+		slog.New(slog.NewTextHandler(io.Discard, nil)), time.Now)
+	lim := Quota{SessionsPerDay: 1 << 62, EventsPerDay: 1 << 62, BytesPerDay: 1 << 62}
+	day := dayOf(time.Now().UnixMilli())
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := q.take(context.Background(), lim, charge{project: 1, day: day, use: index.Usage{Sessions: 1, Events: 50, Bytes: 20000}}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
