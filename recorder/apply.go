@@ -84,6 +84,9 @@ func (r *Recorder) applyLoop() {
 		ok := r.retry(r.stop, "apply batches to index", len(group), func() error {
 			return r.applyGroup(context.Background(), group)
 		})
+		if ok {
+			r.noteRecorded(group)
+		}
 		for _, e := range group {
 			if !ok {
 				// Shutting down with a broken index: the batches stay in
@@ -228,6 +231,9 @@ func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
 			}
 		}
+		if err := addUsage(ctx, tx, group); err != nil {
+			return fmt.Errorf("daily usage: %w", err)
+		}
 		return nil
 	})
 }
@@ -292,6 +298,7 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 	if err != nil {
 		return err
 	}
+	e.recorded, e.newSession = inserted, inserted && isNew
 	if !inserted {
 		return nil // already recorded
 	}

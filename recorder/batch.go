@@ -37,6 +37,9 @@ type User struct {
 	ID string
 	// Traits is a compact JSON object, or nil.
 	Traits json.RawMessage
+	// Signature is the claim's signature (see IdentitySignature), checked
+	// at ingest and not kept.
+	Signature string
 }
 
 const (
@@ -240,6 +243,10 @@ func (p *batchParser) user() (*User, error) {
 			}
 			u.ID, haveID = id, true
 			return nil
+		case "signature":
+			sig, err := p.stringValue("user.signature")
+			u.Signature = truncate(sig, 128) // no valid one is longer
+			return err
 		case "traits":
 			switch s.peek() {
 			case 'n':
@@ -258,7 +265,7 @@ func (p *batchParser) user() (*User, error) {
 			if s.ws {
 				u.Traits = compactAppend(make([]byte, 0, s.i-start), s.b[start:s.i])
 			}
-			return nil
+			return checkTraits(u.Traits)
 		}
 		return s.value()
 	})

@@ -45,6 +45,8 @@ var errorCodes = [...]struct {
 	{ErrUnsupportedEncoding, http.StatusUnsupportedMediaType, "unsupported_encoding"},
 	{ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 	{ErrTimestampOutOfRange, http.StatusBadRequest, "timestamp_out_of_range"},
+	{ErrQuotaExceeded, http.StatusTooManyRequests, "quota_exceeded"},
+	{ErrInvalidTraits, http.StatusBadRequest, "invalid_traits"},
 }
 
 // Code maps an error wrapping one of the ingest errors to its HTTP status

@@ -45,10 +45,15 @@ type Config struct {
 	MaxBuffered int64
 	// WALFileBytes is the size at which the log starts a new file.
 	WALFileBytes int64
-	// RatePerKey and RatePerIP are sustained batches per second (burst 4×);
-	// zero disables the limit.
+	// RatePerIP is sustained batches per second per client address (IPv4,
+	// or IPv6 /64), checked before the write key is looked up; RatePerKey is
+	// a ceiling per write key, which refuses only addresses that are heavy
+	// themselves (see guard.go). Bursts are 4×; zero disables a limit.
 	RatePerKey float64
 	RatePerIP  float64
+	// Quota is every project's daily allowance unless its settings say
+	// otherwise; zero fields are no limit.
+	Quota Quota
 	// MaxInFlight bounds the ingest requests being decoded and recorded at
 	// once (counted once a body is read: slow uploads hold no slot); more
 	// are refused at once with ErrOverloaded (clients retry after
@@ -96,6 +101,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("recorder: %w", c.Limits.validateTimes())
 	case c.RatePerKey < 0 || c.RatePerIP < 0:
 		return errors.New("recorder: rate limits must not be negative")
+	case c.Quota.validate() != nil:
+		return fmt.Errorf("recorder: %w", c.Quota.validate())
 	case c.MaxInFlight < 0:
 		return errors.New("recorder: the in-flight bound must not be negative")
 	}
@@ -114,6 +121,8 @@ type Blobs interface {
 type Index interface {
 	// ProjectByKey finds the project of a write key (index.ErrNotFound).
 	ProjectByKey(ctx context.Context, key string) (*index.Project, error)
+	// UsageOn returns what a project recorded on a UTC day (quotas).
+	UsageOn(ctx context.Context, projectID, day int64) (index.Usage, error)
 	// Ingest prepares the statements of the two index stages.
 	Ingest(ctx context.Context) (*index.Ingest, error)
 	// IdleSessions lists up to limit open sessions quiet since before.
@@ -183,8 +192,11 @@ type Recorder struct {
 	ua        *UAParser
 	observers []Observer
 	m         *metrics
+	gm        *guardMetrics
 	keyLimit  *ratelimit.Limiter
 	ipLimit   *ratelimit.Limiter
+	quotas    *quotas
+	badKeys   keyCache      // write keys that name no project
 	inFlight  chan struct{} // a slot per ingest request in progress (MaxInFlight)
 	stmts     *index.Ingest // the two stages' prepared statements
 	enc       *segmentEncoders
@@ -222,9 +234,11 @@ type Recorder struct {
 }
 
 type projectEntry struct {
-	project  *index.Project
-	redactor *Redactor
-	loaded   time.Time
+	project         *index.Project
+	redactor        *Redactor
+	quota           Quota
+	requireIdentity bool // drop identify claims without a valid signature
+	loaded          time.Time
 }
 
 type sessKey struct {
@@ -269,6 +283,13 @@ type entry struct {
 	// abandoned is set, before observed is closed, when shutdown gave up on
 	// a broken index: the batch must stay in the log, so flush skips it.
 	abandoned bool
+	// charge is what the batch counted against its project's quotas at
+	// ingest (nil when replayed from the log); recorded and newSession are
+	// set by stage 1: the batch was recorded the first time, and it began
+	// its session.
+	charge     *charge
+	recorded   bool
+	newSession bool
 }
 
 func newEntry(b *Batch, pos wal.Pos) *entry {
@@ -319,6 +340,8 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		return nil, err
 	}
 	r.m = newMetrics(reg, r)
+	r.gm = newGuardMetrics(reg, r.m)
+	r.quotas = newQuotas(db.UsageOn, r.log, r.now)
 	if err := r.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -340,6 +363,15 @@ func (r *Recorder) Ingest(ctx context.Context, req Request) (Result, error) {
 }
 
 func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
+	// The address limit comes before the key is looked up: made-up keys
+	// must cost as little as real ones (see guard.go).
+	addr := clientBucket(req.RemoteIP)
+	limitAddr := r.ipLimit != nil && req.RemoteIP != ""
+	if limitAddr {
+		if ok, wait := r.ipLimit.Allow(addr); !ok {
+			return Result{}, &RateLimitError{RetryAfter: wait}
+		}
+	}
 	if req.Key == "" {
 		return Result{}, fmt.Errorf("%w: a write key is required (X-Trailmap-Key header or key= query)", ErrUnknownKey)
 	}
@@ -348,16 +380,11 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if r.keyLimit != nil {
-		if ok, wait := r.keyLimit.Allow(req.Key); !ok {
+		if ok, wait := r.keyLimit.Allow(req.Key); !ok && !(limitAddr && r.ipLimit.Level(addr) >= lightShare) {
 			return Result{}, &RateLimitError{RetryAfter: wait}
 		}
 	}
 	ip := AnonymizeIP(req.RemoteIP)
-	if r.ipLimit != nil && req.RemoteIP != "" {
-		if ok, wait := r.ipLimit.Allow(req.RemoteIP); !ok {
-			return Result{}, &RateLimitError{RetryAfter: wait}
-		}
-	}
 	cr := &countingReader{r: req.Body}
 	sent, err := r.dec.Read(cr, req.Encoding)
 	r.m.bytesIn.WithLabelValues("compressed").Add(float64(cr.n))
@@ -389,11 +416,13 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	b.UserAgent = truncate(req.UserAgent, 512)
 	b.IP = ip
 	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))
-	return r.accept(ctx, b)
+	r.verifyIdentity(pe, b)
+	return r.accept(ctx, b, pe.quota)
 }
 
-// accept runs dedupe and the durable append for a parsed batch.
-func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
+// accept runs dedupe, the quota check and the durable append for a parsed
+// batch.
+func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota) (Result, error) {
 	s, err := r.acquire(ctx, sessKey{b.ProjectID, b.SessionID})
 	if err != nil {
 		return Result{}, err
@@ -413,16 +442,35 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 		r.m.batches.WithLabelValues("duplicate").Inc()
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
 	}
+	var ch *charge
+	if !quota.off() {
+		ch = &charge{project: b.ProjectID, day: dayOf(b.ReceivedAt), use: index.Usage{Events: int64(len(b.Events)), Bytes: rawSize(b)}}
+		r.mu.Lock()
+		if len(s.seen) == 0 { // only a session's first batch counts (and is refused) as a session
+			ch.use.Sessions = 1
+		}
+		r.mu.Unlock()
+		if err := r.quotas.take(ctx, quota, *ch); err != nil {
+			var qe *QuotaError
+			if errors.As(err, &qe) {
+				r.gm.quota.WithLabelValues(projectLabel(b.ProjectID), qe.Kind).Inc()
+			}
+			return Result{}, err
+		}
+	}
 	rec := encodeBatch(b)
 	events := rrweb.SplitAll(b.Events)
 	facts := factsOf(events)
 	ua := r.ua.Parse(b.UserAgent)
 	pos, err := r.wal.Append(ctx, rec)
 	if err != nil {
+		if ch != nil {
+			r.quotas.refund(*ch)
+		}
 		return Result{}, fmt.Errorf("log batch: %w", err)
 	}
 	e := newEntry(b, pos)
-	e.facts, e.ua, e.events = &facts, ua, events
+	e.facts, e.ua, e.events, e.charge = &facts, ua, events, ch
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)
@@ -546,8 +594,12 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 	if pe != nil && r.now().Sub(pe.loaded) < 10*time.Second {
 		return pe, nil
 	}
+	if pe == nil && r.badKeys.unknown(key, r.now()) {
+		return nil, fmt.Errorf("%w: no project has this write key", ErrUnknownKey)
+	}
 	p, err := r.db.ProjectByKey(ctx, key)
 	if errors.Is(err, index.ErrNotFound) {
+		r.badKeys.add(key, r.now())
 		return nil, fmt.Errorf("%w: no project has this write key", ErrUnknownKey)
 	}
 	if err != nil {
@@ -558,7 +610,15 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 		r.log.Warn("project redaction settings unreadable, using defaults", "project", p.ID, slog.Any("error", err))
 		rules = r.cfg.Redact
 	}
-	pe = &projectEntry{project: p, redactor: NewRedactor(rules), loaded: r.now()}
+	quota, err := projectQuota(r.cfg.Quota, p.Settings)
+	if err != nil {
+		r.log.Warn("project quota settings unreadable, using the server's", "project", p.ID, slog.Any("error", err))
+	}
+	requireID, err := projectIdentity(p.Settings)
+	if err != nil {
+		r.log.Warn("project identity settings unreadable, not requiring verification", "project", p.ID, slog.Any("error", err))
+	}
+	pe = &projectEntry{project: p, redactor: NewRedactor(rules), quota: quota, requireIdentity: requireID, loaded: r.now()}
 	r.projMu.Lock()
 	if len(r.projects) > 10000 {
 		clear(r.projects)
@@ -570,8 +630,16 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 
 // CheckProjectSettings reports what the recorder cannot use in a project's
 // settings JSON: "redact_params" and "allow_params" must be lists of
-// parameter names.
+// parameter names, "quota" an object of non-negative "sessions_per_day",
+// "events_per_day" and "bytes_per_day", "require_verified_identity" a
+// boolean.
 func CheckProjectSettings(settings json.RawMessage) error {
+	if _, err := projectQuota(Quota{}, settings); err != nil {
+		return err
+	}
+	if _, err := projectIdentity(settings); err != nil {
+		return err
+	}
 	r, err := projectRedactRules(RedactRules{}, settings)
 	if err != nil {
 		return err

@@ -181,9 +181,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
 	}
 	var rl *recorder.RateLimitError
+	var qe *recorder.QuotaError
 	switch {
 	case errors.As(err, &rl):
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter/time.Second)+1))
+	case errors.As(err, &qe): // until the next UTC day
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int((qe.RetryAfter+time.Second-1)/time.Second)))
 	case errors.Is(err, recorder.ErrOverloaded):
 		// Spread the retries of the many clients refused at once.
 		c.Response().Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))

@@ -3,6 +3,7 @@
 //	trailmap serve                 run the server (flags below, or TRAILMAP_* env)
 //	trailmap project create NAME   create a project, print {"id","name","write_key"}
 //	trailmap project settings NAME [JSON]  print or change a project's settings
+//	trailmap project identity-secret NAME  create or rotate the identify signing secret
 //	trailmap token create NAME     create an API token, print {"name","token"}
 //	trailmap version               print the version
 package main
@@ -50,6 +51,9 @@ const usage = `usage:
   trailmap project settings NAME [JSON] [--replace] [--data]
                                          print a project's settings, or merge JSON keys into
                                          them (null removes one); prints the result
+  trailmap project identity-secret NAME [--remove] [--data]
+                                         create or rotate the secret that signs user ids for
+                                         verified identify; prints {"project","identity_secret"} once
   trailmap token create NAME [--data]    create a dashboard API token; prints {"name","token"}
   trailmap user create EMAIL [--data] [--projects a,b]
                                          create a UI user; reads the password from stdin
@@ -72,6 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "project", "token", "user":
 		if args[0] == "project" && len(args) >= 2 && args[1] == "settings" {
 			return projectSettings(ctx, args[2:], stdout, stderr)
+		}
+		if args[0] == "project" && len(args) >= 2 && args[1] == "identity-secret" {
+			return projectIdentitySecret(ctx, args[2:], stdout, stderr)
 		}
 		if len(args) < 2 || args[1] != "create" {
 			return usageError{fmt.Sprintf("unknown command %q\n%s", strings.Join(args, " "), usage)}

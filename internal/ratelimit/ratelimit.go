@@ -107,6 +107,22 @@ func (l *Limiter) Check(key string) (ok bool, retryAfter time.Duration) {
 	return false, time.Duration((1 - tokens) / float64(l.limit) * float64(time.Second))
 }
 
+// Level is the share (0 to 1) of its burst that key's bucket holds now,
+// without taking a token; 1 for a key without a bucket (a full one).
+func (l *Limiter) Level(key string) float64 {
+	if l.disabled {
+		return 1
+	}
+	t := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	el := l.keys[key]
+	if el == nil {
+		return 1
+	}
+	return max(el.Value.(*bucket).lim.TokensAt(t), 0) / float64(l.burst)
+}
+
 // Len returns the number of buckets held.
 func (l *Limiter) Len() int {
 	l.mu.Lock()

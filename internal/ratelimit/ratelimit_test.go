@@ -197,3 +197,23 @@ func TestLimiter_Check(t *testing.T) {
 		t.Fatal("refilled bucket refused")
 	}
 }
+
+func TestLimiter_Level(t *testing.T) {
+	now := time.Unix(0, 0)
+	l := New(1, 4, 10, func() time.Time { return now })
+	if got := l.Level("a"); got != 1 {
+		t.Fatalf("level of an unknown key %v, want 1", got)
+	}
+	l.Allow("a")
+	l.Allow("a")
+	if got := l.Level("a"); got != 0.5 {
+		t.Fatalf("level after 2 of 4 %v, want 0.5", got)
+	}
+	now = now.Add(time.Second)
+	if got := l.Level("a"); got != 0.75 {
+		t.Fatalf("level a second later %v, want 0.75", got)
+	}
+	if got := New(0, 4, 10, nil).Level("a"); got != 1 {
+		t.Fatalf("level of a disabled limiter %v, want 1", got)
+	}
+}

@@ -22,6 +22,9 @@ type Project struct {
 	WriteKey  string          `json:"write_key"`
 	Settings  json.RawMessage `json:"settings"`
 	CreatedAt time.Time       `json:"created_at"`
+	// IdentitySecret signs user ids for identify verification ("" when none
+	// was created); never printed after it is made (see SetIdentitySecret).
+	IdentitySecret string `json:"-"`
 }
 
 // NewSecret returns a URL-safe random string of n random bytes.
@@ -71,8 +74,8 @@ func (db *DB) project(ctx context.Context, where string, arg any) (*Project, err
 	var settings string
 	var created int64
 	err := db.db.Read().QueryRowContext(ctx,
-		`SELECT id, name, write_key, settings, created_at FROM projects WHERE `+where, arg).
-		Scan(&p.ID, &p.Name, &p.WriteKey, &settings, &created)
+		`SELECT id, name, write_key, settings, created_at, identity_secret FROM projects WHERE `+where, arg).
+		Scan(&p.ID, &p.Name, &p.WriteKey, &settings, &created, &p.IdentitySecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, fmt.Errorf("project: %w", ErrNotFound)
 	}

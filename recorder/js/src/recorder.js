@@ -723,11 +723,17 @@ function plain(v) {
 
 var api = {
   version: 1,
-  identify: guard(function (id, traits) {
+  // identify joins the visitor to a person. opts.signature (or a string
+  // third argument) is the hex HMAC-SHA256 of the id under the project's
+  // identity secret, computed by the site's backend; projects that require
+  // verified identities ignore an identify without it.
+  identify: guard(function (id, traits, opts) {
     if (id == null || id === '') return;
     var user = { id: clip(id, 256) };
     var t = plain(traits);
     if (t) user.traits = t;
+    var sig = typeof opts === 'string' ? opts : opts && opts.signature;
+    if (typeof sig === 'string' && sig) user.signature = clip(sig, 128);
     if (started) identifyNow(user);
     else pendingUser = user;
   }),
