@@ -4,6 +4,7 @@
 //	trailmap project create NAME   create a project, print {"id","name","write_key"}
 //	trailmap project settings NAME [JSON]  print or change a project's settings
 //	trailmap token create NAME     create an API token, print {"name","token"}
+//	trailmap forget --project P (--user ID | --visitor ID)  delete a person's data, print what went
 //	trailmap version               print the version
 package main
 
@@ -53,6 +54,10 @@ const usage = `usage:
   trailmap token create NAME [--data]    create a dashboard API token; prints {"name","token"}
   trailmap user create EMAIL [--data] [--projects a,b]
                                          create a UI user; reads the password from stdin
+  trailmap forget --project P (--user ID | --visitor ID) [--data] [--s3-*]
+                                         delete every recording and row of a person (all
+                                         devices of a user id, or one visitor); prints what
+                                         was deleted as JSON; exit status 1 if some is left
   trailmap version                       print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -77,6 +82,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return usageError{fmt.Sprintf("unknown command %q\n%s", strings.Join(args, " "), usage)}
 		}
 		return create(ctx, args[0], args[2:], stdin, stdout, stderr)
+	case "forget":
+		return forget(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil
