@@ -256,34 +256,49 @@ func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now
 
 // emptyTrash deletes the objects listed in blob_trash, and their entries.
 func (s *Sweeper) emptyTrash(ctx context.Context, res *Result) error {
+	return emptyTrash(ctx, s.db, s.blobs, func(n int) {
+		res.Objects += n
+		s.deleted.WithLabelValues("objects").Add(float64(n))
+	})
+}
+
+// trash is what emptying the blob trash needs of the index.
+type trash interface {
+	BlobTrash(ctx context.Context, limit int) ([]string, error)
+	SegmentKeyInUse(ctx context.Context, key string) (bool, error)
+	ClearBlobTrash(ctx context.Context, keys []string) error
+}
+
+// emptyTrash deletes the objects listed in blob_trash and their entries,
+// calling deleted with the number of objects of each batch of keys.
+func emptyTrash(ctx context.Context, db trash, blobs Blobs, deleted func(int)) error {
 	for {
-		keys, err := s.db.BlobTrash(ctx, 500)
+		keys, err := db.BlobTrash(ctx, 500)
 		if err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
 		if len(keys) == 0 {
 			return nil
 		}
-		deleted := 0
+		n := 0
 		for _, k := range keys {
 			// A late batch of a deleted session may have been stored again
 			// under the same key: its segment row owns the object now.
-			live, err := s.db.SegmentKeyInUse(ctx, k)
+			live, err := db.SegmentKeyInUse(ctx, k)
 			if err != nil {
 				return fmt.Errorf("retention: %w", err)
 			}
 			if live {
 				continue
 			}
-			if err := s.blobs.Delete(ctx, k); err != nil {
+			if err := blobs.Delete(ctx, k); err != nil {
 				return fmt.Errorf("retention: delete object %s: %w", k, err)
 			}
-			deleted++
+			n++
 		}
-		if err := s.db.ClearBlobTrash(ctx, keys); err != nil {
+		if err := db.ClearBlobTrash(ctx, keys); err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
-		res.Objects += deleted
-		s.deleted.WithLabelValues("objects").Add(float64(deleted))
+		deleted(n)
 	}
 }

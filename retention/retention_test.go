@@ -33,6 +33,8 @@ type stack struct {
 	dir   string
 	key   string
 	rec   *recorder.Recorder
+	hm    *heatmap.Service
+	jr    *journey.Service
 }
 
 func newStack(t *testing.T) *stack {
@@ -58,6 +60,7 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { jr.Close() })
+	s.hm, s.jr = hm, jr
 	cfg := recorder.DefaultConfig(s.dir)
 	cfg.RatePerIP, cfg.RatePerKey = 0, 0
 	cfg.SessionIdle = time.Second

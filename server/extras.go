@@ -28,4 +28,7 @@ type Extras struct {
 	// for ?segment= on the sessions list (see sessions.go); nil: the
 	// sessions list takes no segment.
 	Segments Segments
+	// Forget deletes everything of a person (see forget.go); nil: no
+	// DELETE /api/v1/people/{id}.
+	Forget Forgetter
 }

@@ -61,6 +61,10 @@ func (s *Server) routes(e *echo.Echo) {
 		api.GET("/people", s.listPeople)
 		api.GET("/people/:id", s.getPerson)
 	}
+	// Erasure on request: every recording and row of a person.
+	if x.Forget != nil {
+		api.DELETE("/people/:id", s.forgetPerson)
+	}
 	if x.Funnels != nil {
 		api.GET("/funnels", s.listFunnels)
 		api.POST("/funnels", s.createFunnel)

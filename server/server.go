@@ -22,6 +22,7 @@ import (
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/replay"
+	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/ui"
 )
@@ -242,7 +243,7 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, ui.ErrGone):
 		return http.StatusGone, "gone", err.Error()
-	case errors.Is(err, audit.ErrBadFilter):
+	case errors.Is(err, audit.ErrBadFilter), errors.Is(err, retention.ErrBadPerson):
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "request canceled"

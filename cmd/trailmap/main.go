@@ -5,6 +5,7 @@
 //	trailmap project settings NAME [JSON]  print or change a project's settings
 //	trailmap project identity-secret NAME  create or rotate the identify signing secret
 //	trailmap token create NAME     create an API token, print {"name","token"}
+//	trailmap forget --project P (--user ID | --visitor ID)  delete a person's data, print what went
 //	trailmap version               print the version
 package main
 
@@ -57,6 +58,10 @@ const usage = `usage:
   trailmap token create NAME [--data]    create a dashboard API token; prints {"name","token"}
   trailmap user create EMAIL [--data] [--projects a,b]
                                          create a UI user; reads the password from stdin
+  trailmap forget --project P (--user ID | --visitor ID) [--data] [--s3-*]
+                                         delete every recording and row of a person (all
+                                         devices of a user id, or one visitor); prints what
+                                         was deleted as JSON; exit status 1 if some is left
   trailmap version                       print the version`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
@@ -84,6 +89,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 			return usageError{fmt.Sprintf("unknown command %q\n%s", strings.Join(args, " "), usage)}
 		}
 		return create(ctx, args[0], args[2:], stdin, stdout, stderr)
+	case "forget":
+		return forget(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil

@@ -213,6 +213,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Stages:    jour,
 			Audiences: jour,
 			Segments:  jour,
+			Forget:    newForgetter(db, blobs, heat, jour, logger),
 		},
 		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
 		Logger: logger,
