@@ -58,7 +58,7 @@ func forget(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	db, err := openIndex(ctx, *data)
+	db, err := openIndex(ctx, *data, "")
 	if err != nil {
 		return err
 	}
