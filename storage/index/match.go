@@ -467,7 +467,7 @@ func globRegexp(glob string) string {
 			}
 			end := strings.IndexByte(glob[j:], ']')
 			if end < 0 {
-				return "[^\\x00-\\x{10FFFF}]" // matches no text
+				return `[^\s\S]` // matches no text
 			}
 			set := glob[i+1 : j+end]
 			b.WriteByte('[')
