@@ -16,7 +16,8 @@ import (
 //go:embed migrations
 var migrations embed.FS
 
-// Schema is the accounts tables' migrations (0020–0029), for sqldb.Open.
+// Schema is the accounts tables' migrations (0020–0029), SQLite's and their
+// PostgreSQL twins under postgres/, for sqldb.Open.
 var Schema = sqldb.NewSchema("accounts", 20, 29, migrations)
 
 // Errors of the store. Each is also the index's error of the same name, so
@@ -35,6 +36,15 @@ type Store struct {
 
 // New returns the store over the index's connection.
 func New(db *sqldb.DB) *Store { return &Store{db: db} }
+
+// pick is the statement of the database's dialect: sqlite, or its
+// PostgreSQL twin.
+func (s *Store) pick(sqlite, postgres string) string {
+	if s.db.Dialect() == sqldb.Postgres {
+		return postgres
+	}
+	return sqlite
+}
 
 // hashSecret is how login and share tokens are stored: their sha256 only.
 func hashSecret(v string) []byte {

@@ -21,12 +21,9 @@ type Note struct {
 
 // AddNote stores n on the session of row id sessionRowID and sets n.ID.
 func (s *Store) AddNote(ctx context.Context, sessionRowID int64, n *Note) error {
-	res, err := s.db.Write().ExecContext(ctx, `INSERT INTO notes (session_id, offset_ms, body, author_id, author, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		sessionRowID, n.OffsetMS, n.Body, nullID(n.AuthorID), n.Author, n.CreatedAt.UnixMilli())
+	err := s.db.Write().QueryRowContext(ctx, `INSERT INTO notes (session_id, offset_ms, body, author_id, author, created_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		sessionRowID, n.OffsetMS, n.Body, nullID(n.AuthorID), n.Author, n.CreatedAt.UnixMilli()).Scan(&n.ID)
 	if err != nil {
-		return fmt.Errorf("add note: %w", err)
-	}
-	if n.ID, err = res.LastInsertId(); err != nil {
 		return fmt.Errorf("add note: %w", err)
 	}
 	return nil

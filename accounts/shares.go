@@ -41,15 +41,12 @@ func (s *Store) CreateShare(ctx context.Context, token string, sh *Share) error 
 		return fmt.Errorf("create share: token too short")
 	}
 	sh.Hint = token[:HintLen]
-	res, err := s.db.Write().ExecContext(ctx, `
+	err := s.db.Write().QueryRowContext(ctx, `
 		INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, note, created_by, created_by_name, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		hashSecret(token), sh.Hint, sh.ProjectID, sh.SessionRowID, sh.StartMS, sh.EndMS, sh.Title, sh.Note,
-		nullID(sh.CreatedBy), sh.CreatedByName, sh.CreatedAt.UnixMilli(), sh.ExpiresAt.UnixMilli())
+		nullID(sh.CreatedBy), sh.CreatedByName, sh.CreatedAt.UnixMilli(), sh.ExpiresAt.UnixMilli()).Scan(&sh.ID)
 	if err != nil {
-		return fmt.Errorf("create share: %w", err)
-	}
-	if sh.ID, err = res.LastInsertId(); err != nil {
 		return fmt.Errorf("create share: %w", err)
 	}
 	return nil

@@ -33,19 +33,18 @@ type User struct {
 // its projects, and sets u.ID. A taken email (in any case) wraps ErrExists.
 func (s *Store) CreateUser(ctx context.Context, u *User, passwordHash string) error {
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?)`,
-			u.Email, passwordHash, u.Role, u.CreatedAt.UnixMilli())
+		err := tx.QueryRowContext(ctx, `INSERT INTO users (email, password_hash, role, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+			u.Email, passwordHash, u.Role, u.CreatedAt.UnixMilli()).Scan(&u.ID)
 		if err != nil {
 			if sqldb.IsUnique(err) {
 				return fmt.Errorf("user %q: %w", u.Email, ErrExists)
 			}
 			return fmt.Errorf("create user: %w", err)
 		}
-		if u.ID, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("create user: %w", err)
-		}
+		add := s.pick(`INSERT OR IGNORE INTO user_projects (user_id, project_id) VALUES (?, ?)`,
+			`INSERT INTO user_projects (user_id, project_id) VALUES (?, ?) ON CONFLICT DO NOTHING`)
 		for _, p := range u.ProjectIDs {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO user_projects (user_id, project_id) VALUES (?, ?)`, u.ID, p); err != nil {
+			if _, err := tx.ExecContext(ctx, add, u.ID, p); err != nil {
 				return fmt.Errorf("add user to project %d: %w", p, err)
 			}
 		}
@@ -56,7 +55,10 @@ func (s *Store) CreateUser(ctx context.Context, u *User, passwordHash string) er
 // PasswordHash finds the user of an email (in any case) and its password's
 // hash; an unknown email wraps ErrNotFound.
 func (s *Store) PasswordHash(ctx context.Context, email string) (id int64, hash string, err error) {
-	err = s.db.Read().QueryRowContext(ctx, `SELECT id, password_hash FROM users WHERE email = ?`, email).Scan(&id, &hash)
+	// The email column ignores case on SQLite (COLLATE NOCASE); PostgreSQL's
+	// unique index is on lower(email).
+	q := s.pick(`SELECT id, password_hash FROM users WHERE email = ?`, `SELECT id, password_hash FROM users WHERE lower(email) = lower(?)`)
+	err = s.db.Read().QueryRowContext(ctx, q, email).Scan(&id, &hash)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", fmt.Errorf("user %q: %w", email, ErrNotFound)
 	}

@@ -88,8 +88,10 @@ func (db *DB) DeleteExpiredSessions(ctx context.Context, ids []int64, cutoff, no
 			return nil
 		}
 		in := List(len(gone))
-		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
-			append([]any{now}, gone...)...); err != nil {
+		trash := db.pick(
+			`INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
+			`INSERT INTO blob_trash (key, added_at) SELECT key, CAST(? AS BIGINT) FROM segments WHERE session_id IN `+in+` ON CONFLICT DO NOTHING`)
+		if _, err := tx.ExecContext(ctx, trash, append([]any{now}, gone...)...); err != nil {
 			return fmt.Errorf("note segment objects: %w", err)
 		}
 		// Tables without ON DELETE CASCADE first; the rest (heatmap,

@@ -126,8 +126,10 @@ func (db *DB) DeleteSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, now
 		args[i] = id
 	}
 	in := List(len(ids))
-	res, err := tx.SQL().ExecContext(ctx, `INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
-		append([]any{now}, args...)...)
+	trash := db.pick(
+		`INSERT OR IGNORE INTO blob_trash (key, added_at) SELECT key, ? FROM segments WHERE session_id IN `+in,
+		`INSERT INTO blob_trash (key, added_at) SELECT key, CAST(? AS BIGINT) FROM segments WHERE session_id IN `+in+` ON CONFLICT DO NOTHING`)
+	res, err := tx.SQL().ExecContext(ctx, trash, append([]any{now}, args...)...)
 	if err != nil {
 		return nil, 0, fmt.Errorf("note segment objects: %w", err)
 	}

@@ -42,7 +42,8 @@ func (t *IngestTx) AddUsage(ctx context.Context, projectID, day int64, u Usage) 
 	_, err := t.tx.ExecContext(ctx, `
 		INSERT INTO ingest_usage (project_id, day, sessions, events, bytes) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (project_id, day) DO UPDATE SET
-			sessions = sessions + excluded.sessions, events = events + excluded.events, bytes = bytes + excluded.bytes`,
+			sessions = ingest_usage.sessions + excluded.sessions, events = ingest_usage.events + excluded.events,
+			bytes = ingest_usage.bytes + excluded.bytes`,
 		projectID, day, u.Sessions, u.Events, u.Bytes)
 	if err != nil {
 		return fmt.Errorf("add usage: %w", err)

@@ -21,7 +21,8 @@ var ErrExists = errors.New("already exists")
 //go:embed migrations
 var migrations embed.FS
 
-// Schema is the core tables' migrations (0001–0009), for sqldb.Open.
+// Schema is the core tables' migrations (0001–0009), SQLite's and their
+// PostgreSQL twins under postgres/, for sqldb.Open.
 var Schema = sqldb.NewSchema("index", 1, 9, migrations)
 
 // DB is the core index: typed methods over the tables storage/index owns.
@@ -32,10 +33,11 @@ type DB struct {
 // New is the core index on db, whose schemas must include Schema.
 func New(db *sqldb.DB) *DB { return &DB{db: db} }
 
-// Open opens the SQLite index at path with the core schema and more (other
-// owners' schemas), for tools and tests that need no other owner.
-func Open(ctx context.Context, path string, more ...sqldb.Schema) (*DB, error) {
-	db, err := sqldb.Open(ctx, path, append([]sqldb.Schema{Schema}, more...)...)
+// Open opens the index at url (a SQLite path or a postgres:// URL, see
+// sqldb.Open) with the core schema and more (other owners' schemas), for
+// tools and tests that need no other owner.
+func Open(ctx context.Context, url string, more ...sqldb.Schema) (*DB, error) {
+	db, err := sqldb.Open(ctx, url, append([]sqldb.Schema{Schema}, more...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -51,6 +53,18 @@ func (db *DB) SQL() *sqldb.DB { return db.db }
 
 // Ping checks that the index answers, for /readyz.
 func (db *DB) Ping(ctx context.Context) error { return db.db.Ping(ctx) }
+
+// dialect is the SQL the database speaks.
+func (db *DB) dialect() sqldb.Dialect { return db.db.Dialect() }
+
+// pick is the statement of the database's dialect: sqlite, or its
+// PostgreSQL twin. Twins are kept next to the code that runs them.
+func (db *DB) pick(sqlite, postgres string) string {
+	if db.db.Dialect() == sqldb.Postgres {
+		return postgres
+	}
+	return sqlite
+}
 
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
 // "x IN " + List(n).

@@ -34,45 +34,80 @@ const (
 	numIngestStmts
 )
 
-var ingestSQL = [numIngestStmts]string{
-	stUpsertSession: `
+// ingestSQL holds the ingest's statements: SQLite's, and PostgreSQL's twin
+// where it differs ("" when SQLite's text serves both).
+var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
+	stUpsertSession: {sqlite: `
 		INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
-		RETURNING id, batch_count = 0`,
-	stInsertBatch: `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
-	stCountBatch: `
+		RETURNING id, batch_count = 0`},
+	stInsertBatch: {
+		sqlite:   `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
+		postgres: `INSERT INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	},
+	// Numbered parameters, in the order of CountBatch's arguments: ?N on
+	// SQLite, $N on PostgreSQL. Every SET expression reads the row as it
+	// was before the update, in both.
+	stCountBatch: {
+		sqlite: `
 		UPDATE sessions SET
-			started_at = MIN(started_at, :first), ended_at = MAX(ended_at, :last), last_received = MAX(last_received, :received),
-			batch_count = batch_count + 1, event_count = event_count + :events, click_count = click_count + :clicks,
-			page_count = page_count + :pages, raw_bytes = raw_bytes + :bytes, errors = errors + :errors,
-			dropped_events = dropped_events + :dropped,
-			viewport_w = CASE WHEN :vw > 0 THEN :vw ELSE viewport_w END,
-			viewport_h = CASE WHEN :vh > 0 THEN :vh ELSE viewport_h END,
-			device = CASE WHEN device = '' THEN :device ELSE device END,
+			started_at = MIN(started_at, ?1), ended_at = MAX(ended_at, ?2), last_received = MAX(last_received, ?3),
+			batch_count = batch_count + 1, event_count = event_count + ?4, click_count = click_count + ?5,
+			page_count = page_count + ?6, raw_bytes = raw_bytes + ?7, errors = errors + ?8,
+			dropped_events = dropped_events + ?9,
+			viewport_w = CASE WHEN ?10 > 0 THEN ?10 ELSE viewport_w END,
+			viewport_h = CASE WHEN ?11 > 0 THEN ?11 ELSE viewport_h END,
+			device = CASE WHEN device = '' THEN ?12 ELSE device END,
 			-- A batch older than everything so far (batches may arrive out
 			-- of order) has the real entry page and referrer.
-			entry_url = CASE WHEN :entry != '' AND (entry_url = '' OR :first < started_at) THEN :entry ELSE entry_url END,
-			referrer = CASE WHEN :referrer != '' AND (referrer = '' OR :first < started_at) THEN :referrer ELSE referrer END
-		WHERE id = :id`,
-	stLastPage:     `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`,
-	stInsertPage:   `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`,
-	stInsertCustom: `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`,
-	stUpsertVisitor: `
+			entry_url = CASE WHEN ?13 != '' AND (entry_url = '' OR ?1 < started_at) THEN ?13 ELSE entry_url END,
+			referrer = CASE WHEN ?14 != '' AND (referrer = '' OR ?1 < started_at) THEN ?14 ELSE referrer END
+		WHERE id = ?15`,
+		postgres: `
+		UPDATE sessions SET
+			started_at = LEAST(started_at, $1), ended_at = GREATEST(ended_at, $2), last_received = GREATEST(last_received, $3),
+			batch_count = batch_count + 1, event_count = event_count + $4, click_count = click_count + $5,
+			page_count = page_count + $6, raw_bytes = raw_bytes + $7, errors = errors + $8,
+			dropped_events = dropped_events + $9,
+			viewport_w = CASE WHEN $10 > 0 THEN $10 ELSE viewport_w END,
+			viewport_h = CASE WHEN $11 > 0 THEN $11 ELSE viewport_h END,
+			device = CASE WHEN device = '' THEN $12 ELSE device END,
+			entry_url = CASE WHEN $13 != '' AND (entry_url = '' OR $1 < started_at) THEN $13 ELSE entry_url END,
+			referrer = CASE WHEN $14 != '' AND (referrer = '' OR $1 < started_at) THEN $14 ELSE referrer END
+		WHERE id = $15`,
+	},
+	stLastPage:     {sqlite: `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`},
+	stInsertPage:   {sqlite: `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`},
+	stInsertCustom: {sqlite: `INSERT INTO custom_events (session_id, ts, name, props) VALUES (?, ?, ?, ?)`},
+	stUpsertVisitor: {
+		sqlite: `
 		INSERT INTO visitors (project_id, id, first_seen, last_seen, sessions) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (project_id, id) DO UPDATE SET
 			first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen),
 			sessions = sessions + excluded.sessions`,
-	stIdentify:     `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`,
-	stMarkObserved: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`,
-	stCloseSession: `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`,
+		// The existing row's columns are qualified: "sessions" alone is
+		// ambiguous beside excluded's.
+		postgres: `
+		INSERT INTO visitors (project_id, id, first_seen, last_seen, sessions) VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (project_id, id) DO UPDATE SET
+			first_seen = LEAST(visitors.first_seen, excluded.first_seen), last_seen = GREATEST(visitors.last_seen, excluded.last_seen),
+			sessions = visitors.sessions + excluded.sessions`,
+	},
+	stIdentify:     {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
+	stMarkObserved: {sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
+	stCloseSession: {sqlite: `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`},
 }
 
 // Ingest prepares the ingest's statements on the writer.
 func (db *DB) Ingest(ctx context.Context) (*Ingest, error) {
 	in := &Ingest{db: db}
 	for i, q := range ingestSQL {
-		st, err := db.db.Write().PrepareContext(ctx, q)
+		text := q.sqlite
+		if q.postgres != "" {
+			text = db.pick(q.sqlite, q.postgres)
+		}
+		st, err := db.db.Write().PrepareContext(ctx, text)
 		if err != nil {
 			in.Close()
 			return nil, fmt.Errorf("prepare ingest statement: %w", err)
@@ -179,11 +214,8 @@ type BatchCounts struct {
 // CountBatch adds a newly recorded batch to its session row.
 func (t *IngestTx) CountBatch(ctx context.Context, sessionID int64, c BatchCounts) error {
 	_, err := t.stmt(ctx, stCountBatch).ExecContext(ctx,
-		sql.Named("first", c.First), sql.Named("last", c.Last), sql.Named("received", c.Received),
-		sql.Named("events", c.Events), sql.Named("clicks", c.Clicks), sql.Named("pages", c.Pages),
-		sql.Named("bytes", c.Bytes), sql.Named("errors", c.Errors), sql.Named("dropped", c.Dropped),
-		sql.Named("vw", c.ViewportW), sql.Named("vh", c.ViewportH), sql.Named("device", c.Device),
-		sql.Named("entry", c.EntryURL), sql.Named("referrer", c.Referrer), sql.Named("id", sessionID))
+		c.First, c.Last, c.Received, c.Events, c.Clicks, c.Pages, c.Bytes, c.Errors, c.Dropped,
+		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}

@@ -46,9 +46,10 @@ func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool
 	return sid, fresh
 }
 
-func TestIngest_Tx(t *testing.T) {
+func TestIngest_Tx(t *testing.T) { indextest.Each(t, testIngestTx) }
+
+func testIngestTx(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	db := indextest.New(t)
 	p, err := db.CreateProject(ctx, "p", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -108,9 +109,10 @@ func TestIngest_Tx(t *testing.T) {
 	}
 }
 
-func TestDB_DeleteExpiredSessions(t *testing.T) {
+func TestDB_DeleteExpiredSessions(t *testing.T) { indextest.Each(t, testDeleteExpiredSessions) }
+
+func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	db := indextest.New(t)
 	p, err := db.CreateProject(ctx, "p", time.Now())
 	if err != nil {
 		t.Fatal(err)

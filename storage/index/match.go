@@ -1,11 +1,13 @@
 package index
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Match is a typed condition on a session, which the index compiles to SQL
@@ -71,7 +73,7 @@ const (
 	OpIn       MatchOp = "in"
 	OpContains MatchOp = "contains"
 	OpExists   MatchOp = "exists"
-	OpGlob     MatchOp = "glob" // Text[0] is a GLOB pattern
+	OpGlob     MatchOp = "glob" // Text[0] is a GLOB pattern (SQLite's rules, on PostgreSQL too)
 	OpGt       MatchOp = "gt"
 	OpGte      MatchOp = "gte"
 	OpLt       MatchOp = "lt"
@@ -86,12 +88,12 @@ func (m *Match) IsZero() bool {
 // personLevel fields describe the person, so Person changes nothing.
 var personLevel = map[MatchField]bool{FieldVisits: true, FieldVisitorType: true, FieldIdentified: true, FieldUserID: true}
 
-// matchSQL compiles m to an SQL boolean expression over the sessions row
-// aliased s, appending its arguments to args. Aliases it introduces start
-// with "m_".
-func matchSQL(m *Match, s string, args *[]any) (string, error) {
+// matchSQL compiles m to an SQL boolean expression of dialect d over the
+// sessions row aliased s, appending its arguments to args. Aliases it
+// introduces start with "m_".
+func matchSQL(d sqldb.Dialect, m *Match, s string, args *[]any) (string, error) {
 	if m.IsZero() {
-		return "1", nil
+		return "TRUE", nil
 	}
 	switch {
 	case m.And != nil, m.Or != nil:
@@ -104,7 +106,7 @@ func matchSQL(m *Match, s string, args *[]any) (string, error) {
 		}
 		parts := make([]string, 0, len(list))
 		for i := range list {
-			p, err := matchSQL(&list[i], s, args)
+			p, err := matchSQL(d, &list[i], s, args)
 			if err != nil {
 				return "", err
 			}
@@ -112,16 +114,16 @@ func matchSQL(m *Match, s string, args *[]any) (string, error) {
 		}
 		return strings.Join(parts, join), nil
 	case m.Not != nil:
-		p, err := matchSQL(m.Not, s, args)
+		p, err := matchSQL(d, m.Not, s, args)
 		if err != nil {
 			return "", err
 		}
 		return "NOT (" + p + ")", nil
 	}
 	if !m.Person || personLevel[m.Field] {
-		return fieldSQL(m, s, args)
+		return fieldSQL(d, m, s, args)
 	}
-	inner, err := fieldSQL(m, "m_ps", args)
+	inner, err := fieldSQL(d, m, "m_ps", args)
 	if err != nil {
 		return "", err
 	}
@@ -154,22 +156,31 @@ func entryURLExpr(s string) string {
 	return "COALESCE((SELECT m_eu.url FROM pages m_eu WHERE m_eu.session_id = " + s + ".id ORDER BY m_eu.ts, m_eu.id LIMIT 1), " + s + ".entry_url)"
 }
 
+// instr is the 1-based position of needle in haystack, 0 if absent: SQLite's
+// instr, PostgreSQL's strpos.
+func instr(d sqldb.Dialect, haystack, needle string) string {
+	if d == sqldb.Postgres {
+		return "strpos(" + haystack + ", " + needle + ")"
+	}
+	return "instr(" + haystack + ", " + needle + ")"
+}
+
 // referrerHostExpr is the lower-case host of a session's referrer
 // ("scheme://host/path" as the recorder stores it).
-func referrerHostExpr(s string) string {
+func referrerHostExpr(d sqldb.Dialect, s string) string {
 	r := s + ".referrer"
-	rest := "(CASE WHEN instr(" + r + ", '://') > 0 THEN substr(" + r + ", instr(" + r + ", '://') + 3) ELSE " + r + " END)"
-	return "lower(CASE WHEN instr(" + rest + ", '/') > 0 THEN substr(" + rest + ", 1, instr(" + rest + ", '/') - 1) ELSE " + rest + " END)"
+	rest := "(CASE WHEN " + instr(d, r, "'://'") + " > 0 THEN substr(" + r + ", " + instr(d, r, "'://'") + " + 3) ELSE " + r + " END)"
+	return "lower(CASE WHEN " + instr(d, rest, "'/'") + " > 0 THEN substr(" + rest + ", 1, " + instr(d, rest, "'/'") + " - 1) ELSE " + rest + " END)"
 }
 
 // queryParamExpr is the raw (still URL-encoded) value of a query parameter
 // of a session's entry URL, or NULL. name is one of our constants.
-func queryParamExpr(s, name string) string {
+func queryParamExpr(d sqldb.Dialect, s, name string) string {
 	u := entryURLExpr(s)
-	q := "(CASE WHEN instr(" + u + ", '?') > 0 THEN '&' || replace(substr(" + u + ", instr(" + u + ", '?') + 1), '#', '&') || '&' ELSE '' END)"
+	q := "(CASE WHEN " + instr(d, u, "'?'") + " > 0 THEN '&' || replace(substr(" + u + ", " + instr(d, u, "'?'") + " + 1), '#', '&') || '&' ELSE '' END)"
 	key := "'&" + name + "='"
-	after := "substr(" + q + ", instr(" + q + ", " + key + ") + " + strconv.Itoa(len(name)+2) + ")"
-	return "(CASE WHEN instr(" + q + ", " + key + ") > 0 THEN substr(" + after + ", 1, instr(" + after + ", '&') - 1) END)"
+	after := "substr(" + q + ", " + instr(d, q, key) + " + " + strconv.Itoa(len(name)+2) + ")"
+	return "(CASE WHEN " + instr(d, q, key) + " > 0 THEN substr(" + after + ", 1, " + instr(d, after, "'&'") + " - 1) END)"
 }
 
 func matchLikeEscape(s string) string {
@@ -183,7 +194,7 @@ func matchBind(args *[]any, vs ...any) string {
 
 var matchNumOps = map[MatchOp]string{OpEq: "=", OpNeq: "!=", OpGt: ">", OpGte: ">=", OpLt: "<", OpLte: "<="}
 
-func fieldSQL(m *Match, s string, args *[]any) (string, error) {
+func fieldSQL(d sqldb.Dialect, m *Match, s string, args *[]any) (string, error) {
 	bad := func() (string, error) {
 		return "", fmt.Errorf("%w: field %q does not take op %q", ErrBadFilter, m.Field, m.Op)
 	}
@@ -197,6 +208,11 @@ func fieldSQL(m *Match, s string, args *[]any) (string, error) {
 		op, ok := matchNumOps[m.Op]
 		if !ok {
 			return bad()
+		}
+		if d == sqldb.Postgres {
+			// A float against an integer column compares as numbers,
+			// as on SQLite (pgx would refuse 1.5 as a bigint).
+			return expr + " " + op + " CAST(" + matchBind(args, m.Number) + " AS DOUBLE PRECISION)", nil
 		}
 		return expr + " " + op + " " + matchBind(args, m.Number), nil
 	}
@@ -248,7 +264,7 @@ func fieldSQL(m *Match, s string, args *[]any) (string, error) {
 		}
 		return bad()
 	case FieldReferrerHost:
-		h := referrerHostExpr(s)
+		h := referrerHostExpr(d, s)
 		if m.Op == OpExists {
 			if m.Bool {
 				return h + " != ''", nil
@@ -272,7 +288,7 @@ func fieldSQL(m *Match, s string, args *[]any) (string, error) {
 		}
 		return bad()
 	case FieldUTMSource, FieldUTMMedium, FieldUTMCampaign:
-		e := "lower(" + queryParamExpr(s, string(m.Field)) + ")"
+		e := "lower(" + queryParamExpr(d, s, string(m.Field)) + ")"
 		if m.Op == OpExists {
 			if m.Bool {
 				return "COALESCE(" + e + ", '') != ''", nil
@@ -302,10 +318,12 @@ func fieldSQL(m *Match, s string, args *[]any) (string, error) {
 			return "", err
 		}
 		var cmp string
-		switch m.Op {
-		case OpEq:
+		switch {
+		case m.Op == OpEq:
 			cmp = " = "
-		case OpGlob:
+		case m.Op == OpGlob && d == sqldb.Postgres:
+			cmp, v = " ~ ", globRegexp(v)
+		case m.Op == OpGlob:
 			cmp = " GLOB "
 		default:
 			return bad()
@@ -324,21 +342,13 @@ func fieldSQL(m *Match, s string, args *[]any) (string, error) {
 	case FieldDuration:
 		return number("((" + s + ".ended_at - " + s + ".started_at) / 1000.0)")
 	case FieldSessionIn:
-		// One JSON array bound once: SQLite reads it into an ephemeral
-		// index a single time per statement, however many rows it tests.
-		ids, _ := json.Marshal(m.IDs)
-		if m.IDs == nil {
-			ids = []byte("[]")
-		}
-		not := ""
 		switch m.Op {
 		case "", OpEq:
+			return inIDs(d, s+".id", false, m.IDs, args), nil
 		case OpNeq:
-			not = "NOT "
-		default:
-			return bad()
+			return inIDs(d, s+".id", true, m.IDs, args), nil
 		}
-		return s + ".id " + not + "IN (SELECT value FROM json_each(" + matchBind(args, string(ids)) + "))", nil
+		return bad()
 	case FieldVisits:
 		return number("(SELECT COUNT(*) FROM sessions m_vc WHERE m_vc.project_id = " + s + ".project_id AND m_vc.visitor_id IN (" + personVisitors(s) + "))")
 	case FieldVisitorType:
@@ -381,7 +391,7 @@ const (
 	AttrVisitorType                    // "new" (the person's first session) or "returning"
 )
 
-func attrSQL(a SessionAttr, s string) (string, error) {
+func attrSQL(a SessionAttr, s string) (string, error) { // the same in both dialects
 	switch a {
 	case AttrBrowser:
 		return s + ".browser", nil
@@ -397,4 +407,92 @@ func attrSQL(a SessionAttr, s string) (string, error) {
 		return "CASE WHEN " + firstOfPerson(s) + " THEN 'new' ELSE 'returning' END", nil
 	}
 	return "", fmt.Errorf("%w: unknown session attribute %d", ErrBadFilter, a)
+}
+
+// inIDs is the condition that expr is (not, when not) one of ids, bound as
+// one argument however many they are: a JSON array read by json_each on
+// SQLite (which reads it into an ephemeral index once per statement), a
+// bigint[] on PostgreSQL.
+func inIDs(d sqldb.Dialect, expr string, not bool, ids []int64, args *[]any) string {
+	if d == sqldb.Postgres {
+		if ids == nil {
+			ids = []int64{} // NULL would make "<> ALL" unknown
+		}
+		if not {
+			return expr + " <> ALL(CAST(" + matchBind(args, ids) + " AS BIGINT[]))"
+		}
+		return expr + " = ANY(CAST(" + matchBind(args, ids) + " AS BIGINT[]))"
+	}
+	op := " IN "
+	if not {
+		op = " NOT IN "
+	}
+	return expr + op + "(SELECT value FROM json_each(" + matchBind(args, idList(ids)) + "))"
+}
+
+// inTexts is inIDs for strings: a JSON array on SQLite, a text[] on
+// PostgreSQL.
+func inTexts(d sqldb.Dialect, expr string, vs []string, args *[]any) string {
+	if d == sqldb.Postgres {
+		if vs == nil {
+			vs = []string{}
+		}
+		return expr + " = ANY(CAST(" + matchBind(args, vs) + " AS TEXT[]))"
+	}
+	return expr + " IN (SELECT value FROM json_each(" + matchBind(args, textList(vs)) + "))"
+}
+
+// globRegexp turns a GLOB pattern into the anchored PostgreSQL regular
+// expression that matches what SQLite's GLOB matches: * any text, ? one
+// character, [...] a set (ranges, ^ to invert, ] first for itself), case
+// sensitive; everything else, backslash included, stands for itself. A set
+// that is never closed matches nothing, as in SQLite.
+func globRegexp(glob string) string {
+	var b strings.Builder
+	b.WriteByte('^')
+	for i := 0; i < len(glob); {
+		r, n := utf8.DecodeRuneInString(glob[i:])
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteByte('.')
+		case '[':
+			j := i + 1
+			if j < len(glob) && glob[j] == '^' {
+				j++
+			}
+			if j < len(glob) && glob[j] == ']' {
+				j++
+			}
+			end := strings.IndexByte(glob[j:], ']')
+			if end < 0 {
+				return `[^\s\S]` // matches no text
+			}
+			set := glob[i+1 : j+end]
+			b.WriteByte('[')
+			if strings.HasPrefix(set, "^") {
+				b.WriteByte('^')
+				set = set[1:]
+			}
+			// Inside a set only \ and [ are special to PostgreSQL
+			// beyond what GLOB shares (^ first, ] first, - ranges).
+			for k := 0; k < len(set); k++ {
+				if set[k] == '\\' || set[k] == '[' {
+					b.WriteByte('\\')
+				}
+				b.WriteByte(set[k])
+			}
+			b.WriteByte(']')
+			n = j + end + 1 - i
+		default:
+			if r < utf8.RuneSelf && !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') {
+				b.WriteByte('\\') // a backslash before punctuation means the character itself
+			}
+			b.WriteString(glob[i : i+n])
+		}
+		i += n
+	}
+	b.WriteByte('$')
+	return b.String()
 }

@@ -41,16 +41,15 @@ func (db *DB) CreateProject(ctx context.Context, name string, now time.Time) (*P
 		return nil, fmt.Errorf("project name must be 1 to 100 characters")
 	}
 	p := &Project{Name: name, WriteKey: "wk_" + NewSecret(18), Settings: json.RawMessage("{}"), CreatedAt: now.UTC()}
-	res, err := db.db.Write().ExecContext(ctx,
-		`INSERT INTO projects (name, write_key, settings, created_at) VALUES (?, ?, '{}', ?)`,
-		p.Name, p.WriteKey, now.UnixMilli())
+	err := db.db.Write().QueryRowContext(ctx,
+		`INSERT INTO projects (name, write_key, settings, created_at) VALUES (?, ?, '{}', ?) RETURNING id`,
+		p.Name, p.WriteKey, now.UnixMilli()).Scan(&p.ID)
 	if err != nil {
 		if isUnique(err) {
 			return nil, fmt.Errorf("project %q: %w", name, ErrExists)
 		}
 		return nil, fmt.Errorf("create project: %w", err)
 	}
-	p.ID, _ = res.LastInsertId()
 	return p, nil
 }
 
@@ -145,16 +144,15 @@ func (db *DB) CreateToken(ctx context.Context, name string, now time.Time) (*Tok
 		return nil, fmt.Errorf("token name must be 1 to 100 characters")
 	}
 	t := &Token{Name: name, Value: "tm_" + NewSecret(32), CreatedAt: now.UTC()}
-	res, err := db.db.Write().ExecContext(ctx,
-		`INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?, ?, ?)`,
-		t.Name, hashToken(t.Value), now.UnixMilli())
+	err := db.db.Write().QueryRowContext(ctx,
+		`INSERT INTO api_tokens (name, token_hash, created_at) VALUES (?, ?, ?) RETURNING id`,
+		t.Name, hashToken(t.Value), now.UnixMilli()).Scan(&t.ID)
 	if err != nil {
 		if isUnique(err) {
 			return nil, fmt.Errorf("token %q: %w", name, ErrExists)
 		}
 		return nil, fmt.Errorf("create token: %w", err)
 	}
-	t.ID, _ = res.LastInsertId()
 	return t, nil
 }
 

@@ -38,15 +38,12 @@ type NewSegment struct {
 // AddPendingSegment records a segment whose object is about to be PUT, as
 // pending until MarkSegmentDone; it returns the row id.
 func (db *DB) AddPendingSegment(ctx context.Context, s NewSegment) (int64, error) {
-	res, err := db.db.Write().ExecContext(ctx, `
+	var id int64
+	err := db.db.Write().QueryRowContext(ctx, `
 		INSERT INTO segments (session_id, key, first_seq, last_seq, seqs, events, raw_bytes, stored_bytes, first_ts, last_ts, snapshots, state, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?) RETURNING id`,
 		s.SessionID, s.Key, s.FirstSeq, s.LastSeq, string(s.Seqs), s.Events, s.RawBytes, s.Stored,
-		s.FirstTS, s.LastTS, string(s.Snapshots), s.CreatedAt)
-	if err != nil {
-		return 0, fmt.Errorf("insert segment row: %w", err)
-	}
-	id, err := res.LastInsertId()
+		s.FirstTS, s.LastTS, string(s.Snapshots), s.CreatedAt).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert segment row: %w", err)
 	}

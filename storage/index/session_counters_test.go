@@ -15,110 +15,125 @@ import (
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
-// sessionsFixture is an index (with heatmap's schema, which adds
-// sessions.error_clicks) holding a project and sessions of the given
-// devices, visitor "v<i % 2>", started at second i.
-func sessionsFixture(t *testing.T, devices ...string) (*index.DB, []int64) {
+// eachWithErrorClicks runs fn on each backend with the column
+// sessions.error_clicks, which on SQLite heatmap's schema adds.
+func eachWithErrorClicks(t *testing.T, fn func(t *testing.T, db *index.DB)) {
+	indextest.EachWith(t, func(d sqldb.Dialect) []sqldb.Schema {
+		if d == sqldb.SQLite {
+			return []sqldb.Schema{heatmap.Schema}
+		}
+		return nil
+	}, fn)
+}
+
+// sessionsFixture gives db a project and sessions of the given devices,
+// visitor "v<i % 2>", started at second i.
+func sessionsFixture(t *testing.T, db *index.DB, devices ...string) []int64 {
 	t.Helper()
-	db := indextest.New(t, heatmap.Schema)
 	p, err := db.CreateProject(context.Background(), "p", time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ids []int64
 	for i, d := range devices {
-		res, err := db.SQL().Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
-			VALUES (?, ?, ?, ?, ?, ?, ?)`, p.ID, fmt.Sprintf("pub%d", i), fmt.Sprintf("v%d", i%2), i*1000, i*1000, i*1000, d)
+		var id int64
+		err := db.SQL().Write().QueryRow(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
+			VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`, p.ID, fmt.Sprintf("pub%d", i), fmt.Sprintf("v%d", i%2), i*1000, i*1000, i*1000, d).Scan(&id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, _ := res.LastInsertId()
 		ids = append(ids, id)
 	}
-	return db, ids
+	return ids
 }
 
 func TestSessionCounters(t *testing.T) {
-	db, ids := sessionsFixture(t, "mobile")
-	ctx := context.Background()
-	c, err := db.PrepareSessionCounters(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
-		stx := sqldb.WrapTx(tx)
-		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 3 WHERE id = ?`, ids[0]); err != nil {
-			return err
-		}
-		st, err := c.SessionState(ctx, stx, ids[0])
+	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
+		ids := sessionsFixture(t, db, "mobile")
+		ctx := context.Background()
+		c, err := db.PrepareSessionCounters(ctx)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		if st.Device != "mobile" || st.Observed != 3 || st.ProjectID == 0 {
-			t.Errorf("state %+v, want mobile, 3 observed (read inside the transaction)", st)
-		}
-		if _, err := c.SessionState(ctx, stx, ids[0]+100); !errors.Is(err, index.ErrNotFound) {
-			t.Errorf("unknown session: %v, want ErrNotFound", err)
-		}
-		for range 2 {
-			if err := c.AddFrustration(ctx, stx, ids[0], 1, 2, 3); err != nil {
+		defer c.Close()
+		err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
+			stx := sqldb.WrapTx(tx)
+			if _, err := tx.Exec(`UPDATE sessions SET observed_count = 3 WHERE id = ?`, ids[0]); err != nil {
 				return err
 			}
+			st, err := c.SessionState(ctx, stx, ids[0])
+			if err != nil {
+				return err
+			}
+			if st.Device != "mobile" || st.Observed != 3 || st.ProjectID == 0 {
+				t.Errorf("state %+v, want mobile, 3 observed (read inside the transaction)", st)
+			}
+			if _, err := c.SessionState(ctx, stx, ids[0]+100); !errors.Is(err, index.ErrNotFound) {
+				t.Errorf("unknown session: %v, want ErrNotFound", err)
+			}
+			for range 2 {
+				if err := c.AddFrustration(ctx, stx, ids[0], 1, 2, 3); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		return nil
+		s, err := db.SessionByRowID(ctx, ids[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.RageClicks != 2 || s.DeadClicks != 4 || s.ErrorClicks != 6 {
+			t.Errorf("rage %d dead %d error clicks %d, want 2 4 6", s.RageClicks, s.DeadClicks, s.ErrorClicks)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := db.SessionByRowID(ctx, ids[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.RageClicks != 2 || s.DeadClicks != 4 || s.ErrorClicks != 6 {
-		t.Errorf("rage %d dead %d error clicks %d, want 2 4 6", s.RageClicks, s.DeadClicks, s.ErrorClicks)
-	}
 }
 
 func TestDB_SessionByRowID(t *testing.T) {
-	db, ids := sessionsFixture(t, "desktop", "tablet")
-	ctx := context.Background()
-	s, err := db.SessionByRowID(ctx, ids[1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.ID != "pub1" || s.RowID != ids[1] || s.Device != "tablet" || s.StartedAt.UnixMilli() != 1000 {
-		t.Errorf("session %+v, want pub1 on tablet started at 1000 ms", s)
-	}
-	if _, err := db.SessionByRowID(ctx, ids[1]+100); !errors.Is(err, index.ErrNotFound) {
-		t.Errorf("unknown session: %v, want ErrNotFound", err)
-	}
+	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
+		ids := sessionsFixture(t, db, "desktop", "tablet")
+		ctx := context.Background()
+		s, err := db.SessionByRowID(ctx, ids[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.ID != "pub1" || s.RowID != ids[1] || s.Device != "tablet" || s.StartedAt.UnixMilli() != 1000 {
+			t.Errorf("session %+v, want pub1 on tablet started at 1000 ms", s)
+		}
+		if _, err := db.SessionByRowID(ctx, ids[1]+100); !errors.Is(err, index.ErrNotFound) {
+			t.Errorf("unknown session: %v, want ErrNotFound", err)
+		}
+	})
 }
 
 func TestDB_MatchSessions(t *testing.T) {
-	db, ids := sessionsFixture(t, "desktop", "mobile", "desktop", "mobile")
-	ctx := context.Background()
-	tests := []struct {
-		name string
-		ids  []int64
-		m    index.Match
-		want []int64
-	}{
-		{"no ids", nil, index.Match{}, nil},
-		{"no condition keeps existing ids", []int64{ids[3], ids[0], 999}, index.Match{}, []int64{ids[0], ids[3]}},
-		{"column", ids, index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}, []int64{ids[0], ids[2]}},
-		{"among the given ids only", ids[1:], index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}, []int64{ids[2]}},
-		{"none", ids, index.Match{Field: index.FieldUserID, Op: index.OpEq, Text: []string{"nobody"}}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := db.MatchSessions(ctx, tt.ids, tt.m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("got %v, want %v", got, tt.want)
-			}
-		})
-	}
+	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
+		ids := sessionsFixture(t, db, "desktop", "mobile", "desktop", "mobile")
+		ctx := context.Background()
+		tests := []struct {
+			name string
+			ids  []int64
+			m    index.Match
+			want []int64
+		}{
+			{"no ids", nil, index.Match{}, nil},
+			{"no condition keeps existing ids", []int64{ids[3], ids[0], 999}, index.Match{}, []int64{ids[0], ids[3]}},
+			{"column", ids, index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}, []int64{ids[0], ids[2]}},
+			{"among the given ids only", ids[1:], index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}, []int64{ids[2]}},
+			{"none", ids, index.Match{Field: index.FieldUserID, Op: index.OpEq, Text: []string{"nobody"}}, nil},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				got, err := db.MatchSessions(ctx, tt.ids, tt.m)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(got, tt.want) {
+					t.Errorf("got %v, want %v", got, tt.want)
+				}
+			})
+		}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 )
 
 // SessionByRowID finds a session by its sessions row id (Session.RowID).
@@ -24,31 +23,23 @@ func (db *DB) SessionByRowID(ctx context.Context, id int64) (*Session, error) {
 
 // MatchSessions returns those of ids (sessions row ids) whose session
 // satisfies m (e.g. a journey segment), in ascending order. The ids go in as
-// one JSON array, so there is no limit on their number.
+// one argument (see inIDs), so there is no limit on their number.
 func (db *DB) MatchSessions(ctx context.Context, ids []int64, m Match) ([]int64, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	list := make([]byte, 0, 2+len(ids)*8)
-	list = append(list, '[')
-	for i, id := range ids {
-		if i > 0 {
-			list = append(list, ',')
-		}
-		list = strconv.AppendInt(list, id, 10)
-	}
-	list = append(list, ']')
-	args := []any{string(list)}
-	cond := "1"
+	var args []any
+	in := inIDs(db.dialect(), "s.id", false, ids, &args)
+	cond := "TRUE"
 	if !m.IsZero() {
-		c, err := matchSQL(&m, "s", &args)
+		c, err := matchSQL(db.dialect(), &m, "s", &args)
 		if err != nil {
 			return nil, err
 		}
 		cond = c
 	}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s
-		WHERE s.id IN (SELECT value FROM json_each(?)) AND (`+cond+`) ORDER BY s.id`,
+		WHERE `+in+` AND (`+cond+`) ORDER BY s.id`,
 		args...)
 	if err != nil {
 		return nil, fmt.Errorf("match sessions: %w", err)

@@ -6,11 +6,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 )
 
-func TestDB_SessionIDs(t *testing.T) {
-	db := indextest.New(t)
+func TestDB_SessionIDs(t *testing.T) { indextest.Each(t, testSessionIDs) }
+
+func testSessionIDs(t *testing.T, db *index.DB) {
 	ctx := context.Background()
 	p1, _ := db.CreateProject(ctx, "one", time.Now())
 	p2, _ := db.CreateProject(ctx, "two", time.Now())
@@ -20,12 +22,13 @@ func TestDB_SessionIDs(t *testing.T) {
 		project  int64
 		publicID string
 	}{{"a1", p1.ID, "same"}, {"a2", p2.ID, "same"}, {"b1", p1.ID, "other"}} {
-		res, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received) VALUES (?, ?, 'v', 0, 0, 0)`,
-			s.project, s.publicID)
+		var id int64
+		err := db.SQL().Write().QueryRowContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received) VALUES (?, ?, 'v', 0, 0, 0) RETURNING id`,
+			s.project, s.publicID).Scan(&id)
 		if err != nil {
 			t.Fatal(err)
 		}
-		row[s.key], _ = res.LastInsertId()
+		row[s.key] = id
 	}
 
 	for _, tc := range []struct {

@@ -146,12 +146,17 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 	}
 	if f.URL != "" {
 		if strings.HasPrefix(f.URL, "/") && !strings.Contains(f.URL, "*") {
-			where = append(where, "EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.path >= ? AND p.path < ?)")
+			// Compared as bytes (code points) on PostgreSQL too, whatever
+			// the database's collation.
+			where = append(where, db.pick("EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.path >= ? AND p.path < ?)",
+				`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.path COLLATE "C" >= ? AND p.path COLLATE "C" < ?)`))
 			args = append(args, f.URL, f.URL+"\U0010FFFF")
 		} else {
 			pat := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(f.URL, `\`, `\\`), "%", `\%`), "_", `\_`)
 			pat = "%" + strings.ReplaceAll(pat, "*", "%") + "%"
-			where = append(where, `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`)
+			// SQLite's LIKE ignores (ASCII) case; PostgreSQL's ILIKE does.
+			where = append(where, db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
+				`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`))
 			args = append(args, pat)
 		}
 	}
@@ -163,7 +168,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		where = append(where, "s."+col+" > 0")
 	}
 	if !f.Match.IsZero() {
-		cond, err := matchSQL(&f.Match, "s", &args)
+		cond, err := matchSQL(db.dialect(), &f.Match, "s", &args)
 		if err != nil {
 			return nil, "", err
 		}

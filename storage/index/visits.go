@@ -16,8 +16,8 @@ import (
 // follow visitors across visits (journey): sessions matching a Match,
 // people (visitors joined by identified user id) and their visits.
 
-// idList binds ids as one JSON array, for "x IN (SELECT value FROM
-// json_each(?))": one argument however many ids (no variable limit).
+// idList binds ids as one JSON array, for SQLite's "x IN (SELECT value
+// FROM json_each(?))": one argument however many ids (see inIDs).
 func idList(ids []int64) string {
 	if len(ids) == 0 {
 		return "[]"
@@ -63,8 +63,7 @@ func (db *DB) ScanSessions(ctx context.Context, q SessionScan, fn func(id int64,
 	query += ` FROM sessions s WHERE s.project_id = ?`
 	args := []any{q.ProjectID}
 	if q.IDs != nil {
-		query += ` AND s.id IN (SELECT value FROM json_each(?))`
-		args = append(args, idList(q.IDs))
+		query += ` AND ` + inIDs(db.dialect(), "s.id", false, q.IDs, &args)
 	}
 	if !q.From.IsZero() {
 		query += ` AND s.started_at >= ?`
@@ -75,7 +74,7 @@ func (db *DB) ScanSessions(ctx context.Context, q SessionScan, fn func(id int64,
 		args = append(args, q.To.UnixMilli())
 	}
 	if !q.Match.IsZero() {
-		cond, err := matchSQL(&q.Match, "s", &args)
+		cond, err := matchSQL(db.dialect(), &q.Match, "s", &args)
 		if err != nil {
 			return err
 		}
@@ -116,9 +115,10 @@ func (db *DB) SessionsByID(ctx context.Context, ids []int64) ([]Session, error) 
 	if len(ids) == 0 {
 		return nil, nil
 	}
+	var args []any
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions s
 		LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id
-		WHERE s.id IN (SELECT value FROM json_each(?))`, idList(ids))
+		WHERE `+inIDs(db.dialect(), "s.id", false, ids, &args), args...)
 	if err != nil {
 		return nil, fmt.Errorf("load sessions: %w", err)
 	}
@@ -207,9 +207,11 @@ func (db *DB) ListPeople(ctx context.Context, f PeopleFilter) ([]VisitorRow, err
 		AND v2.user_id = v.user_id AND (v2.last_seen > v.last_seen OR (v2.last_seen = v.last_seen AND v2.id > v.id))))`)
 	if f.Q != "" {
 		like := "%" + matchLikeEscape(f.Q) + "%"
-		where = append(where, `(CASE WHEN v.user_id IS NULL THEN v.id = ? OR v.traits LIKE ? ESCAPE '\'
+		// SQLite's LIKE ignores (ASCII) case; PostgreSQL's ILIKE does.
+		op := db.pick("LIKE", "ILIKE")
+		where = append(where, `(CASE WHEN v.user_id IS NULL THEN v.id = ? OR v.traits `+op+` ? ESCAPE '\'
 			ELSE EXISTS (SELECT 1 FROM visitors v3 WHERE v3.project_id = v.project_id AND v3.user_id = v.user_id
-				AND (v3.id = ? OR v3.user_id LIKE ? ESCAPE '\' OR v3.traits LIKE ? ESCAPE '\')) END)`)
+				AND (v3.id = ? OR v3.user_id `+op+` ? ESCAPE '\' OR v3.traits `+op+` ? ESCAPE '\')) END)`)
 		args = append(args, f.Q, like, f.Q, like, like)
 	}
 	if !f.Match.IsZero() || !f.From.IsZero() || !f.To.IsZero() {
@@ -224,7 +226,7 @@ func (db *DB) ListPeople(ctx context.Context, f PeopleFilter) ([]VisitorRow, err
 			args = append(args, f.To.UnixMilli())
 		}
 		if !f.Match.IsZero() {
-			m, err := matchSQL(&f.Match, "s", &args)
+			m, err := matchSQL(db.dialect(), &f.Match, "s", &args)
 			if err != nil {
 				return nil, err
 			}
@@ -245,8 +247,9 @@ func (db *DB) ListPeople(ctx context.Context, f PeopleFilter) ([]VisitorRow, err
 // VisitorsOfUsers lists the visitors identified as any of users, by last
 // seen then id.
 func (db *DB) VisitorsOfUsers(ctx context.Context, projectID int64, users []string) ([]VisitorRow, error) {
+	args := []any{projectID}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT `+visitorCols+` FROM visitors v
-		WHERE v.project_id = ? AND v.user_id IN (SELECT value FROM json_each(?)) ORDER BY v.last_seen, v.id`, projectID, textList(users))
+		WHERE v.project_id = ? AND `+inTexts(db.dialect(), "v.user_id", users, &args)+` ORDER BY v.last_seen, v.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list visitors of users: %w", err)
 	}
@@ -255,8 +258,9 @@ func (db *DB) VisitorsOfUsers(ctx context.Context, projectID int64, users []stri
 
 // VisitorsByID lists visitors by id, by last seen then id.
 func (db *DB) VisitorsByID(ctx context.Context, projectID int64, ids []string) ([]VisitorRow, error) {
+	args := []any{projectID}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT `+visitorCols+` FROM visitors v
-		WHERE v.project_id = ? AND v.id IN (SELECT value FROM json_each(?)) ORDER BY v.last_seen, v.id`, projectID, textList(ids))
+		WHERE v.project_id = ? AND `+inTexts(db.dialect(), "v.id", ids, &args)+` ORDER BY v.last_seen, v.id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list visitors: %w", err)
 	}
@@ -293,8 +297,9 @@ func (db *DB) VisitCounts(ctx context.Context, projectID int64, visitors []strin
 	if len(visitors) == 0 {
 		return out, nil
 	}
+	args := []any{projectID}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT visitor_id, COUNT(*) FROM sessions
-		WHERE project_id = ? AND visitor_id IN (SELECT value FROM json_each(?)) GROUP BY visitor_id`, projectID, textList(visitors))
+		WHERE project_id = ? AND `+inTexts(db.dialect(), "visitor_id", visitors, &args)+` GROUP BY visitor_id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("count visits: %w", err)
 	}
@@ -315,8 +320,9 @@ func (db *DB) VisitCounts(ctx context.Context, projectID int64, visitors []strin
 
 // VisitTotals counts the sessions of visitors and sums their conversions.
 func (db *DB) VisitTotals(ctx context.Context, projectID int64, visitors []string) (sessions, conversions int, err error) {
+	args := []any{projectID}
 	err = db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(conversions), 0) FROM sessions
-		WHERE project_id = ? AND visitor_id IN (SELECT value FROM json_each(?))`, projectID, textList(visitors)).Scan(&sessions, &conversions)
+		WHERE project_id = ? AND `+inTexts(db.dialect(), "visitor_id", visitors, &args), args...).Scan(&sessions, &conversions)
 	if err != nil {
 		return 0, 0, fmt.Errorf("count person visits: %w", err)
 	}
@@ -335,8 +341,9 @@ type VisitCursor struct {
 func (db *DB) VisitorSessions(ctx context.Context, projectID int64, visitors []string, after *VisitCursor, limit int) ([]Session, error) {
 	q := `SELECT ` + sessionCols + ` FROM sessions s
 		LEFT JOIN visitors v ON v.project_id = s.project_id AND v.id = s.visitor_id
-		WHERE s.project_id = ? AND s.visitor_id IN (SELECT value FROM json_each(?))`
-	args := []any{projectID, textList(visitors)}
+		WHERE s.project_id = ? AND `
+	args := []any{projectID}
+	q += inTexts(db.dialect(), "s.visitor_id", visitors, &args)
 	if after != nil {
 		q += " AND (s.started_at > ? OR (s.started_at = ? AND s.id > ?))"
 		args = append(args, after.StartedAt, after.StartedAt, after.ID)
@@ -360,8 +367,9 @@ type PageView struct {
 
 // PageViews lists the page views of sessions, by session, time and id.
 func (db *DB) PageViews(ctx context.Context, sessionIDs []int64) ([]PageView, error) {
+	var args []any
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT session_id, id, ts, path, url FROM pages
-		WHERE session_id IN (SELECT value FROM json_each(?)) ORDER BY session_id, ts, id`, idList(sessionIDs))
+		WHERE `+inIDs(db.dialect(), "session_id", false, sessionIDs, &args)+` ORDER BY session_id, ts, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list page views: %w", err)
 	}
@@ -391,8 +399,9 @@ type EventRow struct {
 // CustomEventsOf lists the custom events of sessions, by session, time and
 // id.
 func (db *DB) CustomEventsOf(ctx context.Context, sessionIDs []int64) ([]EventRow, error) {
+	var args []any
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT session_id, id, ts, name, props FROM custom_events
-		WHERE session_id IN (SELECT value FROM json_each(?)) ORDER BY session_id, ts, id`, idList(sessionIDs))
+		WHERE `+inIDs(db.dialect(), "session_id", false, sessionIDs, &args)+` ORDER BY session_id, ts, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list custom events: %w", err)
 	}
@@ -425,7 +434,7 @@ func (db *DB) MatchingPeopleVisitors(ctx context.Context, projectID int64, since
 	args := []any{projectID, since.UnixMilli()}
 	where := ""
 	if !m.IsZero() {
-		cond, err := matchSQL(&m, "s", &args)
+		cond, err := matchSQL(db.dialect(), &m, "s", &args)
 		if err != nil {
 			return nil, err
 		}
@@ -491,8 +500,10 @@ func (db *DB) SettledSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, re
 	if len(ids) == 0 {
 		return out, nil
 	}
+	var args []any
+	in := inIDs(db.dialect(), "id", false, ids, &args)
 	rows, err := tx.SQL().QueryContext(ctx, `SELECT id FROM sessions
-		WHERE id IN (SELECT value FROM json_each(?)) AND closed = 1 AND last_received < ?`, idList(ids), receivedBefore)
+		WHERE `+in+` AND closed = 1 AND last_received < ?`, append(args, receivedBefore)...)
 	if err != nil {
 		return nil, fmt.Errorf("settled sessions: %w", err)
 	}
@@ -526,13 +537,14 @@ type SessionContent struct {
 // an observer runs inside the recorder's transaction, which holds the only
 // writer connection, so they could not be prepared then.
 type ContentReader struct {
+	dialect                            sqldb.Dialect
 	session1, pages1, events1, convSet *sql.Stmt
 }
 
 // PrepareContentReader prepares a ContentReader. Close it after the last
 // transaction that uses it.
 func (db *DB) PrepareContentReader(ctx context.Context) (*ContentReader, error) {
-	r := &ContentReader{}
+	r := &ContentReader{dialect: db.dialect()}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
@@ -570,15 +582,15 @@ func (r *ContentReader) Read(ctx context.Context, stx *sqldb.Tx, ids []int64) ([
 		return nil, nil
 	}
 	tx := stx.SQL()
-	list := idList(ids)
 	// One session (the observer's case) uses the prepared forms.
-	query := func(one *sql.Stmt, many string) (*sql.Rows, error) {
+	query := func(one *sql.Stmt, many, col string) (*sql.Rows, error) {
 		if len(ids) == 1 {
 			return tx.StmtContext(ctx, one).QueryContext(ctx, ids[0])
 		}
-		return tx.QueryContext(ctx, many, list)
+		var args []any
+		return tx.QueryContext(ctx, many+inIDs(r.dialect, col, false, ids, &args), args...)
 	}
-	rows, err := query(r.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE id IN (SELECT value FROM json_each(?))`)
+	rows, err := query(r.session1, `SELECT id, project_id, visitor_id, started_at, device FROM sessions WHERE `, "id")
 	if err != nil {
 		return nil, fmt.Errorf("read sessions: %w", err)
 	}
@@ -597,7 +609,7 @@ func (r *ContentReader) Read(ctx context.Context, stx *sqldb.Tx, ids []int64) ([
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read sessions: %w", err)
 	}
-	rows, err = query(r.pages1, `SELECT session_id, id, ts, path, url FROM pages WHERE session_id IN (SELECT value FROM json_each(?))`)
+	rows, err = query(r.pages1, `SELECT session_id, id, ts, path, url FROM pages WHERE `, "session_id")
 	if err != nil {
 		return nil, fmt.Errorf("read page views: %w", err)
 	}
@@ -615,7 +627,7 @@ func (r *ContentReader) Read(ctx context.Context, stx *sqldb.Tx, ids []int64) ([
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read page views: %w", err)
 	}
-	rows, err = query(r.events1, `SELECT session_id, id, ts, name FROM custom_events WHERE session_id IN (SELECT value FROM json_each(?))`)
+	rows, err = query(r.events1, `SELECT session_id, id, ts, name FROM custom_events WHERE `, "session_id")
 	if err != nil {
 		return nil, fmt.Errorf("read custom events: %w", err)
 	}

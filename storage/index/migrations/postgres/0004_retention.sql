@@ -1,0 +1,2 @@
+-- Folded into postgres/0001_core.sql: nothing ran on PostgreSQL before it.
+SELECT 1;
