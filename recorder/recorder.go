@@ -217,6 +217,8 @@ type Recorder struct {
 	flushSem chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup // the sweep loop
+
+	applyStall, obsStall stall // for IndexReady
 }
 
 type projectEntry struct {

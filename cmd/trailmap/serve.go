@@ -205,7 +205,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Audiences: jour,
 			Segments:  jour,
 		},
-		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
+		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
+			"index_writes": server.CheckFunc(rec.IndexReady)},
 		Logger: logger,
 	})
 
