@@ -164,7 +164,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newIndexPoolCollector(db.SQL()))
 
 	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db.SQL(), db, logger)
 	if err != nil {
