@@ -298,10 +298,7 @@ func (l *Log) writer() {
 			buf = append(buf, r.rec...)
 		}
 		l.fileMu.Lock()
-		l.mu.Lock()
-		cur := l.current
-		l.mu.Unlock()
-		err := l.writeSync(buf, len(group))
+		cur, err := l.writeSync(buf, len(group))
 		l.fileMu.Unlock()
 		for _, r := range group {
 			r.pos = Pos{File: cur}
@@ -315,35 +312,46 @@ func (l *Log) writer() {
 	}
 }
 
-func (l *Log) writeSync(buf []byte, n int) error {
+// writeSync writes and syncs one group of n records, returning the file it
+// is in.
+func (l *Log) writeSync(buf []byte, n int) (uint64, error) {
 	l.mu.Lock()
 	f, size, dirty := l.f, l.size, l.dirty
+	full := size >= l.fileSize
+	next := l.current + 1
 	l.mu.Unlock()
 	if dirty {
 		if err := l.cut(f, size); err != nil {
-			return err
+			return 0, err
 		}
+	}
+	// Rotate before writing, not after: a failed rotation (a full disk
+	// cannot take a new file) then fails a group that was not written,
+	// instead of one that is already durable.
+	if full {
+		if err := l.rotate(next); err != nil {
+			return 0, noSpace(err)
+		}
+		l.mu.Lock()
+		f, size = l.f, l.size
+		l.mu.Unlock()
 	}
 	if _, err := f.Write(buf); err != nil {
 		// A short write (a full disk) leaves part of the group in the file;
 		// records appended after it would then sit behind a torn record
 		// and be cut off, acknowledged, at the next replay.
-		return errors.Join(fmt.Errorf("write wal: %w", noSpace(err)), l.cut(f, size))
+		return 0, errors.Join(fmt.Errorf("write wal: %w", noSpace(err)), l.cut(f, size))
 	}
 	if err := f.Sync(); err != nil {
-		return errors.Join(fmt.Errorf("sync wal: %w", noSpace(err)), l.cut(f, size))
+		return 0, errors.Join(fmt.Errorf("sync wal: %w", noSpace(err)), l.cut(f, size))
 	}
 	l.mu.Lock()
 	l.size += int64(len(buf))
 	l.sizes[l.current] = l.size
 	l.refs[l.current] += n
-	full := l.size >= l.fileSize
-	next := l.current + 1
+	cur := l.current
 	l.mu.Unlock()
-	if full {
-		return l.rotate(next)
-	}
-	return nil
+	return cur, nil
 }
 
 // cut truncates f back to size, the end of its last whole record, after a

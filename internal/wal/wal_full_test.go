@@ -62,3 +62,27 @@ func TestLog_DiskFull(t *testing.T) {
 		t.Fatalf("replayed records of lengths %v, want [100 100] (a and c)", lens)
 	}
 }
+
+// TestLog_RotateFails: when the next file cannot be created (here its
+// directory is gone; on a full disk, no inode or block is left), the group
+// that filled the current file is still acknowledged — it is on disk — and
+// the next append fails instead, having written nothing.
+func TestLog_RotateFails(t *testing.T) {
+	dir := t.TempDir()
+	l, _, _ := collect(t, dir, 100)
+	defer l.Close()
+	ctx := context.Background()
+	if _, err := l.Append(ctx, bytes.Repeat([]byte("a"), 50)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	// Fills the file (the open file takes it; only new files fail).
+	if _, err := l.Append(ctx, bytes.Repeat([]byte("b"), 100)); err != nil {
+		t.Fatalf("an append that fits in the current file failed: %v", err)
+	}
+	if _, err := l.Append(ctx, []byte("c")); err == nil {
+		t.Fatal("an append that needs a new file in a removed directory succeeded")
+	}
+}
