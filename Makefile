@@ -15,7 +15,8 @@ FFMPEG ?= /usr/bin/ffmpeg
 # Go native fuzz targets as package:Target; `make test` runs each briefly,
 # `make fuzz` longer (FUZZTIME=10m make fuzz for a night run).
 FUZZ_TARGETS := ./recorder:FuzzDecompress ./recorder:FuzzParseBatch ./recorder:FuzzRedactor_URL \
-  ./internal/jsonscan:FuzzEachField ./internal/wal:FuzzReplay
+  ./internal/jsonscan:FuzzEachField ./internal/wal:FuzzReplay \
+  ./journey:FuzzParseSegment ./replay:FuzzStreamSegment
 FUZZTIME ?= 2m
 
 .PHONY: all build run test test-go bench lint deps js chromium minio postgresql ffmpeg fuzz fuzz-short clean

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/trailmap/trailmap/storage/index"
@@ -55,6 +56,10 @@ func ParseSegment(raw []byte) (Segment, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&seg); err != nil {
 		return seg, invalidf("segment: %v", err)
+	}
+	// Decode stops after the first value: more would be silently ignored.
+	if _, err := dec.Token(); err != io.EOF {
+		return Segment{}, invalidf("segment: unexpected data after the segment")
 	}
 	if _, err := seg.toMatch(nil); err != nil {
 		return seg, err

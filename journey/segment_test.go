@@ -114,6 +114,8 @@ func TestParseSegment_Errors(t *testing.T) {
 		{"bad scope", `{"field":"page","op":"matches","value":"/x","scope":"world"}`, "scope"},
 		{"visits not a number", `{"field":"visits","op":"gte","value":"three"}`, "number"},
 		{"not JSON", `{"and":`, "segment"},
+		{"two values", `{"or":[{},{},{}]} {"and":[]}`, "after the segment"},
+		{"trailing garbage", `{"field":"device","value":"mobile"} x`, "after the segment"},
 		{"op without field", `{"op":"eq"}`, "need"},
 		{"too deep", `{"not":{"not":{"not":{"not":{"not":{"not":{"not":{}}}}}}}}`, "deeper"},
 	} {

@@ -81,12 +81,14 @@ func (r *Recorder) applyLoop() {
 		r.applyQ = r.applyQ[len(group):]
 		r.applyMu.Unlock()
 
+		r.applyStall.begin()
 		ok := r.retry(r.stop, "apply batches to index", len(group), func() error {
 			return r.applyGroup(context.Background(), group)
 		})
 		if ok {
 			r.noteRecorded(group)
 		}
+		r.applyStall.end()
 		for _, e := range group {
 			if !ok {
 				// Shutting down with a broken index: the batches stay in
@@ -190,11 +192,13 @@ func (r *Recorder) observeLoop() {
 		r.obsMu.Unlock()
 
 		done := len(group)
+		r.obsStall.begin()
 		ok := r.retry(r.obsStop, "observe batches", len(group), func() error {
 			var err error
 			done, err = r.observeGroup(context.Background(), group)
 			return err
 		})
+		r.obsStall.end()
 		if ok && done < len(group) {
 			// Out of budget: the rest goes back to the front of the queue.
 			rest := group[done:]

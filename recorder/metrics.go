@@ -118,6 +118,8 @@ func (m *metrics) reject(err error) {
 		reason = "shutting_down"
 	} else if errors.Is(err, ErrOverloaded) {
 		reason = "overloaded"
+	} else if errors.Is(err, ErrStorageFull) {
+		reason = "storage_full"
 	}
 	m.rejects.WithLabelValues(reason).Inc()
 }

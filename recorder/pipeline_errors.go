@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/wal"
 )
 
 // ErrShuttingDown is returned while the recorder drains for shutdown.
@@ -15,6 +17,12 @@ var ErrShuttingDown = errors.New("server is shutting down")
 // requests are in progress. Nothing of the request was kept; callers answer
 // 503 with Retry-After and clients retry later.
 var ErrOverloaded = errors.New("server is overloaded")
+
+// ErrStorageFull is wrapped by Ingest's error when the write-ahead log's
+// disk is full (or over a quota or file size limit). Nothing of the request
+// was kept; callers answer 503 with Retry-After, and ingest works again as
+// soon as there is room.
+var ErrStorageFull = wal.ErrNoSpace
 
 // RateLimitError is a rejection by a rate limit; it wraps ErrRateLimited and
 // says when to retry.

@@ -231,6 +231,8 @@ type Recorder struct {
 	flushSem chan struct{}
 	stop     chan struct{}
 	wg       sync.WaitGroup // the sweep loop
+
+	applyStall, obsStall stall // for IndexReady
 }
 
 type projectEntry struct {

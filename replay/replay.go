@@ -45,11 +45,18 @@ type Streamer struct {
 	live         Live
 	segmentsRead atomic.Int64
 	decoders     chan *zstd.Decoder // a small pool; decoders are costly to create
+	maxEvent     int                // longest event line read from a segment
 }
+
+// maxEventBytes bounds one event read back from a segment, so a damaged
+// object (a line that never ends) costs bounded memory. The recorder never
+// stores a longer one: a batch's record in its write-ahead log is at most
+// 256 MiB.
+const maxEventBytes = 256 << 20
 
 // New returns a Streamer; live may be nil.
 func New(db *index.DB, blobs Blobs, live Live) *Streamer {
-	return &Streamer{db: db, blobs: blobs, live: live, decoders: make(chan *zstd.Decoder, 4)}
+	return &Streamer{db: db, blobs: blobs, live: live, decoders: make(chan *zstd.Decoder, 4), maxEvent: maxEventBytes}
 }
 
 // SegmentsRead counts segment objects opened since start (tests and metrics
@@ -211,6 +218,9 @@ func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int
 			// An event longer than the buffer: gather it.
 			full := append([]byte(nil), b...)
 			for errors.Is(err, bufio.ErrBufferFull) {
+				if len(full) > s.maxEvent {
+					return false, fmt.Errorf("read segment %s: a line of over %d bytes: not an event", sg.Key, s.maxEvent)
+				}
 				b, err = br.ReadSlice('\n')
 				full = append(full, b...)
 			}

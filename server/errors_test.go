@@ -54,3 +54,28 @@ func TestServer_RefusedLogged(t *testing.T) {
 		t.Error("an internal error was not logged")
 	}
 }
+
+// A full disk under the write-ahead log is 503 storage_full with a
+// Retry-After, not a 500; the message names no path of the data dir, and
+// the refusals are logged like those for overload.
+func TestServer_StorageFull(t *testing.T) {
+	var logs bytes.Buffer
+	s := New(Config{Addr: "127.0.0.1:0"}, Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	full := fmt.Errorf("log batch: write wal: %w: write /data/wal/0000000000000001.wal: file too large", recorder.ErrStorageFull)
+	for range 3 {
+		rec := httptest.NewRecorder()
+		s.handleError(full, s.echo.NewContext(httptest.NewRequest(http.MethodPost, "/api/v1/ingest", nil), rec))
+		if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), `"storage_full"`) {
+			t.Fatalf("%d %s", rec.Code, rec.Body)
+		}
+		if strings.Contains(rec.Body.String(), "/data") {
+			t.Errorf("the answer names a path: %s", rec.Body)
+		}
+		if ra, err := strconv.Atoi(rec.Header().Get("Retry-After")); err != nil || ra < 1 {
+			t.Fatalf("Retry-After %q", rec.Header().Get("Retry-After"))
+		}
+	}
+	if n := strings.Count(logs.String(), "ingest refused: storage full"); n != 1 {
+		t.Errorf("%d log lines for 3 refusals, want 1:\n%s", n, logs.String())
+	}
+}

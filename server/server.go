@@ -63,6 +63,12 @@ type Checker interface {
 	Ready(ctx context.Context) error
 }
 
+// CheckFunc makes a function a Checker.
+type CheckFunc func(ctx context.Context) error
+
+// Ready calls f.
+func (f CheckFunc) Ready(ctx context.Context) error { return f(ctx) }
+
 // Deps are the parts the server connects; cmd/trailmap builds them.
 type Deps struct {
 	Index    *index.DB
@@ -104,7 +110,11 @@ func (s *Server) noteRefused(err error) {
 	n := s.refused
 	s.refused, s.refusedLast = 0, now
 	s.refusedMu.Unlock()
-	s.log.Warn("ingest refused: overloaded", "refused", n, slog.Any("error", err))
+	reason := "overloaded"
+	if errors.Is(err, recorder.ErrStorageFull) {
+		reason = "storage full"
+	}
+	s.log.Warn("ingest refused: "+reason, "refused", n, slog.Any("error", err))
 }
 
 // New builds the server and its routes.
@@ -176,7 +186,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := s.classify(err)
-	if errors.Is(err, recorder.ErrOverloaded) {
+	if errors.Is(err, recorder.ErrOverloaded) || errors.Is(err, recorder.ErrStorageFull) {
 		s.noteRefused(err)
 	} else if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
@@ -224,6 +234,9 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusServiceUnavailable, "shutting_down", err.Error()
 	case errors.Is(err, recorder.ErrOverloaded):
 		return http.StatusServiceUnavailable, "overloaded", err.Error()
+	case errors.Is(err, recorder.ErrStorageFull):
+		// The error names paths of the data dir: not for the client.
+		return http.StatusServiceUnavailable, "storage_full", "the server's disk is full; nothing was kept, retry later"
 	case errors.Is(err, ErrUnauthorized):
 		return http.StatusUnauthorized, "unauthorized", err.Error()
 	case errors.Is(err, ErrForbidden):

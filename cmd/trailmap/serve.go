@@ -173,7 +173,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		newIndexPoolCollector(db.SQL()))
 
 	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db.SQL(), db, logger)
 	if err != nil {
@@ -215,7 +216,8 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Segments:  jour,
 			Forget:    newForgetter(db, blobs, heat, jour, logger),
 		},
-		Ready:  map[string]server.Checker{"blobs": blobs, "recorder": rec},
+		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
+			"index_writes": server.CheckFunc(rec.IndexReady)},
 		Logger: logger,
 	})
 

@@ -6,7 +6,9 @@
 // always means the S3 code was exercised.
 //
 // Start(t) gives one test a server of its own, stopped in t.Cleanup; it costs
-// about a second, so keep it for tests that stop or disturb the server.
+// about a second, so keep it for tests that stop or disturb the server
+// (Down takes it away, keeping its data; Up brings it back on the same
+// address).
 // Everything else shares one server per test binary, started on first use by
 // Shared and stopped by Main after the last test, each test in a fresh
 // bucket:
@@ -66,10 +68,15 @@ type Server struct {
 	AccessKey string
 	SecretKey string
 
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{} // closed when the process has exited
-	log  *tailBuffer
+	bin     string
+	console string // the console's address, kept for Up
+	dir     string
+	log     *tailBuffer
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	done    chan struct{} // closed when the current process has exited
+	stopped bool
 
 	stopOnce sync.Once
 }
@@ -229,22 +236,37 @@ func launch(bin string) (*Server, error) {
 		Endpoint:  api,
 		AccessKey: AccessKey,
 		SecretKey: SecretKey,
+		bin:       bin,
+		console:   console,
 		dir:       dir,
-		done:      make(chan struct{}),
 		log:       &tailBuffer{max: 64 << 10},
 	}
-	s.cmd = exec.Command(bin, "server", filepath.Join(dir, "data"),
-		"--address", api, "--console-address", console, "--quiet")
-	s.cmd.Env = append(withoutMinIOEnv(os.Environ()),
+	if err := s.run(); err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	if err := s.waitReady(); err != nil {
+		s.Stop()
+		return nil, fmt.Errorf("%w\n--- minio output ---\n%s", err, s.log.String())
+	}
+	return s, nil
+}
+
+// run starts the MinIO process on s's addresses and data.
+func (s *Server) run() error {
+	cmd := exec.Command(s.bin, "server", filepath.Join(s.dir, "data"),
+		"--address", s.Endpoint, "--console-address", s.console, "--quiet")
+	cmd.Env = append(withoutMinIOEnv(os.Environ()),
 		"MINIO_ROOT_USER="+AccessKey,
 		"MINIO_ROOT_PASSWORD="+SecretKey,
 		"MINIO_BROWSER=off",
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=1", // no root-disk or other production checks
 	)
-	s.cmd.Stdout = s.log
-	s.cmd.Stderr = s.log
-	s.cmd.SysProcAttr = sysProcAttr()
+	cmd.Stdout = s.log
+	cmd.Stderr = s.log
+	cmd.SysProcAttr = sysProcAttr()
+	done := make(chan struct{})
 
 	// On Linux the child gets SIGKILL when the thread that started it exits
 	// (Pdeathsig), so a test binary killed by -timeout leaves no MinIO behind.
@@ -254,24 +276,88 @@ func launch(bin string) (*Server, error) {
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		if err := s.cmd.Start(); err != nil {
+		if err := cmd.Start(); err != nil {
 			started <- err
 			return
 		}
 		started <- nil
-		s.cmd.Wait()
-		close(s.done)
+		cmd.Wait()
+		close(done)
 	}()
 	if err := <-started; err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("start minio: %w", err)
+		return fmt.Errorf("start minio: %w", err)
 	}
+	s.mu.Lock()
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	return nil
+}
 
-	if err := s.waitReady(); err != nil {
-		s.Stop()
-		return nil, fmt.Errorf("%w\n--- minio output ---\n%s", err, s.log.String())
+// proc returns the current process and its done channel.
+func (s *Server) proc() (*exec.Cmd, chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd, s.done
+}
+
+// Down stops the server process (SIGTERM, then SIGKILL after ten seconds)
+// and keeps its data, as when the object store goes away for a while:
+// requests to Endpoint fail until Up. Only for a server of Start: the shared
+// one serves other tests.
+func (s *Server) Down(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped {
+		t.Fatal("miniotest: Down after Stop")
 	}
-	return s, nil
+	s.terminate()
+}
+
+// Up starts the server again after Down, on the same address with the same
+// data, and waits until it is ready.
+func (s *Server) Up(t testing.TB) {
+	t.Helper()
+	_, done := s.proc()
+	select {
+	case <-done:
+	default:
+		t.Fatal("miniotest: Up while the server runs")
+	}
+	// The old process's port may take a moment to be free for a new listener.
+	var err error
+	for range 3 {
+		if err = s.run(); err != nil {
+			break
+		}
+		if err = s.waitReady(); err == nil {
+			return
+		}
+		s.terminate()
+		if !errors.Is(err, errExited) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Fatalf("miniotest: restart: %v\n--- minio output ---\n%s", err, s.log.String())
+}
+
+// terminate ends the process and waits for it.
+func (s *Server) terminate() {
+	cmd, done := s.proc()
+	select {
+	case <-done:
+		return
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(stopTimeout):
+		cmd.Process.Kill()
+		<-done
+	}
 }
 
 // waitReady polls MinIO's cluster health check until it answers 200. The
@@ -285,6 +371,7 @@ func (s *Server) waitReady() error {
 	url := "http://" + s.Endpoint + "/minio/health/cluster"
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
+	cmd, done := s.proc()
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := client.Do(req); err == nil {
@@ -294,8 +381,8 @@ func (s *Server) waitReady() error {
 			}
 		}
 		select {
-		case <-s.done:
-			return fmt.Errorf("%w (%v)", errExited, s.cmd.ProcessState)
+		case <-done:
+			return fmt.Errorf("%w (%v)", errExited, cmd.ProcessState)
 		case <-ctx.Done():
 			return fmt.Errorf("minio at %s not ready after %v", s.Endpoint, readyTimeout)
 		case <-tick.C:
@@ -308,17 +395,10 @@ func (s *Server) waitReady() error {
 // test what happens when the server goes away. It is safe to call twice.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		select {
-		case <-s.done:
-		default:
-			s.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-s.done:
-			case <-time.After(stopTimeout):
-				s.cmd.Process.Kill()
-				<-s.done
-			}
-		}
+		s.mu.Lock()
+		s.stopped = true
+		s.mu.Unlock()
+		s.terminate()
 		os.RemoveAll(s.dir)
 	})
 }

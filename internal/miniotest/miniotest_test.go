@@ -2,6 +2,7 @@ package miniotest
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -38,6 +39,37 @@ func TestStart(t *testing.T) {
 	}
 	if _, err := http.Get("http://" + s.Endpoint + "/minio/health/live"); err == nil {
 		t.Error("server still answers after Stop")
+	}
+}
+
+// TestDownUp: after Down requests fail; after Up the same server answers
+// on the same address with the objects it had.
+func TestDownUp(t *testing.T) {
+	s := Start(t)
+	ctx := t.Context()
+	c, err := s3.New(ctx, s.Config(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Put(ctx, "a/b", strings.NewReader("kept"), 4); err != nil {
+		t.Fatal(err)
+	}
+	s.Down(t)
+	if err := c.Put(ctx, "a/c", strings.NewReader("lost"), 4); err == nil {
+		t.Fatal("Put succeeded while the server was down")
+	}
+	s.Up(t)
+	rc, err := c.Get(ctx, "a/b", 0, -1)
+	if err != nil {
+		t.Fatalf("Get after Up: %v", err)
+	}
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	if string(b) != "kept" {
+		t.Fatalf("Get after Up = %q", b)
+	}
+	if err := c.Put(ctx, "a/c", strings.NewReader("back"), 4); err != nil {
+		t.Fatalf("Put after Up: %v", err)
 	}
 }
 

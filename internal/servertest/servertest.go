@@ -217,6 +217,14 @@ func (s *Server) Restart(t testing.TB) {
 	s.start(t)
 }
 
+// PID is the process id of the running server, for tests that disturb the
+// process itself (signals, resource limits, /proc).
+func (s *Server) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cmd.Process.Pid
+}
+
 // Logs returns what the server has logged so far.
 func (s *Server) Logs() string { return s.logs.String() }
 

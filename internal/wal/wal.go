@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // ErrClosed is returned by Append after Close.
@@ -27,6 +28,11 @@ var ErrClosed = errors.New("wal closed")
 // its checksum (a torn record at the very end is expected after a crash and is
 // truncated silently).
 var ErrCorrupt = errors.New("wal corrupt")
+
+// ErrNoSpace is wrapped by Append's error when the disk refused the write for
+// lack of space (ENOSPC, a quota, or a file size limit). Nothing of the
+// failed records stays in the log, and appends work again once there is room.
+var ErrNoSpace = errors.New("no space left for the wal")
 
 const headerSize = 8 // uint32 length + uint32 CRC-32C
 
@@ -63,6 +69,9 @@ type Log struct {
 	current uint64           // file being appended to
 	f       *os.File
 	size    int64 // size of current file
+	// dirty is set when a write or sync failed: the file may hold part of
+	// a group after size, which must be cut off before the next write.
+	dirty bool
 }
 
 type appendReq struct {
@@ -289,10 +298,7 @@ func (l *Log) writer() {
 			buf = append(buf, r.rec...)
 		}
 		l.fileMu.Lock()
-		l.mu.Lock()
-		cur := l.current
-		l.mu.Unlock()
-		err := l.writeSync(buf, len(group))
+		cur, err := l.writeSync(buf, len(group))
 		l.fileMu.Unlock()
 		for _, r := range group {
 			r.pos = Pos{File: cur}
@@ -306,27 +312,68 @@ func (l *Log) writer() {
 	}
 }
 
-func (l *Log) writeSync(buf []byte, n int) error {
+// writeSync writes and syncs one group of n records, returning the file it
+// is in.
+func (l *Log) writeSync(buf []byte, n int) (uint64, error) {
 	l.mu.Lock()
-	f := l.f
+	f, size, dirty := l.f, l.size, l.dirty
+	full := size >= l.fileSize
+	next := l.current + 1
 	l.mu.Unlock()
+	if dirty {
+		if err := l.cut(f, size); err != nil {
+			return 0, err
+		}
+	}
+	// Rotate before writing, not after: a failed rotation (a full disk
+	// cannot take a new file) then fails a group that was not written,
+	// instead of one that is already durable.
+	if full {
+		if err := l.rotate(next); err != nil {
+			return 0, noSpace(err)
+		}
+		l.mu.Lock()
+		f, size = l.f, l.size
+		l.mu.Unlock()
+	}
 	if _, err := f.Write(buf); err != nil {
-		return fmt.Errorf("write wal: %w", err)
+		// A short write (a full disk) leaves part of the group in the file;
+		// records appended after it would then sit behind a torn record
+		// and be cut off, acknowledged, at the next replay.
+		return 0, errors.Join(fmt.Errorf("write wal: %w", noSpace(err)), l.cut(f, size))
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("sync wal: %w", err)
+		return 0, errors.Join(fmt.Errorf("sync wal: %w", noSpace(err)), l.cut(f, size))
 	}
 	l.mu.Lock()
 	l.size += int64(len(buf))
 	l.sizes[l.current] = l.size
 	l.refs[l.current] += n
-	full := l.size >= l.fileSize
-	next := l.current + 1
+	cur := l.current
 	l.mu.Unlock()
-	if full {
-		return l.rotate(next)
+	return cur, nil
+}
+
+// cut truncates f back to size, the end of its last whole record, after a
+// failed write; until it succeeds the log stays dirty and every write tries
+// again first. Cutting needs no space, so it works on a full disk.
+func (l *Log) cut(f *os.File, size int64) error {
+	err := f.Truncate(size)
+	l.mu.Lock()
+	l.dirty = err != nil
+	l.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("cut failed wal write: %w", err)
 	}
 	return nil
+}
+
+// noSpace marks errors that mean the disk is full with ErrNoSpace.
+func noSpace(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EFBIG) || errors.Is(err, syscall.EDQUOT) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
 }
 
 // Release marks one record at pos as no longer needed. A file whose records
