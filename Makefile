@@ -15,6 +15,7 @@ FFMPEG ?= /usr/bin/ffmpeg
 # Go native fuzz targets as package:Target; `make test` runs each briefly,
 # `make fuzz` longer (FUZZTIME=10m make fuzz for a night run).
 FUZZ_TARGETS := ./recorder:FuzzDecompress ./recorder:FuzzParseBatch ./recorder:FuzzRedactor_URL \
+  ./recorder:FuzzParseBatch_redaction ./recorder:FuzzDecodeString \
   ./internal/jsonscan:FuzzEachField ./internal/wal:FuzzReplay \
   ./journey:FuzzParseSegment ./replay:FuzzStreamSegment
 FUZZTIME ?= 2m

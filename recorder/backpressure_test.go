@@ -101,13 +101,21 @@ type answerLostBlobs struct {
 	local *fs.Client
 	lost  chan string // receives the key of the lost answer
 	once  atomic.Bool
+	// down refuses every PUT after the lost answer until the test has
+	// sent the next batch, so that the retry holds both (without it a quick
+	// retry could store the first batch alone, under the same key).
+	down atomic.Bool
 }
 
 func (a *answerLostBlobs) Put(ctx context.Context, key string, r io.Reader, size int64) error {
+	if a.down.Load() {
+		return errors.New("store unavailable")
+	}
 	if err := a.blobStore.Put(ctx, key, r, size); err != nil {
 		return err
 	}
 	if a.once.CompareAndSwap(false, true) {
+		a.down.Store(true)
 		a.lost <- key
 		return errors.New("connection reset after the upload")
 	}
@@ -137,9 +145,10 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 	if code, body := s.post(t, "answer_lost_session", 1, ev(1)); code != http.StatusAccepted {
 		t.Fatalf("seq 1: %d %v", code, body)
 	}
+	a.down.Store(false)
 	ctx := context.Background()
 	var keys []string
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		keys = keys[:0]
 		rows, err := s.db.SQL().Read().QueryContext(ctx, `SELECT key FROM segments WHERE state = 'done' AND events = 2`)
 		if err != nil {
