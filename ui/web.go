@@ -2,7 +2,9 @@ package ui
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -216,7 +218,14 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 	}
 	var head bytes.Buffer
 	head.WriteString("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n")
-	head.WriteString("<meta name=\"referrer\" content=\"no-referrer\">\n<title>")
+	head.WriteString("<meta name=\"referrer\" content=\"no-referrer\">\n")
+	// The file is opened from disk, where no HTTP header applies: the policy
+	// sits in the page. Nothing may be fetched — the recorded page's images,
+	// fonts and styles included (offline copies are inlined as data:) — and
+	// only the player's own script runs.
+	head.WriteString("<meta http-equiv=\"Content-Security-Policy\" content=\"")
+	head.WriteString(exportCSP(w.exportJS))
+	head.WriteString("\">\n<title>")
 	template.HTMLEscape(&head, []byte(c.Title))
 	head.WriteString(" · Trailmap clip</title>\n<style>\n")
 	head.Write(bytes.ReplaceAll(w.exportCSS, []byte("</"), []byte(`<\/`)))
@@ -246,6 +255,16 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 	tail.WriteString("\n</script>\n</body>\n</html>\n")
 	_, err = out.Write(tail.Bytes())
 	return err
+}
+
+// exportCSP is the offline clip's policy: no network at all, and no script
+// but the player (by its hash; the clip's events are JSON data, never run).
+func exportCSP(js []byte) string {
+	sum := sha256.Sum256([]byte("\n" + string(js) + "\n")) // the <script> element's text, as WriteExport writes it
+	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
+		"style-src 'unsafe-inline'; img-src data: blob:; font-src data:; media-src data: blob:; " +
+		"connect-src 'none'; " +
+		"form-action 'none'; base-uri 'none'; object-src 'none'"
 }
 
 // jsonScriptWriter escapes JSON for a <script> element: <, > and & become
