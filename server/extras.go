@@ -8,6 +8,9 @@ type Extras struct {
 	Cookies CookieAuth
 	// UI holds the web UI's users and logins (see ui.go); nil: no web UI.
 	UI UIUsers
+	// FirstRun is the one-time setup of a fresh install's admin (see
+	// setup.go); no token: no setup page.
+	FirstRun FirstRun
 	// Shares makes and plays share links (see shares.go).
 	Shares Shares
 	// Notes are the timeline notes of recordings (see notes.go).

@@ -112,10 +112,14 @@ func (s *Server) routes(e *echo.Echo) {
 	}
 	h := s.newUIHandlers(x.UI)
 	e.GET("/assets/*", echo.WrapHandler(http.StripPrefix("/assets/", h.web.Assets())))
-	e.GET("/login", h.loginPage)
+	// A fresh install: the first visitor with the setup token makes the admin.
+	st := h.newSetupHandlers(x.FirstRun)
+	e.GET("/setup", st.page)
+	e.POST("/setup", st.create)
+	e.GET("/login", h.loginPage, st.toSetup)
 	e.POST("/login", h.login)
 	e.POST("/logout", h.logout)
-	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/sessions") })
+	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusSeeOther, "/sessions") }, st.toSetup)
 	for _, p := range h.web.Pages() {
 		e.GET(p.Path, h.page(p), h.requireLogin)
 	}

@@ -36,6 +36,8 @@ type UserStore interface {
 	CreateUser(ctx context.Context, u *accounts.User, passwordHash string) error
 	// PasswordHash wraps accounts.ErrNotFound for an unknown email.
 	PasswordHash(ctx context.Context, email string) (id int64, hash string, err error)
+	// HasUsers says whether any user exists.
+	HasUsers(ctx context.Context) (bool, error)
 	// UserByID wraps accounts.ErrNotFound for an unknown id.
 	UserByID(ctx context.Context, id int64) (*accounts.User, error)
 	StartLogin(ctx context.Context, token string, userID int64, now, expires time.Time) error

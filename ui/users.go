@@ -122,3 +122,9 @@ func CheckCSRF(loginToken, presented string) bool {
 	want := CSRFToken(loginToken)
 	return len(presented) == len(want) && subtle.ConstantTimeCompare([]byte(want), []byte(presented)) == 1
 }
+
+// HasUsers says whether anyone can log in yet: a fresh install has no user
+// until its first admin is made.
+func (s *Service) HasUsers(ctx context.Context) (bool, error) {
+	return s.acc.HasUsers(ctx)
+}

@@ -58,7 +58,7 @@ type PageData struct {
 type Web struct {
 	pages               []*Page
 	byName              map[string]*Page
-	single              map[string]*template.Template // login, share, gone
+	single              map[string]*template.Template // login, setup, share, gone
 	manifest            map[string]string
 	assets              fs.FS
 	exportJS, exportCSS []byte
@@ -83,7 +83,7 @@ func NewWeb() (*Web, error) {
 	}
 	w.assets = sub
 	funcs := template.FuncMap{"asset": w.Asset}
-	for _, name := range []string{"login", "share", "gone"} {
+	for _, name := range []string{"login", "setup", "share", "gone"} {
 		t, err := template.New(name).Funcs(funcs).ParseFS(files, "templates/base.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("ui template %s: %w", name, err)

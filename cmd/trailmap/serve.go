@@ -196,6 +196,10 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Help: "Segment objects opened by replay (seeks read only the segments they need).",
 	}, func() float64 { return float64(stream.SegmentsRead()) }))
 	uiSvc := ui.New(accounts.New(db.SQL()), db, ui.Config{}, time.Now, logger)
+	setupToken, err := firstRunToken(ctx, uiSvc)
+	if err != nil {
+		return err
+	}
 	srv := server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,
@@ -204,6 +208,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		Extra: server.Extras{
 			Cookies:   server.LoginCookies(uiSvc),
 			UI:        uiSvc,
+			FirstRun:  server.FirstRun{Token: setupToken, Users: uiSvc},
 			Shares:    uiSvc,
 			Notes:     uiSvc,
 			Heatmaps:  heat,
@@ -248,6 +253,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		go servePprof(cfg.PprofAddr, logger)
 	}
 	logger.Info("listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/")
+	if setupToken != "" {
+		base := cfg.Server.PublicURL
+		if base == "" {
+			base = "http://" + ln.Addr().String()
+		}
+		logSetup(logger, base, setupToken)
+	}
 	serveErr := srv.Serve(ctx, httpSrv, cfg.ShutdownGrace, func() error { return httpSrv.Serve(ln) })
 	logger.Info("shutting down: flushing buffered sessions")
 	closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
