@@ -274,7 +274,7 @@ func TestHeatmap_Browser(t *testing.T) {
 		flush(t, mctx)
 
 		var desk clickMap
-		eventually(t, 20*time.Second, "8 desktop clicks on /grid", func() (bool, string) {
+		eventually(t, 60*time.Second, "8 desktop clicks on /grid", func() (bool, string) {
 			srv.GetJSON(t, "/api/v1/heatmaps/clicks?project=test&url=/grid.html&device=desktop", &desk)
 			return desk.Clicks == 8, fmt.Sprintf("%d clicks", desk.Clicks)
 		})
@@ -341,7 +341,7 @@ func TestHeatmap_Browser(t *testing.T) {
 		}
 		flush(t, bctx)
 		var m clickMap
-		eventually(t, 20*time.Second, "6 clicks on /layout", func() (bool, string) {
+		eventually(t, 60*time.Second, "6 clicks on /layout", func() (bool, string) {
 			srv.GetJSON(t, "/api/v1/heatmaps/clicks?project=test&url=/layout.html&device=desktop&mode=element", &m)
 			return m.Clicks == 6, fmt.Sprintf("%d clicks", m.Clicks)
 		})
@@ -422,7 +422,7 @@ func TestHeatmap_Browser(t *testing.T) {
 			Signals []sig `json:"signals"`
 		}
 		var id string
-		eventually(t, 20*time.Second, "three signals", func() (bool, string) {
+		eventually(t, 60*time.Second, "three signals", func() (bool, string) {
 			srv.GetJSON(t, "/api/v1/sessions?project=test&url=/frustration.html", &list)
 			if len(list.Sessions) != 1 {
 				return false, fmt.Sprintf("%d sessions", len(list.Sessions))

@@ -370,7 +370,7 @@ func TestRecorder_MultiPageVisit(t *testing.T) {
 	var id string
 	var evs []event
 	var body []byte
-	eventually(t, 20*time.Second, "one session with every page and click", func() (bool, string) {
+	eventually(t, 60*time.Second, "one session with every page and click", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -492,7 +492,7 @@ func TestRecorder_ClickThenLeave(t *testing.T) {
 	// Click a link to a page without the recorder: only the pagehide beacon
 	// can carry that last click.
 	clickAndLoad(t, ctx, "#away")
-	eventually(t, 15*time.Second, "both clicks stored", func() (bool, string) {
+	eventually(t, 60*time.Second, "both clicks stored", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -512,7 +512,7 @@ func TestRecorder_MaskAll(t *testing.T) {
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")), chromedp.SendKeys(chromedp.CSS("#name"), typedText))
 	flushOK(t, ctx, "page")
 	var body []byte
-	eventually(t, 15*time.Second, "session stored", func() (bool, string) {
+	eventually(t, 60*time.Second, "session stored", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -556,7 +556,7 @@ func TestRecorder_Consent(t *testing.T) {
 	do(t, ctx, chromedp.Evaluate[chromedp.Void](`trailmap.consent(true)`), chromedp.Sleep(200),
 		chromedp.Click(chromedp.CSS("#btn")))
 	flushOK(t, ctx, "page")
-	eventually(t, 15*time.Second, "session after consent", func() (bool, string) {
+	eventually(t, 60*time.Second, "session after consent", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -602,7 +602,7 @@ func TestRecorder_IdentifyAndTrack(t *testing.T) {
 		t.Fatalf("visitor ids %v: want two", visitors)
 	}
 	var list []sessionInfo
-	eventually(t, 15*time.Second, "two sessions of one person", func() (bool, string) {
+	eventually(t, 60*time.Second, "two sessions of one person", func() (bool, string) {
 		list = sessions(t, srv, "&visitor="+identifiedAs)
 		return len(list) == 2, fmt.Sprintf("%+v", list)
 	})
@@ -701,7 +701,7 @@ func TestRecorder_IdleStartsNewSession(t *testing.T) {
   Date.now = function () { return real() + 31 * 60e3 };
 })()`), chromedp.Click(chromedp.CSS("#btn")))
 	flushOK(t, ctx, "page")
-	eventually(t, 15*time.Second, "a second session that starts with a snapshot", func() (bool, string) {
+	eventually(t, 60*time.Second, "a second session that starts with a snapshot", func() (bool, string) {
 		list := sessions(t, srv, "")
 		var traces []string
 		for _, s := range list {
@@ -730,7 +730,7 @@ func TestRecorder_SinglePageApp(t *testing.T) {
 	)
 	flushOK(t, ctx, "page")
 	const want = "page/spa.html snapshot click page/app/settings click click page/spa.html"
-	eventually(t, 15*time.Second, "pushState and popstate recorded as pages", func() (bool, string) {
+	eventually(t, 60*time.Second, "pushState and popstate recorded as pages", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -825,7 +825,7 @@ func TestRecorder_StorageDenied(t *testing.T) {
 	waitRecorder(t, ctx)
 	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")))
 	flushOK(t, ctx, "page")
-	eventually(t, 15*time.Second, "recorded without storage", func() (bool, string) {
+	eventually(t, 60*time.Second, "recorded without storage", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))

@@ -39,7 +39,7 @@ func TestRecorder_IdentifyVerified(t *testing.T) {
 		flushOK(t, ctx, user)
 		vids[user] = eval[string](t, ctx, `localStorage.getItem("trailmap_vid")`)
 	}
-	eventually(t, 15*time.Second, "three sessions", func() (bool, string) {
+	eventually(t, 60*time.Second, "three sessions", func() (bool, string) {
 		list := sessions(t, srv, "")
 		got := map[string]string{}
 		for _, s := range list {

@@ -183,7 +183,7 @@ func TestRecorder_DuplicateTab(t *testing.T) {
 	clicks(t, tabA, 1)
 	flushOK(t, tabA, "A")
 	var sidA string
-	eventually(t, 15*time.Second, "tab A's session", func() (bool, string) {
+	eventually(t, 60*time.Second, "tab A's session", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -227,7 +227,7 @@ func TestRecorder_DuplicateTab(t *testing.T) {
 	wantA := "page/a.html snapshot click click" + strings.Repeat(" click", clicksA)
 	wantB := "page/a.html snapshot" + strings.Repeat(" click", clicksB)
 	var sidB string
-	eventually(t, 20*time.Second, "two sessions of one visitor, each with its own snapshot and clicks", func() (bool, string) {
+	eventually(t, 60*time.Second, "two sessions of one visitor, each with its own snapshot and clicks", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 2 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -273,7 +273,7 @@ func TestRecorder_DuplicateTab(t *testing.T) {
 	flushOK(t, tabB, "B on page b")
 	wantA += " click page/b.html snapshot click" // the click on the link, then page b
 	wantB += " click page/b.html snapshot click"
-	eventually(t, 20*time.Second, "each tab's next page in its own session", func() (bool, string) {
+	eventually(t, 60*time.Second, "each tab's next page in its own session", func() (bool, string) {
 		list := sessions(t, srv, "")
 		var got []string
 		for _, id := range []string{sidA, sidB} {
@@ -308,7 +308,7 @@ func TestRecorder_NoBroadcastChannel(t *testing.T) {
 	clickAndLoad(t, ctx, "#next")
 	clicks(t, ctx, 1)
 	flushOK(t, ctx, "page b")
-	eventually(t, 15*time.Second, "one session of two pages", func() (bool, string) {
+	eventually(t, 60*time.Second, "one session of two pages", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
@@ -378,7 +378,7 @@ func TestRecorder_BackForwardCache(t *testing.T) {
 	flushOK(t, ctx, "page a, restored")
 
 	const want = "page/a.html snapshot click click page/b.html snapshot click click page/a.html snapshot click click"
-	eventually(t, 20*time.Second, "one session with every page view and click", func() (bool, string) {
+	eventually(t, 60*time.Second, "one session with every page view and click", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))
