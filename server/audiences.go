@@ -128,6 +128,7 @@ func (s *Server) deleteAudience(c echo.Context) error {
 	if err := s.deps.Extra.Audiences.DeleteAudience(c.Request().Context(), a.ID); err != nil {
 		return err
 	}
+	s.audit(c, "audience.delete", fmt.Sprintf("audience %d %s", a.ID, a.Name), a.ProjectID, nil)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -34,4 +34,7 @@ type Extras struct {
 	// Forget deletes everything of a person (see forget.go); nil: no
 	// DELETE /api/v1/people/{id}.
 	Forget Forgetter
+	// Audit keeps the audit log (see audit.go); nil: nothing is recorded
+	// and there is no GET /api/v1/audit.
+	Audit Auditor
 }

@@ -44,12 +44,13 @@ func (s *Server) forgetPerson(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// The audit log records this erasure (who, which project and person)
-	// once it is wired into the server.
 	rep, err := s.deps.Extra.Forget.Forget(c.Request().Context(), p)
 	if err != nil {
 		return err
 	}
+	// The person's id is not kept: the entry says a person was forgotten,
+	// and what it took.
+	s.audit(c, "person.forget", "", projectID, map[string]any{"sessions": rep.Sessions, "complete": rep.Complete})
 	status := http.StatusOK
 	if !rep.Complete {
 		status = http.StatusAccepted

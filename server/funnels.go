@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -105,6 +106,7 @@ func (s *Server) deleteFunnel(c echo.Context) error {
 	if err := s.deps.Extra.Funnels.DeleteFunnel(c.Request().Context(), f.ID); err != nil {
 		return err
 	}
+	s.audit(c, "funnel.delete", fmt.Sprintf("funnel %d %s", f.ID, f.Name), f.ProjectID, nil)
 	return c.NoContent(http.StatusNoContent)
 }
 

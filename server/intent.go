@@ -92,5 +92,6 @@ func (s *Server) setJourneySettings(c echo.Context) error {
 	if err := s.deps.Extra.Intent.SetSettings(c.Request().Context(), id, st); err != nil {
 		return err
 	}
+	s.audit(c, "journey.settings", "", id, st)
 	return s.journeySettings(c)
 }

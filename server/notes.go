@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -94,5 +95,6 @@ func (h *noteHandlers) remove(c echo.Context) error {
 	if err := h.notes.DeleteNote(c.Request().Context(), sess, id, actor(principal(c))); err != nil {
 		return err
 	}
+	h.s.audit(c, "note.delete", fmt.Sprintf("note %d of session %s", id, sess.ID), sess.ProjectID, nil)
 	return c.NoContent(http.StatusNoContent)
 }

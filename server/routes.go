@@ -46,6 +46,9 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/sessions/:id/events", s.sessionEvents)
 
 	x := s.deps.Extra
+	if x.Audit != nil {
+		api.GET("/audit", s.listAudit)
+	}
 	if x.Heatmaps != nil {
 		api.GET("/heatmaps/clicks", s.heatmapClicks)
 		api.GET("/heatmaps/clicks.png", s.heatmapClicksPNG)

@@ -119,6 +119,8 @@ func (h *shareHandlers) create(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.s.audit(c, "share.create", fmt.Sprintf("share %d", share.ID), share.ProjectID,
+		map[string]any{"session": in.SessionID, "start_ms": *in.StartMS, "end_ms": *in.EndMS})
 	base := h.s.baseURL(c)
 	return c.JSON(http.StatusCreated, shareView{Share: share, Token: token, URL: base + "/s/" + token, EmbedURL: base + "/s/" + token + "/embed"})
 }
@@ -160,6 +162,7 @@ func (h *shareHandlers) revoke(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	h.s.audit(c, "share.revoke", fmt.Sprintf("share %d", sh.ID), sh.ProjectID, nil)
 	return c.JSON(http.StatusOK, shareView{Share: sh})
 }
 
@@ -287,6 +290,7 @@ func (h *shareHandlers) export(c echo.Context) error {
 	if title == "" {
 		title = "Recording of " + sess.StartedAt.Format("2 January 2006 15:04 MST")
 	}
+	h.s.audit(c, "export", "session "+sess.ID, sess.ProjectID, map[string]any{"from_ms": rg.FromMS, "to_ms": rg.ToMS})
 	return h.writeClip(c, sess, rg, title, c.QueryParam("note"))
 }
 

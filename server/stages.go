@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -104,6 +105,7 @@ func (s *Server) deleteStage(c echo.Context) error {
 	if err := s.deps.Extra.Stages.DeleteStage(c.Request().Context(), st.ID); err != nil {
 		return err
 	}
+	s.audit(c, "stage.delete", fmt.Sprintf("stage %d %s", st.ID, st.Name), st.ProjectID, nil)
 	return c.NoContent(http.StatusNoContent)
 }
 

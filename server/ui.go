@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/internal/ratelimit"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/index"
@@ -250,6 +251,7 @@ func (h *uiHandlers) login(c echo.Context) error {
 		h.emailLimit.Allow(lowered + "\x00" + client)
 		h.globalLimit.Allow(lowered)
 		h.s.log.Warn("login failed", "email", email, "client", recorder.AnonymizeIP(c.RealIP()))
+		h.s.auditAs(c, audit.ActorAnonymous, "", "login.failed", email)
 		v.Error = "Wrong email or password."
 		return h.showLogin(c, http.StatusUnauthorized, v)
 	}
@@ -263,6 +265,7 @@ func (h *uiHandlers) login(c echo.Context) error {
 	c.SetCookie(h.cookie(sessionCookie, l.Token, l.ExpiresAt, true, "/", http.SameSiteLaxMode))
 	c.SetCookie(h.cookie(loginCSRFCookie, "", time.Time{}, true, "/login", http.SameSiteStrictMode))
 	h.s.log.Info("login", "user", u.Email)
+	h.s.auditAs(c, audit.ActorUser, u.Email, "login", u.Email)
 	return c.Redirect(http.StatusSeeOther, v.Next)
 }
 
@@ -274,8 +277,12 @@ func (h *uiHandlers) logout(c echo.Context) error {
 	if !ui.CheckCSRF(ck.Value, c.FormValue("csrf")) {
 		return fmt.Errorf("%w: missing or wrong anti-forgery token", ErrForbidden)
 	}
+	u, _ := h.loggedIn(c)
 	if err := h.users.EndLogin(c.Request().Context(), ck.Value); err != nil {
 		return err
+	}
+	if u != nil {
+		h.s.auditAs(c, audit.ActorUser, u.Email, "logout", u.Email)
 	}
 	c.SetCookie(h.cookie(sessionCookie, "", time.Time{}, true, "/", http.SameSiteLaxMode))
 	return c.Redirect(http.StatusSeeOther, "/login")

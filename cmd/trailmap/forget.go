@@ -104,6 +104,9 @@ func forget(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := auditCLI(ctx, db, "person.forget", "", p.ID, map[string]any{"sessions": rep.Sessions, "complete": rep.Complete}); err != nil {
+		return err
+	}
 	if err := json.NewEncoder(stdout).Encode(rep); err != nil {
 		return err
 	}

@@ -57,6 +57,13 @@ func projectIdentitySecret(ctx context.Context, args []string, stdout, stderr io
 	if err := db.SetIdentitySecret(ctx, p.ID, secret); err != nil {
 		return err
 	}
+	action := "project.identity_secret"
+	if *remove {
+		action += ".remove"
+	}
+	if err := auditCLI(ctx, db, action, p.Name, p.ID, nil); err != nil {
+		return err
+	}
 	out := map[string]any{"project": p.Name, "identity_secret": secret}
 	if *remove {
 		out = map[string]any{"project": p.Name, "removed": true}

@@ -2,8 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"log/slog"
+	"os/user"
 	"path/filepath"
+	"time"
 
 	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/audit"
@@ -27,4 +31,49 @@ func openIndex(ctx context.Context, dataDir, url string) (*index.DB, error) {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
 	return db, nil
+}
+
+// sweepAudit deletes audit entries older than keep, a minute after start
+// and then daily, until ctx ends.
+func sweepAudit(ctx context.Context, log *audit.Log, keep time.Duration, logger *slog.Logger) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n, err := log.Sweep(ctx, time.Now().Add(-keep))
+		if err != nil {
+			logger.Error("sweep audit log", slog.Any("error", err))
+		} else if n > 0 {
+			logger.Info("audit log swept", "deleted", n)
+		}
+		t.Reset(24 * time.Hour)
+	}
+}
+
+// auditCLI records what a command did, with the command line as its actor.
+func auditCLI(ctx context.Context, db *index.DB, action, target string, projectID int64, detail any) error {
+	e := audit.Entry{ActorKind: audit.ActorCLI, Actor: currentUser(), Action: action, Target: target, ProjectID: projectID}
+	if detail != nil {
+		b, err := json.Marshal(detail)
+		if err != nil {
+			return err
+		}
+		e.Detail = b
+	}
+	if err := audit.New(db.SQL(), time.Now).Record(ctx, e); err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	return nil
+}
+
+// currentUser names the OS user running a command, for the audit log.
+func currentUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }

@@ -155,18 +155,27 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 			return err
 		}
 		out = map[string]any{"id": p.ID, "name": p.Name, "write_key": p.WriteKey}
+		if err := auditCLI(ctx, db, "project.create", p.Name, p.ID, nil); err != nil {
+			return err
+		}
 	case "token":
 		t, err := db.CreateToken(ctx, name, time.Now())
 		if err != nil {
 			return err
 		}
 		out = map[string]any{"name": t.Name, "token": t.Value}
+		if err := auditCLI(ctx, db, "token.create", t.Name, 0, nil); err != nil {
+			return err
+		}
 	case "user":
 		u, err := createUser(ctx, db, name, *projects, stdin)
 		if err != nil {
 			return err
 		}
 		out = u
+		if err := auditCLI(ctx, db, "user.create", name, 0, map[string]any{"projects": *projects}); err != nil {
+			return err
+		}
 	}
 	enc := json.NewEncoder(stdout)
 	return enc.Encode(out)

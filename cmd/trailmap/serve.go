@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
@@ -44,6 +45,8 @@ type Config struct {
 	Server        server.Config
 	Recorder      recorder.Config
 	Retention     retention.Config
+	// AuditRetention is how long audit entries are kept (0: for ever).
+	AuditRetention time.Duration
 }
 
 // Validate checks the whole configuration.
@@ -108,6 +111,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 
 	c.Retention = retention.DefaultConfig()
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
+	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
 
 	if err := envTwins(fs); err != nil {
 		return c, usageError{err.Error()}
@@ -125,6 +129,10 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 		return c, usageError{fmt.Sprintf("retention days must not be negative, got %d", *retentionDays)}
 	}
 	c.Retention.MaxAge = time.Duration(*retentionDays) * 24 * time.Hour
+	if *auditDays < 0 {
+		return c, usageError{fmt.Sprintf("audit retention days must not be negative, got %d", *auditDays)}
+	}
+	c.AuditRetention = time.Duration(*auditDays) * 24 * time.Hour
 	r.DataDir = c.DataDir
 	r.Redact = def.Redact
 	r.WALFileBytes = def.WALFileBytes
@@ -200,6 +208,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	auditLog := audit.New(db.SQL(), time.Now)
 	srv := server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,
@@ -220,6 +229,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Audiences: jour,
 			Segments:  jour,
 			Forget:    newForgetter(db, blobs, heat, jour, logger),
+			Audit:     auditLog,
 		},
 		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
 			"index_writes": server.CheckFunc(rec.IndexReady)},
@@ -235,6 +245,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		sweeper.Run(sweepCtx)
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
+	if cfg.AuditRetention > 0 {
+		auditDone := make(chan struct{})
+		go func() {
+			defer close(auditDone)
+			sweepAudit(sweepCtx, auditLog, cfg.AuditRetention, logger)
+		}()
+		defer func() { stopSweep(); <-auditDone }()
+	}
 	if cfg.Retention.MaxAge > 0 {
 		logger.Info("retention", "days", int(cfg.Retention.MaxAge/(24*time.Hour)))
 	}

@@ -68,6 +68,11 @@ func projectSettings(ctx context.Context, args []string, stdout, stderr io.Write
 		if err := db.SetProjectSettings(ctx, p.ID, settings); err != nil {
 			return err
 		}
+		// The change itself, not the whole settings (they may hold lists of
+		// parameter names an operator considers private).
+		if err := auditCLI(ctx, db, "project.settings", p.Name, p.ID, map[string]any{"change": json.RawMessage(pos[1]), "replace": *replace}); err != nil {
+			return err
+		}
 	}
 	if len(bytes.TrimSpace(settings)) == 0 {
 		settings = []byte("{}")
