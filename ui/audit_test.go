@@ -6,6 +6,10 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/trailmap/trailmap/internal/browsertest"
 )
 
 type auditEntry struct {
@@ -127,5 +131,32 @@ func TestAudit_Log(t *testing.T) {
 	}
 	if resp, _ := anonymous(t, s, "GET", "/api/v1/audit", ""); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("anonymous: %d", resp.StatusCode)
+	}
+}
+
+// The audit page lists the entries for an admin and filters them.
+func TestBrowser_AuditPage(t *testing.T) {
+	s := start(t)
+	createUser(t, s, "admin@example.com")
+	c := newClient(t, s)
+	c.login(t, "admin@example.com", "wrong password")
+	shots := shotDir(t)
+	b := browsertest.Start(t, browsertest.WithTimeout(2*time.Minute), browsertest.LoopbackOnly())
+	ctx := b.NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+	loginInBrowser(t, ctx, s, "admin@example.com")
+	run(t, ctx, chromedp.Navigate(s.URL+"/audit"))
+	waitFor(t, ctx, "audit rows", `document.querySelectorAll('#audit tbody tr').length >= 3`)
+	text := eval[string](t, ctx, `document.querySelector('#audit').innerText`)
+	for _, want := range []string{"login.failed", "user.create", "Command line", "127.0.0.0"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("audit page lacks %q:\n%s", want, text)
+		}
+	}
+	shoot(t, ctx, shots, "13-audit")
+	run(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('#a-action').value = 'login.failed'`), chromedp.Click("#audit-form button[type=submit]"))
+	waitFor(t, ctx, "filtered", `document.querySelectorAll('#audit tbody tr').length === 1`)
+	if errs := con.Errors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
 	}
 }
