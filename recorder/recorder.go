@@ -119,6 +119,9 @@ type Blobs interface {
 // Index is what the recorder needs of the core index: the ingest's
 // transactions, the dedupe record, segment rows and write keys.
 type Index interface {
+	// ForgottenSessions tells which of a project's session ids were deleted
+	// by forgetting a person (their logged batches are not replayed).
+	ForgottenSessions(ctx context.Context, projectID int64, publicIDs []string) (map[string]bool, error)
 	// ProjectByKey finds the project of a write key (index.ErrNotFound).
 	ProjectByKey(ctx context.Context, key string) (*index.Project, error)
 	// UsageOn returns what a project recorded on a UTC day (quotas).

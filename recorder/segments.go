@@ -368,6 +368,9 @@ func (r *Recorder) recover(ctx context.Context) error {
 		return fmt.Errorf("open wal: %w", err)
 	}
 	r.wal = l
+	if entries, err = r.dropForgotten(ctx, entries); err != nil {
+		return err
+	}
 	if len(entries) == 0 {
 		return nil
 	}
@@ -435,6 +438,49 @@ func (r *Recorder) recover(ctx context.Context) error {
 
 // recoverSession settles one session's logged batches against its segment
 // rows; it returns the batches still to be stored and how many it released.
+// dropForgotten releases the logged batches of sessions that were deleted
+// by forgetting a person since they were logged (a log file lives until all
+// of its batches are stored, so it may still hold theirs): replaying them
+// would record the person again.
+func (r *Recorder) dropForgotten(ctx context.Context, entries []*entry) ([]*entry, error) {
+	ids := map[int64][]string{}
+	seen := map[sessKey]bool{}
+	for _, e := range entries {
+		k := sessKey{e.b.ProjectID, e.b.SessionID}
+		if !seen[k] {
+			seen[k] = true
+			ids[k.project] = append(ids[k.project], k.id)
+		}
+	}
+	gone := map[sessKey]bool{}
+	for project, list := range ids {
+		for i := 0; i < len(list); i += 500 {
+			f, err := r.db.ForgottenSessions(ctx, project, list[i:min(i+500, len(list))])
+			if err != nil {
+				return nil, fmt.Errorf("recover: %w", err)
+			}
+			for id := range f {
+				gone[sessKey{project, id}] = true
+			}
+		}
+	}
+	if len(gone) == 0 {
+		return entries, nil
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if gone[sessKey{e.b.ProjectID, e.b.SessionID}] {
+			if err := r.wal.Release(e.pos); err != nil {
+				return nil, fmt.Errorf("release a forgotten session's batch: %w", err)
+			}
+			continue
+		}
+		kept = append(kept, e)
+	}
+	r.log.Info("dropped logged batches of forgotten sessions", "sessions", len(gone), "batches", len(entries)-len(kept))
+	return kept, nil
+}
+
 func (r *Recorder) recoverSession(ctx context.Context, k sessKey, es []*entry) ([]*entry, int, error) {
 	sid, started, err := r.db.SessionRow(ctx, k.project, k.id)
 	if err != nil {

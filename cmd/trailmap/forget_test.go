@@ -182,3 +182,53 @@ func loginClient(t *testing.T, base, email, password string) loggedIn {
 	}
 	return loggedIn{Client: c, csrf: meta[1]}
 }
+
+// A person forgotten while the write-ahead log's file still holds their
+// batches (another visitor's batches, not yet stored, keep the file) does
+// not come back when a crash makes the server replay that file.
+func TestForget_NotReplayed(t *testing.T) {
+	s := servertest.Start(t, "--session-idle", "1s")
+	stop := make(chan struct{})
+	kept := make(chan int)
+	go func() { // a visitor still recording: their batches pin the log file
+		seq := 0
+		defer func() { kept <- seq }()
+		for {
+			t0 := time.Now().UnixMilli()
+			b, _ := json.Marshal(map[string]any{"session_id": "keeper_session", "visitor_id": "visitor_keeper", "seq": seq, "events": []json.RawMessage{
+				json.RawMessage(fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":3,"x":1,"y":1}}`, t0))}})
+			if a := post(t, s.URL, s.WriteKey, "", b); a.Status == http.StatusAccepted {
+				seq++
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(300 * time.Millisecond):
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	forgetVisit(t, s, "frank_laptop_1", "visitor_frank_laptop", "frank")
+	rep := forgetAPI(t, s, "u:frank")
+	close(stop)
+	<-kept
+	if rep.Sessions != 1 {
+		t.Fatalf("forget: %+v", rep)
+	}
+	s.Kill(t)
+	s.Restart(t)
+	var list struct {
+		Sessions []struct {
+			ID string `json:"id"`
+		} `json:"sessions"`
+	}
+	s.GetJSON(t, "/api/v1/sessions?project=test", &list)
+	for _, x := range list.Sessions {
+		if x.ID == "frank_laptop_1" {
+			t.Errorf("the forgotten session is back after the restart: %+v", list.Sessions)
+		}
+	}
+	if !strings.Contains(s.Logs(), "dropped logged batches of forgotten sessions") {
+		t.Errorf("the restart replayed no batch of the forgotten session, so the test shows nothing")
+	}
+}

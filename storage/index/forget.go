@@ -134,6 +134,12 @@ func (db *DB) DeleteSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, now
 		return nil, 0, fmt.Errorf("note segment objects: %w", err)
 	}
 	noted, _ := res.RowsAffected()
+	tomb := db.pick(
+		`INSERT OR IGNORE INTO forgotten_sessions (project_id, public_id, forgotten_at) SELECT project_id, public_id, ? FROM sessions WHERE id IN `+in,
+		`INSERT INTO forgotten_sessions (project_id, public_id, forgotten_at) SELECT project_id, public_id, CAST(? AS BIGINT) FROM sessions WHERE id IN `+in+` ON CONFLICT DO NOTHING`)
+	if _, err := tx.SQL().ExecContext(ctx, tomb, append([]any{now}, args...)...); err != nil {
+		return nil, 0, fmt.Errorf("note forgotten sessions: %w", err)
+	}
 	for _, table := range ForgetTables[:len(ForgetTables)-1] {
 		col := "session_id"
 		if table == "sessions" {
@@ -147,6 +153,34 @@ func (db *DB) DeleteSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, now
 		counts[table] = int(n)
 	}
 	return counts, int(noted), nil
+}
+
+// ForgottenSessions returns which of the public ids of a project's
+// sessions were deleted by forgetting a person: batches of theirs replayed
+// from the write-ahead log must not be recorded again.
+func (db *DB) ForgottenSessions(ctx context.Context, projectID int64, publicIDs []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(publicIDs) == 0 {
+		return out, nil
+	}
+	args := []any{projectID}
+	for _, id := range publicIDs {
+		args = append(args, id)
+	}
+	rows, err := db.db.Read().QueryContext(ctx,
+		`SELECT public_id FROM forgotten_sessions WHERE project_id = ? AND public_id IN `+List(len(publicIDs)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("forgotten sessions: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("forgotten sessions: %w", err)
+		}
+		out[id] = true
+	}
+	return out, rows.Err()
 }
 
 // DeleteVisitorsWithoutSessions deletes, inside tx, the rows of those of a
