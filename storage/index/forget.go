@@ -2,7 +2,9 @@ package index
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -134,11 +136,8 @@ func (db *DB) DeleteSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, now
 		return nil, 0, fmt.Errorf("note segment objects: %w", err)
 	}
 	noted, _ := res.RowsAffected()
-	tomb := db.pick(
-		`INSERT OR IGNORE INTO forgotten_sessions (project_id, public_id, forgotten_at) SELECT project_id, public_id, ? FROM sessions WHERE id IN `+in,
-		`INSERT INTO forgotten_sessions (project_id, public_id, forgotten_at) SELECT project_id, public_id, CAST(? AS BIGINT) FROM sessions WHERE id IN `+in+` ON CONFLICT DO NOTHING`)
-	if _, err := tx.SQL().ExecContext(ctx, tomb, append([]any{now}, args...)...); err != nil {
-		return nil, 0, fmt.Errorf("note forgotten sessions: %w", err)
+	if err := db.tombstone(ctx, tx, in, args, now); err != nil {
+		return nil, 0, err
 	}
 	for _, table := range ForgetTables[:len(ForgetTables)-1] {
 		col := "session_id"
@@ -155,6 +154,47 @@ func (db *DB) DeleteSessions(ctx context.Context, tx *sqldb.Tx, ids []int64, now
 	return counts, int(noted), nil
 }
 
+// tombstone notes the sessions of ids (the placeholder list in) as
+// forgotten, by the hash of their public id.
+func (db *DB) tombstone(ctx context.Context, tx *sqldb.Tx, in string, ids []any, now int64) error {
+	rows, err := tx.SQL().QueryContext(ctx, `SELECT project_id, public_id FROM sessions WHERE id IN `+in, ids...)
+	if err != nil {
+		return fmt.Errorf("read forgotten sessions: %w", err)
+	}
+	type tomb struct {
+		project int64
+		hash    string
+	}
+	var tombs []tomb
+	for rows.Next() {
+		var p int64
+		var id string
+		if err := rows.Scan(&p, &id); err != nil {
+			rows.Close()
+			return fmt.Errorf("read forgotten sessions: %w", err)
+		}
+		tombs = append(tombs, tomb{p, sessionHash(id)})
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read forgotten sessions: %w", err)
+	}
+	ins := db.pick(
+		`INSERT OR IGNORE INTO forgotten_sessions (project_id, session_hash, forgotten_at) VALUES (?, ?, ?)`,
+		`INSERT INTO forgotten_sessions (project_id, session_hash, forgotten_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING`)
+	for _, tb := range tombs {
+		if _, err := tx.SQL().ExecContext(ctx, ins, tb.project, tb.hash, now); err != nil {
+			return fmt.Errorf("note forgotten session: %w", err)
+		}
+	}
+	return nil
+}
+
+func sessionHash(publicID string) string {
+	h := sha256.Sum256([]byte(publicID))
+	return hex.EncodeToString(h[:])
+}
+
 // ForgottenSessions returns which of the public ids of a project's
 // sessions were deleted by forgetting a person: batches of theirs replayed
 // from the write-ahead log must not be recorded again.
@@ -164,21 +204,24 @@ func (db *DB) ForgottenSessions(ctx context.Context, projectID int64, publicIDs 
 		return out, nil
 	}
 	args := []any{projectID}
+	byHash := map[string]string{}
 	for _, id := range publicIDs {
-		args = append(args, id)
+		h := sessionHash(id)
+		byHash[h] = id
+		args = append(args, h)
 	}
 	rows, err := db.db.Read().QueryContext(ctx,
-		`SELECT public_id FROM forgotten_sessions WHERE project_id = ? AND public_id IN `+List(len(publicIDs)), args...)
+		`SELECT session_hash FROM forgotten_sessions WHERE project_id = ? AND session_hash IN `+List(len(publicIDs)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("forgotten sessions: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
+		var h string
+		if err := rows.Scan(&h); err != nil {
 			return nil, fmt.Errorf("forgotten sessions: %w", err)
 		}
-		out[id] = true
+		out[byHash[h]] = true
 	}
 	return out, rows.Err()
 }

@@ -1,9 +1,10 @@
--- Sessions deleted by "forget a person": their public ids, so that the
+-- Sessions deleted by "forget a person", by the SHA-256 of their public id
+-- (the id itself is gone with the person), so that the
 -- write-ahead log replayed at a restart (whose files may still hold batches
 -- of those sessions) does not record them again.
 CREATE TABLE forgotten_sessions (
 	project_id   BIGINT NOT NULL,
-	public_id    TEXT   NOT NULL,
+	session_hash TEXT   NOT NULL, -- hex SHA-256 of the public id
 	forgotten_at BIGINT NOT NULL, -- unix ms
-	PRIMARY KEY (project_id, public_id)
+	PRIMARY KEY (project_id, session_hash)
 );
