@@ -167,6 +167,10 @@ const beaconWait = 10 * time.Second
 type Result struct {
 	Accepted  int  `json:"accepted"`
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Filtered names the recording rule that kept the batch out of storage
+	// (bot, sampled_out, url_denied, before_trigger); it is still answered
+	// 202, as a client must not retry it.
+	Filtered string `json:"filtered,omitempty"`
 }
 
 // Recorder is the ingest pipeline. Create it with New, stop it with Close.
@@ -179,6 +183,8 @@ type Recorder struct {
 	wal       *wal.Log
 	dec       *Decoder
 	ua        *UAParser
+	bots      *BotList // nil without the embedded list: then the UA parser's bot flag alone
+	rm        *ruleMetrics
 	observers []Observer
 	m         *metrics
 	keyLimit  *ratelimit.Limiter
@@ -222,6 +228,7 @@ type Recorder struct {
 type projectEntry struct {
 	project  *index.Project
 	redactor *Redactor
+	rules    *ruleSet
 	loaded   time.Time
 }
 
@@ -248,6 +255,10 @@ type session struct {
 	pendingBytes int64
 	refs         int // in-flight ingest calls, which keep the session in the map
 	closed       bool
+
+	// Guarded by ingestMu: the last accepted batch ended on a page the
+	// project's URL rules deny (see Rules).
+	pageDenied bool
 }
 
 // entry is one accepted batch on its way through the two index stages and
@@ -317,6 +328,10 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		return nil, err
 	}
 	r.m = newMetrics(reg, r)
+	r.rm = newRuleMetrics(reg)
+	if r.bots, err = LoadBots(); err != nil {
+		r.log.Warn("crawler list unavailable; drop_bots relies on the User-Agent parser alone", slog.Any("error", err))
+	}
 	if err := r.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -384,11 +399,15 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	b.UserAgent = truncate(req.UserAgent, 512)
 	b.IP = ip
 	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))
-	return r.accept(ctx, b)
+	if rule := r.screen(pe.rules, b); rule != "" {
+		return r.filtered(rule, b), nil
+	}
+	return r.accept(ctx, b, pe.rules)
 }
 
-// accept runs dedupe and the durable append for a parsed batch.
-func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
+// accept runs the recording rules that depend on the session's state,
+// dedupe and the durable append for a parsed batch.
+func (r *Recorder) accept(ctx context.Context, b *Batch, rules *ruleSet) (Result, error) {
 	s, err := r.acquire(ctx, sessKey{b.ProjectID, b.SessionID})
 	if err != nil {
 		return Result{}, err
@@ -399,6 +418,7 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	defer s.ingestMu.Unlock()
 	r.mu.Lock()
 	dup := s.seen[b.Seq]
+	stored := len(s.seen) > 0
 	full := r.buffered > 2*r.cfg.MaxBuffered
 	r.mu.Unlock()
 	if full && !dup {
@@ -407,6 +427,9 @@ func (r *Recorder) accept(ctx context.Context, b *Batch) (Result, error) {
 	if dup {
 		r.m.batches.WithLabelValues("duplicate").Inc()
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
+	}
+	if rule := r.gate(rules, s, b, stored); rule != "" {
+		return r.filtered(rule, b), nil
 	}
 	rec := encodeBatch(b)
 	events := rrweb.SplitAll(b.Events)
@@ -553,7 +576,7 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 		r.log.Warn("project redaction settings unreadable, using defaults", "project", p.ID, slog.Any("error", err))
 		rules = r.cfg.Redact
 	}
-	pe = &projectEntry{project: p, redactor: NewRedactor(rules), loaded: r.now()}
+	pe = &projectEntry{project: p, redactor: NewRedactor(rules), rules: r.projectRules(p), loaded: r.now()}
 	r.projMu.Lock()
 	if len(r.projects) > 10000 {
 		clear(r.projects)
@@ -565,8 +588,11 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 
 // CheckProjectSettings reports what the recorder cannot use in a project's
 // settings JSON: "redact_params" and "allow_params" must be lists of
-// parameter names.
+// parameter names, "recording" valid Rules.
 func CheckProjectSettings(settings json.RawMessage) error {
+	if _, err := ParseRules(settings); err != nil {
+		return err
+	}
 	r, err := projectRedactRules(RedactRules{}, settings)
 	if err != nil {
 		return err
