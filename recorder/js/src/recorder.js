@@ -998,6 +998,7 @@ var api = {
       return new Promise(function (resolve) {
         try {
           if (!sess) return resolve(!started);
+          if (waiting() || !qualified()) return resolve(false); // held back by the rules
           while (cut(BATCH)) {}
           if (!outbox.length) return resolve(true);
           waiters.push({ it: outbox[outbox.length - 1], f: resolve });
