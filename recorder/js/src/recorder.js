@@ -670,6 +670,10 @@ function custom(tag, payload) {
 function onRecording() {
   if (!started || recording || !stopRecord) return;
   recording = true;
+  // After rrweb's own listeners (added anew whenever rrweb starts), so
+  // trailmap/click follows rrweb's click.
+  D.removeEventListener('click', clickListener, true);
+  D.addEventListener('click', clickListener, true);
   pageFacts();
   var p = pending;
   pending = [];
@@ -856,8 +860,7 @@ function begin() {
   if (fresh || !chan) restore();
   else ask();
   listen(true);
-  // After rrweb's own listeners, so trailmap/click follows rrweb's click.
-  D.addEventListener('click', clickListener, true);
+  D.addEventListener('click', clickListener, true); // for URL changes; again in onRecording
   tickTimer = setInterval(guard(tick), TICK);
   lastURL = pageURL();
   qualifyCheck();
