@@ -680,6 +680,11 @@ function onRecording() {
   p.forEach(function (c) {
     custom(c[0], c[1]);
   });
+  // A trigger tracked before the rules were known.
+  var t = rules.start_after;
+  if (t && t.event && p.some(function (c) {
+    return c[0] === t.event;
+  })) trigger({ event: t.event });
   try {
     resizeObserver = new ResizeObserver(guard(docLater));
     resizeObserver.observe(D.documentElement);
@@ -963,15 +968,15 @@ var api = {
     var user = { id: clip(id, 256) };
     var t = plain(traits);
     if (t) user.traits = t;
-    if (started) identifyNow(user);
-    else pendingUser = user;
+    if (started && sess) identifyNow(user);
+    else pendingUser = user; // taken up when the session starts
   }),
   track: guard(function (name, props) {
     name = clip(name, 200);
     if (!name || name.indexOf(NS + '/') === 0) return;
     if (started || pending.length < 100) custom(name, plain(props) || {});
     var t = rules.start_after;
-    if (started && t && t.event === name && !denied) trigger({ event: name });
+    if (started && sess && t && t.event === name && !denied) trigger({ event: name });
   }),
   consent: guard(function (yes) {
     if (yes) {
