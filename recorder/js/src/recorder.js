@@ -104,6 +104,7 @@ var ready = Promise.resolve(); // resolved when no handshake is in progress
 var readyDone = null;
 var rules = {}; // the project's recording rules (Rules in recorder/rules.go)
 var rulesLoad = null; // promise of rules: true when recording may start
+var rulesKnown = false; // this page has the server's rules (until then nothing is sent)
 var gen = 0; // start() calls, so a stale rules answer starts nothing
 var denied = false; // this page's URL is not recorded
 var marks = []; // buf positions where a checkout (Meta + full snapshot) starts, while waiting for the trigger
@@ -195,7 +196,10 @@ function loadRules() {
       .then(function (res) {
         if (res.status === 401) return false;
         return res.ok ? res.json().then(function (r) {
-          if (r && typeof r === 'object') rules = r;
+          if (r && typeof r === 'object') {
+            rules = r;
+            sset(SS, NS + '_rules', JSON.stringify(r));
+          }
           return true;
         }) : true;
       })
@@ -256,6 +260,7 @@ function waiting() {
 // qualified: the session has lasted and done enough to be sent.
 function qualified() {
   if (!sess || sess.ok) return true;
+  if (!rulesKnown) return false;
   if (!(Date.now() - sess.start >= (rules.min_duration_ms || 0) && (!rules.require_interaction || sess.act))) return false;
   sess.ok = 1;
   saveSession();
@@ -379,7 +384,7 @@ function trim() {
 // cut moves up to limit characters of buffered events into a new batch at
 // the end of the outbox, and returns it (null when there is nothing).
 function cut(limit, held) {
-  if (asking || waiting() || (!held && !qualified()) || (!buf.length && !dropped)) return null;
+  if (asking || waiting() || (!held && !(rulesKnown && qualified())) || (!buf.length && !dropped)) return null;
   var parts = [];
   var size = 0;
   var k = 0;
@@ -433,7 +438,7 @@ function later(ms) {
 
 function pump() {
   if (asking || inflight || retryTimer || !ingest || !key) return;
-  if (sess && !qualified()) return settle(false);
+  if (sess && !(rulesKnown && qualified())) return settle(false);
   if (!outbox.length && !cut(BATCH)) return settle(true);
   var item = (inflight = outbox[0]);
   gzip(item)
@@ -623,7 +628,7 @@ function asked(copy) {
 // hide sends everything left synchronously, as the page may be going away.
 // While asking it sends nothing: a hidden tab still gets the answer.
 function hide() {
-  if (sess && !qualified()) {
+  if (sess && !(rulesKnown && qualified())) {
     // Held until the session qualifies: kept for the next page of the visit.
     while (cut(BEACON, true)) {}
     saveSession();
@@ -827,15 +832,66 @@ function listen(on) {
 
 // ---- lifecycle ----------------------------------------------------------
 
+// start records at once, with the rules an earlier page of the visit
+// cached; until this page has the server's, nothing is sent (a page left
+// before keeps its batches for the next one), so a quick navigation loses
+// nothing.
 function start() {
   if (started || !key || !ingest) return;
   started = true;
   var g = ++gen;
+  try {
+    var c = JSON.parse(sget(SS, NS + '_rules'));
+    if (c && typeof c === 'object') rules = c;
+  } catch (e) {}
+  begin();
   loadRules().then(guard(function (ok) {
     if (g !== gen || !started) return; // stopped meanwhile
+    rulesKnown = true;
     if (!ok) return halt(); // unknown write key
-    begin();
+    applyRules();
+    pump();
   }));
+}
+
+// applyRules applies the server's rules to what was recorded before they came.
+function applyRules() {
+  if (!sess) return;
+  if (!sampled(sess.sid)) {
+    halt();
+    buf = [];
+    bufChars = dropped = 0;
+    outbox.slice().forEach(remove);
+    restore(true);
+    return;
+  }
+  if (!denied && !allowed(location.href)) {
+    pause();
+    buf = [];
+    bufChars = 0;
+  }
+  if (waiting()) {
+    outbox.slice().forEach(remove); // held from pages before the trigger
+    restore(true);
+    if (!marks.length && buf.length) marks = [0];
+    checkouts();
+    urlTrigger();
+  }
+  qualifyCheck();
+}
+
+// checkouts takes a full snapshot every buffer_ms while waiting for the
+// trigger, so what precedes it can start at a full snapshot.
+function checkouts() {
+  if (checkoutTimer || !waiting()) return;
+  checkoutTimer = setInterval(guard(function () {
+    if (!waiting()) {
+      clearInterval(checkoutTimer);
+      checkoutTimer = 0;
+      return;
+    }
+    if (recording) record.takeFullSnapshot(true);
+  }), Math.max(1000, rules.start_after.buffer_ms || 10e3));
 }
 
 function begin() {
@@ -869,14 +925,7 @@ function begin() {
   tickTimer = setInterval(guard(tick), TICK);
   lastURL = pageURL();
   qualifyCheck();
-  if (waiting()) {
-    // A checkout every buffer_ms, so what precedes the trigger can start
-    // at a full snapshot.
-    checkoutTimer = setInterval(guard(function () {
-      if (!waiting()) return clearInterval(checkoutTimer);
-      if (recording) record.takeFullSnapshot(true);
-    }), Math.max(1000, rules.start_after.buffer_ms || 10e3));
-  }
+  checkouts();
   if (allowed(location.href)) recordPage();
   else denied = true;
   urlTrigger();
@@ -932,6 +981,7 @@ function halt() {
   started = recording = denied = false;
   clearTimeout(qualifyTimer);
   clearInterval(checkoutTimer);
+  checkoutTimer = 0;
   if (!asking) closeChan(); // else once answered: stop() may come before that
   try {
     if (stopRecord) stopRecord();
@@ -994,6 +1044,7 @@ var api = {
     pendingUser = null;
     sdel(LS, NS + '_vid');
     sdel(SS, NS);
+    sdel(SS, NS + '_rules');
     sess = null;
     sset(LS, NS + '_consent', '0'); // the refusal is remembered, nothing else is kept
   }),
