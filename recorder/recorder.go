@@ -181,6 +181,10 @@ const beaconWait = 10 * time.Second
 type Result struct {
 	Accepted  int  `json:"accepted"`
 	Duplicate bool `json:"duplicate,omitempty"`
+	// Filtered names the recording rule that kept the batch out of storage
+	// (bot, sampled_out, url_denied, before_trigger); it is still answered
+	// 202, as a client must not retry it.
+	Filtered string `json:"filtered,omitempty"`
 }
 
 // Recorder is the ingest pipeline. Create it with New, stop it with Close.
@@ -193,6 +197,8 @@ type Recorder struct {
 	wal       *wal.Log
 	dec       *Decoder
 	ua        *UAParser
+	bots      *BotList // nil without the embedded list: then the UA parser's bot flag alone
+	rm        *ruleMetrics
 	observers []Observer
 	m         *metrics
 	gm        *guardMetrics
@@ -243,6 +249,7 @@ type projectEntry struct {
 	redactor        *Redactor
 	quota           Quota
 	requireIdentity bool // drop identify claims without a valid signature
+	rules           *ruleSet
 	loaded          time.Time
 }
 
@@ -269,6 +276,10 @@ type session struct {
 	pendingBytes int64
 	refs         int // in-flight ingest calls, which keep the session in the map
 	closed       bool
+
+	// Guarded by ingestMu: the last accepted batch ended on a page the
+	// project's URL rules deny (see Rules).
+	pageDenied bool
 }
 
 // entry is one accepted batch on its way through the two index stages and
@@ -347,6 +358,10 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 	r.m = newMetrics(reg, r)
 	r.gm = newGuardMetrics(reg, r.m)
 	r.quotas = newQuotas(db.UsageOn, r.log, r.now)
+	r.rm = newRuleMetrics(reg)
+	if r.bots, err = LoadBots(); err != nil {
+		r.log.Warn("crawler list unavailable; drop_bots relies on the User-Agent parser alone", slog.Any("error", err))
+	}
 	if err := r.recover(ctx); err != nil {
 		return nil, err
 	}
@@ -422,12 +437,15 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	b.IP = ip
 	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))
 	r.verifyIdentity(pe, b)
-	return r.accept(ctx, b, pe.quota)
+	if rule := r.screen(pe.rules, b); rule != "" {
+		return r.filtered(rule, b), nil
+	}
+	return r.accept(ctx, b, pe.quota, pe.rules)
 }
 
-// accept runs dedupe, the quota check and the durable append for a parsed
-// batch.
-func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota) (Result, error) {
+// accept runs the recording rules that depend on the session's state,
+// dedupe, the quota check and the durable append for a parsed batch.
+func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *ruleSet) (Result, error) {
 	s, err := r.acquire(ctx, sessKey{b.ProjectID, b.SessionID})
 	if err != nil {
 		return Result{}, err
@@ -438,6 +456,7 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota) (Result, e
 	defer s.ingestMu.Unlock()
 	r.mu.Lock()
 	dup := s.seen[b.Seq]
+	stored := len(s.seen) > 0
 	full := r.buffered > 2*r.cfg.MaxBuffered
 	r.mu.Unlock()
 	if full && !dup {
@@ -447,14 +466,15 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota) (Result, e
 		r.m.batches.WithLabelValues("duplicate").Inc()
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
 	}
+	if rule := r.gate(rules, s, b, stored); rule != "" {
+		return r.filtered(rule, b), nil
+	}
 	var ch *charge
 	if !quota.off() {
 		ch = &charge{project: b.ProjectID, day: dayOf(b.ReceivedAt), use: index.Usage{Events: int64(len(b.Events)), Bytes: rawSize(b)}}
-		r.mu.Lock()
-		if len(s.seen) == 0 { // only a session's first batch counts (and is refused) as a session
+		if !stored { // only a session's first batch counts (and is refused) as a session
 			ch.use.Sessions = 1
 		}
-		r.mu.Unlock()
 		if err := r.quotas.take(ctx, quota, *ch); err != nil {
 			var qe *QuotaError
 			if errors.As(err, &qe) {
@@ -623,7 +643,8 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 	if err != nil {
 		r.log.Warn("project identity settings unreadable, not requiring verification", "project", p.ID, slog.Any("error", err))
 	}
-	pe = &projectEntry{project: p, redactor: NewRedactor(rules), quota: quota, requireIdentity: requireID, loaded: r.now()}
+	pe = &projectEntry{project: p, redactor: NewRedactor(rules), quota: quota, requireIdentity: requireID,
+		rules: r.projectRules(p), loaded: r.now()}
 	r.projMu.Lock()
 	if len(r.projects) > 10000 {
 		clear(r.projects)
@@ -637,12 +658,15 @@ func (r *Recorder) project(ctx context.Context, key string) (*projectEntry, erro
 // settings JSON: "redact_params" and "allow_params" must be lists of
 // parameter names, "quota" an object of non-negative "sessions_per_day",
 // "events_per_day" and "bytes_per_day", "require_verified_identity" a
-// boolean.
+// boolean, "recording" valid Rules.
 func CheckProjectSettings(settings json.RawMessage) error {
 	if _, err := projectQuota(Quota{}, settings); err != nil {
 		return err
 	}
 	if _, err := projectIdentity(settings); err != nil {
+		return err
+	}
+	if _, err := ParseRules(settings); err != nil {
 		return err
 	}
 	r, err := projectRedactRules(RedactRules{}, settings)

@@ -36,6 +36,7 @@ func (s *Server) routes(e *echo.Echo) {
 		MaxAge:        86400,
 	}))
 	ingest.POST("", s.ingest)
+	ingest.GET("/config", s.ingestConfig)
 	ingest.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
 
 	// Dashboard API: bearer token or the UI's login cookie.

@@ -51,6 +51,9 @@ func (c Config) Validate() error {
 // Ingester is what the server needs of the recorder.
 type Ingester interface {
 	Ingest(ctx context.Context, req recorder.Request) (recorder.Result, error)
+	// RecordingRules returns the recording rules of a write key's project
+	// (recorder.ErrUnknownKey).
+	RecordingRules(ctx context.Context, key string) (recorder.Rules, error)
 }
 
 // Streamer is what the server needs of replay.

@@ -26,6 +26,18 @@
 // the original. After a navigation nobody answers: the previous page of the
 // tab is gone, or in the back-forward cache with its channel closed (a
 // message to it would evict it from that cache).
+//
+// Recording rules: the project's rules ("recording" in its settings) come
+// from GET /api/v1/ingest/config before rrweb starts (the browser caches
+// them for a minute). A session outside the sample records nothing; a page
+// whose URL is denied is not recorded (rrweb stops there and starts afresh,
+// with a full snapshot, on the next allowed page of a single-page app);
+// with start_after, events are kept in memory only (the last buffer_ms to
+// 2 x buffer_ms, from a full snapshot taken every buffer_ms) until the
+// trigger, then sent, marker first; with min_duration_ms or
+// require_interaction, batches are held (and kept in sessionStorage across
+// pages) until the session qualifies. The server checks sampling, URLs and
+// the trigger again.
 import { record } from '@rrweb/record';
 
 var W = window;
@@ -90,6 +102,14 @@ var chan = null; // BroadcastChannel shared by the pages of this write key
 var asking = 0; // timer while asking whether a live tab holds sess.sid
 var ready = Promise.resolve(); // resolved when no handshake is in progress
 var readyDone = null;
+var rules = {}; // the project's recording rules (Rules in recorder/rules.go)
+var rulesLoad = null; // promise of rules: true when recording may start
+var rulesKnown = false; // this page has the server's rules (until then nothing is sent)
+var gen = 0; // start() calls, so a stale rules answer starts nothing
+var denied = false; // this page's URL is not recorded
+var marks = []; // buf positions where a checkout (Meta + full snapshot) starts, while waiting for the trigger
+var qualifyTimer = 0;
+var checkoutTimer = 0;
 
 function guard(fn) {
   return function () {
@@ -162,8 +182,137 @@ function saveSession() {
 }
 
 function newSession(user) {
-  sess = { sid: newId(), seq: 0, last: Date.now(), user: user || null };
+  sess = { sid: newId(), seq: 0, last: Date.now(), start: Date.now(), user: user || null };
 }
+
+// ---- rules --------------------------------------------------------------
+
+// loadRules fetches the project's recording rules once; a failure other
+// than an unknown key records with none (the server applies its part).
+function loadRules() {
+  if (!rulesLoad) {
+    rulesLoad = nativeFetch
+      .call(W, ingest + '/config?key=' + encodeURIComponent(key), { credentials: 'omit' })
+      .then(function (res) {
+        if (res.status === 401) return false;
+        return res.ok ? res.json().then(function (r) {
+          if (r && typeof r === 'object') {
+            rules = r;
+            sset(SS, NS + '_rules', JSON.stringify(r));
+          }
+          return true;
+        }) : true;
+      })
+      .catch(function () {
+        return true;
+      });
+  }
+  return rulesLoad;
+}
+
+// pattern compiles a URL pattern as the server does (recorder/rules.go):
+// anchored at the start, "*" any characters, a trailing "$" anchors the end.
+function pattern(p) {
+  var end = /\$$/.test(p);
+  if (end) p = p.slice(0, -1);
+  var re = new RegExp('^' + p.split('*').map(function (s) {
+    return s.replace(/[.*+?^${}()|[\]\\\/]/g, '\\$&');
+  }).join('.*') + (end ? '$' : ''));
+  re.path = p.charAt(0) === '/';
+  return re;
+}
+
+function matches(list, href) {
+  var rest = href.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/, '');
+  if (rest.charAt(0) !== '/') rest = '/' + rest;
+  return (list || []).some(function (p) {
+    try {
+      var re = pattern(p);
+      return re.test(re.path ? rest : href);
+    } catch (e) {
+      return false;
+    }
+  });
+}
+
+function allowed(href) {
+  var a = rules.allow_urls;
+  return !(a && a.length && !matches(a, href)) && !matches(rules.deny_urls, href);
+}
+
+// sampled: the FNV-1a hash of the session id below sample_rate x 2^32.
+function sampled(sid) {
+  var r = rules.sample_rate;
+  if (r == null || r >= 1) return true;
+  var h = 0x811c9dc5;
+  for (var i = 0; i < sid.length; i++) {
+    h ^= sid.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h < r * 4294967296;
+}
+
+// waiting: the session has not met its start trigger; nothing leaves.
+function waiting() {
+  return !!(rules.start_after && sess && !sess.trig);
+}
+
+// qualified: the session has lasted and done enough to be sent.
+function qualified() {
+  if (!sess || sess.ok) return true;
+  if (!rulesKnown) return false;
+  if (!(Date.now() - sess.start >= (rules.min_duration_ms || 0) && (!rules.require_interaction || sess.act))) return false;
+  sess.ok = 1;
+  saveSession();
+  return true;
+}
+
+function qualifyCheck() {
+  clearTimeout(qualifyTimer);
+  qualifyTimer = 0;
+  if (!sess || sess.ok) return;
+  if (qualified()) return later(0);
+  if (!rules.require_interaction || sess.act) {
+    qualifyTimer = setTimeout(guard(qualifyCheck), Math.max(50, sess.start + (rules.min_duration_ms || 0) - Date.now()));
+  }
+}
+
+// trigger starts sending a waiting session: the buffer from the checkout
+// before the last buffer_ms, behind a marker the server accepts it by.
+function trigger(what) {
+  if (!waiting()) return;
+  sess.trig = 1;
+  saveSession();
+  keepLast(Date.now());
+  marks = [];
+  var first = buf.length ? buf[0].ts : Date.now();
+  buf.unshift({ t: 5, s: JSON.stringify({ type: 5, timestamp: first, data: { tag: NS + '/trigger', payload: what } }) });
+  bufChars += buf[0].s.length;
+  later(0);
+}
+
+// keepLast drops what came before the latest checkout that started at
+// least buffer_ms before now.
+function keepLast(now) {
+  var from = 0;
+  for (var i = 0; i < marks.length; i++) {
+    if (marks[i] < buf.length && buf[marks[i]].ts <= now - rules.start_after.buffer_ms) from = marks[i];
+  }
+  if (!from) return;
+  for (var j = 0; j < from; j++) bufChars -= buf[j].s.length;
+  buf.splice(0, from);
+  marks = marks.map(function (m) {
+    return m - from;
+  }).filter(function (m) {
+    return m >= 0;
+  });
+}
+
+function urlTrigger() {
+  var t = rules.start_after;
+  if (t && t.url && matches([t.url], location.href)) trigger({ url: location.href });
+}
+
 
 // ---- buffer -------------------------------------------------------------
 
@@ -174,11 +323,26 @@ function isActivity(ev) {
   return ev.type === 2 || ev.type === 4;
 }
 
+// An interaction for require_interaction: click, scroll, input, touch, media, drag.
+function isInteraction(ev) {
+  return ev.type === 3 && [2, 3, 5, 6, 7, 12].indexOf(ev.data.source) >= 0;
+}
+
 function onEvent(ev) {
   var now = Date.now();
   if (isActivity(ev)) {
     if (now - sess.last > IDLE) rotate();
     sess.last = now;
+    if (!started) return; // rotate left the sample
+  }
+  if (!sess.act && isInteraction(ev)) {
+    sess.act = 1;
+    qualifyCheck();
+  }
+  if (waiting() && ev.type === 2) {
+    // A checkout: keep from its Meta event on, and forget what is too old.
+    marks.push(buf.length && buf[buf.length - 1].t === 4 ? buf.length - 1 : buf.length);
+    keepLast(now);
   }
   if (ev.type === 2 && !recording) {
     // rrweb accepts custom events only once its start returns.
@@ -189,7 +353,7 @@ function onEvent(ev) {
 }
 
 function push(s, type) {
-  buf.push({ t: type, s: s });
+  buf.push({ t: type, s: s, ts: Date.now() });
   bufChars += s.length;
   if (bufChars > BUF_MAX || buf.length > BUF_EVENTS) trim();
   if (bufChars > SOON) later(0);
@@ -213,13 +377,14 @@ function trim() {
     }
     buf = out;
   }
+  marks = [];
   needSnapshot = true;
 }
 
 // cut moves up to limit characters of buffered events into a new batch at
 // the end of the outbox, and returns it (null when there is nothing).
-function cut(limit) {
-  if (asking || (!buf.length && !dropped)) return null;
+function cut(limit, held) {
+  if (asking || waiting() || (!held && !(rulesKnown && qualified())) || (!buf.length && !dropped)) return null;
   var parts = [];
   var size = 0;
   var k = 0;
@@ -250,6 +415,8 @@ function rotate() {
   while (cut(BATCH)) {}
   newSession(sess.user);
   saveSession();
+  if (!sampled(sess.sid)) return halt();
+  qualifyCheck();
   if (recording) {
     // Inside rrweb's emit, as its own checkouts are: the snapshot lands
     // before the event that woke the session up.
@@ -271,6 +438,7 @@ function later(ms) {
 
 function pump() {
   if (asking || inflight || retryTimer || !ingest || !key) return;
+  if (sess && !(rulesKnown && qualified())) return settle(false);
   if (!outbox.length && !cut(BATCH)) return settle(true);
   var item = (inflight = outbox[0]);
   gzip(item)
@@ -460,6 +628,13 @@ function asked(copy) {
 // hide sends everything left synchronously, as the page may be going away.
 // While asking it sends nothing: a hidden tab still gets the answer.
 function hide() {
+  if (sess && !(rulesKnown && qualified())) {
+    // Held until the session qualifies: kept for the next page of the visit.
+    while (cut(BEACON, true)) {}
+    saveSession();
+    outbox.forEach(persist);
+    return;
+  }
   while (cut(BEACON)) {}
   saveSession();
   outbox.slice().forEach(function (item) {
@@ -487,6 +662,7 @@ function beacon(item) {
 // ---- page facts ---------------------------------------------------------
 
 function custom(tag, payload) {
+  if (denied) return; // nothing of a page that is not recorded
   if (recording) {
     try {
       record.addCustomEvent(tag, payload);
@@ -497,9 +673,11 @@ function custom(tag, payload) {
 }
 
 function onRecording() {
-  if (!started || recording) return;
+  if (!started || recording || !stopRecord) return;
   recording = true;
-  // After rrweb's own listeners, so trailmap/click follows rrweb's click.
+  // After rrweb's own listeners (added anew whenever rrweb starts), so
+  // trailmap/click follows rrweb's click.
+  D.removeEventListener('click', clickListener, true);
   D.addEventListener('click', clickListener, true);
   pageFacts();
   var p = pending;
@@ -507,6 +685,11 @@ function onRecording() {
   p.forEach(function (c) {
     custom(c[0], c[1]);
   });
+  // A trigger tracked before the rules were known.
+  var t = rules.start_after;
+  if (t && t.event && p.some(function (c) {
+    return c[0] === t.event;
+  })) trigger({ event: t.event });
   try {
     resizeObserver = new ResizeObserver(guard(docLater));
     resizeObserver.observe(D.documentElement);
@@ -532,14 +715,38 @@ function pageURL() {
 // and trailmap/page. It runs after clicks, on history events and each tick,
 // so the page's History API is left alone.
 function checkURL() {
-  if (!recording) return;
+  if (!started) return;
   var u = pageURL();
   if (u === lastURL) return;
   var from = lastURL;
   lastURL = u;
+  if (!allowed(location.href)) return pause();
+  if (denied) return resumePage();
+  if (!recording) return;
   push(JSON.stringify({ type: 4, timestamp: Date.now(), data: { href: location.href, width: W.innerWidth, height: W.innerHeight } }), 4);
   custom(NS + '/page', { referrer: from, title: D.title });
   docLater();
+  urlTrigger();
+}
+
+// pause stops recording on a page whose URL is denied; what was recorded
+// before it is sent as usual.
+function pause() {
+  denied = true;
+  recording = false;
+  try {
+    if (stopRecord) stopRecord();
+  } catch (e) {}
+  stopRecord = null;
+  pending = [];
+}
+
+// resumePage starts recording again, with a full snapshot, on an allowed
+// page after a denied one.
+function resumePage() {
+  denied = false;
+  recordPage();
+  urlTrigger();
 }
 
 function docSize() {
@@ -561,6 +768,7 @@ function docLater() {
 
 function onClick(e) {
   setTimeout(guard(checkURL), 100);
+  if (!recording) return;
   var el = e.composedPath ? e.composedPath()[0] : e.target;
   if (!el || el.nodeType !== 1) el = e.target;
   if (el && el.nodeType === 3) el = el.parentElement;
@@ -624,9 +832,69 @@ function listen(on) {
 
 // ---- lifecycle ----------------------------------------------------------
 
+// start records at once, with the rules an earlier page of the visit
+// cached; until this page has the server's, nothing is sent (a page left
+// before keeps its batches for the next one), so a quick navigation loses
+// nothing.
 function start() {
   if (started || !key || !ingest) return;
   started = true;
+  var g = ++gen;
+  try {
+    var c = JSON.parse(sget(SS, NS + '_rules'));
+    if (c && typeof c === 'object') rules = c;
+  } catch (e) {}
+  begin();
+  loadRules().then(guard(function (ok) {
+    if (g !== gen || !started) return; // stopped meanwhile
+    rulesKnown = true;
+    if (!ok) return halt(); // unknown write key
+    applyRules();
+    pump();
+  }));
+}
+
+// applyRules applies the server's rules to what was recorded before they came.
+function applyRules() {
+  if (!sess) return;
+  if (!sampled(sess.sid)) {
+    halt();
+    buf = [];
+    bufChars = dropped = 0;
+    outbox.slice().forEach(remove);
+    restore(true);
+    return;
+  }
+  if (!denied && !allowed(location.href)) {
+    pause();
+    buf = [];
+    bufChars = 0;
+  }
+  if (waiting()) {
+    outbox.slice().forEach(remove); // held from pages before the trigger
+    restore(true);
+    if (!marks.length && buf.length) marks = [0];
+    checkouts();
+    urlTrigger();
+  }
+  qualifyCheck();
+}
+
+// checkouts takes a full snapshot every buffer_ms while waiting for the
+// trigger, so what precedes it can start at a full snapshot.
+function checkouts() {
+  if (checkoutTimer || !waiting()) return;
+  checkoutTimer = setInterval(guard(function () {
+    if (!waiting()) {
+      clearInterval(checkoutTimer);
+      checkoutTimer = 0;
+      return;
+    }
+    if (recording) record.takeFullSnapshot(true);
+  }), Math.max(1000, rules.start_after.buffer_ms || 10e3));
+}
+
+function begin() {
   var now = Date.now();
   vid = sget(LS, NS + '_vid');
   if (!ID_RE.test(vid || '')) {
@@ -638,6 +906,13 @@ function start() {
   if (fresh) newSession(sess && typeof sess.user === 'object' ? sess.user : null);
   sess.seq = seqOf(sess);
   sess.last = now;
+  if (!sess.start) sess.ok = 1; // a session from before the rules
+  if (!sampled(sess.sid)) {
+    // Outside the sample: nothing is recorded or sent for this session.
+    saveSession();
+    started = false;
+    return;
+  }
   if (pendingUser) identifyNow(pendingUser);
   saveSession();
   openChan();
@@ -646,7 +921,20 @@ function start() {
   if (fresh || !chan) restore();
   else ask();
   listen(true);
+  D.addEventListener('click', clickListener, true); // for URL changes; again in onRecording
   tickTimer = setInterval(guard(tick), TICK);
+  lastURL = pageURL();
+  qualifyCheck();
+  checkouts();
+  if (allowed(location.href)) recordPage();
+  else denied = true;
+  urlTrigger();
+  pump();
+}
+
+// recordPage starts rrweb on this page; it emits a Meta event and a full
+// snapshot first.
+function recordPage() {
   stopRecord = record({
     emit: guard(onEvent),
     maskAllInputs: true,
@@ -659,7 +947,6 @@ function start() {
       return true;
     },
   });
-  pump();
 }
 
 // resume takes up a page restored from the back-forward cache. Later pages
@@ -691,7 +978,10 @@ function resume(e) {
 
 function halt() {
   if (!started) return;
-  started = recording = false;
+  started = recording = denied = false;
+  clearTimeout(qualifyTimer);
+  clearInterval(checkoutTimer);
+  checkoutTimer = 0;
   if (!asking) closeChan(); // else once answered: stop() may come before that
   try {
     if (stopRecord) stopRecord();
@@ -734,13 +1024,15 @@ var api = {
     if (t) user.traits = t;
     var sig = typeof opts === 'string' ? opts : opts && opts.signature;
     if (typeof sig === 'string' && sig) user.signature = clip(sig, 128);
-    if (started) identifyNow(user);
-    else pendingUser = user;
+    if (started && sess) identifyNow(user);
+    else pendingUser = user; // taken up when the session starts
   }),
   track: guard(function (name, props) {
     name = clip(name, 200);
     if (!name || name.indexOf(NS + '/') === 0) return;
     if (started || pending.length < 100) custom(name, plain(props) || {});
+    var t = rules.start_after;
+    if (started && sess && t && t.event === name && !denied) trigger({ event: name });
   }),
   consent: guard(function (yes) {
     if (yes) {
@@ -758,16 +1050,20 @@ var api = {
     pendingUser = null;
     sdel(LS, NS + '_vid');
     sdel(SS, NS);
+    sdel(SS, NS + '_rules');
     sess = null;
     sset(LS, NS + '_consent', '0'); // the refusal is remembered, nothing else is kept
   }),
   // flush sends what is recorded so far; the promise resolves true once
   // all of it is acknowledged, false when a send fails (retries go on).
   flush: function () {
-    return ready.then(function () {
+    return (rulesLoad || Promise.resolve()).then(function () {
+      return ready;
+    }).then(function () {
       return new Promise(function (resolve) {
         try {
           if (!sess) return resolve(!started);
+          if (waiting() || !qualified()) return resolve(false); // held back by the rules
           while (cut(BATCH)) {}
           if (!outbox.length) return resolve(true);
           waiters.push({ it: outbox[outbox.length - 1], f: resolve });
