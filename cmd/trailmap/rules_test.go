@@ -80,23 +80,6 @@ func listed(t *testing.T, s *servertest.Server, project string) map[string]bool 
 	return m
 }
 
-func metric(t *testing.T, s *servertest.Server, series string) string {
-	t.Helper()
-	resp, err := http.Get(s.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			return v
-		}
-	}
-	t.Fatalf("no series %s in /metrics", series)
-	return ""
-}
-
 func TestRecordingRules(t *testing.T) {
 	s := servertest.Start(t)
 
@@ -199,7 +182,7 @@ func TestRecordingRules(t *testing.T) {
 			t.Fatalf("listed %v", got)
 		}
 		if after := metric(t, s, `trailmap_ingest_filtered_batches_total{rule="bot"}`); after == before {
-			t.Fatalf("bot counter stayed at %s", after)
+			t.Fatalf("bot counter stayed at %v", after)
 		}
 		// Without the rule, a crawler is recorded as before.
 		if _, f := postAs(t, s, s.WriteKey, crawlerUA, "bot-session-03", 0, meta("/"), snapshot); f != "" {
