@@ -404,9 +404,10 @@ func FuzzParseBatch(f *testing.F) {
 		}
 	}
 	lim := DefaultLimits()
-	red := NewRedactor(DefaultRedactRules())
 	f.Fuzz(func(t *testing.T, body []byte) {
-		b, err := ParseBatch(body, lim, red)
+		// No redactor: this checks the scanner against encoding/json, event
+		// for event; FuzzParseBatch_redaction checks what redaction changes.
+		b, err := ParseBatch(body, lim, nil)
 		if !json.Valid(body) {
 			if err == nil {
 				t.Fatalf("accepted invalid JSON %q", body)
@@ -440,11 +441,6 @@ func FuzzParseBatch(f *testing.F) {
 			}
 			if err := json.Unmarshal(events[i], &want); err != nil {
 				t.Fatal(err)
-			}
-			if d, ok := want["data"].(map[string]any); ok && want["type"] == float64(rrweb.Meta) {
-				if h, ok := d["href"].(string); ok {
-					d["href"] = red.URL(h)
-				}
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Fatalf("event %d: got %s want %s", i, ev, events[i])
