@@ -597,7 +597,11 @@ func (r *Recorder) bufferLocked(s *session, e *entry) {
 	}
 	s.pending = append(s.pending, e)
 	s.pendingBytes += e.raw
-	s.lastReceived = r.now()
+	// The latest time a batch came, by the clock's high-water mark: a clock
+	// stepped back and catching up again is not quiet time.
+	if now := r.now(); now.After(s.lastReceived) {
+		s.lastReceived = now
+	}
 	s.closed = false
 	r.buffered += e.raw
 }
@@ -608,6 +612,19 @@ func rawSize(b *Batch) int64 {
 		n += int64(len(ev)) + 1
 	}
 	return n
+}
+
+// ProjectChanged drops what this node cached of a project, so a settings
+// change made through it applies to the next batch and config request
+// (other nodes pick it up within the cache's 10 s).
+func (r *Recorder) ProjectChanged(projectID int64) {
+	r.projMu.Lock()
+	defer r.projMu.Unlock()
+	for key, pe := range r.projects {
+		if pe.project.ID == projectID {
+			delete(r.projects, key)
+		}
+	}
 }
 
 // project resolves a write key, caching projects for a few seconds so a
