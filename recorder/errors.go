@@ -47,6 +47,7 @@ var errorCodes = [...]struct {
 	{ErrTimestampOutOfRange, http.StatusBadRequest, "timestamp_out_of_range"},
 	{ErrQuotaExceeded, http.StatusTooManyRequests, "quota_exceeded"},
 	{ErrInvalidTraits, http.StatusBadRequest, "invalid_traits"},
+	{ErrInvalidRules, http.StatusBadRequest, "invalid_rules"},
 }
 
 // Code maps an error wrapping one of the ingest errors to its HTTP status

@@ -94,7 +94,7 @@ func ParseRules(settings json.RawMessage) (Rules, error) {
 	dec := json.NewDecoder(bytes.NewReader(s.Recording))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return Rules{}, fmt.Errorf("recording: %w", err)
+		return Rules{}, decodeRuleError(err)
 	}
 	if r.StartAfter != nil && r.StartAfter.BufferMS == 0 {
 		r.StartAfter.BufferMS = defaultTriggerBufferMS
@@ -103,6 +103,67 @@ func ParseRules(settings json.RawMessage) (Rules, error) {
 		return Rules{}, err
 	}
 	return r, nil
+}
+
+// ErrInvalidRules is wrapped by the errors of ParseRules about the rules
+// themselves (a *RuleError).
+var ErrInvalidRules = errors.New("invalid recording rules")
+
+// RuleError is a recording rule that cannot be used.
+type RuleError struct {
+	// Field names the rule as in the settings JSON ("sample_rate",
+	// "start_after.url"); "" when the rules as a whole are not JSON of the
+	// expected shape.
+	Field string
+	Msg   string
+}
+
+func (e *RuleError) Error() string { return "recording: " + e.Msg }
+
+// Unwrap makes a RuleError an ErrInvalidRules.
+func (e *RuleError) Unwrap() error { return ErrInvalidRules }
+
+func ruleErr(field, format string, args ...any) error {
+	return &RuleError{Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+// decodeRuleError names the field of a JSON decoding error where it can.
+func decodeRuleError(err error) error {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		want := jsonKind(te.Type.Kind().String())
+		switch te.Field {
+		case "":
+			return ruleErr("", "the rules must be a JSON object, not a JSON %s", te.Value)
+		case "allow_urls", "deny_urls":
+			want = "a list of strings"
+		}
+		return ruleErr(te.Field, "%s must be %s, not a JSON %s", te.Field, want, te.Value)
+	}
+	msg := err.Error()
+	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
+		return ruleErr(strings.Trim(f, `"`), "unknown rule %s", f)
+	}
+	return ruleErr("", "%s", strings.TrimPrefix(msg, "json: "))
+}
+
+// jsonKind says a Go kind the way a JSON writer thinks of it.
+func jsonKind(k string) string {
+	switch k {
+	case "float64":
+		return "a number"
+	case "int64":
+		return "a whole number"
+	case "bool":
+		return "true or false"
+	case "string":
+		return "a string"
+	case "slice":
+		return "a list"
+	case "struct", "ptr":
+		return "an object"
+	}
+	return "of another type"
 }
 
 // ruleSet is Rules ready to apply.
@@ -119,12 +180,12 @@ func compileRules(r Rules) (*ruleSet, error) {
 	if r.SampleRate != nil {
 		v := *r.SampleRate
 		if math.IsNaN(v) || v < 0 || v > 1 {
-			return nil, fmt.Errorf("recording: sample_rate must be between 0 and 1, got %v", v)
+			return nil, ruleErr("sample_rate", "sample_rate must be between 0 and 1, got %v", v)
 		}
 		rs.sample = v
 	}
 	if r.MinDurationMS < 0 || r.MinDurationMS > maxMinDurationMS {
-		return nil, fmt.Errorf("recording: min_duration_ms must be between 0 and %d", maxMinDurationMS)
+		return nil, ruleErr("min_duration_ms", "min_duration_ms must be between 0 and %d", maxMinDurationMS)
 	}
 	var err error
 	if rs.allow, err = compilePatterns("allow_urls", r.AllowURLs); err != nil {
@@ -136,15 +197,15 @@ func compileRules(r Rules) (*ruleSet, error) {
 	if t := r.StartAfter; t != nil {
 		switch {
 		case t.Event == "" && t.URL == "":
-			return nil, errors.New(`recording: start_after needs an "event" or a "url"`)
+			return nil, ruleErr("start_after", `start_after needs an "event" or a "url"`)
 		case len(t.Event) > 200 || strings.HasPrefix(t.Event, internalTagPrefix):
-			return nil, fmt.Errorf("recording: start_after.event must be a trailmap.track name (at most 200 characters, not starting with %q)", internalTagPrefix)
+			return nil, ruleErr("start_after.event", "start_after.event must be a trailmap.track name (at most 200 characters, not starting with %q)", internalTagPrefix)
 		case t.BufferMS < 0 || t.BufferMS > maxTriggerBufferMS:
-			return nil, fmt.Errorf("recording: start_after.buffer_ms must be between 0 and %d", maxTriggerBufferMS)
+			return nil, ruleErr("start_after.buffer_ms", "start_after.buffer_ms must be between 0 and %d", maxTriggerBufferMS)
 		}
 		if t.URL != "" {
 			if rs.trigURL, err = compilePattern(t.URL); err != nil {
-				return nil, fmt.Errorf("recording: start_after.url: %w", err)
+				return nil, ruleErr("start_after.url", "start_after.url: %v", err)
 			}
 		}
 	}
@@ -153,13 +214,13 @@ func compileRules(r Rules) (*ruleSet, error) {
 
 func compilePatterns(name string, pats []string) ([]*regexp.Regexp, error) {
 	if len(pats) > maxURLPatterns {
-		return nil, fmt.Errorf("recording: %s holds %d patterns, at most %d are allowed", name, len(pats), maxURLPatterns)
+		return nil, ruleErr(name, "%s holds %d patterns, at most %d are allowed", name, len(pats), maxURLPatterns)
 	}
 	out := make([]*regexp.Regexp, 0, len(pats))
 	for _, p := range pats {
 		re, err := compilePattern(p)
 		if err != nil {
-			return nil, fmt.Errorf("recording: %s: %w", name, err)
+			return nil, ruleErr(name, "%s: %v", name, err)
 		}
 		out = append(out, re)
 	}

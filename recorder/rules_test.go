@@ -21,7 +21,7 @@ func TestParseRules(t *testing.T) {
 		{name: "rate 0", settings: `{"recording": {"sample_rate": 0}}`},
 		{name: "rate over 1", settings: `{"recording": {"sample_rate": 1.5}}`, err: "sample_rate"},
 		{name: "negative rate", settings: `{"recording": {"sample_rate": -0.1}}`, err: "sample_rate"},
-		{name: "typo", settings: `{"recording": {"sample": 0.5}}`, err: "unknown field"},
+		{name: "typo", settings: `{"recording": {"sample": 0.5}}`, err: `unknown rule "sample"`},
 		{name: "not an object", settings: `{"recording": 3}`, err: "recording"},
 		{name: "long min duration", settings: `{"recording": {"min_duration_ms": 7200000}}`, err: "min_duration_ms"},
 		{name: "empty pattern", settings: `{"recording": {"deny_urls": [" "]}}`, err: "deny_urls"},

@@ -42,6 +42,8 @@ func (s *Server) routes(e *echo.Echo) {
 	// Dashboard API: bearer token or the UI's login cookie.
 	api := e.Group("/api/v1", apiHeaders, s.requireAuth)
 	api.GET("/projects", s.listProjects)
+	api.GET("/projects/:id/settings/recording", s.recordingRules)
+	api.PUT("/projects/:id/settings/recording", s.setRecordingRules)
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
 	api.GET("/sessions/:id/events", s.sessionEvents)

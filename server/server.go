@@ -54,6 +54,9 @@ type Ingester interface {
 	// RecordingRules returns the recording rules of a write key's project
 	// (recorder.ErrUnknownKey).
 	RecordingRules(ctx context.Context, key string) (recorder.Rules, error)
+	// ProjectChanged drops what is cached of a project whose settings
+	// changed.
+	ProjectChanged(projectID int64)
 }
 
 // Streamer is what the server needs of replay.
@@ -171,6 +174,9 @@ type apiError struct {
 type apiErrorBody struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
+	// Field names the input that was wrong, where one was (a recording
+	// rule), so a form can show the message beside it.
+	Field string `json:"field,omitempty"`
 }
 
 // Errors of the dashboard side.
@@ -210,7 +216,12 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Request().Method == http.MethodHead {
 		err = c.NoContent(status)
 	} else {
-		err = c.JSON(status, apiError{apiErrorBody{Code: code, Message: msg}})
+		body := apiErrorBody{Code: code, Message: msg}
+		var re *recorder.RuleError
+		if errors.As(err, &re) && status == http.StatusBadRequest {
+			body.Field = re.Field
+		}
+		err = c.JSON(status, apiError{body})
 	}
 	if err != nil {
 		s.log.Warn("write error response", slog.Any("error", err))

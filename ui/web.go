@@ -29,13 +29,16 @@ var files embed.FS
 
 // Page is one dashboard page: ui/pages/NAME.html defines its "path" (an echo
 // route such as /sessions/:id), "title" and "main", and optionally "nav"
-// (the label of its nav entry) and "order" (position in the nav). Its
-// script is web/src/pages/NAME.js, its optional styles NAME.css.
+// (the label of its nav entry), "order" (position in the nav) and "admin"
+// (any text: a page for admins, left out of members' nav; its API answers
+// members 403). Its script is web/src/pages/NAME.js, its optional styles
+// NAME.css.
 type Page struct {
 	Name  string
 	Path  string
 	Nav   string
 	Order int
+	Admin bool
 	tmpl  *template.Template
 }
 
@@ -106,6 +109,7 @@ func NewWeb() (*Web, error) {
 			return nil, fmt.Errorf("ui page %s: {{define \"path\"}} must be a path like /%s", name, name)
 		}
 		p.Nav = define(t, "nav")
+		p.Admin = define(t, "admin") != ""
 		p.Order, _ = strconv.Atoi(define(t, "order"))
 		if p.Order == 0 {
 			p.Order = 50
@@ -150,10 +154,13 @@ func (w *Web) Asset(name string) string {
 }
 
 // Nav builds the top bar with active marking the current page.
-func (w *Web) Nav(active *Page) []NavItem {
+func (w *Web) Nav(active *Page) []NavItem { return w.nav(active, true) }
+
+// nav is Nav with the admin pages left out unless admin.
+func (w *Web) nav(active *Page, admin bool) []NavItem {
 	var out []NavItem
 	for _, p := range w.pages {
-		if p.Nav == "" {
+		if p.Nav == "" || (p.Admin && !admin) {
 			continue
 		}
 		out = append(out, NavItem{Label: p.Nav, Href: p.Path, Active: p == active || (active != nil && strings.HasPrefix(active.Path, p.Path+"/"))})
@@ -167,7 +174,7 @@ func (w *Web) RenderPage(out io.Writer, d PageData) error {
 		return ErrNotBuilt
 	}
 	if d.Nav == nil {
-		d.Nav = w.Nav(d.Page)
+		d.Nav = w.nav(d.Page, d.User == nil || d.User.Role == accounts.RoleAdmin)
 	}
 	return d.Page.tmpl.ExecuteTemplate(out, "app", d)
 }

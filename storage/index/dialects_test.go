@@ -479,3 +479,45 @@ func TestDB_ProjectsAndTokens(t *testing.T) {
 		}
 	})
 }
+
+// UpdateProjectSettings writes only over the settings its function saw: a
+// change that lands in between is kept, and the function runs again.
+func TestDB_UpdateProjectSettings(t *testing.T) {
+	indextest.Each(t, func(t *testing.T, db *index.DB) {
+		ctx := context.Background()
+		p, err := db.CreateProject(ctx, "site", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		got, err := db.UpdateProjectSettings(ctx, p.ID, func(old json.RawMessage) (json.RawMessage, error) {
+			calls++
+			if calls == 1 {
+				// Another writer changes a different key meanwhile.
+				if err := db.SetProjectSettings(ctx, p.ID, json.RawMessage(`{"retention_days":7}`)); err != nil {
+					t.Fatal(err)
+				}
+				return json.RawMessage(`{"recording":{"drop_bots":true}}`), nil
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(old, &m); err != nil {
+				t.Fatal(err)
+			}
+			m["recording"] = json.RawMessage(`{"drop_bots":true}`)
+			return json.Marshal(m)
+		})
+		if err != nil || calls != 2 || string(got) != `{"recording":{"drop_bots":true},"retention_days":7}` {
+			t.Fatalf("UpdateProjectSettings = %s, %v after %d calls", got, err, calls)
+		}
+		if q, _ := db.ProjectByID(ctx, p.ID); string(q.Settings) != string(got) {
+			t.Errorf("stored %s", q.Settings)
+		}
+		boom := errors.New("boom")
+		if _, err := db.UpdateProjectSettings(ctx, p.ID, func(json.RawMessage) (json.RawMessage, error) { return nil, boom }); !errors.Is(err, boom) {
+			t.Errorf("fn error: %v", err)
+		}
+		if _, err := db.UpdateProjectSettings(ctx, 99999, func(o json.RawMessage) (json.RawMessage, error) { return o, nil }); !errors.Is(err, index.ErrNotFound) {
+			t.Errorf("unknown project: %v", err)
+		}
+	})
+}

@@ -124,6 +124,38 @@ func (db *DB) SetProjectSettings(ctx context.Context, id int64, settings json.Ra
 	return nil
 }
 
+// UpdateProjectSettings changes a project's settings with fn, which gets
+// the stored settings and returns the new ones. The write only lands if
+// the settings are still what fn saw, so two writers changing different
+// keys (the dashboard and `trailmap project settings`) never lose each
+// other's change; fn runs again when they raced. fn's error is returned
+// as is.
+func (db *DB) UpdateProjectSettings(ctx context.Context, id int64, fn func(old json.RawMessage) (json.RawMessage, error)) (json.RawMessage, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := db.ProjectByID(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		next, err := fn(p.Settings)
+		if err != nil {
+			return nil, err
+		}
+		if !json.Valid(next) {
+			return nil, fmt.Errorf("project settings: invalid JSON")
+		}
+		res, err := db.db.Write().ExecContext(ctx, `UPDATE projects SET settings = ? WHERE id = ? AND settings = ?`, string(next), id, string(p.Settings))
+		if err != nil {
+			return nil, fmt.Errorf("update project settings: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 1 {
+			return next, nil
+		}
+		if attempt == 10 {
+			return nil, fmt.Errorf("update project settings of %d: changed concurrently 10 times in a row", id)
+		}
+	}
+}
+
 // Token is a dashboard API token. Value is only known when it is created.
 type Token struct {
 	ID        int64     `json:"-"`

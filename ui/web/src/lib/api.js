@@ -5,10 +5,13 @@ const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content ||
 
 /** An API error with the server's code and message. */
 export class APIError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, field = '') {
     super(message);
     this.status = status;
     this.code = code;
+    // field names the input that was wrong, where the server says
+    // (recording rules: "sample_rate", "start_after.url").
+    this.field = field;
   }
 }
 
@@ -32,7 +35,7 @@ export async function api(method, path, body) {
   try { data = await res.json(); } catch { /* not JSON */ }
   if (!res.ok) {
     const e = data?.error || {};
-    throw new APIError(res.status, e.code || 'error', e.message || res.statusText);
+    throw new APIError(res.status, e.code || 'error', e.message || res.statusText, e.field || '');
   }
   return data;
 }
