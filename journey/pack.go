@@ -201,12 +201,9 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 			ids = append(ids, heads[i].session)
 		}
 		first, last := heads[0].start, heads[len(heads)-1].start
-		res, err := tx.ExecContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?)`,
-			projectID, first, last, len(ids), data)
-		if err != nil {
-			return fmt.Errorf("pack: store chunk: %w", err)
-		}
-		chunk, err := res.LastInsertId()
+		var chunk int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			projectID, first, last, len(ids), data).Scan(&chunk)
 		if err != nil {
 			return fmt.Errorf("pack: store chunk: %w", err)
 		}
