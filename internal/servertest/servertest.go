@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/pgtest"
 )
 
 var (
@@ -97,6 +99,16 @@ func (s *syncBuffer) String() string {
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
 	return StartOn(t, "", extra...)
+}
+
+// EachIndex runs fn as the subtests "sqlite" and "postgres" with the index
+// URL to start the server on: "" (the data directory's SQLite index) and a
+// fresh database of pgtest's shared PostgreSQL (so the test binary's
+// TestMain must stop it: pgtest.Main).
+func EachIndex(t *testing.T, fn func(t *testing.T, indexURL string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { fn(t, pgtest.Shared(t).Database(t)) })
 }
 
 // StartOn is Start with the index at indexURL (a postgres:// URL, or a
