@@ -149,8 +149,15 @@ func TestEndToEnd_IngestToJourneys(t *testing.T) {
 			return slices.Equal(ids, []string{"u:user-1", "v:visitorC001"}) && people.People[0].Visits == 3, fmt.Sprint(ids)
 		})
 
+		// People come from the core's rows (stage 1); searches and
+		// conversions from the observers (stage 2), which follow.
 		var person journey.Person
-		srv.GetJSON(t, "/api/v1/people/"+url.PathEscape("u:user-1")+"?project="+project, &person)
+		eventually(t, "the observers' facts of user-1", func() (bool, string) {
+			person = journey.Person{}
+			srv.GetJSON(t, "/api/v1/people/"+url.PathEscape("u:user-1")+"?project="+project, &person)
+			return person.Conversions == 1 && len(person.VisitList) == 3 && len(person.VisitList[0].Searches) == 1,
+				fmt.Sprintf("%d conversions, %d visits", person.Conversions, len(person.VisitList))
+		})
 		var visits []string
 		for _, v := range person.VisitList {
 			visits = append(visits, v.ID)
@@ -188,17 +195,20 @@ func TestEndToEnd_IngestToJourneys(t *testing.T) {
 			"project": project, "from": t0.Add(-time.Hour).Format(time.RFC3339), "to": t0.Add(4 * time.Hour).Format(time.RFC3339),
 			"steps": []journey.Step{{Type: "page", Match: "/"}, {Type: "page", Match: "/product/*"}, {Type: "page", Match: "/cart"}, {Type: "event", Match: "purchase"}},
 		}
+		// (Every session's timeline is derived by stage 2, shortly after
+		// its batches were acknowledged.)
 		var res journey.FunnelResult
-		if code := postJSON(t, srv, http.MethodPost, "/api/v1/funnels/query", q, &res); code != http.StatusOK {
-			t.Fatalf("funnel: %d", code)
-		}
-		var counts []int
-		for _, s := range res.Steps {
-			counts = append(counts, s.Count)
-		}
-		if !slices.Equal(counts, []int{2, 1, 1, 0}) {
-			t.Errorf("session funnel %v, want [2 1 1 0]", counts)
-		}
+		eventually(t, "session funnel [2 1 1 0]", func() (bool, string) {
+			res = journey.FunnelResult{}
+			if code := postJSON(t, srv, http.MethodPost, "/api/v1/funnels/query", q, &res); code != http.StatusOK {
+				t.Fatalf("funnel: %d", code)
+			}
+			var counts []int
+			for _, s := range res.Steps {
+				counts = append(counts, s.Count)
+			}
+			return slices.Equal(counts, []int{2, 1, 1, 0}), fmt.Sprint(counts)
+		})
 		q["step"], q["status"] = 1, "dropped"
 		var dropped journey.SessionPage
 		postJSON(t, srv, http.MethodPost, "/api/v1/funnels/query/sessions", q, &dropped)
@@ -217,7 +227,7 @@ func TestEndToEnd_IngestToJourneys(t *testing.T) {
 		delete(q, "step")
 		delete(q, "status")
 		postJSON(t, srv, http.MethodPost, "/api/v1/funnels/query", q, &res)
-		counts = counts[:0]
+		var counts []int
 		for _, s := range res.Steps {
 			counts = append(counts, s.Count)
 		}

@@ -165,6 +165,9 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		return nil
 	}
 	tx := stx.SQL()
+	if err := s.lockTimelines(ctx, tx); err != nil {
+		return fmt.Errorf("derive: %w", err)
+	}
 	st := s.ws
 	in := sqldb.List(len(ids))
 	args := make([]any, len(ids))
