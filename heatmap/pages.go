@@ -83,7 +83,7 @@ func (s *Service) aggregatePages(ctx context.Context, n *nq, add func(key, dev s
 		SELECT p.key, d.device, SUM(d.pageviews), SUM(d.clicks), SUM(d.rage_clicks), SUM(d.dead_clicks), SUM(d.error_clicks)
 		FROM heat_page_day d JOIN heat_pages p ON p.id = d.page_id
 		WHERE p.project_id = ?`+devSQL+` AND d.day BETWEEN ? AND ?
-		GROUP BY d.page_id, d.device`,
+		GROUP BY p.id, d.device`,
 		append(append([]any{n.ProjectID}, devArgs...), n.d0, n.d1)...)
 	if err != nil {
 		return fmt.Errorf("list pages: %w", err)
@@ -172,7 +172,7 @@ func (s *Service) Snapshot(ctx context.Context, q Query) (*Snapshot, error) {
 			SELECT v.session_id, v.url, v.ts, v.snapshot_ts, v.vw, v.vh, v.doc_w, v.doc_h, v.device
 			FROM heat_pageviews v
 			WHERE v.page_id = ?`+devSQL+` AND v.ts >= ? AND v.ts < ? AND v.snapshot_ts > 0
-			ORDER BY v.ts DESC LIMIT 500)
+			ORDER BY v.ts DESC LIMIT 500) AS recent
 		ORDER BY (? > 0 AND ABS(vw - ?) * 10 > ?), ts DESC LIMIT 1`, args...).
 		Scan(&sessionID, &sn.URL, &ts, &snapTS, &sn.ViewportW, &sn.ViewportH, &sn.DocW, &sn.DocH, &sn.Device)
 	if errors.Is(err, sql.ErrNoRows) {

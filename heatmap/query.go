@@ -80,9 +80,11 @@ type nq struct {
 	d0, d1  int64 // days, inclusive
 	devices []string
 	// members are the sessions of the segment among those with raw rows
-	// in the query's range, as a JSON array of row ids ("" none, allMembers
-	// all of them); found once, by the first raw read of a segmented query.
+	// in the query's range: "" none, allMembers all of them, else
+	// someMembers, the row ids in memberIDs; found once, by the first raw
+	// read of a segmented query.
 	members      string
+	memberIDs    []int64
 	membersFound bool
 }
 
@@ -198,8 +200,12 @@ func (n *nq) rawWhere() (string, []any) {
 // device and day.
 var rawTables = []string{"heat_pageviews", "heat_clicks", "heat_signals"}
 
-// allMembers is segmentMembers' answer when every session is a member.
-const allMembers = "*"
+// allMembers is segmentMembers' answer when every session is a member,
+// someMembers when n.memberIDs lists them.
+const (
+	allMembers  = "*"
+	someMembers = "some"
+)
 
 // segmentMembers finds (once per query) the sessions of the segment among
 // those with raw rows in the query's range: the index evaluates the
@@ -240,15 +246,7 @@ func (s *Service) segmentMembers(ctx context.Context, n *nq) (string, error) {
 	if len(members) == len(ids) && len(ids) > 0 {
 		n.members = allMembers
 	} else if len(members) > 0 {
-		b := make([]byte, 0, 2+len(members)*8)
-		b = append(b, '[')
-		for i, id := range members {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = strconv.AppendInt(b, id, 10)
-		}
-		n.members = string(append(b, ']'))
+		n.members, n.memberIDs = someMembers, members
 	}
 	n.membersFound = true
 	return n.members, nil
@@ -272,8 +270,9 @@ func (s *Service) eachRow(ctx context.Context, n *nq, table, cols, tail string, 
 			return nil // as the query would: every caller groups, or lists rows
 		case allMembers:
 		default:
-			q += ` AND t.session_id IN (SELECT value FROM json_each(?))`
-			args = append(args, members)
+			in, arg := s.db.InIDs("t.session_id", n.memberIDs)
+			q += ` AND ` + in
+			args = append(args, arg)
 		}
 	}
 	rows, err := s.db.Read().QueryContext(ctx, q+" "+tail, append(args, tailArgs...)...)
@@ -455,7 +454,7 @@ func (s *Service) rawTotals(ctx context.Context, n *nq) (map[pageDev]*pageTotals
 		}
 		return t
 	}
-	err := s.eachRow(ctx, n, "heat_pageviews", `t.page_id, t.device, COUNT(*), SUM(t.depth_bucket >= 0),
+	err := s.eachRow(ctx, n, "heat_pageviews", `t.page_id, t.device, COUNT(*), SUM(CASE WHEN t.depth_bucket >= 0 THEN 1 ELSE 0 END),
 		SUM(t.fold_px), SUM(t.fold_pm), SUM(t.agg_doc_h)`, "GROUP BY t.page_id, t.device", nil, func(r *sql.Rows) error {
 		var v pageTotals
 		if err := r.Scan(&k.pageID, &k.device, &v.pageviews, &v.scrollPV, &v.foldPx, &v.foldPm, &v.docH); err != nil {

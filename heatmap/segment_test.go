@@ -27,9 +27,8 @@ var segmentVisits = []visit{
 	{"segdesk2", "desktop", 1280, [2]float64{725, 305}, box{X: 700, Y: 300, W: 100, H: 20}, 2, true},
 }
 
-// segmentFixture records visits like the recorder would.
-func segmentFixture(t *testing.T, visits []visit) *fixture {
-	f := newFixture(t, DefaultConfig())
+// segmentFixture records visits in f like the recorder would.
+func segmentFixture(f *fixture, visits []visit) *fixture {
 	for _, v := range visits {
 		sid := f.session(v.id, v.device, t0)
 		f.observe(sid, session(t0, "https://shop.test/p/1", v.docW, 800, v.docW, 3000))
@@ -55,14 +54,18 @@ func mapCounts(m *ClickMap) ClickMap {
 }
 
 func TestService_SegmentMaps(t *testing.T) {
-	all := segmentFixture(t, segmentVisits)
+	eachFixture(t, DefaultConfig(), testSegmentMaps)
+}
+
+func testSegmentMaps(t *testing.T, all *fixture) {
+	segmentFixture(all, segmentVisits)
 	var desktop []visit
 	for _, v := range segmentVisits {
 		if v.device == "desktop" {
 			desktop = append(desktop, v)
 		}
 	}
-	only := segmentFixture(t, desktop)
+	only := segmentFixture(newFixtureLike(t, all, DefaultConfig()), desktop)
 	ctx := context.Background()
 	tests := []struct {
 		name    string
@@ -130,15 +133,17 @@ func TestService_SegmentMaps(t *testing.T) {
 }
 
 func TestService_SegmentCacheKey(t *testing.T) {
-	f := segmentFixture(t, segmentVisits)
-	ctx := context.Background()
-	q := f.query("/p/1", "", ModeGrid, 1280)
-	before := must(f.svc.ClickMap(ctx, q))
-	q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"mobile"}}
-	mob := must(f.svc.ClickMap(ctx, q))
-	q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}
-	desk := must(f.svc.ClickMap(ctx, q))
-	if before.Clicks != 16 || mob.Clicks != 6 || desk.Clicks != 10 {
-		t.Errorf("clicks: all %d mobile %d desktop %d, want 16 6 10 (one cache entry per segment)", before.Clicks, mob.Clicks, desk.Clicks)
-	}
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		segmentFixture(f, segmentVisits)
+		ctx := context.Background()
+		q := f.query("/p/1", "", ModeGrid, 1280)
+		before := must(f.svc.ClickMap(ctx, q))
+		q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"mobile"}}
+		mob := must(f.svc.ClickMap(ctx, q))
+		q.Segment = &index.Match{Field: index.FieldDevice, Op: index.OpEq, Text: []string{"desktop"}}
+		desk := must(f.svc.ClickMap(ctx, q))
+		if before.Clicks != 16 || mob.Clicks != 6 || desk.Clicks != 10 {
+			t.Errorf("clicks: all %d mobile %d desktop %d, want 16 6 10 (one cache entry per segment)", before.Clicks, mob.Clicks, desk.Clicks)
+		}
+	})
 }

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
@@ -28,9 +29,32 @@ type fixture struct {
 	project int64
 }
 
+// newFixture is a fixture on a fresh SQLite index, for benchmarks.
 func newFixture(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	db := indextest.New(t, Schema)
+	return newFixtureOn(t, indextest.New(t, Schema), cfg)
+}
+
+// eachFixture runs fn as the subtests "sqlite" and "postgres", each with a
+// fixture on a fresh index of that backend.
+func eachFixture(t *testing.T, cfg Config, fn func(t *testing.T, f *fixture)) {
+	t.Helper()
+	indextest.Each(t, func(t *testing.T, db *index.DB) { fn(t, newFixtureOn(t, db, cfg)) }, Schema)
+}
+
+// newFixtureLike is a fixture on a fresh index of f's backend.
+func newFixtureLike(t testing.TB, f *fixture, cfg Config) *fixture {
+	t.Helper()
+	if f.db.SQL().Dialect() == sqldb.Postgres {
+		return newFixtureOn(t, indextest.Open(t, pgtest.Shared(t).Database(t), Schema), cfg)
+	}
+	return newFixture(t, cfg)
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newFixtureOn(t testing.TB, db *index.DB, cfg Config) *fixture {
+	t.Helper()
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -53,12 +77,12 @@ func (f *fixture) newService(cfg Config) *Service {
 // session creates a sessions row as the recorder would.
 func (f *fixture) session(publicID, device string, started int64) int64 {
 	f.t.Helper()
-	res, err := f.db.SQL().Write().Exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
-		VALUES (?, ?, 'visitor1', ?, ?, ?, ?)`, f.project, publicID, started, started, started, device)
+	var id int64
+	err := f.db.SQL().Write().QueryRow(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, device)
+		VALUES (?, ?, 'visitor1', ?, ?, ?, ?) RETURNING id`, f.project, publicID, started, started, started, device).Scan(&id)
 	if err != nil {
 		f.t.Fatal(err)
 	}
-	id, _ := res.LastInsertId()
 	return id
 }
 
@@ -115,168 +139,172 @@ func (f *fixture) query(url, device, mode string, width int) Query {
 const t0 = 1_764_000_000_000 // 2025-11-24T16:00:00Z
 
 func TestService_ObserveBatch(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	sid := f.session("sess0001", "desktop", t0)
-	b := box{X: 100, Y: 50, W: 200, H: 40}
-	f.observe(sid, cat(session(t0, "https://shop.test/p/1?utm=a", 1280, 800, 1280, 4000),
-		evScroll(t0+500, 1, 0, 1000),
-		evClicks(t0+1000, 12, 150, 60), evClickBox(t0+1001, 12, 150, 60, b),
-		evAttr(t0+1100, 12, `{"class":"x"}`)))
-	// second batch: a rage click on the span, then a dead click, an error click
-	f.observe(sid, cat(evClicks(t0+2000, 17, 400, 300), evClicks(t0+2300, 17, 402, 301), evClicks(t0+2600, 17, 404, 302),
-		evMove(t0+6000, 1, 1), evClicks(t0+7000, 18, 600, 500), evError(t0+7200, "TypeError"),
-		evMove(t0+12000, 1, 1), evScroll(t0+12500, 1, 0, 3000)))
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		sid := f.session("sess0001", "desktop", t0)
+		b := box{X: 100, Y: 50, W: 200, H: 40}
+		f.observe(sid, cat(session(t0, "https://shop.test/p/1?utm=a", 1280, 800, 1280, 4000),
+			evScroll(t0+500, 1, 0, 1000),
+			evClicks(t0+1000, 12, 150, 60), evClickBox(t0+1001, 12, 150, 60, b),
+			evAttr(t0+1100, 12, `{"class":"x"}`)))
+		// second batch: a rage click on the span, then a dead click, an error click
+		f.observe(sid, cat(evClicks(t0+2000, 17, 400, 300), evClicks(t0+2300, 17, 402, 301), evClicks(t0+2600, 17, 404, 302),
+			evMove(t0+6000, 1, 1), evClicks(t0+7000, 18, 600, 500), evError(t0+7200, "TypeError"),
+			evMove(t0+12000, 1, 1), evScroll(t0+12500, 1, 0, 3000)))
 
-	checks := []struct {
-		name  string
-		query string
-		want  int64
-	}{
-		{"page views", `SELECT COUNT(*) FROM heat_pageviews WHERE session_id = ?`, 1},
-		{"clicks", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, 5},
-		{"first click page y", `SELECT y FROM heat_clicks WHERE session_id = ? ORDER BY ts LIMIT 1`, 1060},
-		{"first click has offset", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND ox = 0.25 AND oy = 0.25`, 1},
-		{"grid rows (day)", `SELECT COUNT(*) FROM heat_grid_day WHERE ? > 0`, 3},
-		{"grid rows (month)", `SELECT COUNT(*) FROM heat_grid_month WHERE ? > 0`, 3},
-		{"element rows", `SELECT COUNT(*) FROM heat_elem_day WHERE ? > 0`, 3},
-		{"element box", `SELECT y FROM heat_elem_box WHERE ? > 0`, 1050},
-		{"rage signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'rage' AND count = 3`, 1},
-		{"dead signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'dead'`, 1},
-		{"error signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'error' AND message = 'TypeError'`, 1},
-		{"rage flags", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND flags & 1`, 3},
-		{"session rage", `SELECT rage_clicks FROM sessions WHERE id = ?`, 1},
-		{"session dead", `SELECT dead_clicks FROM sessions WHERE id = ?`, 1},
-		{"session error clicks", `SELECT error_clicks FROM sessions WHERE id = ?`, 1},
-		{"page day", `SELECT pageviews * 1000000 + clicks * 1000 + rage_clicks * 100 + dead_clicks * 10 + error_clicks FROM heat_page_day WHERE ? > 0`, 1005111},
-		{"scroll depth bucket", `SELECT depth_bucket FROM heat_pageviews WHERE session_id = ?`, 95},
-		{"scroll histogram", `SELECT SUM(n) FROM heat_scroll_day WHERE bucket = 95 AND ? > 0`, 1},
-		{"scroll histogram total", `SELECT SUM(n) FROM heat_scroll_day WHERE ? > 0`, 1},
-		{"fold", `SELECT fold_px_sum * 1000 + fold_pm_sum FROM heat_page_day WHERE ? > 0`, 800200},
-	}
-	for _, c := range checks {
-		t.Run(c.name, func(t *testing.T) {
-			if got := f.count(c.query, sid); got != c.want {
-				t.Errorf("got %d, want %d", got, c.want)
-			}
-		})
-	}
-	cellSums := []struct {
-		name  string
-		query string
-		want  map[int]int64
-	}{
-		{"grid cells (day)", `SELECT cells FROM heat_grid_day WHERE cy = 1060 / 8`, map[int]int64{150 / 8: 1}},
-		{"grid cells (month)", `SELECT cells FROM heat_grid_month WHERE cy = 1300 / 8`, map[int]int64{400 / 8: 3}},
-		{"element cells: button", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'button'`,
-			map[int]int64{4*RatioCells + 4: 1}},
-		{"element cells: span", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'span'`,
-			map[int]int64{unplacedCell: 3}},
-	}
-	for _, c := range cellSums {
-		t.Run(c.name, func(t *testing.T) {
-			var blob []byte
-			if err := f.db.SQL().Read().QueryRow(c.query).Scan(&blob); err != nil {
-				t.Fatal(err)
-			}
-			got := cells{}
-			if err := addCells(got, blob); err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(c.want) {
-				t.Fatalf("cells %v, want %v", got, c.want)
-			}
-			for i, n := range c.want {
-				if got[i] != n {
-					t.Errorf("cells %v, want %v", got, c.want)
+		checks := []struct {
+			name  string
+			query string
+			want  int64
+		}{
+			{"page views", `SELECT COUNT(*) FROM heat_pageviews WHERE session_id = ?`, 1},
+			{"clicks", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, 5},
+			{"first click page y", `SELECT y FROM heat_clicks WHERE session_id = ? ORDER BY ts LIMIT 1`, 1060},
+			{"first click has offset", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND ox = 0.25 AND oy = 0.25`, 1},
+			{"grid rows (day)", `SELECT COUNT(*) FROM heat_grid_day WHERE ? > 0`, 3},
+			{"grid rows (month)", `SELECT COUNT(*) FROM heat_grid_month WHERE ? > 0`, 3},
+			{"element rows", `SELECT COUNT(*) FROM heat_elem_day WHERE ? > 0`, 3},
+			{"element box", `SELECT y FROM heat_elem_box WHERE ? > 0`, 1050},
+			{"rage signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'rage' AND count = 3`, 1},
+			{"dead signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'dead'`, 1},
+			{"error signals", `SELECT COUNT(*) FROM heat_signals WHERE session_id = ? AND type = 'error' AND message = 'TypeError'`, 1},
+			{"rage flags", `SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND flags & 1 = 1`, 3},
+			{"session rage", `SELECT rage_clicks FROM sessions WHERE id = ?`, 1},
+			{"session dead", `SELECT dead_clicks FROM sessions WHERE id = ?`, 1},
+			{"session error clicks", `SELECT error_clicks FROM sessions WHERE id = ?`, 1},
+			{"page day", `SELECT pageviews * 1000000 + clicks * 1000 + rage_clicks * 100 + dead_clicks * 10 + error_clicks FROM heat_page_day WHERE ? > 0`, 1005111},
+			{"scroll depth bucket", `SELECT depth_bucket FROM heat_pageviews WHERE session_id = ?`, 95},
+			{"scroll histogram", `SELECT SUM(n) FROM heat_scroll_day WHERE bucket = 95 AND ? > 0`, 1},
+			{"scroll histogram total", `SELECT SUM(n) FROM heat_scroll_day WHERE ? > 0`, 1},
+			{"fold", `SELECT fold_px_sum * 1000 + fold_pm_sum FROM heat_page_day WHERE ? > 0`, 800200},
+		}
+		for _, c := range checks {
+			t.Run(c.name, func(t *testing.T) {
+				if got := f.count(c.query, sid); got != c.want {
+					t.Errorf("got %d, want %d", got, c.want)
 				}
-			}
-		})
-	}
-	if s, n := f.svc.Stats(); s != 1 || n == 0 {
-		t.Errorf("stats: %d sessions %d nodes", s, n)
-	}
-	f.close(sid)
-	if s, n := f.svc.Stats(); s != 0 || n != 0 {
-		t.Errorf("stats after close: %d sessions %d nodes", s, n)
-	}
+			})
+		}
+		cellSums := []struct {
+			name  string
+			query string
+			want  map[int]int64
+		}{
+			{"grid cells (day)", `SELECT cells FROM heat_grid_day WHERE cy = 1060 / 8`, map[int]int64{150 / 8: 1}},
+			{"grid cells (month)", `SELECT cells FROM heat_grid_month WHERE cy = 1300 / 8`, map[int]int64{400 / 8: 3}},
+			{"element cells: button", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'button'`,
+				map[int]int64{4*RatioCells + 4: 1}},
+			{"element cells: span", `SELECT e.cells FROM heat_elem_day e JOIN heat_selectors s ON s.id = e.selector_id WHERE s.tag = 'span'`,
+				map[int]int64{unplacedCell: 3}},
+		}
+		for _, c := range cellSums {
+			t.Run(c.name, func(t *testing.T) {
+				var blob []byte
+				if err := f.db.SQL().Read().QueryRow(c.query).Scan(&blob); err != nil {
+					t.Fatal(err)
+				}
+				got := cells{}
+				if err := addCells(got, blob); err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != len(c.want) {
+					t.Fatalf("cells %v, want %v", got, c.want)
+				}
+				for i, n := range c.want {
+					if got[i] != n {
+						t.Errorf("cells %v, want %v", got, c.want)
+					}
+				}
+			})
+		}
+		if s, n := f.svc.Stats(); s != 1 || n == 0 {
+			t.Errorf("stats: %d sessions %d nodes", s, n)
+		}
+		f.close(sid)
+		if s, n := f.svc.Stats(); s != 0 || n != 0 {
+			t.Errorf("stats after close: %d sessions %d nodes", s, n)
+		}
+	})
 }
 
 func TestService_Resume(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	sid := f.session("sess0002", "mobile", t0)
-	f.observe(sid, cat(session(t0, "https://shop.test/", 390, 700, 390, 3000), evScroll(t0+100, 1, 0, 500)))
-	// A restart: a new service (empty memory) continues the session.
-	f.svc = f.newService(DefaultConfig())
-	f.observe(sid, cat(evClicks(t0+1000, 12, 10, 20), evScroll(t0+2000, 1, 0, 2300)))
-	if got := f.count(`SELECT COUNT(*) FROM heat_pageviews WHERE session_id = ?`, sid); got != 1 {
-		t.Errorf("page views %d, want 1 (resumed)", got)
-	}
-	if got := f.count(`SELECT y FROM heat_clicks WHERE session_id = ?`, sid); got != 520 {
-		t.Errorf("click y %d, want 520 (scroll carried over)", got)
-	}
-	if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NULL`, sid); got != 1 {
-		t.Errorf("want the click without a selector (mirror lost), got %d", got)
-	}
-	if got := f.count(`SELECT SUM(n) FROM heat_scroll_day WHERE ? > 0`, sid); got != 1 {
-		t.Errorf("scroll histogram has %d page views, want 1", got)
-	}
-	if got := f.count(`SELECT depth_bucket FROM heat_pageviews WHERE session_id = ?`, sid); got != 100 {
-		t.Errorf("depth %d, want 100", got)
-	}
-	// The next full snapshot brings selectors back.
-	f.observe(sid, cat(evMetaE(t0+60000, "https://shop.test/", 390, 700), evFull(t0+60001, testDOM, 2300, 0), evClicks(t0+61000, 12, 10, 20)))
-	if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NOT NULL AND y = 2320`, sid); got != 1 {
-		t.Errorf("click after the checkout: %d with selector at y 2320, want 1", got)
-	}
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		sid := f.session("sess0002", "mobile", t0)
+		f.observe(sid, cat(session(t0, "https://shop.test/", 390, 700, 390, 3000), evScroll(t0+100, 1, 0, 500)))
+		// A restart: a new service (empty memory) continues the session.
+		f.svc = f.newService(DefaultConfig())
+		f.observe(sid, cat(evClicks(t0+1000, 12, 10, 20), evScroll(t0+2000, 1, 0, 2300)))
+		if got := f.count(`SELECT COUNT(*) FROM heat_pageviews WHERE session_id = ?`, sid); got != 1 {
+			t.Errorf("page views %d, want 1 (resumed)", got)
+		}
+		if got := f.count(`SELECT y FROM heat_clicks WHERE session_id = ?`, sid); got != 520 {
+			t.Errorf("click y %d, want 520 (scroll carried over)", got)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NULL`, sid); got != 1 {
+			t.Errorf("want the click without a selector (mirror lost), got %d", got)
+		}
+		if got := f.count(`SELECT SUM(n) FROM heat_scroll_day WHERE ? > 0`, sid); got != 1 {
+			t.Errorf("scroll histogram has %d page views, want 1", got)
+		}
+		if got := f.count(`SELECT depth_bucket FROM heat_pageviews WHERE session_id = ?`, sid); got != 100 {
+			t.Errorf("depth %d, want 100", got)
+		}
+		// The next full snapshot brings selectors back.
+		f.observe(sid, cat(evMetaE(t0+60000, "https://shop.test/", 390, 700), evFull(t0+60001, testDOM, 2300, 0), evClicks(t0+61000, 12, 10, 20)))
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NOT NULL AND y = 2320`, sid); got != 1 {
+			t.Errorf("click after the checkout: %d with selector at y 2320, want 1", got)
+		}
+	})
 }
 
 func TestService_Rollback(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	sid := f.session("sess0003", "desktop", t0)
-	f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
-	batch := cat(evClicks(t0+1000, 12, 10, 20), evClicks(t0+1200, 12, 10, 20), evClicks(t0+1400, 12, 10, 20))
-	if err := f.observeErr(f.svc, sid, batch, true); !errors.Is(err, errRollback) {
-		t.Fatalf("want the rollback, got %v", err)
-	}
-	f.observe(sid, batch) // the recorder retries
-	if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 3 {
-		t.Errorf("clicks %d, want 3", got)
-	}
-	if got := f.count(`SELECT rage_clicks FROM sessions WHERE id = ?`, sid); got != 1 {
-		t.Errorf("rage clicks %d, want 1", got)
-	}
-	if got := f.count(`SELECT SUM(clicks) FROM heat_page_day WHERE ? > 0`, sid); got != 3 {
-		t.Errorf("page day clicks %d, want 3", got)
-	}
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		sid := f.session("sess0003", "desktop", t0)
+		f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
+		batch := cat(evClicks(t0+1000, 12, 10, 20), evClicks(t0+1200, 12, 10, 20), evClicks(t0+1400, 12, 10, 20))
+		if err := f.observeErr(f.svc, sid, batch, true); !errors.Is(err, errRollback) {
+			t.Fatalf("want the rollback, got %v", err)
+		}
+		f.observe(sid, batch) // the recorder retries
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 3 {
+			t.Errorf("clicks %d, want 3", got)
+		}
+		if got := f.count(`SELECT rage_clicks FROM sessions WHERE id = ?`, sid); got != 1 {
+			t.Errorf("rage clicks %d, want 1", got)
+		}
+		if got := f.count(`SELECT SUM(clicks) FROM heat_page_day WHERE ? > 0`, sid); got != 3 {
+			t.Errorf("page day clicks %d, want 3", got)
+		}
+	})
 }
 
 func TestService_PoisonBatch(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	sid := f.session("sesspois", "desktop", t0)
-	f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
-	// A batch whose facts cannot be written (the signals table is gone).
-	if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
-		t.Fatal(err)
-	}
-	batch := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
-	for i := 1; i < maxFailures; i++ {
-		if err := f.observeErr(f.svc, sid, batch, false); err == nil {
-			t.Fatalf("attempt %d: no error", i)
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		sid := f.session("sesspois", "desktop", t0)
+		f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
+		// A batch whose facts cannot be written (the signals table is gone).
+		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
+			t.Fatal(err)
 		}
-	}
-	if err := f.observeErr(f.svc, sid, batch, false); err != nil {
-		t.Fatalf("attempt %d: %v, want the batch let through", maxFailures, err)
-	}
-	if got := f.count(`SELECT observed_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
-		t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
-	}
-	if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
-		t.Fatal(err)
-	}
-	f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))
-	if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 1 {
-		t.Errorf("clicks after recovery %d, want 1", got)
-	}
+		batch := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
+		for i := 1; i < maxFailures; i++ {
+			if err := f.observeErr(f.svc, sid, batch, false); err == nil {
+				t.Fatalf("attempt %d: no error", i)
+			}
+		}
+		if err := f.observeErr(f.svc, sid, batch, false); err != nil {
+			t.Fatalf("attempt %d: %v, want the batch let through", maxFailures, err)
+		}
+		if got := f.count(`SELECT observed_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
+			t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
+		}
+		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
+			t.Fatal(err)
+		}
+		f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 1 {
+			t.Errorf("clicks after recovery %d, want 1", got)
+		}
+	})
 }
 
 func TestService_Bounds(t *testing.T) {
@@ -284,22 +312,23 @@ func TestService_Bounds(t *testing.T) {
 	cfg.MaxSessions = 2
 	cfg.MaxMirrorNodes = 30
 	cfg.MaxTotalNodes = 50
-	f := newFixture(t, cfg)
-	var sids []int64
-	for i, id := range []string{"sessbnd1", "sessbnd2", "sessbnd3"} {
-		sid := f.session(id, "desktop", t0)
-		sids = append(sids, sid)
-		f.observe(sid, session(t0+int64(i), "https://shop.test/", 1280, 800, 1280, 3000))
-	}
-	s, n := f.svc.Stats()
-	if s != 2 || n > 50 {
-		t.Errorf("%d sessions, %d nodes; want 2 and at most 50", s, n)
-	}
-	// The evicted session resumes from the index.
-	f.observe(sids[0], cat(evScroll(t0+100, 1, 0, 100), evClicks(t0+200, 12, 1, 1)))
-	if got := f.count(`SELECT y FROM heat_clicks WHERE session_id = ?`, sids[0]); got != 101 {
-		t.Errorf("resumed click y %d, want 101", got)
-	}
+	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
+		var sids []int64
+		for i, id := range []string{"sessbnd1", "sessbnd2", "sessbnd3"} {
+			sid := f.session(id, "desktop", t0)
+			sids = append(sids, sid)
+			f.observe(sid, session(t0+int64(i), "https://shop.test/", 1280, 800, 1280, 3000))
+		}
+		s, n := f.svc.Stats()
+		if s != 2 || n > 50 {
+			t.Errorf("%d sessions, %d nodes; want 2 and at most 50", s, n)
+		}
+		// The evicted session resumes from the index.
+		f.observe(sids[0], cat(evScroll(t0+100, 1, 0, 100), evClicks(t0+200, 12, 1, 1)))
+		if got := f.count(`SELECT y FROM heat_clicks WHERE session_id = ?`, sids[0]); got != 101 {
+			t.Errorf("resumed click y %d, want 101", got)
+		}
+	})
 }
 
 func decodePNG(t testing.TB, b []byte) image.Image {
@@ -329,133 +358,134 @@ func redness(img image.Image, x, y int) int {
 }
 
 func TestService_ClickMaps(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	// Visitor A: wide layout, the buy button at (100, 50)+(200×40) scrolled 1000.
-	a := f.session("sessmapa", "desktop", t0)
-	f.observe(a, cat(session(t0, "https://shop.test/p/1", 1280, 800, 1280, 4000), evScroll(t0+10, 1, 0, 1000)))
-	for i := range 20 {
-		ts := t0 + 5000 + int64(i)*3000
-		f.observe(a, cat(evClicks(ts, 12, 150, 60), evClickBox(ts+1, 12, 150, 60, box{X: 100, Y: 50, W: 200, H: 40}), evAttr(ts+100, 12, `{"class":"x"}`)))
-	}
-	// Visitor B: another layout puts the same button at (700, 300)+(100×20), no scroll.
-	bs := f.session("sessmapb", "desktop", t0)
-	f.observe(bs, session(t0, "https://shop.test/p/1", 1280, 800, 1280, 4000))
-	for i := range 20 {
-		ts := t0 + 5000 + int64(i)*3000
-		f.observe(bs, cat(evClicks(ts, 12, 725, 305), evClickBox(ts+1, 12, 725, 305, box{X: 700, Y: 300, W: 100, H: 20}), evAttr(ts+100, 12, `{"class":"x"}`)))
-	}
-	// Rage clicks by visitor B far down the page.
-	f.observe(bs, cat(evScroll(t0+90000, 1, 0, 3000), evClicks(t0+91000, 17, 600, 400), evClicks(t0+91300, 17, 600, 400),
-		evClicks(t0+91600, 17, 600, 400), evAttr(t0+91700, 17, `{"class":"x"}`)))
-	ctx := context.Background()
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		// Visitor A: wide layout, the buy button at (100, 50)+(200×40) scrolled 1000.
+		a := f.session("sessmapa", "desktop", t0)
+		f.observe(a, cat(session(t0, "https://shop.test/p/1", 1280, 800, 1280, 4000), evScroll(t0+10, 1, 0, 1000)))
+		for i := range 20 {
+			ts := t0 + 5000 + int64(i)*3000
+			f.observe(a, cat(evClicks(ts, 12, 150, 60), evClickBox(ts+1, 12, 150, 60, box{X: 100, Y: 50, W: 200, H: 40}), evAttr(ts+100, 12, `{"class":"x"}`)))
+		}
+		// Visitor B: another layout puts the same button at (700, 300)+(100×20), no scroll.
+		bs := f.session("sessmapb", "desktop", t0)
+		f.observe(bs, session(t0, "https://shop.test/p/1", 1280, 800, 1280, 4000))
+		for i := range 20 {
+			ts := t0 + 5000 + int64(i)*3000
+			f.observe(bs, cat(evClicks(ts, 12, 725, 305), evClickBox(ts+1, 12, 725, 305, box{X: 700, Y: 300, W: 100, H: 20}), evAttr(ts+100, 12, `{"class":"x"}`)))
+		}
+		// Rage clicks by visitor B far down the page.
+		f.observe(bs, cat(evScroll(t0+90000, 1, 0, 3000), evClicks(t0+91000, 17, 600, 400), evClicks(t0+91300, 17, 600, 400),
+			evClicks(t0+91600, 17, 600, 400), evAttr(t0+91700, 17, `{"class":"x"}`)))
+		ctx := context.Background()
 
-	t.Run("grid: hot where clicked, cold elsewhere", func(t *testing.T) {
-		q := f.query("https://shop.test/p/1?utm=x", "desktop", ModeGrid, 1280)
-		img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
-		if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 4000 {
-			t.Fatalf("size %v, want 1280×4000 (average document height)", b)
-		}
-		for _, p := range []image.Point{{150, 1060}, {725, 305}} {
-			if alphaAt(img, p.X, p.Y) < 150 || redness(img, p.X, p.Y) < 100 {
-				t.Errorf("cold at clicked point %v: %v", p, img.At(p.X, p.Y))
+		t.Run("grid: hot where clicked, cold elsewhere", func(t *testing.T) {
+			q := f.query("https://shop.test/p/1?utm=x", "desktop", ModeGrid, 1280)
+			img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
+			if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 4000 {
+				t.Fatalf("size %v, want 1280×4000 (average document height)", b)
 			}
-		}
-		for _, p := range []image.Point{{1000, 2000}, {150, 600}, {10, 3900}} {
-			if alphaAt(img, p.X, p.Y) != 0 {
-				t.Errorf("not transparent far from clicks at %v: %v", p, img.At(p.X, p.Y))
+			for _, p := range []image.Point{{150, 1060}, {725, 305}} {
+				if alphaAt(img, p.X, p.Y) < 150 || redness(img, p.X, p.Y) < 100 {
+					t.Errorf("cold at clicked point %v: %v", p, img.At(p.X, p.Y))
+				}
 			}
-		}
-		m := must(f.svc.ClickMap(ctx, q))
-		if m.Clicks != 43 || m.Drawn != 43 || m.Pageviews != 2 || m.RageClicks != 1 {
-			t.Errorf("counts: clicks %d drawn %d pageviews %d rage %d", m.Clicks, m.Drawn, m.Pageviews, m.RageClicks)
-		}
-		if len(m.Widths) != 1 || m.Widths[0].Width != 1280 {
-			t.Errorf("widths %+v", m.Widths)
-		}
-	})
-	t.Run("grid at another width scales x", func(t *testing.T) {
-		img := decodePNG(t, must(f.svc.ClickPNG(ctx, f.query("/p/1", "desktop", ModeGrid, 640))))
-		if alphaAt(img, 75, 1060) < 150 || alphaAt(img, 362, 305) < 150 {
-			t.Errorf("clicks not scaled to 640 px")
-		}
-	})
-	t.Run("element mode: both visitors on the reference box", func(t *testing.T) {
-		q := f.query("/p/1", "desktop", ModeElement, 1280)
-		m := must(f.svc.ClickMap(ctx, q))
-		if len(m.Elements) == 0 {
-			t.Fatal("no elements")
-		}
-		e := m.Elements[0]
-		if e.Selector != "div#app > main > button:nth-of-type(1)" || e.Clicks != 40 || e.Unplaced != 0 {
-			t.Fatalf("top element %+v", e)
-		}
-		if e.Box == nil {
-			t.Fatal("no box")
-		}
-		// The latest box (visitor B's, the same timestamps but later id) or
-		// A's; either way both visitors' clicks are drawn inside it.
-		img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
-		cx, cy := e.Box.X+e.Box.W/4, e.Box.Y+e.Box.H/4
-		if alphaAt(img, cx, cy) < 150 {
-			t.Errorf("element map cold at the box's quarter point (%d, %d)", cx, cy)
-		}
-		var inBox int64
-		for _, o := range e.Offsets {
-			inBox += o[2]
-		}
-		if inBox != 40 || m.Drawn != 40 {
-			t.Errorf("offsets hold %d clicks, drawn %d; want 40 and 40 (the rage clicks on the span have no box)", inBox, m.Drawn)
-		}
-		if e.Share < 0.9 || e.Share > 0.94 {
-			t.Errorf("share %g, want 40/43", e.Share)
-		}
-	})
-	t.Run("rage map", func(t *testing.T) {
-		q := f.query("/p/1", "desktop", ModeRage, 1280)
-		img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
-		if alphaAt(img, 600, 3400) < 150 {
-			t.Errorf("rage map cold at the rage click")
-		}
-		if alphaAt(img, 150, 1060) != 0 {
-			t.Errorf("rage map hot at plain clicks")
-		}
-		m := must(f.svc.ClickMap(ctx, q))
-		if m.Drawn != 1 {
-			t.Errorf("rage map draws %d, want 1 burst", m.Drawn)
-		}
-		var span *Element
-		for i := range m.Elements {
-			if m.Elements[i].Selector == "div#app > main > div:nth-of-type(1) > span" {
-				span = &m.Elements[i]
+			for _, p := range []image.Point{{1000, 2000}, {150, 600}, {10, 3900}} {
+				if alphaAt(img, p.X, p.Y) != 0 {
+					t.Errorf("not transparent far from clicks at %v: %v", p, img.At(p.X, p.Y))
+				}
 			}
-		}
-		if span == nil || span.Rage != 1 {
-			t.Errorf("span element %+v, want one rage click", span)
-		}
-	})
-	t.Run("other device: empty", func(t *testing.T) {
-		m := must(f.svc.ClickMap(ctx, f.query("/p/1", "mobile", ModeGrid, 0)))
-		if m.Drawn != 0 || m.Width != 390 || len(m.Grid.Cells) != 0 {
-			t.Errorf("mobile map: drawn %d width %d", m.Drawn, m.Width)
-		}
-		img := decodePNG(t, must(f.svc.ClickPNG(ctx, f.query("/p/1", "mobile", ModeGrid, 0))))
-		if alphaAt(img, 150, 50) != 0 {
-			t.Errorf("empty map not transparent")
-		}
-	})
-	t.Run("cache: same bytes, fresh after new data", func(t *testing.T) {
-		q := f.query("/p/1", "", ModeGrid, 1280)
-		p1 := must(f.svc.ClickPNG(ctx, q))
-		p2 := must(f.svc.ClickPNG(ctx, q))
-		if &p1[0] != &p2[0] {
-			t.Errorf("second render not served from the cache")
-		}
-		f.svc.cfg.CacheStale = 0
-		f.observe(a, cat(evClicks(t0+200000, 12, 1100, 700)))
-		p3 := must(f.svc.ClickPNG(ctx, q))
-		if bytes.Equal(p1, p3) {
-			t.Errorf("cache served a stale map after new clicks")
-		}
+			m := must(f.svc.ClickMap(ctx, q))
+			if m.Clicks != 43 || m.Drawn != 43 || m.Pageviews != 2 || m.RageClicks != 1 {
+				t.Errorf("counts: clicks %d drawn %d pageviews %d rage %d", m.Clicks, m.Drawn, m.Pageviews, m.RageClicks)
+			}
+			if len(m.Widths) != 1 || m.Widths[0].Width != 1280 {
+				t.Errorf("widths %+v", m.Widths)
+			}
+		})
+		t.Run("grid at another width scales x", func(t *testing.T) {
+			img := decodePNG(t, must(f.svc.ClickPNG(ctx, f.query("/p/1", "desktop", ModeGrid, 640))))
+			if alphaAt(img, 75, 1060) < 150 || alphaAt(img, 362, 305) < 150 {
+				t.Errorf("clicks not scaled to 640 px")
+			}
+		})
+		t.Run("element mode: both visitors on the reference box", func(t *testing.T) {
+			q := f.query("/p/1", "desktop", ModeElement, 1280)
+			m := must(f.svc.ClickMap(ctx, q))
+			if len(m.Elements) == 0 {
+				t.Fatal("no elements")
+			}
+			e := m.Elements[0]
+			if e.Selector != "div#app > main > button:nth-of-type(1)" || e.Clicks != 40 || e.Unplaced != 0 {
+				t.Fatalf("top element %+v", e)
+			}
+			if e.Box == nil {
+				t.Fatal("no box")
+			}
+			// The latest box (visitor B's, the same timestamps but later id) or
+			// A's; either way both visitors' clicks are drawn inside it.
+			img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
+			cx, cy := e.Box.X+e.Box.W/4, e.Box.Y+e.Box.H/4
+			if alphaAt(img, cx, cy) < 150 {
+				t.Errorf("element map cold at the box's quarter point (%d, %d)", cx, cy)
+			}
+			var inBox int64
+			for _, o := range e.Offsets {
+				inBox += o[2]
+			}
+			if inBox != 40 || m.Drawn != 40 {
+				t.Errorf("offsets hold %d clicks, drawn %d; want 40 and 40 (the rage clicks on the span have no box)", inBox, m.Drawn)
+			}
+			if e.Share < 0.9 || e.Share > 0.94 {
+				t.Errorf("share %g, want 40/43", e.Share)
+			}
+		})
+		t.Run("rage map", func(t *testing.T) {
+			q := f.query("/p/1", "desktop", ModeRage, 1280)
+			img := decodePNG(t, must(f.svc.ClickPNG(ctx, q)))
+			if alphaAt(img, 600, 3400) < 150 {
+				t.Errorf("rage map cold at the rage click")
+			}
+			if alphaAt(img, 150, 1060) != 0 {
+				t.Errorf("rage map hot at plain clicks")
+			}
+			m := must(f.svc.ClickMap(ctx, q))
+			if m.Drawn != 1 {
+				t.Errorf("rage map draws %d, want 1 burst", m.Drawn)
+			}
+			var span *Element
+			for i := range m.Elements {
+				if m.Elements[i].Selector == "div#app > main > div:nth-of-type(1) > span" {
+					span = &m.Elements[i]
+				}
+			}
+			if span == nil || span.Rage != 1 {
+				t.Errorf("span element %+v, want one rage click", span)
+			}
+		})
+		t.Run("other device: empty", func(t *testing.T) {
+			m := must(f.svc.ClickMap(ctx, f.query("/p/1", "mobile", ModeGrid, 0)))
+			if m.Drawn != 0 || m.Width != 390 || len(m.Grid.Cells) != 0 {
+				t.Errorf("mobile map: drawn %d width %d", m.Drawn, m.Width)
+			}
+			img := decodePNG(t, must(f.svc.ClickPNG(ctx, f.query("/p/1", "mobile", ModeGrid, 0))))
+			if alphaAt(img, 150, 50) != 0 {
+				t.Errorf("empty map not transparent")
+			}
+		})
+		t.Run("cache: same bytes, fresh after new data", func(t *testing.T) {
+			q := f.query("/p/1", "", ModeGrid, 1280)
+			p1 := must(f.svc.ClickPNG(ctx, q))
+			p2 := must(f.svc.ClickPNG(ctx, q))
+			if &p1[0] != &p2[0] {
+				t.Errorf("second render not served from the cache")
+			}
+			f.svc.cfg.CacheStale = 0
+			f.observe(a, cat(evClicks(t0+200000, 12, 1100, 700)))
+			p3 := must(f.svc.ClickPNG(ctx, q))
+			if bytes.Equal(p1, p3) {
+				t.Errorf("cache served a stale map after new clicks")
+			}
+		})
 	})
 }
 
@@ -467,126 +497,129 @@ func must[T any](v T, err error) T {
 }
 
 func TestService_ScrollMap(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	// Four page views of a 4000 px page: 800 px folds, deepest 800 / 2000 / 4000 / 4000.
-	for i, y := range []float64{0, 1200, 3200, 5000} {
-		sid := f.session("sessscr"+string(rune('a'+i)), "desktop", t0)
-		f.observe(sid, cat(session(t0, "https://shop.test/long", 1280, 800, 1280, 4000), evScroll(t0+10, 1, 0, y)))
-	}
-	// A mobile page view with a 700 px fold on a 7000 px page, halfway.
-	m := f.session("sessscrm", "mobile", t0)
-	f.observe(m, cat(session(t0, "https://shop.test/long", 390, 700, 390, 7000), evScroll(t0+10, 1, 0, 2800)))
-	ctx := context.Background()
-	sm := must(f.svc.ScrollMap(ctx, f.query("/long", "desktop", "", 0)))
-	wantReached := map[int]float64{0: 1, 20: 1, 21: 0.75, 50: 0.75, 51: 0.5, 100: 0.5}
-	for d, w := range wantReached {
-		if sm.Depths[d].Reached != w {
-			t.Errorf("reached %d%%: %g, want %g", d, sm.Depths[d].Reached, w)
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		// Four page views of a 4000 px page: 800 px folds, deepest 800 / 2000 / 4000 / 4000.
+		for i, y := range []float64{0, 1200, 3200, 5000} {
+			sid := f.session("sessscr"+string(rune('a'+i)), "desktop", t0)
+			f.observe(sid, cat(session(t0, "https://shop.test/long", 1280, 800, 1280, 4000), evScroll(t0+10, 1, 0, y)))
 		}
-	}
-	if sm.Pageviews != 4 || sm.FoldPx != 800 || sm.FoldPct != 20 || sm.DocHeight != 4000 || sm.Height != 4000 {
-		t.Errorf("map %+v", sm)
-	}
-	all := must(f.svc.ScrollMap(ctx, f.query("/long", "", "", 0)))
-	if all.Pageviews != 5 || len(all.Devices) != 2 {
-		t.Fatalf("all devices: %d page views, %d devices", all.Pageviews, len(all.Devices))
-	}
-	for _, d := range all.Devices {
-		if d.Device == "mobile" && (d.FoldPx != 700 || d.FoldPct != 10) {
-			t.Errorf("mobile fold %+v", d)
+		// A mobile page view with a 700 px fold on a 7000 px page, halfway.
+		m := f.session("sessscrm", "mobile", t0)
+		f.observe(m, cat(session(t0, "https://shop.test/long", 390, 700, 390, 7000), evScroll(t0+10, 1, 0, 2800)))
+		ctx := context.Background()
+		sm := must(f.svc.ScrollMap(ctx, f.query("/long", "desktop", "", 0)))
+		wantReached := map[int]float64{0: 1, 20: 1, 21: 0.75, 50: 0.75, 51: 0.5, 100: 0.5}
+		for d, w := range wantReached {
+			if sm.Depths[d].Reached != w {
+				t.Errorf("reached %d%%: %g, want %g", d, sm.Depths[d].Reached, w)
+			}
 		}
-	}
-	img := decodePNG(t, must(f.svc.ScrollPNG(ctx, f.query("/long", "desktop", "", 1280))))
-	if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 4000 {
-		t.Fatalf("scroll png size %v", b)
-	}
-	if redness(img, 100, 100) < redness(img, 100, 3900) {
-		t.Errorf("top of the page is not hotter than the bottom")
-	}
-	if r, _, _, _ := img.At(640, 799).RGBA(); r>>8 > 40 || alphaAt(img, 640, 799) < 200 {
-		t.Errorf("no fold line at 800 px: %v", img.At(640, 799))
-	}
+		if sm.Pageviews != 4 || sm.FoldPx != 800 || sm.FoldPct != 20 || sm.DocHeight != 4000 || sm.Height != 4000 {
+			t.Errorf("map %+v", sm)
+		}
+		all := must(f.svc.ScrollMap(ctx, f.query("/long", "", "", 0)))
+		if all.Pageviews != 5 || len(all.Devices) != 2 {
+			t.Fatalf("all devices: %d page views, %d devices", all.Pageviews, len(all.Devices))
+		}
+		for _, d := range all.Devices {
+			if d.Device == "mobile" && (d.FoldPx != 700 || d.FoldPct != 10) {
+				t.Errorf("mobile fold %+v", d)
+			}
+		}
+		img := decodePNG(t, must(f.svc.ScrollPNG(ctx, f.query("/long", "desktop", "", 1280))))
+		if b := img.Bounds(); b.Dx() != 1280 || b.Dy() != 4000 {
+			t.Fatalf("scroll png size %v", b)
+		}
+		if redness(img, 100, 100) < redness(img, 100, 3900) {
+			t.Errorf("top of the page is not hotter than the bottom")
+		}
+		if r, _, _, _ := img.At(640, 799).RGBA(); r>>8 > 40 || alphaAt(img, 640, 799) < 200 {
+			t.Errorf("no fold line at 800 px: %v", img.At(640, 799))
+		}
+	})
 }
 
 func TestService_PagesSnapshotSignals(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	set := json.RawMessage(`{"heatmap":{"groups":["/product/*"],"query_params":["lang"]}}`)
-	if err := f.db.SetProjectSettings(context.Background(), f.project, set); err != nil {
-		t.Fatal(err)
-	}
-	s1 := f.session("sesspage1", "desktop", t0)
-	f.observe(s1, cat(session(t0, "https://shop.test/product/12?lang=de&utm=1", 1280, 800, 1280, 3000),
-		evClicks(t0+1000, 17, 5, 5), evMove(t0+5000, 1, 1),
-		session(t0+6000, "https://shop.test/product/13?lang=de", 1440, 900, 1425, 3000),
-		session(t0+9000, "https://shop.test/about", 1280, 800, 1280, 3000)))
-	s2 := f.session("sesspage2", "mobile", t0+20000)
-	f.observe(s2, session(t0+20000, "https://shop.test/product/99?lang=de", 390, 700, 390, 3000))
-	ctx := context.Background()
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		set := json.RawMessage(`{"heatmap":{"groups":["/product/*"],"query_params":["lang"]}}`)
+		if err := f.db.SetProjectSettings(context.Background(), f.project, set); err != nil {
+			t.Fatal(err)
+		}
+		s1 := f.session("sesspage1", "desktop", t0)
+		f.observe(s1, cat(session(t0, "https://shop.test/product/12?lang=de&utm=1", 1280, 800, 1280, 3000),
+			evClicks(t0+1000, 17, 5, 5), evMove(t0+5000, 1, 1),
+			session(t0+6000, "https://shop.test/product/13?lang=de", 1440, 900, 1425, 3000),
+			session(t0+9000, "https://shop.test/about", 1280, 800, 1280, 3000)))
+		s2 := f.session("sesspage2", "mobile", t0+20000)
+		f.observe(s2, session(t0+20000, "https://shop.test/product/99?lang=de", 390, 700, 390, 3000))
+		ctx := context.Background()
 
-	pages := must(f.svc.Pages(ctx, f.query("", "", "", 0)))
-	if len(pages) != 2 || pages[0].Page != "/product/*?lang=de" || pages[0].Pageviews != 3 || pages[0].Devices["mobile"] != 1 || pages[0].DeadClicks != 1 {
-		t.Errorf("pages %+v", pages)
-	}
-	desk := must(f.svc.Pages(ctx, f.query("", "desktop", "", 0)))
-	if len(desk) != 2 || desk[0].Pageviews != 2 {
-		t.Errorf("desktop pages %+v", desk)
-	}
+		pages := must(f.svc.Pages(ctx, f.query("", "", "", 0)))
+		if len(pages) != 2 || pages[0].Page != "/product/*?lang=de" || pages[0].Pageviews != 3 || pages[0].Devices["mobile"] != 1 || pages[0].DeadClicks != 1 {
+			t.Errorf("pages %+v", pages)
+		}
+		desk := must(f.svc.Pages(ctx, f.query("", "desktop", "", 0)))
+		if len(desk) != 2 || desk[0].Pageviews != 2 {
+			t.Errorf("desktop pages %+v", desk)
+		}
 
-	sn := must(f.svc.Snapshot(ctx, f.query("https://shop.test/product/5?lang=de", "desktop", "", 1280)))
-	if sn.SessionID != "sesspage1" || sn.FromMS != 1 || sn.ViewportW != 1280 {
-		t.Errorf("snapshot near 1280: %+v", sn)
-	}
-	sn = must(f.svc.Snapshot(ctx, f.query("/product/5?lang=de", "desktop", "", 1440)))
-	if sn.FromMS != 6001 || sn.ViewportW != 1440 {
-		t.Errorf("snapshot near 1440: %+v", sn)
-	}
-	sn = must(f.svc.Snapshot(ctx, f.query("/product/5?lang=de", "", "", 0)))
-	if sn.SessionID != "sesspage2" {
-		t.Errorf("latest snapshot: %+v", sn)
-	}
-	if _, err := f.svc.Snapshot(ctx, f.query("/nothing", "", "", 0)); !errors.Is(err, ErrNoData) {
-		t.Errorf("snapshot of an unknown page: %v", err)
-	}
+		sn := must(f.svc.Snapshot(ctx, f.query("https://shop.test/product/5?lang=de", "desktop", "", 1280)))
+		if sn.SessionID != "sesspage1" || sn.FromMS != 1 || sn.ViewportW != 1280 {
+			t.Errorf("snapshot near 1280: %+v", sn)
+		}
+		sn = must(f.svc.Snapshot(ctx, f.query("/product/5?lang=de", "desktop", "", 1440)))
+		if sn.FromMS != 6001 || sn.ViewportW != 1440 {
+			t.Errorf("snapshot near 1440: %+v", sn)
+		}
+		sn = must(f.svc.Snapshot(ctx, f.query("/product/5?lang=de", "", "", 0)))
+		if sn.SessionID != "sesspage2" {
+			t.Errorf("latest snapshot: %+v", sn)
+		}
+		if _, err := f.svc.Snapshot(ctx, f.query("/nothing", "", "", 0)); !errors.Is(err, ErrNoData) {
+			t.Errorf("snapshot of an unknown page: %v", err)
+		}
 
-	sig := must(f.svc.Signals(ctx, s1))
-	if len(sig) != 1 || sig[0].Type != "dead_click" || sig[0].OffsetMS != 1000 || sig[0].Selector != "div#app > main > div:nth-of-type(1) > span" ||
-		sig[0].Page != "/product/*?lang=de" || sig[0].X != 5 {
-		t.Errorf("signals %+v", sig)
-	}
-	if none := must(f.svc.Signals(ctx, s2)); len(none) != 0 {
-		t.Errorf("signals of a calm session: %+v", none)
-	}
+		sig := must(f.svc.Signals(ctx, s1))
+		if len(sig) != 1 || sig[0].Type != "dead_click" || sig[0].OffsetMS != 1000 || sig[0].Selector != "div#app > main > div:nth-of-type(1) > span" ||
+			sig[0].Page != "/product/*?lang=de" || sig[0].X != 5 {
+			t.Errorf("signals %+v", sig)
+		}
+		if none := must(f.svc.Signals(ctx, s2)); len(none) != 0 {
+			t.Errorf("signals of a calm session: %+v", none)
+		}
+	})
 }
 
 func TestService_BadQueries(t *testing.T) {
-	f := newFixture(t, DefaultConfig())
-	ctx := context.Background()
-	ok := f.query("/p", "", "", 0)
-	tests := []struct {
-		name string
-		q    func(Query) Query
-	}{
-		{"no project", func(q Query) Query { q.ProjectID = 0; return q }},
-		{"no url", func(q Query) Query { q.URL = " "; return q }},
-		{"bad device", func(q Query) Query { q.Device = "phone"; return q }},
-		{"bad mode", func(q Query) Query { q.Mode = "fire"; return q }},
-		{"width too small", func(q Query) Query { q.Width = 10; return q }},
-		{"width too large", func(q Query) Query { q.Width = 100000; return q }},
-		{"height too large", func(q Query) Query { q.Height = 100000; return q }},
-		{"to before from", func(q Query) Query { q.From, q.To = q.To, q.From; return q }},
-		{"range too long", func(q Query) Query { q.From = q.To.AddDate(-6, 0, 0); return q }},
-		{"limit", func(q Query) Query { q.Limit = 5000; return q }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if _, err := f.svc.ClickMap(ctx, tt.q(ok)); !errors.Is(err, ErrBadQuery) {
-				t.Errorf("got %v, want ErrBadQuery", err)
-			}
-		})
-	}
-	if _, err := f.svc.ClickMap(ctx, ok); err != nil {
-		t.Errorf("good query: %v", err)
-	}
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		ok := f.query("/p", "", "", 0)
+		tests := []struct {
+			name string
+			q    func(Query) Query
+		}{
+			{"no project", func(q Query) Query { q.ProjectID = 0; return q }},
+			{"no url", func(q Query) Query { q.URL = " "; return q }},
+			{"bad device", func(q Query) Query { q.Device = "phone"; return q }},
+			{"bad mode", func(q Query) Query { q.Mode = "fire"; return q }},
+			{"width too small", func(q Query) Query { q.Width = 10; return q }},
+			{"width too large", func(q Query) Query { q.Width = 100000; return q }},
+			{"height too large", func(q Query) Query { q.Height = 100000; return q }},
+			{"to before from", func(q Query) Query { q.From, q.To = q.To, q.From; return q }},
+			{"range too long", func(q Query) Query { q.From = q.To.AddDate(-6, 0, 0); return q }},
+			{"limit", func(q Query) Query { q.Limit = 5000; return q }},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				if _, err := f.svc.ClickMap(ctx, tt.q(ok)); !errors.Is(err, ErrBadQuery) {
+					t.Errorf("got %v, want ErrBadQuery", err)
+				}
+			})
+		}
+		if _, err := f.svc.ClickMap(ctx, ok); err != nil {
+			t.Errorf("good query: %v", err)
+		}
+	})
 }
 
 // Every shared rrweb fixture goes through the observer without an error,
@@ -599,34 +632,35 @@ func TestService_Fixtures(t *testing.T) {
 	if len(paths) < 20 {
 		t.Fatalf("found %d fixtures", len(paths))
 	}
-	f := newFixture(t, DefaultConfig())
-	for i, p := range paths {
-		t.Run(filepath.Base(p), func(t *testing.T) {
-			evs := loadFixture(t, filepath.Base(p))
-			sid := f.session(fmt.Sprintf("fixture%04d", i), "desktop", t0)
-			for j := 0; j < len(evs); j += 20 {
-				if err := f.observeErr(f.svc, sid, evs[j:min(j+20, len(evs))], false); err != nil {
-					t.Fatalf("batch at %d: %v", j, err)
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		for i, p := range paths {
+			t.Run(filepath.Base(p), func(t *testing.T) {
+				evs := loadFixture(t, filepath.Base(p))
+				sid := f.session(fmt.Sprintf("fixture%04d", i), "desktop", t0)
+				for j := 0; j < len(evs); j += 20 {
+					if err := f.observeErr(f.svc, sid, evs[j:min(j+20, len(evs))], false); err != nil {
+						t.Fatalf("batch at %d: %v", j, err)
+					}
 				}
-			}
-			f.close(sid)
-			var clicks int
-			for _, e := range evs {
-				var ev struct {
-					Type int `json:"type"`
-					Data struct {
-						Source int `json:"source"`
-						Type   int `json:"type"`
-					} `json:"data"`
+				f.close(sid)
+				var clicks int
+				for _, e := range evs {
+					var ev struct {
+						Type int `json:"type"`
+						Data struct {
+							Source int `json:"source"`
+							Type   int `json:"type"`
+						} `json:"data"`
+					}
+					json.Unmarshal(e, &ev)
+					if ev.Type == 3 && ev.Data.Source == 2 && ev.Data.Type == 2 {
+						clicks++
+					}
 				}
-				json.Unmarshal(e, &ev)
-				if ev.Type == 3 && ev.Data.Source == 2 && ev.Data.Type == 2 {
-					clicks++
+				if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != int64(clicks) {
+					t.Errorf("%d clicks placed, the fixture has %d", got, clicks)
 				}
-			}
-			if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != int64(clicks) {
-				t.Errorf("%d clicks placed, the fixture has %d", got, clicks)
-			}
-		})
-	}
+			})
+		}
+	})
 }

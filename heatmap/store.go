@@ -58,13 +58,17 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 			FROM heat_pageviews v JOIN heat_pages p ON p.id = v.page_id
 			WHERE v.session_id = ? ORDER BY v.id DESC LIMIT 1`},
 		{&s.pageID, `SELECT id FROM heat_pages WHERE project_id = ? AND key = ?`},
-		{&s.insertPage, `INSERT INTO heat_pages (project_id, key) VALUES (?, ?)`},
+		{&s.insertPage, `
+			INSERT INTO heat_pages (project_id, key) VALUES (?, ?)
+			ON CONFLICT (project_id, key) DO UPDATE SET key = excluded.key RETURNING id`},
 		{&s.selectorID, `SELECT id, tag, class FROM heat_selectors WHERE page_id = ? AND selector = ?`},
-		{&s.insertSelector, `INSERT INTO heat_selectors (page_id, selector, tag, class) VALUES (?, ?, ?, ?)`},
+		{&s.insertSelector, `
+			INSERT INTO heat_selectors (page_id, selector, tag, class) VALUES (?, ?, ?, ?)
+			ON CONFLICT (page_id, selector) DO UPDATE SET tag = excluded.tag, class = excluded.class RETURNING id`},
 		{&s.updateSelector, `UPDATE heat_selectors SET tag = ?, class = ? WHERE id = ?`},
 		{&s.insertPageview, `
 			INSERT INTO heat_pageviews (session_id, page_id, device, day, ts, url, vw, vh)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.updatePageview, `
 			UPDATE heat_pageviews SET device = ?, snapshot_ts = ?, vw = ?, vh = ?, doc_w = ?, doc_h = ?, max_bottom = ?,
 				depth_bucket = ?, fold_px = ?, fold_pm = ?, agg_doc_h = ?, clicks = ?, state = ?
@@ -74,17 +78,17 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 				scroll_pageviews, fold_px_sum, fold_pm_sum, doc_h_sum)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (page_id, device, day) DO UPDATE SET
-				pageviews = pageviews + excluded.pageviews, clicks = clicks + excluded.clicks,
-				rage_clicks = rage_clicks + excluded.rage_clicks, dead_clicks = dead_clicks + excluded.dead_clicks,
-				error_clicks = error_clicks + excluded.error_clicks, scroll_pageviews = scroll_pageviews + excluded.scroll_pageviews,
-				fold_px_sum = fold_px_sum + excluded.fold_px_sum, fold_pm_sum = fold_pm_sum + excluded.fold_pm_sum,
-				doc_h_sum = doc_h_sum + excluded.doc_h_sum`},
+				pageviews = heat_page_day.pageviews + excluded.pageviews, clicks = heat_page_day.clicks + excluded.clicks,
+				rage_clicks = heat_page_day.rage_clicks + excluded.rage_clicks, dead_clicks = heat_page_day.dead_clicks + excluded.dead_clicks,
+				error_clicks = heat_page_day.error_clicks + excluded.error_clicks, scroll_pageviews = heat_page_day.scroll_pageviews + excluded.scroll_pageviews,
+				fold_px_sum = heat_page_day.fold_px_sum + excluded.fold_px_sum, fold_pm_sum = heat_page_day.fold_pm_sum + excluded.fold_pm_sum,
+				doc_h_sum = heat_page_day.doc_h_sum + excluded.doc_h_sum`},
 		{&s.scrollDay, `
 			INSERT INTO heat_scroll_day (page_id, device, day, bucket, n) VALUES (?, ?, ?, ?, ?)
-			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = n + excluded.n`},
+			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = heat_scroll_day.n + excluded.n`},
 		{&s.insertClick, `
 			INSERT INTO heat_clicks (session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, selector_id, ox, oy)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.clickOffset, `UPDATE heat_clicks SET ox = ?, oy = ? WHERE id = ?`},
 		{&s.clickFlags, `UPDATE heat_clicks SET flags = ? WHERE id = ?`},
 		{&s.elemBox, `
@@ -93,7 +97,7 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 				h = excluded.h, ts = excluded.ts WHERE excluded.ts >= heat_elem_box.ts`},
 		{&s.insertSignal, `
 			INSERT INTO heat_signals (session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, selector_id, count, message)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`},
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.signalCount, `UPDATE heat_signals SET count = ? WHERE id = ?`},
 	} {
 		list = append(list, p)
@@ -103,7 +107,8 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 		marks := strings.Repeat("?, ", len(t.cols))
 		list = append(list,
 			prep{&s.getCells[i], `SELECT cells FROM ` + t.name + ` WHERE ` + where},
-			prep{&s.putCells[i], `INSERT OR REPLACE INTO ` + t.name + ` (` + strings.Join(t.cols, ", ") + `, cells) VALUES (` + marks + `?)`},
+			prep{&s.putCells[i], `INSERT INTO ` + t.name + ` (` + strings.Join(t.cols, ", ") + `, cells) VALUES (` + marks + `?)
+				ON CONFLICT (` + strings.Join(t.cols, ", ") + `) DO UPDATE SET cells = excluded.cells`},
 			prep{&s.delCells[i], `DELETE FROM ` + t.name + ` WHERE ` + where})
 	}
 	for _, p := range list {
@@ -242,11 +247,10 @@ func (k *txSink) pageID(key string) (int64, error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("find page: %w", err)
 	}
-	res, err := k.stmt(k.s.st.insertPage).ExecContext(k.ctx, k.project, key)
-	if err != nil {
+	if err := k.stmt(k.s.st.insertPage).QueryRowContext(k.ctx, k.project, key).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert page: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error) {
@@ -265,11 +269,10 @@ func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("find selector: %w", err)
 	}
-	res, err := k.stmt(k.s.st.insertSelector).ExecContext(k.ctx, pageID, sel, tag, truncate(class, 200))
-	if err != nil {
+	if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, truncate(class, 200)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert selector: %w", err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // clickSelector returns the selector id of a click's target (0: unknown),
@@ -292,12 +295,9 @@ func (k *txSink) startPageview(pv *pageview) error {
 		return err
 	}
 	pv.pageID, pv.device = id, k.device
-	res, err := k.stmt(k.s.st.insertPageview).ExecContext(k.ctx, k.session, id, pv.device, dayOf(pv.start), pv.start, pv.url, pv.vw, pv.vh)
+	err = k.stmt(k.s.st.insertPageview).QueryRowContext(k.ctx, k.session, id, pv.device, dayOf(pv.start), pv.start, pv.url, pv.vw, pv.vh).Scan(&pv.rowID)
 	if err != nil {
 		return fmt.Errorf("insert page view: %w", err)
-	}
-	if pv.rowID, err = res.LastInsertId(); err != nil {
-		return err
 	}
 	pv.dirty = true
 	k.changed = true
@@ -387,13 +387,10 @@ func (k *txSink) click(c *click) error {
 		ox, oy = c.ox, c.oy
 	}
 	day := dayOf(c.ts)
-	res, err := k.stmt(k.s.st.insertClick).ExecContext(k.ctx, k.session, pv.rowID, pv.pageID, pv.device, day, c.ts,
-		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, c.node, selID, ox, oy)
+	err = k.stmt(k.s.st.insertClick).QueryRowContext(k.ctx, k.session, pv.rowID, pv.pageID, pv.device, day, c.ts,
+		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, c.node, selID, ox, oy).Scan(&c.rowID)
 	if err != nil {
 		return fmt.Errorf("insert click: %w", err)
-	}
-	if c.rowID, err = res.LastInsertId(); err != nil {
-		return err
 	}
 	if cx, cy, ok := gridCell(c.px, c.py); ok && c.wb > 0 {
 		k.addCell(cellKey{gridDay, pv.pageID, pv.device, day, int64(c.wb), cy}, cx, 1)
@@ -469,13 +466,10 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 	if sid != 0 {
 		selID = sid
 	}
-	res, err := k.stmt(k.s.st.insertSignal).ExecContext(k.ctx, k.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
-		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, selID, s.count, s.message)
+	err = k.stmt(k.s.st.insertSignal).QueryRowContext(k.ctx, k.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
+		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, selID, s.count, s.message).Scan(&s.rowID)
 	if err != nil {
 		return fmt.Errorf("insert signal: %w", err)
-	}
-	if s.rowID, err = res.LastInsertId(); err != nil {
-		return err
 	}
 	var rage, dead, errc int
 	switch s.typ {

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // fixture writes index rows directly, as the recorder would, and derives
@@ -25,10 +27,24 @@ type fixture struct {
 	noPack  bool // leave sessions loose
 }
 
+// newFixture is a fixture on a fresh SQLite index, for benchmarks.
 func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	// sessions.error_clicks, which index.Session reads, comes with heatmap's schema.
-	db := indextest.New(t, heatmap.Schema, Schema)
+	return newFixtureOn(t, indextest.New(t, heatmap.Schema, Schema))
+}
+
+// eachFixture runs fn as the subtests "sqlite" and "postgres", each with a
+// fixture on a fresh index of that backend.
+func eachFixture(t *testing.T, fn func(t *testing.T, f *fixture)) {
+	t.Helper()
+	indextest.Each(t, func(t *testing.T, db *index.DB) { fn(t, newFixtureOn(t, db)) }, heatmap.Schema, Schema)
+}
+
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+func newFixtureOn(t testing.TB, db *index.DB) *fixture {
+	t.Helper()
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -96,8 +112,12 @@ func (f *fixture) session(visitor, device string, start time.Time, items ...item
 	f.t.Helper()
 	f.n++
 	public := fmt.Sprintf("sess%04d-%s", f.n, visitor)
+	least, greatest := "MIN", "MAX" // SQLite's scalar forms
+	if f.db.SQL().Dialect() == sqldb.Postgres {
+		least, greatest = "LEAST", "GREATEST"
+	}
 	f.exec(`INSERT INTO visitors (project_id, id, first_seen, last_seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT (project_id, id) DO UPDATE SET first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)`,
+		ON CONFLICT (project_id, id) DO UPDATE SET first_seen = `+least+`(visitors.first_seen, excluded.first_seen), last_seen = `+greatest+`(visitors.last_seen, excluded.last_seen)`,
 		f.project, visitor, start.UnixMilli(), start.UnixMilli())
 	end := start
 	entry, pages := "", 0
@@ -112,9 +132,12 @@ func (f *fixture) session(visitor, device string, start time.Time, items ...item
 			}
 		}
 	}
-	res := f.exec(`INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url, page_count)
-		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)`, f.project, public, visitor, start.UnixMilli(), end.UnixMilli(), end.UnixMilli(), device, entry, pages)
-	row, _ := res.LastInsertId()
+	var row int64
+	err := f.db.SQL().Write().QueryRowContext(context.Background(), `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url, page_count)
+		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?) RETURNING id`, f.project, public, visitor, start.UnixMilli(), end.UnixMilli(), end.UnixMilli(), device, entry, pages).Scan(&row)
+	if err != nil {
+		f.t.Fatalf("insert session: %v", err)
+	}
 	s := &fsess{f: f, row: row, public: public, start: start}
 	for _, it := range items {
 		ts := start.Add(it.off).UnixMilli()

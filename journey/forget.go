@@ -34,6 +34,9 @@ func (s *Service) ForgetSessions(ctx context.Context, tx *sqldb.Tx, ids []int64)
 	for i, id := range ids {
 		args[i] = id
 	}
+	if err := s.lockTimelines(ctx, tx.SQL()); err != nil {
+		return nil, fmt.Errorf("journey: forget: %w", err)
+	}
 	in := sqldb.List(len(ids))
 	var chunks int
 	err := tx.SQL().QueryRowContext(ctx, `SELECT COUNT(DISTINCT chunk) FROM journey_sessions WHERE chunk IS NOT NULL AND session_id IN `+in, args...).Scan(&chunks)

@@ -81,100 +81,101 @@ func checkSteps(t *testing.T, got []StepResult, want []stepWant) {
 }
 
 func TestFunnel_Sessions(t *testing.T) {
-	f := newFixture(t)
-	ss := shopSessions(f)
-	ctx := context.Background()
-	q := FunnelQuery{ProjectID: f.project, Def: FunnelDef{Steps: shopSteps}, From: day, To: day.AddDate(0, 0, 1)}
-	res, err := f.svc.RunFunnel(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Gaps: step 1→2: S1 1m, S2 2m, S5 4m, S6 3m, S8 1m; 2→3: S1 2m, S5
-	// 2m, S6 5m, S8 2m; 3→4: S1 2m, S6 1m. Lower medians.
-	checkSteps(t, res.Steps, []stepWant{
-		{7, 2, 2 * time.Minute},
-		{5, 1, 2 * time.Minute},
-		{4, 2, time.Minute},
-		{2, 0, -1},
-	})
-	if res.Sessions == nil || *res.Sessions != 8 {
-		t.Errorf("sessions looked at: %v, want 8", res.Sessions)
-	}
-
-	t.Run("split by device", func(t *testing.T) {
-		q := q
-		q.Split = "device"
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		ss := shopSessions(f)
+		ctx := context.Background()
+		q := FunnelQuery{ProjectID: f.project, Def: FunnelDef{Steps: shopSteps}, From: day, To: day.AddDate(0, 0, 1)}
 		res, err := f.svc.RunFunnel(ctx, q)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := map[string][]int{}
-		for _, sp := range res.Splits {
-			for _, st := range sp.Steps {
-				got[sp.Value] = append(got[sp.Value], st.Count)
-			}
-		}
-		want := map[string][]int{"desktop": {4, 3, 3, 2}, "mobile": {2, 1, 0, 0}, "tablet": {1, 1, 1, 0}}
-		for k, w := range want {
-			if !slices.Equal(got[k], w) {
-				t.Errorf("%s: %v, want %v", k, got[k], w)
-			}
-		}
-		if len(got) != len(want) || res.Splits[0].Value != "desktop" {
-			t.Errorf("splits %v", got)
-		}
-	})
-
-	for _, tc := range []struct {
-		name   string
-		step   int
-		status string
-		split  *string
-		want   []string
-	}{
-		{"dropped at step 1", 1, "dropped", nil, []string{"S3", "S4"}},
-		{"dropped at step 2", 2, "dropped", nil, []string{"S2"}},
-		{"dropped at step 3", 3, "dropped", nil, []string{"S5", "S8"}},
-		{"reached step 4", 4, "reached", nil, []string{"S1", "S6"}},
-		{"reached step 2", 2, "", nil, []string{"S1", "S2", "S5", "S6", "S8"}},
-		{"dropped at step 3 on desktop", 3, "dropped", ptr("desktop"), []string{"S5"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			sq := FunnelSessionsQuery{FunnelQuery: q, Step: tc.step, Status: tc.status, SplitValue: tc.split}
-			if tc.split != nil {
-				sq.Split = "device"
-			}
-			page, err := f.svc.FunnelSessions(ctx, sq)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkSessionList(t, page, ss, tc.want)
+		// Gaps: step 1→2: S1 1m, S2 2m, S5 4m, S6 3m, S8 1m; 2→3: S1 2m, S5
+		// 2m, S6 5m, S8 2m; 3→4: S1 2m, S6 1m. Lower medians.
+		checkSteps(t, res.Steps, []stepWant{
+			{7, 2, 2 * time.Minute},
+			{5, 1, 2 * time.Minute},
+			{4, 2, time.Minute},
+			{2, 0, -1},
 		})
-	}
+		if res.Sessions == nil || *res.Sessions != 8 {
+			t.Errorf("sessions looked at: %v, want 8", res.Sessions)
+		}
 
-	t.Run("paging", func(t *testing.T) {
-		var got []string
-		cursor := ""
-		for range 10 {
-			page, err := f.svc.FunnelSessions(ctx, FunnelSessionsQuery{FunnelQuery: q, Step: 1, Limit: 2, Cursor: cursor})
+		t.Run("split by device", func(t *testing.T) {
+			q := q
+			q.Split = "device"
+			res, err := f.svc.RunFunnel(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if page.Total != 7 {
-				t.Fatalf("total %d, want 7", page.Total)
+			got := map[string][]int{}
+			for _, sp := range res.Splits {
+				for _, st := range sp.Steps {
+					got[sp.Value] = append(got[sp.Value], st.Count)
+				}
 			}
-			for _, s := range page.Sessions {
-				got = append(got, s.ID)
+			want := map[string][]int{"desktop": {4, 3, 3, 2}, "mobile": {2, 1, 0, 0}, "tablet": {1, 1, 1, 0}}
+			for k, w := range want {
+				if !slices.Equal(got[k], w) {
+					t.Errorf("%s: %v, want %v", k, got[k], w)
+				}
 			}
-			if cursor = page.NextCursor; cursor == "" {
-				break
+			if len(got) != len(want) || res.Splits[0].Value != "desktop" {
+				t.Errorf("splits %v", got)
 			}
+		})
+
+		for _, tc := range []struct {
+			name   string
+			step   int
+			status string
+			split  *string
+			want   []string
+		}{
+			{"dropped at step 1", 1, "dropped", nil, []string{"S3", "S4"}},
+			{"dropped at step 2", 2, "dropped", nil, []string{"S2"}},
+			{"dropped at step 3", 3, "dropped", nil, []string{"S5", "S8"}},
+			{"reached step 4", 4, "reached", nil, []string{"S1", "S6"}},
+			{"reached step 2", 2, "", nil, []string{"S1", "S2", "S5", "S6", "S8"}},
+			{"dropped at step 3 on desktop", 3, "dropped", ptr("desktop"), []string{"S5"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				sq := FunnelSessionsQuery{FunnelQuery: q, Step: tc.step, Status: tc.status, SplitValue: tc.split}
+				if tc.split != nil {
+					sq.Split = "device"
+				}
+				page, err := f.svc.FunnelSessions(ctx, sq)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSessionList(t, page, ss, tc.want)
+			})
 		}
-		// Newest first.
-		want := []string{ss["S6"].public, ss["S8"].public, ss["S5"].public, ss["S4"].public, ss["S3"].public, ss["S2"].public, ss["S1"].public}
-		if !slices.Equal(got, want) {
-			t.Errorf("pages: %v, want %v", got, want)
-		}
+
+		t.Run("paging", func(t *testing.T) {
+			var got []string
+			cursor := ""
+			for range 10 {
+				page, err := f.svc.FunnelSessions(ctx, FunnelSessionsQuery{FunnelQuery: q, Step: 1, Limit: 2, Cursor: cursor})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if page.Total != 7 {
+					t.Fatalf("total %d, want 7", page.Total)
+				}
+				for _, s := range page.Sessions {
+					got = append(got, s.ID)
+				}
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
+			// Newest first.
+			want := []string{ss["S6"].public, ss["S8"].public, ss["S5"].public, ss["S4"].public, ss["S3"].public, ss["S2"].public, ss["S1"].public}
+			if !slices.Equal(got, want) {
+				t.Errorf("pages: %v, want %v", got, want)
+			}
+		})
 	})
 }
 
@@ -228,107 +229,109 @@ func personSessions(f *fixture) map[string]*fsess {
 }
 
 func TestFunnel_People(t *testing.T) {
-	f := newFixture(t)
-	ss := personSessions(f)
-	ctx := context.Background()
-	q := FunnelQuery{ProjectID: f.project, Def: FunnelDef{Steps: shopSteps, CountBy: "person", Window: Duration(7 * 24 * time.Hour)},
-		From: day, To: day.AddDate(0, 0, 1)}
-	res, err := f.svc.RunFunnel(ctx, q)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// P1 gaps: 1m, 46h29m, 1m; P4: home 07:30 → product 20:00 (12h30m) →
-	// cart 1m.
-	checkSteps(t, res.Steps, []stepWant{
-		{3, 1, time.Minute},
-		{2, 0, time.Minute},
-		{2, 1, time.Minute},
-		{1, 0, -1},
-	})
-	if res.Sessions != nil {
-		t.Errorf("sessions count in person mode: %d", *res.Sessions)
-	}
-	for _, tc := range []struct {
-		name   string
-		step   int
-		status string
-		want   []string
-	}{
-		{"reached step 1", 1, "reached", []string{"P1a", "P2a", "P4b"}},
-		{"dropped at step 1", 1, "dropped", []string{"P2a"}},
-		{"reached step 3", 3, "reached", []string{"P1b", "P4c"}},
-		{"dropped at step 3", 3, "dropped", []string{"P4c"}},
-		{"reached step 4", 4, "reached", []string{"P1b"}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			page, err := f.svc.FunnelSessions(ctx, FunnelSessionsQuery{FunnelQuery: q, Step: tc.step, Status: tc.status})
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		ss := personSessions(f)
+		ctx := context.Background()
+		q := FunnelQuery{ProjectID: f.project, Def: FunnelDef{Steps: shopSteps, CountBy: "person", Window: Duration(7 * 24 * time.Hour)},
+			From: day, To: day.AddDate(0, 0, 1)}
+		res, err := f.svc.RunFunnel(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// P1 gaps: 1m, 46h29m, 1m; P4: home 07:30 → product 20:00 (12h30m) →
+		// cart 1m.
+		checkSteps(t, res.Steps, []stepWant{
+			{3, 1, time.Minute},
+			{2, 0, time.Minute},
+			{2, 1, time.Minute},
+			{1, 0, -1},
+		})
+		if res.Sessions != nil {
+			t.Errorf("sessions count in person mode: %d", *res.Sessions)
+		}
+		for _, tc := range []struct {
+			name   string
+			step   int
+			status string
+			want   []string
+		}{
+			{"reached step 1", 1, "reached", []string{"P1a", "P2a", "P4b"}},
+			{"dropped at step 1", 1, "dropped", []string{"P2a"}},
+			{"reached step 3", 3, "reached", []string{"P1b", "P4c"}},
+			{"dropped at step 3", 3, "dropped", []string{"P4c"}},
+			{"reached step 4", 4, "reached", []string{"P1b"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				page, err := f.svc.FunnelSessions(ctx, FunnelSessionsQuery{FunnelQuery: q, Step: tc.step, Status: tc.status})
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkSessionList(t, page, ss, tc.want)
+			})
+		}
+
+		t.Run("sessions mode counts the same data per session", func(t *testing.T) {
+			q := q
+			q.Def.CountBy = "session"
+			q.Def.Window = 0
+			res, err := f.svc.RunFunnel(ctx, q)
 			if err != nil {
 				t.Fatal(err)
 			}
-			checkSessionList(t, page, ss, tc.want)
+			// P1a (2 steps), P2a (1), P4b (1).
+			checkSteps(t, res.Steps, []stepWant{{3, 2, time.Minute}, {1, 1, -1}, {0, 0, -1}, {0, 0, -1}})
 		})
-	}
 
-	t.Run("sessions mode counts the same data per session", func(t *testing.T) {
-		q := q
-		q.Def.CountBy = "session"
-		q.Def.Window = 0
-		res, err := f.svc.RunFunnel(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// P1a (2 steps), P2a (1), P4b (1).
-		checkSteps(t, res.Steps, []stepWant{{3, 2, time.Minute}, {1, 1, -1}, {0, 0, -1}, {0, 0, -1}})
-	})
-
-	t.Run("split by the entering session", func(t *testing.T) {
-		q := q
-		q.Split = "device"
-		res, err := f.svc.RunFunnel(ctx, q)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string][]int{}
-		for _, sp := range res.Splits {
-			for _, st := range sp.Steps {
-				got[sp.Value] = append(got[sp.Value], st.Count)
+		t.Run("split by the entering session", func(t *testing.T) {
+			q := q
+			q.Split = "device"
+			res, err := f.svc.RunFunnel(ctx, q)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if !slices.Equal(got["desktop"], []int{2, 1, 1, 1}) || !slices.Equal(got["mobile"], []int{1, 1, 1, 0}) {
-			t.Errorf("splits %v", got)
-		}
+			got := map[string][]int{}
+			for _, sp := range res.Splits {
+				for _, st := range sp.Steps {
+					got[sp.Value] = append(got[sp.Value], st.Count)
+				}
+			}
+			if !slices.Equal(got["desktop"], []int{2, 1, 1, 1}) || !slices.Equal(got["mobile"], []int{1, 1, 1, 0}) {
+				t.Errorf("splits %v", got)
+			}
+		})
 	})
 }
 
 func TestFunnel_RepeatedStep(t *testing.T) {
-	f := newFixture(t)
-	f.session("f1-visitor", "desktop", at(0, "12:00"), pg(0, "/product/1"), pg(mins(1), "/product/1"), pg(mins(2), "/product/2"))
-	f.session("f2-visitor", "desktop", at(0, "12:00"), pg(0, "/product/1"))
-	f.session("f2-visitor", "desktop", at(0, "13:00"), pg(0, "/product/3"))
-	f.sync()
-	steps := []Step{{Type: "page", Match: "/product/*"}, {Type: "page", Match: "/product/*"}}
-	for _, tc := range []struct {
-		countBy string
-		want    []int
-	}{
-		{"session", []int{3, 1}},
-		{"person", []int{2, 2}},
-	} {
-		t.Run(tc.countBy, func(t *testing.T) {
-			res, err := f.svc.RunFunnel(context.Background(), FunnelQuery{ProjectID: f.project,
-				Def: FunnelDef{Steps: steps, CountBy: tc.countBy}, From: day, To: day.AddDate(0, 0, 1)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []int
-			for _, s := range res.Steps {
-				got = append(got, s.Count)
-			}
-			if !slices.Equal(got, tc.want) {
-				t.Errorf("counts %v, want %v", got, tc.want)
-			}
-		})
-	}
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		f.session("f1-visitor", "desktop", at(0, "12:00"), pg(0, "/product/1"), pg(mins(1), "/product/1"), pg(mins(2), "/product/2"))
+		f.session("f2-visitor", "desktop", at(0, "12:00"), pg(0, "/product/1"))
+		f.session("f2-visitor", "desktop", at(0, "13:00"), pg(0, "/product/3"))
+		f.sync()
+		steps := []Step{{Type: "page", Match: "/product/*"}, {Type: "page", Match: "/product/*"}}
+		for _, tc := range []struct {
+			countBy string
+			want    []int
+		}{
+			{"session", []int{3, 1}},
+			{"person", []int{2, 2}},
+		} {
+			t.Run(tc.countBy, func(t *testing.T) {
+				res, err := f.svc.RunFunnel(context.Background(), FunnelQuery{ProjectID: f.project,
+					Def: FunnelDef{Steps: steps, CountBy: tc.countBy}, From: day, To: day.AddDate(0, 0, 1)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []int
+				for _, s := range res.Steps {
+					got = append(got, s.Count)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("counts %v, want %v", got, tc.want)
+				}
+			})
+		}
+	})
 }
 
 func TestFunnelDef_Normalize(t *testing.T) {

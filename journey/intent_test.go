@@ -30,86 +30,88 @@ func intentSessions(f *fixture) {
 }
 
 func TestSearchTerms(t *testing.T) {
-	f := newFixture(t)
-	intentSessions(f)
-	res, err := f.svc.SearchTerms(context.Background(), IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Searches != 5 || res.Sessions != 4 || res.People != 4 {
-		t.Errorf("totals %d searches, %d sessions, %d people; want 5, 4, 4", res.Searches, res.Sessions, res.People)
-	}
-	var got []string
-	for _, st := range res.Terms {
-		got = append(got, fmt.Sprintf("%s %d/%d/%d conv %d/%d", st.Term, st.Searches, st.Sessions, st.People, st.ConvertedSessions, st.ConvertedPeople))
-	}
-	want := []string{"boots 4/3/3 conv 1/2", "hats 1/1/1 conv 0/0"}
-	if !slices.Equal(got, want) {
-		t.Errorf("terms %q, want %q", got, want)
-	}
-}
-
-func TestConversionStats(t *testing.T) {
-	f := newFixture(t)
-	intentSessions(f)
-	ctx := context.Background()
-	res, err := f.svc.ConversionStats(ctx, IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := fmt.Sprintf("people %d converted %d searchers %d rates %.2f/%.2f new %d searched-before %d",
-		res.People, res.Converted, res.Searchers, res.SearcherConversionRate, res.NonSearcherConversionRate, res.NewConverters, res.SearchedBeforeConverting)
-	if want := "people 6 converted 4 searchers 4 rates 0.50/0.50 new 3 searched-before 2"; got != want {
-		t.Errorf("got  %s\nwant %s", got, want)
-	}
-	counts := func(bs []Bucket) map[string]int {
-		m := map[string]int{}
-		for _, b := range bs {
-			if b.Count > 0 {
-				m[b.Label] = b.Count
-			}
-		}
-		return m
-	}
-	if v := counts(res.VisitsToConvert); v["1"] != 2 || v["3"] != 1 || len(v) != 2 {
-		t.Errorf("visits to convert %v", v)
-	}
-	if v := counts(res.TimeToConvert); v["< 1 hour"] != 2 || v["3-7 days"] != 1 || len(v) != 2 {
-		t.Errorf("time to convert %v", v)
-	}
-	if res.MedianVisitsToConvert == nil || *res.MedianVisitsToConvert != 1 || res.MedianTimeToConvertMS == nil ||
-		*res.MedianTimeToConvertMS != (5*time.Minute).Milliseconds() {
-		t.Errorf("medians %v %v", res.MedianVisitsToConvert, res.MedianTimeToConvertMS)
-	}
-
-	t.Run("conversion given in the query", func(t *testing.T) {
-		res, err := f.svc.ConversionStats(ctx, IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1), ConversionPage: "/cart"})
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		intentSessions(f)
+		res, err := f.svc.SearchTerms(context.Background(), IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		// Only T2 reached the cart: 82h01m after the first visit, third visit.
-		if res.Converted != 1 || res.NewConverters != 1 || *res.MedianVisitsToConvert != 3 ||
-			*res.MedianTimeToConvertMS != (82*time.Hour).Milliseconds() || res.Conversion != "page /cart" {
-			t.Errorf("%+v", res)
+		if res.Searches != 5 || res.Sessions != 4 || res.People != 4 {
+			t.Errorf("totals %d searches, %d sessions, %d people; want 5, 4, 4", res.Searches, res.Sessions, res.People)
+		}
+		var got []string
+		for _, st := range res.Terms {
+			got = append(got, fmt.Sprintf("%s %d/%d/%d conv %d/%d", st.Term, st.Searches, st.Sessions, st.People, st.ConvertedSessions, st.ConvertedPeople))
+		}
+		want := []string{"boots 4/3/3 conv 1/2", "hats 1/1/1 conv 0/0"}
+		if !slices.Equal(got, want) {
+			t.Errorf("terms %q, want %q", got, want)
 		}
 	})
+}
 
-	t.Run("settings change rebuilds conversions", func(t *testing.T) {
-		if err := f.svc.SetSettings(ctx, f.project, Settings{SearchParams: []string{"q"}, ConversionPages: []string{"/cart"}}); err != nil {
-			t.Fatal(err)
-		}
-		waitRebuilt(t, f)
+func TestConversionStats(t *testing.T) {
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		intentSessions(f)
+		ctx := context.Background()
 		res, err := f.svc.ConversionStats(ctx, IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res.Converted != 1 || res.Conversion != "page /cart" {
-			t.Errorf("%+v", res)
+		got := fmt.Sprintf("people %d converted %d searchers %d rates %.2f/%.2f new %d searched-before %d",
+			res.People, res.Converted, res.Searchers, res.SearcherConversionRate, res.NonSearcherConversionRate, res.NewConverters, res.SearchedBeforeConverting)
+		if want := "people 6 converted 4 searchers 4 rates 0.50/0.50 new 3 searched-before 2"; got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
 		}
-		var n int
-		if err := f.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM sessions WHERE conversions > 0`).Scan(&n); err != nil || n != 1 {
-			t.Errorf("sessions with conversions: %d %v", n, err)
+		counts := func(bs []Bucket) map[string]int {
+			m := map[string]int{}
+			for _, b := range bs {
+				if b.Count > 0 {
+					m[b.Label] = b.Count
+				}
+			}
+			return m
 		}
+		if v := counts(res.VisitsToConvert); v["1"] != 2 || v["3"] != 1 || len(v) != 2 {
+			t.Errorf("visits to convert %v", v)
+		}
+		if v := counts(res.TimeToConvert); v["< 1 hour"] != 2 || v["3-7 days"] != 1 || len(v) != 2 {
+			t.Errorf("time to convert %v", v)
+		}
+		if res.MedianVisitsToConvert == nil || *res.MedianVisitsToConvert != 1 || res.MedianTimeToConvertMS == nil ||
+			*res.MedianTimeToConvertMS != (5*time.Minute).Milliseconds() {
+			t.Errorf("medians %v %v", res.MedianVisitsToConvert, res.MedianTimeToConvertMS)
+		}
+
+		t.Run("conversion given in the query", func(t *testing.T) {
+			res, err := f.svc.ConversionStats(ctx, IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1), ConversionPage: "/cart"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Only T2 reached the cart: 82h01m after the first visit, third visit.
+			if res.Converted != 1 || res.NewConverters != 1 || *res.MedianVisitsToConvert != 3 ||
+				*res.MedianTimeToConvertMS != (82*time.Hour).Milliseconds() || res.Conversion != "page /cart" {
+				t.Errorf("%+v", res)
+			}
+		})
+
+		t.Run("settings change rebuilds conversions", func(t *testing.T) {
+			if err := f.svc.SetSettings(ctx, f.project, Settings{SearchParams: []string{"q"}, ConversionPages: []string{"/cart"}}); err != nil {
+				t.Fatal(err)
+			}
+			waitRebuilt(t, f)
+			res, err := f.svc.ConversionStats(ctx, IntentQuery{ProjectID: f.project, From: day, To: day.AddDate(0, 0, 1)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Converted != 1 || res.Conversion != "page /cart" {
+				t.Errorf("%+v", res)
+			}
+			var n int
+			if err := f.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM sessions WHERE conversions > 0`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("sessions with conversions: %d %v", n, err)
+			}
+		})
 	})
 }
 

@@ -83,7 +83,7 @@ type Service struct {
 // Close releases it.
 func New(ctx context.Context, idx *index.DB, logger *slog.Logger) (*Service, error) {
 	db := idx.SQL()
-	ws, err := prepareStmts(ctx, db.Write())
+	ws, err := prepareStmts(ctx, db)
 	if err != nil {
 		return nil, err
 	}

@@ -149,6 +149,26 @@ func (s *Service) Pack(ctx context.Context, force bool) (int, error) {
 	return total, nil
 }
 
+// timelinesLock is the PostgreSQL advisory lock key that serialises the
+// writers of journey_sessions and journey_chunks ("jrny").
+const timelinesLock = 0x6a726e79
+
+// lockTimelines makes tx the only writer of timelines and chunks until it
+// ends. SQLite has one writer anyway; on PostgreSQL a pack running beside a
+// derive of the same session (a late batch of a closed session) could
+// otherwise seal the old timeline into a chunk while the new one is stored
+// loose, and scans would count the session twice. The lock is the
+// cluster's, so nodes sharing the database pack and derive one at a time.
+func (s *Service) lockTimelines(ctx context.Context, tx *sql.Tx) error {
+	if s.db.Dialect() != sqldb.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, timelinesLock); err != nil {
+		return fmt.Errorf("lock timelines: %w", err)
+	}
+	return nil
+}
+
 // packPage is how many loose sessions packOne reads at a time while looking
 // for settled ones.
 const packPage = 2 * chunkSize
@@ -160,6 +180,9 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 	cutoff := s.now().Add(-packDelay).UnixMilli()
 	n := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		if err := s.lockTimelines(ctx, tx); err != nil {
+			return fmt.Errorf("pack: %w", err)
+		}
 		var heads []sessHead
 		afterStart, afterID := int64(math.MinInt64), int64(math.MinInt64)
 		for len(heads) < chunkSize {
@@ -201,12 +224,9 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 			ids = append(ids, heads[i].session)
 		}
 		first, last := heads[0].start, heads[len(heads)-1].start
-		res, err := tx.ExecContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?)`,
-			projectID, first, last, len(ids), data)
-		if err != nil {
-			return fmt.Errorf("pack: store chunk: %w", err)
-		}
-		chunk, err := res.LastInsertId()
+		var chunk int64
+		err := tx.QueryRowContext(ctx, `INSERT INTO journey_chunks (project_id, first_start, last_start, sessions, data) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+			projectID, first, last, len(ids), data).Scan(&chunk)
 		if err != nil {
 			return fmt.Errorf("pack: store chunk: %w", err)
 		}

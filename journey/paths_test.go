@@ -42,81 +42,82 @@ func flow(res *PathResult) (nodes, links []string) {
 }
 
 func TestPaths(t *testing.T) {
-	f := newFixture(t)
-	pathSessions(f)
-	for _, tc := range []struct {
-		name  string
-		q     PathQuery
-		nodes []string // level:name=sessions/exits, in output order
-		links []string
-	}{
-		{
-			name: "next",
-			q:    PathQuery{Page: "/pricing", Direction: "next", Depth: 2, Top: 2},
-			nodes: []string{
-				"0:/pricing=9/1",
-				"1:/signup=4/1", "1:/features=2/0", "1:(other)=2/1", "1:(exit)=1/0",
-				"2:/welcome=3/0", "2:/signup=2/0", "2:(other)=1/0", "2:(exit)=2/0",
+	eachFixture(t, func(t *testing.T, f *fixture) {
+		pathSessions(f)
+		for _, tc := range []struct {
+			name  string
+			q     PathQuery
+			nodes []string // level:name=sessions/exits, in output order
+			links []string
+		}{
+			{
+				name: "next",
+				q:    PathQuery{Page: "/pricing", Direction: "next", Depth: 2, Top: 2},
+				nodes: []string{
+					"0:/pricing=9/1",
+					"1:/signup=4/1", "1:/features=2/0", "1:(other)=2/1", "1:(exit)=1/0",
+					"2:/welcome=3/0", "2:/signup=2/0", "2:(other)=1/0", "2:(exit)=2/0",
+				},
+				links: []string{
+					"0:/pricing -> 1:(exit) = 1",
+					"0:/pricing -> 1:(other) = 2",
+					"0:/pricing -> 1:/features = 2",
+					"0:/pricing -> 1:/signup = 4",
+					"1:(other) -> 2:(exit) = 1",
+					"1:(other) -> 2:(other) = 1",
+					"1:/features -> 2:/signup = 2",
+					"1:/signup -> 2:(exit) = 1",
+					"1:/signup -> 2:/welcome = 3",
+				},
 			},
-			links: []string{
-				"0:/pricing -> 1:(exit) = 1",
-				"0:/pricing -> 1:(other) = 2",
-				"0:/pricing -> 1:/features = 2",
-				"0:/pricing -> 1:/signup = 4",
-				"1:(other) -> 2:(exit) = 1",
-				"1:(other) -> 2:(other) = 1",
-				"1:/features -> 2:/signup = 2",
-				"1:/signup -> 2:(exit) = 1",
-				"1:/signup -> 2:/welcome = 3",
+			{
+				name: "previous",
+				q:    PathQuery{Page: "/signup", Direction: "previous", Depth: 2, Top: 5},
+				nodes: []string{
+					"0:/signup=6/0",
+					"-1:/pricing=4/0", "-1:/features=2/0",
+					"-2:/pricing=2/0", "-2:/=1/0", "-2:(entrance)=3/0",
+				},
+				links: []string{
+					"-1:/features -> 0:/signup = 2",
+					"-1:/pricing -> 0:/signup = 4",
+					"-2:(entrance) -> -1:/pricing = 3",
+					"-2:/ -> -1:/pricing = 1",
+					"-2:/pricing -> -1:/features = 2",
+				},
 			},
-		},
-		{
-			name: "previous",
-			q:    PathQuery{Page: "/signup", Direction: "previous", Depth: 2, Top: 5},
-			nodes: []string{
-				"0:/signup=6/0",
-				"-1:/pricing=4/0", "-1:/features=2/0",
-				"-2:/pricing=2/0", "-2:/=1/0", "-2:(entrance)=3/0",
+			{
+				name:  "glob page, depth 1",
+				q:     PathQuery{Page: "/sign*", Depth: 1},
+				nodes: []string{"0:/sign*=6/3", "1:/welcome=3/0", "1:(exit)=3/0"},
+				links: []string{"0:/sign* -> 1:(exit) = 3", "0:/sign* -> 1:/welcome = 3"},
 			},
-			links: []string{
-				"-1:/features -> 0:/signup = 2",
-				"-1:/pricing -> 0:/signup = 4",
-				"-2:(entrance) -> -1:/pricing = 3",
-				"-2:/ -> -1:/pricing = 1",
-				"-2:/pricing -> -1:/features = 2",
-			},
-		},
-		{
-			name:  "glob page, depth 1",
-			q:     PathQuery{Page: "/sign*", Depth: 1},
-			nodes: []string{"0:/sign*=6/3", "1:/welcome=3/0", "1:(exit)=3/0"},
-			links: []string{"0:/sign* -> 1:(exit) = 3", "0:/sign* -> 1:/welcome = 3"},
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			q := tc.q
-			q.ProjectID, q.From, q.To = f.project, day, day.AddDate(0, 0, 1)
-			res, err := f.svc.Paths(context.Background(), q)
-			if err != nil {
-				t.Fatal(err)
-			}
-			nodes, links := flow(res)
-			if !slices.Equal(nodes, tc.nodes) {
-				t.Errorf("nodes\n got %q\nwant %q", nodes, tc.nodes)
-			}
-			if !slices.Equal(links, tc.links) {
-				t.Errorf("links\n got %q\nwant %q", links, tc.links)
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				q := tc.q
+				q.ProjectID, q.From, q.To = f.project, day, day.AddDate(0, 0, 1)
+				res, err := f.svc.Paths(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				nodes, links := flow(res)
+				if !slices.Equal(nodes, tc.nodes) {
+					t.Errorf("nodes\n got %q\nwant %q", nodes, tc.nodes)
+				}
+				if !slices.Equal(links, tc.links) {
+					t.Errorf("links\n got %q\nwant %q", links, tc.links)
+				}
+			})
+		}
+		t.Run("bad input", func(t *testing.T) {
+			for _, q := range []PathQuery{
+				{Page: "pricing"}, {Page: "/x", Direction: "up"}, {Page: "/x", Depth: 9}, {Page: "/x", Top: 50}, {Page: ""},
+			} {
+				q.ProjectID, q.From, q.To = f.project, day, day.AddDate(0, 0, 1)
+				if _, err := f.svc.Paths(context.Background(), q); err == nil {
+					t.Errorf("%+v: no error", q)
+				}
 			}
 		})
-	}
-	t.Run("bad input", func(t *testing.T) {
-		for _, q := range []PathQuery{
-			{Page: "pricing"}, {Page: "/x", Direction: "up"}, {Page: "/x", Depth: 9}, {Page: "/x", Top: 50}, {Page: ""},
-		} {
-			q.ProjectID, q.From, q.To = f.project, day, day.AddDate(0, 0, 1)
-			if _, err := f.svc.Paths(context.Background(), q); err == nil {
-				t.Errorf("%+v: no error", q)
-			}
-		}
 	})
 }

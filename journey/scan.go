@@ -3,7 +3,6 @@ package journey
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"sort"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // dict is a project's key dictionary as far as it has been read. Keys are
@@ -185,7 +185,14 @@ func (s *Service) scan(ctx context.Context, q scanQuery, fn func(w int, r *scanR
 		return fmt.Errorf("scan: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+	// One snapshot for chunks and loose sessions, so a pack committing
+	// in between neither hides nor doubles a session: SQLite's read
+	// transaction is one; PostgreSQL's default (read committed) is not.
+	begin := `BEGIN`
+	if s.db.Dialect() == sqldb.Postgres {
+		begin = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
+	}
+	if _, err := conn.ExecContext(ctx, begin); err != nil {
 		return fmt.Errorf("scan: begin: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `ROLLBACK`)
@@ -374,10 +381,10 @@ func (s *Service) people(ctx context.Context, projectID int64) (*personMap, erro
 	sort.Strings(vids)
 	for len(vids) > 0 {
 		n := min(len(vids), 10000)
-		list, _ := json.Marshal(vids[:n])
+		in, list := s.db.InTexts("visitor_id", vids[:n])
 		vids = vids[n:]
 		rows, err := s.db.Read().QueryContext(ctx, `SELECT id, visitor_id FROM journey_visitors
-			WHERE project_id = ? AND visitor_id IN (SELECT value FROM json_each(?))`, projectID, string(list))
+			WHERE project_id = ? AND `+in, projectID, list)
 		if err != nil {
 			return nil, fmt.Errorf("read identified visitors: %w", err)
 		}

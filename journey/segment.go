@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Segment is a condition on sessions, written as JSON. Journey checks it and
@@ -418,16 +419,22 @@ func (s *Service) match(ctx context.Context, projectID int64, seg Segment) (inde
 // searchSessions lists the sessions of projects (nil: all) with a site
 // search: any (op exists), whose term contains term, or equal to it.
 func (s *Service) searchSessions(ctx context.Context, projectIDs []int64, op, term string) ([]int64, error) {
-	q := `SELECT DISTINCT session_id FROM journey_searches WHERE 1`
+	q := `SELECT DISTINCT session_id FROM journey_searches WHERE TRUE`
 	var args []any
 	if projectIDs != nil {
-		q += ` AND project_id IN (SELECT value FROM json_each(?))`
-		b, _ := json.Marshal(projectIDs)
-		args = append(args, string(b))
+		in, list := s.db.InIDs("project_id", projectIDs)
+		q += ` AND ` + in
+		args = append(args, list)
 	}
 	switch op {
 	case "contains":
-		q += ` AND term LIKE ? ESCAPE '\'`
+		// Terms are stored in lower case (searchTerms); SQLite's LIKE
+		// ignores ASCII case, PostgreSQL's ILIKE any case.
+		like := "LIKE"
+		if s.db.Dialect() == sqldb.Postgres {
+			like = "ILIKE"
+		}
+		q += ` AND term ` + like + ` ? ESCAPE '\'`
 		args = append(args, "%"+likeEscape(term)+"%")
 	case "eq":
 		q += ` AND term = ?`

@@ -73,13 +73,13 @@ func (s *Service) CreateFunnel(ctx context.Context, projectID int64, name string
 	}
 	raw, _ := json.Marshal(def)
 	now := s.now().UnixMilli()
-	res, err := s.db.Write().ExecContext(ctx,
-		`INSERT INTO journey_funnels (project_id, name, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)`,
-		projectID, name, string(raw), now, now)
+	var id int64
+	err = s.db.Write().QueryRowContext(ctx,
+		`INSERT INTO journey_funnels (project_id, name, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?) RETURNING id`,
+		projectID, name, string(raw), now, now).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("create funnel: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	return s.Funnel(ctx, id)
 }
 
@@ -183,13 +183,13 @@ func (s *Service) CreateAudience(ctx context.Context, a Audience) (*Audience, er
 	}
 	seg, _ := json.Marshal(a.Segment)
 	now := s.now().UnixMilli()
-	res, err := s.db.Write().ExecContext(ctx,
-		`INSERT INTO journey_audiences (project_id, name, segment, window_days, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-		a.ProjectID, a.Name, string(seg), a.WindowDays, now, now)
+	var id int64
+	err := s.db.Write().QueryRowContext(ctx,
+		`INSERT INTO journey_audiences (project_id, name, segment, window_days, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+		a.ProjectID, a.Name, string(seg), a.WindowDays, now, now).Scan(&id)
 	if err != nil {
 		return nil, fmt.Errorf("create audience: %w", err)
 	}
-	id, _ := res.LastInsertId()
 	return s.Audience(ctx, id)
 }
 
@@ -290,16 +290,15 @@ func (s *Service) CreateStage(ctx context.Context, st Stage) (*Stage, error) {
 				return fmt.Errorf("next stage position: %w", err)
 			}
 		}
-		res, err := tx.ExecContext(ctx,
-			`INSERT INTO journey_stages (project_id, position, name, rules, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			st.ProjectID, st.Position, st.Name, string(rules), now, now)
+		err := tx.QueryRowContext(ctx,
+			`INSERT INTO journey_stages (project_id, position, name, rules, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id`,
+			st.ProjectID, st.Position, st.Name, string(rules), now, now).Scan(&id)
 		if err != nil {
 			if isUnique(err) {
 				return invalidf("a stage named %q exists", st.Name)
 			}
 			return fmt.Errorf("create stage: %w", err)
 		}
-		id, _ = res.LastInsertId()
 		return nil
 	})
 	if err != nil {

@@ -3,7 +3,6 @@ package journey
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -61,9 +60,8 @@ func (s *Service) Sync(ctx context.Context) (int, error) {
 
 // underived returns the ones of ids (ascending) that have no timeline.
 func (s *Service) underived(ctx context.Context, ids []int64) ([]int64, error) {
-	list, _ := json.Marshal(ids)
-	rows, err := s.db.Read().QueryContext(ctx,
-		`SELECT session_id FROM journey_sessions WHERE session_id IN (SELECT value FROM json_each(?))`, string(list))
+	in, list := s.db.InIDs("session_id", ids)
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT session_id FROM journey_sessions WHERE `+in, list)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions to derive: %w", err)
 	}

@@ -95,22 +95,35 @@ type writeStmts struct {
 	chunk1, delSearch1, settings1 *sql.Stmt
 }
 
-func prepareStmts(ctx context.Context, db *sql.DB) (*writeStmts, error) {
+func prepareStmts(ctx context.Context, db *sqldb.DB) (*writeStmts, error) {
 	w := &writeStmts{}
+	// A session's row is replaced whole (its start may have moved, which
+	// is in the primary key): SQLite's REPLACE deletes the conflicting row;
+	// on PostgreSQL the session_id index is the one conflict target, which
+	// every such row also violates.
+	upsert := `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	if db.Dialect() == sqldb.Postgres {
+		upsert = `INSERT INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (session_id) DO UPDATE SET project_id = excluded.project_id, started_at = excluded.started_at,
+				visitor = excluded.visitor, timeline = excluded.timeline, converted_at = excluded.converted_at,
+				searched_at = excluded.searched_at, device = excluded.device, chunk = NULL`
+	}
 	for _, p := range []struct {
 		dst **sql.Stmt
 		q   string
 	}{
 		{&w.keyGet, `SELECT id FROM journey_keys WHERE project_id = ? AND kind = ? AND name = ?`},
-		{&w.keyPut, `INSERT INTO journey_keys (project_id, kind, name) VALUES (?, ?, ?)`},
+		{&w.keyPut, `INSERT INTO journey_keys (project_id, kind, name) VALUES (?, ?, ?)
+			ON CONFLICT (project_id, kind, name) DO UPDATE SET name = excluded.name RETURNING id`},
 		{&w.visGet, `SELECT id FROM journey_visitors WHERE project_id = ? AND visitor_id = ?`},
-		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)`},
-		{&w.upsert, `INSERT OR REPLACE INTO journey_sessions (project_id, started_at, session_id, visitor, timeline, converted_at, searched_at, device) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
+		{&w.visPut, `INSERT INTO journey_visitors (project_id, visitor_id) VALUES (?, ?)
+			ON CONFLICT (project_id, visitor_id) DO UPDATE SET visitor_id = excluded.visitor_id RETURNING id`},
+		{&w.upsert, upsert},
 		{&w.chunk1, `SELECT chunk FROM journey_sessions WHERE session_id = ? AND chunk IS NOT NULL`},
 		{&w.delSearch1, `DELETE FROM journey_searches WHERE session_id = ?`},
 		{&w.settings1, `SELECT settings FROM journey_settings WHERE project_id = ?`},
 	} {
-		st, err := db.PrepareContext(ctx, p.q)
+		st, err := db.Write().PrepareContext(ctx, p.q)
 		if err != nil {
 			w.close()
 			return nil, fmt.Errorf("prepare journey statement: %w", err)
@@ -152,6 +165,9 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		return nil
 	}
 	tx := stx.SQL()
+	if err := s.lockTimelines(ctx, tx); err != nil {
+		return fmt.Errorf("derive: %w", err)
+	}
 	st := s.ws
 	in := sqldb.List(len(ids))
 	args := make([]any, len(ids))
@@ -208,12 +224,7 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		var id int64
 		err := tx.StmtContext(ctx, st.keyGet).QueryRowContext(ctx, project, kind, name).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.StmtContext(ctx, st.keyPut).ExecContext(ctx, project, kind, name)
-			if err != nil {
-				return 0, fmt.Errorf("derive: add key: %w", err)
-			}
-			id, err = res.LastInsertId()
-			if err != nil {
+			if err := tx.StmtContext(ctx, st.keyPut).QueryRowContext(ctx, project, kind, name).Scan(&id); err != nil {
 				return 0, fmt.Errorf("derive: add key: %w", err)
 			}
 		} else if err != nil {
@@ -288,11 +299,7 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		var vis int64
 		err := tx.StmtContext(ctx, st.visGet).QueryRowContext(ctx, x.ProjectID, x.VisitorID).Scan(&vis)
 		if errors.Is(err, sql.ErrNoRows) {
-			res, err := tx.StmtContext(ctx, st.visPut).ExecContext(ctx, x.ProjectID, x.VisitorID)
-			if err != nil {
-				return fmt.Errorf("derive: add visitor: %w", err)
-			}
-			if vis, err = res.LastInsertId(); err != nil {
+			if err := tx.StmtContext(ctx, st.visPut).QueryRowContext(ctx, x.ProjectID, x.VisitorID).Scan(&vis); err != nil {
 				return fmt.Errorf("derive: add visitor: %w", err)
 			}
 		} else if err != nil {

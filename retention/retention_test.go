@@ -16,12 +16,14 @@ import (
 
 	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // stack is a recorder with heatmap and journey observers on a real index
@@ -37,11 +39,20 @@ type stack struct {
 	jr    *journey.Service
 }
 
-func newStack(t *testing.T) *stack {
+func TestMain(m *testing.M) { pgtest.Main(m) }
+
+// eachStack runs fn as the subtests "sqlite" and "postgres", each with a
+// stack on a fresh index of that backend.
+func eachStack(t *testing.T, fn func(t *testing.T, s *stack)) {
+	t.Helper()
+	indextest.Each(t, func(t *testing.T, db *index.DB) { fn(t, newStack(t, db)) }, heatmap.Schema, accounts.Schema, journey.Schema)
+}
+
+func newStack(t *testing.T, db *index.DB) *stack {
 	t.Helper()
 	ctx := context.Background()
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &stack{t: t, db: indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema), dir: t.TempDir()}
+	s := &stack{t: t, db: db, dir: t.TempDir()}
 	p, err := s.db.CreateProject(ctx, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -144,101 +155,106 @@ type failingBlobs struct{}
 func (failingBlobs) Delete(context.Context, string) error { return errors.New("store down") }
 
 func TestSweep(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	s.record("retention_old_a", "visitor_gone")
-	s.record("retention_old_b", "visitor_gone")
-	s.record("retention_old_c", "visitor_stays")
-	s.settled(3)
-	segments := s.count(`SELECT COUNT(*) FROM segments`)
-	if len(s.objects()) != segments || segments < 3 {
-		t.Fatalf("%d objects for %d segments", len(s.objects()), segments)
-	}
-	if s.count(`SELECT COUNT(*) FROM heat_clicks`) != 6 || s.count(`SELECT COUNT(*) FROM journey_sessions`) != 3 {
-		t.Fatalf("want heatmap clicks and journey timelines before the sweep: %d clicks, %d timelines",
-			s.count(`SELECT COUNT(*) FROM heat_clicks`), s.count(`SELECT COUNT(*) FROM journey_sessions`))
-	}
-	aggregates := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`)
-	// A share of a session goes with it.
-	if _, err := s.db.SQL().Write().Exec(`INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, created_by_name, created_at, expires_at)
-		SELECT x'01', 'tm', project_id, id, 0, 1000, 'Checkout', 'ann', 0, 0 FROM sessions WHERE public_id = 'retention_old_a'`); err != nil {
-		t.Fatal(err)
-	}
-	// Later, another visit of visitor_stays, still being recorded.
-	cutoffNow := time.Now()
-	s.record("retention_live_d", "visitor_stays")
-
-	cfg := retention.DefaultConfig()
-	cfg.MaxAge, cfg.Chunk = 24*time.Hour, 2 // two chunks for three sessions
-
-	// Not expired yet.
-	res, err := retention.New(s.db, s.blobs, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.Add(23*time.Hour))
-	if err != nil || res != (retention.Result{}) {
-		t.Fatalf("sweep before expiry: %+v, %v", res, err)
-	}
-	// A clock that jumped back (a year) deletes nothing either: the cutoff
-	// is then before every batch.
-	res, err = retention.New(s.db, s.blobs, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.AddDate(-1, 0, 0))
-	if err != nil || res != (retention.Result{}) {
-		t.Fatalf("sweep with the clock a year back: %+v, %v", res, err)
-	}
-
-	// The blob store fails: rows go, their objects wait in the trash.
-	sw := retention.New(s.db, failingBlobs{}, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if _, err := sw.Sweep(ctx, cutoffNow.Add(25*time.Hour)); err == nil {
-		t.Fatal("sweep with a failing blob store: no error")
-	}
-	if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n == 0 {
-		t.Fatal("no object keys kept for later")
-	}
-
-	// The next sweep finishes the job.
-	reg := prometheus.NewRegistry()
-	sw = retention.New(s.db, s.blobs, cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	res, err = sw.Sweep(ctx, cutoffNow.Add(25*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id LIKE 'retention_old_%'`); got != 0 {
-		t.Errorf("%d expired sessions left", got)
-	}
-	if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_live_d'`); got != 1 {
-		t.Errorf("the live session is gone")
-	}
-	for _, q := range []string{
-		`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id != 'retention_live_d'`,
-		`SELECT COUNT(*) FROM pages p JOIN sessions s ON s.id = p.session_id WHERE s.public_id != 'retention_live_d'`,
-		`SELECT COUNT(*) FROM batches WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM pages WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM custom_events WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM segments WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM heat_clicks WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM heat_pageviews WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM journey_sessions WHERE session_id NOT IN (SELECT id FROM sessions)`,
-		`SELECT COUNT(*) FROM shares`,
-		`SELECT COUNT(*) FROM blob_trash`,
-		`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_gone'`,
-	} {
-		if n := s.count(q); n != 0 {
-			t.Errorf("%s: %d, want 0", q, n)
+	eachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		s.record("retention_old_a", "visitor_gone")
+		s.record("retention_old_b", "visitor_gone")
+		s.record("retention_old_c", "visitor_stays")
+		s.settled(3)
+		segments := s.count(`SELECT COUNT(*) FROM segments`)
+		if len(s.objects()) != segments || segments < 3 {
+			t.Fatalf("%d objects for %d segments", len(s.objects()), segments)
 		}
-	}
-	if n := s.count(`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_stays'`); n != 1 {
-		t.Errorf("visitor with a live session: %d rows, want 1", n)
-	}
-	if got := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`); got != aggregates {
-		t.Errorf("aggregate rows %d, want %d kept", got, aggregates)
-	}
-	if left := s.objects(); len(left) != 0 {
-		t.Errorf("objects left: %v", left)
-	}
-	if got, want := deleted(t, reg), map[string]float64{"sessions": 1, "objects": float64(segments), "visitors": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("trailmap_retention_deleted_total %v, want %v (this sweep's counts)", got, want)
-	}
-	if res.Sessions != 1 || res.Objects != segments {
-		// The failed sweep deleted the rows of the first chunk (2 sessions).
-		t.Errorf("second sweep: %+v, want 1 session and %d objects (the first chunk's rows went in the failed sweep)", res, segments)
-	}
+		if s.count(`SELECT COUNT(*) FROM heat_clicks`) != 6 || s.count(`SELECT COUNT(*) FROM journey_sessions`) != 3 {
+			t.Fatalf("want heatmap clicks and journey timelines before the sweep: %d clicks, %d timelines",
+				s.count(`SELECT COUNT(*) FROM heat_clicks`), s.count(`SELECT COUNT(*) FROM journey_sessions`))
+		}
+		aggregates := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`)
+		// A share of a session goes with it.
+		blob := `x'01'`
+		if s.db.SQL().Dialect() == sqldb.Postgres {
+			blob = `decode('01', 'hex')`
+		}
+		if _, err := s.db.SQL().Write().Exec(`INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, created_by_name, created_at, expires_at)
+		SELECT ` + blob + `, 'tm', project_id, id, 0, 1000, 'Checkout', 'ann', 0, 0 FROM sessions WHERE public_id = 'retention_old_a'`); err != nil {
+			t.Fatal(err)
+		}
+		// Later, another visit of visitor_stays, still being recorded.
+		cutoffNow := time.Now()
+		s.record("retention_live_d", "visitor_stays")
+
+		cfg := retention.DefaultConfig()
+		cfg.MaxAge, cfg.Chunk = 24*time.Hour, 2 // two chunks for three sessions
+
+		// Not expired yet.
+		res, err := retention.New(s.db, s.blobs, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.Add(23*time.Hour))
+		if err != nil || res != (retention.Result{}) {
+			t.Fatalf("sweep before expiry: %+v, %v", res, err)
+		}
+		// A clock that jumped back (a year) deletes nothing either: the cutoff
+		// is then before every batch.
+		res, err = retention.New(s.db, s.blobs, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, cutoffNow.AddDate(-1, 0, 0))
+		if err != nil || res != (retention.Result{}) {
+			t.Fatalf("sweep with the clock a year back: %+v, %v", res, err)
+		}
+
+		// The blob store fails: rows go, their objects wait in the trash.
+		sw := retention.New(s.db, failingBlobs{}, cfg, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if _, err := sw.Sweep(ctx, cutoffNow.Add(25*time.Hour)); err == nil {
+			t.Fatal("sweep with a failing blob store: no error")
+		}
+		if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n == 0 {
+			t.Fatal("no object keys kept for later")
+		}
+
+		// The next sweep finishes the job.
+		reg := prometheus.NewRegistry()
+		sw = retention.New(s.db, s.blobs, cfg, reg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		res, err = sw.Sweep(ctx, cutoffNow.Add(25*time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id LIKE 'retention_old_%'`); got != 0 {
+			t.Errorf("%d expired sessions left", got)
+		}
+		if got := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_live_d'`); got != 1 {
+			t.Errorf("the live session is gone")
+		}
+		for _, q := range []string{
+			`SELECT COUNT(*) FROM batches b JOIN sessions s ON s.id = b.session_id WHERE s.public_id != 'retention_live_d'`,
+			`SELECT COUNT(*) FROM pages p JOIN sessions s ON s.id = p.session_id WHERE s.public_id != 'retention_live_d'`,
+			`SELECT COUNT(*) FROM batches WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM pages WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM custom_events WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM segments WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM heat_clicks WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM heat_pageviews WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM journey_sessions WHERE session_id NOT IN (SELECT id FROM sessions)`,
+			`SELECT COUNT(*) FROM shares`,
+			`SELECT COUNT(*) FROM blob_trash`,
+			`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_gone'`,
+		} {
+			if n := s.count(q); n != 0 {
+				t.Errorf("%s: %d, want 0", q, n)
+			}
+		}
+		if n := s.count(`SELECT COUNT(*) FROM visitors WHERE id = 'visitor_stays'`); n != 1 {
+			t.Errorf("visitor with a live session: %d rows, want 1", n)
+		}
+		if got := s.count(`SELECT COUNT(*) FROM heat_grid_day`) + s.count(`SELECT COUNT(*) FROM heat_page_day`); got != aggregates {
+			t.Errorf("aggregate rows %d, want %d kept", got, aggregates)
+		}
+		if left := s.objects(); len(left) != 0 {
+			t.Errorf("objects left: %v", left)
+		}
+		if got, want := deleted(t, reg), map[string]float64{"sessions": 1, "objects": float64(segments), "visitors": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("trailmap_retention_deleted_total %v, want %v (this sweep's counts)", got, want)
+		}
+		if res.Sessions != 1 || res.Objects != segments {
+			// The failed sweep deleted the rows of the first chunk (2 sessions).
+			t.Errorf("second sweep: %+v, want 1 session and %d objects (the first chunk's rows went in the failed sweep)", res, segments)
+		}
+	})
 }
 
 // TestSweep_ProjectRetention: a project's retention_days applies to its
@@ -246,63 +262,65 @@ func TestSweep(t *testing.T) {
 // A key in the trash that a segment row holds again (a late batch of a
 // deleted session stored anew under the same key) keeps its object.
 func TestSweep_KeyStoredAgain(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	s.record("retention_again", "visitor_again")
-	s.settled(1)
-	var key string
-	if err := s.db.SQL().Read().QueryRow(`SELECT key FROM segments LIMIT 1`).Scan(&key); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.db.SQL().Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES (?, 0), ('1/sessions/gone.zst', 0)`, key); err != nil {
-		t.Fatal(err)
-	}
-	before := len(s.objects())
-	res, err := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Objects != 1 || len(s.objects()) != before {
-		t.Errorf("%d objects deleted, %d of %d left; want only the one no row holds", res.Objects, len(s.objects()), before)
-	}
-	if rc, err := s.blobs.Get(ctx, key, 0, -1); err != nil {
-		t.Errorf("the object a segment row holds is gone: %v", err)
-	} else {
-		rc.Close()
-	}
-	if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n != 0 {
-		t.Errorf("%d keys left in the trash", n)
-	}
+	eachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		s.record("retention_again", "visitor_again")
+		s.settled(1)
+		var key string
+		if err := s.db.SQL().Read().QueryRow(`SELECT key FROM segments LIMIT 1`).Scan(&key); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.SQL().Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES (?, 0), ('1/sessions/gone.zst', 0)`, key); err != nil {
+			t.Fatal(err)
+		}
+		before := len(s.objects())
+		res, err := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Objects != 1 || len(s.objects()) != before {
+			t.Errorf("%d objects deleted, %d of %d left; want only the one no row holds", res.Objects, len(s.objects()), before)
+		}
+		if rc, err := s.blobs.Get(ctx, key, 0, -1); err != nil {
+			t.Errorf("the object a segment row holds is gone: %v", err)
+		} else {
+			rc.Close()
+		}
+		if n := s.count(`SELECT COUNT(*) FROM blob_trash`); n != 0 {
+			t.Errorf("%d keys left in the trash", n)
+		}
+	})
 }
 
 func TestSweep_ProjectRetention(t *testing.T) {
-	s := newStack(t)
-	ctx := context.Background()
-	short, err := s.db.CreateProject(ctx, "short", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.db.SetProjectSettings(ctx, short.ID, []byte(`{"retention_days": 3, "redact_params": ["iban"]}`)); err != nil {
-		t.Fatal(err)
-	}
-	s.recordKey(short.WriteKey, "retention_short", "visitor_short")
-	s.record("retention_forever", "visitor_forever")
-	s.settled(2)
-	sw := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	now := time.Now()
-	if res, err := sw.Sweep(ctx, now.Add(2*24*time.Hour)); err != nil || res.Sessions != 0 {
-		t.Fatalf("after 2 days: %+v, %v", res, err)
-	}
-	res, err := sw.Sweep(ctx, now.Add(4*24*time.Hour))
-	if err != nil || res.Sessions != 1 {
-		t.Fatalf("after 4 days: %+v, %v; want 1 session", res, err)
-	}
-	if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_forever'`); n != 1 {
-		t.Error("the session of the project without retention is gone")
-	}
-	if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_short'`); n != 0 {
-		t.Error("the session of the project with 3 days is still there")
-	}
+	eachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		short, err := s.db.CreateProject(ctx, "short", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.SetProjectSettings(ctx, short.ID, []byte(`{"retention_days": 3, "redact_params": ["iban"]}`)); err != nil {
+			t.Fatal(err)
+		}
+		s.recordKey(short.WriteKey, "retention_short", "visitor_short")
+		s.record("retention_forever", "visitor_forever")
+		s.settled(2)
+		sw := retention.New(s.db, s.blobs, retention.DefaultConfig(), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		now := time.Now()
+		if res, err := sw.Sweep(ctx, now.Add(2*24*time.Hour)); err != nil || res.Sessions != 0 {
+			t.Fatalf("after 2 days: %+v, %v", res, err)
+		}
+		res, err := sw.Sweep(ctx, now.Add(4*24*time.Hour))
+		if err != nil || res.Sessions != 1 {
+			t.Fatalf("after 4 days: %+v, %v; want 1 session", res, err)
+		}
+		if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_forever'`); n != 1 {
+			t.Error("the session of the project without retention is gone")
+		}
+		if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_short'`); n != 0 {
+			t.Error("the session of the project with 3 days is still there")
+		}
+	})
 }
 
 func TestProjectDays(t *testing.T) {

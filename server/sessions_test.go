@@ -12,17 +12,18 @@ import (
 	"testing"
 	"time"
 
-	"github.com/trailmap/trailmap/accounts"
-	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
-	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/index"
 )
 
 // TestListSessions_Segment checks that ?segment= reaches the sessions list
 // as a typed condition, including one on journey's own data (searches).
 func TestListSessions_Segment(t *testing.T) {
+	eachIndex(t, testListSessionsSegment)
+}
+
+func testListSessionsSegment(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
 	p, err := db.CreateProject(ctx, "alpha", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -38,12 +39,12 @@ func TestListSessions_Segment(t *testing.T) {
 		{"s-plain-mobile", "mobile", "https://shop.test/pricing"},
 	} {
 		at := start + int64(i)*60000
-		res, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url)
-			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)`, p.ID, s.id, "v-"+s.id, at, at+1000, at+1000, s.device, s.url)
+		var row int64
+		err := db.SQL().Write().QueryRowContext(ctx, `INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, closed, device, entry_url)
+			VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id`, p.ID, s.id, "v-"+s.id, at, at+1000, at+1000, s.device, s.url).Scan(&row)
 		if err != nil {
 			t.Fatal(err)
 		}
-		row, _ := res.LastInsertId()
 		path, _, _ := strings.Cut(strings.TrimPrefix(s.url, "https://shop.test"), "?")
 		if _, err := db.SQL().Write().ExecContext(ctx, `INSERT INTO pages (session_id, ts, url, path) VALUES (?, ?, ?, ?)`, row, at, s.url, path); err != nil {
 			t.Fatal(err)

@@ -37,6 +37,7 @@ func forget(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fset := flag.NewFlagSet("forget", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	data := fset.String("data", "./data", "data directory (index and local blobs)")
+	indexURL := indexURLFlag(fset)
 	project := fset.String("project", "", "the project (name or id)")
 	user := fset.String("user", "", "forget the person identified as this user id, on every device")
 	visitor := fset.String("visitor", "", "forget this one visitor (device or browser)")
@@ -58,7 +59,7 @@ func forget(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 
-	db, err := openIndex(ctx, *data, "")
+	db, err := openIndex(ctx, *data, *indexURL)
 	if err != nil {
 		return err
 	}

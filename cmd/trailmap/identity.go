@@ -20,6 +20,7 @@ func projectIdentitySecret(ctx context.Context, args []string, stdout, stderr io
 	fs := flag.NewFlagSet("project identity-secret", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory (index and local blobs)")
+	indexURL := indexURLFlag(fs)
 	remove := fs.Bool("remove", false, "remove the secret instead of making a new one")
 	if err := envTwins(fs); err != nil {
 		return usageError{err.Error()}
@@ -38,7 +39,7 @@ func projectIdentitySecret(ctx context.Context, args []string, stdout, stderr io
 	if len(pos) != 1 {
 		return usageError{"usage: trailmap project identity-secret NAME [--remove] [--data DIR]"}
 	}
-	db, err := openIndex(ctx, *data, "")
+	db, err := openIndex(ctx, *data, *indexURL)
 	if err != nil {
 		return err
 	}

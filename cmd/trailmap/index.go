@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os/user"
@@ -19,6 +20,15 @@ import (
 
 // schemas are every table owner's migrations.
 var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, audit.Schema}
+
+// indexURLHelp is the help of every command's --index-url flag.
+const indexURLHelp = "the index: empty for DATA/index.db, a SQLite file path, or postgres://user:password@host:port/db (PostgreSQL)"
+
+// indexURLFlag registers --index-url on an admin command's flags, so that
+// commands reach the same index as `trailmap serve --index-url`.
+func indexURLFlag(fs *flag.FlagSet) *string {
+	return fs.String("index-url", "", indexURLHelp)
+}
 
 // openIndex opens the index at url (empty: dataDir/index.db) with every
 // owner's tables migrated.

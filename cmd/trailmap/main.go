@@ -62,7 +62,10 @@ const usage = `usage:
                                          delete every recording and row of a person (all
                                          devices of a user id, or one visitor); prints what
                                          was deleted as JSON; exit status 1 if some is left
-  trailmap version                       print the version`
+  trailmap version                       print the version
+
+Every command takes --index-url (TRAILMAP_INDEX_URL): empty for DATA/index.db (SQLite),
+or postgres://… for a PostgreSQL index shared by the server and these commands.`
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
@@ -121,6 +124,7 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 	fs := flag.NewFlagSet(what+" create", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory (index and local blobs)")
+	indexURL := indexURLFlag(fs)
 	var projects *string
 	if what == "user" {
 		projects = fs.String("projects", "", "comma-separated projects (names or ids) the user may see; empty: an admin who sees every project")
@@ -142,7 +146,7 @@ func create(ctx context.Context, what string, args []string, stdin io.Reader, st
 	if name == "" {
 		return usageError{fmt.Sprintf("trailmap %s create needs a name", what)}
 	}
-	db, err := openIndex(ctx, *data, "")
+	db, err := openIndex(ctx, *data, *indexURL)
 	if err != nil {
 		return err
 	}

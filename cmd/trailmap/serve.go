@@ -72,7 +72,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	var c Config
 	def := recorder.DefaultConfig("")
 	fs.StringVar(&c.DataDir, "data", "./data", "data directory: index, write-ahead log and (without S3) blobs")
-	fs.StringVar(&c.IndexURL, "index-url", "", "the index: empty for DATA/index.db, a SQLite file path, or postgres://… (PostgreSQL: in progress, see README)")
+	fs.StringVar(&c.IndexURL, "index-url", "", indexURLHelp)
 	fs.StringVar(&c.Server.Addr, "addr", "127.0.0.1:8080", "listen address")
 	fs.StringVar(&c.Server.PublicURL, "public-url", "", "external base URL for share links (default: the request's host)")
 	fs.BoolVar(&c.Server.TrustProxy, "trust-proxy", false, "take client IPs from X-Forwarded-For (only behind a proxy)")

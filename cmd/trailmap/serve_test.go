@@ -3,8 +3,13 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
-	"os/exec"
+	"net/http"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,16 +84,145 @@ func TestProjectSettingsCommand(t *testing.T) {
 	}
 }
 
-// --index-url postgres://… reaches PostgreSQL and says plainly which owner
-// is not ready for it yet, instead of starting half a server.
+// serve --index-url postgres://… runs every feature on PostgreSQL: the
+// admin commands and the server share the database, a session ingested
+// through the binary is listed, its clicks make the heatmap JSON and its
+// pages a funnel. The same run on the embedded SQLite index is the
+// reference: both backends answer the same.
 func TestServe_IndexURLPostgres(t *testing.T) {
-	url := pgtest.Shared(t).Database(t)
-	cmd := exec.Command(servertest.Bin(t), "serve", "--data", t.TempDir(), "--addr", "127.0.0.1:0", "--index-url", url)
-	out, err := cmd.CombinedOutput()
-	if err == nil {
-		t.Fatalf("serve on PostgreSQL started although owners lack PostgreSQL migrations:\n%s", out)
+	got := map[string]indexRun{}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) {
+			url := ""
+			if backend == "postgres" {
+				url = pgtest.Shared(t).Database(t)
+			}
+			got[backend] = runOnIndex(t, url)
+		})
 	}
-	if !strings.Contains(string(out), "not available on PostgreSQL yet") {
-		t.Errorf("unclear refusal:\n%s", out)
+	if t.Failed() {
+		return
 	}
+	if !reflect.DeepEqual(got["sqlite"], got["postgres"]) {
+		t.Errorf("backends differ:\nsqlite   %+v\npostgres %+v", got["sqlite"], got["postgres"])
+	}
+}
+
+// indexRun is what runOnIndex saw through the API.
+type indexRun struct {
+	Sessions    []string // ids, newest first
+	Pages       []int    // page counts, same order
+	Clicks      int64    // on the heatmap of /pricing
+	Pageviews   int64
+	Elements    int
+	FunnelSteps []int
+}
+
+func runOnIndex(t *testing.T, indexURL string) indexRun {
+	srv := servertest.StartOn(t, indexURL)
+	t0 := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Second)
+	ms := func(d time.Duration) int64 { return t0.Add(d).UnixMilli() }
+	ev := func(typ int, ts int64, data string) json.RawMessage {
+		return json.RawMessage(fmt.Sprintf(`{"type":%d,"data":%s,"timestamp":%d}`, typ, data, ts))
+	}
+	meta := func(ts int64, href string) json.RawMessage {
+		return ev(4, ts, fmt.Sprintf(`{"href":%q,"width":1280,"height":800}`, href))
+	}
+	// html > body > button#buy (node 4)
+	full := func(ts int64) json.RawMessage {
+		return ev(2, ts, `{"node":{"type":0,"id":1,"childNodes":[{"type":2,"id":2,"tagName":"html","attributes":{},"childNodes":[`+
+			`{"type":2,"id":3,"tagName":"body","attributes":{},"childNodes":[`+
+			`{"type":2,"id":4,"tagName":"button","attributes":{"id":"buy"},"childNodes":[]}]}]}]},"initialOffset":{"top":0,"left":0}}`)
+	}
+	click := func(ts int64, x, y int) []json.RawMessage {
+		return []json.RawMessage{
+			ev(3, ts-50, fmt.Sprintf(`{"source":2,"type":1,"id":4,"x":%d,"y":%d}`, x, y)),
+			ev(3, ts, fmt.Sprintf(`{"source":2,"type":2,"id":4,"x":%d,"y":%d}`, x, y)),
+		}
+	}
+	send := func(session, visitor string, seq int, evs ...[]json.RawMessage) {
+		t.Helper()
+		var all []json.RawMessage
+		for _, e := range evs {
+			all = append(all, e...)
+		}
+		if a := post(t, srv.URL, srv.WriteKey, "", batchBody(t, session, visitor, seq, all)); a.Status != http.StatusAccepted {
+			t.Fatalf("ingest %s/%d: %d %v", session, seq, a.Status, a.Body)
+		}
+	}
+	one := func(e json.RawMessage) []json.RawMessage { return []json.RawMessage{e} }
+	// A: /pricing, three clicks on the button, then /signup. B: /pricing only.
+	send("sessPgA00001", "visitorPgA1", 0, one(meta(ms(0), "https://shop.test/pricing")), one(full(ms(0))),
+		click(ms(2*time.Second), 100, 200), click(ms(4*time.Second), 104, 204))
+	send("sessPgA00001", "visitorPgA1", 1, click(ms(6*time.Second), 108, 208),
+		one(meta(ms(10*time.Second), "https://shop.test/signup")), one(full(ms(10*time.Second))))
+	send("sessPgB00001", "visitorPgB1", 0, one(meta(ms(time.Minute), "https://shop.test/pricing")), one(full(ms(time.Minute))))
+
+	project := fmt.Sprint(srv.ProjectID)
+	var run indexRun
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		run = indexRun{}
+		var list struct {
+			Sessions []struct {
+				ID        string `json:"id"`
+				PageCount int    `json:"page_count"`
+			} `json:"sessions"`
+		}
+		srv.GetJSON(t, "/api/v1/sessions?project="+project, &list)
+		for _, s := range list.Sessions {
+			run.Sessions = append(run.Sessions, s.ID)
+			run.Pages = append(run.Pages, s.PageCount)
+		}
+		q := map[string]any{
+			"project": project, "from": t0.Add(-time.Hour).Format(time.RFC3339), "to": t0.Add(time.Hour).Format(time.RFC3339),
+			"steps": []map[string]string{{"type": "page", "match": "/pricing"}, {"type": "page", "match": "/signup"}},
+		}
+		body, _ := json.Marshal(q)
+		resp := srv.Request(t, http.MethodPost, "/api/v1/funnels/query", body)
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("funnel: %d %s", resp.StatusCode, raw)
+		}
+		var fr struct {
+			Steps []struct {
+				Count int `json:"count"`
+			} `json:"steps"`
+		}
+		if err := json.Unmarshal(raw, &fr); err != nil {
+			t.Fatalf("funnel: %v in %s", err, raw)
+		}
+		for _, st := range fr.Steps {
+			run.FunnelSteps = append(run.FunnelSteps, st.Count)
+		}
+		// Heatmap and journey facts are written in the same observer
+		// transaction, so a complete funnel means complete heatmap rows.
+		// (Heatmaps are not polled: a map is cached for a while.)
+		if len(run.Sessions) == 2 && slices.Equal(run.FunnelSteps, []int{2, 1}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 30 s: want 2 sessions and the funnel [2 1]; got %+v", run)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	rng := "&from=" + t0.Add(-time.Hour).Format(time.RFC3339) + "&to=" + t0.Add(time.Hour).Format(time.RFC3339)
+	var hm struct {
+		Clicks    int64             `json:"clicks"`
+		Pageviews int64             `json:"pageviews"`
+		Elements  []json.RawMessage `json:"elements"`
+	}
+	srv.GetJSON(t, "/api/v1/heatmaps/clicks?project="+project+"&url=https://shop.test/pricing&width=1280"+rng, &hm)
+	run.Clicks, run.Pageviews, run.Elements = hm.Clicks, hm.Pageviews, len(hm.Elements)
+	if run.Clicks != 3 || run.Pageviews != 2 || run.Elements == 0 {
+		t.Errorf("heatmap of /pricing: %d clicks on %d page views, %d elements; want 3 on 2, the button", run.Clicks, run.Pageviews, run.Elements)
+	}
+	if !slices.Equal(run.Sessions, []string{"sessPgB00001", "sessPgA00001"}) || !slices.Equal(run.Pages, []int{1, 2}) {
+		t.Errorf("sessions %v with pages %v, want [sessPgB00001 sessPgA00001] (newest first) with [1 2]", run.Sessions, run.Pages)
+	}
+	if _, err := os.Stat(filepath.Join(srv.DataDir, "index.db")); indexURL != "" && err == nil {
+		t.Errorf("a SQLite index was created in the data directory despite --index-url")
+	}
+	return run
 }

@@ -26,6 +26,7 @@ func projectSettings(ctx context.Context, args []string, stdout, stderr io.Write
 	fs := flag.NewFlagSet("project settings", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	data := fs.String("data", "./data", "data directory (index and local blobs)")
+	indexURL := indexURLFlag(fs)
 	replace := fs.Bool("replace", false, "replace the settings instead of merging keys into them")
 	if err := envTwins(fs); err != nil {
 		return usageError{err.Error()}
@@ -45,7 +46,7 @@ func projectSettings(ctx context.Context, args []string, stdout, stderr io.Write
 	if len(pos) < 1 || len(pos) > 2 {
 		return usageError{"usage: trailmap project settings NAME [JSON] [--replace] [--data DIR]"}
 	}
-	db, err := openIndex(ctx, *data, "")
+	db, err := openIndex(ctx, *data, *indexURL)
 	if err != nil {
 		return err
 	}

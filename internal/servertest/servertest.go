@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/pgtest"
 )
 
 var (
@@ -64,6 +66,7 @@ type Server struct {
 	WriteKey  string // of project "test"
 	ProjectID int64
 	Token     string // dashboard API token
+	IndexURL  string // the index of the server and its admin commands ("": in DataDir)
 
 	bin  string
 	args []string
@@ -95,7 +98,25 @@ func (s *syncBuffer) String() string {
 // test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	s := &Server{bin: Bin(t), DataDir: t.TempDir(), logs: &syncBuffer{}}
+	return StartOn(t, "", extra...)
+}
+
+// EachIndex runs fn as the subtests "sqlite" and "postgres" with the index
+// URL to start the server on: "" (the data directory's SQLite index) and a
+// fresh database of pgtest's shared PostgreSQL (so the test binary's
+// TestMain must stop it: pgtest.Main).
+func EachIndex(t *testing.T, fn func(t *testing.T, indexURL string)) {
+	t.Helper()
+	t.Run("sqlite", func(t *testing.T) { fn(t, "") })
+	t.Run("postgres", func(t *testing.T) { fn(t, pgtest.Shared(t).Database(t)) })
+}
+
+// StartOn is Start with the index at indexURL (a postgres:// URL, or a
+// SQLite path; "" for the data directory's), passed to the server and to
+// every admin command as --index-url.
+func StartOn(t testing.TB, indexURL string, extra ...string) *Server {
+	t.Helper()
+	s := &Server{bin: Bin(t), DataDir: t.TempDir(), IndexURL: indexURL, logs: &syncBuffer{}}
 	var p struct {
 		ID       int64  `json:"id"`
 		WriteKey string `json:"write_key"`
@@ -110,7 +131,8 @@ func Start(t testing.TB, extra ...string) *Server {
 	s.Addr = freeAddr(t)
 	s.URL = "http://" + s.Addr
 	s.args = append([]string{"serve", "--data", s.DataDir, "--addr", s.Addr, "--log-format", "text",
-		"--rate-per-ip", "0", "--rate-per-key", "0"}, extra...)
+		"--rate-per-ip", "0", "--rate-per-key", "0"}, s.indexArgs()...)
+	s.args = append(s.args, extra...)
 	s.start(t)
 	t.Cleanup(func() {
 		s.Stop(t)
@@ -121,7 +143,15 @@ func Start(t testing.TB, extra ...string) *Server {
 	return s
 }
 
-// Admin runs `trailmap <args...> --data DIR` and decodes its JSON output into out.
+// indexArgs is the --index-url flag of the server's index, if it has one.
+func (s *Server) indexArgs() []string {
+	if s.IndexURL == "" {
+		return nil
+	}
+	return []string{"--index-url", s.IndexURL}
+}
+
+// Admin runs `trailmap <args...> --data DIR [--index-url URL]` and decodes its JSON output into out.
 func (s *Server) Admin(t testing.TB, out any, args ...string) {
 	t.Helper()
 	s.admin(t, out, args...)
@@ -129,7 +159,7 @@ func (s *Server) Admin(t testing.TB, out any, args ...string) {
 
 func (s *Server) admin(t testing.TB, out any, args ...string) {
 	t.Helper()
-	cmd := exec.Command(s.bin, append(args, "--data", s.DataDir)...)
+	cmd := exec.Command(s.bin, append(append(args, "--data", s.DataDir), s.indexArgs()...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()

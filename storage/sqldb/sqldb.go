@@ -12,6 +12,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -184,6 +185,33 @@ func IsUnique(err error) bool {
 // "x IN " + List(n).
 func List(n int) string {
 	return "(" + strings.TrimSuffix(strings.Repeat("?,", n), ",") + ")"
+}
+
+// InIDs is the condition that expr is one of ids, bound as one argument
+// however many they are: a JSON array read by json_each on SQLite, a
+// bigint[] on PostgreSQL. It returns the condition and its argument.
+func (db *DB) InIDs(expr string, ids []int64) (string, any) {
+	if ids == nil {
+		ids = []int64{}
+	}
+	if db.dialect == Postgres {
+		return expr + " = ANY(CAST(? AS BIGINT[]))", ids
+	}
+	b, _ := json.Marshal(ids) // int64s always encode
+	return expr + " IN (SELECT value FROM json_each(?))", string(b)
+}
+
+// InTexts is InIDs for strings: a JSON array on SQLite, a text[] on
+// PostgreSQL.
+func (db *DB) InTexts(expr string, vs []string) (string, any) {
+	if vs == nil {
+		vs = []string{}
+	}
+	if db.dialect == Postgres {
+		return expr + " = ANY(CAST(? AS TEXT[]))", vs
+	}
+	b, _ := json.Marshal(vs) // strings always encode
+	return expr + " IN (SELECT value FROM json_each(?))", string(b)
 }
 
 // ErrNoPostgres is returned (wrapped) by Open on PostgreSQL when an owner
