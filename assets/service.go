@@ -392,7 +392,7 @@ func (s *Service) addOrigin(ctx context.Context, project int64, origin string) e
 // contentHashed matches URLs whose file name or query carries a content
 // hash (app.3f9a1c2b.css, logo-8d7e6f5a4b3c.png, ?v=3f9a1c2b): their bytes
 // never change, so they are fetched once, for every day.
-var contentHashed = regexp.MustCompile(`(?i)(?:[._-][0-9a-f]{8,}[._-][^/]*$|/[0-9a-f]{16,}\.[a-z0-9]+$|[._-][0-9a-z_-]{20,}\.[a-z0-9]+$|[?&](?:v|h|hash|ver)=[0-9a-f]{8,}(?:&|$))`)
+var contentHashed = regexp.MustCompile(`(?i)(?:[._-][0-9a-f]{8,}[._-][^/]*$|/[0-9a-f]{16,}\.[a-z0-9]+$|[?&](?:v|h|hash|ver)=[0-9a-f]{8,}(?:&|$))`)
 
 func (s *Service) enqueue(j fetchJob) {
 	if contentHashed.MatchString(j.ref.URL) {

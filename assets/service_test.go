@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -544,4 +545,78 @@ func TestService_queueFull(t *testing.T) {
 	if cp := e.status(c.URL + "/img.png"); cp.Status != assets.StatusStored {
 		t.Errorf("image: %+v", cp)
 	}
+}
+
+// TestReader_rewrite: once copies are stored, events read through a
+// Rewriter point at them, a style sheet copy's own url()s too, and events
+// without copies pass byte for byte.
+func TestReader_rewrite(t *testing.T) {
+	indextest.EachWith(t, schemas, func(t *testing.T, db *index.DB) {
+		ctx := context.Background()
+		c := site(t)
+		e := newEnv(t, db, mustFS(t), testConfig(), `{"assets":{"origins":["`+c.URL+`"]}}`)
+		head, body := pageWith(c)
+		e.visit("session-0001", "https://shop.example/p/1", head, body)
+		e.settle()
+		imgCopy := e.status(c.URL + "/img.png")
+		cssCopy := e.status(c.URL + "/css/site.css")
+		bgCopy := e.status(c.URL + "/bg.png")
+		moreCopy := e.status(c.URL + "/css/more.css")
+
+		link := func(sha string) string { return "/copies/" + sha }
+		rd := assets.NewReader(e.store, e.blobs)
+		rw := rd.NewRewriter(e.project.ID, time.Now().Unix()/86400, link)
+		meta := `{"type":4,"timestamp":1,"data":{"href":"https://shop.example/p/1","width":1,"height":1}}`
+		out, err := rw.Event(ctx, []byte(meta))
+		if err != nil || string(out) != meta {
+			t.Fatalf("meta event changed: %s, %v", out, err)
+		}
+		snap := `{"type":2,"timestamp":2,"data":{"node":{"type":0,"id":1,"childNodes":[` + head + `,` + body +
+			`,{"type":2,"id":7,"tagName":"div","attributes":{"style":"background:url('` + c.URL + `/bg.png')","title":"` + c.URL + `/img.png"},"childNodes":[]}` +
+			`,{"type":2,"id":8,"tagName":"img","attributes":{"src":"` + c.URL + `/never-fetched.png"},"childNodes":[]}]}}}`
+		out, err = rw.Event(ctx, []byte(snap))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Data struct {
+				Node struct {
+					ChildNodes []struct {
+						Attributes map[string]string `json:"attributes"`
+					} `json:"childNodes"`
+				} `json:"node"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(out, &got); err != nil {
+			t.Fatalf("rewritten event is not JSON: %v\n%s", err, out)
+		}
+		ch := got.Data.Node.ChildNodes
+		for _, tc := range []struct{ got, want string }{
+			{ch[0].Attributes["href"], link(cssCopy.SHA256)},
+			{ch[1].Attributes["src"], link(imgCopy.SHA256)},
+			{ch[2].Attributes["style"], `background:url("` + link(bgCopy.SHA256) + `")`},
+			{ch[2].Attributes["title"], c.URL + "/img.png"}, // not an asset attribute
+			{ch[3].Attributes["src"], c.URL + "/never-fetched.png"},
+		} {
+			if tc.got != tc.want {
+				t.Errorf("got %q, want %q", tc.got, tc.want)
+			}
+		}
+
+		r, cp, err := rd.Open(ctx, e.project.ID, cssCopy.SHA256, link)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sheet, _ := io.ReadAll(r)
+		r.Close()
+		if want := `@import "` + link(moreCopy.SHA256) + `"; body{background:url("` + link(bgCopy.SHA256) + `")}`; string(sheet) != want || cp.ContentType != "text/css" {
+			t.Errorf("served sheet %q (%s), want %q", sheet, cp.ContentType, want)
+		}
+		if _, _, err := rd.Open(ctx, e.project.ID+1, imgCopy.SHA256, link); !errors.Is(err, assets.ErrNotFound) {
+			t.Errorf("another project's copy: %v, want ErrNotFound", err)
+		}
+		if _, _, err := rd.Open(ctx, e.project.ID, "../../etc/passwd", link); !errors.Is(err, assets.ErrNotFound) {
+			t.Errorf("a bad hash: %v, want ErrNotFound", err)
+		}
+	})
 }
