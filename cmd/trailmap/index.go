@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
@@ -18,7 +19,7 @@ import (
 )
 
 // schemas are every table owner's migrations.
-var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, audit.Schema}
+var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, assets.Schema, audit.Schema}
 
 // openIndex opens the index at url (empty: dataDir/index.db) with every
 // owner's tables migrated.
