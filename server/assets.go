@@ -23,9 +23,11 @@ type Assets interface {
 	NewRewriter(projectID, day int64, link func(sha string) string) *assets.Rewriter
 }
 
-// assetLink is where the dashboard serves a project's copy.
-func assetLink(projectID int64) func(sha string) string {
-	prefix := "/api/v1/assets/" + strconv.FormatInt(projectID, 10) + "/"
+// assetLink is where the dashboard serves a project's copy, under base
+// (empty: a path). Events get absolute links: a replayed page may carry
+// its own <base>, against which a path would resolve to the recorded site.
+func assetLink(base string, projectID int64) func(sha string) string {
+	prefix := base + "/api/v1/assets/" + strconv.FormatInt(projectID, 10) + "/"
 	return func(sha string) string { return prefix + sha }
 }
 
@@ -41,7 +43,7 @@ func (s *Server) getAsset(c echo.Context) error {
 	if !principal(c).CanAccess(id) {
 		return fmt.Errorf("%w: project %d", ErrForbidden, id)
 	}
-	r, cp, err := s.deps.Extra.Assets.Open(c.Request().Context(), id, c.Param("sha256"), assetLink(id))
+	r, cp, err := s.deps.Extra.Assets.Open(c.Request().Context(), id, c.Param("sha256"), assetLink("", id))
 	if err != nil {
 		return err
 	}

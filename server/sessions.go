@@ -255,7 +255,7 @@ func (s *Server) sessionEvents(c echo.Context) error {
 	case "", "original":
 	case "copies":
 		if s.deps.Extra.Assets != nil {
-			rw = s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), assetLink(sess.ProjectID))
+			rw = s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), assetLink(s.baseURL(c), sess.ProjectID))
 		}
 	default:
 		return badRequest{"assets must be original or copies"}

@@ -65,7 +65,10 @@ func TestServe_assets(t *testing.T) {
 			}
 			html := snap.Data.Node.ChildNodes[0]
 			cssLink, imgLink = html.ChildNodes[0].Attributes["href"], html.ChildNodes[1].Attributes["src"]
-			if strings.HasPrefix(imgLink, "/api/v1/assets/") && strings.HasPrefix(cssLink, "/api/v1/assets/") {
+			prefix := s.URL + "/api/v1/assets/"
+			if strings.HasPrefix(imgLink, prefix) && strings.HasPrefix(cssLink, prefix) {
+				// Absolute links (a recorded <base> must not redirect them).
+				imgLink, cssLink = strings.TrimPrefix(imgLink, s.URL), strings.TrimPrefix(cssLink, s.URL)
 				break
 			}
 		}
