@@ -1,6 +1,7 @@
 package assets
 
 import (
+	"bytes"
 	"encoding/json"
 	"maps"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"github.com/tdewolff/parse/v2"
 	"github.com/tdewolff/parse/v2/css"
 
+	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
 )
 
@@ -74,20 +76,30 @@ func Collect(p Page, events []rrweb.Event) ([]Ref, Page) {
 				c.setBase()
 			}
 		case rrweb.FullSnapshot:
-			var s struct {
-				Node *node `json:"node"`
-			}
-			if json.Unmarshal(ev.Data, &s) != nil || s.Node == nil {
+			var node []byte
+			jsonscan.EachField(ev.Data, func(k, v []byte) bool {
+				if string(k) == "node" {
+					node = v
+					return false
+				}
+				return true
+			})
+			if node == nil {
 				continue
 			}
-			c.page.Base = ""
-			if href, ok := findBase(s.Node); ok {
-				c.page.Base = href
-			}
+			// The document's <base> applies to every URL in it, also those
+			// before it: URLs are resolved once the walk found it.
+			c.page.Base, c.deferred, c.pending = "", true, c.pending[:0]
+			c.walk(node, "", 0)
+			c.deferred = false
 			c.setBase()
-			c.walk(s.Node, "")
+			for _, p := range c.pending {
+				c.add(p.raw, p.kind)
+			}
 		case rrweb.Incremental:
-			c.incremental(ev.Data)
+			if mayReference(ev.Data) {
+				c.incremental(ev.Data)
+			}
 		}
 	}
 	return c.out, c.page
@@ -110,16 +122,46 @@ type collector struct {
 	base *url.URL // page.Base, or page.URL; nil: only absolute URLs
 	seen map[string]bool
 	out  []Ref
+	// In a full snapshot, URLs wait in pending until its <base> is known.
+	deferred bool
+	pending  []pendingRef
+	scratch  attrList
 }
 
-// node is the part of an rrweb serialized node that references assets.
-type node struct {
-	Type        int                        `json:"type"`
-	TagName     string                     `json:"tagName"`
-	Attributes  map[string]json.RawMessage `json:"attributes"`
-	ChildNodes  []*node                    `json:"childNodes"`
-	TextContent string                     `json:"textContent"`
-	IsStyle     bool                       `json:"isStyle"`
+// tags are the element names looked at, interned: most nodes are of a few
+// names, and the walk allocates no string for them.
+var tags = map[string]string{}
+
+func init() {
+	for _, t := range []string{"html", "head", "body", "div", "span", "a", "p", "li", "ul", "img", "link", "style",
+		"source", "video", "input", "image", "use", "feimage", "base", "picture", "svg", "script", "button", "section", "i", "path", "td", "tr"} {
+		tags[t] = t
+	}
+}
+
+// tagName is a tagName value in lower case.
+func tagName(v []byte) string {
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		if t, ok := tags[string(v[1:len(v)-1])]; ok { // no allocation for the lookup
+			return t
+		}
+	}
+	return strings.ToLower(jsonscan.Str(v))
+}
+
+type pendingRef struct{ raw, kind string }
+
+// needles are what an incremental event must contain to reference an
+// asset; most (mouse, scroll, input) contain none and are not decoded.
+var needles = [][]byte{[]byte("src"), []byte("href"), []byte("url("), []byte("poster"), []byte("@import"), []byte("background"), []byte("image-set")}
+
+func mayReference(data []byte) bool {
+	for _, n := range needles {
+		if bytes.Contains(data, n) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *collector) setBase() {
@@ -143,62 +185,84 @@ func (c *collector) setBase() {
 	}
 }
 
-// findBase returns the href of the document's first <base> with one.
-func findBase(n *node) (string, bool) {
-	if n.Type == nodeElement && strings.EqualFold(n.TagName, "base") {
-		if href := attr(n.Attributes, "href"); href != "" {
-			return href, true
-		}
-	}
-	for _, ch := range n.ChildNodes {
-		if ch == nil {
-			continue
-		}
-		if h, ok := findBase(ch); ok {
-			return h, true
-		}
-	}
-	return "", false
+// attrList is an element's attributes as raw JSON values.
+type attrList []attr
+
+type attr struct {
+	name, val []byte
 }
 
-// attr returns a string attribute ("" when missing or not a string).
-func attr(attrs map[string]json.RawMessage, name string) string {
-	raw, ok := attrs[name]
-	if !ok || len(raw) == 0 || raw[0] != '"' {
-		return ""
+// get returns a string attribute ("" when missing or not a string).
+func (a attrList) get(name string) string {
+	for _, kv := range a {
+		if string(kv.name) == name {
+			return jsonscan.Str(kv.val)
+		}
 	}
-	var s string
-	if json.Unmarshal(raw, &s) != nil {
-		return ""
-	}
-	return s
+	return ""
 }
 
-func (c *collector) walk(n *node, parentTag string) {
-	switch n.Type {
+// maxDepth bounds the nesting of nodes walked.
+const maxDepth = 512
+
+// walk reads a serialized rrweb node and its children (raw JSON).
+func (c *collector) walk(n []byte, parentTag string, depth int) {
+	if depth > maxDepth {
+		return
+	}
+	typ := int64(-1)
+	var tag string
+	as := c.scratch[:0] // used before the children are walked
+	var children, text []byte
+	isStyle := false
+	jsonscan.EachField(n, func(k, v []byte) bool {
+		switch string(k) {
+		case "type":
+			typ, _ = jsonscan.Int(v)
+		case "tagName":
+			tag = tagName(v)
+		case "attributes":
+			jsonscan.EachField(v, func(ak, av []byte) bool {
+				as = append(as, attr{name: ak, val: av})
+				return true
+			})
+		case "childNodes":
+			children = v
+		case "textContent":
+			text = v
+		case "isStyle":
+			isStyle = string(v) == "true"
+		}
+		return true
+	})
+	c.scratch = as
+	switch typ {
 	case nodeElement:
-		c.element(strings.ToLower(n.TagName), n.Attributes)
-	case nodeText:
-		if n.IsStyle || parentTag == "style" {
-			c.css([]byte(n.TextContent))
+		if tag == "base" && c.deferred && c.page.Base == "" {
+			c.page.Base = as.get("href")
 		}
+		c.element(tag, as)
+	case nodeText:
+		if isStyle || parentTag == "style" {
+			c.css([]byte(jsonscan.Str(text)))
+		}
+		return
 	case nodeDocument:
 	default:
 		return
 	}
-	tag := strings.ToLower(n.TagName)
-	for _, ch := range n.ChildNodes {
-		if ch != nil {
-			c.walk(ch, tag)
-		}
-	}
+	jsonscan.EachElem(children, func(ch []byte) bool {
+		c.walk(ch, tag, depth+1)
+		return true
+	})
 }
 
 // element adds what an element with these attributes references.
-func (c *collector) element(tag string, attrs map[string]json.RawMessage) {
+func (c *collector) element(tag string, attrs attrList) {
 	if len(attrs) == 0 {
 		return
 	}
+	attr := func(a attrList, name string) string { return a.get(name) }
 	if s := attr(attrs, "style"); s != "" {
 		c.css([]byte(s))
 	}
@@ -250,113 +314,120 @@ func (c *collector) element(tag string, attrs map[string]json.RawMessage) {
 }
 
 func (c *collector) incremental(data []byte) {
-	var d struct {
-		Source int `json:"source"`
-		// Mutation
-		Adds []struct {
-			Node *node `json:"node"`
-		} `json:"adds"`
-		Attributes []struct {
-			Attributes map[string]json.RawMessage `json:"attributes"`
-		} `json:"attributes"`
-		Texts []struct {
-			Value *string `json:"value"`
-		} `json:"texts"`
-		// StyleDeclaration
-		Set *struct {
-			Value *string `json:"value"`
-		} `json:"set"`
-		// AdoptedStyleSheet
-		Styles []struct {
-			Rules []struct {
-				Rule string `json:"rule"`
-			} `json:"rules"`
-		} `json:"styles"`
-	}
-	switch sourceOf(data) {
-	case srcStyleSheetRule: // its adds are rules, not nodes
-		c.styleRules(data)
-		return
-	case srcMutation, srcStyleDeclaration, srcAdoptedStyleSheet:
-	default:
-		return
-	}
-	if json.Unmarshal(data, &d) != nil {
-		return
-	}
-	switch d.Source {
+	source := int64(-1)
+	jsonscan.EachField(data, func(k, v []byte) bool {
+		if string(k) == "source" {
+			source, _ = jsonscan.Int(v)
+			return false
+		}
+		return true
+	})
+	switch source {
 	case srcMutation:
-		for _, a := range d.Adds {
-			if a.Node == nil {
-				continue
+		jsonscan.EachField(data, func(k, v []byte) bool {
+			switch string(k) {
+			case "adds":
+				jsonscan.EachElem(v, func(add []byte) bool {
+					jsonscan.EachField(add, func(k, node []byte) bool {
+						if string(k) == "node" {
+							c.walk(node, "", 0) // a style's text node says isStyle
+							return false
+						}
+						return true
+					})
+					return true
+				})
+			case "attributes":
+				jsonscan.EachElem(v, func(m []byte) bool {
+					jsonscan.EachField(m, func(k, as []byte) bool {
+						if string(k) == "attributes" {
+							c.attributes(as)
+							return false
+						}
+						return true
+					})
+					return true
+				})
+			case "texts":
+				jsonscan.EachElem(v, func(m []byte) bool {
+					jsonscan.EachField(m, func(k, val []byte) bool {
+						// A text mutation does not say which element it is
+						// in; one that reads like CSS is taken as a
+						// <style>'s new text.
+						if string(k) == "value" {
+							if t := jsonscan.Str(val); looksLikeCSS(t) {
+								c.css([]byte(t))
+							}
+							return false
+						}
+						return true
+					})
+					return true
+				})
 			}
-			if a.Node.Type == nodeText && a.Node.IsStyle {
-				c.css([]byte(a.Node.TextContent))
-				continue
+			return true
+		})
+	case srcStyleSheetRule: // rules added by insertRule; texts given to replace/replaceSync
+		jsonscan.EachField(data, func(k, v []byte) bool {
+			switch string(k) {
+			case "adds":
+				jsonscan.EachElem(v, func(add []byte) bool {
+					c.cssField(add, "rule")
+					return true
+				})
+			case "replace", "replaceSync":
+				c.css([]byte(jsonscan.Str(v)))
 			}
-			c.walk(a.Node, "")
-		}
-		for _, a := range d.Attributes {
-			c.attributes(a.Attributes)
-		}
-		for _, t := range d.Texts {
-			// A text mutation does not say which element it is in; one that
-			// reads like CSS is taken as a <style>'s new text.
-			if t.Value != nil && looksLikeCSS(*t.Value) {
-				c.css([]byte(*t.Value))
-			}
-		}
+			return true
+		})
 	case srcStyleDeclaration:
-		if d.Set != nil && d.Set.Value != nil {
-			c.css([]byte(*d.Set.Value))
-		}
-	case srcAdoptedStyleSheet:
-		for _, s := range d.Styles {
-			for _, r := range s.Rules {
-				c.css([]byte(r.Rule))
+		jsonscan.EachField(data, func(k, v []byte) bool {
+			if string(k) == "set" {
+				c.cssField(v, "value")
 			}
-		}
+			return true
+		})
+	case srcAdoptedStyleSheet:
+		jsonscan.EachField(data, func(k, v []byte) bool {
+			if string(k) == "styles" {
+				jsonscan.EachElem(v, func(style []byte) bool {
+					jsonscan.EachField(style, func(k, rules []byte) bool {
+						if string(k) == "rules" {
+							jsonscan.EachElem(rules, func(r []byte) bool {
+								c.cssField(r, "rule")
+								return true
+							})
+						}
+						return true
+					})
+					return true
+				})
+			}
+			return true
+		})
 	}
 }
 
-// styleRules reads a StyleSheetRule event: rules added by insertRule, and
-// whole texts given to replace/replaceSync.
-func (c *collector) styleRules(data []byte) {
-	var d struct {
-		Adds []struct {
-			Rule string `json:"rule"`
-		} `json:"adds"`
-		Replace     *string `json:"replace"`
-		ReplaceSync *string `json:"replaceSync"`
-	}
-	if json.Unmarshal(data, &d) != nil {
-		return
-	}
-	for _, a := range d.Adds {
-		c.css([]byte(a.Rule))
-	}
-	for _, s := range []*string{d.Replace, d.ReplaceSync} {
-		if s != nil {
-			c.css([]byte(*s))
+// cssField reads the string field name of obj as CSS.
+func (c *collector) cssField(obj []byte, name string) {
+	jsonscan.EachField(obj, func(k, v []byte) bool {
+		if string(k) == name {
+			c.css([]byte(jsonscan.Str(v)))
+			return false
 		}
-	}
-}
-
-// sourceOf reads an incremental event's source without decoding the rest.
-func sourceOf(data []byte) int {
-	var s struct {
-		Source *int `json:"source"`
-	}
-	if json.Unmarshal(data, &s) != nil || s.Source == nil {
-		return -1
-	}
-	return *s.Source
+		return true
+	})
 }
 
 // attributes reads an attribute mutation. The element's tag is not in the
 // event, so the attributes that reference images on any element count:
 // src (img, input), srcset, poster, SVG href, and style.
-func (c *collector) attributes(attrs map[string]json.RawMessage) {
+func (c *collector) attributes(obj []byte) {
+	attrs := map[string][]byte{}
+	jsonscan.EachField(obj, func(k, v []byte) bool {
+		attrs[string(k)] = v
+		return true
+	})
 	for _, name := range slices.Sorted(maps.Keys(attrs)) { // a stable order
 		raw := attrs[name]
 		switch strings.ToLower(name) {
@@ -378,13 +449,13 @@ func (c *collector) attributes(attrs map[string]json.RawMessage) {
 				}
 				continue
 			}
-			c.css([]byte(attr(attrs, name)))
+			c.css([]byte(jsonscan.Str(raw)))
 		case "src", "poster", "xlink:href":
-			c.add(attr(attrs, name), KindImage)
+			c.add(jsonscan.Str(raw), KindImage)
 		case "srcset":
-			c.srcset(attr(attrs, name))
+			c.srcset(jsonscan.Str(raw))
 		case "_csstext":
-			c.css([]byte(attr(attrs, name)))
+			c.css([]byte(jsonscan.Str(raw)))
 		}
 	}
 }
@@ -586,6 +657,10 @@ func unhex(c byte) byte {
 
 // add resolves raw and adds it once when it is an http(s) address.
 func (c *collector) add(raw, kind string) {
+	if c.deferred {
+		c.pending = append(c.pending, pendingRef{raw, kind})
+		return
+	}
 	if u, ok := Resolve(c.base, raw); ok && !c.seen[u] {
 		c.seen[u] = true
 		c.out = append(c.out, Ref{URL: u, Kind: kind})

@@ -40,6 +40,12 @@ type Config struct {
 	FetchQueue   int
 	// Concurrency is how many assets are fetched at once.
 	Concurrency int
+	// CollectShare is the most of one CPU core the collector uses reading
+	// batches for asset URLs (0 < share ≤ 1): after each batch it pauses
+	// for what keeps it at this share, so when ingest keeps the machine
+	// busy, it is the asset queue that fills and drops, not ingest that
+	// slows down.
+	CollectShare float64
 	// MaxAssetBytes caps one asset; MaxPerSession the URLs one session may
 	// have fetched; MaxProjectDayFetches and MaxProjectDayBytes what one
 	// project fetches per UTC day (zero: no cap).
@@ -71,6 +77,7 @@ func DefaultConfig() Config {
 		QueueBytes:           64 << 20,
 		FetchQueue:           4096,
 		Concurrency:          4,
+		CollectShare:         0.15,
 		MaxAssetBytes:        10 << 20,
 		MaxPerSession:        500,
 		MaxProjectDayFetches: 20000,
@@ -88,6 +95,8 @@ func (c Config) Validate() error {
 		return errors.New("assets: queue bounds must be positive")
 	case c.Concurrency <= 0:
 		return errors.New("assets: concurrency must be positive")
+	case c.CollectShare <= 0 || c.CollectShare > 1:
+		return errors.New("assets: the collector's CPU share must be in (0, 1]")
 	case c.MaxAssetBytes <= 0 || c.MaxPerSession <= 0:
 		return errors.New("assets: the per-asset and per-session caps must be positive")
 	case c.MaxProjectDayFetches < 0 || c.MaxProjectDayBytes < 0:
@@ -150,6 +159,7 @@ type Service struct {
 	settings map[int64]settingsEntry
 	origins  map[string]bool // project|origin recorded in asset_origins
 	recent   map[string]bool // project|day|url done or queued
+	capped   map[int64]int64 // project → the UTC day its daily cap was reached
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -212,6 +222,7 @@ func New(cfg Config, store *Store, blobs Blobs, sessions Sessions, projects Proj
 		settings:  map[int64]settingsEntry{},
 		origins:   map[string]bool{},
 		recent:    map[string]bool{},
+		capped:    map[int64]int64{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1 + cfg.Concurrency)
@@ -310,8 +321,16 @@ func (s *Service) collectLoop() {
 		case job := <-s.batches:
 			s.m.busy.Add(1)
 			s.queuedBytes.Add(-job.bytes)
+			start := time.Now()
 			if err := s.collect(s.ctx, job); err != nil && s.ctx.Err() == nil {
 				s.log.Warn("collect assets", "session", job.session, slog.Any("error", err))
+			}
+			if share := s.cfg.CollectShare; share < 1 {
+				pause := time.Duration(float64(time.Since(start)) * (1 - share) / share)
+				select {
+				case <-s.ctx.Done():
+				case <-time.After(pause):
+				}
 			}
 			s.m.busy.Add(-1)
 		}
@@ -395,10 +414,17 @@ func (s *Service) addOrigin(ctx context.Context, project int64, origin string) e
 var contentHashed = regexp.MustCompile(`(?i)(?:[._-][0-9a-f]{8,}[._-][^/]*$|/[0-9a-f]{16,}\.[a-z0-9]+$|[?&](?:v|h|hash|ver)=[0-9a-f]{8,}(?:&|$))`)
 
 func (s *Service) enqueue(j fetchJob) {
+	s.mu.Lock()
+	day, capped := s.capped[j.project]
+	s.mu.Unlock()
+	if capped && day == unixDay(s.now()) {
+		s.m.dropped.WithLabelValues("project_day_cap").Inc()
+		return
+	}
 	if contentHashed.MatchString(j.ref.URL) {
 		j.day = 0
 	}
-	k := fmt.Sprintf("%d|%d|%s", j.project, j.day, j.ref.URL)
+	k := strconv.FormatInt(j.project, 10) + "|" + strconv.FormatInt(j.day, 10) + "|" + j.ref.URL
 	s.mu.Lock()
 	if s.recent[k] {
 		s.mu.Unlock()
@@ -464,6 +490,13 @@ const (
 // fetch fetches one asset unless there is a copy for its day, records the
 // outcome, and returns the status ("" when nothing was done).
 func (s *Service) fetch(ctx context.Context, j fetchJob) (string, error) {
+	s.mu.Lock()
+	day, capped := s.capped[j.project]
+	s.mu.Unlock()
+	if capped && day == unixDay(s.now()) {
+		s.m.dropped.WithLabelValues("project_day_cap").Inc()
+		return StatusProjectCap, nil
+	}
 	if _, ok, err := s.store.Lookup(ctx, j.project, j.ref.URL, j.day); err != nil || ok {
 		if ok {
 			return "known", nil
@@ -491,6 +524,9 @@ func (s *Service) fetch(ctx context.Context, j fetchJob) (string, error) {
 	}
 	if (s.cfg.MaxProjectDayFetches > 0 && u.Fetches >= s.cfg.MaxProjectDayFetches) ||
 		(s.cfg.MaxProjectDayBytes > 0 && u.Bytes >= s.cfg.MaxProjectDayBytes) {
+		s.mu.Lock()
+		s.capped[j.project] = today // later URLs are dropped without a look-up
+		s.mu.Unlock()
 		s.m.dropped.WithLabelValues("project_day_cap").Inc()
 		return StatusProjectCap, nil // not recorded: tried again on another day
 	}

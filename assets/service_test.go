@@ -483,7 +483,7 @@ func TestService_guards(t *testing.T) {
 	drip.Wait()
 }
 
-func mustFS(t *testing.T) *fs.Client {
+func mustFS(t testing.TB) *fs.Client {
 	b, err := fs.New(filepath.Join(t.TempDir(), "blobs"))
 	if err != nil {
 		t.Fatal(err)
@@ -495,35 +495,48 @@ func mustFS(t *testing.T) *fs.Client {
 // any batch; the session's cap lets a few through and the rest is counted
 // as dropped; the project's daily cap stops fetching.
 func TestService_caps(t *testing.T) {
-	c := site(t)
-	cfg := testConfig()
-	cfg.MaxPerSession = 20
-	cfg.MaxProjectDayFetches = 5
-	cfg.Concurrency = 1 // the daily cap is checked before each fetch: exact with one fetcher
-	e := newEnv(t, indextest.New(t, schemas(sqldb.SQLite)...), mustFS(t), cfg, `{"assets":{"origins":["`+c.URL+`"]}}`)
-	var b strings.Builder
-	for i := range 10000 {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		fmt.Fprintf(&b, `{"type":2,"id":%d,"tagName":"img","attributes":{"src":"%s/n/%d.png"},"childNodes":[]}`, 100+i, c.URL, i)
-	}
-	e.visit("caps-session-1", "https://shop.example/", "", b.String())
-	e.settle()
-	if got := e.metric("trailmap_assets_dropped_total", "session_cap"); got != 10000-20 {
-		t.Errorf("dropped for the session cap: %v, want %d", got, 10000-20)
-	}
-	if got := e.metric("trailmap_assets_dropped_total", "project_day_cap"); got != 20-5 {
-		t.Errorf("dropped for the project's day cap: %v, want 15", got)
-	}
-	c.mu.Lock()
-	requests := 0
-	for _, n := range c.hits {
-		requests += n
-	}
-	c.mu.Unlock()
-	if requests != 5 {
-		t.Errorf("%d requests to the CDN, want 5", requests)
+	for _, tc := range []struct {
+		name                 string
+		perSession, perDay   int
+		wantRequests         int
+		wantSession, wantDay float64
+	}{
+		{name: "session cap", perSession: 20, wantRequests: 20, wantSession: 10000 - 20},
+		{name: "project day cap", perSession: 10000, perDay: 5, wantRequests: 5, wantDay: 10000 - 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := site(t)
+			cfg := testConfig()
+			cfg.MaxPerSession = tc.perSession
+			cfg.MaxProjectDayFetches = int64(tc.perDay)
+			cfg.FetchQueue = 10000
+			cfg.Concurrency = 1 // the daily cap is checked before each fetch: exact with one fetcher
+			e := newEnv(t, indextest.New(t, schemas(sqldb.SQLite)...), mustFS(t), cfg, `{"assets":{"origins":["`+c.URL+`"]}}`)
+			var b strings.Builder
+			for i := range 10000 {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"type":2,"id":%d,"tagName":"img","attributes":{"src":"%s/n/%d.png"},"childNodes":[]}`, 100+i, c.URL, i)
+			}
+			e.visit("caps-session-1", "https://shop.example/", "", b.String())
+			e.settle()
+			if got := e.metric("trailmap_assets_dropped_total", "session_cap"); got != tc.wantSession {
+				t.Errorf("dropped for the session cap: %v, want %v", got, tc.wantSession)
+			}
+			if got := e.metric("trailmap_assets_dropped_total", "project_day_cap"); got != tc.wantDay {
+				t.Errorf("dropped for the project's day cap: %v, want %v", got, tc.wantDay)
+			}
+			c.mu.Lock()
+			requests := 0
+			for _, n := range c.hits {
+				requests += n
+			}
+			c.mu.Unlock()
+			if requests != tc.wantRequests {
+				t.Errorf("%d requests to the CDN, want %d", requests, tc.wantRequests)
+			}
+		})
 	}
 }
 
