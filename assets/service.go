@@ -273,9 +273,11 @@ func (s *Service) ObserveBatch(ctx context.Context, tx *sqldb.Tx, sessionID int6
 		s.m.dropped.WithLabelValues("batch_queue_bytes").Inc()
 		return nil
 	}
+	s.m.busy.Add(1) // until the collector is done with it
 	select {
 	case s.batches <- batchJob{session: sessionID, project: project, events: events, bytes: size}:
 	default:
+		s.m.busy.Add(-1)
 		s.queuedBytes.Add(-size)
 		s.m.dropped.WithLabelValues("batch_queue_full").Inc()
 	}
@@ -288,9 +290,11 @@ func (s *Service) SessionClosed(ctx context.Context, tx *sqldb.Tx, sessionID int
 	if s.closed.Load() {
 		return nil
 	}
+	s.m.busy.Add(1)
 	select {
 	case s.batches <- batchJob{session: sessionID, closed: true}:
 	default: // the state map is bounded anyway
+		s.m.busy.Add(-1)
 	}
 	return nil
 }
@@ -301,7 +305,7 @@ func (s *Service) Wait(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	for {
-		if len(s.batches) == 0 && len(s.fetches) == 0 && s.m.busy.Load() == 0 {
+		if s.m.busy.Load() == 0 { // queued or in progress
 			return nil
 		}
 		select {
@@ -319,7 +323,6 @@ func (s *Service) collectLoop() {
 		case <-s.ctx.Done():
 			return
 		case job := <-s.batches:
-			s.m.busy.Add(1)
 			s.queuedBytes.Add(-job.bytes)
 			start := time.Now()
 			if err := s.collect(s.ctx, job); err != nil && s.ctx.Err() == nil {
@@ -440,9 +443,11 @@ func (s *Service) enqueue(j fetchJob) {
 	}
 	s.recent[k] = true
 	s.mu.Unlock()
+	s.m.busy.Add(1) // until a fetcher is done with it
 	select {
 	case s.fetches <- j:
 	default:
+		s.m.busy.Add(-1)
 		s.mu.Lock()
 		delete(s.recent, k)
 		s.mu.Unlock()
@@ -457,7 +462,6 @@ func (s *Service) fetchLoop() {
 		case <-s.ctx.Done():
 			return
 		case j := <-s.fetches:
-			s.m.busy.Add(1)
 			status, err := s.fetch(s.ctx, j)
 			if err != nil && s.ctx.Err() == nil {
 				s.log.Warn("fetch asset", "project", j.project, "url", j.ref.URL, slog.Any("error", err))
@@ -720,7 +724,7 @@ type metrics struct {
 	fetches *prometheus.CounterVec
 	dropped *prometheus.CounterVec
 	bytes   prometheus.Counter
-	busy    atomic.Int64
+	busy    atomic.Int64 // batches and URLs queued or being handled
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
