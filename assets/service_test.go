@@ -633,3 +633,86 @@ func TestReader_rewrite(t *testing.T) {
 		}
 	})
 }
+
+// TestService_nextDay: a URL is fetched again on another day, as the page
+// may have changed; a fresh copy (Cache-Control max-age) is reused without
+// a request, an ETag is revalidated (304 keeps the copy), and a URL with a
+// content hash is fetched once for every day.
+func TestService_nextDay(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	mux := http.NewServeMux()
+	mux.HandleFunc("/etag.png", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("If-None-Match") == `"v1"` {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", `"v1"`)
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(png)
+	})
+	mux.HandleFunc("/fresh.png", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=172800")
+		w.Header().Set("Content-Type", "image/png")
+		w.Write(append(append([]byte{}, png...), 'f'))
+	})
+	mux.Handle("/plain.png", serve("image/png", append(append([]byte{}, png...), 'p')))
+	mux.Handle("/app.3f9a1c2b.png", serve("image/png", append(append([]byte{}, png...), 'h')))
+	c := newCDN(t, mux)
+	cfg := testConfig()
+	cfg.Now = clock
+	e := newEnv(t, indextest.New(t, schemas(sqldb.SQLite)...), mustFS(t), cfg, `{"assets":{"origins":["`+c.URL+`"]}}`)
+	body := ""
+	for i, p := range []string{"/etag.png", "/fresh.png", "/plain.png", "/app.3f9a1c2b.png"} {
+		if i > 0 {
+			body += ","
+		}
+		body += fmt.Sprintf(`{"type":2,"id":%d,"tagName":"img","attributes":{"src":"%s%s"},"childNodes":[]}`, 10+i, c.URL, p)
+	}
+	lookup := func(path string, day int64) assets.Copy {
+		t.Helper()
+		cp, ok, err := e.store.Lookup(context.Background(), e.project.ID, c.URL+path, day)
+		if err != nil || !ok {
+			t.Fatalf("%s on day %d: %v %v", path, day, ok, err)
+		}
+		return cp
+	}
+	day1 := now.Unix() / 86400
+	e.visit("day-one-session", "https://shop.example/", "", body)
+	e.settle()
+	first := map[string]assets.Copy{}
+	for _, p := range []string{"/etag.png", "/fresh.png", "/plain.png", "/app.3f9a1c2b.png"} {
+		first[p] = lookup(p, day1)
+		if first[p].Status != assets.StatusStored {
+			t.Fatalf("%s: %+v", p, first[p])
+		}
+	}
+	if first["/app.3f9a1c2b.png"].Day != 0 {
+		t.Errorf("content-hashed URL stored for day %d, want 0 (every day)", first["/app.3f9a1c2b.png"].Day)
+	}
+
+	mu.Lock()
+	now = now.Add(24 * time.Hour)
+	mu.Unlock()
+	e.visit("day-two-session", "https://shop.example/", "", body)
+	e.settle()
+	for path, want := range map[string]int{"/etag.png": 2, "/fresh.png": 1, "/plain.png": 2, "/app.3f9a1c2b.png": 1} {
+		if got := c.count(path); got != want {
+			t.Errorf("%s requested %d times over two days, want %d", path, got, want)
+		}
+		cp := lookup(path, day1+1)
+		if cp.Status != assets.StatusStored || cp.SHA256 != first[path].SHA256 {
+			t.Errorf("%s on day two: %+v", path, cp)
+		}
+		if path != "/app.3f9a1c2b.png" && cp.Day != day1+1 {
+			t.Errorf("%s: day two plays with the copy of day %d", path, cp.Day)
+		}
+	}
+	if got := e.metric("trailmap_assets_fetches_total", "not_modified"); got != 1 {
+		t.Errorf("not modified: %v, want 1", got)
+	}
+	if got := e.metric("trailmap_assets_fetches_total", "fresh"); got != 1 {
+		t.Errorf("fresh: %v, want 1", got)
+	}
+}
