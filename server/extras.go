@@ -37,4 +37,8 @@ type Extras struct {
 	// Audit keeps the audit log (see audit.go); nil: nothing is recorded
 	// and there is no GET /api/v1/audit.
 	Audit Auditor
+	// Assets serves the stored copies of recorded pages' images, fonts and
+	// style sheets and maps events to them (see assets.go); nil: no
+	// /api/v1/assets and no ?assets=copies.
+	Assets Assets
 }

@@ -52,6 +52,9 @@ func (s *Server) routes(e *echo.Echo) {
 	if x.Audit != nil {
 		api.GET("/audit", s.listAudit)
 	}
+	if x.Assets != nil {
+		api.GET("/assets/:project/:sha256", s.getAsset)
+	}
 	if x.Heatmaps != nil {
 		api.GET("/heatmaps/clicks", s.heatmapClicks)
 		api.GET("/heatmaps/clicks.png", s.heatmapClicksPNG)

@@ -17,6 +17,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
@@ -255,7 +256,7 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusUnauthorized, "unauthorized", err.Error()
 	case errors.Is(err, ErrForbidden):
 		return http.StatusForbidden, "forbidden", err.Error()
-	case errors.Is(err, index.ErrNotFound):
+	case errors.Is(err, index.ErrNotFound), errors.Is(err, assets.ErrNotFound):
 		return http.StatusNotFound, "not_found", err.Error()
 	case errors.Is(err, index.ErrBadFilter):
 		return http.StatusBadRequest, "bad_request", err.Error()

@@ -13,6 +13,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/index"
@@ -249,7 +250,17 @@ func (s *Server) sessionEvents(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.streamEvents(c, sess, rg)
+	var rw *assets.Rewriter
+	switch c.QueryParam("assets") {
+	case "", "original":
+	case "copies":
+		if s.deps.Extra.Assets != nil {
+			rw = s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), assetLink(s.baseURL(c), sess.ProjectID))
+		}
+	default:
+		return badRequest{"assets must be original or copies"}
+	}
+	return s.streamEvents(c, sess, rg, rw)
 }
 
 func parseRange(c echo.Context) (replay.Range, error) {
@@ -274,7 +285,8 @@ func parseRange(c echo.Context) (replay.Range, error) {
 
 // streamEvents writes the events of sess in rg, compressed as the client
 // accepts (zstd, then gzip).
-func (s *Server) streamEvents(c echo.Context, sess *index.Session, rg replay.Range) error {
+// With rw, asset URLs are mapped to stored copies on the way.
+func (s *Server) streamEvents(c echo.Context, sess *index.Session, rg replay.Range, rw *assets.Rewriter) error {
 	w := c.Response()
 	h := w.Header()
 	h.Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
@@ -300,7 +312,11 @@ func (s *Server) streamEvents(c echo.Context, sess *index.Session, rg replay.Ran
 	bw := bufio.NewWriterSize(out, 64<<10)
 	w.WriteHeader(http.StatusOK)
 	aw := &replay.ArrayWriter{W: bw}
-	err := s.deps.Replay.Stream(c.Request().Context(), sess, rg, aw)
+	var ew replay.EventWriter = aw
+	if rw != nil {
+		ew = &rewritingWriter{ctx: c.Request().Context(), rw: rw, next: aw}
+	}
+	err := s.deps.Replay.Stream(c.Request().Context(), sess, rg, ew)
 	if err == nil {
 		err = aw.Close()
 	}

@@ -265,7 +265,7 @@ func (h *shareHandlers) events(c echo.Context) error {
 		return echo.NewHTTPError(status, msg)
 	}
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")
-	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS})
+	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS}, nil)
 }
 
 func (h *shareHandlers) download(c echo.Context) error {

@@ -10,13 +10,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/trailmap/trailmap/accounts"
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
@@ -47,6 +50,10 @@ type Config struct {
 	Retention     retention.Config
 	// AuditRetention is how long audit entries are kept (0: for ever).
 	AuditRetention time.Duration
+	// Assets keeps copies of recorded pages' images, fonts and style
+	// sheets, unless AssetsOff.
+	Assets    assets.Config
+	AssetsOff bool
 }
 
 // Validate checks the whole configuration.
@@ -63,6 +70,9 @@ func (c Config) Validate() error {
 		errs = append(errs, c.S3.Validate())
 	}
 	errs = append(errs, c.Server.Validate(), c.Recorder.Validate(), c.Retention.Validate())
+	if !c.AssetsOff {
+		errs = append(errs, c.Assets.Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -109,6 +119,19 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&r.Devices.TabletMin, "tablet-min-width", def.Devices.TabletMin, "viewport width from which a device is a tablet")
 	fs.IntVar(&r.Devices.DesktopMin, "desktop-min-width", def.Devices.DesktopMin, "viewport width from which a device is a desktop")
 
+	c.Assets = assets.DefaultConfig()
+	a := &c.Assets
+	assetsOn := fs.Bool("assets", true, "keep copies of the images, fonts and style sheets recorded pages reference (see README: Recordings that stand on their own)")
+	fs.IntVar(&a.Concurrency, "assets-concurrency", a.Concurrency, "asset fetches at once")
+	fs.IntVar(&a.QueueBatches, "assets-queue", a.QueueBatches, "recorded batches waiting to be read for asset URLs; more are dropped (counted in /metrics), never waited for")
+	fs.Int64Var(&a.MaxAssetBytes, "assets-max-bytes", a.MaxAssetBytes, "largest asset kept (bytes)")
+	fs.IntVar(&a.MaxPerSession, "assets-per-session", a.MaxPerSession, "asset URLs fetched for one session at most")
+	fs.Int64Var(&a.MaxProjectDayFetches, "assets-project-day-fetches", a.MaxProjectDayFetches, "asset fetches per project per UTC day (0: no cap)")
+	fs.Int64Var(&a.MaxProjectDayBytes, "assets-project-day-bytes", a.MaxProjectDayBytes, "asset bytes fetched per project per UTC day (0: no cap)")
+	fs.DurationVar(&a.Timeout, "assets-timeout", a.Timeout, "time limit of one asset fetch, body included")
+	allowNets := fs.String("assets-allow-nets", "", "comma-separated addresses or CIDR ranges assets may be fetched from although loopback or private, e.g. 10.1.0.0/16 for an intranet CDN (default: none)")
+	allowOrigins := fs.String("assets-allow-origins", "", "comma-separated origins (https://cdn.example.com) every project may fetch assets from, besides its pages' origins and its settings' assets.origins")
+
 	c.Retention = retention.DefaultConfig()
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
 	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
@@ -133,6 +156,18 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 		return c, usageError{fmt.Sprintf("audit retention days must not be negative, got %d", *auditDays)}
 	}
 	c.AuditRetention = time.Duration(*auditDays) * 24 * time.Hour
+	c.AssetsOff = !*assetsOn
+	a.Version = buildVersion()
+	nets, err := parseNets(*allowNets)
+	if err != nil {
+		return c, usageError{err.Error()}
+	}
+	a.AllowNets = nets
+	for _, o := range strings.Split(*allowOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			a.AllowOrigins = append(a.AllowOrigins, o)
+		}
+	}
 	r.DataDir = c.DataDir
 	r.Redact = def.Redact
 	r.WALFileBytes = def.WALFileBytes
@@ -194,7 +229,24 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	defer jour.Close()
-	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, heat, jour)
+	observers := []recorder.Observer{heat, jour}
+	var assetReader server.Assets // nil: no asset routes
+	if !cfg.AssetsOff {
+		counters, err := db.PrepareSessionCounters(ctx)
+		if err != nil {
+			return err
+		}
+		defer counters.Close()
+		store := assets.NewStore(db.SQL())
+		svc, err := assets.New(cfg.Assets, store, blobs, counters, db, reg, logger)
+		if err != nil {
+			return err
+		}
+		defer svc.Close()
+		observers = append(observers, svc)
+		assetReader = assets.NewReader(store, blobs)
+	}
+	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, observers...)
 	if err != nil {
 		return err
 	}
@@ -230,6 +282,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Segments:  jour,
 			Forget:    newForgetter(db, blobs, heat, jour, logger),
 			Audit:     auditLog,
+			Assets:    assetReader,
 		},
 		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
 			"index_writes": server.CheckFunc(rec.IndexReady)},
@@ -354,4 +407,25 @@ func newLogger(cfg Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// parseNets reads a comma-separated list of addresses and CIDR ranges.
+func parseNets(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(f); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(f)
+		if err != nil {
+			return nil, fmt.Errorf("assets allow nets: %q is neither an address nor a CIDR range", f)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/retention"
@@ -118,6 +119,9 @@ func checkSettings(settings json.RawMessage) error {
 		errs = append(errs, err.Error())
 	}
 	if _, err := heatmap.ParseSettings(settings); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if _, err := assets.ParseSettings(settings); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if _, err := retention.ProjectDays(settings); err != nil {

@@ -418,7 +418,7 @@ async function load() {
     let events = null, at = 0;
     try {
       const sn = await get(`/api/v1/heatmaps/snapshot?${query(state.from, state.to)}`);
-      const evs = await get(`/api/v1/sessions/${enc(sn.session_id)}/events?from_ms=${sn.from_ms}&to_ms=${sn.to_ms}`);
+      const evs = await get(`/api/v1/sessions/${enc(sn.session_id)}/events?assets=copies&from_ms=${sn.from_ms}&to_ms=${sn.to_ms}`);
       if (evs.length > 1) {
         events = evs;
         // A moment after the snapshot, for late content; before anyone scrolls.

@@ -44,7 +44,7 @@ async function main() {
     startTS: Date.parse(s.started_at),
     startAt,
     chunkMS: Number(q.get('chunk_ms')) || undefined, // window size; tests use small ones
-    load: (from, to) => get(`/api/v1/sessions/${enc}/events?from_ms=${from}${to === null ? '' : `&to_ms=${to}`}`),
+    load: (from, to) => get(`/api/v1/sessions/${enc}/events?assets=copies&from_ms=${from}${to === null ? '' : `&to_ms=${to}`}`),
   });
   window.trailmapPlayer = player; // for tests and the console
 

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/trailmap/trailmap/assets"
+	"github.com/trailmap/trailmap/storage/index"
+)
+
+// Assets reads the stored copies of recorded pages' images, fonts and
+// style sheets (assets.Reader).
+type Assets interface {
+	// Open returns a project's copy by content hash (assets.ErrNotFound);
+	// a style sheet's own references are pointed at copies with link.
+	Open(ctx context.Context, projectID int64, sha string, link func(sha string) string) (io.ReadCloser, assets.Copy, error)
+	// NewRewriter maps a session's events to the copies of its day.
+	NewRewriter(projectID, day int64, link func(sha string) string) *assets.Rewriter
+}
+
+// assetLink is where the dashboard serves a project's copy, under base
+// (empty: a path). Events get absolute links: a replayed page may carry
+// its own <base>, against which a path would resolve to the recorded site.
+func assetLink(base string, projectID int64) func(sha string) string {
+	prefix := base + "/api/v1/assets/" + strconv.FormatInt(projectID, 10) + "/"
+	return func(sha string) string { return prefix + sha }
+}
+
+// getAsset serves a stored copy to a user who may see its project: its own
+// content type, never sniffed, cached for good (the address is its hash),
+// readable cross-origin (fonts need CORS; no credentials go with "*"), and
+// sandboxed so an SVG opened on its own runs no script on this origin.
+func (s *Server) getAsset(c echo.Context) error {
+	id, err := strconv.ParseInt(c.Param("project"), 10, 64)
+	if err != nil || id <= 0 {
+		return badRequest{"project must be a project id"}
+	}
+	if !principal(c).CanAccess(id) {
+		return fmt.Errorf("%w: project %d", ErrForbidden, id)
+	}
+	r, cp, err := s.deps.Extra.Assets.Open(c.Request().Context(), id, c.Param("sha256"), assetLink("", id))
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, cp.ContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "private, max-age=31536000, immutable")
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; sandbox")
+	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	h.Set(echo.HeaderContentLength, strconv.FormatInt(cp.Size, 10))
+	c.Response().WriteHeader(http.StatusOK)
+	_, err = io.Copy(c.Response(), r)
+	return err
+}
+
+// rewritingWriter passes events through an assets.Rewriter.
+type rewritingWriter struct {
+	ctx  context.Context
+	rw   *assets.Rewriter
+	next interface{ WriteEvent([]byte) error }
+}
+
+func (w *rewritingWriter) WriteEvent(ev []byte) error {
+	out, err := w.rw.Event(w.ctx, ev)
+	if err != nil {
+		return err
+	}
+	return w.next.WriteEvent(out)
+}
+
+// sessionDay is the UTC day (unix days) whose copies a session plays with.
+func sessionDay(sess *index.Session) int64 { return sess.StartedAt.Unix() / 86400 }

@@ -1,0 +1,103 @@
+package ui_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/trailmap/trailmap/internal/browsertest"
+)
+
+// TestBrowser_assetCopies: a page on one origin shows an image, a CSS
+// background image and a web font from a second origin (a loopback CDN the
+// server is allowed to fetch from). Once the copies are kept, the CDN is shut
+// down, and the player in Chromium still shows all three, from the copies.
+func TestBrowser_assetCopies(t *testing.T) {
+	font, err := os.ReadFile("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
+	if err != nil {
+		t.Fatalf("a TrueType font to serve (Debian's fonts-liberation, installed with chromium): %v", err)
+	}
+	png := []byte("\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+	mux := http.NewServeMux()
+	file := func(ctype string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.Write(body)
+		}
+	}
+	mux.Handle("/img.png", file("image/png", png))
+	mux.Handle("/bg.png", file("image/png", png))
+	mux.Handle("/font.ttf", file("font/ttf", font))
+	mux.Handle("/site.css", file("text/css", []byte(`.bg{background-image:url(bg.png);width:40px;height:40px}`)))
+	cdn := httptest.NewServer(mux)
+	defer cdn.Close()
+
+	s := start(t, "--assets-allow-nets", "127.0.0.1")
+	createUser(t, s, "analyst@example.com")
+	var set map[string]any
+	s.Admin(t, &set, "project", "settings", "test", `{"assets":{"origins":["`+cdn.URL+`"]}}`)
+
+	now := time.Now().UnixMilli()
+	el := func(id int, tag, attrs string, children ...string) string {
+		return fmt.Sprintf(`{"type":2,"id":%d,"tagName":%q,"attributes":%s,"childNodes":[%s]}`, id, tag, attrs, strings.Join(children, ","))
+	}
+	text := func(id int, s string, style bool) string {
+		b, _ := json.Marshal(map[string]any{"type": 3, "id": id, "textContent": s, "isStyle": style})
+		return string(b)
+	}
+	snapshot := el(2, "html", `{}`,
+		el(3, "head", `{}`,
+			el(4, "link", `{"rel":"stylesheet","href":"`+cdn.URL+`/site.css"}`),
+			el(5, "style", `{}`, text(6, `@font-face{font-family:"CdnFont";src:url(`+cdn.URL+`/font.ttf) format("truetype")}`, true))),
+		el(7, "body", `{}`,
+			el(8, "img", `{"id":"pic","src":"`+cdn.URL+`/img.png","width":"40","height":"40"}`),
+			el(9, "div", `{"class":"bg","id":"bg"}`),
+			el(10, "p", `{"id":"txt","style":"font-family:CdnFont"}`, text(11, "Hello from the CDN font", false))))
+	evs := []json.RawMessage{
+		json.RawMessage(fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.example/product","width":1024,"height":768}}`, now)),
+		json.RawMessage(fmt.Sprintf(`{"type":2,"timestamp":%d,"data":{"node":{"type":0,"id":1,"childNodes":[%s]},"initialOffset":{"top":0,"left":0}}}`, now+1, snapshot)),
+		json.RawMessage(fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":1,"positions":[{"x":1,"y":1,"id":7,"timeOffset":0}]}}`, now+2000)),
+	}
+	ingest(t, s, s.WriteKey, "asset-session-01", 0, evs)
+	waitSession(t, s, "asset-session-01", len(evs))
+
+	// Wait until every asset has its copy, then shut the CDN down.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		resp := s.Request(t, http.MethodGet, "/api/v1/sessions/asset-session-01/events?assets=copies", nil)
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Count(string(b), s.URL+"/api/v1/assets/") == 3 { // link, @font-face, img; bg.png is in the sheet
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not mapped to copies: %s", b)
+		}
+	}
+	cdn.Close()
+
+	b := browsertest.Start(t, browsertest.WithTimeout(2*time.Minute), browsertest.LoopbackOnly())
+	ctx := b.NewContext(t)
+	loginInBrowser(t, ctx, s, "analyst@example.com")
+	waitFor(t, ctx, "the session listed", `document.querySelector('a.srow')`)
+	run(t, ctx, chromedp.Click("a.srow"))
+	waitFor(t, ctx, "first frame", `document.querySelector('.tp[data-first-frame="1"]')`)
+	const doc = `document.querySelector('.replayer-wrapper iframe').contentDocument`
+	waitFor(t, ctx, "the image from its copy", `(() => { const i = `+doc+`.getElementById('pic'); return i && i.complete && i.naturalWidth > 0 && i.currentSrc.startsWith(`+jsString(s.URL+"/api/v1/assets/")+`) })()`)
+	waitFor(t, ctx, "the web font from its copy", `(() => { const d = `+doc+`; return [...d.fonts].some(f => f.family.replace(/"/g, '') === 'CdnFont' && f.status === 'loaded') })()`)
+	bg := eval[string](t, ctx, `getComputedStyle(`+doc+`.getElementById('bg')).backgroundImage`)
+	if !strings.Contains(bg, s.URL+"/api/v1/assets/") {
+		t.Fatalf("background image %q does not come from a copy", bg)
+	}
+	loaded := eval[bool](t, ctx, `new Promise(res => { const i = new Image(); i.onload = () => res(i.naturalWidth > 0); i.onerror = () => res(false); i.src = `+jsString(strings.TrimSuffix(strings.TrimPrefix(bg, `url("`), `")`))+` })`)
+	if !loaded {
+		t.Fatalf("background image copy %s did not load", bg)
+	}
+}
