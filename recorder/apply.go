@@ -326,7 +326,7 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 	}
 	err = tx.CountBatch(ctx, sid, index.BatchCounts{
 		First: first, Last: last, Received: b.ReceivedAt,
-		Events: f.Events, Clicks: f.Clicks, Pages: len(pages), Errors: f.Errors,
+		Events: f.Events, Clicks: f.Clicks, Interactions: f.Interactions, Pages: len(pages), Errors: f.Errors,
 		Bytes: f.Bytes, Dropped: f.Dropped, ViewportW: f.ViewportW, ViewportH: f.ViewportH,
 		Device: device, EntryURL: entryURL, Referrer: pageReferrer(f),
 	})
@@ -412,28 +412,40 @@ func pageReferrer(f Facts) string {
 }
 
 // closeIdle marks sessions that have been quiet for the idle timeout as
-// closed, telling observers, including sessions only the index knows of. It
+// closed, telling observers, including sessions only the index knows of. A
+// session that closes short of its project's keep rule (min_duration_ms,
+// require_interaction) is marked discarded: whichever client recorded it,
+// it leaves the lists now and the index with the next retention sweep. It
 // runs on stage 2's goroutine (see requestCloseIdle).
 func (r *Recorder) closeIdle(ctx context.Context) error {
 	cutoff := r.now().Add(-r.cfg.SessionIdle).UnixMilli()
-	ids, err := r.db.IdleSessions(ctx, cutoff, 1000)
+	idle, err := r.db.IdleSessions(ctx, cutoff, 1000)
 	if err != nil {
 		return err
 	}
-	if len(ids) == 0 {
+	if len(idle) == 0 {
 		return nil
 	}
+	keep := map[int64]index.KeepRule{}
+	for _, s := range idle {
+		if _, ok := keep[s.ProjectID]; !ok {
+			keep[s.ProjectID] = r.keepRule(ctx, s.ProjectID)
+		}
+	}
 	return r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
-		for _, id := range ids {
-			closed, err := tx.CloseSession(ctx, id, cutoff)
+		for _, s := range idle {
+			closed, discarded, err := tx.CloseSession(ctx, s.ID, cutoff, keep[s.ProjectID])
 			if err != nil {
 				return err
 			}
 			if !closed {
 				continue
 			}
+			if discarded {
+				r.rm.discarded.Inc()
+			}
 			for _, o := range r.observers {
-				if err := o.SessionClosed(ctx, tx.Shared(), id); err != nil {
+				if err := o.SessionClosed(ctx, tx.Shared(), s.ID); err != nil {
 					return fmt.Errorf("observer session closed: %w", err)
 				}
 			}

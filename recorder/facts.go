@@ -19,7 +19,12 @@ type Facts struct {
 	// from Meta events and viewport resizes; 0 when the batch has none.
 	ViewportW, ViewportH int
 	Clicks               int // rrweb mouse-interaction clicks
-	FullSnapshots        int
+	// Interactions counts what makes a visit more than a glance, as the
+	// browser script's require_interaction does: mouse and touch
+	// interactions other than focus and blur, scrolls, inputs, touch moves,
+	// media interactions and drags.
+	Interactions  int
+	FullSnapshots int
 	// Custom holds the custom events (rrweb type 5) the page sent; Internal
 	// those of Trailmap's own recorder, tagged "trailmap/..." (doc, click,
 	// error, dropped, page).
@@ -47,8 +52,16 @@ type Custom struct {
 // rrweb incremental snapshot sources and mouse interactions used here.
 const (
 	sourceMouseInteraction = 2
+	sourceScroll           = 3
 	sourceViewportResize   = 4
+	sourceInput            = 5
+	sourceTouchMove        = 6
+	sourceMedia            = 7
+	sourceDrag             = 12
 	mouseClick             = 2
+	mouseFocus             = 5
+	mouseBlur              = 6
+	touchMoveDeparted      = 8
 	internalTagPrefix      = "trailmap/"
 )
 
@@ -112,6 +125,11 @@ func (f *Facts) incremental(data []byte) {
 		if typ == mouseClick {
 			f.Clicks++
 		}
+		if typ >= 0 && typ != mouseFocus && typ != mouseBlur && typ != touchMoveDeparted {
+			f.Interactions++
+		}
+	case sourceScroll, sourceInput, sourceTouchMove, sourceMedia, sourceDrag:
+		f.Interactions++
 	case sourceViewportResize:
 		if w > 0 && h > 0 {
 			f.ViewportW, f.ViewportH = clampInt(w), clampInt(h)

@@ -76,9 +76,13 @@ func TestExtractFacts(t *testing.T) {
 	events := []string{
 		`{"type":4,"data":{"href":"https://shop.test/cart?x=1","width":1280,"height":800},"timestamp":1000}`,
 		`{"type":2,"data":{"node":{"type":0,"childNodes":[]}},"timestamp":1001}`,
-		`{"type":3,"data":{"source":2,"type":2,"id":5,"x":10,"y":20},"timestamp":1500}`, // click
-		`{"type":3,"data":{"source":2,"type":1,"id":5,"x":10,"y":20},"timestamp":1501}`, // mousedown
-		`{"type":3,"data":{"type":2,"source":2},"timestamp":1502}`,                      // click, fields swapped
+		`{"type":3,"data":{"source":2,"type":2,"id":5,"x":10,"y":20},"timestamp":1500}`,       // click
+		`{"type":3,"data":{"source":2,"type":1,"id":5,"x":10,"y":20},"timestamp":1501}`,       // mousedown
+		`{"type":3,"data":{"type":2,"source":2},"timestamp":1502}`,                            // click, fields swapped
+		`{"type":3,"data":{"source":2,"type":5,"id":5},"timestamp":1502}`,                     // focus: no interaction
+		`{"type":3,"data":{"source":3,"id":1,"x":0,"y":400},"timestamp":1502}`,                // scroll
+		`{"type":3,"data":{"source":5,"id":7,"text":"*","isChecked":false},"timestamp":1502}`, // input
+		`{"type":3,"data":{"source":1,"positions":[]},"timestamp":1502}`,                      // mouse move: no interaction
 		`{"type":3,"data":{"source":0,"adds":[{"node":{"type":2,"tagName":"a"}}],"type":2},"timestamp":1503}`,
 		`{"timestamp":900,"type":3,"data":{"source":4,"width":390,"height":844}}`, // resize, earliest
 		`{"type":5,"data":{"tag":"signup","payload":{"plan":"pro"}},"timestamp":2000}`,
@@ -106,7 +110,7 @@ func TestExtractFacts(t *testing.T) {
 			{TS: 2500, URL: "about:blank", Path: "/"},
 		},
 		ViewportW: 390, ViewportH: 844,
-		Clicks: 2, FullSnapshots: 1,
+		Clicks: 2, Interactions: 5, FullSnapshots: 1,
 		Custom: []Custom{{TS: 2000, Tag: "signup", Payload: json.RawMessage(`{"plan":"pro"}`)}},
 		Internal: []Custom{
 			{TS: 2001, Tag: "trailmap/doc", Payload: json.RawMessage(`{"width":1280,"height":5000}`)},

@@ -128,8 +128,11 @@ type Index interface {
 	UsageOn(ctx context.Context, projectID, day int64) (index.Usage, error)
 	// Ingest prepares the statements of the two index stages.
 	Ingest(ctx context.Context) (*index.Ingest, error)
+	// ProjectByID finds a project by id (index.ErrNotFound): the keep
+	// rules of closing sessions.
+	ProjectByID(ctx context.Context, id int64) (*index.Project, error)
 	// IdleSessions lists up to limit open sessions quiet since before.
-	IdleSessions(ctx context.Context, before int64, limit int) ([]int64, error)
+	IdleSessions(ctx context.Context, before int64, limit int) ([]index.IdleSession, error)
 	// SessionSeqs lists the recorded seqs of a session.
 	SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]int64, error)
 	// SessionRow finds a session's row id and start (index.ErrNotFound).

@@ -383,8 +383,9 @@ func customTag(data []byte) string {
 
 // ruleMetrics count what the recording rules kept out.
 type ruleMetrics struct {
-	batches *prometheus.CounterVec
-	events  *prometheus.CounterVec
+	batches   *prometheus.CounterVec
+	events    *prometheus.CounterVec
+	discarded prometheus.Counter
 }
 
 func newRuleMetrics(reg prometheus.Registerer) *ruleMetrics {
@@ -397,13 +398,17 @@ func newRuleMetrics(reg prometheus.Registerer) *ruleMetrics {
 			Name: "trailmap_ingest_filtered_events_total",
 			Help: "Events not stored because of a project's recording rules, by rule (url_denied counts events of denied pages in batches otherwise kept too).",
 		}, []string{"rule"}),
+		discarded: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_sessions_discarded_total",
+			Help: "Sessions that closed short of their project's min_duration_ms or require_interaction: hidden, and deleted by the next retention sweep.",
+		}),
 	}
 	for _, r := range []string{filterBot, filterSampled, filterURL, filterTrigger} {
 		m.batches.WithLabelValues(r)
 		m.events.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.batches, m.events)
+		reg.MustRegister(m.batches, m.events, m.discarded)
 	}
 	return m
 }
@@ -428,6 +433,23 @@ func (r *Recorder) projectRules(p *index.Project) *ruleSet {
 	r.log.Warn("project recording rules unreadable, recording everything", "project", p.ID, slog.Any("error", err))
 	rs, _ := compileRules(Rules{})
 	return rs
+}
+
+// keepRule is what a closing session of a project must show to be kept;
+// an unreadable project or rules keep everything (and say so in the log).
+func (r *Recorder) keepRule(ctx context.Context, projectID int64) index.KeepRule {
+	p, err := r.db.ProjectByID(ctx, projectID)
+	if err != nil {
+		if !errors.Is(err, index.ErrNotFound) {
+			r.log.Warn("project of closing sessions unreadable, keeping them", "project", projectID, slog.Any("error", err))
+		}
+		return index.KeepRule{}
+	}
+	rules, err := ParseRules(p.Settings)
+	if err != nil {
+		return index.KeepRule{}
+	}
+	return index.KeepRule{MinDurationMS: rules.MinDurationMS, RequireInteraction: rules.RequireInteraction}
 }
 
 // RecordingRules returns the recording rules of the project of a write key,

@@ -5,6 +5,11 @@
 // visitors left without sessions. Aggregates (heatmap cells, page and
 // scroll counts per day and month) hold no per-visitor data and are kept.
 //
+// Sessions that closed short of their project's keep rule
+// ("min_duration_ms", "require_interaction"; the recorder marks them when
+// they close) are deleted by every sweep, the same way, whatever the
+// retention.
+//
 // A session expires once it is closed and its last batch was received
 // (server clock; client clocks are not trusted) longer ago than its
 // project's retention: "retention_days" in the project's settings, or else
@@ -76,7 +81,8 @@ func (c Config) Validate() error {
 
 // Result counts what a sweep deleted.
 type Result struct {
-	Sessions int // session rows
+	Sessions  int // session rows, expired or discarded
+	Discarded int // of which closed short of their project's keep rule
 	Objects  int // segment objects
 	Visitors int // visitor rows left without sessions
 }
@@ -92,6 +98,12 @@ type Index interface {
 	// expired at cutoff, their rows and the visitors left without
 	// sessions, putting their object keys in the blob trash.
 	DeleteExpiredSessions(ctx context.Context, ids []int64, cutoff, now int64) (sessions, visitors int, err error)
+	// DiscardedSessions lists up to limit sessions that closed short of
+	// their project's keep rule and may be deleted at now (Unix ms).
+	DiscardedSessions(ctx context.Context, now int64, limit int) ([]int64, error)
+	// DeleteDiscardedSessions deletes those of ids still discarded at now,
+	// as DeleteExpiredSessions does.
+	DeleteDiscardedSessions(ctx context.Context, ids []int64, now int64) (sessions, visitors int, err error)
 	// BlobTrash lists up to limit keys of objects to delete.
 	BlobTrash(ctx context.Context, limit int) ([]string, error)
 	// SegmentKeyInUse tells whether a segment row holds key.
@@ -117,9 +129,9 @@ func New(db Index, blobs Blobs, cfg Config, reg prometheus.Registerer, logger *s
 	s := &Sweeper{db: db, blobs: blobs, cfg: cfg, log: logger.With("component", "retention"),
 		deleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailmap_retention_deleted_total",
-			Help: "What retention deleted: expired sessions, their objects, visitors left without sessions.",
+			Help: "What retention deleted: expired sessions, sessions discarded by their project's keep rule, their objects, visitors left without sessions.",
 		}, []string{"what"})}
-	for _, w := range []string{"sessions", "objects", "visitors"} {
+	for _, w := range []string{"sessions", "discarded", "objects", "visitors"} {
 		s.deleted.WithLabelValues(w)
 	}
 	if reg != nil {
@@ -149,7 +161,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 			continue
 		}
 		if res.Sessions > 0 || res.Objects > 0 {
-			s.log.Info("retention sweep", "sessions", res.Sessions, "objects", res.Objects, "visitors", res.Visitors,
+			s.log.Info("retention sweep", "sessions", res.Sessions, "discarded", res.Discarded, "objects", res.Objects, "visitors", res.Visitors,
 				"took", time.Since(start).Round(time.Millisecond))
 		}
 	}
@@ -184,6 +196,9 @@ func ProjectDays(settings json.RawMessage) (int, error) {
 func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 	var res Result
 	if err := s.emptyTrash(ctx, &res); err != nil {
+		return res, err
+	}
+	if err := s.sweepDiscarded(ctx, now, &res); err != nil {
 		return res, err
 	}
 	projects, err := s.db.Projects(ctx)
@@ -232,6 +247,40 @@ func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now t
 		if n == 0 {
 			// Every candidate changed under us (received a batch again):
 			// the next sweep sees them anew.
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(s.cfg.Pause):
+		}
+	}
+}
+
+// sweepDiscarded deletes the sessions that closed short of their
+// project's keep rule.
+func (s *Sweeper) sweepDiscarded(ctx context.Context, now time.Time, res *Result) error {
+	for {
+		ids, err := s.db.DiscardedSessions(ctx, now.UnixMilli(), s.cfg.Chunk)
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		n, v, err := s.db.DeleteDiscardedSessions(ctx, ids, now.UnixMilli())
+		if err != nil {
+			return fmt.Errorf("retention: %w", err)
+		}
+		res.Sessions += n
+		res.Discarded += n
+		res.Visitors += v
+		s.deleted.WithLabelValues("discarded").Add(float64(n))
+		s.deleted.WithLabelValues("visitors").Add(float64(v))
+		if err := s.emptyTrash(ctx, res); err != nil {
+			return err
+		}
+		if n == 0 {
 			return nil
 		}
 		select {

@@ -2,6 +2,7 @@ package retention_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -247,7 +248,7 @@ func TestSweep(t *testing.T) {
 		if left := s.objects(); len(left) != 0 {
 			t.Errorf("objects left: %v", left)
 		}
-		if got, want := deleted(t, reg), map[string]float64{"sessions": 1, "objects": float64(segments), "visitors": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
+		if got, want := deleted(t, reg), map[string]float64{"sessions": 1, "discarded": 0, "objects": float64(segments), "visitors": 0}; fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("trailmap_retention_deleted_total %v, want %v (this sweep's counts)", got, want)
 		}
 		if res.Sessions != 1 || res.Objects != segments {
@@ -359,4 +360,64 @@ func deleted(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestSweep_Discarded: with a project's keep rule (min_duration_ms,
+// require_interaction), a session that closes short of it — sent by any
+// rrweb client, not only Trailmap's script, which holds such visits back
+// itself — leaves the sessions list when it closes and the index and blob
+// store with the next sweep, whatever the retention; a session that meets
+// the rule stays.
+func TestSweep_Discarded(t *testing.T) {
+	eachStack(t, func(t *testing.T, s *stack) {
+		ctx := context.Background()
+		p, err := s.db.ProjectByKey(ctx, s.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.UpdateProjectSettings(ctx, p.ID, func(json.RawMessage) (json.RawMessage, error) {
+			return json.RawMessage(`{"recording":{"min_duration_ms":900,"require_interaction":true}}`), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		s.record("discard_kept", "visitor_a") // 950 ms with clicks
+		t0 := time.Now().UnixMilli()
+		glance := fmt.Sprintf(`{"session_id":"discard_glance","visitor_id":"visitor_b","seq":0,"events":[`+
+			`{"type":4,"timestamp":%d,"data":{"href":"https://shop.test/","width":1280,"height":800}},`+
+			`{"type":2,"timestamp":%d,"data":{"node":{"type":0,"id":1,"childNodes":[]},"initialOffset":{"top":0,"left":0}}},`+
+			`{"type":3,"timestamp":%d,"data":{"source":1,"positions":[{"x":1,"y":2,"id":1,"timeOffset":0}]}}]}`, t0, t0+1, t0+5000)
+		if _, err := s.rec.Ingest(ctx, recorder.Request{Key: s.key, Body: strings.NewReader(glance)}); err != nil {
+			t.Fatal(err)
+		}
+		s.settled(2)
+		list, _, err := s.db.ListSessions(ctx, index.SessionFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) != 1 || list[0].ID != "discard_kept" {
+			t.Fatalf("sessions listed after closing: %+v, want only discard_kept (a mouse move is no interaction)", list)
+		}
+		before := len(s.objects())
+
+		reg := prometheus.NewRegistry()
+		res, err := retention.New(s.db, s.blobs, retention.DefaultConfig(), reg, slog.New(slog.NewTextHandler(io.Discard, nil))).Sweep(ctx, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Sessions != 1 || res.Discarded != 1 || res.Visitors != 1 || res.Objects < 1 {
+			t.Errorf("sweep = %+v, want the glance, its visitor and its objects", res)
+		}
+		if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'discard_glance'`); n != 0 {
+			t.Error("discarded session still in the index")
+		}
+		if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'discard_kept'`); n != 1 {
+			t.Error("kept session deleted")
+		}
+		if after := len(s.objects()); after != before-res.Objects {
+			t.Errorf("%d objects after the sweep, want %d", after, before-res.Objects)
+		}
+		if got := deleted(t, reg); got["discarded"] != 1 || got["sessions"] != 0 {
+			t.Errorf("trailmap_retention_deleted_total %v, want 1 discarded", got)
+		}
+	})
 }

@@ -407,7 +407,7 @@ func TestDB_SessionReads(t *testing.T) {
 		defer in.Close()
 		err = in.Tx(ctx, func(tx *index.IngestTx) error {
 			for _, id := range []int64{row["a"], row["c"]} {
-				if _, err := tx.CloseSession(ctx, id, 1e9); err != nil {
+				if _, _, err := tx.CloseSession(ctx, id, 1e9, index.KeepRule{}); err != nil {
 					return err
 				}
 			}

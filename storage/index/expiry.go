@@ -45,16 +45,58 @@ func (db *DB) ExpiredSessions(ctx context.Context, projectID, cutoff int64, limi
 // the blob trash, added at now (Unix milliseconds), in the same
 // transaction. It returns how many sessions and visitors it deleted.
 func (db *DB) DeleteExpiredSessions(ctx context.Context, ids []int64, cutoff, now int64) (sessions, visitors int, err error) {
+	return db.deleteSessionsWhere(ctx, expired, cutoff, ids, now)
+}
+
+// discarded is the condition on a sessions row (aliased s) for deletion as
+// discarded: closed short of its project's keep rule, still closed and
+// settled (as for retention, with cutoff the time of the check).
+const discarded = `s.discarded = 1 AND ` + expired
+
+// DiscardedSessions lists up to limit sessions that closed short of their
+// project's keep rule and may be deleted at now (Unix milliseconds), from
+// the read pool.
+func (db *DB) DiscardedSessions(ctx context.Context, now int64, limit int) ([]int64, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE `+discarded+` ORDER BY s.id LIMIT ?`, now, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find discarded sessions: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("find discarded sessions: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find discarded sessions: %w", err)
+	}
+	return ids, nil
+}
+
+// DeleteDiscardedSessions deletes, as DeleteExpiredSessions does, the
+// sessions of ids that are still discarded and settled at now (one that
+// received a batch since is open again, and judged again when it closes).
+func (db *DB) DeleteDiscardedSessions(ctx context.Context, ids []int64, now int64) (sessions, visitors int, err error) {
+	return db.deleteSessionsWhere(ctx, discarded, now, ids, now)
+}
+
+// deleteSessionsWhere deletes the sessions of ids for which cond (with its
+// one parameter arg) holds inside the transaction; see
+// DeleteExpiredSessions.
+func (db *DB) deleteSessionsWhere(ctx context.Context, cond string, arg int64, ids []int64, now int64) (sessions, visitors int, err error) {
 	if len(ids) == 0 {
 		return 0, 0, nil
 	}
 	err = db.db.InTx(ctx, func(tx *sql.Tx) error {
 		sessions, visitors = 0, 0
-		args := []any{cutoff}
+		args := []any{arg}
 		for _, id := range ids {
 			args = append(args, id)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+expired+` AND s.id IN `+List(len(ids)), args...)
+		rows, err := tx.QueryContext(ctx, `SELECT s.id, s.project_id, s.visitor_id FROM sessions s WHERE `+cond+` AND s.id IN `+List(len(ids)), args...)
 		if err != nil {
 			return fmt.Errorf("recheck sessions: %w", err)
 		}

@@ -62,7 +62,8 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			-- A batch older than everything so far (batches may arrive out
 			-- of order) has the real entry page and referrer.
 			entry_url = CASE WHEN ?13 != '' AND (entry_url = '' OR ?1 < started_at) THEN ?13 ELSE entry_url END,
-			referrer = CASE WHEN ?14 != '' AND (referrer = '' OR ?1 < started_at) THEN ?14 ELSE referrer END
+			referrer = CASE WHEN ?14 != '' AND (referrer = '' OR ?1 < started_at) THEN ?14 ELSE referrer END,
+			interactions = interactions + ?16
 		WHERE id = ?15`,
 		postgres: `
 		UPDATE sessions SET
@@ -74,7 +75,8 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			viewport_h = CASE WHEN $11 > 0 THEN $11 ELSE viewport_h END,
 			device = CASE WHEN device = '' THEN $12 ELSE device END,
 			entry_url = CASE WHEN $13 != '' AND (entry_url = '' OR $1 < started_at) THEN $13 ELSE entry_url END,
-			referrer = CASE WHEN $14 != '' AND (referrer = '' OR $1 < started_at) THEN $14 ELSE referrer END
+			referrer = CASE WHEN $14 != '' AND (referrer = '' OR $1 < started_at) THEN $14 ELSE referrer END,
+			interactions = interactions + $16
 		WHERE id = $15`,
 	},
 	stLastPage:     {sqlite: `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`},
@@ -96,7 +98,13 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 	},
 	stIdentify:     {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
 	stMarkObserved: {sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
-	stCloseSession: {sqlite: `UPDATE sessions SET closed = 1 WHERE id = ? AND closed = 0 AND last_received < ?`},
+	// A session that closes without meeting its project's keep rule is
+	// marked discarded (hidden from lists, deleted by the next retention
+	// sweep); one that reopens and closes again is judged again.
+	stCloseSession: {sqlite: `UPDATE sessions SET closed = 1,
+		discarded = CASE WHEN ended_at - started_at < ? OR (? AND interactions = 0) THEN 1 ELSE 0 END
+		WHERE id = ? AND closed = 0 AND last_received < ?
+		RETURNING discarded`},
 }
 
 // Ingest prepares the ingest's statements on the writer.
@@ -205,6 +213,7 @@ func (t *IngestTx) InsertBatch(ctx context.Context, sessionID, seq int64, events
 type BatchCounts struct {
 	First, Last, Received         int64
 	Events, Clicks, Pages, Errors int
+	Interactions                  int // see recorder.Facts
 	Bytes, Dropped                int64
 	ViewportW, ViewportH          int
 	Device                        string // kept once set
@@ -215,7 +224,7 @@ type BatchCounts struct {
 func (t *IngestTx) CountBatch(ctx context.Context, sessionID int64, c BatchCounts) error {
 	_, err := t.stmt(ctx, stCountBatch).ExecContext(ctx,
 		c.First, c.Last, c.Received, c.Events, c.Clicks, c.Pages, c.Bytes, c.Errors, c.Dropped,
-		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID)
+		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID, c.Interactions)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}
@@ -287,40 +296,57 @@ func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool
 	return n > 0, nil
 }
 
-// CloseSession closes a session that is open and received nothing since
-// before (Unix milliseconds); false when it is not such a session (any
-// more).
-func (t *IngestTx) CloseSession(ctx context.Context, id, before int64) (bool, error) {
-	res, err := t.stmt(ctx, stCloseSession).ExecContext(ctx, id, before)
-	if err != nil {
-		return false, fmt.Errorf("close session: %w", err)
-	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+// KeepRule is what a session must have shown by the time it closes to be
+// kept: a duration (last event time minus first) of at least
+// MinDurationMS, and with RequireInteraction at least one interaction. The
+// zero rule keeps every session.
+type KeepRule struct {
+	MinDurationMS      int64
+	RequireInteraction bool
 }
 
-// IdleSessions lists, in id order, up to limit open sessions that received
-// nothing since before (Unix milliseconds), from the read pool.
-func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]int64, error) {
+// CloseSession closes a session that is open and received nothing since
+// before (Unix milliseconds), marking it discarded when it does not meet
+// keep. closed is false when it is not such a session (any more).
+func (t *IngestTx) CloseSession(ctx context.Context, id, before int64, keep KeepRule) (closed, discarded bool, err error) {
+	var d int
+	err = t.stmt(ctx, stCloseSession).QueryRowContext(ctx, keep.MinDurationMS, keep.RequireInteraction, id, before).Scan(&d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	if err != nil {
+		return false, false, fmt.Errorf("close session: %w", err)
+	}
+	return true, d == 1, nil
+}
+
+// IdleSession is an open session that has been quiet.
+type IdleSession struct {
+	ID, ProjectID int64
+}
+
+// IdleSessions lists up to limit open sessions that received nothing
+// since before (Unix milliseconds), from the read pool.
+func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]IdleSession, error) {
 	rows, err := db.db.Read().QueryContext(ctx,
-		`SELECT id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT ?`, before, limit)
+		`SELECT id, project_id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT ?`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find idle sessions: %w", err)
 	}
 	defer rows.Close()
-	var ids []int64
+	var out []IdleSession
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var s IdleSession
+		if err := rows.Scan(&s.ID, &s.ProjectID); err != nil {
 			return nil, fmt.Errorf("scan idle session: %w", err)
 		}
-		ids = append(ids, id)
+		out = append(out, s)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find idle sessions: %w", err)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	return ids, nil
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
 }
 
 // SessionSeqs lists the seqs of the recorded batches of a session, by its

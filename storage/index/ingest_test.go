@@ -3,6 +3,8 @@ package index_test
 import (
 	"context"
 	"errors"
+	"slices"
+	"sort"
 	"testing"
 	"time"
 
@@ -90,12 +92,12 @@ func testIngestTx(t *testing.T, db *index.DB) {
 	}
 
 	idle, err := db.IdleSessions(ctx, 2000, 10)
-	if err != nil || len(idle) != 1 || idle[0] != sid {
+	if err != nil || len(idle) != 1 || idle[0] != (index.IdleSession{ID: sid, ProjectID: p.ID}) {
 		t.Fatalf("IdleSessions = %v, %v", idle, err)
 	}
 	err = in.Tx(ctx, func(tx *index.IngestTx) error {
 		for i, want := range []bool{true, false} {
-			if got, err := tx.CloseSession(ctx, sid, 2000); err != nil || got != want {
+			if got, discarded, err := tx.CloseSession(ctx, sid, 2000, index.KeepRule{}); err != nil || got != want || discarded {
 				t.Errorf("CloseSession #%d = %v, %v; want %v", i, got, err, want)
 			}
 		}
@@ -136,7 +138,7 @@ func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 		if _, err := tx.MarkObserved(ctx, sid, 0); err != nil {
 			return err
 		}
-		_, err := tx.CloseSession(ctx, sid, 5000)
+		_, _, err := tx.CloseSession(ctx, sid, 5000, index.KeepRule{})
 		return err
 	})
 	if err != nil {
@@ -175,5 +177,126 @@ func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	}
 	if keys, _ := db.BlobTrash(ctx, 10); len(keys) != 0 {
 		t.Fatalf("trash not cleared: %v", keys)
+	}
+}
+
+func TestDB_DiscardSessions(t *testing.T) { eachWithErrorClicks(t, testDiscardSessions) }
+
+// testDiscardSessions closes sessions under a keep rule: those short of it
+// are marked, hidden from the list and deleted once settled; the others
+// stay, and so does everything with the zero rule.
+func testDiscardSessions(t *testing.T, db *index.DB) {
+	ctx := context.Background()
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	type visit struct {
+		name         string
+		durationMS   int64
+		interactions int
+		keep         index.KeepRule
+		discarded    bool
+	}
+	rule := index.KeepRule{MinDurationMS: 5000, RequireInteraction: true}
+	visits := []visit{
+		{"kept", 6000, 3, rule, false},
+		{"short", 4999, 3, rule, true},
+		{"idle", 60000, 0, rule, true},
+		{"exact", 5000, 1, rule, false},
+		{"no rule", 10, 0, index.KeepRule{}, false},
+		{"duration only", 6000, 0, index.KeepRule{MinDurationMS: 5000}, false},
+	}
+	rows := map[string]int64{}
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		for _, v := range visits {
+			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: v.name, VisitorID: "v-" + v.name,
+				StartedAt: 1000, EndedAt: 1000, LastReceived: 1000})
+			if err != nil {
+				return err
+			}
+			rows[v.name] = id
+			if _, err := tx.InsertBatch(ctx, id, 0, 1, 1000, true); err != nil {
+				return err
+			}
+			if err := tx.CountBatch(ctx, id, index.BatchCounts{First: 1000, Last: 1000 + v.durationMS, Received: 1000,
+				Events: 1, Interactions: v.interactions}); err != nil {
+				return err
+			}
+			if err := tx.UpsertVisitor(ctx, p.ID, "v-"+v.name, 1000, 1000, true); err != nil {
+				return err
+			}
+		}
+		for _, v := range visits {
+			closed, discarded, err := tx.CloseSession(ctx, rows[v.name], 2000, v.keep)
+			if err != nil {
+				return err
+			}
+			if !closed || discarded != v.discarded {
+				t.Errorf("%s: CloseSession = closed %v, discarded %v; want discarded %v", v.name, closed, discarded, v.discarded)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _, err := db.ListSessions(ctx, index.SessionFilter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var listed []string
+	for _, s := range list {
+		listed = append(listed, s.ID)
+	}
+	sort.Strings(listed)
+	if want := []string{"duration only", "exact", "kept", "no rule"}; !slices.Equal(listed, want) {
+		t.Errorf("ListSessions = %v, want %v", listed, want)
+	}
+
+	// Not settled yet: the events are in no stored segment.
+	if ids, err := db.DiscardedSessions(ctx, 3000, 10); err != nil || len(ids) != 0 {
+		t.Fatalf("DiscardedSessions before segments = %v, %v", ids, err)
+	}
+	for _, v := range visits {
+		seg, err := db.AddPendingSegment(ctx, index.NewSegment{SessionID: rows[v.name], Key: "k/" + v.name, Seqs: []byte(`[[0,0]]`), Snapshots: []byte(`[]`), Events: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.MarkSegmentDone(ctx, seg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids, err := db.DiscardedSessions(ctx, 3000, 10)
+	if err != nil || len(ids) != 2 {
+		t.Fatalf("DiscardedSessions = %v, %v; want short and idle", ids, err)
+	}
+	// "short" receives a batch again between the listing and the delete:
+	// it is open again, and kept until it closes again.
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		_, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "short", VisitorID: "v-short",
+			StartedAt: 1000, EndedAt: 1000, LastReceived: 2500})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, vis, err := db.DeleteDiscardedSessions(ctx, ids, 3000)
+	if err != nil || n != 1 || vis != 1 {
+		t.Fatalf("DeleteDiscardedSessions = %d sessions, %d visitors, %v; want 1, 1", n, vis, err)
+	}
+	if _, _, err := db.SessionRow(ctx, p.ID, "idle"); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("discarded session still there: %v", err)
+	}
+	if _, _, err := db.SessionRow(ctx, p.ID, "short"); err != nil {
+		t.Errorf("reopened session deleted: %v", err)
+	}
+	if keys, err := db.BlobTrash(ctx, 10); err != nil || !slices.Equal(keys, []string{"k/idle"}) {
+		t.Errorf("BlobTrash = %v, %v; want k/idle", keys, err)
 	}
 }

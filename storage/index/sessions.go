@@ -109,7 +109,9 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 	if f.Limit <= 0 || f.Limit > 200 {
 		f.Limit = 50
 	}
-	var where []string
+	// Sessions that closed short of their project's keep rule wait for
+	// retention unseen.
+	where := []string{"s.discarded = 0"}
 	var args []any
 	if f.ProjectIDs != nil {
 		if len(f.ProjectIDs) == 0 {
