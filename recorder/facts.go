@@ -76,6 +76,7 @@ func ExtractFacts(events []json.RawMessage) Facts {
 func factsOf(events []rrweb.Event) Facts {
 	f := Facts{Events: len(events)}
 	haveTS := false
+	afterCheckout := false
 	for _, ev := range events {
 		f.Bytes += int64(len(ev.Raw))
 		typ, ts, tsOK, data := ev.Type, ev.Timestamp, ev.HasTimestamp, ev.Data
@@ -88,19 +89,25 @@ func factsOf(events []rrweb.Event) Facts {
 			}
 			haveTS = true
 		}
+		checkout := false
 		switch typ {
 		case rrweb.FullSnapshot:
 			f.FullSnapshots++
 		case rrweb.Incremental:
 			f.incremental(data)
 		case rrweb.Meta:
-			f.meta(ts, data)
+			f.meta(ts, data, afterCheckout)
 		case rrweb.Custom:
-			f.custom(ts, data)
+			checkout = f.custom(ts, data) == checkoutTag
 		}
+		afterCheckout = checkout
 	}
 	return f
 }
+
+// checkoutTag marks a periodic full snapshot of Trailmap's recorder: the
+// Meta event right after it is a replay point, not a page view.
+const checkoutTag = internalTagPrefix + "checkout"
 
 func (f *Facts) incremental(data []byte) {
 	var source, typ, w, h int64 = -1, -1, 0, 0
@@ -137,7 +144,9 @@ func (f *Facts) incremental(data []byte) {
 	}
 }
 
-func (f *Facts) meta(ts int64, data []byte) {
+// meta reads a Meta event: a page view, unless checkout says it starts a
+// periodic full snapshot (its viewport still counts).
+func (f *Facts) meta(ts int64, data []byte, checkout bool) {
 	p := Page{TS: ts}
 	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
@@ -153,13 +162,16 @@ func (f *Facts) meta(ts int64, data []byte) {
 		return true
 	})
 	p.Path = urlPath(p.URL)
-	f.Pages = append(f.Pages, p)
+	if !checkout {
+		f.Pages = append(f.Pages, p)
+	}
 	if p.Width > 0 && p.Height > 0 {
 		f.ViewportW, f.ViewportH = p.Width, p.Height
 	}
 }
 
-func (f *Facts) custom(ts int64, data []byte) {
+// custom reads a custom event and returns its tag.
+func (f *Facts) custom(ts int64, data []byte) string {
 	c := Custom{TS: ts}
 	jsonscan.EachField(data, func(key, val []byte) bool {
 		switch string(key) {
@@ -172,7 +184,7 @@ func (f *Facts) custom(ts int64, data []byte) {
 	})
 	if !strings.HasPrefix(c.Tag, internalTagPrefix) {
 		f.Custom = append(f.Custom, c)
-		return
+		return c.Tag
 	}
 	f.Internal = append(f.Internal, c)
 	switch c.Tag {
@@ -189,6 +201,7 @@ func (f *Facts) custom(ts int64, data []byte) {
 			return true
 		})
 	}
+	return c.Tag
 }
 
 // urlPath returns the path of a URL as written in it, "/" when it has none.

@@ -223,3 +223,25 @@ func BenchmarkExtractFacts(b *testing.B) {
 		ExtractFacts(events)
 	}
 }
+
+// A Meta right after the script's trailmap/checkout marker starts a
+// periodic full snapshot: its viewport counts, it is no page view; a Meta
+// with anything between it and a marker is one.
+func TestExtractFacts_checkouts(t *testing.T) {
+	f := ExtractFacts([]json.RawMessage{
+		json.RawMessage(`{"type":4,"timestamp":1,"data":{"href":"https://x.test/a","width":800,"height":600}}`),
+		json.RawMessage(`{"type":2,"timestamp":2,"data":{"node":{}}}`),
+		json.RawMessage(`{"type":5,"timestamp":3,"data":{"tag":"trailmap/checkout","payload":{}}}`),
+		json.RawMessage(`{"type":4,"timestamp":3,"data":{"href":"https://x.test/a","width":1024,"height":700}}`),
+		json.RawMessage(`{"type":2,"timestamp":3,"data":{"node":{}}}`),
+		json.RawMessage(`{"type":5,"timestamp":4,"data":{"tag":"trailmap/checkout","payload":{}}}`),
+		json.RawMessage(`{"type":3,"timestamp":5,"data":{"source":0,"adds":[]}}`),
+		json.RawMessage(`{"type":4,"timestamp":6,"data":{"href":"https://x.test/b","width":1024,"height":700}}`),
+	})
+	if len(f.Pages) != 2 || f.Pages[0].URL != "https://x.test/a" || f.Pages[1].URL != "https://x.test/b" {
+		t.Errorf("pages %+v, want a and b", f.Pages)
+	}
+	if f.FullSnapshots != 2 || f.ViewportW != 1024 {
+		t.Errorf("%d full snapshots, viewport width %d; want 2, 1024", f.FullSnapshots, f.ViewportW)
+	}
+}

@@ -24,7 +24,8 @@ import (
 // them from GET /api/v1/ingest/config); the server applies the ones it can
 // check on every batch, so that a client that ignores them cannot bypass
 // them: sampling, URL patterns, the start trigger and bot filtering. The
-// minimum duration and interaction are the script's alone (see
+// minimum duration and interaction hold a visit back in the browser; the
+// server judges every session against them when it closes (see
 // README.md, Recording rules).
 type Rules struct {
 	// SampleRate is the share of sessions recorded, 0–1 (nil: all). A
@@ -50,6 +51,13 @@ type Rules struct {
 	// DropBots drops the batches of requests whose User-Agent is a known
 	// crawler, bot or headless browser (answered 202, not stored).
 	DropBots bool `json:"drop_bots,omitempty"`
+	// CheckoutEveryMS and CheckoutEveryEvents make the script take a full
+	// snapshot after this long, or this many incremental events, since the
+	// last one (0: the defaults, 5 minutes and 10,000 events), so that
+	// seeking late into a long single-page visit and a share's lead-in
+	// start from a recent snapshot instead of the page load.
+	CheckoutEveryMS     int64 `json:"checkout_every_ms,omitempty"`
+	CheckoutEveryEvents int64 `json:"checkout_every_events,omitempty"`
 }
 
 // Trigger starts the recording of a session: a custom event (trailmap.track
@@ -70,6 +78,10 @@ const (
 	maxMinDurationMS       = 3_600_000
 	maxURLPatterns         = 100
 	maxPatternLen          = 500
+	minCheckoutMS          = 5_000
+	maxCheckoutMS          = 3_600_000
+	minCheckoutEvents      = 100
+	maxCheckoutEvents      = 1_000_000
 	// triggerTag is the custom event the script puts first in the buffer
 	// it sends on the trigger, so the batches that carry the buffer before
 	// the trigger event itself are accepted too.
@@ -186,6 +198,12 @@ func compileRules(r Rules) (*ruleSet, error) {
 	}
 	if r.MinDurationMS < 0 || r.MinDurationMS > maxMinDurationMS {
 		return nil, ruleErr("min_duration_ms", "min_duration_ms must be between 0 and %d", maxMinDurationMS)
+	}
+	if v := r.CheckoutEveryMS; v != 0 && (v < minCheckoutMS || v > maxCheckoutMS) {
+		return nil, ruleErr("checkout_every_ms", "checkout_every_ms must be between %d and %d (0: every 5 minutes)", minCheckoutMS, maxCheckoutMS)
+	}
+	if v := r.CheckoutEveryEvents; v != 0 && (v < minCheckoutEvents || v > maxCheckoutEvents) {
+		return nil, ruleErr("checkout_every_events", "checkout_every_events must be between %d and %d (0: every 10,000 events)", minCheckoutEvents, maxCheckoutEvents)
 	}
 	var err error
 	if rs.allow, err = compilePatterns("allow_urls", r.AllowURLs); err != nil {

@@ -4,6 +4,7 @@ package recorder_test
 // the real binary, rules set with `trailmap project settings`.
 
 import (
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"strings"
@@ -199,4 +200,75 @@ func TestRecorder_Sampling(t *testing.T) {
 		}
 	}
 	t.Logf("%d sessions in the sample, %d out", in, out)
+}
+
+// TestRecorder_PeriodicCheckouts: the script takes a full snapshot every
+// checkout_every_ms of a page that keeps changing; each is a replay point
+// (the events API seeks to the latest one before from_ms), not a page
+// view, and keeps an idle visit no more alive than the page's own
+// mutations do.
+func TestRecorder_PeriodicCheckouts(t *testing.T) {
+	srv := servertest.Start(t)
+	setRules(t, srv, `{"checkout_every_ms": 5000}`)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
+	waitRecorder(t, ctx)
+	// A ticking page (a clock, a carousel): mutations and nothing else.
+	do(t, ctx, chromedp.Evaluate[chromedp.Void](`setInterval(function () { document.body.dataset.tick = Date.now() }, 250)`),
+		chromedp.Sleep(11500*time.Millisecond))
+	flushOK(t, ctx, "after two checkouts")
+	var id string
+	var evs []event
+	eventually(t, 15*time.Second, "three full snapshots stored", func() (bool, string) {
+		list := sessions(t, srv, "")
+		if len(list) != 1 {
+			return false, fmt.Sprintf("%d sessions", len(list))
+		}
+		id = list[0].ID
+		_, evs = rawEvents(t, srv, id)
+		got := trace(evs)
+		var types []string
+		for _, e := range evs {
+			types = append(types, fmt.Sprintf("%d/%d@%.0f", e.Type, e.data().Source, e.Timestamp))
+		}
+		return got == "page/a.html snapshot page/a.html snapshot page/a.html snapshot", got + " " + strings.Join(types, ",")
+	})
+	var snaps []float64
+	for i, e := range evs {
+		if e.Type != 2 {
+			continue
+		}
+		snaps = append(snaps, e.Timestamp)
+		if len(snaps) > 1 {
+			// rrweb writes Meta then the snapshot; the script puts its
+			// marker before them.
+			if i < 2 || evs[i-2].Type != 5 || evs[i-2].data().Tag != "trailmap/checkout" {
+				t.Errorf("checkout %d lacks its trailmap/checkout marker: %s", len(snaps), string(evs[i-2].Data))
+			}
+		}
+	}
+	if gap := snaps[1] - snaps[0]; gap < 5000 || gap > 7000 {
+		t.Errorf("first checkout %v ms after the page's snapshot, want 5–7 s", gap)
+	}
+	if s := sessionDetail(t, srv, id); s.Pages != 1 {
+		t.Errorf("page_count %d, want 1: checkouts are no page views", s.Pages)
+	}
+	// Seeking past the second checkout starts there, not at the page load.
+	start := evs[0].Timestamp
+	for _, e := range evs {
+		start = min(start, e.Timestamp)
+	}
+	resp := srv.Request(t, "GET", fmt.Sprintf("/api/v1/sessions/%s/events?from_ms=%d", id, int64(snaps[2]-start)+100), nil)
+	defer resp.Body.Close()
+	var seek []event
+	if err := json.NewDecoder(resp.Body).Decode(&seek); err != nil {
+		t.Fatal(err)
+	}
+	if len(seek) < 2 || seek[0].Type != 4 || seek[1].Type != 2 || seek[1].Timestamp != snaps[2] {
+		t.Errorf("a seek past the last checkout starts with %s, want that checkout", trace(seek))
+	}
+	noPageErrors(t, ctx, con)
 }

@@ -15,6 +15,8 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/trailmap/trailmap/internal/jsonscan"
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 )
 
@@ -33,6 +35,14 @@ type Live interface {
 // negative bound is open.
 type Range struct {
 	FromMS, ToMS int64
+	// Trim keeps of the lead-in (from the full snapshot the stream starts
+	// at to FromMS) only what draws the first frame: snapshots, Meta, DOM
+	// mutations, scrolls, viewport, style sheet, font, canvas and custom
+	// element changes. Custom and plugin events, pointer, touch, input,
+	// media, selection, drag and console log events before FromMS are left
+	// out: a share or an exported clip sends nothing of what happened
+	// before its start but the page as it was drawn.
+	Trim bool
 }
 
 // All is the whole session.
@@ -130,10 +140,15 @@ func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w 
 		}
 	}
 
+	trim := rg.Trim && rg.FromMS > 0
 	emit := func(ev []byte) (stop bool, err error) {
-		if rg.ToMS >= 0 {
-			if _, ts, ok := eventInfo(ev); ok && ts > to {
+		if rg.ToMS >= 0 || trim {
+			e := rrweb.Split(ev)
+			if e.HasTimestamp && e.Timestamp > to {
 				return true, nil
+			}
+			if trim && e.HasTimestamp && e.Timestamp < from && !drawsFrame(e) {
+				return false, nil
 			}
 		}
 		return false, w.WriteEvent(ev)
@@ -245,6 +260,29 @@ func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int
 			return false, ctx.Err()
 		}
 	}
+}
+
+// drawsFrame tells whether a lead-in event is needed to draw the page as it
+// is at the end of the lead-in (see Range.Trim).
+func drawsFrame(e rrweb.Event) bool {
+	switch e.Type {
+	case rrweb.Custom, 6: // custom, plugin
+		return false
+	case rrweb.Incremental:
+		source := int64(-1)
+		jsonscan.EachField(e.Data, func(key, val []byte) bool {
+			if string(key) == "source" {
+				source, _ = jsonscan.Int(val)
+				return false
+			}
+			return true
+		})
+		switch source {
+		case 1, 2, 5, 6, 7, 11, 12, 14: // mouse move, mouse interaction, input, touch move, media, log, drag, selection
+			return false
+		}
+	}
+	return true
 }
 
 // eventInfo reads an event's type and timestamp.

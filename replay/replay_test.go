@@ -146,6 +146,9 @@ func TestStreamer_Ranges(t *testing.T) {
 		{"seek near the end starts at the last page", replay.Range{FromMS: 595_000, ToMS: -1}, 540, n - 1, 7, true},
 		{"seek into the middle", replay.Range{FromMS: 250_000, ToMS: -1}, 240, n - 1, int64(segs), true},
 		{"clip", replay.Range{FromMS: 130_000, ToMS: 150_000}, 120, 150, 4, true},
+		// A share's or an export's clip: the page at 120 s draws its first
+		// frame, the custom events of 120–129 s stay out.
+		{"trimmed clip", replay.Range{FromMS: 130_000, ToMS: 150_000, Trim: true}, 130, 150, 4, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

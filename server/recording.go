@@ -78,12 +78,12 @@ func (s *Server) setRecordingRules(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	var stored json.RawMessage // nil: no rules
-	if rules.SampleRate != nil || rules.MinDurationMS != 0 || rules.RequireInteraction || len(rules.AllowURLs) > 0 ||
-		len(rules.DenyURLs) > 0 || rules.StartAfter != nil || rules.DropBots {
-		if stored, err = json.Marshal(rules); err != nil {
-			return fmt.Errorf("encode recording rules: %w", err)
-		}
+	stored, err := json.Marshal(rules)
+	if err != nil {
+		return fmt.Errorf("encode recording rules: %w", err)
+	}
+	if string(stored) == "{}" {
+		stored = nil // no rules
 	}
 	ctx := c.Request().Context()
 	_, err = s.deps.Index.UpdateProjectSettings(ctx, p.ID, func(old json.RawMessage) (json.RawMessage, error) {

@@ -265,7 +265,7 @@ func (h *shareHandlers) events(c echo.Context) error {
 		return echo.NewHTTPError(status, msg)
 	}
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")
-	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS}, nil)
+	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS, Trim: true}, nil)
 }
 
 func (h *shareHandlers) download(c echo.Context) error {
@@ -273,7 +273,7 @@ func (h *shareHandlers) download(c echo.Context) error {
 	if err != nil {
 		return h.publicError(c, status, sh, err)
 	}
-	return h.writeClip(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS}, sh.Title, sh.Note)
+	return h.writeClip(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS, Trim: true}, sh.Title, sh.Note)
 }
 
 // export downloads a range of a session as a self-contained HTML file.
@@ -286,6 +286,7 @@ func (h *shareHandlers) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	rg.Trim = true // a clip carries nothing of what came before its start but the page
 	title := strings.TrimSpace(c.QueryParam("title"))
 	if title == "" {
 		title = "Recording of " + sess.StartedAt.Format("2 January 2006 15:04 MST")

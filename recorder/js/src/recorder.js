@@ -37,7 +37,13 @@
 // trigger, then sent, marker first; with min_duration_ms or
 // require_interaction, batches are held (and kept in sessionStorage across
 // pages) until the session qualifies. The server checks sampling, URLs and
-// the trigger again.
+// the trigger again, and the duration and interaction when the session
+// closes.
+//
+// Periodic full snapshots: one every checkout_every_ms (default 5 min) or
+// checkout_every_events incremental events (default 10,000), taken at the
+// next event, behind a trailmap/checkout marker that tells the server it is
+// no page view; seeking and shared clips start from the latest one.
 import { record } from '@rrweb/record';
 
 var W = window;
@@ -54,6 +60,8 @@ var BEACON = 60e3; // sendBeacon/keepalive allow 64 KiB in flight per page
 var BUF_MAX = 8e6; // characters buffered before dropping
 var BUF_EVENTS = 20000;
 var PERSIST_MAX = 1e6; // characters of unsent batches kept in sessionStorage
+var CHECKOUT_MS = 300e3; // a full snapshot after this long (rules: checkout_every_ms)
+var CHECKOUT_EVENTS = 10000; // or this many incremental events (rules: checkout_every_events)
 var MAX_ERRORS = 100; // trailmap/error events per page
 var ASK = 500; // ms to wait for a tab holding this session; sends wait, recording does not
 var ID_RE = /^[A-Za-z0-9_-]{8,64}$/;
@@ -110,6 +118,9 @@ var denied = false; // this page's URL is not recorded
 var marks = []; // buf positions where a checkout (Meta + full snapshot) starts, while waiting for the trigger
 var qualifyTimer = 0;
 var checkoutTimer = 0;
+var lastFull = 0; // when rrweb last took a full snapshot
+var sinceFull = 0; // incremental events since
+var checkoutDue = false;
 
 function guard(fn) {
   return function () {
@@ -285,6 +296,12 @@ function trigger(what) {
   saveSession();
   keepLast(Date.now());
   marks = [];
+  if (buf.length && buf[0].ck) {
+    // What is kept starts at a checkout: its Meta is the page view the
+    // server knows of this page (the page's start was dropped).
+    bufChars -= buf[0].s.length;
+    buf.shift();
+  }
   var first = buf.length ? buf[0].ts : Date.now();
   buf.unshift({ t: 5, s: JSON.stringify({ type: 5, timestamp: first, data: { tag: NS + '/trigger', payload: what } }) });
   bufChars += buf[0].s.length;
@@ -328,9 +345,15 @@ function isInteraction(ev) {
   return ev.type === 3 && [2, 3, 5, 6, 7, 12].indexOf(ev.data.source) >= 0;
 }
 
-function onEvent(ev) {
+function onEvent(ev, isCheckout) {
   var now = Date.now();
-  if (isActivity(ev)) {
+  if (isCheckout && ev.type === 4) {
+    // A periodic (or trigger-wait) full snapshot: a replay point, not a
+    // page view, which the marker tells the server.
+    push(JSON.stringify({ type: 5, timestamp: ev.timestamp, data: { tag: NS + '/checkout', payload: {} } }), 5);
+    buf[buf.length - 1].ck = 1;
+  }
+  if (!isCheckout && isActivity(ev)) {
     if (now - sess.last > IDLE) rotate();
     sess.last = now;
     if (!started) return; // rotate left the sample
@@ -339,9 +362,26 @@ function onEvent(ev) {
     sess.act = 1;
     qualifyCheck();
   }
+  if (ev.type === 2) {
+    lastFull = now;
+    sinceFull = 0;
+  } else if (ev.type === 3) {
+    sinceFull++;
+    if (!checkoutDue && recording && (now - lastFull >= (rules.checkout_every_ms || CHECKOUT_MS) || sinceFull >= (rules.checkout_every_events || CHECKOUT_EVENTS))) {
+      // A periodic full snapshot (rrweb's checkoutEvery* options would fix
+      // the rules at the start, before this page has the server's).
+      checkoutDue = true;
+      Promise.resolve().then(guard(function () {
+        checkoutDue = false;
+        if (recording) record.takeFullSnapshot(true);
+      }));
+    }
+  }
   if (waiting() && ev.type === 2) {
     // A checkout: keep from its Meta event on, and forget what is too old.
-    marks.push(buf.length && buf[buf.length - 1].t === 4 ? buf.length - 1 : buf.length);
+    var m = buf.length && buf[buf.length - 1].t === 4 ? buf.length - 1 : buf.length;
+    if (m > 0 && buf[m - 1].ck) m--; // with its checkout marker
+    marks.push(m);
     keepLast(now);
   }
   if (ev.type === 2 && !recording) {
