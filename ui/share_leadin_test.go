@@ -20,7 +20,7 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	createUser(t, s, "admin@example.com")
 	const sid = "leadin-session-0001"
 	t0 := time.Now().Add(-2 * time.Hour).UnixMilli()
-	const min = int64(60_000)
+	const minute = int64(60_000)
 	var batch []json.RawMessage
 	seq, total := 0, 0
 	flush := func() {
@@ -34,8 +34,8 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	add := func(format string, args ...any) {
 		batch = append(batch, json.RawMessage(fmt.Sprintf(format, args...)))
 	}
-	for ts := t0; ts <= t0+60*min; ts += 10_000 {
-		if (ts-t0)%(5*min) == 0 {
+	for ts := t0; ts <= t0+60*minute; ts += 10_000 {
+		if (ts-t0)%(5*minute) == 0 {
 			if ts > t0 {
 				add(`{"type":5,"timestamp":%d,"data":{"tag":"trailmap/checkout","payload":{}}}`, ts)
 			}
@@ -58,7 +58,7 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	if st := admin.login(t, "admin@example.com", testPassword); st != http.StatusSeeOther {
 		t.Fatalf("login: %d", st)
 	}
-	from, to := 30*min+15_000, 31*min+15_000
+	from, to := 30*minute+15_000, 31*minute+15_000
 	resp, body := admin.do(t, "POST", "/api/v1/shares", map[string]any{"session_id": sid, "start_ms": from, "end_ms": to}, true)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("share: %d %s", resp.StatusCode, body)
@@ -78,13 +78,13 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	}
 	check := func(what string, evs []ev) {
 		t.Helper()
-		if len(evs) < 2 || evs[0].Type != 4 || evs[1].Type != 2 || evs[1].TS != t0+30*min {
-			t.Fatalf("%s starts with %+v, want the snapshot of minute 30", what, evs[:min2(len(evs), 2)])
+		if len(evs) < 2 || evs[0].Type != 4 || evs[1].Type != 2 || evs[1].TS != t0+30*minute {
+			t.Fatalf("%s starts with %+v, want the snapshot of minute 30", what, evs[:min(len(evs), 2)])
 		}
 		start := t0 + from
 		var kinds = map[string]int{}
 		for _, e := range evs {
-			if e.TS < t0+30*min {
+			if e.TS < t0+30*minute {
 				t.Fatalf("%s: an event at %d ms, before the snapshot", what, e.TS-t0)
 			}
 			if e.TS > t0+to {
@@ -117,14 +117,14 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	check("share", shared)
 
 	// Seeking late in the player reads from the last checkout on.
-	seek := s.Request(t, http.MethodGet, fmt.Sprintf("/api/v1/sessions/%s/events?from_ms=%d", sid, 55*min+30_000), nil)
+	seek := s.Request(t, http.MethodGet, fmt.Sprintf("/api/v1/sessions/%s/events?from_ms=%d", sid, 55*minute+30_000), nil)
 	raw, _ := io.ReadAll(seek.Body)
 	seek.Body.Close()
 	var late []ev
 	if err := json.Unmarshal(raw, &late); err != nil {
 		t.Fatal(err)
 	}
-	if len(late) < 2 || late[1].Type != 2 || late[1].TS != t0+55*min {
+	if len(late) < 2 || late[1].Type != 2 || late[1].TS != t0+55*minute {
 		t.Errorf("seek to 55:30 starts at %d ms, want the snapshot of minute 55", late[1].TS-t0)
 	}
 	var pages struct {
@@ -134,11 +134,4 @@ func TestShare_LeadInFromLatestCheckout(t *testing.T) {
 	if pages.Pages != 1 {
 		t.Errorf("page_count %d, want 1: checkouts are no page views", pages.Pages)
 	}
-}
-
-func min2(a, b int) int {
-	if a < b {
-		return a
-	}
-	return b
 }
