@@ -327,6 +327,7 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 	err = tx.CountBatch(ctx, sid, index.BatchCounts{
 		First: first, Last: last, Received: b.ReceivedAt,
 		Events: f.Events, Clicks: f.Clicks, Interactions: f.Interactions, Pages: len(pages), Errors: f.Errors,
+		FullSnapshots: f.FullSnapshots, FirstSnapshot: f.FirstSnapshotTS,
 		Bytes: f.Bytes, Dropped: f.Dropped, ViewportW: f.ViewportW, ViewportH: f.ViewportH,
 		Device: device, EntryURL: entryURL, Referrer: pageReferrer(f),
 	})

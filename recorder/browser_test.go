@@ -836,3 +836,33 @@ func TestRecorder_StorageDenied(t *testing.T) {
 	})
 	noPageErrors(t, ctx, con)
 }
+
+// No blank replays: recording stopped by the page and started again
+// (stop(), then consent(true)) goes on with a full snapshot, so the part
+// after the restart can be drawn.
+func TestRecorder_StopThenRestart(t *testing.T) {
+	srv := servertest.Start(t)
+	st := newSite(t, srv)
+	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+
+	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
+	waitRecorder(t, ctx)
+	do(t, ctx, chromedp.Click(chromedp.CSS("#btn")),
+		chromedp.Evaluate[chromedp.Void](`trailmap.stop()`), chromedp.Sleep(200*time.Millisecond),
+		chromedp.Click(chromedp.CSS("#btn")), // not recorded
+		chromedp.Evaluate[chromedp.Void](`trailmap.consent(true)`), chromedp.Sleep(300*time.Millisecond),
+		chromedp.Click(chromedp.CSS("#btn")))
+	flushOK(t, ctx, "after the restart")
+	eventually(t, 30*time.Second, "the restart begins with a snapshot", func() (bool, string) {
+		list := sessions(t, srv, "")
+		var traces []string
+		for _, s := range list {
+			_, evs := rawEvents(t, srv, s.ID)
+			traces = append(traces, trace(evs))
+		}
+		got := strings.Join(traces, " | ")
+		return got == "page/a.html snapshot click page/a.html snapshot click", got
+	})
+	noPageErrors(t, ctx, con)
+}

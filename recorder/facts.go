@@ -23,8 +23,9 @@ type Facts struct {
 	// browser script's require_interaction does: mouse and touch
 	// interactions other than focus and blur, scrolls, inputs, touch moves,
 	// media interactions and drags.
-	Interactions  int
-	FullSnapshots int
+	Interactions    int
+	FullSnapshots   int
+	FirstSnapshotTS int64 // timestamp of the earliest full snapshot; 0: none
 	// Custom holds the custom events (rrweb type 5) the page sent; Internal
 	// those of Trailmap's own recorder, tagged "trailmap/..." (doc, click,
 	// error, dropped, page).
@@ -93,6 +94,9 @@ func factsOf(events []rrweb.Event) Facts {
 		switch typ {
 		case rrweb.FullSnapshot:
 			f.FullSnapshots++
+			if tsOK && ts > 0 && (f.FirstSnapshotTS == 0 || ts < f.FirstSnapshotTS) {
+				f.FirstSnapshotTS = ts
+			}
 		case rrweb.Incremental:
 			f.incremental(data)
 		case rrweb.Meta:

@@ -110,7 +110,7 @@ func TestExtractFacts(t *testing.T) {
 			{TS: 2500, URL: "about:blank", Path: "/"},
 		},
 		ViewportW: 390, ViewportH: 844,
-		Clicks: 2, Interactions: 5, FullSnapshots: 1,
+		Clicks: 2, Interactions: 5, FullSnapshots: 1, FirstSnapshotTS: 1001,
 		Custom: []Custom{{TS: 2000, Tag: "signup", Payload: json.RawMessage(`{"plan":"pro"}`)}},
 		Internal: []Custom{
 			{TS: 2001, Tag: "trailmap/doc", Payload: json.RawMessage(`{"width":1280,"height":5000}`)},

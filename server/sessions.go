@@ -72,6 +72,13 @@ func (s *Server) sessionFilter(c echo.Context) (index.SessionFilter, error) {
 		}
 		f.MinDuration = d
 	}
+	if v := c.QueryParam("playable"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return f, badRequest{fmt.Sprintf("playable %q: want true or false", v)}
+		}
+		f.Playable = b
+	}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 200 {

@@ -63,7 +63,9 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			-- of order) has the real entry page and referrer.
 			entry_url = CASE WHEN ?13 != '' AND (entry_url = '' OR ?1 < started_at) THEN ?13 ELSE entry_url END,
 			referrer = CASE WHEN ?14 != '' AND (referrer = '' OR ?1 < started_at) THEN ?14 ELSE referrer END,
-			interactions = interactions + ?16
+			interactions = interactions + ?16,
+			full_snapshots = full_snapshots + ?17,
+			first_snapshot_at = CASE WHEN ?18 > 0 AND (first_snapshot_at = 0 OR ?18 < first_snapshot_at) THEN ?18 ELSE first_snapshot_at END
 		WHERE id = ?15`,
 		postgres: `
 		UPDATE sessions SET
@@ -76,7 +78,9 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			device = CASE WHEN device = '' THEN $12 ELSE device END,
 			entry_url = CASE WHEN $13 != '' AND (entry_url = '' OR $1 < started_at) THEN $13 ELSE entry_url END,
 			referrer = CASE WHEN $14 != '' AND (referrer = '' OR $1 < started_at) THEN $14 ELSE referrer END,
-			interactions = interactions + $16
+			interactions = interactions + $16,
+			full_snapshots = full_snapshots + $17,
+			first_snapshot_at = CASE WHEN CAST($18 AS BIGINT) > 0 AND (first_snapshot_at = 0 OR $18 < first_snapshot_at) THEN $18 ELSE first_snapshot_at END
 		WHERE id = $15`,
 	},
 	stLastPage:     {sqlite: `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`},
@@ -214,6 +218,8 @@ type BatchCounts struct {
 	First, Last, Received         int64
 	Events, Clicks, Pages, Errors int
 	Interactions                  int // see recorder.Facts
+	FullSnapshots                 int
+	FirstSnapshot                 int64 // time of the batch's first full snapshot; 0: none
 	Bytes, Dropped                int64
 	ViewportW, ViewportH          int
 	Device                        string // kept once set
@@ -224,7 +230,8 @@ type BatchCounts struct {
 func (t *IngestTx) CountBatch(ctx context.Context, sessionID int64, c BatchCounts) error {
 	_, err := t.stmt(ctx, stCountBatch).ExecContext(ctx,
 		c.First, c.Last, c.Received, c.Events, c.Clicks, c.Pages, c.Bytes, c.Errors, c.Dropped,
-		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID, c.Interactions)
+		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID, c.Interactions,
+		c.FullSnapshots, c.FirstSnapshot)
 	if err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}

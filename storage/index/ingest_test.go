@@ -300,3 +300,77 @@ func testDiscardSessions(t *testing.T, db *index.DB) {
 		t.Errorf("BlobTrash = %v, %v; want k/idle", keys, err)
 	}
 }
+
+func TestDB_PlayableSessions(t *testing.T) { eachWithErrorClicks(t, testPlayableSessions) }
+
+// testPlayableSessions: the full snapshots a session's batches hold decide
+// whether it can be replayed, and from when.
+func testPlayableSessions(t *testing.T, db *index.DB) {
+	ctx := context.Background()
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	batches := []struct {
+		session     string
+		snaps       int
+		first, snap int64
+	}{
+		{"blank", 0, 1000, 0},
+		{"late", 0, 1000, 0},
+		{"late", 2, 4000, 6000}, // a later batch with the session's first snapshots
+		{"late", 1, 2000, 9000},
+	}
+	const now = 1_796_351_326_000 // real times do not fit 32 bits
+	for i := range batches {
+		batches[i].first += now
+		if batches[i].snap > 0 {
+			batches[i].snap += now
+		}
+	}
+	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+		for seq, b := range batches {
+			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: b.session, VisitorID: "v",
+				StartedAt: b.first, EndedAt: b.first, LastReceived: b.first})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.InsertBatch(ctx, id, int64(seq), 1, b.first, true); err != nil {
+				return err
+			}
+			if err := tx.CountBatch(ctx, id, index.BatchCounts{First: b.first, Last: b.first + 500, Received: b.first,
+				Events: 1, FullSnapshots: b.snaps, FirstSnapshot: b.snap}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, _, err := db.ListSessions(ctx, index.SessionFilter{})
+	if err != nil || len(all) != 2 {
+		t.Fatalf("ListSessions = %d, %v", len(all), err)
+	}
+	for _, s := range all {
+		switch s.ID {
+		case "blank":
+			if s.Playable || s.PlayableFromMS != 0 {
+				t.Errorf("blank: playable %v from %d", s.Playable, s.PlayableFromMS)
+			}
+		case "late":
+			if !s.Playable || s.PlayableFromMS != 5000 { // started at 1000, first snapshot at 6000
+				t.Errorf("late: playable %v from %d, want from 5000", s.Playable, s.PlayableFromMS)
+			}
+		}
+	}
+	only, _, err := db.ListSessions(ctx, index.SessionFilter{Playable: true})
+	if err != nil || len(only) != 1 || only[0].ID != "late" {
+		t.Fatalf("ListSessions(Playable) = %+v, %v", only, err)
+	}
+}

@@ -43,6 +43,11 @@ type Session struct {
 	Conversions    int       `json:"conversions"`
 	DroppedEvents  int       `json:"dropped_events,omitempty"`
 	RawBytes       int64     `json:"raw_bytes"`
+	// Playable says the stored events hold a full snapshot: without one a
+	// replay has no page to draw. PlayableFromMS is the offset of the
+	// first one from the start: what comes before it cannot be shown.
+	Playable       bool  `json:"playable"`
+	PlayableFromMS int64 `json:"playable_from_ms"`
 }
 
 // Page is one page view inside a session.
@@ -71,6 +76,7 @@ type SessionFilter struct {
 	Device      string
 	Visitor     string // visitor id or identified user id
 	MinDuration time.Duration
+	Playable    bool     // only sessions with a full snapshot (see Session.Playable)
 	Has         []string // rage_click, dead_click, error, error_click, conversion
 	Cursor      string
 	Limit       int
@@ -84,17 +90,23 @@ var ErrBadFilter = errors.New("bad filter")
 
 const sessionCols = `s.id, s.public_id, s.project_id, s.visitor_id, COALESCE(v.user_id, ''), s.started_at, s.ended_at,
 	s.closed, s.device, s.viewport_w, s.viewport_h, s.browser, s.browser_version, s.os, s.entry_url, s.referrer,
-	s.page_count, s.event_count, s.click_count, s.rage_clicks, s.dead_clicks, s.errors, s.error_clicks, s.conversions, s.dropped_events, s.raw_bytes`
+	s.page_count, s.event_count, s.click_count, s.rage_clicks, s.dead_clicks, s.errors, s.error_clicks, s.conversions, s.dropped_events, s.raw_bytes,
+	s.full_snapshots, s.first_snapshot_at`
 
 func scanSession(sc interface{ Scan(...any) error }) (*Session, error) {
 	var s Session
-	var start, end int64
+	var start, end, snapshots, firstSnapshot int64
 	var closed bool
 	err := sc.Scan(&s.RowID, &s.ID, &s.ProjectID, &s.VisitorID, &s.UserID, &start, &end,
 		&closed, &s.Device, &s.ViewportW, &s.ViewportH, &s.Browser, &s.BrowserVersion, &s.OS, &s.EntryURL, &s.Referrer,
-		&s.Pages, &s.Events, &s.Clicks, &s.RageClicks, &s.DeadClicks, &s.Errors, &s.ErrorClicks, &s.Conversions, &s.DroppedEvents, &s.RawBytes)
+		&s.Pages, &s.Events, &s.Clicks, &s.RageClicks, &s.DeadClicks, &s.Errors, &s.ErrorClicks, &s.Conversions, &s.DroppedEvents, &s.RawBytes,
+		&snapshots, &firstSnapshot)
 	if err != nil {
 		return nil, err
+	}
+	s.Playable = snapshots > 0
+	if s.Playable && firstSnapshot > start {
+		s.PlayableFromMS = firstSnapshot - start
 	}
 	s.StartedAt = unixms.Time(start) // clamped: every row must encode as JSON
 	s.EndedAt = unixms.Time(end)
@@ -161,6 +173,9 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 				`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`))
 			args = append(args, pat)
 		}
+	}
+	if f.Playable {
+		where = append(where, "s.full_snapshots > 0")
 	}
 	for _, h := range f.Has {
 		col, ok := map[string]string{"rage_click": "rage_clicks", "dead_click": "dead_clicks", "error": "errors", "error_click": "error_clicks", "conversion": "conversions"}[h]

@@ -69,6 +69,7 @@ export class Player {
       this.stage = h('div', { class: 'tp-stage' },
         this.screen = h('div', { class: 'tp-screen' }),
         this.overlay = h('div', { class: 'tp-overlay' }, h('span', { class: 'tp-overlay-text' }, 'Loading…')),
+        this.notice = h('div', { class: 'tp-notice', role: 'status', hidden: true }),
         this.bigPlay = h('button', { class: 'tp-bigplay', type: 'button', 'aria-label': 'Play', hidden: true, onclick: () => this.play() }, '▶')),
       h('div', { class: 'tp-controls' },
         this.timeline = h('div', { class: 'tp-timeline', role: 'slider', tabindex: '0', 'aria-label': 'Timeline', 'aria-valuemin': '0', 'aria-valuemax': String(this.duration) },
@@ -133,12 +134,35 @@ export class Player {
     this.pendingT = t;
     this.setBusy('Loading…');
     const to = t + this.o.chunkMS >= this.duration ? null : t + this.o.chunkMS;
-    const events = await this.o.load(t, to);
+    let events = await this.o.load(t, to);
     if (seq !== this.loadSeq) return;
     if (!events || events.length < 2) {
       this.setBusy('Nothing was recorded in this part of the session.');
       this.setState('empty');
       return;
+    }
+    // A replay draws nothing until a full snapshot: say so rather than
+    // show a white page. Events before the first one (a recorder that
+    // started late, or lost it) cannot be shown; play from the snapshot.
+    const fi = events.findIndex((e) => e.type === 2);
+    if (fi < 0) {
+      const later = to !== null && to < this.duration;
+      this.setBusy(later
+        ? `This part of the recording cannot be shown: no full page snapshot was recorded for it. Try a later moment.`
+        : 'This recording cannot be shown: the recorder sent no full page snapshot, so there is no page to draw. Its pages, clicks and events are still listed.');
+      this.setState('unplayable');
+      return;
+    }
+    this.notice.hidden = true;
+    const start = fi > 0 && events[fi - 1].type === 4 ? fi - 1 : fi;
+    if (start > 0) {
+      const from = events[fi].timestamp - this.startTS;
+      events = events.slice(start);
+      if (t < from) {
+        this.notice.textContent = `${clock(t)}–${clock(from)} cannot be shown: the recording has no page snapshot before ${clock(from)}.`;
+        this.notice.hidden = false;
+        t = from;
+      }
     }
     if (this.span) {
       this.span.r.destroy();
@@ -189,6 +213,7 @@ export class Player {
   /** Go to t (ms on the timeline), keeping the play state. */
   seek(t, play = this.playing) {
     t = Math.min(this.duration, Math.max(0, Math.round(t)));
+    this.notice.hidden = true;
     if (this.inSpan(t)) {
       if (play) this.startPlaying(t);
       else { this.span.r.pause(this.off(t)); this.ended = false; this.render(); }

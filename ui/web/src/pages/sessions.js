@@ -23,7 +23,7 @@ document.getElementById('toggle-filters')?.addEventListener('click', () => form.
 
 function apiQuery(cursor) {
   const p = new URLSearchParams();
-  for (const k of ['project', 'url', 'device', 'visitor', 'min_duration']) if (q.get(k)) p.set(k, q.get(k));
+  for (const k of ['project', 'url', 'device', 'visitor', 'min_duration', 'playable']) if (q.get(k)) p.set(k, q.get(k));
   // Dates from the form are local days; "to" includes its whole day.
   const day = (v, plus) => { const [y, m, d] = v.split('-').map(Number); return new Date(y, m - 1, d + plus).toISOString(); };
   if (q.get('from')) p.set('from', day(q.get('from'), 0));
@@ -46,6 +46,7 @@ function row(s) {
     s.dead_clicks > 0 && h('span', { class: 'badge dead' }, `${s.dead_clicks} dead`),
     s.errors > 0 && h('span', { class: 'badge error' }, `${s.errors} error${s.errors > 1 ? 's' : ''}`),
     s.conversions > 0 && h('span', { class: 'badge conversion' }, 'Converted'),
+    s.playable === false && h('span', { class: 'badge gone', title: 'The recorder sent no full page snapshot for this visit: its pages, clicks and events are known, but it cannot be replayed.' }, 'No replay'),
   ];
   const who = s.user_id ? s.user_id : `Visitor ${s.visitor_id.slice(0, 12)}`;
   const recent = Date.now() - Date.parse(s.started_at) < 86400000;
