@@ -79,6 +79,17 @@ try {
 } catch (e) {}
 var maskAll = data.mask === 'all';
 var consentRequired = data.consent === 'required';
+// Opt-in, off by default: data-canvas="FPS" records canvas and WebGL
+// (1–10 frames a second); data-iframes="cross-origin", on the tag of the
+// page and on the tag inside a cross-origin frame of it, records the
+// frame into the page's session (the frame's tag records and sends
+// nothing itself).
+var canvasFPS = Math.min(10, Math.max(0, Math.round(Number(data.canvas) || 0)));
+var crossOriginFrames = data.iframes === 'cross-origin';
+var childFrame = false;
+try {
+  childFrame = crossOriginFrames && W.parent !== W;
+} catch (e) {}
 
 var sess = null; // {sid, seq, last, user}: the visit, in sessionStorage
 var vid = ''; // visitor id, in localStorage
@@ -877,7 +888,7 @@ function listen(on) {
 // before keeps its batches for the next one), so a quick navigation loses
 // nothing.
 function start() {
-  if (started || !key || !ingest) return;
+  if (started || childFrame || !key || !ingest) return;
   started = true;
   var g = ++gen;
   try {
@@ -975,18 +986,33 @@ function begin() {
 // recordPage starts rrweb on this page; it emits a Meta event and a full
 // snapshot first.
 function recordPage() {
-  stopRecord = record({
-    emit: guard(onEvent),
+  stopRecord = record(recordOptions(guard(onEvent)));
+}
+
+// recordOptions are rrweb's options for this page (and for a child frame,
+// whose events rrweb posts to the parent's recorder).
+function recordOptions(emit) {
+  var o = {
+    emit: emit,
     maskAllInputs: true,
     maskTextSelector: maskAll ? '*' : '[data-trailmap-mask]',
     blockSelector: '[data-trailmap-block]',
     slimDOMOptions: true,
     recordAfter: 'DOMContentLoaded',
     sampling: { scroll: 150, input: 'last' },
+    recordCrossOriginIframes: crossOriginFrames,
     errorHandler: function () {
       return true;
     },
-  });
+  };
+  if (canvasFPS) {
+    // Canvas and WebGL as images, canvasFPS a second (rrweb's sampled
+    // canvas recording); their content is in every full snapshot too.
+    o.recordCanvas = true;
+    o.sampling.canvas = canvasFPS;
+    o.dataURLOptions = { type: 'image/webp', quality: 0.6 };
+  }
+  return o;
 }
 
 // resume takes up a page restored from the back-forward cache. Later pages
@@ -1138,6 +1164,11 @@ guard(function () {
       api[c[0]].apply(api, [].slice.call(c, 1));
     } catch (e) {}
   });
+  if (childFrame) {
+    // rrweb posts this frame's events to the recorder of the page.
+    record(recordOptions(function () {}));
+    return;
+  }
   var c = sget(LS, NS + '_consent');
   if (c !== '0' && (!consentRequired || c === '1')) start();
 })();

@@ -178,6 +178,12 @@ export class Player {
       triggerFocus: false,
       pauseAnimation: true,
     });
+    // Canvas and WebGL frames (recorded with data-canvas): rrweb applies
+    // them only with UNSAFE_replayCanvas, which at construction would also
+    // let the recorded page run scripts in an unsandboxed frame. Set after
+    // construction, the frame stays sandboxed (no scripts) and the
+    // replayer's own code draws the recorded frames into its canvases.
+    r.setConfig({ UNSAFE_replayCanvas: true });
     this.span = { r, firstTS: events[0].timestamp, loadedTo: to === null ? Infinity : to, fetching: false };
     r.on('resize', (d) => { this.dims = d; this.fit(); });
     r.on('finish', () => this.finished());
