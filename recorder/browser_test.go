@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -22,10 +23,11 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
-	"github.com/klauspost/compress/zstd"
 
 	"github.com/trailmap/trailmap/internal/browsertest"
 	"github.com/trailmap/trailmap/internal/servertest"
+	"github.com/trailmap/trailmap/storage/fs"
+	"github.com/trailmap/trailmap/storage/zdict"
 )
 
 // Strings that must never reach the server.
@@ -441,11 +443,11 @@ func TestRecorder_MultiPageVisit(t *testing.T) {
 // file under the server's data dir (zstd frames decompressed).
 func assertNowhere(t *testing.T, srv *servertest.Server, stream []byte, secrets ...string) {
 	t.Helper()
-	dec, err := zstd.NewReader(nil)
+	store, err := fs.New(filepath.Join(srv.DataDir, "blobs"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer dec.Close()
+	dec := zdict.New(store, zdict.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 	blobs := map[string][]byte{"events stream": stream}
 	var zstdFiles int
 	err = filepath.WalkDir(srv.DataDir, func(path string, d os.DirEntry, err error) error {
@@ -458,7 +460,7 @@ func assertNowhere(t *testing.T, srv *servertest.Server, stream []byte, secrets 
 		}
 		blobs[path] = b
 		if bytes.HasPrefix(b, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
-			plain, err := dec.DecodeAll(b, nil)
+			plain, err := dec.DecodeAll(context.Background(), b)
 			if err != nil {
 				return fmt.Errorf("%s: %w", path, err)
 			}

@@ -43,6 +43,9 @@ type Config struct {
 	// MaxBuffered bounds raw bytes held in memory across all sessions; over
 	// it the largest buffers are flushed early.
 	MaxBuffered int64
+	// Compressor compresses segments (zdict.Set: with the project's
+	// dictionary); nil compresses them with zstd alone, at its best level.
+	Compressor Compressor
 	// WALFileBytes is the size at which the log starts a new file.
 	WALFileBytes int64
 	// RatePerIP is sustained batches per second per client address (IPv4,
@@ -334,7 +337,7 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		projects:    map[string]*projectEntry{},
 		sessions:    map[sessKey]*session{},
 		flushSem:    make(chan struct{}, 2),
-		enc:         newSegmentEncoders(),
+		enc:         newSegmentEncoders(cfg.Compressor),
 		stop:        make(chan struct{}),
 		applyDone:   make(chan struct{}),
 		obsStop:     make(chan struct{}),

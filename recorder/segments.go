@@ -73,16 +73,36 @@ func (p *encoderPool) encode(src []byte) []byte {
 	return e.EncodeAll(src, make([]byte, 0, len(src)/6))
 }
 
-// segmentEncoders picks the compression level of a segment: zstd's best
-// level normally (segments are written once and kept for months, and this
-// runs off the acknowledgement path), the faster "better" level when the
-// buffer is filling up and flushes must keep pace with ingest.
+// Compressor compresses a project's segment; fast says ingest is under
+// pressure and flushes must keep pace.
+type Compressor interface {
+	Compress(ctx context.Context, project int64, raw []byte, fast bool) []byte
+}
+
+// segmentEncoders compresses segments: with the configured Compressor, or
+// with zstd alone at its best level normally (segments are written once
+// and kept for months, and this runs off the acknowledgement path), the
+// faster "better" level when the buffer is filling up and flushes must
+// keep pace with ingest.
 type segmentEncoders struct {
+	with       Compressor
 	best, fast *encoderPool
 }
 
-func newSegmentEncoders() *segmentEncoders {
-	return &segmentEncoders{best: newEncoderPool(zstd.SpeedBestCompression), fast: newEncoderPool(zstd.SpeedBetterCompression)}
+func newSegmentEncoders(c Compressor) *segmentEncoders {
+	return &segmentEncoders{with: c, best: newEncoderPool(zstd.SpeedBestCompression), fast: newEncoderPool(zstd.SpeedBetterCompression)}
+}
+
+// compress compresses a segment of project.
+func (s *segmentEncoders) compress(ctx context.Context, project int64, raw []byte, fast bool) []byte {
+	switch {
+	case s.with != nil:
+		return s.with.Compress(ctx, project, raw, fast)
+	case fast:
+		return s.fast.encode(raw)
+	default:
+		return s.best.encode(raw)
+	}
 }
 
 // builtSegment is a segment ready to store.
@@ -97,8 +117,8 @@ type builtSegment struct {
 }
 
 // buildSegment lays out entries (sorted by seq) as newline-delimited events
-// and compresses them into one zstd frame.
-func buildSegment(entries []*entry, enc *encoderPool) builtSegment {
+// and compresses them into one zstd frame with compress.
+func buildSegment(entries []*entry, compress func([]byte) []byte) builtSegment {
 	var raw bytes.Buffer
 	var bs builtSegment
 	bs.firstTS, bs.lastTS = 1<<62, -1<<62
@@ -131,7 +151,7 @@ func buildSegment(entries []*entry, enc *encoderPool) builtSegment {
 		bs.firstTS, bs.lastTS = 0, 0
 	}
 	bs.raw = int64(raw.Len())
-	bs.data = enc.encode(raw.Bytes())
+	bs.data = compress(raw.Bytes())
 	return bs
 }
 
@@ -293,11 +313,7 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	r.mu.Lock()
 	pressure := r.buffered > r.cfg.MaxBuffered/2
 	r.mu.Unlock()
-	enc := r.enc.best
-	if pressure {
-		enc = r.enc.fast
-	}
-	bs := buildSegment(entries, enc)
+	bs := buildSegment(entries, func(raw []byte) []byte { return r.enc.compress(ctx, k.project, raw, pressure) })
 	key := SegmentKey(k.project, k.id, time.UnixMilli(started), bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0])
 	seqs, _ := json.Marshal(bs.seqs)
 	snaps, _ := json.Marshal(bs.snapshots)

@@ -55,6 +55,7 @@ type Streamer struct {
 	live         Live
 	segmentsRead atomic.Int64
 	decoders     chan *zstd.Decoder // a small pool; decoders are costly to create
+	segs         Segments           // nil: zstd alone
 	maxEvent     int                // longest event line read from a segment
 }
 
@@ -64,9 +65,26 @@ type Streamer struct {
 // 256 MiB.
 const maxEventBytes = 256 << 20
 
+// Segments opens stored segments that may be written with a dictionary
+// (zdict.Set).
+type Segments interface {
+	Open(ctx context.Context, r io.Reader) (io.ReadCloser, error)
+}
+
+// Option configures a Streamer.
+type Option func(*Streamer)
+
+// WithSegments reads segments through segs, which knows their
+// dictionaries; without it they are read with zstd alone.
+func WithSegments(segs Segments) Option { return func(s *Streamer) { s.segs = segs } }
+
 // New returns a Streamer; live may be nil.
-func New(db *index.DB, blobs Blobs, live Live) *Streamer {
-	return &Streamer{db: db, blobs: blobs, live: live, decoders: make(chan *zstd.Decoder, 4), maxEvent: maxEventBytes}
+func New(db *index.DB, blobs Blobs, live Live, opts ...Option) *Streamer {
+	s := &Streamer{db: db, blobs: blobs, live: live, decoders: make(chan *zstd.Decoder, 4), maxEvent: maxEventBytes}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 // SegmentsRead counts segment objects opened since start (tests and metrics
@@ -213,13 +231,24 @@ func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int
 	}
 	defer rc.Close()
 	s.segmentsRead.Add(1)
-	dec, err := s.getDecoder()
-	if err != nil {
-		return false, fmt.Errorf("zstd decoder: %w", err)
-	}
-	defer s.putDecoder(dec)
-	if err := dec.Reset(rc); err != nil {
-		return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
+	var dec io.Reader
+	if s.segs != nil {
+		r, err := s.segs.Open(ctx, rc)
+		if err != nil {
+			return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
+		}
+		defer r.Close()
+		dec = r
+	} else {
+		d, err := s.getDecoder()
+		if err != nil {
+			return false, fmt.Errorf("zstd decoder: %w", err)
+		}
+		defer s.putDecoder(d)
+		if err := d.Reset(rc); err != nil {
+			return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
+		}
+		dec = d
 	}
 	if off > 0 {
 		if _, err := io.CopyN(io.Discard, dec, off); err != nil {

@@ -1,17 +1,20 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/trailmap/trailmap/internal/miniotest"
 	"github.com/trailmap/trailmap/internal/servertest"
+	"github.com/trailmap/trailmap/storage/fs"
+	"github.com/trailmap/trailmap/storage/zdict"
 )
 
 // TestConformance ingests every rrweb fixture, gzip- and zstd-encoded and
@@ -83,12 +86,16 @@ func split[T any](xs []T, n int) [][]T {
 func checkSegmentsOnDisk(t *testing.T, dataDir string, sessions int) {
 	t.Helper()
 	root := filepath.Join(dataDir, "blobs")
+	segs := segmentReader(t, root)
 	seen := map[string]bool{}
 	err := filepath.Walk(root, func(p string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() {
 			return err
 		}
 		rel, _ := filepath.Rel(root, p)
+		if strings.HasPrefix(filepath.ToSlash(rel), "dicts/") || strings.HasSuffix(rel, "/dictionary.json") {
+			return nil // segment dictionaries (storage/zdict)
+		}
 		parts := strings.Split(filepath.ToSlash(rel), "/")
 		if len(parts) != 7 || parts[1] != "sessions" || !strings.HasSuffix(parts[6], ".zst") {
 			t.Errorf("object %s does not follow the key layout", rel)
@@ -96,9 +103,7 @@ func checkSegmentsOnDisk(t *testing.T, dataDir string, sessions int) {
 		}
 		seen[parts[5]] = true
 		raw, _ := os.ReadFile(p)
-		dec, _ := zstd.NewReader(nil)
-		defer dec.Close()
-		out, err := dec.DecodeAll(raw, nil)
+		out, err := segs.DecodeAll(context.Background(), raw)
 		if err != nil {
 			t.Errorf("%s is not zstd: %v", rel, err)
 			return nil
@@ -114,4 +119,15 @@ func checkSegmentsOnDisk(t *testing.T, dataDir string, sessions int) {
 	if len(seen) != sessions {
 		t.Errorf("segments for %d sessions on disk, want %d", len(seen), sessions)
 	}
+}
+
+// segmentReader decompresses segments of the local blob store at root,
+// with the dictionaries they were written with.
+func segmentReader(t testing.TB, root string) *zdict.Set {
+	t.Helper()
+	blobs, err := fs.New(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return zdict.New(blobs, zdict.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"path/filepath"
 	"slices"
@@ -18,13 +19,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
 	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/trailmap/trailmap/internal/miniotest"
 	"github.com/trailmap/trailmap/internal/servertest"
 	"github.com/trailmap/trailmap/storage"
 	"github.com/trailmap/trailmap/storage/s3"
+	"github.com/trailmap/trailmap/storage/zdict"
 )
 
 // faultEvents is how many marker events each batch of the fault tests holds.
@@ -191,14 +192,15 @@ func storedSegments(t testing.TB, blobs storage.Blobs, projectID int64) map[stri
 		t.Fatalf("list segments: %v", err)
 	}
 	out := map[string][]json.RawMessage{}
-	for session, segs := range bySession {
-		sort.Slice(segs, func(i, j int) bool { return segs[i].first < segs[j].first })
-		for _, s := range segs {
+	segs := zdict.New(blobs, zdict.DefaultConfig(), slog.New(slog.NewTextHandler(io.Discard, nil)))
+	for session, list := range bySession {
+		sort.Slice(list, func(i, j int) bool { return list[i].first < list[j].first })
+		for _, s := range list {
 			rc, err := blobs.Get(ctx, s.key, 0, -1)
 			if err != nil {
 				t.Fatalf("get %s: %v", s.key, err)
 			}
-			zr, err := zstd.NewReader(rc)
+			zr, err := segs.Open(ctx, rc)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -31,6 +31,7 @@ import (
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/s3"
+	"github.com/trailmap/trailmap/storage/zdict"
 	"github.com/trailmap/trailmap/ui"
 )
 
@@ -54,6 +55,9 @@ type Config struct {
 	// sheets, unless AssetsOff.
 	Assets    assets.Config
 	AssetsOff bool
+	// DictionariesOff writes segments with zstd alone instead of with
+	// per-project dictionaries (segments written with them stay readable).
+	DictionariesOff bool
 }
 
 // Validate checks the whole configuration.
@@ -132,6 +136,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	allowNets := fs.String("assets-allow-nets", "", "comma-separated addresses or CIDR ranges assets may be fetched from although loopback or private, e.g. 10.1.0.0/16 for an intranet CDN (default: none)")
 	allowOrigins := fs.String("assets-allow-origins", "", "comma-separated origins (https://cdn.example.com) every project may fetch assets from, besides its pages' origins and its settings' assets.origins")
 
+	dicts := fs.Bool("segment-dictionaries", true, "compress recording segments with zstd dictionaries trained on each project's own recordings (see README: Storage)")
+
 	c.Retention = retention.DefaultConfig()
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
 	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
@@ -157,6 +163,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	}
 	c.AuditRetention = time.Duration(*auditDays) * 24 * time.Hour
 	c.AssetsOff = !*assetsOn
+	c.DictionariesOff = !*dicts
 	a.Version = buildVersion()
 	nets, err := parseNets(*allowNets)
 	if err != nil {
@@ -246,11 +253,20 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		observers = append(observers, svc)
 		assetReader = assets.NewReader(store, blobs)
 	}
+	// Segments may be written with a dictionary whether or not new ones
+	// are: the reader always knows them.
+	segDicts := zdict.New(blobs, zdict.DefaultConfig(), logger)
+	if !cfg.DictionariesOff {
+		cfg.Recorder.Compressor = segDicts
+		if err := segDicts.WriteBuiltin(ctx); err != nil {
+			logger.Warn("segment dictionaries", slog.Any("error", err))
+		}
+	}
 	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, observers...)
 	if err != nil {
 		return err
 	}
-	stream := replay.New(db, blobs, rec)
+	stream := replay.New(db, blobs, rec, replay.WithSegments(segDicts))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "trailmap_replay_segments_read_total",
 		Help: "Segment objects opened by replay (seeks read only the segments they need).",
@@ -298,6 +314,15 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		sweeper.Run(sweepCtx)
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
+	if !cfg.DictionariesOff {
+		trainer := zdict.NewTrainer(segDicts, db, zdict.DefaultTrainConfig(), logger)
+		trainDone := make(chan struct{})
+		go func() {
+			defer close(trainDone)
+			trainer.Run(sweepCtx)
+		}()
+		defer func() { stopSweep(); <-trainDone }()
+	}
 	if cfg.AuditRetention > 0 {
 		auditDone := make(chan struct{})
 		go func() {

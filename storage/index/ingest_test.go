@@ -374,3 +374,40 @@ func testPlayableSessions(t *testing.T, db *index.DB) {
 		t.Fatalf("ListSessions(Playable) = %+v, %v", only, err)
 	}
 }
+
+func TestDB_RecentSegmentKeys(t *testing.T) { indextest.Each(t, testRecentSegmentKeys) }
+
+// testRecentSegmentKeys: a project's stored segments, newest first, for
+// dictionary training; pending ones and other projects' are left out.
+func testRecentSegmentKeys(t *testing.T, db *index.DB) {
+	ctx := context.Background()
+	p, _ := db.CreateProject(ctx, "p", time.Now())
+	other, _ := db.CreateProject(ctx, "other", time.Now())
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	sid, _ := record(t, in, p.ID, 0, 1000)
+	oid, _ := record(t, in, other.ID, 0, 1000)
+	add := func(session int64, key string, done bool) {
+		id, err := db.AddPendingSegment(ctx, index.NewSegment{SessionID: session, Key: key, Seqs: []byte(`[[0,1]]`), Snapshots: []byte(`[]`), Events: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if done {
+			if err := db.MarkSegmentDone(ctx, id); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	add(sid, "a", true)
+	add(oid, "other", true)
+	add(sid, "b", true)
+	add(sid, "pending", false)
+	add(sid, "c", true)
+	keys, err := db.RecentSegmentKeys(ctx, p.ID, 2)
+	if err != nil || !slices.Equal(keys, []string{"c", "b"}) {
+		t.Fatalf("RecentSegmentKeys = %v, %v; want c, b", keys, err)
+	}
+}

@@ -109,3 +109,25 @@ func (db *DB) SegmentStates(ctx context.Context, sessionID int64) ([]SegmentStat
 	}
 	return out, nil
 }
+
+// RecentSegmentKeys lists the keys of up to limit of a project's stored
+// segments, newest first (dictionary training samples), from the read
+// pool.
+func (db *DB) RecentSegmentKeys(ctx context.Context, projectID int64, limit int) ([]string, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `
+		SELECT g.key FROM segments g JOIN sessions s ON s.id = g.session_id
+		WHERE s.project_id = ? AND g.state = 'done' ORDER BY g.id DESC LIMIT ?`, projectID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent segments: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, fmt.Errorf("list recent segments: %w", err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
