@@ -83,8 +83,8 @@ func (c Config) Validate() error {
 type Result struct {
 	Sessions  int // session rows, expired or discarded
 	Discarded int // of which closed short of their project's keep rule
-	Objects  int // segment objects
-	Visitors int // visitor rows left without sessions
+	Objects   int // segment objects
+	Visitors  int // visitor rows left without sessions
 }
 
 // Index is what retention needs of the core index.
