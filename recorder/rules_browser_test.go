@@ -213,6 +213,7 @@ func TestRecorder_PeriodicCheckouts(t *testing.T) {
 	st := newSite(t, srv)
 	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
 	con := browsertest.WatchConsole(t, ctx)
+	sent := watchIngest(ctx)
 
 	do(t, ctx, chromedp.Navigate(st.URL+"/a.html"))
 	waitRecorder(t, ctx)
@@ -253,6 +254,14 @@ func TestRecorder_PeriodicCheckouts(t *testing.T) {
 	if gap := snaps[1] - snaps[0]; gap < 5000 || gap > 7000 {
 		t.Errorf("first checkout %v ms after the page's snapshot, want 5–7 s", gap)
 	}
+	// Every batch names its session in the URL, for load balancers.
+	sent.mu.Lock()
+	for _, u := range sent.urls {
+		if !strings.Contains(u, "session="+id) {
+			t.Errorf("ingest URL %s lacks session=%s", u, id)
+		}
+	}
+	sent.mu.Unlock()
 	if s := sessionDetail(t, srv, id); s.Pages != 1 {
 		t.Errorf("page_count %d, want 1: checkouts are no page views", s.Pages)
 	}

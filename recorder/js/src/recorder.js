@@ -496,7 +496,7 @@ function pump() {
     .then(function (gz) {
       var headers = { 'Content-Type': 'application/json', 'X-Trailmap-Key': key };
       if (gz) headers['Content-Encoding'] = 'gzip';
-      return nativeFetch.call(W, ingest, { method: 'POST', headers: headers, body: gz || item.body, credentials: 'omit' });
+      return nativeFetch.call(W, ingest + '?session=' + encodeURIComponent(sidOf(item)), { method: 'POST', headers: headers, body: gz || item.body, credentials: 'omit' });
     })
     .then(
       function (res) {
@@ -696,10 +696,18 @@ function hide() {
   });
 }
 
+// sidOf is the session of a batch, from its storage key: it goes in the
+// ingest URL too, so a load balancer in front of several nodes can send a
+// session's batches to one node (caches like it; correctness does not
+// depend on it).
+function sidOf(item) {
+  return String(item.k).split(':')[1] || '';
+}
+
 function beacon(item) {
   var blob = new Blob([item.gz || item.body], { type: 'text/plain' });
   if (blob.size > BEACON) return false;
-  var url = ingest + '?key=' + encodeURIComponent(key) + (item.gz ? '&encoding=gzip' : '');
+  var url = ingest + '?key=' + encodeURIComponent(key) + '&session=' + encodeURIComponent(sidOf(item)) + (item.gz ? '&encoding=gzip' : '');
   try {
     if (navigator.sendBeacon && navigator.sendBeacon(url, blob)) return true;
   } catch (e) {}
