@@ -114,6 +114,11 @@ type Index interface {
 
 var _ Index = (*index.DB)(nil)
 
+// Cluster runs a job on one node of a cluster at a time (sqldb.DB.Once).
+type Cluster interface {
+	Once(ctx context.Context, job string, fn func(context.Context) error) (bool, error)
+}
+
 // Sweeper deletes expired sessions.
 type Sweeper struct {
 	db      Index
@@ -121,6 +126,13 @@ type Sweeper struct {
 	cfg     Config
 	log     *slog.Logger
 	deleted *prometheus.CounterVec
+	cluster Cluster // nil: every sweep runs here
+}
+
+// InCluster makes Run sweep only while no other node of c sweeps.
+func (s *Sweeper) InCluster(c Cluster) *Sweeper {
+	s.cluster = c
+	return s
 }
 
 // New returns a sweeper; it does nothing until Run or Sweep. With reg its
@@ -152,7 +164,22 @@ func (s *Sweeper) Run(ctx context.Context) {
 		}
 		wait = s.cfg.Every
 		start := time.Now()
-		res, err := s.Sweep(ctx, start)
+		var res Result
+		var err error
+		if s.cluster != nil {
+			var ran bool
+			ran, err = s.cluster.Once(ctx, "retention", func(ctx context.Context) error {
+				var serr error
+				res, serr = s.Sweep(ctx, start)
+				return serr
+			})
+			if err == nil && !ran {
+				s.log.Debug("retention sweep left to the node running it")
+				continue
+			}
+		} else {
+			res, err = s.Sweep(ctx, start)
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return

@@ -306,7 +306,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	})
 
 	jour.Start() // derives journey timelines of sessions recorded without them
-	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger)
+	// Cluster-wide jobs run on one node at a time (PostgreSQL advisory
+	// locks; one process with SQLite).
+	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger).InCluster(db.SQL())
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() {
@@ -315,7 +317,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 	if !cfg.DictionariesOff {
-		trainer := zdict.NewTrainer(segDicts, db, zdict.DefaultTrainConfig(), logger)
+		trainer := zdict.NewTrainer(segDicts, db, zdict.DefaultTrainConfig(), logger).InCluster(db.SQL())
 		trainDone := make(chan struct{})
 		go func() {
 			defer close(trainDone)

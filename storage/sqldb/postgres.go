@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
 
@@ -163,4 +164,33 @@ func dollarTag(s string) string {
 		}
 	}
 	return ""
+}
+
+// Once runs fn unless another process runs the job of that name at the
+// moment, and tells whether it ran it: the cluster-wide jobs (retention,
+// dictionary training) run on one node at a time. On PostgreSQL a session
+// advisory lock named after job is held for the run, on its own
+// connection; it goes with the connection if the process dies. SQLite is
+// one process's file: fn always runs.
+func (db *DB) Once(ctx context.Context, job string, fn func(context.Context) error) (bool, error) {
+	if db.dialect != Postgres {
+		return true, fn(ctx)
+	}
+	h := fnv.New64a()
+	h.Write([]byte("trailmap job " + job))
+	key := int64(h.Sum64() >> 1)
+	conn, err := db.write.Conn(ctx)
+	if err != nil {
+		return false, fmt.Errorf("job %s: %w", job, err)
+	}
+	defer conn.Close()
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock(?)`, key).Scan(&got); err != nil {
+		return false, fmt.Errorf("job %s: lock: %w", job, err)
+	}
+	if !got {
+		return false, nil
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(?)`, key)
+	return true, fn(ctx)
 }

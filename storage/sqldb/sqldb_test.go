@@ -144,3 +144,57 @@ func TestRebind(t *testing.T) {
 		})
 	}
 }
+
+// A cluster-wide job runs on one node at a time on PostgreSQL; the other
+// skips it while it runs and takes it afterwards. On SQLite it just runs.
+func TestOnce(t *testing.T) {
+	ctx := context.Background()
+	url := pgtest.Shared(t).Database(t)
+	a, err := sqldb.Open(ctx, url, things, others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := sqldb.Open(ctx, url, things, others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	running, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		ran, err := a.Once(ctx, "retention", func(context.Context) error {
+			close(running)
+			<-release
+			return nil
+		})
+		if err == nil && !ran {
+			err = errors.New("node a did not run the job")
+		}
+		done <- err
+	}()
+	<-running
+	if ran, err := b.Once(ctx, "retention", func(context.Context) error { return nil }); err != nil || ran {
+		t.Errorf("node b while a runs: ran %v, %v", ran, err)
+	}
+	if ran, err := b.Once(ctx, "dictionaries", func(context.Context) error { return nil }); err != nil || !ran {
+		t.Errorf("another job on node b: ran %v, %v", ran, err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	want := errors.New("sweep failed")
+	if ran, err := b.Once(ctx, "retention", func(context.Context) error { return want }); !ran || !errors.Is(err, want) {
+		t.Errorf("node b after a: ran %v, %v", ran, err)
+	}
+
+	lite, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"), things, others)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	if ran, err := lite.Once(ctx, "retention", func(context.Context) error { return nil }); !ran || err != nil {
+		t.Errorf("SQLite: ran %v, %v", ran, err)
+	}
+}

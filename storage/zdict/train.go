@@ -52,12 +52,24 @@ func DefaultTrainConfig() TrainConfig {
 // enough to train on.
 var ErrTooFewSamples = errors.New("too few segments to train a dictionary")
 
+// Cluster runs a job on one node of a cluster at a time (sqldb.DB.Once).
+type Cluster interface {
+	Once(ctx context.Context, job string, fn func(context.Context) error) (bool, error)
+}
+
 // Trainer trains projects' dictionaries from their own recent segments.
 type Trainer struct {
-	set *Set
-	idx Segments
-	cfg TrainConfig
-	log *slog.Logger
+	set     *Set
+	idx     Segments
+	cfg     TrainConfig
+	log     *slog.Logger
+	cluster Cluster // nil: every check runs here
+}
+
+// InCluster makes Run train only while no other node of c does.
+func (t *Trainer) InCluster(c Cluster) *Trainer {
+	t.cluster = c
+	return t
 }
 
 // NewTrainer returns a trainer; it does nothing until Run or Train.
@@ -76,7 +88,17 @@ func (t *Trainer) Run(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		wait = t.cfg.Every
-		if _, err := t.TrainDue(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		run := func(ctx context.Context) error {
+			_, err := t.TrainDue(ctx, time.Now())
+			return err
+		}
+		var err error
+		if t.cluster != nil {
+			_, err = t.cluster.Once(ctx, "dictionaries", run)
+		} else {
+			err = run(ctx)
+		}
+		if err != nil && ctx.Err() == nil {
 			t.log.Error("train dictionaries", slog.Any("error", err))
 		}
 	}
