@@ -252,21 +252,54 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 
 // sweepProject deletes a project's sessions expired at cutoff.
 func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now time.Time, res *Result) error {
+	return s.sweepChunks(ctx, "sessions", res,
+		func(ctx context.Context) ([]int64, error) {
+			return s.db.ExpiredSessions(ctx, project, cutoff, s.cfg.Chunk)
+		},
+		func(ctx context.Context, ids []int64) (int, int, error) {
+			// The index checks again inside its transaction: the writer
+			// serialises with ingest.
+			return s.db.DeleteExpiredSessions(ctx, ids, cutoff, now.UnixMilli())
+		})
+}
+
+// sweepDiscarded deletes the sessions that closed short of their
+// project's keep rule.
+func (s *Sweeper) sweepDiscarded(ctx context.Context, now time.Time, res *Result) error {
+	return s.sweepChunks(ctx, "discarded", res,
+		func(ctx context.Context) ([]int64, error) {
+			return s.db.DiscardedSessions(ctx, now.UnixMilli(), s.cfg.Chunk)
+		},
+		func(ctx context.Context, ids []int64) (int, int, error) {
+			return s.db.DeleteDiscardedSessions(ctx, ids, now.UnixMilli())
+		})
+}
+
+// sweepChunks deletes, chunk by chunk, the sessions list finds: delete
+// removes those of ids that still qualify, with everything that refers to
+// them, and the visitors they leave without sessions (their object keys go
+// to blob_trash, emptied after each chunk). what labels the sessions in
+// the metrics ("sessions": expired, or "discarded").
+func (s *Sweeper) sweepChunks(ctx context.Context, what string, res *Result,
+	list func(context.Context) ([]int64, error), del func(context.Context, []int64) (int, int, error)) error {
 	for {
-		ids, err := s.db.ExpiredSessions(ctx, project, cutoff, s.cfg.Chunk)
+		ids, err := list(ctx)
 		if err != nil {
 			return fmt.Errorf("retention: %w", err)
 		}
 		if len(ids) == 0 {
 			return nil
 		}
-		n, v, err := s.deleteRows(ctx, ids, cutoff, now)
+		n, v, err := del(ctx, ids)
 		if err != nil {
-			return err
+			return fmt.Errorf("retention: %w", err)
 		}
 		res.Sessions += n
+		if what == "discarded" {
+			res.Discarded += n
+		}
 		res.Visitors += v
-		s.deleted.WithLabelValues("sessions").Add(float64(n))
+		s.deleted.WithLabelValues(what).Add(float64(n))
 		s.deleted.WithLabelValues("visitors").Add(float64(v))
 		if err := s.emptyTrash(ctx, res); err != nil {
 			return err
@@ -282,52 +315,6 @@ func (s *Sweeper) sweepProject(ctx context.Context, project, cutoff int64, now t
 		case <-time.After(s.cfg.Pause):
 		}
 	}
-}
-
-// sweepDiscarded deletes the sessions that closed short of their
-// project's keep rule.
-func (s *Sweeper) sweepDiscarded(ctx context.Context, now time.Time, res *Result) error {
-	for {
-		ids, err := s.db.DiscardedSessions(ctx, now.UnixMilli(), s.cfg.Chunk)
-		if err != nil {
-			return fmt.Errorf("retention: %w", err)
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		n, v, err := s.db.DeleteDiscardedSessions(ctx, ids, now.UnixMilli())
-		if err != nil {
-			return fmt.Errorf("retention: %w", err)
-		}
-		res.Sessions += n
-		res.Discarded += n
-		res.Visitors += v
-		s.deleted.WithLabelValues("discarded").Add(float64(n))
-		s.deleted.WithLabelValues("visitors").Add(float64(v))
-		if err := s.emptyTrash(ctx, res); err != nil {
-			return err
-		}
-		if n == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(s.cfg.Pause):
-		}
-	}
-}
-
-// deleteRows deletes the sessions of ids that are still expired, with
-// everything that refers to them, and the visitors they leave without
-// sessions; their object keys go to blob_trash. The index checks again
-// inside its transaction: the writer serialises with ingest.
-func (s *Sweeper) deleteRows(ctx context.Context, ids []int64, cutoff int64, now time.Time) (sessions, visitors int, err error) {
-	sessions, visitors, err = s.db.DeleteExpiredSessions(ctx, ids, cutoff, now.UnixMilli())
-	if err != nil {
-		return 0, 0, fmt.Errorf("retention: %w", err)
-	}
-	return sessions, visitors, nil
 }
 
 // emptyTrash deletes the objects listed in blob_trash, and their entries.
