@@ -18,6 +18,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -412,6 +413,52 @@ func BenchmarkPeopleList(b *testing.B) {
 			b.Fatal(err)
 		}
 	})
+}
+
+// BenchmarkSessionsList is the dashboard's sessions list (its first page,
+// as GET /api/v1/sessions answers it) on the 1M-session index, for every
+// kind of filter a support or product person uses, alone and combined:
+// p95 of 20 runs each, in ms.
+func BenchmarkSessionsList(b *testing.B) {
+	benchSetup(b)
+	ctx := context.Background()
+	project := []int64{benchData.project}
+	filters := []struct {
+		name string
+		f    index.SessionFilter
+	}{
+		{"plain", index.SessionFilter{}},
+		{"visitor", index.SessionFilter{Visitor: "visitor0123457"}},
+		{"user", index.SessionFilter{Visitor: "user000042"}},
+		{"unknown-visitor", index.SessionFilter{Visitor: "nobody"}},
+		{"page-prefix", index.SessionFilter{URL: "/checkout"}},
+		{"page-prefix-none", index.SessionFilter{URL: "/nothing-here"}},
+		{"page-pattern", index.SessionFilter{URL: "*q=shoes*"}},
+		{"page-pattern-none", index.SessionFilter{URL: "*no-such-thing*"}},
+		{"device", index.SessionFilter{Device: "tablet"}},
+		{"duration", index.SessionFilter{MinDuration: 10 * time.Minute}},
+		{"has-conversion", index.SessionFilter{Has: []string{"conversion"}}},
+		{"has-rage-none", index.SessionFilter{Has: []string{"rage_click"}}},
+		{"last-7-days", index.SessionFilter{From: benchData.to.AddDate(0, 0, -7)}},
+		{"device+page+duration", index.SessionFilter{Device: "mobile", URL: "/cart", MinDuration: 2 * time.Minute}},
+		{"user+page-none", index.SessionFilter{Visitor: "user000042", URL: "/nothing-here"}},
+	}
+	for _, tc := range filters {
+		b.Run(tc.name, func(b *testing.B) {
+			f := tc.f
+			f.ProjectIDs, f.Limit = project, 50
+			var times []time.Duration
+			for i := 0; i < max(20, b.N); i++ {
+				start := time.Now()
+				if _, _, err := benchData.db.ListSessions(ctx, f); err != nil {
+					b.Fatal(err)
+				}
+				times = append(times, time.Since(start))
+			}
+			slices.Sort(times)
+			b.ReportMetric(float64(times[len(times)*95/100].Microseconds())/1000, "p95-ms")
+		})
+	}
 }
 
 // BenchmarkObserveBatch is the cost the journey observer adds to the
