@@ -69,6 +69,8 @@ func TestBrowser_UnplayableSessions(t *testing.T) {
 	if got := eval[string](t, ctx, `document.querySelector('a.srow[data-session="blank-session-0001"] .srow-badges').textContent`); !strings.Contains(got, "No replay") {
 		t.Errorf("the blank session's badges say %q, want No replay", got)
 	}
+	run(t, ctx, chromedp.Click("#toggle-filters"))
+	shoot(t, ctx, shots, "15-sessions-no-replay")
 
 	run(t, ctx, chromedp.Navigate(s.URL+"/sessions/blank-session-0001"))
 	waitFor(t, ctx, "unplayable", `document.querySelector('.tp').dataset.state === 'unplayable'`)
