@@ -33,10 +33,16 @@ func NewReader(store *Store, blobs Blobs) *Reader { return &Reader{store: store,
 // A style sheet's own url()s and @imports are pointed at their copies with
 // link, as its events' are; other copies are returned as stored.
 func (rd *Reader) Open(ctx context.Context, projectID int64, sha string, link func(sha string) string) (io.ReadCloser, Copy, error) {
+	return rd.OpenOnDay(ctx, projectID, -1, sha, link)
+}
+
+// OpenOnDay is Open among the copies a session of day (unix days) plays
+// with (day < 0: any): what a share link of that session may serve.
+func (rd *Reader) OpenOnDay(ctx context.Context, projectID, day int64, sha string, link func(sha string) string) (io.ReadCloser, Copy, error) {
 	if len(sha) != 64 || strings.Trim(sha, "0123456789abcdef") != "" {
 		return nil, Copy{}, ErrNotFound
 	}
-	c, ok, err := rd.store.ByHash(ctx, projectID, sha)
+	c, ok, err := rd.store.ByHashOnDay(ctx, projectID, sha, day)
 	if err != nil {
 		return nil, Copy{}, err
 	}

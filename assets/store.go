@@ -142,9 +142,16 @@ func (s *Store) Stored(ctx context.Context, projectID int64, urls []string, day 
 // ByHash returns a stored copy with this content hash for project (its
 // content type), ok false when the project has none.
 func (s *Store) ByHash(ctx context.Context, projectID int64, sha string) (Copy, bool, error) {
+	return s.ByHashOnDay(ctx, projectID, sha, -1)
+}
+
+// ByHashOnDay is ByHash among the copies a session of day (unix days)
+// plays with: that day's and the day-0 ones (day < 0: any day).
+func (s *Store) ByHashOnDay(ctx context.Context, projectID int64, sha string, day int64) (Copy, bool, error) {
 	c, err := scanCopy(s.db.Read().QueryRowContext(ctx, `
 		SELECT `+copyCols+` FROM asset_copies
-		WHERE project_id = ? AND sha256 = ? AND status = ? LIMIT 1`, projectID, sha, StatusStored))
+		WHERE project_id = ? AND sha256 = ? AND status = ? AND (? < 0 OR day = ? OR day = 0) LIMIT 1`,
+		projectID, sha, StatusStored, day, day))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Copy{}, false, nil
 	}

@@ -19,6 +19,9 @@ type Assets interface {
 	// Open returns a project's copy by content hash (assets.ErrNotFound);
 	// a style sheet's own references are pointed at copies with link.
 	Open(ctx context.Context, projectID int64, sha string, link func(sha string) string) (io.ReadCloser, assets.Copy, error)
+	// OpenOnDay is Open among the copies of one day (and the day-0 ones):
+	// what a share of a session of that day may serve.
+	OpenOnDay(ctx context.Context, projectID, day int64, sha string, link func(sha string) string) (io.ReadCloser, assets.Copy, error)
 	// NewRewriter maps a session's events to the copies of its day.
 	NewRewriter(projectID, day int64, link func(sha string) string) *assets.Rewriter
 }
@@ -28,6 +31,13 @@ type Assets interface {
 // its own <base>, against which a path would resolve to the recorded site.
 func assetLink(base string, projectID int64) func(sha string) string {
 	prefix := base + "/api/v1/assets/" + strconv.FormatInt(projectID, 10) + "/"
+	return func(sha string) string { return prefix + sha }
+}
+
+// shareAssetLink is where a share link serves the copies of its session:
+// under the share's own path, so the address shows no project or session.
+func shareAssetLink(base, token string) func(sha string) string {
+	prefix := base + "/s/" + token + "/a/"
 	return func(sha string) string { return prefix + sha }
 }
 
@@ -47,6 +57,12 @@ func (s *Server) getAsset(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	return serveCopy(c, r, cp)
+}
+
+// serveCopy writes a copy with the headers every copy gets (kept out of
+// shared caches, so a revoked share's copies are not served from one).
+func serveCopy(c echo.Context, r io.ReadCloser, cp assets.Copy) error {
 	defer r.Close()
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, cp.ContentType)
@@ -57,7 +73,7 @@ func (s *Server) getAsset(c echo.Context) error {
 	h.Set("Cross-Origin-Resource-Policy", "cross-origin")
 	h.Set(echo.HeaderContentLength, strconv.FormatInt(cp.Size, 10))
 	c.Response().WriteHeader(http.StatusOK)
-	_, err = io.Copy(c.Response(), r)
+	_, err := io.Copy(c.Response(), r)
 	return err
 }
 

@@ -144,6 +144,9 @@ func (s *Server) routes(e *echo.Echo) {
 		e.GET("/s/:token/embed", sh.page(true))
 		e.GET("/s/:token/events", sh.events)
 		e.GET("/s/:token/download", sh.download)
+		if x.Assets != nil {
+			e.GET("/s/:token/a/:sha256", sh.asset)
+		}
 	}
 	if x.Notes != nil {
 		n := &noteHandlers{s: s, notes: x.Notes}

@@ -3,6 +3,7 @@ package server
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/ui"
@@ -265,7 +267,30 @@ func (h *shareHandlers) events(c echo.Context) error {
 		return echo.NewHTTPError(status, msg)
 	}
 	c.Response().Header().Set("Referrer-Policy", "no-referrer")
-	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS, Trim: true}, nil)
+	var rw *assets.Rewriter
+	if a := h.s.deps.Extra.Assets; a != nil {
+		rw = a.NewRewriter(sess.ProjectID, sessionDay(sess), shareAssetLink(h.s.baseURL(c), c.Param("token")))
+	}
+	return h.s.streamEvents(c, sess, replay.Range{FromMS: sh.StartMS, ToMS: sh.EndMS, Trim: true}, rw)
+}
+
+// asset serves a share's copy of an image, font or style sheet: to anyone
+// holding the token, among the copies of its session's day only.
+func (h *shareHandlers) asset(c echo.Context) error {
+	_, sess, status, err := h.byToken(c)
+	if err != nil {
+		if status >= 500 {
+			return err
+		}
+		return echo.NewHTTPError(status, "no clip at this address")
+	}
+	r, cp, err := h.s.deps.Extra.Assets.OpenOnDay(c.Request().Context(), sess.ProjectID, sessionDay(sess), c.Param("sha256"),
+		shareAssetLink("", c.Param("token")))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Referrer-Policy", "no-referrer")
+	return serveCopy(c, r, cp)
 }
 
 func (h *shareHandlers) download(c echo.Context) error {
@@ -319,12 +344,27 @@ func (h *shareHandlers) writeClip(c echo.Context, sess *index.Session, rg replay
 	hd.Set("Cache-Control", "private, no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	bw := bufio.NewWriterSize(c.Response(), 64<<10)
+	ctx := c.Request().Context()
+	var in *clipInliner
+	if a := h.s.deps.Extra.Assets; a != nil {
+		in = &clipInliner{ctx: ctx, assets: a, project: sess.ProjectID, day: sessionDay(sess), budget: clipAssetBudget,
+			urls: map[string]string{}, visiting: map[string]bool{}}
+	}
 	clip := ui.Clip{Title: title, Note: note, StartTS: sess.StartedAt.UnixMilli() + from, DurationMS: max(to-from, 1),
 		Recorded: sess.StartedAt.Format("2 January 2006")}
+	if in != nil {
+		clip.Omitted = in.omittedNote
+	}
 	c.Response().WriteHeader(http.StatusOK)
 	err := h.web.WriteExport(bw, clip, func(w io.Writer) error {
 		aw := &replay.ArrayWriter{W: w}
-		if err := h.s.deps.Replay.Stream(c.Request().Context(), sess, rg, aw); err != nil {
+		var ew replay.EventWriter = aw
+		if in != nil {
+			// Every copy the clip's events reference, inlined: the file
+			// plays with the network off (its policy forbids any request).
+			ew = &rewritingWriter{ctx: ctx, rw: h.s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), in.link), next: aw}
+		}
+		if err := h.s.deps.Replay.Stream(ctx, sess, rg, ew); err != nil {
 			return err
 		}
 		return aw.Close()
@@ -333,6 +373,67 @@ func (h *shareHandlers) writeClip(c echo.Context, sess *index.Session, rg replay
 		return err
 	}
 	return bw.Flush()
+}
+
+// clipAssetBudget bounds the asset copies inlined into an offline clip.
+const clipAssetBudget = 50 << 20
+
+// clipInliner turns the asset copies of an offline clip into data: URLs,
+// each once, until the budget is spent; the rest keep their original URLs
+// (which the clip's policy does not load) and are named in a note.
+type clipInliner struct {
+	ctx          context.Context
+	assets       Assets
+	project, day int64
+	budget, used int64
+	urls         map[string]string // sha → data: URL, "" when left out
+	visiting     map[string]bool   // style sheets being inlined (an @import loop)
+	omitted      int
+	omittedBytes int64
+}
+
+// link is the rewriter's link: the copy as a data: URL, "" to leave the
+// original URL. A style sheet's own references are inlined into it first.
+func (in *clipInliner) link(sha string) string {
+	if u, ok := in.urls[sha]; ok {
+		return u
+	}
+	if in.visiting[sha] {
+		return ""
+	}
+	in.visiting[sha] = true
+	defer delete(in.visiting, sha)
+	r, cp, err := in.assets.OpenOnDay(in.ctx, in.project, in.day, sha, in.link)
+	if err != nil {
+		in.urls[sha] = ""
+		return ""
+	}
+	defer r.Close()
+	size := base64.StdEncoding.EncodedLen(int(cp.Size)) + len(cp.ContentType) + 13
+	if in.used+int64(size) > in.budget {
+		in.omitted++
+		in.omittedBytes += cp.Size
+		in.urls[sha] = ""
+		return ""
+	}
+	b, err := io.ReadAll(io.LimitReader(r, cp.Size+1))
+	if err != nil || int64(len(b)) != cp.Size {
+		in.urls[sha] = ""
+		return ""
+	}
+	u := "data:" + cp.ContentType + ";base64," + base64.StdEncoding.EncodeToString(b)
+	in.used += int64(len(u))
+	in.urls[sha] = u
+	return u
+}
+
+// omittedNote says what the budget left out ("" when nothing was).
+func (in *clipInliner) omittedNote() string {
+	if in.omitted == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d image, font or style sheet copies (%.1f MB) are not in this file: it holds at most %d MB of them, and it loads nothing from the network.",
+		in.omitted, float64(in.omittedBytes)/(1<<20), in.budget>>20)
 }
 
 func humanLength(ms int64) string {

@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/trailmap/trailmap/internal/browsertest"
@@ -99,5 +102,81 @@ func TestBrowser_assetCopies(t *testing.T) {
 	loaded := eval[bool](t, ctx, `new Promise(res => { const i = new Image(); i.onload = () => res(i.naturalWidth > 0); i.onerror = () => res(false); i.src = `+jsString(strings.TrimSuffix(strings.TrimPrefix(bg, `url("`), `")`))+` })`)
 	if !loaded {
 		t.Fatalf("background image copy %s did not load", bg)
+	}
+
+	// A share link, opened without an account in a fresh browser: the
+	// copies come from under the share's own path.
+	admin := newClient(t, s)
+	if st := admin.login(t, "analyst@example.com", testPassword); st != http.StatusSeeOther {
+		t.Fatalf("login: %d", st)
+	}
+	resp, body := admin.do(t, "POST", "/api/v1/shares", map[string]any{"session_id": "asset-session-01", "start_ms": 0, "end_ms": 2000}, true)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("share: %d %s", resp.StatusCode, body)
+	}
+	var created struct {
+		Token string `json:"token"`
+	}
+	json.Unmarshal(body, &created)
+	shared := s.URL + "/s/" + created.Token + "/a/"
+	sctx := b.NewContext(t)
+	run(t, sctx, chromedp.Navigate(s.URL+"/s/"+created.Token))
+	waitFor(t, sctx, "share first frame", `document.querySelector('.tp[data-first-frame="1"]')`)
+	waitFor(t, sctx, "the image from the share's copy", `(() => { const i = `+doc+`.getElementById('pic'); return i && i.complete && i.naturalWidth > 0 && i.currentSrc.startsWith(`+jsString(shared)+`) })()`)
+	waitFor(t, sctx, "the web font from the share's copy", `(() => { const d = `+doc+`; return [...d.fonts].some(f => f.family.replace(/"/g, '') === 'CdnFont' && f.status === 'loaded') })()`)
+	if bg := eval[string](t, sctx, `getComputedStyle(`+doc+`.getElementById('bg')).backgroundImage`); !strings.Contains(bg, shared) {
+		t.Errorf("shared background image %q does not come from the share's copy", bg)
+	}
+	r, events := anonymous(t, s, "GET", "/s/"+created.Token+"/events", "")
+	if r.StatusCode != http.StatusOK || strings.Contains(string(events), "/api/v1/") {
+		t.Errorf("share events: %d, dashboard links in them: %v", r.StatusCode, strings.Contains(string(events), "/api/v1/"))
+	}
+	for _, bad := range []string{"/s/" + created.Token + "/a/" + strings.Repeat("0", 64), "/s/" + strings.Repeat("x", 32) + "/a/" + strings.Repeat("0", 64), "/s/" + created.Token + "/a/..%2f..%2fapi"} {
+		if r, _ := anonymous(t, s, "GET", bad, ""); r.StatusCode != http.StatusNotFound && r.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 404", bad, r.StatusCode)
+		}
+	}
+
+	// The downloaded clip plays from file:// with every copy inlined and
+	// makes no request at all.
+	r, page := anonymous(t, s, "GET", "/s/"+created.Token+"/download", "")
+	if r.StatusCode != http.StatusOK || !strings.Contains(string(page), "data:image/png;base64,") || !strings.Contains(string(page), "data:font/ttf;base64,") {
+		t.Fatalf("download: %d, copies inlined: png %v, font %v", r.StatusCode,
+			strings.Contains(string(page), "data:image/png;base64,"), strings.Contains(string(page), "data:font/ttf;base64,"))
+	}
+	clipFile := filepath.Join(t.TempDir(), "clip.html")
+	if err := os.WriteFile(clipFile, page, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	octx := b.NewContext(t)
+	var requests []string
+	var mu sync.Mutex
+	go func() {
+		for ev, err := range chromedp.Events(octx, network.RequestWillBeSent) {
+			if err != nil {
+				return
+			}
+			if u := ev.Request.URL; !strings.HasPrefix(u, "file:") && !strings.HasPrefix(u, "data:") && !strings.HasPrefix(u, "blob:") && !strings.HasPrefix(u, "about:") {
+				mu.Lock()
+				requests = append(requests, u)
+				mu.Unlock()
+			}
+		}
+	}()
+	run(t, octx, chromedp.Navigate("file://"+clipFile))
+	waitFor(t, octx, "offline first frame", `document.querySelector('.tp[data-first-frame="1"]')`)
+	waitFor(t, octx, "the image offline", `(() => { const i = `+doc+`.getElementById('pic'); return i && i.complete && i.naturalWidth > 0 && i.currentSrc.startsWith('data:') })()`)
+	waitFor(t, octx, "the web font offline", `(() => { const d = `+doc+`; return [...d.fonts].some(f => f.family.replace(/"/g, '') === 'CdnFont' && f.status === 'loaded') })()`)
+	if bg := eval[string](t, octx, `getComputedStyle(`+doc+`.getElementById('bg')).backgroundImage`); !strings.Contains(bg, "data:image/png") {
+		t.Errorf("offline background image %.80q is not inlined", bg)
+	}
+	if n := eval[int](t, octx, `document.querySelectorAll('.embed-omitted').length`); n != 0 {
+		t.Errorf("a note of left-out copies in a clip that holds them all")
+	}
+	time.Sleep(300 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if len(requests) != 0 {
+		t.Errorf("the offline clip made requests: %v", requests)
 	}
 }

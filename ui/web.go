@@ -209,6 +209,10 @@ type Clip struct {
 	StartTS    int64  `json:"start_ts"` // absolute ms of the clip start
 	DurationMS int64  `json:"duration_ms"`
 	Recorded   string `json:"recorded,omitempty"`
+	// Omitted, when set, is asked after the events are written what the
+	// file leaves out (asset copies over its size limit); a non-empty
+	// answer is shown under the player.
+	Omitted func() string `json:"-"`
 }
 
 // WriteExport writes a self-contained HTML file that plays a clip offline:
@@ -257,7 +261,15 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 		return ew.err
 	}
 	var tail bytes.Buffer
-	tail.WriteString("}</script>\n<script>\n")
+	tail.WriteString("}</script>\n")
+	if c.Omitted != nil {
+		if note := c.Omitted(); note != "" {
+			tail.WriteString("<p class=\"embed-omitted\" role=\"note\">")
+			template.HTMLEscape(&tail, []byte(note))
+			tail.WriteString("</p>\n")
+		}
+	}
+	tail.WriteString("<script>\n")
 	tail.Write(w.exportJS)
 	tail.WriteString("\n</script>\n</body>\n</html>\n")
 	_, err = out.Write(tail.Bytes())
@@ -269,7 +281,7 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 func exportCSP(js []byte) string {
 	sum := sha256.Sum256([]byte("\n" + string(js) + "\n")) // the <script> element's text, as WriteExport writes it
 	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +
-		"style-src 'unsafe-inline'; img-src data: blob:; font-src data:; media-src data: blob:; " +
+		"style-src 'unsafe-inline' data:; img-src data: blob:; font-src data:; media-src data: blob:; " +
 		"connect-src 'none'; " +
 		"form-action 'none'; base-uri 'none'; object-src 'none'"
 }
