@@ -218,3 +218,120 @@ func (s *Store) Origins(ctx context.Context, projectID int64) ([]string, error) 
 	}
 	return out, rows.Err()
 }
+
+// projects lists the projects with asset rows.
+func (s *Store) projects(ctx context.Context) ([]int64, error) {
+	return s.ints(ctx, `SELECT DISTINCT project_id FROM asset_copies UNION SELECT DISTINCT project_id FROM asset_trash`)
+}
+
+// days lists the days (not 0) a project has copy rows for.
+func (s *Store) days(ctx context.Context, projectID int64) ([]int64, error) {
+	return s.ints(ctx, `SELECT DISTINCT day FROM asset_copies WHERE project_id = ? AND day <> 0`, projectID)
+}
+
+func (s *Store) ints(ctx context.Context, q string, args ...any) ([]int64, error) {
+	rows, err := s.db.Read().QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sweep assets: %w", err)
+	}
+	defer rows.Close()
+	var out []int64
+	for rows.Next() {
+		var v int64
+		if err := rows.Scan(&v); err != nil {
+			return nil, fmt.Errorf("sweep assets: %w", err)
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// deleteRows deletes a project's rows of days, and its day-0 rows fetched
+// after before (unix ms: no session started since the day before they
+// were fetched); the hashes they held and no remaining row holds go to the
+// trash at now.
+func (s *Store) deleteRows(ctx context.Context, projectID int64, days []int64, before, now int64) (int, error) {
+	n := 0
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		var shas []string
+		collect := func(q string, args ...any) error {
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var sha string
+				if err := rows.Scan(&sha); err != nil {
+					return err
+				}
+				shas = append(shas, sha)
+			}
+			return rows.Err()
+		}
+		del := func(where string, args ...any) error {
+			if err := collect(`SELECT DISTINCT sha256 FROM asset_copies WHERE project_id = ? AND sha256 <> '' AND `+where, append([]any{projectID}, args...)...); err != nil {
+				return err
+			}
+			res, err := tx.ExecContext(ctx, `DELETE FROM asset_copies WHERE project_id = ? AND `+where, append([]any{projectID}, args...)...)
+			if err != nil {
+				return err
+			}
+			k, _ := res.RowsAffected()
+			n += int(k)
+			return nil
+		}
+		for _, d := range days {
+			if err := del(`day = ?`, d); err != nil {
+				return err
+			}
+		}
+		if err := del(`day = 0 AND fetched_at > ?`, before); err != nil {
+			return err
+		}
+		for _, sha := range shas {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO asset_trash (project_id, sha256, added_at)
+				SELECT CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT)
+				WHERE NOT EXISTS (SELECT 1 FROM asset_copies WHERE project_id = ? AND sha256 = ?) ON CONFLICT DO NOTHING`,
+				projectID, sha, now, projectID, sha); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sweep assets: %w", err)
+	}
+	return n, nil
+}
+
+// trash lists a project's trashed hashes added before (unix ms) that no
+// row holds again; those a row holds again leave the trash.
+func (s *Store) trash(ctx context.Context, projectID, before int64) ([]string, error) {
+	if _, err := s.db.Write().ExecContext(ctx, `DELETE FROM asset_trash WHERE project_id = ?
+		AND EXISTS (SELECT 1 FROM asset_copies c WHERE c.project_id = asset_trash.project_id AND c.sha256 = asset_trash.sha256)`, projectID); err != nil {
+		return nil, fmt.Errorf("sweep assets: %w", err)
+	}
+	rows, err := s.db.Read().QueryContext(ctx, `SELECT sha256 FROM asset_trash WHERE project_id = ? AND added_at < ?`, projectID, before)
+	if err != nil {
+		return nil, fmt.Errorf("sweep assets: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var sha string
+		if err := rows.Scan(&sha); err != nil {
+			return nil, fmt.Errorf("sweep assets: %w", err)
+		}
+		out = append(out, sha)
+	}
+	return out, rows.Err()
+}
+
+// emptied takes a hash out of the trash once its object is deleted.
+func (s *Store) emptied(ctx context.Context, projectID int64, sha string) error {
+	if _, err := s.db.Write().ExecContext(ctx, `DELETE FROM asset_trash WHERE project_id = ? AND sha256 = ?`, projectID, sha); err != nil {
+		return fmt.Errorf("sweep assets: %w", err)
+	}
+	return nil
+}

@@ -65,6 +65,29 @@ func sweepAudit(ctx context.Context, log *audit.Log, keep time.Duration, logger 
 	}
 }
 
+// sweepAssets removes the asset copies no kept session references any
+// more, hourly (a minute after the start), on one node of a cluster at a
+// time; an unreferenced object is deleted an hour after it was noted.
+func sweepAssets(ctx context.Context, db *index.DB, store *assets.Store, blobs assets.Deleter, logger *slog.Logger) {
+	t := time.NewTimer(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		_, err := db.SQL().Once(ctx, "assets", func(ctx context.Context) error {
+			_, err := assets.Sweep(ctx, store, db, blobs, time.Now(), time.Hour, logger)
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			logger.Error("sweep asset copies", slog.Any("error", err))
+		}
+		t.Reset(time.Hour)
+	}
+}
+
 // auditCLI records what a command did, with the command line as its actor.
 func auditCLI(ctx context.Context, db *index.DB, action, target string, projectID int64, detail any) error {
 	e := audit.Entry{ActorKind: audit.ActorCLI, Actor: currentUser(), Action: action, Target: target, ProjectID: projectID}

@@ -250,6 +250,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			return err
 		}
 		defer svc.Close()
+		assetSweepCtx, stopAssetSweep := context.WithCancel(ctx)
+		assetSweepDone := make(chan struct{})
+		go func() {
+			defer close(assetSweepDone)
+			sweepAssets(assetSweepCtx, db, store, blobs, logger)
+		}()
+		defer func() { stopAssetSweep(); <-assetSweepDone }()
 		observers = append(observers, svc)
 		assetReader = assets.NewReader(store, blobs)
 	}

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 )
 
@@ -212,4 +213,34 @@ func (db *DB) ClearBlobTrash(ctx context.Context, keys []string) error {
 		}
 		return nil
 	})
+}
+
+// SessionDays tells which of days (unix days, UTC) a project has a
+// session starting on, from sessions_list: what asset copies of those
+// days are still kept for.
+func (db *DB) SessionDays(ctx context.Context, projectID int64, days []int64) (map[int64]bool, error) {
+	out := map[int64]bool{}
+	for _, d := range days {
+		var one int
+		err := db.db.Read().QueryRowContext(ctx, `SELECT 1 FROM sessions WHERE project_id = ? AND started_at >= ? AND started_at < ? LIMIT 1`,
+			projectID, d*86_400_000, (d+1)*86_400_000).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("session days: %w", err)
+		}
+		out[d] = true
+	}
+	return out, nil
+}
+
+// LatestSessionStart is the start (Unix ms) of a project's latest
+// session; 0 when it has none.
+func (db *DB) LatestSessionStart(ctx context.Context, projectID int64) (int64, error) {
+	var ts sql.NullInt64
+	if err := db.db.Read().QueryRowContext(ctx, `SELECT MAX(started_at) FROM sessions WHERE project_id = ?`, projectID).Scan(&ts); err != nil {
+		return 0, fmt.Errorf("latest session: %w", err)
+	}
+	return ts.Int64, nil
 }
