@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -94,3 +96,69 @@ func (w *rewritingWriter) WriteEvent(ev []byte) error {
 
 // sessionDay is the UTC day (unix days) whose copies a session plays with.
 func sessionDay(sess *index.Session) int64 { return sess.StartedAt.Unix() / 86400 }
+
+// Uploads takes the assets browsers upload (assets.Service).
+type Uploads interface {
+
+	// Offer answers which offered assets a project lacks (their hashes);
+	// from is the request's Origin.
+	Offer(ctx context.Context, project int64, from string, offers []assets.Offered) ([]string, error)
+	// Upload stores one asset's bytes as the copy of url for today.
+	Upload(ctx context.Context, project int64, from, url, ctype string, body io.Reader) (assets.Copy, error)
+}
+
+// uploadProject resolves the write key of an upload request (header or
+// ?key=), as ingest does.
+func (s *Server) uploadProject(c echo.Context) (int64, error) {
+	key := c.Request().Header.Get("X-Trailmap-Key")
+	if key == "" {
+		key = c.QueryParam("key")
+	}
+	if key == "" {
+		return 0, fmt.Errorf("%w: a write key is required (X-Trailmap-Key or key=)", ErrUnauthorized)
+	}
+	p, err := s.deps.Index.ProjectByKey(c.Request().Context(), key)
+	if errors.Is(err, index.ErrNotFound) {
+		return 0, fmt.Errorf("%w: no project has this write key", ErrUnauthorized)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return p.ID, nil
+}
+
+// offerAssets is POST /api/v1/assets/offer: {"assets": [{url, sha256,
+// size}]} → {"need": [sha256...]}, what the browser should upload.
+func (s *Server) offerAssets(c echo.Context) error {
+	project, err := s.uploadProject(c)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Assets []assets.Offered `json:"assets"`
+	}
+	dec := json.NewDecoder(io.LimitReader(c.Request().Body, 256<<10))
+	if err := dec.Decode(&in); err != nil {
+		return badRequest{"body: {\"assets\": [{\"url\", \"sha256\", \"size\"}]} as JSON"}
+	}
+	need, err := s.deps.Extra.Uploads.Offer(c.Request().Context(), project, c.Request().Header.Get("Origin"), in.Assets)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, map[string]any{"need": need})
+}
+
+// uploadAsset is POST /api/v1/assets?url=: the body is the asset's bytes,
+// with the Content-Type the page was served.
+func (s *Server) uploadAsset(c echo.Context) error {
+	project, err := s.uploadProject(c)
+	if err != nil {
+		return err
+	}
+	cp, err := s.deps.Extra.Uploads.Upload(c.Request().Context(), project, c.Request().Header.Get("Origin"), c.QueryParam("url"),
+		c.Request().Header.Get("Content-Type"), c.Request().Body)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"sha256": cp.SHA256, "size": cp.Size, "content_type": cp.ContentType})
+}

@@ -41,4 +41,7 @@ type Extras struct {
 	// style sheets and maps events to them (see assets.go); nil: no
 	// /api/v1/assets and no ?assets=copies.
 	Assets Assets
+	// Uploads takes assets the browser script uploads (data-assets=
+	// "upload"); nil: no upload routes.
+	Uploads Uploads
 }

@@ -38,6 +38,20 @@ func (s *Server) routes(e *echo.Echo) {
 	ingest.POST("", s.ingest)
 	ingest.GET("/config", s.ingestConfig)
 	ingest.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	if s.deps.Extra.Uploads != nil {
+		// Browser-side asset capture (data-assets="upload"), with the
+		// write key, from any origin.
+		uploads := e.Group("/api/v1/assets", middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins: []string{"*"},
+			AllowMethods: []string{http.MethodPost, http.MethodOptions},
+			AllowHeaders: []string{"Content-Type", "X-Trailmap-Key"},
+			MaxAge:       86400,
+		}))
+		uploads.POST("", s.uploadAsset)
+		uploads.POST("/offer", s.offerAssets)
+		uploads.OPTIONS("", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+		uploads.OPTIONS("/offer", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	}
 
 	// Dashboard API: bearer token or the UI's login cookie.
 	api := e.Group("/api/v1", apiHeaders, s.requireAuth)

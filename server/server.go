@@ -271,6 +271,14 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, ui.ErrGone):
 		return http.StatusGone, "gone", err.Error()
+	case errors.Is(err, assets.ErrUploadInvalid):
+		return http.StatusBadRequest, "invalid_asset", err.Error()
+	case errors.Is(err, assets.ErrUploadOrigin):
+		return http.StatusForbidden, "asset_origin", err.Error()
+	case errors.Is(err, assets.ErrUploadTooLarge):
+		return http.StatusRequestEntityTooLarge, "too_large", err.Error()
+	case errors.Is(err, assets.ErrUploadQuota):
+		return http.StatusTooManyRequests, "quota_exceeded", err.Error()
 	case errors.Is(err, audit.ErrBadFilter), errors.Is(err, retention.ErrBadPerson):
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case errors.Is(err, context.Canceled):

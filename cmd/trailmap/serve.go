@@ -238,6 +238,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	defer jour.Close()
 	observers := []recorder.Observer{heat, jour}
 	var assetReader server.Assets // nil: no asset routes
+	var uploads server.Uploads
 	if !cfg.AssetsOff {
 		counters, err := db.PrepareSessionCounters(ctx)
 		if err != nil {
@@ -259,6 +260,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		defer func() { stopAssetSweep(); <-assetSweepDone }()
 		observers = append(observers, svc)
 		assetReader = assets.NewReader(store, blobs)
+		uploads = svc
 	}
 	// Segments may be written with a dictionary whether or not new ones
 	// are: the reader always knows them.
@@ -306,6 +308,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Forget:    newForgetter(db, blobs, heat, jour, logger),
 			Audit:     auditLog,
 			Assets:    assetReader,
+			Uploads:   uploads,
 		},
 		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
 			"index_writes": server.CheckFunc(rec.IndexReady)},

@@ -86,6 +86,12 @@ var consentRequired = data.consent === 'required';
 // nothing itself).
 var canvasFPS = Math.min(10, Math.max(0, Math.round(Number(data.canvas) || 0)));
 var crossOriginFrames = data.iframes === 'cross-origin';
+// data-assets="upload": same-origin images, fonts and style sheets the page
+// loaded are offered to the server, which keeps copies of those it lacks
+// (for pages behind a login, whose assets it cannot fetch itself).
+var uploadAssets = data.assets === 'upload';
+var uploaded = {}; // URLs offered from this page
+var UPLOAD_MAX = 5e6;
 var childFrame = false;
 try {
   childFrame = crossOriginFrames && W.parent !== W;
@@ -760,6 +766,100 @@ function pageFacts() {
   lastURL = pageURL();
   custom(NS + '/page', { referrer: D.referrer, title: D.title });
   docSize();
+  if (uploadAssets) later_(offerAssets, 2000);
+}
+
+// ---- browser-side asset capture (data-assets="upload") ------------------
+
+function later_(fn, ms) {
+  setTimeout(guard(fn), ms);
+}
+
+// assetCandidates lists the same-origin images, style sheets and
+// CSS-loaded resources (fonts, background images) this page loaded, none
+// inside a blocked or masked element, at most 50.
+function assetCandidates() {
+  var out = [];
+  var seen = {};
+  function add(u, el) {
+    if (!u || out.length >= 50) return;
+    var x;
+    try {
+      x = new URL(u, location.href);
+    } catch (e) {
+      return;
+    }
+    if (x.origin !== location.origin || seen[x.href] || uploaded[x.href]) return;
+    if (el && el.closest && el.closest('[data-trailmap-block],[data-trailmap-mask]')) return;
+    seen[x.href] = 1;
+    out.push(x.href);
+  }
+  var imgs = D.images;
+  for (var i = 0; i < imgs.length; i++) if (imgs[i].complete && imgs[i].naturalWidth) add(imgs[i].currentSrc || imgs[i].src, imgs[i]);
+  var links = D.querySelectorAll('link[rel~="stylesheet"][href]');
+  for (var j = 0; j < links.length; j++) add(links[j].href, links[j]);
+  try {
+    var res = W.performance.getEntriesByType('resource');
+    for (var k = 0; k < res.length; k++) if (res[k].initiatorType === 'css') add(res[k].name, null);
+  } catch (e) {}
+  return out;
+}
+
+function hex(buf) {
+  var b = new Uint8Array(buf);
+  var h = '';
+  for (var i = 0; i < b.length; i++) h += (b[i] < 16 ? '0' : '') + b[i].toString(16);
+  return h;
+}
+
+// offerAssets reads the candidates from the browser's cache (with the
+// page's cookies: that is why the server could not fetch them), offers
+// their hashes and uploads the ones the server lacks, one at a time.
+function offerAssets(tries) {
+  tries = tries || 0;
+  if (!recording || denied || !sess || !W.crypto || !W.crypto.subtle) return;
+  if (!(rulesKnown && qualified())) {
+    if (tries < 12) later_(function () { offerAssets(tries + 1); }, 5000);
+    return;
+  }
+  var base = ingest.replace(/ingest$/, 'assets');
+  var headers = { 'X-Trailmap-Key': key };
+  var items = [];
+  Promise.all(assetCandidates().map(function (u) {
+    return nativeFetch.call(W, u, { credentials: 'same-origin', cache: 'force-cache' }).then(function (res) {
+      if (!res.ok) return;
+      var type = res.headers.get('Content-Type') || '';
+      return res.arrayBuffer().then(function (buf) {
+        if (!buf.byteLength || buf.byteLength > UPLOAD_MAX) return;
+        return W.crypto.subtle.digest('SHA-256', buf).then(function (d) {
+          items.push({ url: u, sha256: hex(d), size: buf.byteLength, type: type, buf: buf });
+        });
+      });
+    }).catch(function () {});
+  })).then(function () {
+    if (!items.length) return;
+    return nativeFetch.call(W, base + '/offer', {
+      method: 'POST', credentials: 'omit', headers: { 'X-Trailmap-Key': key, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ assets: items.map(function (it) { return { url: it.url, sha256: it.sha256, size: it.size }; }) }),
+    }).then(function (res) {
+      return res.ok ? res.json() : { need: [] };
+    }).then(function (ans) {
+      var need = {};
+      (ans.need || []).forEach(function (h) { need[h] = 1; });
+      var chain = Promise.resolve();
+      items.forEach(function (it) {
+        uploaded[it.url] = 1;
+        if (!need[it.sha256]) return;
+        need[it.sha256] = 0;
+        chain = chain.then(function () {
+          headers['Content-Type'] = it.type || 'application/octet-stream';
+          return nativeFetch.call(W, base + '?url=' + encodeURIComponent(it.url), { method: 'POST', credentials: 'omit', headers: headers, body: it.buf })
+            .catch(function () {});
+        });
+      });
+      return chain;
+    });
+  }).catch(function () {});
 }
 
 // pageURL is location.href without a plain #anchor; hash routes (#/, #!)
