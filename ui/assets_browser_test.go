@@ -21,8 +21,11 @@ import (
 
 // TestBrowser_assetCopies: a page on one origin shows an image, a CSS
 // background image and a web font from a second origin (a loopback CDN the
-// server is allowed to fetch from). Once the copies are kept, the CDN is shut
-// down, and the player in Chromium still shows all three, from the copies.
+// server is allowed to fetch from); recorder.js records a visit in
+// Chromium. Once the copies are kept, the CDN is shut down, and the player,
+// a share link and its embed in fresh browsers, and the downloaded clip
+// opened from file:// (which makes no request at all) still show all
+// three, from the copies.
 func TestBrowser_assetCopies(t *testing.T) {
 	font, err := os.ReadFile("/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf")
 	if err != nil {
@@ -37,8 +40,15 @@ func TestBrowser_assetCopies(t *testing.T) {
 		}
 	}
 	mux.Handle("/img.png", file("image/png", png))
+	// Fonts from another origin load only with CORS.
+	cors := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Access-Control-Allow-Origin", "*")
+			h(w, r)
+		}
+	}
 	mux.Handle("/bg.png", file("image/png", png))
-	mux.Handle("/font.ttf", file("font/ttf", font))
+	mux.Handle("/font.ttf", cors(file("font/ttf", font)))
 	mux.Handle("/site.css", file("text/css", []byte(`.bg{background-image:url(bg.png);width:40px;height:40px}`)))
 	cdn := httptest.NewServer(mux)
 	defer cdn.Close()
@@ -48,45 +58,41 @@ func TestBrowser_assetCopies(t *testing.T) {
 	var set map[string]any
 	s.Admin(t, &set, "project", "settings", "test", `{"assets":{"origins":["`+cdn.URL+`"]}}`)
 
-	now := time.Now().UnixMilli()
-	el := func(id int, tag, attrs string, children ...string) string {
-		return fmt.Sprintf(`{"type":2,"id":%d,"tagName":%q,"attributes":%s,"childNodes":[%s]}`, id, tag, attrs, strings.Join(children, ","))
+	// The visit, recorded by recorder.js in Chromium from the site's origin.
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><html><head><title>Product</title>
+<link rel="stylesheet" href="%[1]s/site.css">
+<style>@font-face{font-family:"CdnFont";src:url(%[1]s/font.ttf) format("truetype")}</style>
+<script src="%[2]s/recorder.js" data-key="%[3]s" async></script></head>
+<body><img id="pic" src="%[1]s/img.png" width="40" height="40"><div class="bg" id="bg"></div>
+<p id="txt" style="font-family:CdnFont">Hello from the CDN font</p></body></html>`, cdn.URL, s.URL, s.WriteKey)
+	}))
+	defer site.Close()
+	b := browsertest.Start(t, browsertest.WithTimeout(2*time.Minute), browsertest.LoopbackOnly())
+	rec := b.NewContext(t)
+	run(t, rec, chromedp.Navigate(site.URL+"/product"))
+	waitFor(t, rec, "recorder and page loaded", `window.trailmap && window.trailmap.version === 1 && document.getElementById('pic').complete && document.fonts.status === 'loaded'`)
+	run(t, rec, chromedp.Sleep(500*time.Millisecond))
+	session := eval[string](t, rec, `JSON.parse(sessionStorage.getItem('trailmap')).sid`)
+	if !eval[bool](t, rec, `trailmap.flush()`) {
+		t.Fatal("flush failed")
 	}
-	text := func(id int, s string, style bool) string {
-		b, _ := json.Marshal(map[string]any{"type": 3, "id": id, "textContent": s, "isStyle": style})
-		return string(b)
-	}
-	snapshot := el(2, "html", `{}`,
-		el(3, "head", `{}`,
-			el(4, "link", `{"rel":"stylesheet","href":"`+cdn.URL+`/site.css"}`),
-			el(5, "style", `{}`, text(6, `@font-face{font-family:"CdnFont";src:url(`+cdn.URL+`/font.ttf) format("truetype")}`, true))),
-		el(7, "body", `{}`,
-			el(8, "img", `{"id":"pic","src":"`+cdn.URL+`/img.png","width":"40","height":"40"}`),
-			el(9, "div", `{"class":"bg","id":"bg"}`),
-			el(10, "p", `{"id":"txt","style":"font-family:CdnFont"}`, text(11, "Hello from the CDN font", false))))
-	evs := []json.RawMessage{
-		json.RawMessage(fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.example/product","width":1024,"height":768}}`, now)),
-		json.RawMessage(fmt.Sprintf(`{"type":2,"timestamp":%d,"data":{"node":{"type":0,"id":1,"childNodes":[%s]},"initialOffset":{"top":0,"left":0}}}`, now+1, snapshot)),
-		json.RawMessage(fmt.Sprintf(`{"type":3,"timestamp":%d,"data":{"source":1,"positions":[{"x":1,"y":1,"id":7,"timeOffset":0}]}}`, now+2000)),
-	}
-	ingest(t, s, s.WriteKey, "asset-session-01", 0, evs)
-	waitSession(t, s, "asset-session-01", len(evs))
 
 	// Wait until every asset has its copy, then shut the CDN down.
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		resp := s.Request(t, http.MethodGet, "/api/v1/sessions/asset-session-01/events?assets=copies", nil)
-		b, _ := io.ReadAll(resp.Body)
+		resp := s.Request(t, http.MethodGet, "/api/v1/sessions/"+session+"/events?assets=copies", nil)
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if strings.Count(string(b), s.URL+"/api/v1/assets/") == 3 { // link, @font-face, img; bg.png is in the sheet
+		if strings.Count(string(body), s.URL+"/api/v1/assets/") >= 3 { // link, @font-face, img; bg.png is in the sheet
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("events not mapped to copies: %s", b)
+			t.Fatalf("events not mapped to copies: %.2000s", body)
 		}
 	}
 	cdn.Close()
 
-	b := browsertest.Start(t, browsertest.WithTimeout(2*time.Minute), browsertest.LoopbackOnly())
 	ctx := b.NewContext(t)
 	loginInBrowser(t, ctx, s, "analyst@example.com")
 	waitFor(t, ctx, "the session listed", `document.querySelector('a.srow')`)
@@ -110,7 +116,7 @@ func TestBrowser_assetCopies(t *testing.T) {
 	if st := admin.login(t, "analyst@example.com", testPassword); st != http.StatusSeeOther {
 		t.Fatalf("login: %d", st)
 	}
-	resp, body := admin.do(t, "POST", "/api/v1/shares", map[string]any{"session_id": "asset-session-01", "start_ms": 0, "end_ms": 2000}, true)
+	resp, body := admin.do(t, "POST", "/api/v1/shares", map[string]any{"session_id": session, "start_ms": 0, "end_ms": 500}, true)
 	if resp.StatusCode != http.StatusCreated {
 		t.Fatalf("share: %d %s", resp.StatusCode, body)
 	}
@@ -127,6 +133,12 @@ func TestBrowser_assetCopies(t *testing.T) {
 	if bg := eval[string](t, sctx, `getComputedStyle(`+doc+`.getElementById('bg')).backgroundImage`); !strings.Contains(bg, shared) {
 		t.Errorf("shared background image %q does not come from the share's copy", bg)
 	}
+	// The embed, the same way.
+	ectx := b.NewContext(t)
+	run(t, ectx, chromedp.Navigate(s.URL+"/s/"+created.Token+"/embed"))
+	waitFor(t, ectx, "embed first frame", `document.querySelector('.tp[data-first-frame="1"]')`)
+	waitFor(t, ectx, "the image in the embed", `(() => { const i = `+doc+`.getElementById('pic'); return i && i.complete && i.naturalWidth > 0 && i.currentSrc.startsWith(`+jsString(shared)+`) })()`)
+	waitFor(t, ectx, "the web font in the embed", `(() => { const d = `+doc+`; return [...d.fonts].some(f => f.family.replace(/"/g, '') === 'CdnFont' && f.status === 'loaded') })()`)
 	r, events := anonymous(t, s, "GET", "/s/"+created.Token+"/events", "")
 	if r.StatusCode != http.StatusOK || strings.Contains(string(events), "/api/v1/") {
 		t.Errorf("share events: %d, dashboard links in them: %v", r.StatusCode, strings.Contains(string(events), "/api/v1/"))
