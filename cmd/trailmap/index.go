@@ -44,9 +44,9 @@ func openIndex(ctx context.Context, dataDir, url string) (*index.DB, error) {
 	return db, nil
 }
 
-// sweepAudit deletes audit entries older than keep, a minute after start
-// and then daily, until ctx ends.
-func sweepAudit(ctx context.Context, log *audit.Log, keep time.Duration, logger *slog.Logger) {
+// every runs fn a minute after the start and then every period, until
+// ctx ends.
+func every(ctx context.Context, period time.Duration, fn func(context.Context)) {
 	t := time.NewTimer(time.Minute)
 	defer t.Stop()
 	for {
@@ -55,28 +55,29 @@ func sweepAudit(ctx context.Context, log *audit.Log, keep time.Duration, logger 
 			return
 		case <-t.C:
 		}
+		fn(ctx)
+		t.Reset(period)
+	}
+}
+
+// sweepAudit deletes audit entries older than keep, a minute after start
+// and then daily, until ctx ends.
+func sweepAudit(ctx context.Context, log *audit.Log, keep time.Duration, logger *slog.Logger) {
+	every(ctx, 24*time.Hour, func(ctx context.Context) {
 		n, err := log.Sweep(ctx, time.Now().Add(-keep))
 		if err != nil {
 			logger.Error("sweep audit log", slog.Any("error", err))
 		} else if n > 0 {
 			logger.Info("audit log swept", "deleted", n)
 		}
-		t.Reset(24 * time.Hour)
-	}
+	})
 }
 
 // sweepAssets removes the asset copies no kept session references any
 // more, hourly (a minute after the start), on one node of a cluster at a
 // time; an unreferenced object is deleted an hour after it was noted.
 func sweepAssets(ctx context.Context, db *index.DB, store *assets.Store, blobs assets.Deleter, logger *slog.Logger) {
-	t := time.NewTimer(time.Minute)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, time.Hour, func(ctx context.Context) {
 		_, err := db.SQL().Once(ctx, "assets", func(ctx context.Context) error {
 			_, err := assets.Sweep(ctx, store, db, blobs, time.Now(), time.Hour, logger)
 			return err
@@ -84,8 +85,7 @@ func sweepAssets(ctx context.Context, db *index.DB, store *assets.Store, blobs a
 		if err != nil && ctx.Err() == nil {
 			logger.Error("sweep asset copies", slog.Any("error", err))
 		}
-		t.Reset(time.Hour)
-	}
+	})
 }
 
 // auditCLI records what a command did, with the command line as its actor.
