@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/recorder"
 	"github.com/trailmap/trailmap/storage/index"
 )
@@ -85,18 +86,26 @@ func (s *Server) setRecordingRules(c echo.Context) error {
 	if string(stored) == "{}" {
 		stored = nil // no rules
 	}
+	return s.replaceSettingsKey(c, p, recordingKey, stored)
+}
+
+// replaceSettingsKey stores value (nil: removes it) under key in a
+// project's settings, keeping the other keys as they are (compare and
+// swap), tells the recorder, audits the change as `trailmap project
+// settings` does, and answers with the value stored ({} for none).
+func (s *Server) replaceSettingsKey(c echo.Context, p *index.Project, key string, value json.RawMessage) error {
 	ctx := c.Request().Context()
-	_, err = s.deps.Index.UpdateProjectSettings(ctx, p.ID, func(old json.RawMessage) (json.RawMessage, error) {
+	_, err := s.deps.Index.UpdateProjectSettings(ctx, p.ID, func(old json.RawMessage) (json.RawMessage, error) {
 		m := map[string]json.RawMessage{}
 		if len(bytes.TrimSpace(old)) > 0 {
 			if err := json.Unmarshal(old, &m); err != nil || m == nil {
 				return nil, fmt.Errorf("stored settings of project %d are not a JSON object", p.ID)
 			}
 		}
-		if stored == nil {
-			delete(m, recordingKey)
+		if value == nil {
+			delete(m, key)
 		} else {
-			m[recordingKey] = stored
+			m[key] = value
 		}
 		return json.Marshal(m)
 	})
@@ -106,15 +115,62 @@ func (s *Server) setRecordingRules(c echo.Context) error {
 	if s.deps.Recorder != nil {
 		s.deps.Recorder.ProjectChanged(p.ID)
 	}
-	change := stored
+	change := value
 	if change == nil {
 		change = json.RawMessage("null")
 	}
 	// As `trailmap project settings` records it: the change, not the whole
 	// settings.
-	s.audit(c, "project.settings", p.Name, p.ID, map[string]any{"change": map[string]json.RawMessage{recordingKey: change}, "replace": false})
-	if stored == nil {
-		stored = json.RawMessage("{}")
+	s.audit(c, "project.settings", p.Name, p.ID, map[string]any{"change": map[string]json.RawMessage{key: change}, "replace": false})
+	if value == nil {
+		value = json.RawMessage("{}")
 	}
-	return c.JSONBlob(http.StatusOK, stored)
+	return c.JSONBlob(http.StatusOK, value)
+}
+
+// assetSettings is GET /api/v1/projects/:id/settings/assets: the
+// project's asset copy settings ({"enabled", "origins"}; {} for the
+// defaults). Admins and API tokens only, as the recording rules.
+func (s *Server) assetSettings(c echo.Context) error {
+	p, err := s.recordingProject(c)
+	if err != nil {
+		return err
+	}
+	set, err := assets.ParseSettings(p.Settings)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, set.Assets)
+}
+
+// setAssetSettings is PUT /api/v1/projects/:id/settings/assets: replaces
+// them after assets.ParseSettings' checks (400 invalid_settings).
+func (s *Server) setAssetSettings(c echo.Context) error {
+	p, err := s.recordingProject(c)
+	if err != nil {
+		return err
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), c.Request().Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	set, err := assets.ParseSettings(json.RawMessage(`{"assets":` + string(bytes.TrimSpace(body)) + `}`))
+	if err != nil || len(bytes.TrimSpace(body)) == 0 {
+		msg := "body: {\"enabled\": true|false, \"origins\": [\"https://cdn.example.com\"]}"
+		if err != nil {
+			msg = err.Error()
+		}
+		return echo.NewHTTPError(http.StatusBadRequest, msg)
+	}
+	if len(set.Assets.Origins) > 100 {
+		return echo.NewHTTPError(http.StatusBadRequest, "at most 100 origins")
+	}
+	stored, err := json.Marshal(set.Assets)
+	if err != nil {
+		return fmt.Errorf("encode asset settings: %w", err)
+	}
+	if string(stored) == "{}" {
+		stored = nil
+	}
+	return s.replaceSettingsKey(c, p, "assets", stored)
 }

@@ -183,3 +183,40 @@ func TestRecordingRulesAPI_Errors(t *testing.T) {
 		t.Errorf("audited %+v", entries)
 	}
 }
+
+// Asset copy settings, next to the recording rules: admins read and
+// replace them, other settings stay, bad origins get a 400, members a 403.
+func TestAssetSettingsAPI(t *testing.T) {
+	rs := newRecordingServer(t)
+	ctx := context.Background()
+	const path = "/api/v1/projects/shop/settings/assets"
+	if code, body := rs.do(t, false, "GET", path, ""); code != 200 || strings.TrimSpace(string(body)) != "{}" {
+		t.Fatalf("GET before: %d %s", code, body)
+	}
+	if code, body := rs.do(t, false, "PUT", path, `{"origins":["https://cdn.shop.example","https://img.shop.example:8443"]}`); code != 200 ||
+		string(body) != `{"origins":["https://cdn.shop.example","https://img.shop.example:8443"]}` {
+		t.Fatalf("PUT: %d %s", code, body)
+	}
+	p, _ := rs.db.ProjectByID(ctx, rs.project.ID)
+	if !strings.Contains(string(p.Settings), `"retention_days":30`) || !strings.Contains(string(p.Settings), "cdn.shop.example") {
+		t.Errorf("settings after PUT: %s", p.Settings)
+	}
+	if code, body := rs.do(t, false, "GET", path, ""); code != 200 || !strings.Contains(string(body), "img.shop.example:8443") {
+		t.Errorf("GET after: %d %s", code, body)
+	}
+	for _, bad := range []string{`{"origins":["https://cdn.example/path"]}`, `{"origins":["ftp://x"]}`, `{"origins":"x"}`, `nope`, ``} {
+		if code, body := rs.do(t, false, "PUT", path, bad); code != 400 || !strings.Contains(string(body), `"error"`) {
+			t.Errorf("PUT %q: %d %s", bad, code, body)
+		}
+	}
+	if code, _ := rs.do(t, true, "PUT", path, `{"enabled":false}`); code != 403 {
+		t.Errorf("member PUT: %d", code)
+	}
+	if code, body := rs.do(t, false, "PUT", path, `{}`); code != 200 || string(body) != "{}" {
+		t.Errorf("PUT {}: %d %s", code, body)
+	}
+	p, _ = rs.db.ProjectByID(ctx, rs.project.ID)
+	if strings.Contains(string(p.Settings), "assets") {
+		t.Errorf("settings after clearing: %s", p.Settings)
+	}
+}

@@ -58,6 +58,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api.GET("/projects", s.listProjects)
 	api.GET("/projects/:id/settings/recording", s.recordingRules)
 	api.PUT("/projects/:id/settings/recording", s.setRecordingRules)
+	api.GET("/projects/:id/settings/assets", s.assetSettings)
+	api.PUT("/projects/:id/settings/assets", s.setAssetSettings)
 	api.GET("/sessions", s.listSessions)
 	api.GET("/sessions/:id", s.getSession)
 	api.GET("/sessions/:id/events", s.sessionEvents)

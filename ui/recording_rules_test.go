@@ -63,6 +63,17 @@ func TestBrowser_RecordingRulesPage(t *testing.T) {
 	if v := eval[string](t, ctx, `document.querySelector('#r-event').value + ' ' + document.querySelector('#r-sample').value`); v != "checkout 25" {
 		t.Errorf("form after reload: %q", v)
 	}
+	// Asset copies: extra origins, checked by the server.
+	run(t, ctx, chromedp.SetValue("#a-origins", "https://cdn.example.com/images"), chromedp.Click("#a-save"))
+	waitFor(t, ctx, "origin error", `document.querySelector('#a-error').textContent.includes('not an origin')`)
+	run(t, ctx, chromedp.SetValue("#a-origins", "https://cdn.example.com/\nhttps://img.example.net:8443"), chromedp.Click("#a-save"))
+	waitFor(t, ctx, "copy settings saved", `document.querySelector('#a-status').textContent.startsWith('Saved')`)
+	var copies map[string]any
+	s.GetJSON(t, fmt.Sprintf("/api/v1/projects/%d/settings/assets", s.ProjectID), &copies)
+	if fmt.Sprint(copies["origins"]) != "[https://cdn.example.com https://img.example.net:8443]" {
+		t.Errorf("stored asset settings %v", copies)
+	}
+	shoot(t, ctx, shots, "14-recording-rules-assets")
 	if errs := con.Errors(); len(errs) > 0 {
 		t.Errorf("console errors: %v", errs)
 	}

@@ -132,14 +132,48 @@ async function load() {
   clearErrors();
   status.textContent = '';
   form.hidden = true;
+  assetsForm.hidden = true;
   try {
     saved = await get(`/api/v1/projects/${enc(project)}/settings/recording`);
     fill(saved);
     form.hidden = false;
+    fillAssets(await get(`/api/v1/projects/${enc(project)}/settings/assets`));
+    assetsForm.hidden = false;
   } catch (e) {
     showError(alertBox, e);
   }
 }
+
+// ---- asset copies ("assets" in the project's settings) ---------------------
+
+const assetsForm = document.getElementById('assets-form');
+
+function fillAssets(a) {
+  $('a-enabled').checked = a.enabled !== false;
+  $('a-origins').value = (a.origins || []).join('\n');
+  $('a-error').textContent = '';
+  $('a-status').textContent = '';
+}
+
+assetsForm.addEventListener('submit', async (e) => {
+  e.preventDefault();
+  const body = {};
+  if (!$('a-enabled').checked) body.enabled = false;
+  const origins = lines($('a-origins').value).map((o) => o.replace(/\/+$/, '').toLowerCase());
+  if (origins.length) body.origins = origins;
+  $('a-error').textContent = '';
+  $('a-save').disabled = true;
+  $('a-status').textContent = 'Saving…';
+  try {
+    fillAssets(await api('PUT', `/api/v1/projects/${enc(project)}/settings/assets`, body));
+    $('a-status').textContent = `Saved at ${new Date().toLocaleTimeString()}.`;
+  } catch (err) {
+    $('a-status').textContent = '';
+    $('a-error').textContent = err.message;
+  } finally {
+    $('a-save').disabled = false;
+  }
+});
 
 form.addEventListener('change', (e) => {
   if (e.target.name === 'r-start') showTrigger();
