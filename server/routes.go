@@ -148,6 +148,10 @@ func (s *Server) routes(e *echo.Echo) {
 	for _, p := range h.web.Pages() {
 		e.GET(p.Path, h.page(p), h.requireLogin)
 	}
+	if x.Heatmaps != nil {
+		rh := &reportHandlers{s: s, web: h.web, cache: map[string]cachedReport{}}
+		api.GET("/heatmaps/report.png", rh.reportPNG)
+	}
 	if x.Shares != nil {
 		sh := &shareHandlers{s: s, web: h.web, shares: x.Shares}
 		api.POST("/shares", sh.create)

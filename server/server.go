@@ -271,6 +271,8 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, ui.ErrGone):
 		return http.StatusGone, "gone", err.Error()
+	case errors.Is(err, errRendererUnavailable):
+		return http.StatusServiceUnavailable, "renderer_unavailable", err.Error()
 	case errors.Is(err, assets.ErrUploadInvalid):
 		return http.StatusBadRequest, "invalid_asset", err.Error()
 	case errors.Is(err, assets.ErrUploadOrigin):

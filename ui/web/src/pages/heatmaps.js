@@ -543,7 +543,41 @@ async function main() {
   window.addEventListener('resize', () => { for (const s of stages) s.fit(); });
 }
 
+// fileName is the downloaded image's name.
+function fileName() {
+  return `heatmap-${state.url.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'page'}-${state.device}-${state.mode}.png`;
+}
+
+function save(blob) {
+  const a = h('a', { href: URL.createObjectURL(blob), download: fileName() });
+  document.body.append(a);
+  a.click();
+  setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
+}
+
+// download saves the map with the page under it: drawn by the server (the
+// page rendered from its stored snapshot, a caption and a legend), or, for
+// a comparison, the scroll map or when the server cannot render, drawn
+// here from what the page shows.
 async function download() {
+  if (!state.compare && state.mode !== 'scroll' && state.page) {
+    const btn = $('#hm-download');
+    btn.disabled = true;
+    $('#hm-side-note').textContent = 'Rendering the image…';
+    try {
+      const res = await fetch('/api/v1/heatmaps/report.png?' + query(state.from, state.to, { mode: state.mode }), { credentials: 'same-origin' });
+      if (res.ok) {
+        save(await res.blob());
+        $('#hm-side-note').textContent = '';
+        return;
+      }
+    } catch (e) {
+      // drawn here instead
+    } finally {
+      btn.disabled = false;
+    }
+    $('#hm-side-note').textContent = '';
+  }
   const parts = await Promise.all(stages.map((s) => s.composite()));
   const gap = 16;
   const out = document.createElement('canvas');
@@ -554,12 +588,7 @@ async function download() {
   ctx.fillRect(0, 0, out.width, out.height);
   let x = 0;
   for (const p of parts) { ctx.drawImage(p.canvas, x, 0); x += p.canvas.width + gap; }
-  out.toBlob((blob) => {
-    const a = h('a', { href: URL.createObjectURL(blob), download: `heatmap-${state.url.replace(/[^a-z0-9]+/gi, '-').replace(/^-|-$/g, '') || 'page'}-${state.device}-${state.mode}.png` });
-    document.body.append(a);
-    a.click();
-    setTimeout(() => { URL.revokeObjectURL(a.href); a.remove(); }, 1000);
-  }, 'image/png');
+  out.toBlob(save, 'image/png');
   if (state.page && !parts.every((p) => p.pageDrawn)) {
     $('#hm-side-note').textContent = 'The download has the map only: this browser would not draw the page into an image.';
   }
