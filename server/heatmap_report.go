@@ -52,6 +52,9 @@ func (h *reportHandlers) reportPNG(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := headless.Binary(); err != nil {
+		return fmt.Errorf("%w: %v", errRendererUnavailable, err)
+	}
 	key := c.Request().URL.RawQuery
 	h.mu.Lock()
 	if r, ok := h.cache[key]; ok && time.Since(r.at) < reportCacheTTL {
