@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"image/png"
 	"io"
 	"net/http"
 	"os"
@@ -63,7 +64,12 @@ func (h *reportHandlers) reportPNG(c echo.Context) error {
 		return c.Blob(http.StatusOK, "image/png", r.png)
 	}
 	h.mu.Unlock()
-	png, err := h.render(c, q)
+	var png []byte
+	if c.QueryParam("from2") != "" || c.QueryParam("to2") != "" {
+		png, err = h.compare(c, q)
+	} else {
+		png, err = h.render(c, q, "")
+	}
 	if err != nil {
 		return err
 	}
@@ -78,7 +84,47 @@ func (h *reportHandlers) reportPNG(c echo.Context) error {
 	return c.Blob(http.StatusOK, "image/png", png)
 }
 
-func (h *reportHandlers) render(c echo.Context, q heatmap.Query) ([]byte, error) {
+// compare draws two ranges of the same page side by side (from, to and
+// from2, to2), each with its own caption: range and totals.
+func (h *reportHandlers) compare(c echo.Context, q heatmap.Query) ([]byte, error) {
+	q2 := q
+	var err error
+	if q2.From, err = parseTime("from2", c.QueryParam("from2")); err != nil {
+		return nil, err
+	}
+	if q2.To, err = parseTime("to2", c.QueryParam("to2")); err != nil {
+		return nil, err
+	}
+	a, err := h.render(c, q, "A · ")
+	if err != nil {
+		return nil, err
+	}
+	b, err := h.render(c, q2, "B · ")
+	if err != nil {
+		return nil, err
+	}
+	br, err := headless.Start(context.WithoutCancel(c.Request().Context()))
+	if err != nil {
+		return nil, err
+	}
+	defer br.Close()
+	ca, err := png.DecodeConfig(bytes.NewReader(a))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	cb, err := png.DecodeConfig(bytes.NewReader(b))
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	width := ca.Width + cb.Width + 16
+	doc := fmt.Sprintf(`<!doctype html><html><head><meta http-equiv="Content-Security-Policy" content="default-src 'none'; img-src data:; style-src 'unsafe-inline'">
+<style>body{margin:0;background:#e5e7eb;display:flex;gap:16px;align-items:flex-start;width:%dpx}img{display:block}</style></head>
+<body><img id="a" src="%s" alt="A" width="%d"><img id="b" src="%s" alt="B" width="%d"></body></html>`,
+		width, headless.DataURL("image/png", a), ca.Width, headless.DataURL("image/png", b), cb.Width)
+	return br.Screenshot(doc, width, time.Minute)
+}
+
+func (h *reportHandlers) render(c echo.Context, q heatmap.Query, label string) ([]byte, error) {
 	ctx := c.Request().Context()
 	hm := h.s.deps.Extra.Heatmaps
 	sn, err := hm.Snapshot(ctx, q)
@@ -175,7 +221,7 @@ func (h *reportHandlers) render(c echo.Context, q heatmap.Query) ([]byte, error)
 	// 3. Caption and legend around it.
 	var doc bytes.Buffer
 	err = reportFrame.Execute(&doc, map[string]any{
-		"Width": width, "Page": cm.Page, "Device": orAll(cm.Device), "From": cm.From.Format("2 Jan 2006"), "To": cm.To.Format("2 Jan 2006"),
+		"Width": width, "Label": label, "Page": cm.Page, "Device": orAll(cm.Device), "From": cm.From.Format("2 Jan 2006"), "To": cm.To.Format("2 Jan 2006"),
 		"Views": cm.Pageviews, "Clicks": cm.Clicks, "Rage": cm.RageClicks, "Dead": cm.DeadClicks,
 		"Shot": template.URL(headless.DataURL("image/png", shot)),
 	})
@@ -217,7 +263,7 @@ body { margin: 0; font: 15px/1.4 system-ui, sans-serif; background: #fff; color:
 .leg { display: flex; align-items: center; gap: 10px; padding: 10px 18px; border-top: 1px solid #e5e7eb; color: #374151; font-size: 13px; }
 .bar { width: 220px; height: 12px; border-radius: 6px; background: linear-gradient(90deg, rgba(0,0,255,.6), rgb(0,255,255), rgb(0,255,0), rgb(255,255,0), rgb(255,0,0)); }
 </style></head><body>
-<div class="cap" id="caption"><b>{{.Page}}</b><span>{{.Device}} · {{.From}} – {{.To}} · {{.Views}} page views · {{.Clicks}} clicks{{if .Rage}} · {{.Rage}} rage{{end}}{{if .Dead}} · {{.Dead}} dead{{end}}</span></div>
+<div class="cap" id="caption"><b>{{.Label}}{{.Page}}</b><span>{{.Device}} · {{.From}} – {{.To}} · {{.Views}} page views · {{.Clicks}} clicks{{if .Rage}} · {{.Rage}} rage{{end}}{{if .Dead}} · {{.Dead}} dead{{end}}</span></div>
 <img class="shot" src="{{.Shot}}" alt="">
 <div class="leg"><span>fewer clicks</span><span class="bar"></span><span>more clicks</span><span style="margin-left:auto">Trailmap heatmap</span></div>
 </body></html>`))

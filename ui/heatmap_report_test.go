@@ -108,4 +108,37 @@ func TestHeatmapReportPNG(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shotDir(t), "18-heatmap-report.png"), body, 0o644); err != nil {
 		t.Fatal(err)
 	}
+
+	// Compare: two ranges side by side, each half with its caption.
+	from2 := time.UnixMilli(t0).Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	resp = s.Request(t, http.MethodGet, "/api/v1/heatmaps/report.png"+q+"&from2="+from2+"&to2="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("compare: %d %.300s", resp.StatusCode, body)
+	}
+	cmp, err := png.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := cmp.Bounds().Dx(); w != 2*1280+16 {
+		t.Errorf("compare image %d wide, want two 1280 halves and a 16 px gap", w)
+	}
+	for _, x0 := range []int{0, 1280 + 16} {
+		light := 0
+		for y := 0; y < 40; y++ {
+			for x := x0; x < x0+600; x++ {
+				r, g, bl, _ := cmp.At(x, y).RGBA()
+				if r>>8 > 180 && g>>8 > 180 && bl>>8 > 180 {
+					light++
+				}
+			}
+		}
+		if r, _, _, _ := cmp.At(x0+3, 3).RGBA(); r>>8 > 40 || light < 200 {
+			t.Errorf("half at x=%d: no caption band with text (%d light pixels)", x0, light)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(shotDir(t), "19-heatmap-compare.png"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

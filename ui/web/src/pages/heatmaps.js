@@ -556,16 +556,21 @@ function save(blob) {
 }
 
 // download saves the map with the page under it: drawn by the server (the
-// page rendered from its stored snapshot, a caption and a legend), or, for
-// a comparison, the scroll map or when the server cannot render, drawn
-// here from what the page shows.
+// page rendered from its stored snapshot, a caption and a legend; two
+// side by side for a comparison), or, for the scroll map or when the
+// server cannot render, drawn here from what the page shows.
 async function download() {
-  if (!state.compare && state.mode !== 'scroll' && state.page) {
+  if (state.mode !== 'scroll' && state.page) {
     const btn = $('#hm-download');
     btn.disabled = true;
     $('#hm-side-note').textContent = 'Rendering the image…';
     try {
-      const res = await fetch('/api/v1/heatmaps/report.png?' + query(state.from, state.to, { mode: state.mode }), { credentials: 'same-origin' });
+      const extra = { mode: state.mode };
+      if (state.compare) {
+        extra.from2 = state.from2;
+        extra.to2 = isoDay(Date.parse(state.to2) + DAY);
+      }
+      const res = await fetch('/api/v1/heatmaps/report.png?' + query(state.from, state.to, extra), { credentials: 'same-origin' });
       if (res.ok) {
         save(await res.blob());
         $('#hm-side-note').textContent = '';
