@@ -23,7 +23,9 @@ type noUsers struct{}
 func (noUsers) Authenticate(context.Context, string, string) (*accounts.User, error) {
 	return nil, ui.ErrBadLogin
 }
-func (noUsers) StartLogin(context.Context, *accounts.User) (*ui.Login, error) { return nil, ui.ErrBadLogin }
+func (noUsers) StartLogin(context.Context, *accounts.User) (*ui.Login, error) {
+	return nil, ui.ErrBadLogin
+}
 func (noUsers) LoginByToken(context.Context, string) (*accounts.User, error) {
 	return nil, ui.ErrBadLogin
 }
