@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"html/template"
 	"image/png"
-	"io"
 	"net/http"
 	"os"
 	"strings"
@@ -168,24 +167,8 @@ func (h *reportHandlers) render(c echo.Context, q heatmap.Query, label string) (
 	}
 	defer os.Remove(f.Name())
 	bw := bufio.NewWriter(f)
-	var in *clipInliner
-	if a := h.s.deps.Extra.Assets; a != nil {
-		in = &clipInliner{ctx: ctx, assets: a, project: sess.ProjectID, day: sessionDay(sess), budget: clipAssetBudget,
-			urls: map[string]string{}, visiting: map[string]bool{}}
-	}
-	rg := replay.Range{FromMS: sn.FromMS, ToMS: sn.ToMS, Trim: true}
-	err = h.web.WriteExport(bw, ui.Clip{Title: "report", StartTS: sess.StartedAt.UnixMilli() + sn.FromMS, DurationMS: max(sn.ToMS-sn.FromMS, 1)},
-		func(w io.Writer) error {
-			aw := &replay.ArrayWriter{W: w}
-			var ew replay.EventWriter = aw
-			if in != nil {
-				ew = &rewritingWriter{ctx: ctx, rw: h.s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), in.link), next: aw}
-			}
-			if err := h.s.deps.Replay.Stream(ctx, sess, rg, ew); err != nil {
-				return err
-			}
-			return aw.Close()
-		})
+	events, _ := h.s.clipEvents(ctx, sess, replay.Range{FromMS: sn.FromMS, ToMS: sn.ToMS, Trim: true})
+	err = h.web.WriteExport(bw, ui.Clip{Title: "report", StartTS: sess.StartedAt.UnixMilli() + sn.FromMS, DurationMS: max(sn.ToMS-sn.FromMS, 1)}, events)
 	if err == nil {
 		err = bw.Flush()
 	}

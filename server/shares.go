@@ -344,35 +344,47 @@ func (h *shareHandlers) writeClip(c echo.Context, sess *index.Session, rg replay
 	hd.Set("Cache-Control", "private, no-store")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	bw := bufio.NewWriterSize(c.Response(), 64<<10)
-	ctx := c.Request().Context()
-	var in *clipInliner
-	if a := h.s.deps.Extra.Assets; a != nil {
-		in = &clipInliner{ctx: ctx, assets: a, project: sess.ProjectID, day: sessionDay(sess), budget: clipAssetBudget,
-			urls: map[string]string{}, visiting: map[string]bool{}}
-	}
 	clip := ui.Clip{Title: title, Note: note, StartTS: sess.StartedAt.UnixMilli() + from, DurationMS: max(to-from, 1),
 		Recorded: sess.StartedAt.Format("2 January 2006")}
-	if in != nil {
-		clip.Omitted = in.omittedNote
-	}
+	events, omitted := h.s.clipEvents(c.Request().Context(), sess, rg)
+	clip.Omitted = omitted
 	c.Response().WriteHeader(http.StatusOK)
-	err := h.web.WriteExport(bw, clip, func(w io.Writer) error {
-		aw := &replay.ArrayWriter{W: w}
-		var ew replay.EventWriter = aw
-		if in != nil {
-			// Every copy the clip's events reference, inlined: the file
-			// plays with the network off (its policy forbids any request).
-			ew = &rewritingWriter{ctx: ctx, rw: h.s.deps.Extra.Assets.NewRewriter(sess.ProjectID, sessionDay(sess), in.link), next: aw}
-		}
-		if err := h.s.deps.Replay.Stream(ctx, sess, rg, ew); err != nil {
-			return err
-		}
-		return aw.Close()
-	})
+	err := h.web.WriteExport(bw, clip, events)
 	if err != nil {
 		return err
 	}
 	return bw.Flush()
+}
+
+// clipEvents writes the events of rg as a JSON array for an offline clip,
+// with every asset copy they reference inlined (the file plays with the
+// network off; its policy forbids any request), and says afterwards what
+// the size budget left out ("" for nothing).
+func (s *Server) clipEvents(ctx context.Context, sess *index.Session, rg replay.Range) (events func(io.Writer) error, omitted func() string) {
+	a := s.deps.Extra.Assets
+	var in *clipInliner
+	if a != nil {
+		in = &clipInliner{ctx: ctx, assets: a, project: sess.ProjectID, day: sessionDay(sess), budget: clipAssetBudget,
+			urls: map[string]string{}, visiting: map[string]bool{}}
+	}
+	events = func(w io.Writer) error {
+		aw := &replay.ArrayWriter{W: w}
+		var ew replay.EventWriter = aw
+		if in != nil {
+			ew = &rewritingWriter{ctx: ctx, rw: a.NewRewriter(sess.ProjectID, sessionDay(sess), in.link), next: aw}
+		}
+		if err := s.deps.Replay.Stream(ctx, sess, rg, ew); err != nil {
+			return err
+		}
+		return aw.Close()
+	}
+	omitted = func() string {
+		if in == nil {
+			return ""
+		}
+		return in.omittedNote()
+	}
+	return events, omitted
 }
 
 // clipAssetBudget bounds the asset copies inlined into an offline clip.

@@ -25,6 +25,7 @@ import (
 
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+	"github.com/trailmap/trailmap/internal/headless"
 )
 
 // DefaultExec is the Chromium used when $CHROMIUM_BIN is empty.
@@ -85,17 +86,7 @@ func Start(t testing.TB, opts ...Option) *Browser {
 	if err != nil {
 		t.Fatalf("browsertest: %v", err)
 	}
-	alloc := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(path),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(filepath.Join(t.TempDir(), "profile")),
-	}
+	alloc := headless.Options(path, filepath.Join(t.TempDir(), "profile"))
 	if o.loopbackOnly {
 		alloc = append(alloc, chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1, EXCLUDE [::1]"))
 	}

@@ -38,6 +38,23 @@ func Binary() (string, error) {
 	return "", fmt.Errorf("%w (install Debian's chromium: apt-get install chromium)", ErrUnavailable)
 }
 
+// Options are the flags Trailmap runs Chromium with (here and in the
+// tests' browsers): headless, no sandbox (containers), no GPU, none of
+// Chromium's own network traffic, a fresh profile in dir.
+func Options(bin, dir string) []chromedp.ExecAllocatorOption {
+	return []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(dir),
+	}
+}
+
 // Browser is one running Chromium.
 type Browser struct {
 	ctx  context.Context
@@ -55,18 +72,7 @@ func Start(ctx context.Context) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("headless: %w", err)
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(bin),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("hide-scrollbars", true),
-		chromedp.UserDataDir(dir),
-	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(Options(bin, dir), chromedp.Flag("hide-scrollbars", true))...)
 	bctx, cancel := chromedp.NewContext(allocCtx)
 	b := &Browser{ctx: bctx, dir: dir, stop: func() { cancel(); cancelAlloc(); os.RemoveAll(dir) }}
 	if err := chromedp.Do(bctx); err != nil {
