@@ -11,11 +11,16 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/servertest"
 )
 
 // GET /api/v1/heatmaps/report.png: the page as recorded, drawn by headless
 // Chromium, with the click heat over it, a caption band and a legend.
-func TestHeatmapReportPNG(t *testing.T) {
+// reportSetup records 30 clicks on a page with a red header and a button
+// and waits until the heatmap has them; q is the page's map query.
+func reportSetup(t testing.TB) (*servertest.Server, string) {
+	t.Helper()
 	s := start(t)
 	t0 := time.Now().Add(-time.Hour).UnixMilli()
 	snap := `{"type":0,"id":1,"childNodes":[{"type":2,"id":2,"tagName":"html","attributes":{},"childNodes":[` +
@@ -43,7 +48,7 @@ func TestHeatmapReportPNG(t *testing.T) {
 		var m struct {
 			Clicks int `json:"clicks"`
 		}
-		resp := s.Request(t, http.MethodGet, "/api/v1/heatmaps/clicks"+q+fmt.Sprintf("&nocache=%d", time.Now().UnixNano()), nil)
+		resp := s.Request(t, http.MethodGet, "/api/v1/heatmaps/clicks"+q+fmt.Sprintf("&limit=%d", 100+int(time.Now().UnixNano()/1e8%800)), nil)
 		json.NewDecoder(resp.Body).Decode(&m)
 		resp.Body.Close()
 		if m.Clicks == 30 {
@@ -53,6 +58,11 @@ func TestHeatmapReportPNG(t *testing.T) {
 			t.Fatalf("heatmap has %d clicks, want 30", m.Clicks)
 		}
 	}
+	return s, q
+}
+
+func TestHeatmapReportPNG(t *testing.T) {
+	s, q := reportSetup(t)
 	resp := s.Request(t, http.MethodGet, "/api/v1/heatmaps/report.png"+q, nil)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -110,7 +120,7 @@ func TestHeatmapReportPNG(t *testing.T) {
 	}
 
 	// Compare: two ranges side by side, each half with its caption.
-	from2 := time.UnixMilli(t0).Add(-48 * time.Hour).UTC().Format(time.RFC3339)
+	from2 := time.Now().Add(-72 * time.Hour).UTC().Format(time.RFC3339)
 	resp = s.Request(t, http.MethodGet, "/api/v1/heatmaps/report.png"+q+"&from2="+from2+"&to2="+time.Now().Add(time.Hour).UTC().Format(time.RFC3339), nil)
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
@@ -141,4 +151,28 @@ func TestHeatmapReportPNG(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(shotDir(t), "19-heatmap-compare.png"), body, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// BenchmarkHeatmapReport: time to the first report image of a page (cold:
+// headless Chromium started, the snapshot rebuilt, two screenshots) and
+// to the same image again (cached for 5 minutes).
+func BenchmarkHeatmapReport(b *testing.B) {
+	s, q := reportSetup(b)
+	get := func(query string) time.Duration {
+		start := time.Now()
+		resp := s.Request(b, http.MethodGet, "/api/v1/heatmaps/report.png"+query, nil)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("report.png: %d", resp.StatusCode)
+		}
+		return time.Since(start)
+	}
+	var cold, cached time.Duration
+	for i := range b.N {
+		cold += get(q + fmt.Sprintf("&width=%d", 1200+i)) // a query not asked before
+		cached += get(q + fmt.Sprintf("&width=%d", 1200+i))
+	}
+	b.ReportMetric(float64(cold.Milliseconds())/float64(b.N), "cold-ms")
+	b.ReportMetric(float64(cached.Microseconds())/1000/float64(b.N), "cached-ms")
 }
