@@ -37,28 +37,36 @@ var (
 	ErrUploadQuota    = errors.New("asset quota spent for today")      // 429
 )
 
-// uploadable checks an offered or uploaded asset's URL: http(s), from the
-// origin of the page that sends it (the request's Origin) or of one of the
-// project's recorded pages: a browser uploads only what its page's origin
-// serves it.
-func (s *Service) uploadable(ctx context.Context, project int64, from, rawURL string) error {
-	o, ok := Origin(rawURL)
-	if !ok || len(rawURL) > 2048 {
-		return fmt.Errorf("%w: url must be an http(s) URL of at most 2048 bytes", ErrUploadInvalid)
-	}
-	if f, ok := Origin(from); ok && f == o {
-		return nil
-	}
-	pages, err := s.store.Origins(ctx, project)
-	if err != nil {
-		return err
-	}
-	for _, p := range pages {
-		if strings.EqualFold(strings.TrimRight(p, "/"), o) {
+// uploadable returns the check of an offered or uploaded asset's URL:
+// http(s), from the origin of the page that sends it (the request's
+// Origin, from) or of one of the project's recorded pages: a browser
+// uploads only what its page's origin serves it. The project's origins
+// are read once, when first needed.
+func (s *Service) uploadable(ctx context.Context, project int64, from string) func(rawURL string) error {
+	var pages []string
+	read := false
+	return func(rawURL string) error {
+		o, ok := Origin(rawURL)
+		if !ok || len(rawURL) > 2048 {
+			return fmt.Errorf("%w: url must be an http(s) URL of at most 2048 bytes", ErrUploadInvalid)
+		}
+		if f, ok := Origin(from); ok && f == o {
 			return nil
 		}
+		if !read {
+			var err error
+			if pages, err = s.store.Origins(ctx, project); err != nil {
+				return err
+			}
+			read = true
+		}
+		for _, p := range pages {
+			if strings.EqualFold(strings.TrimRight(p, "/"), o) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %s is not the origin of a page this project recorded", ErrUploadOrigin, o)
 	}
-	return fmt.Errorf("%w: %s is not the origin of a page this project recorded", ErrUploadOrigin, o)
 }
 
 // Offer answers which of the offered assets project lacks (from is the
@@ -74,11 +82,12 @@ func (s *Service) Offer(ctx context.Context, project int64, from string, offers 
 	day := unixDay(now)
 	need := []string{}
 	asked := map[string]bool{}
+	check := s.uploadable(ctx, project, from)
 	for _, o := range offers {
 		if len(o.SHA256) != 64 || strings.Trim(o.SHA256, "0123456789abcdef") != "" {
 			return nil, fmt.Errorf("%w: sha256 must be 64 lower-case hex digits", ErrUploadInvalid)
 		}
-		if err := s.uploadable(ctx, project, from, o.URL); err != nil {
+		if err := check(o.URL); err != nil {
 			if errors.Is(err, ErrUploadOrigin) {
 				continue // not ours to keep; the rest of the offer stands
 			}
@@ -115,7 +124,7 @@ func (s *Service) Offer(ctx context.Context, project int64, from string, offers 
 // per-asset cap), as the copy of rawURL for today. ctype is the type the
 // browser was served; only images, fonts and CSS are kept.
 func (s *Service) Upload(ctx context.Context, project int64, from, rawURL, ctype string, body io.Reader) (Copy, error) {
-	if err := s.uploadable(ctx, project, from, rawURL); err != nil {
+	if err := s.uploadable(ctx, project, from)(rawURL); err != nil {
 		return Copy{}, err
 	}
 	b, err := io.ReadAll(io.LimitReader(body, s.cfg.MaxAssetBytes+1))

@@ -388,20 +388,38 @@ func (r *Recorder) Ingest(ctx context.Context, req Request) (Result, error) {
 	return res, err
 }
 
-func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
-	// The address limit comes before the key is looked up: made-up keys
-	// must cost as little as real ones (see guard.go).
-	addr := clientBucket(req.RemoteIP)
-	limitAddr := r.ipLimit != nil && req.RemoteIP != ""
+// keyProject resolves a write-key request as ingest does: the client
+// address's rate limit first (made-up keys must cost as little as real
+// ones, see guard.go), then the key through the project cache and the
+// unknown-key cache. limitAddr says whether the address is limited.
+func (r *Recorder) keyProject(ctx context.Context, key, remoteIP string) (pe *projectEntry, addr string, limitAddr bool, err error) {
+	addr = clientBucket(remoteIP)
+	limitAddr = r.ipLimit != nil && remoteIP != ""
 	if limitAddr {
 		if ok, wait := r.ipLimit.Allow(addr); !ok {
-			return Result{}, &RateLimitError{RetryAfter: wait}
+			return nil, addr, limitAddr, &RateLimitError{RetryAfter: wait}
 		}
 	}
-	if req.Key == "" {
-		return Result{}, fmt.Errorf("%w: a write key is required (X-Trailmap-Key header or key= query)", ErrUnknownKey)
+	if key == "" {
+		return nil, addr, limitAddr, fmt.Errorf("%w: a write key is required (X-Trailmap-Key header or key= query)", ErrUnknownKey)
 	}
-	pe, err := r.project(ctx, req.Key)
+	pe, err = r.project(ctx, key)
+	return pe, addr, limitAddr, err
+}
+
+// WriteKeyProject is the project of a write-key request other than a
+// batch (browser-side asset uploads), held to ingest's address limit and
+// key caches: RateLimitError or ErrUnknownKey.
+func (r *Recorder) WriteKeyProject(ctx context.Context, key, remoteIP string) (int64, error) {
+	pe, _, _, err := r.keyProject(ctx, key, remoteIP)
+	if err != nil {
+		return 0, err
+	}
+	return pe.project.ID, nil
+}
+
+func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
+	pe, addr, limitAddr, err := r.keyProject(ctx, req.Key, req.RemoteIP)
 	if err != nil {
 		return Result{}, err
 	}

@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -108,23 +107,14 @@ type Uploads interface {
 }
 
 // uploadProject resolves the write key of an upload request (header or
-// ?key=), as ingest does.
+// ?key=) as ingest does: the client address's rate limit before the key is
+// looked up, unknown keys cached.
 func (s *Server) uploadProject(c echo.Context) (int64, error) {
 	key := c.Request().Header.Get("X-Trailmap-Key")
 	if key == "" {
 		key = c.QueryParam("key")
 	}
-	if key == "" {
-		return 0, fmt.Errorf("%w: a write key is required (X-Trailmap-Key or key=)", ErrUnauthorized)
-	}
-	p, err := s.deps.Index.ProjectByKey(c.Request().Context(), key)
-	if errors.Is(err, index.ErrNotFound) {
-		return 0, fmt.Errorf("%w: no project has this write key", ErrUnauthorized)
-	}
-	if err != nil {
-		return 0, err
-	}
-	return p.ID, nil
+	return s.deps.Recorder.WriteKeyProject(c.Request().Context(), key, c.RealIP())
 }
 
 // offerAssets is POST /api/v1/assets/offer: {"assets": [{url, sha256,

@@ -63,11 +63,20 @@ func (h *reportHandlers) reportPNG(c echo.Context) error {
 		return c.Blob(http.StatusOK, "image/png", r.png)
 	}
 	h.mu.Unlock()
+	// One browser for the whole image (a comparison draws three pages).
+	b, err := headless.Start(context.WithoutCancel(c.Request().Context()))
+	if err != nil {
+		if errors.Is(err, headless.ErrUnavailable) {
+			return fmt.Errorf("%w: %v", errRendererUnavailable, err)
+		}
+		return err
+	}
+	defer b.Close()
 	var png []byte
 	if c.QueryParam("from2") != "" || c.QueryParam("to2") != "" {
-		png, err = h.compare(c, q)
+		png, err = h.compare(c, b, q)
 	} else {
-		png, err = h.render(c, q, "")
+		png, err = h.render(c, b, q, "")
 	}
 	if err != nil {
 		return err
@@ -85,7 +94,7 @@ func (h *reportHandlers) reportPNG(c echo.Context) error {
 
 // compare draws two ranges of the same page side by side (from, to and
 // from2, to2), each with its own caption: range and totals.
-func (h *reportHandlers) compare(c echo.Context, q heatmap.Query) ([]byte, error) {
+func (h *reportHandlers) compare(c echo.Context, br *headless.Browser, q heatmap.Query) ([]byte, error) {
 	q2 := q
 	var err error
 	if q2.From, err = parseTime("from2", c.QueryParam("from2")); err != nil {
@@ -94,19 +103,14 @@ func (h *reportHandlers) compare(c echo.Context, q heatmap.Query) ([]byte, error
 	if q2.To, err = parseTime("to2", c.QueryParam("to2")); err != nil {
 		return nil, err
 	}
-	a, err := h.render(c, q, "A · ")
+	a, err := h.render(c, br, q, "A · ")
 	if err != nil {
 		return nil, err
 	}
-	b, err := h.render(c, q2, "B · ")
+	b, err := h.render(c, br, q2, "B · ")
 	if err != nil {
 		return nil, err
 	}
-	br, err := headless.Start(context.WithoutCancel(c.Request().Context()))
-	if err != nil {
-		return nil, err
-	}
-	defer br.Close()
 	ca, err := png.DecodeConfig(bytes.NewReader(a))
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
@@ -123,7 +127,7 @@ func (h *reportHandlers) compare(c echo.Context, q heatmap.Query) ([]byte, error
 	return br.Screenshot(doc, width, time.Minute)
 }
 
-func (h *reportHandlers) render(c echo.Context, q heatmap.Query, label string) ([]byte, error) {
+func (h *reportHandlers) render(c echo.Context, b *headless.Browser, q heatmap.Query, label string) ([]byte, error) {
 	ctx := c.Request().Context()
 	hm := h.s.deps.Extra.Heatmaps
 	sn, err := hm.Snapshot(ctx, q)
@@ -149,15 +153,6 @@ func (h *reportHandlers) render(c echo.Context, q heatmap.Query, label string) (
 	if err != nil {
 		return nil, err
 	}
-
-	b, err := headless.Start(context.WithoutCancel(ctx))
-	if err != nil {
-		if errors.Is(err, headless.ErrUnavailable) {
-			return nil, fmt.Errorf("%w: %v", errRendererUnavailable, err)
-		}
-		return nil, err
-	}
-	defer b.Close()
 
 	// 1. The snapshot as an offline clip (copies inlined, no network), from
 	// which the page as rebuilt is taken whole.

@@ -29,6 +29,9 @@ func (w *changeWatcher) RecordingRules(context.Context, string) (recorder.Rules,
 	return recorder.Rules{}, nil
 }
 func (w *changeWatcher) ProjectChanged(id int64) { w.changed = append(w.changed, id) }
+func (w *changeWatcher) WriteKeyProject(context.Context, string, string) (int64, error) {
+	return 0, recorder.ErrUnknownKey
+}
 
 type recordingServer struct {
 	h       http.Handler

@@ -58,6 +58,10 @@ type Ingester interface {
 	// ProjectChanged drops what is cached of a project whose settings
 	// changed.
 	ProjectChanged(projectID int64)
+	// WriteKeyProject is the project of a write-key request that is not a
+	// batch, behind ingest's address limit and key caches
+	// (recorder.RateLimitError, recorder.ErrUnknownKey).
+	WriteKeyProject(ctx context.Context, key, remoteIP string) (int64, error)
 }
 
 // Streamer is what the server needs of replay.

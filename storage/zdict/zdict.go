@@ -142,12 +142,8 @@ func (s *Set) newEntry(id uint32, raw []byte) *entry {
 	opts := func(level zstd.EncoderLevel) []zstd.EOption {
 		o := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
 			zstd.WithWindowSize(8 << 20), zstd.WithEncoderCRC(true)}
-		if raw != nil {
+		if raw != nil { // entry 0 (no dictionary) only ever decodes
 			o = append(o, zstd.WithEncoderDictRaw(id, raw))
-		} else {
-			// No dictionary: the best level, as segments were written
-			// before dictionaries.
-			o[0] = zstd.WithEncoderLevel(zstd.SpeedBestCompression)
 		}
 		return o
 	}

@@ -766,14 +766,10 @@ function pageFacts() {
   lastURL = pageURL();
   custom(NS + '/page', { referrer: D.referrer, title: D.title });
   docSize();
-  if (uploadAssets) later_(offerAssets, 2000);
+  if (uploadAssets) setTimeout(guard(offerAssets), 2000);
 }
 
 // ---- browser-side asset capture (data-assets="upload") ------------------
-
-function later_(fn, ms) {
-  setTimeout(guard(fn), ms);
-}
 
 // assetCandidates lists the same-origin images, style sheets and
 // CSS-loaded resources (fonts, background images) this page loaded, none
@@ -819,7 +815,7 @@ function offerAssets(tries) {
   tries = tries || 0;
   if (!recording || denied || !sess || !W.crypto || !W.crypto.subtle) return;
   if (!(rulesKnown && qualified())) {
-    if (tries < 12) later_(function () { offerAssets(tries + 1); }, 5000);
+    if (tries < 12) setTimeout(guard(function () { offerAssets(tries + 1); }), 5000);
     return;
   }
   var base = ingest.replace(/ingest$/, 'assets');
