@@ -32,6 +32,8 @@ type Share struct {
 	RevokedAt     *time.Time
 	Views         int
 	LastViewedAt  *time.Time
+	// AllowVideo lets the link's viewers download the clip as a video.
+	AllowVideo bool
 }
 
 // CreateShare stores sh under the hash of token (at least HintLen long) and
@@ -42,10 +44,10 @@ func (s *Store) CreateShare(ctx context.Context, token string, sh *Share) error 
 	}
 	sh.Hint = token[:HintLen]
 	err := s.db.Write().QueryRowContext(ctx, `
-		INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, note, created_by, created_by_name, created_at, expires_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		INSERT INTO shares (token_hash, token_hint, project_id, session_id, start_ms, end_ms, title, note, created_by, created_by_name, created_at, expires_at, allow_video)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		hashSecret(token), sh.Hint, sh.ProjectID, sh.SessionRowID, sh.StartMS, sh.EndMS, sh.Title, sh.Note,
-		nullID(sh.CreatedBy), sh.CreatedByName, sh.CreatedAt.UnixMilli(), sh.ExpiresAt.UnixMilli()).Scan(&sh.ID)
+		nullID(sh.CreatedBy), sh.CreatedByName, sh.CreatedAt.UnixMilli(), sh.ExpiresAt.UnixMilli(), boolInt(sh.AllowVideo)).Scan(&sh.ID)
 	if err != nil {
 		return fmt.Errorf("create share: %w", err)
 	}
@@ -53,16 +55,18 @@ func (s *Store) CreateShare(ctx context.Context, token string, sh *Share) error 
 }
 
 const shareCols = `id, token_hint, project_id, session_id, start_ms, end_ms, title, note,
-	COALESCE(created_by, 0), created_by_name, created_at, expires_at, revoked_at, views, last_viewed_at`
+	COALESCE(created_by, 0), created_by_name, created_at, expires_at, revoked_at, views, last_viewed_at, allow_video`
 
 func scanShare(sc interface{ Scan(...any) error }) (*Share, error) {
 	var sh Share
 	var created, expires int64
 	var revoked, viewed sql.NullInt64
+	var video int
 	if err := sc.Scan(&sh.ID, &sh.Hint, &sh.ProjectID, &sh.SessionRowID, &sh.StartMS, &sh.EndMS, &sh.Title, &sh.Note,
-		&sh.CreatedBy, &sh.CreatedByName, &created, &expires, &revoked, &sh.Views, &viewed); err != nil {
+		&sh.CreatedBy, &sh.CreatedByName, &created, &expires, &revoked, &sh.Views, &viewed, &video); err != nil {
 		return nil, err
 	}
+	sh.AllowVideo = video != 0
 	sh.CreatedAt = time.UnixMilli(created).UTC()
 	sh.ExpiresAt = time.UnixMilli(expires).UTC()
 	if revoked.Valid {
@@ -165,4 +169,11 @@ func (s *Store) RevokeShare(ctx context.Context, id int64, at time.Time) error {
 		return fmt.Errorf("revoke share: %w", err)
 	}
 	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -44,4 +44,7 @@ type Extras struct {
 	// Uploads takes assets the browser script uploads (data-assets=
 	// "upload"); nil: no upload routes.
 	Uploads Uploads
+	// Renders turns clips into MP4, WebM and GIF files (see renders.go);
+	// nil: no /api/v1/renders.
+	Renders Renders
 }

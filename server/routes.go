@@ -71,6 +71,14 @@ func (s *Server) routes(e *echo.Echo) {
 	if x.Assets != nil {
 		api.GET("/assets/:project/:sha256", s.getAsset)
 	}
+	// Videos and GIFs of clips, rendered on the server.
+	if x.Renders != nil {
+		rh := &renderHandlers{s: s, renders: x.Renders, shares: x.Shares}
+		api.POST("/renders", rh.create)
+		api.GET("/renders/:rid", rh.get)
+		api.GET("/renders/:rid/file", rh.file)
+		api.DELETE("/renders/:rid", rh.cancel)
+	}
 	if x.Heatmaps != nil {
 		api.GET("/heatmaps/clicks", s.heatmapClicks)
 		api.GET("/heatmaps/clicks.png", s.heatmapClicksPNG)
@@ -166,6 +174,12 @@ func (s *Server) routes(e *echo.Echo) {
 		e.GET("/s/:token/download", sh.download)
 		if x.Assets != nil {
 			e.GET("/s/:token/a/:sha256", sh.asset)
+		}
+		if x.Renders != nil {
+			rh := &renderHandlers{s: s, renders: x.Renders, shares: x.Shares}
+			e.POST("/s/:token/renders", rh.shareCreate(sh))
+			e.GET("/s/:token/renders/:rid", rh.shareGet(sh))
+			e.GET("/s/:token/renders/:rid/file", rh.shareFile(sh))
 		}
 	}
 	if x.Notes != nil {

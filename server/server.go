@@ -22,6 +22,7 @@ import (
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/render"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/storage/index"
@@ -275,8 +276,16 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", err.Error()
 	case errors.Is(err, ui.ErrGone):
 		return http.StatusGone, "gone", err.Error()
-	case errors.Is(err, errRendererUnavailable):
+	case errors.Is(err, errRendererUnavailable), errors.Is(err, render.ErrUnavailable):
 		return http.StatusServiceUnavailable, "renderer_unavailable", err.Error()
+	case errors.Is(err, render.ErrInvalid):
+		return http.StatusBadRequest, "bad_request", err.Error()
+	case errors.Is(err, render.ErrTooMany):
+		return http.StatusTooManyRequests, "too_many_renders", err.Error()
+	case errors.Is(err, render.ErrNotReady):
+		return http.StatusConflict, "not_ready", err.Error()
+	case errors.Is(err, render.ErrNotFound):
+		return http.StatusNotFound, "not_found", err.Error()
 	case errors.Is(err, assets.ErrUploadInvalid):
 		return http.StatusBadRequest, "invalid_asset", err.Error()
 	case errors.Is(err, assets.ErrUploadOrigin):

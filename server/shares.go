@@ -81,6 +81,7 @@ func (h *shareHandlers) create(c echo.Context) error {
 		Note          string  `json:"note"`
 		ExpiresInDays float64 `json:"expires_in_days"`
 		ExpiresAt     string  `json:"expires_at"`
+		AllowVideo    bool    `json:"allow_video"`
 	}
 	if err := decodeJSON(c, &in); err != nil {
 		return err
@@ -116,7 +117,7 @@ func (h *shareHandlers) create(c echo.Context) error {
 	}
 	share, token, err := h.shares.CreateShare(ctx, ui.ShareInput{
 		Session: sess, StartMS: *in.StartMS, EndMS: *in.EndMS, Title: in.Title, Note: in.Note,
-		ExpiresIn: ttl, CreatedBy: p.UserID, CreatedByName: by,
+		ExpiresIn: ttl, CreatedBy: p.UserID, CreatedByName: by, AllowVideo: in.AllowVideo,
 	})
 	if err != nil {
 		return err

@@ -31,6 +31,11 @@ type Share struct {
 	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
 	Views        int        `json:"views"`
 	LastViewedAt *time.Time `json:"last_viewed_at,omitempty"`
+	// AllowVideo lets the link's viewers download the clip as a video
+	// or GIF.
+	AllowVideo bool `json:"allow_video"`
+	// SessionRowID is the session's row in the index.
+	SessionRowID int64 `json:"-"`
 }
 
 // ShareInput is what a new share link is made of.
@@ -43,6 +48,7 @@ type ShareInput struct {
 	ExpiresIn     time.Duration // 0: DefaultShareExpiry
 	CreatedBy     int64         // user id, 0 for an API token
 	CreatedByName string
+	AllowVideo    bool // viewers may download a video of the clip
 }
 
 // Share link limits.
@@ -94,7 +100,7 @@ func (s *Service) CreateShare(ctx context.Context, in ShareInput) (*Share, strin
 		ProjectID: in.Session.ProjectID, SessionRowID: in.Session.RowID,
 		StartMS: in.StartMS, EndMS: in.EndMS, Title: in.Title, Note: in.Note,
 		CreatedBy: in.CreatedBy, CreatedByName: in.CreatedByName,
-		CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn),
+		CreatedAt: now, ExpiresAt: now.Add(in.ExpiresIn), AllowVideo: in.AllowVideo,
 	}
 	if err := s.acc.CreateShare(ctx, token, row); err != nil {
 		return nil, "", err
@@ -108,7 +114,7 @@ func (s *Service) share(row *accounts.Share, sessionID string) *Share {
 		ID: row.ID, Hint: row.Hint, ProjectID: row.ProjectID, SessionID: sessionID,
 		StartMS: row.StartMS, EndMS: row.EndMS, Title: row.Title, Note: row.Note, CreatedBy: row.CreatedByName,
 		State: "active", CreatedAt: row.CreatedAt, ExpiresAt: row.ExpiresAt, RevokedAt: row.RevokedAt,
-		Views: row.Views, LastViewedAt: row.LastViewedAt,
+		Views: row.Views, LastViewedAt: row.LastViewedAt, AllowVideo: row.AllowVideo, SessionRowID: row.SessionRowID,
 	}
 	if !sh.ExpiresAt.After(s.now()) {
 		sh.State = "expired"

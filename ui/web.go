@@ -65,6 +65,7 @@ type Web struct {
 	manifest            map[string]string
 	assets              fs.FS
 	exportJS, exportCSS []byte
+	renderJS, renderCSS []byte
 }
 
 // ErrNotBuilt says the front-end bundles are missing from this build.
@@ -79,6 +80,8 @@ func NewWeb() (*Web, error) {
 		}
 		w.exportJS, _ = files.ReadFile("dist/export/player.js")
 		w.exportCSS, _ = files.ReadFile("dist/export/player.css")
+		w.renderJS, _ = files.ReadFile("dist/export/render.js")
+		w.renderCSS, _ = files.ReadFile("dist/export/render.css")
 	}
 	sub, err := fs.Sub(files, "dist/assets")
 	if err != nil {
@@ -276,8 +279,71 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 	return err
 }
 
-// exportCSP is the offline clip's policy: no network at all, and no script
-// but the player (by its hash; the clip's events are JSON data, never run).
+// RenderClip describes a clip for the server's renderer (package render).
+type RenderClip struct {
+	StartTS    int64 `json:"start_ts"` // absolute ms of the clip start
+	DurationMS int64 `json:"duration_ms"`
+	// Caption, when set, puts a bar under the recording: its title, the
+	// page and the time recorded.
+	Caption *RenderCaption `json:"caption,omitempty"`
+	// Signals are the clip's rage, dead and error clicks, marked on screen.
+	Signals []RenderSignal `json:"signals,omitempty"`
+}
+
+// RenderCaption is a render's caption bar.
+type RenderCaption struct {
+	Title string `json:"title"`
+}
+
+// RenderSignal is a frustration signal at an absolute time and position.
+type RenderSignal struct {
+	Type string `json:"type"` // rage_click, dead_click, error
+	TS   int64  `json:"ts"`
+	X    int    `json:"x"`
+	Y    int    `json:"y"`
+}
+
+// WriteRender writes the page the server's renderer plays a clip in: the
+// render script and styles and the clip's events, all inline, under a
+// policy that lets the page fetch nothing (see WriteExport).
+func (w *Web) WriteRender(out io.Writer, c RenderClip, events func(io.Writer) error) error {
+	if !w.Built() || len(w.renderJS) == 0 {
+		return ErrNotBuilt
+	}
+	meta, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	var head bytes.Buffer
+	head.WriteString("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"referrer\" content=\"no-referrer\">\n")
+	head.WriteString("<meta http-equiv=\"Content-Security-Policy\" content=\"")
+	head.WriteString(exportCSP(w.renderJS))
+	head.WriteString("\">\n<link rel=\"icon\" href=\"data:,\">\n<title>Trailmap render</title>\n<style>\n")
+	head.Write(bytes.ReplaceAll(w.renderCSS, []byte("</"), []byte(`<\/`)))
+	head.WriteString("\n</style>\n</head>\n<body>\n<script type=\"application/json\" id=\"clip-data\">")
+	head.Write(meta[:len(meta)-1])
+	head.WriteString(`,"events":`)
+	if _, err := out.Write(head.Bytes()); err != nil {
+		return err
+	}
+	ew := &jsonScriptWriter{w: out}
+	if err := events(ew); err != nil {
+		return err
+	}
+	if ew.err != nil {
+		return ew.err
+	}
+	var tail bytes.Buffer
+	tail.WriteString("}</script>\n<script>\n")
+	tail.Write(w.renderJS)
+	tail.WriteString("\n</script>\n</body>\n</html>\n")
+	_, err = out.Write(tail.Bytes())
+	return err
+}
+
+// exportCSP is the offline clip's (and the render page's) policy: no
+// network at all, and no script but js (by its hash; the clip's events are
+// JSON data, never run).
 func exportCSP(js []byte) string {
 	sum := sha256.Sum256([]byte("\n" + string(js) + "\n")) // the <script> element's text, as WriteExport writes it
 	return "default-src 'none'; script-src 'sha256-" + base64.StdEncoding.EncodeToString(sum[:]) + "'; " +

@@ -15,12 +15,13 @@ import (
 	"github.com/trailmap/trailmap/audit"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
+	"github.com/trailmap/trailmap/render"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // schemas are every table owner's migrations.
-var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, assets.Schema, audit.Schema}
+var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, assets.Schema, audit.Schema, render.Schema}
 
 // indexURLHelp is the help of every command's --index-url flag.
 const indexURLHelp = "the index: empty for DATA/index.db, a SQLite file path, or postgres://user:password@host:port/db (PostgreSQL)"

@@ -24,6 +24,7 @@ import (
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
+	"github.com/trailmap/trailmap/render"
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/server"
@@ -58,6 +59,8 @@ type Config struct {
 	// DictionariesOff writes segments with zstd alone instead of with
 	// per-project dictionaries (segments written with them stay readable).
 	DictionariesOff bool
+	// Render runs server-side renders of clips (videos, GIFs).
+	Render render.Config
 }
 
 // Validate checks the whole configuration.
@@ -74,6 +77,9 @@ func (c Config) Validate() error {
 		errs = append(errs, c.S3.Validate())
 	}
 	errs = append(errs, c.Server.Validate(), c.Recorder.Validate(), c.Retention.Validate())
+	if c.Render.Workers < 0 || c.Render.MaxClip <= 0 || c.Render.PerOwner < 0 || c.Render.Lease < time.Second {
+		errs = append(errs, errors.New("render workers and per-user limit must not be negative, the clip limit positive and the lease at least 1s"))
+	}
 	if !c.AssetsOff {
 		errs = append(errs, c.Assets.Validate())
 	}
@@ -139,6 +145,11 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	dicts := fs.Bool("segment-dictionaries", true, "compress recording segments with zstd dictionaries trained on each project's own recordings (see README: Storage)")
 
 	c.Retention = retention.DefaultConfig()
+	c.Render = render.DefaultConfig()
+	fs.IntVar(&c.Render.Workers, "render-workers", c.Render.Workers, "renders (videos, GIFs) this node runs at once; 0 renders nothing here (other nodes do)")
+	fs.DurationVar(&c.Render.MaxClip, "render-max-clip", c.Render.MaxClip, "longest stretch of recording one render may cover")
+	fs.DurationVar(&c.Render.Lease, "render-lease", c.Render.Lease, "how long a node holds a render without renewing it: a render of a node that died starts again on any node after this")
+	fs.IntVar(&c.Render.PerOwner, "render-per-user", c.Render.PerOwner, "renders one user, API token or share link may have queued or running (0: no limit)")
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
 	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
 
@@ -286,7 +297,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		return err
 	}
 	auditLog := audit.New(db.SQL(), time.Now)
-	srv := server.New(cfg.Server, server.Deps{
+	var srv *server.Server
+	renders := render.New(cfg.Render, render.NewStore(db.SQL(), nil), blobs,
+		render.ClipsFunc(func(ctx context.Context, j *render.Job) (render.Page, int64, error) { return srv.RenderPage(ctx, j) }),
+		db.SQL(), reg, logger)
+	if err := renders.Available(); err != nil {
+		logger.Info("renders of videos and GIFs are off on this machine", "why", err.Error())
+	}
+	srv = server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,
 		Replay:   stream,
@@ -309,6 +327,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Audit:     auditLog,
 			Assets:    assetReader,
 			Uploads:   uploads,
+			Renders:   renders,
 		},
 		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
 			"index_writes": server.CheckFunc(rec.IndexReady)},
@@ -335,6 +354,12 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		}()
 		defer func() { stopSweep(); <-trainDone }()
 	}
+	renderDone := make(chan struct{})
+	go func() {
+		defer close(renderDone)
+		renders.Run(sweepCtx)
+	}()
+	defer func() { stopSweep(); <-renderDone }()
 	if cfg.AuditRetention > 0 {
 		auditDone := make(chan struct{})
 		go func() {

@@ -85,6 +85,9 @@ func Start(ctx context.Context) (*Browser, error) {
 // Close stops the browser and removes its profile.
 func (b *Browser) Close() { b.stop() }
 
+// Tab opens a tab for chromedp actions; close it with the function.
+func (b *Browser) Tab() (context.Context, func()) { return chromedp.NewContext(b.ctx) }
+
 // tab opens a tab bounded by timeout.
 func (b *Browser) tab(timeout time.Duration) (context.Context, func()) {
 	tctx, cancel := chromedp.NewContext(b.ctx)

@@ -240,6 +240,13 @@ func (s *Server) signal(t testing.TB, sig syscall.Signal, wait time.Duration) {
 	}
 }
 
+// Resume starts the server again on the same data dir and address after
+// Kill.
+func (s *Server) Resume(t testing.TB) {
+	t.Helper()
+	s.start(t)
+}
+
 // Restart starts the server again on the same data dir and address.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()

@@ -2,7 +2,8 @@
 //   - every src/pages/NAME.js (one per dashboard page), src/share.js and
 //     src/app.css, as content-hashed files listed in dist/manifest.json;
 //   - src/export.js as one classic script + stylesheet (dist/export/), which
-//     the server inlines into downloaded clips.
+//     the server inlines into downloaded clips, and src/render.js likewise
+//     for the pages its renderer turns into videos.
 import * as esbuild from 'esbuild';
 import { readdirSync, rmSync, mkdirSync, writeFileSync, readFileSync } from 'node:fs';
 import { join, relative, dirname } from 'node:path';
@@ -66,3 +67,13 @@ await esbuild.build({
 });
 const js = readFileSync(join(dist, 'export', 'player.js'), 'utf8');
 if (/<\/script/i.test(js)) throw new Error('export bundle contains </script');
+
+// The server's render page (render package): the same, for headless Chromium.
+await esbuild.build({
+  ...common,
+  legalComments: 'inline',
+  entryPoints: { render: join(src, 'render.js') },
+  outdir: join(dist, 'export'),
+  format: 'iife',
+});
+if (/<\/script/i.test(readFileSync(join(dist, 'export', 'render.js'), 'utf8'))) throw new Error('render bundle contains </script');

@@ -1,0 +1,2 @@
+-- See SQLite's 0021.
+ALTER TABLE shares ADD COLUMN allow_video INTEGER NOT NULL DEFAULT 0;
