@@ -345,3 +345,211 @@ func encodePNG(t testing.TB, img image.Image) []byte {
 	}
 	return buf.Bytes()
 }
+
+func apiCall(t testing.TB, s *servertest.Server, method, path, body string) (int, map[string]any) {
+	t.Helper()
+	var b []byte
+	if body != "" {
+		b = []byte(body)
+	}
+	resp := s.Request(t, method, path, b)
+	defer resp.Body.Close()
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func errCode(m map[string]any) string {
+	e, _ := m["error"].(map[string]any)
+	c, _ := e["code"].(string)
+	return c
+}
+
+// A share's render holds its range and nothing else; the link's viewers
+// may render it only when the sharer allowed it, and a revoked link's
+// renders are gone.
+func TestRender_Shares(t *testing.T) {
+	needRenderTools(t)
+	site, _ := countingSite(t)
+	s := start(t, "--assets=false", "--render-workers=1")
+	renderSite(t, s, "render-share-01", site)
+	dir := t.TempDir()
+
+	st, sh := apiCall(t, s, http.MethodPost, "/api/v1/shares", `{"session_id":"render-share-01","start_ms":3000,"end_ms":6000,"title":"Box appears","allow_video":true}`)
+	if st != http.StatusCreated {
+		t.Fatalf("share: %d %v", st, sh)
+	}
+	share := sh["share"].(map[string]any)
+	shareID := int64(share["id"].(float64))
+	token := sh["token"].(string)
+	if share["allow_video"] != true {
+		t.Errorf("share allow_video: %v", share["allow_video"])
+	}
+
+	// From the dashboard, by share id: whatever range is asked, the share's.
+	j := submitRender(t, s, fmt.Sprintf(`{"share":%d,"start_ms":0,"end_ms":12000,"format":"mp4","fps":10}`, shareID))
+	done := waitRender(t, s, j.ID, 3*time.Minute)
+	file := fetchRender(t, s, done, dir)
+	_, dur := ffprobe(t, file)
+	if dur < 2.5 || dur > 3.5 {
+		t.Errorf("share render lasts %.2fs, want the share's 3 s", dur)
+	}
+	// The box comes at 5 s of the recording, 2 s into the share: not in
+	// its first frame, in its last; nothing before 3 s is shown.
+	first, last := frameAt(t, file, 0), frameAt(t, file, dur-0.15)
+	sc, ox, oy := fitOf(t, last)
+	bx, by := ox+int(500*sc), oy+int(350*sc)
+	if r, g, b := rgbAt(first, bx, by); isBlue(r, g, b) {
+		t.Error("the share's first frame shows the box")
+	}
+	if r, g, b := rgbAt(last, bx, by); !isBlue(r, g, b) {
+		t.Errorf("the share's last frame lacks the box: %d,%d,%d", r, g, b)
+	}
+
+	// From the public link, without an account.
+	resp, err := http.Post(s.URL+"/s/"+token+"/renders", "application/json", strings.NewReader(`{"format":"gif","fps":5}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pub renderJob
+	json.NewDecoder(resp.Body).Decode(&pub)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted || !strings.HasPrefix(pub.StatusURL, "/s/"+token+"/renders/") {
+		t.Fatalf("public render: %d %+v", resp.StatusCode, pub)
+	}
+	for deadline := time.Now().Add(3 * time.Minute); pub.Status != "done"; time.Sleep(200 * time.Millisecond) {
+		r, err := http.Get(s.URL + pub.StatusURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(r.Body).Decode(&pub)
+		r.Body.Close()
+		if pub.Status == "failed" || time.Now().After(deadline) {
+			t.Fatalf("public render: %+v", pub)
+		}
+	}
+	r, _ := http.Get(s.URL + pub.FileURL)
+	gif, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK || !bytes.HasPrefix(gif, []byte("GIF89a")) {
+		t.Fatalf("public render file: %d %.20q", r.StatusCode, gif)
+	}
+	// Another link's token sees none of these jobs.
+	_, sh2 := apiCall(t, s, http.MethodPost, "/api/v1/shares", `{"session_id":"render-share-01","start_ms":0,"end_ms":2000}`)
+	token2 := sh2["token"].(string)
+	if r, _ := http.Get(s.URL + "/s/" + token2 + "/renders/" + pub.ID); r.StatusCode != http.StatusForbidden {
+		t.Errorf("job through a link that allows no video: %d", r.StatusCode)
+	}
+	if r, _ := http.Post(s.URL+"/s/"+token2+"/renders", "application/json", strings.NewReader(`{}`)); r.StatusCode != http.StatusForbidden {
+		t.Errorf("render through a link that allows no video: %d", r.StatusCode)
+	}
+
+	// Revoked: the link's renders are gone, from the dashboard too.
+	if st, _ := apiCall(t, s, http.MethodDelete, fmt.Sprintf("/api/v1/shares/%d", shareID), ""); st != http.StatusOK {
+		t.Fatalf("revoke: %d", st)
+	}
+	if r, _ := http.Get(s.URL + pub.FileURL); r.StatusCode != http.StatusGone {
+		t.Errorf("public file after revoke: %d", r.StatusCode)
+	}
+	if st, m := apiCall(t, s, http.MethodGet, "/api/v1/renders/"+j.ID+"/file", ""); st != http.StatusGone {
+		t.Errorf("dashboard file of a revoked share's render: %d %v", st, m)
+	}
+}
+
+// Bad requests get clear 4xx answers; cancel stops a render.
+func TestRender_BadInputAndCancel(t *testing.T) {
+	needRenderTools(t)
+	site, _ := countingSite(t)
+	s := start(t, "--assets=false", "--render-workers=1", "--render-max-clip=1m", "--render-per-user=2")
+	renderSite(t, s, "render-bad-01", site)
+	for _, tc := range []struct {
+		body string
+		code int
+		err  string
+	}{
+		{`{"session_id":"render-bad-01","start_ms":0,"end_ms":5000,"format":"avi"}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":0,"end_ms":5000,"fps":60}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":0,"end_ms":5000,"speed":16}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":0,"end_ms":5000,"size":"4k"}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":5000,"end_ms":1000}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":0}`, 400, "bad_request"},
+		{`{"session_id":"render-bad-01","start_ms":60000,"end_ms":70000}`, 400, "bad_request"},
+		{`{"session_id":"nope","start_ms":0,"end_ms":5000}`, 404, "not_found"},
+		{`{"share":99,"start_ms":0,"end_ms":5000}`, 404, "not_found"},
+		{`{}`, 400, "bad_request"},
+		{`not json`, 400, "bad_request"},
+	} {
+		st, m := apiCall(t, s, http.MethodPost, "/api/v1/renders", tc.body)
+		if st != tc.code || errCode(m) != tc.err {
+			t.Errorf("%s: %d %v, want %d %s", tc.body, st, m, tc.code, tc.err)
+		}
+	}
+	// Unauthenticated.
+	if r, _ := http.Post(s.URL+"/api/v1/renders", "application/json", strings.NewReader(`{}`)); r.StatusCode != http.StatusUnauthorized {
+		t.Errorf("no token: %d", r.StatusCode)
+	}
+	if st, _ := apiCall(t, s, http.MethodGet, "/api/v1/renders/rnope", ""); st != http.StatusNotFound {
+		t.Errorf("unknown render: %d", st)
+	}
+
+	// A long render (1080p, 30 fps), canceled while it runs.
+	long := submitRender(t, s, `{"session_id":"render-bad-01","start_ms":0,"end_ms":12000,"size":"1080p","fps":30}`)
+	if st, m := apiCall(t, s, http.MethodGet, "/api/v1/renders/"+long.ID+"/file", ""); st != http.StatusConflict || errCode(m) != "not_ready" {
+		t.Errorf("file of a running render: %d %v", st, m)
+	}
+	other := submitRender(t, s, `{"session_id":"render-bad-01","start_ms":0,"end_ms":3000,"fps":5}`)
+	if st, m := apiCall(t, s, http.MethodPost, "/api/v1/renders", `{"session_id":"render-bad-01","start_ms":0,"end_ms":4000,"fps":5}`); st != http.StatusTooManyRequests || errCode(m) != "too_many_renders" {
+		t.Errorf("third render in flight: %d %v", st, m)
+	}
+	st, m := apiCall(t, s, http.MethodDelete, "/api/v1/renders/"+long.ID, "")
+	if st != http.StatusOK || m["status"] != "canceled" {
+		t.Fatalf("cancel: %d %v", st, m)
+	}
+	// The worker lets go and takes the next job.
+	if j := waitRender(t, s, other.ID, 3*time.Minute); j.Status != "done" {
+		t.Errorf("the render after a canceled one: %+v", j)
+	}
+	if j := waitRender(t, s, long.ID, time.Second); j.Status != "canceled" {
+		t.Errorf("canceled render: %+v", j)
+	}
+	if st, _ := apiCall(t, s, http.MethodGet, "/api/v1/renders/"+long.ID+"/file", ""); st != http.StatusConflict {
+		t.Errorf("file of a canceled render: %d", st)
+	}
+}
+
+// A node killed during a render: after its restart the job is taken again
+// (its lease ran out) and finishes once; no half file is ever served.
+func TestRender_KilledNodeResumes(t *testing.T) {
+	needRenderTools(t)
+	site, _ := countingSite(t)
+	s := start(t, "--assets=false", "--render-workers=1", "--render-lease=2s")
+	renderSite(t, s, "render-kill-01", site)
+	j := submitRender(t, s, `{"session_id":"render-kill-01","start_ms":0,"end_ms":12000,"size":"1080p","fps":30,"format":"webm"}`)
+	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(50 * time.Millisecond) {
+		var cur renderJob
+		s.GetJSON(t, "/api/v1/renders/"+j.ID, &cur)
+		if cur.Status == "running" && cur.Progress > 0 {
+			break
+		}
+		if cur.Status == "done" || time.Now().After(deadline) {
+			t.Fatalf("render did not get under way in time to be interrupted: %+v", cur)
+		}
+	}
+	s.Kill(t)
+	s.Resume(t)
+	if st, m := apiCall(t, s, http.MethodGet, "/api/v1/renders/"+j.ID+"/file", ""); st != http.StatusConflict {
+		t.Errorf("file right after the restart: %d %v", st, m)
+	}
+	done := waitRender(t, s, j.ID, 4*time.Minute)
+	if done.Status != "done" || done.Attempts != 2 {
+		t.Fatalf("after the restart: %+v", done)
+	}
+	file := fetchRender(t, s, done, t.TempDir())
+	if _, dur := ffprobe(t, file); dur < 11.5 || dur > 12.5 {
+		t.Errorf("resumed render lasts %.2fs", dur)
+	}
+	files, _ := filepath.Glob(filepath.Join(s.DataDir, "blobs", strconv.FormatInt(s.ProjectID, 10), "renders", "*"))
+	if len(files) != 1 {
+		t.Errorf("render files in the store: %v, want one", files)
+	}
+}
