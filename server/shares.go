@@ -235,6 +235,9 @@ func (h *shareHandlers) page(embed bool) echo.HandlerFunc {
 			"title": sh.Title, "duration_ms": sh.EndMS - sh.StartMS, "start_ts": sess.StartedAt.UnixMilli() + sh.StartMS,
 			"events_url": "/s/" + token + "/events", "embed": embed,
 		}
+		if sh.AllowVideo && h.s.deps.Extra.Renders != nil && h.s.deps.Extra.Renders.Available() == nil {
+			data["renders_url"] = "/s/" + token + "/renders"
+		}
 		ancestors := "'none'"
 		if embed {
 			ancestors = "*"

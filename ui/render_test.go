@@ -18,6 +18,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
+
+	"github.com/trailmap/trailmap/internal/browsertest"
 	"github.com/trailmap/trailmap/internal/servertest"
 )
 
@@ -551,5 +554,62 @@ func TestRender_KilledNodeResumes(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join(s.DataDir, "blobs", strconv.FormatInt(s.ProjectID, 10), "renders", "*"))
 	if len(files) != 1 {
 		t.Errorf("render files in the store: %v, want one", files)
+	}
+}
+
+// The UI's "Download video / GIF": in the player's Share tab (with its
+// progress), on the share list, and on a public share page whose creator
+// allowed it.
+func TestBrowser_RenderDownload(t *testing.T) {
+	needRenderTools(t)
+	site, _ := countingSite(t)
+	s := start(t, "--assets=false", "--render-workers=1")
+	createUser(t, s, "analyst@example.com")
+	renderSite(t, s, "render-ui-0001", site)
+	shots := shotDir(t)
+	b := browsertest.Start(t, browsertest.WithTimeout(3*time.Minute), browsertest.LoopbackOnly())
+	ctx := b.NewContext(t)
+	con := browsertest.WatchConsole(t, ctx)
+	loginInBrowser(t, ctx, s, "analyst@example.com")
+
+	run(t, ctx, chromedp.Navigate(s.URL+"/sessions/render-ui-0001"))
+	waitFor(t, ctx, "player", `document.querySelector('.tp[data-first-frame="1"]')`)
+	run(t, ctx, chromedp.Click("#t-share"),
+		chromedp.SetValue("#clip-start", "0:02"), chromedp.SetValue("#clip-end", "0:06"),
+		chromedp.SendKeys("#clip-title", "Box shows up"),
+		chromedp.SetValue(`#render-box select[name=format]`, "gif"),
+		chromedp.Click("#render-box .render-go"))
+	waitFor(t, ctx, "render progress", `!document.querySelector('#render-box .render-state').hidden || document.querySelector('#render-box .render-file')`)
+	run(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('#render-box').scrollIntoView({block: 'center'})`))
+	shoot(t, ctx, shots, "20-render-progress")
+	waitFor(t, ctx, "render done", `document.querySelector('#render-box .render-file')`)
+	href := eval[string](t, ctx, `document.querySelector('#render-box .render-file').getAttribute('href')`)
+	if st := eval[string](t, ctx, `fetch(`+jsString(href)+`).then(r => r.status + ' ' + r.headers.get('content-type'))`); st != "200 image/gif" {
+		t.Errorf("rendered file %s: %s", href, st)
+	}
+	if txt := eval[string](t, ctx, `document.querySelector('#render-box .render-file').textContent`); !strings.Contains(txt, "GIF") {
+		t.Errorf("download button %q", txt)
+	}
+	run(t, ctx, chromedp.Evaluate[chromedp.Void](`document.querySelector('#render-box').scrollIntoView({block: 'center'})`))
+	shoot(t, ctx, shots, "21-render-done")
+
+	// A share link that allows videos: its viewers get the download.
+	run(t, ctx, chromedp.Click("#clip-allow-video"), chromedp.Click("#share-form button[type=submit]"))
+	waitFor(t, ctx, "share link", `document.querySelector('.share-url')`)
+	link := eval[string](t, ctx, `document.querySelector('.share-url').value`)
+	waitFor(t, ctx, "share in the list", `document.querySelectorAll('#shares-list .share-item').length === 1`)
+	run(t, ctx, chromedp.Click("#shares-list .share-video-toggle"))
+	waitFor(t, ctx, "share's render form", `document.querySelector('#shares-list .share-video:not([hidden]) .render-go')`)
+
+	anon := b.NewContext(t)
+	run(t, anon, chromedp.Navigate(link))
+	waitFor(t, anon, "clip first frame", `document.querySelector('.tp[data-first-frame="1"]')`)
+	waitFor(t, anon, "download section", `document.querySelector('.share-download .render-go')`)
+	run(t, anon, chromedp.SetValue(`.share-download select[name=format]`, "mp4"), chromedp.Click(".share-download .render-go"))
+	waitFor(t, anon, "public render done", `document.querySelector('.share-download .render-file')`)
+	run(t, anon, chromedp.Evaluate[chromedp.Void](`document.querySelector('.share-download').scrollIntoView({block: 'end'})`))
+	shoot(t, anon, shots, "22-share-download")
+	if errs := con.Errors(); len(errs) > 0 {
+		t.Errorf("console errors: %v", errs)
 	}
 }

@@ -3,6 +3,7 @@ import { api, get } from '../lib/api.js';
 import { clock, device, duration, h, when } from '../lib/format.js';
 import { Player } from '../lib/player.js';
 import { shareItem } from '../lib/shares.js';
+import { renderControls } from '../lib/renders.js';
 import './player.css';
 
 const page = document.getElementById('player-page');
@@ -163,6 +164,17 @@ async function main() {
       $('#share-error').textContent = '';
     } catch (err) { $('#share-error').textContent = err.message; }
   });
+  // The clip as a video or GIF, rendered on the server.
+  $('#render-box').replaceChildren(renderControls({
+    full: true,
+    submit: (o) => {
+      const r = range();
+      $('#share-error').textContent = '';
+      return api('POST', '/api/v1/renders', { session_id: id, start_ms: r.from, end_ms: r.to, title: f.elements.title.value, ...o });
+    },
+    status: (j) => get(j.status_url),
+    cancel: (j) => api('DELETE', j.status_url),
+  }));
   f.addEventListener('submit', async (e) => {
     e.preventDefault();
     const out = $('#share-result');
@@ -171,6 +183,7 @@ async function main() {
       const res = await api('POST', '/api/v1/shares', {
         session_id: id, start_ms: r.from, end_ms: r.to,
         title: f.elements.title.value, note: f.elements.note.value, expires_in_days: Number(f.elements.expires.value),
+        allow_video: f.elements.allow_video.checked,
       });
       $('#share-error').textContent = '';
       const link = h('input', { type: 'text', readonly: true, value: res.url, class: 'share-url', 'aria-label': 'Share link' });
