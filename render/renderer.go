@@ -8,6 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/draw"
+	_ "image/jpeg" // screenshots
+	_ "image/png"
 	"io"
 	"net"
 	"net/http"
@@ -70,10 +74,16 @@ type Page func(w io.Writer) error
 // Result tells how a render went.
 type Result struct {
 	Frames int // in the file
-	Shots  int // screenshots taken: a frame that shows what the one before did repeats its picture
+	// Shots and Patches count whole screenshots and screenshots of a
+	// changed rectangle; a frame that shows what the one before did takes
+	// none.
+	Shots, Patches int
 	// Blocked lists the requests the page made that were refused: anything
 	// but the render page itself.
 	Blocked []string
+	// Where the time went: loading the page, setting frames, taking
+	// screenshots, handing them to ffmpeg (and its finishing).
+	Load, Seek, Shoot, Encode time.Duration
 }
 
 // pageInfo is what the render page says once its first frame is built.
@@ -87,6 +97,7 @@ type pageInfo struct {
 // out (MP4 needs a seekable output). progress is called after each frame
 // with frames done and total.
 func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Options, out string, progress func(done, total int)) (*Result, error) {
+	began := time.Now()
 	_, ffmpeg, err := r.Tools()
 	if err != nil {
 		return nil, err
@@ -110,7 +121,9 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 	}
 	defer srv.Close()
 
-	b, err := headless.Start(ctx)
+	// Frames are taken as fast as the page can draw them, not at the
+	// screen's 60 Hz.
+	b, err := headless.Start(ctx, chromedp.Flag("disable-gpu-vsync", true), chromedp.Flag("disable-frame-rate-limit", true))
 	if err != nil {
 		if errors.Is(err, headless.ErrUnavailable) {
 			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -174,15 +187,13 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 	times := FrameTimes(durationMS, info.Activity, o)
 	res.Frames = len(times)
 
-	// ffmpeg reads the frames from a pipe and writes out.
+	// ffmpeg reads raw frames from a pipe and writes out. The frame is kept
+	// here: a whole screenshot when the page changed, a screenshot of the
+	// changed rectangle when only the cursor, click effects, hover states
+	// or the caption did (far cheaper), nothing when nothing did.
 	encCtx, cancelEnc := context.WithCancel(ctx)
 	defer cancelEnc()
-	shot := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatJpeg, Quality: ptr[int64](88), OptimizeForSpeed: ptr(true)}
-	if o.Format == FormatGIF {
-		// GIF's palette wants exact colours: no JPEG noise.
-		shot = page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng, OptimizeForSpeed: ptr(true)}
-	}
-	cmd := exec.CommandContext(encCtx, ffmpeg, ffmpegArgs(o, string(shot.Format), out)...)
+	cmd := exec.CommandContext(encCtx, ffmpeg, ffmpegArgs(o, w, h, out)...)
 	var stderr tailBuffer
 	cmd.Stderr = &stderr
 	stdin, err := cmd.StdinPipe()
@@ -200,14 +211,45 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 			_ = cmd.Wait()
 		}
 	}()
-	var last []byte
+	full := page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatJpeg, Quality: ptr[int64](92), OptimizeForSpeed: ptr(true)}
+	if o.Format == FormatGIF {
+		// GIF's palette wants exact colours: no JPEG noise.
+		full = page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng, OptimizeForSpeed: ptr(true)}
+	}
+	frame := image.NewRGBA(image.Rect(0, 0, w, h))
+	mark := time.Now()
+	res.Load = mark.Sub(began)
+	lap := func(d *time.Duration) {
+		now := time.Now()
+		*d += now.Sub(mark)
+		mark = now
+	}
 	for i, t := range times {
-		changed, err := chromedp.Run(tab, chromedp.Evaluate[bool](`window.trailmapRender.frame(`+strconv.FormatInt(t, 10)+`)`))
-		if err == nil && (changed || last == nil) {
-			var sr page.CaptureScreenshotResult
-			sr, err = chromedp.Call(tab, page.CaptureScreenshot, shot)
-			last = sr.Data
-			res.Shots++
+		change, err := chromedp.Run(tab, chromedp.Evaluate[string](`window.trailmapRender.frame(`+strconv.FormatInt(t, 10)+`)`))
+		lap(&res.Seek)
+		if err == nil && (change != "" || i == 0) {
+			rects, ok := parseRects(change, w, h)
+			if !ok || i == 0 {
+				rects = []image.Rectangle{frame.Rect}
+			}
+			for _, r := range rects {
+				shot := full
+				if r != frame.Rect {
+					shot = page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng, OptimizeForSpeed: ptr(true),
+						Clip: &page.Viewport{X: float64(r.Min.X), Y: float64(r.Min.Y), Width: float64(r.Dx()), Height: float64(r.Dy()), Scale: 1}}
+					res.Patches++
+				} else {
+					res.Shots++
+				}
+				var sr page.CaptureScreenshotResult
+				if sr, err = chromedp.Call(tab, page.CaptureScreenshot, shot); err == nil {
+					err = paste(frame, sr.Data, r.Min)
+				}
+				if err != nil {
+					break
+				}
+			}
+			lap(&res.Shoot)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -215,12 +257,13 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 			}
 			return nil, fmt.Errorf("render: frame %d at %d ms: %w", i, t, err)
 		}
-		if _, err := stdin.Write(last); err != nil {
+		if _, err := stdin.Write(frame.Pix); err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("ffmpeg: %w (%s)", err, stderr.String())
 		}
+		lap(&res.Encode)
 		if progress != nil {
 			progress(i+1, len(times))
 		}
@@ -235,6 +278,7 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 		}
 		return nil, fmt.Errorf("ffmpeg: %w: %s", err, stderr.String())
 	}
+	lap(&res.Encode)
 	return res, nil
 }
 
@@ -252,14 +296,11 @@ func writeFile(name string, pg Page) error {
 	return f.Close()
 }
 
-// ffmpegArgs encodes image frames from stdin at o.FPS into out.
-func ffmpegArgs(o Options, imgFormat, out string) []string {
-	codec := "mjpeg"
-	if imgFormat == "png" {
-		codec = "png"
-	}
+// ffmpegArgs encodes raw w×h RGBA frames from stdin at o.FPS into out.
+func ffmpegArgs(o Options, w, h int, out string) []string {
 	args := []string{"-hide_banner", "-loglevel", "error", "-nostdin", "-y",
-		"-f", "image2pipe", "-framerate", strconv.Itoa(o.FPS), "-c:v", codec, "-i", "-", "-threads", "0"}
+		"-f", "rawvideo", "-pix_fmt", "rgba", "-s", strconv.Itoa(w) + "x" + strconv.Itoa(h), "-framerate", strconv.Itoa(o.FPS),
+		"-i", "-", "-threads", "0"}
 	switch o.Format {
 	case FormatMP4:
 		// H.264 in yuv420p with the index up front: plays in PowerPoint,
@@ -277,6 +318,40 @@ func ffmpegArgs(o Options, imgFormat, out string) []string {
 			"-loop", "0", "-f", "gif")
 	}
 	return append(args, out)
+}
+
+// parseRects reads "x,y,w,h;…" inside a fw×fh frame; ok is false for
+// anything else ("full").
+func parseRects(s string, fw, fh int) ([]image.Rectangle, bool) {
+	var out []image.Rectangle
+	for _, part := range strings.Split(s, ";") {
+		f := strings.Split(part, ",")
+		if len(f) != 4 {
+			return nil, false
+		}
+		var v [4]int
+		for i, p := range f {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				return nil, false
+			}
+			v[i] = n
+		}
+		if r := image.Rect(v[0], v[1], v[0]+v[2], v[1]+v[3]).Intersect(image.Rect(0, 0, fw, fh)); !r.Empty() {
+			out = append(out, r)
+		}
+	}
+	return out, len(out) > 0
+}
+
+// paste decodes a screenshot (JPEG or PNG) and draws it into frame at at.
+func paste(frame *image.RGBA, data []byte, at image.Point) error {
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return fmt.Errorf("screenshot: %w", err)
+	}
+	draw.Draw(frame, img.Bounds().Add(at), img, img.Bounds().Min, draw.Src)
+	return nil
 }
 
 // servePage serves file at a random path on a loopback port; base is the

@@ -17,7 +17,7 @@ const fakePage = `<!doctype html><html><head><meta http-equiv="Content-Security-
 <link rel="icon" href="data:,"><style>html,body{margin:0;height:100%}</style></head><body><img src="http://192.0.2.1/x.png">
 <script>
 window.trailmapRender = { state: 'ready', info: { activity: [], width: 1280, height: 720 }, last: -1,
-  frame(t) { const c = t < 1000 ? 'rgb(220,20,20)' : 'rgb(20,40,220)'; const ch = c !== this.last; this.last = c; document.body.style.background = c; return ch; } };
+  frame(t) { const c = t < 1000 ? 'rgb(220,20,20)' : 'rgb(20,40,220)'; const ch = c !== this.last; this.last = c; document.body.style.background = c; return ch ? 'full' : ''; } };
 </script></body></html>`
 
 func TestRenderer_FakePage(t *testing.T) {

@@ -252,7 +252,9 @@ func (s *Service) run(ctx context.Context, worker string, j *Job) {
 		return
 	}
 	s.rendered.WithLabelValues("done").Inc()
-	log.Info("render done", "frames", res.Frames, "screenshots", res.Shots, "bytes", size, "took", s.now().Sub(began).Round(time.Millisecond))
+	log.Info("render done", "frames", res.Frames, "screenshots", res.Shots, "patches", res.Patches, "bytes", size, "took", s.now().Sub(began).Round(time.Millisecond),
+		"load", res.Load.Round(time.Millisecond), "seek", res.Seek.Round(time.Millisecond), "shoot", res.Shoot.Round(time.Millisecond),
+		"encode", res.Encode.Round(time.Millisecond))
 }
 
 // beat renews a running job's lease with its progress.

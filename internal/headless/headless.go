@@ -62,8 +62,9 @@ type Browser struct {
 	dir  string
 }
 
-// Start launches Chromium with a fresh profile; Close stops it.
-func Start(ctx context.Context) (*Browser, error) {
+// Start launches Chromium with a fresh profile and the extra options;
+// Close stops it.
+func Start(ctx context.Context, extra ...chromedp.ExecAllocatorOption) (*Browser, error) {
 	bin, err := Binary()
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func Start(ctx context.Context) (*Browser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("headless: %w", err)
 	}
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(Options(bin, dir), chromedp.Flag("hide-scrollbars", true))...)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx, append(append(Options(bin, dir), chromedp.Flag("hide-scrollbars", true)), extra...)...)
 	bctx, cancel := chromedp.NewContext(allocCtx)
 	b := &Browser{ctx: bctx, dir: dir, stop: func() { cancel(); cancelAlloc(); os.RemoveAll(dir) }}
 	if err := chromedp.Do(bctx); err != nil {

@@ -15,6 +15,13 @@ const SIGNAL_LABEL = { rage_click: 'Rage click', dead_click: 'Dead click', error
 const isClick = (e) => e.type === 3 && e.data && e.data.source === 2 && (e.data.type === 2 || e.data.type === 7);
 // What counts as activity for skipping inactivity: what the player's
 // "skip inactivity" counts (rrweb's user interactions), and page loads.
+// Events that move only the pointer (and its click effects): a frame
+// after them redraws around the pointer, not the whole page.
+const isPointer = (e) => e.type === 3 && e.data && (e.data.source === 1 || e.data.source === 6 || e.data.source === 12 ||
+  (e.data.source === 2 && e.data.type !== 5 && e.data.type !== 6));
+// A mutation that only changes texts.
+const isTextOnly = (e) => e.type === 3 && e.data && e.data.source === 0 && !(e.data.adds || []).length &&
+  !(e.data.removes || []).length && !(e.data.attributes || []).length && (e.data.texts || []).length > 0;
 const isActivity = (e) => e.type === 2 || e.type === 4 || (e.type === 3 && e.data && e.data.source >= 1 && e.data.source <= 5);
 
 function el(tag, cls, text) {
@@ -68,6 +75,7 @@ class Render {
       this.capWhen = el('div', 'cap-when');
       this.capClock = el('div', 'cap-clock');
       const bar = el('div', 'caption');
+      this.capBar = bar;
       const left = el('div', 'cap-left');
       left.append(this.capTitle, this.capPage);
       const right = el('div', 'cap-right');
@@ -135,24 +143,116 @@ class Render {
     this.scale = scale;
   }
 
-  // frame shows time t (ms from the clip start) and says whether anything
-  // on screen may differ from the last frame.
+  // frame shows time t (ms from the clip start) and says what on screen
+  // may differ from the last frame: '' nothing, 'full' anything, or the
+  // rectangles "x,y,w,h;…" (viewport pixels) where only the cursor, click
+  // effects, hover states or the caption changed.
   frame(t) {
     const abs = this.startTS + t;
+    // What the events since the last frame may change: anything but the
+    // pointer and text changes redraws all.
+    let full = this.prev === null;
+    let pointer = false;
+    const texts = [];
+    if (!full) {
+      let lo = 0; let hi = this.times.length;
+      while (lo < hi) { const m = (lo + hi) >> 1; if (this.times[m] <= this.prev) lo = m + 1; else hi = m; }
+      for (let i = lo; i < this.times.length && this.times[i] <= abs && !full; i++) {
+        const e = this.events[i];
+        if (isPointer(e)) pointer = true;
+        else if (isTextOnly(e)) for (const x of e.data.texts) texts.push(x.id);
+        else full = true;
+      }
+    }
+    // A text change that keeps its element's size redraws that element.
+    const textEls = full ? [] : this.textElements(texts);
+    const textBefore = textEls.map((el) => el.getBoundingClientRect());
+    const before = full ? null : this.overlayRects();
+    const hoverBefore = full ? [] : this.hovered();
     this.r.pause(Math.max(0, abs - this.firstTS));
     const fx = this.drawEffects(abs);
     const cap = this.drawCaption(t, abs);
-    let changed = this.prev === null || fx !== this.prevFx || cap !== this.prevCaption;
-    if (!changed) {
-      // Any event in (prev, abs]? Binary search the first event after prev.
-      let lo = 0; let hi = this.times.length;
-      while (lo < hi) { const m = (lo + hi) >> 1; if (this.times[m] <= this.prev) lo = m + 1; else hi = m; }
-      changed = lo < this.times.length && this.times[lo] <= abs;
+    let out = full ? 'full' : '';
+    if (!full) {
+      // Up to four rectangles: around the pointer, the caption, the
+      // elements whose hover state changed, the changed texts.
+      const groups = [];
+      if (pointer || fx !== this.prevFx) groups.push([...before, ...this.overlayRects()]);
+      if (cap !== this.prevCaption) groups.push([this.capBar.getBoundingClientRect()]);
+      const hoverAfter = this.hovered();
+      if (hoverAfter.length !== hoverBefore.length || hoverAfter.some((e, i) => e !== hoverBefore[i])) {
+        groups.push([...hoverBefore, ...hoverAfter].map((e) => this.inFrame(e)));
+      }
+      if (texts.length) {
+        const after = textEls.map((el) => el.getBoundingClientRect());
+        const same = textEls.length === texts.length && after.every((a, i) => a.width === textBefore[i].width && a.height === textBefore[i].height &&
+          a.left === textBefore[i].left && a.top === textBefore[i].top);
+        if (same) groups.push(textEls.map((el) => this.inFrame(el)));
+        else out = 'full';
+      }
+      if (out !== 'full') {
+        const boxes = groups.map((g) => this.union(g)).filter((b) => b);
+        const area = boxes.reduce((a, b) => a + b[2] * b[3], 0);
+        out = area > 0.4 * window.innerWidth * window.innerHeight ? 'full' : boxes.map((b) => b.join(',')).join(';');
+      }
     }
     this.prev = abs;
     this.prevFx = fx;
     this.prevCaption = cap;
-    return changed;
+    return out;
+  }
+
+  // textElements are the elements holding the text nodes ids (as many as
+  // were found).
+  textElements(ids) {
+    const mirror = this.r.getMirror();
+    const out = [];
+    for (const id of new Set(ids)) {
+      const n = mirror.getNode(id);
+      const el = n && (n.nodeType === 1 ? n : n.parentElement);
+      if (el && el.getBoundingClientRect) out.push(el);
+    }
+    return out;
+  }
+
+  // overlayRects are where the cursor and the click effects are drawn.
+  overlayRects() {
+    const out = [];
+    const mouse = this.screen.querySelector('.replayer-mouse');
+    if (mouse) out.push(mouse.getBoundingClientRect());
+    for (const n of this.fx.children) out.push(n.getBoundingClientRect());
+    return out;
+  }
+
+  // hovered lists the replayed page's elements in the :hover state.
+  hovered() {
+    const doc = this.r.iframe && this.r.iframe.contentDocument;
+    return doc ? [...doc.querySelectorAll('.\\:hover')] : [];
+  }
+
+  // inFrame is an element of the replayed page's box on screen.
+  inFrame(e) {
+    const f = this.r.iframe.getBoundingClientRect();
+    const b = e.getBoundingClientRect();
+    const s = this.scale || 1;
+    return { left: f.left + b.left * s, top: f.top + b.top * s, right: f.left + b.right * s, bottom: f.top + b.bottom * s };
+  }
+
+  // union is the rectangles' bounding box as [x, y, w, h] (padded, inside
+  // the viewport), null for none.
+  union(rects) {
+    const W = window.innerWidth; const H = window.innerHeight;
+    let l = Infinity; let tp = Infinity; let r = -Infinity; let b = -Infinity;
+    for (const x of rects) {
+      if (!x || x.right <= x.left || x.bottom <= x.top) continue;
+      l = Math.min(l, x.left); tp = Math.min(tp, x.top); r = Math.max(r, x.right); b = Math.max(b, x.bottom);
+    }
+    if (l === Infinity) return null;
+    // Padded for the labels' shadows and anti-aliased edges.
+    l = Math.max(0, Math.floor(l) - 12); tp = Math.max(0, Math.floor(tp) - 12);
+    r = Math.min(W, Math.ceil(r) + 12); b = Math.min(H, Math.ceil(b) + 12);
+    if (r <= l || b <= tp) return null;
+    return [l, tp, r - l, b - tp];
   }
 
   drawEffects(abs) {
