@@ -130,6 +130,10 @@ func (h *reportHandlers) compare(c echo.Context, br *headless.Browser, q heatmap
 func (h *reportHandlers) render(c echo.Context, b *headless.Browser, q heatmap.Query, label string) ([]byte, error) {
 	ctx := c.Request().Context()
 	hm := h.s.deps.Extra.Heatmaps
+	scroll := q.Mode == "scroll" // the scroll map; any other mode is a click map's
+	if scroll {
+		q.Mode = ""
+	}
 	sn, err := hm.Snapshot(ctx, q)
 	if err != nil {
 		return nil, err
@@ -145,13 +149,42 @@ func (h *reportHandlers) render(c echo.Context, b *headless.Browser, q heatmap.Q
 	width = min(max(width, 320), 2560)
 	q.Width = width
 	q.Height = min(max(sn.DocH, sn.ViewportH, 200), 20000)
-	cm, err := hm.ClickMap(ctx, q)
-	if err != nil {
-		return nil, err
-	}
-	heat, err := hm.ClickPNG(ctx, q)
-	if err != nil {
-		return nil, err
+	// The overlay and the caption's figures: clicks (grid, element, rage,
+	// dead, error), or how far page views scrolled.
+	var heat []byte
+	fig := map[string]any{"Width": width, "Label": label}
+	opacity := ".9"
+	if scroll {
+		sm, err := hm.ScrollMap(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if heat, err = hm.ScrollPNG(ctx, q); err != nil {
+			return nil, err
+		}
+		opacity = "1" // the scroll palette is translucent already
+		fig["Scroll"] = true
+		fig["Page"], fig["Device"], fig["Views"] = sm.Page, orAll(sm.Device), sm.Pageviews
+		fig["From"], fig["To"] = sm.From.Format("2 Jan 2006"), sm.To.Format("2 Jan 2006")
+		fig["Fold"] = fmt.Sprintf("%.0f%%", sm.FoldPct)
+		half := 0
+		for i, d := range sm.Depths {
+			if d.Reached >= 0.5 {
+				half = i
+			}
+		}
+		fig["Half"] = fmt.Sprintf("%d%%", half)
+	} else {
+		cm, err := hm.ClickMap(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if heat, err = hm.ClickPNG(ctx, q); err != nil {
+			return nil, err
+		}
+		fig["Page"], fig["Device"], fig["Views"], fig["Clicks"] = cm.Page, orAll(cm.Device), cm.Pageviews, cm.Clicks
+		fig["From"], fig["To"] = cm.From.Format("2 Jan 2006"), cm.To.Format("2 Jan 2006")
+		fig["Rage"], fig["Dead"] = cm.RageClicks, cm.DeadClicks
 	}
 
 	// 1. The snapshot as an offline clip (copies inlined, no network), from
@@ -183,8 +216,8 @@ func (h *reportHandlers) render(c echo.Context, b *headless.Browser, q heatmap.Q
 
 	// 2. The page at its width with the heat overlay on it; nothing it
 	// references may be fetched (copies are data: URLs already).
-	overlay := fmt.Sprintf(`<div style="position:absolute;left:0;top:0;width:%dpx;height:%dpx;background:url(%s) no-repeat 0 0/100%% 100%%;opacity:.9;pointer-events:none;z-index:2147483647"></div>`,
-		width, q.Height, headless.DataURL("image/png", heat))
+	overlay := fmt.Sprintf(`<div style="position:absolute;left:0;top:0;width:%dpx;height:%dpx;background:url(%s) no-repeat 0 0/100%% 100%%;opacity:%s;pointer-events:none;z-index:2147483647"></div>`,
+		width, q.Height, headless.DataURL("image/png", heat), opacity)
 	page = withPolicy(page)
 	if i := strings.LastIndex(page, "</body>"); i >= 0 {
 		page = page[:i] + overlay + page[i:]
@@ -198,11 +231,8 @@ func (h *reportHandlers) render(c echo.Context, b *headless.Browser, q heatmap.Q
 
 	// 3. Caption and legend around it.
 	var doc bytes.Buffer
-	err = reportFrame.Execute(&doc, map[string]any{
-		"Width": width, "Label": label, "Page": cm.Page, "Device": orAll(cm.Device), "From": cm.From.Format("2 Jan 2006"), "To": cm.To.Format("2 Jan 2006"),
-		"Views": cm.Pageviews, "Clicks": cm.Clicks, "Rage": cm.RageClicks, "Dead": cm.DeadClicks,
-		"Shot": template.URL(headless.DataURL("image/png", shot)),
-	})
+	fig["Shot"] = template.URL(headless.DataURL("image/png", shot))
+	err = reportFrame.Execute(&doc, fig)
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
@@ -241,7 +271,10 @@ body { margin: 0; font: 15px/1.4 system-ui, sans-serif; background: #fff; color:
 .leg { display: flex; align-items: center; gap: 10px; padding: 10px 18px; border-top: 1px solid #e5e7eb; color: #374151; font-size: 13px; }
 .bar { width: 220px; height: 12px; border-radius: 6px; background: linear-gradient(90deg, rgba(0,0,255,.6), rgb(0,255,255), rgb(0,255,0), rgb(255,255,0), rgb(255,0,0)); }
 </style></head><body>
-<div class="cap" id="caption"><b>{{.Label}}{{.Page}}</b><span>{{.Device}} · {{.From}} – {{.To}} · {{.Views}} page views · {{.Clicks}} clicks{{if .Rage}} · {{.Rage}} rage{{end}}{{if .Dead}} · {{.Dead}} dead{{end}}</span></div>
+{{if .Scroll}}<div class="cap" id="caption"><b>{{.Label}}{{.Page}}</b><span>{{.Device}} · {{.From}} – {{.To}} · {{.Views}} page views · fold at {{.Fold}} of the page on average · half of the views reach {{.Half}}</span></div>
 <img class="shot" src="{{.Shot}}" alt="">
-<div class="leg"><span>fewer clicks</span><span class="bar"></span><span>more clicks</span><span style="margin-left:auto">Trailmap heatmap</span></div>
+<div class="leg"><span>few views reach</span><span class="bar"></span><span>every view reaches</span><span style="margin-left:auto">Trailmap scroll map</span></div>
+{{else}}<div class="cap" id="caption"><b>{{.Label}}{{.Page}}</b><span>{{.Device}} · {{.From}} – {{.To}} · {{.Views}} page views · {{.Clicks}} clicks{{if .Rage}} · {{.Rage}} rage{{end}}{{if .Dead}} · {{.Dead}} dead{{end}}</span></div>
+<img class="shot" src="{{.Shot}}" alt="">
+<div class="leg"><span>fewer clicks</span><span class="bar"></span><span>more clicks</span><span style="margin-left:auto">Trailmap heatmap</span></div>{{end}}
 </body></html>`))

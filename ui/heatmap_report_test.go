@@ -33,6 +33,8 @@ func reportSetup(t testing.TB) (*servertest.Server, string) {
 	evs := []json.RawMessage{
 		json.RawMessage(fmt.Sprintf(`{"type":4,"timestamp":%d,"data":{"href":"https://shop.test/report","width":1280,"height":800}}`, t0)),
 		json.RawMessage(fmt.Sprintf(`{"type":2,"timestamp":%d,"data":{"node":%s,"initialOffset":{"top":0,"left":0}}}`, t0+1, snap)),
+		// The page's height, as recorder.js reports it (for the scroll map).
+		json.RawMessage(fmt.Sprintf(`{"type":5,"timestamp":%d,"data":{"tag":"trailmap/doc","payload":{"width":1280,"height":1600}}}`, t0+2)),
 	}
 	for i := range 30 {
 		ts := t0 + 1000 + int64(i)*700
@@ -149,6 +151,33 @@ func TestHeatmapReportPNG(t *testing.T) {
 		}
 	}
 	if err := os.WriteFile(filepath.Join(shotDir(t), "19-heatmap-compare.png"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	// The scroll map over the page: the part every view saw (above the
+	// fold, 800 px) is tinted red, the part nobody scrolled to blue.
+	resp = s.Request(t, http.MethodGet, "/api/v1/heatmaps/report.png"+q+"&mode=scroll", nil)
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scroll report: %d %.300s", resp.StatusCode, body)
+	}
+	sc, err := png.Decode(bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := func(x, y int) (int, int, int) {
+		r, g, bl, _ := sc.At(x, y).RGBA()
+		return int(r >> 8), int(g >> 8), int(bl >> 8)
+	}
+	seen, unseen := top+600, top+1400
+	if r, g, bl := at(900, seen); r < bl+60 || g > 200 {
+		t.Errorf("above the fold %d,%d,%d: not red", r, g, bl)
+	}
+	if r, g, bl := at(900, unseen); bl < r+60 {
+		t.Errorf("below what anyone saw %d,%d,%d: not blue", r, g, bl)
+	}
+	if err := os.WriteFile(filepath.Join(shotDir(t), "19-heatmap-scroll-report.png"), body, 0o644); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -557,10 +557,10 @@ function save(blob) {
 
 // download saves the map with the page under it: drawn by the server (the
 // page rendered from its stored snapshot, a caption and a legend; two
-// side by side for a comparison), or, for the scroll map or when the
-// server cannot render, drawn here from what the page shows.
+// side by side for a comparison; the click maps and the scroll map), or,
+// when the server cannot render, drawn here from what the page shows.
 async function download() {
-  if (state.mode !== 'scroll' && state.page) {
+  if (state.page) {
     const btn = $('#hm-download');
     btn.disabled = true;
     $('#hm-side-note').textContent = 'Rendering the image…';
