@@ -24,6 +24,28 @@ RUN CGO_ENABLED=1 go build -trimpath \
       -o /out/trailmap ./cmd/trailmap \
  && mkdir -p /out/data
 
+# The variant with server-side renders (videos, GIFs, heatmap report
+# images): Debian's Chromium and ffmpeg next to the same binary. Build it
+# with `docker build --target render -t trailmap:render .`; see README
+# (Docker) for its size.
+FROM debian:bookworm-slim AS render
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      chromium ffmpeg fonts-dejavu-core fonts-liberation ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 65532 --home /data nonroot
+COPY --from=build /out/trailmap /trailmap
+COPY --from=build --chown=nonroot:nonroot /out/data /data
+USER nonroot:nonroot
+VOLUME ["/data"]
+EXPOSE 8080
+ENV TRAILMAP_DATA=/data TRAILMAP_ADDR=0.0.0.0:8080 CHROMIUM_BIN=/usr/bin/chromium
+HEALTHCHECK NONE
+ENTRYPOINT ["/trailmap"]
+CMD ["serve"]
+
+# The default image: the binary alone (renders answer 503
+# renderer_unavailable; everything else works).
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/trailmap /trailmap
 COPY --from=build --chown=nonroot:nonroot /out/data /data
