@@ -40,6 +40,11 @@ type Renderer struct {
 	// FFmpeg is the ffmpeg executable (a path or a name on PATH); empty:
 	// $FFMPEG_BIN, else ffmpeg.
 	FFmpeg string
+
+	// For tests: whole takes every changed frame whole (no rectangles),
+	// and onFrame sees each frame as it goes to ffmpeg.
+	whole   bool
+	onFrame func(i int, frame *image.RGBA)
 }
 
 // Tools returns the paths of Chromium and ffmpeg, or ErrUnavailable saying
@@ -229,21 +234,21 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 		lap(&res.Seek)
 		if err == nil && (change != "" || i == 0) {
 			rects, ok := parseRects(change, w, h)
-			if !ok || i == 0 {
+			if !ok || i == 0 || r.whole {
 				rects = []image.Rectangle{frame.Rect}
 			}
-			for _, r := range rects {
+			for _, rect := range rects {
 				shot := full
-				if r != frame.Rect {
+				if rect != frame.Rect {
 					shot = page.CaptureScreenshotParams{Format: page.CaptureScreenshotFormatPng, OptimizeForSpeed: ptr(true),
-						Clip: &page.Viewport{X: float64(r.Min.X), Y: float64(r.Min.Y), Width: float64(r.Dx()), Height: float64(r.Dy()), Scale: 1}}
+						Clip: &page.Viewport{X: float64(rect.Min.X), Y: float64(rect.Min.Y), Width: float64(rect.Dx()), Height: float64(rect.Dy()), Scale: 1}}
 					res.Patches++
 				} else {
 					res.Shots++
 				}
 				var sr page.CaptureScreenshotResult
 				if sr, err = chromedp.Call(tab, page.CaptureScreenshot, shot); err == nil {
-					err = paste(frame, sr.Data, r.Min)
+					err = paste(frame, sr.Data, rect.Min)
 				}
 				if err != nil {
 					break
@@ -256,6 +261,9 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 				return nil, ctx.Err()
 			}
 			return nil, fmt.Errorf("render: frame %d at %d ms: %w", i, t, err)
+		}
+		if r.onFrame != nil {
+			r.onFrame(i, frame)
 		}
 		if _, err := stdin.Write(frame.Pix); err != nil {
 			if ctx.Err() != nil {
