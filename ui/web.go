@@ -250,18 +250,8 @@ func (w *Web) WriteExport(out io.Writer, c Clip, events func(io.Writer) error) e
 		template.HTMLEscape(&head, []byte(c.Note))
 	}
 	head.WriteString("</span><span>Trailmap clip</span></div>\n<div id=\"player\" class=\"embed-player\"></div>\n</div>\n")
-	head.WriteString("<script type=\"application/json\" id=\"clip-data\">")
-	head.Write(meta[:len(meta)-1])
-	head.WriteString(`,"events":`)
-	if _, err := out.Write(head.Bytes()); err != nil {
+	if err := writeClipData(out, &head, meta, events); err != nil {
 		return err
-	}
-	ew := &jsonScriptWriter{w: out}
-	if err := events(ew); err != nil {
-		return err
-	}
-	if ew.err != nil {
-		return ew.err
 	}
 	var tail bytes.Buffer
 	tail.WriteString("}</script>\n")
@@ -320,7 +310,23 @@ func (w *Web) WriteRender(out io.Writer, c RenderClip, events func(io.Writer) er
 	head.WriteString(exportCSP(w.renderJS))
 	head.WriteString("\">\n<link rel=\"icon\" href=\"data:,\">\n<title>Trailmap render</title>\n<style>\n")
 	head.Write(bytes.ReplaceAll(w.renderCSS, []byte("</"), []byte(`<\/`)))
-	head.WriteString("\n</style>\n</head>\n<body>\n<script type=\"application/json\" id=\"clip-data\">")
+	head.WriteString("\n</style>\n</head>\n<body>\n")
+	if err := writeClipData(out, &head, meta, events); err != nil {
+		return err
+	}
+	var tail bytes.Buffer
+	tail.WriteString("}</script>\n<script>\n")
+	tail.Write(w.renderJS)
+	tail.WriteString("\n</script>\n</body>\n</html>\n")
+	_, err = out.Write(tail.Bytes())
+	return err
+}
+
+// writeClipData writes head, then the clip-data script element up to its
+// end: meta (a JSON object) with the events (escaped for the script
+// element) as its last field; the caller writes "}</script>".
+func writeClipData(out io.Writer, head *bytes.Buffer, meta []byte, events func(io.Writer) error) error {
+	head.WriteString("<script type=\"application/json\" id=\"clip-data\">")
 	head.Write(meta[:len(meta)-1])
 	head.WriteString(`,"events":`)
 	if _, err := out.Write(head.Bytes()); err != nil {
@@ -330,15 +336,7 @@ func (w *Web) WriteRender(out io.Writer, c RenderClip, events func(io.Writer) er
 	if err := events(ew); err != nil {
 		return err
 	}
-	if ew.err != nil {
-		return ew.err
-	}
-	var tail bytes.Buffer
-	tail.WriteString("}</script>\n<script>\n")
-	tail.Write(w.renderJS)
-	tail.WriteString("\n</script>\n</body>\n</html>\n")
-	_, err = out.Write(tail.Bytes())
-	return err
+	return ew.err
 }
 
 // exportCSP is the offline clip's (and the render page's) policy: no
