@@ -45,6 +45,7 @@ type Renderer struct {
 	// and onFrame sees each frame as it goes to ffmpeg.
 	whole   bool
 	onFrame func(i int, frame *image.RGBA)
+	browser *headless.Browser // one Chromium for many renders
 }
 
 // Tools returns the paths of Chromium and ffmpeg, or ErrUnavailable saying
@@ -126,16 +127,13 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 	}
 	defer srv.Close()
 
-	// Frames are taken as fast as the page can draw them, not at the
-	// screen's 60 Hz.
-	b, err := headless.Start(ctx, chromedp.Flag("disable-gpu-vsync", true), chromedp.Flag("disable-frame-rate-limit", true))
-	if err != nil {
-		if errors.Is(err, headless.ErrUnavailable) {
-			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	b := r.browser
+	if b == nil {
+		if b, err = startBrowser(ctx); err != nil {
+			return nil, err
 		}
-		return nil, err
+		defer b.Close()
 	}
-	defer b.Close()
 	tab, closeTab := b.Tab()
 	defer closeTab()
 
@@ -288,6 +286,16 @@ func (r *Renderer) Render(ctx context.Context, pg Page, durationMS int64, o Opti
 	}
 	lap(&res.Encode)
 	return res, nil
+}
+
+// startBrowser starts the renderer's Chromium: frames are taken as fast as
+// the page can draw them, not at the screen's 60 Hz.
+func startBrowser(ctx context.Context) (*headless.Browser, error) {
+	b, err := headless.Start(ctx, chromedp.Flag("disable-gpu-vsync", true), chromedp.Flag("disable-frame-rate-limit", true))
+	if errors.Is(err, headless.ErrUnavailable) {
+		return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return b, err
 }
 
 func ptr[T any](v T) *T { return &v }

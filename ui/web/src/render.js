@@ -122,9 +122,9 @@ class Render {
     const waits = [];
     if (doc) {
       for (const img of doc.images) if (!img.complete) waits.push(img.decode().catch(() => {}));
-      if (doc.fonts) waits.push(doc.fonts.ready);
+      if (doc.fonts && doc.fonts.status !== 'loaded') waits.push(doc.fonts.ready);
     }
-    waits.push(document.fonts.ready);
+    if (document.fonts.status !== 'loaded') waits.push(document.fonts.ready);
     await Promise.race([Promise.all(waits), new Promise((res) => setTimeout(res, 1500))]);
   }
 
