@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"sync/atomic"
 
 	"github.com/klauspost/compress/zstd"
@@ -97,6 +98,13 @@ type EventWriter interface {
 }
 
 // Stream writes the events of sess within rg to w.
+//
+// Events come in batch (seq) order. On one node a session's segments hold
+// runs of seqs one after the other; when several nodes took batches of one
+// session, their segments' seq ranges overlap, and those segments are read
+// together, batch by batch, in seq order. The batches this node holds in
+// memory (not yet in a segment) take their place by seq the same way;
+// another node's are seen once that node stores them (--segment-max-age).
 func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w EventWriter) error {
 	// Take the live batches before listing segments: a flush finishing in
 	// between then shows up in both, and seqs already stored are dropped
@@ -116,12 +124,16 @@ func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w 
 			stored[p[0]] = true
 		}
 	}
-	var live [][]json.RawMessage
-	for i, q := range liveSeqs {
-		if !stored[q] {
-			live = append(live, liveEvents[i])
-		}
+	srcs := make([]*source, 0, len(segs)+1)
+	for i := range segs {
+		sg := &segs[i]
+		srcs = append(srcs, &source{seg: sg, lo: sg.FirstSeq, hi: sg.LastSeq, batches: sg.Seqs, firstTS: sg.FirstTS})
 	}
+	if lv := liveSource(liveSeqs, liveEvents, stored); lv != nil {
+		srcs = append(srcs, lv)
+	}
+	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].lo < srcs[j].lo })
+	groups := groupSources(srcs)
 
 	start := sess.StartedAt.UnixMilli()
 	from, to := int64(-1<<62), int64(1<<62)
@@ -133,29 +145,9 @@ func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w 
 	}
 
 	// Where to begin: the latest full snapshot at or before from.
-	startSeg, startLine, startOff := 0, 0, int64(0)
-	liveStart := -1 // index into live batches, when the snapshot is there
-	liveEv := 0
+	at := position{}
 	if rg.FromMS > 0 {
-		for i, sg := range segs {
-			for _, sn := range sg.Snapshots {
-				if sn[0] <= from {
-					startSeg, startLine, startOff = i, int(sn[1]), sn[2]
-				}
-			}
-		}
-		for bi, evs := range live {
-			for ei, ev := range evs {
-				if typ, ts, ok := eventInfo(ev); ok && typ == 2 && ts <= from {
-					liveStart, liveEv = bi, ei
-					if ei > 0 {
-						if pt, pts, ok := eventInfo(evs[ei-1]); ok && pt == 4 && pts <= ts {
-							liveEv = ei - 1
-						}
-					}
-				}
-			}
-		}
+		at = startAt(groups, from)
 	}
 
 	trim := rg.Trim && rg.FromMS > 0
@@ -172,37 +164,227 @@ func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w 
 		return false, w.WriteEvent(ev)
 	}
 
-	if liveStart < 0 {
-		for i := startSeg; i < len(segs); i++ {
-			sg := segs[i]
-			if sg.FirstTS > to && i > startSeg {
-				return nil
-			}
-			line, off := 0, int64(0)
-			if i == startSeg {
-				line, off = startLine, startOff
-			}
-			stop, err := s.streamSegment(ctx, sg, line, off, emit)
-			if err != nil || stop {
-				return err
-			}
+	for gi := at.group; gi < len(groups); gi++ {
+		g := groups[gi]
+		if gi > at.group && g.firstTS() > to {
+			return nil
 		}
-		liveStart, liveEv = 0, 0
-	}
-	for bi := liveStart; bi < len(live); bi++ {
-		evs := live[bi]
-		first := 0
-		if bi == liveStart {
-			first = liveEv
+		var stop bool
+		var err error
+		switch {
+		case len(g) == 1 && gi == at.group:
+			stop, err = s.streamSource(ctx, g[0], at.line, at.off, emit)
+		case len(g) == 1:
+			stop, err = s.streamSource(ctx, g[0], 0, 0, emit)
+		case gi == at.group:
+			stop, err = s.mergeSources(ctx, g, at.src, at.line, emit)
+		default:
+			stop, err = s.mergeSources(ctx, g, -1, 0, emit)
 		}
-		for _, ev := range evs[first:] {
-			stop, err := emit(ev)
-			if err != nil || stop {
-				return err
-			}
+		if err != nil || stop {
+			return err
 		}
 	}
 	return nil
+}
+
+// source is a run of a session's batches: a stored segment, or the
+// batches this node holds in memory.
+type source struct {
+	seg     *index.Segment    // nil for the live batches
+	live    []json.RawMessage // the live batches' events, one after the other
+	batches [][2]int64        // [seq, events] in order
+	lo, hi  int64             // first and last seq
+	firstTS int64
+	snaps   [][3]int64 // live: [timestamp, line, 0]
+}
+
+func (src *source) snapshots() [][3]int64 {
+	if src.seg != nil {
+		return src.seg.Snapshots
+	}
+	return src.snaps
+}
+
+// liveSource is the live batches not stored yet (nil when none).
+func liveSource(seqs []int64, events [][]json.RawMessage, stored map[int64]bool) *source {
+	var src *source
+	for i, q := range seqs {
+		if stored[q] {
+			continue
+		}
+		if src == nil {
+			src = &source{lo: q, hi: q, firstTS: 1 << 62}
+		}
+		src.lo, src.hi = min(src.lo, q), max(src.hi, q)
+		for ei, ev := range events[i] {
+			if typ, ts, ok := eventInfo(ev); ok {
+				src.firstTS = min(src.firstTS, ts)
+				if typ == 2 {
+					line := int64(len(src.live) + ei)
+					// Start at the Meta event right before a snapshot.
+					if ei > 0 {
+						if pt, pts, ok := eventInfo(events[i][ei-1]); ok && pt == 4 && pts <= ts {
+							line--
+						}
+					}
+					src.snaps = append(src.snaps, [3]int64{ts, line, 0})
+				}
+			}
+		}
+		src.live = append(src.live, events[i]...)
+		src.batches = append(src.batches, [2]int64{q, int64(len(events[i]))})
+	}
+	return src
+}
+
+// group is sources whose seq ranges overlap, read together.
+type group []*source
+
+func (g group) firstTS() int64 {
+	ts := int64(1 << 62)
+	for _, s := range g {
+		ts = min(ts, s.firstTS)
+	}
+	return ts
+}
+
+// groupSources joins sources (sorted by first seq) whose seq ranges
+// overlap.
+func groupSources(srcs []*source) []group {
+	var out []group
+	hi := int64(-1 << 62)
+	for _, s := range srcs {
+		if len(out) > 0 && s.lo <= hi {
+			out[len(out)-1] = append(out[len(out)-1], s)
+		} else {
+			out = append(out, group{s})
+		}
+		hi = max(hi, s.hi)
+	}
+	return out
+}
+
+// position is where a stream starts: a group, a source in it, a line of
+// that source and (for a segment) the line's uncompressed byte offset.
+type position struct {
+	group, src, line int
+	off              int64
+}
+
+// startAt finds the latest full snapshot at or before from.
+func startAt(groups []group, from int64) position {
+	at, best := position{}, int64(-1<<62)
+	for gi, g := range groups {
+		for si, src := range g {
+			for _, sn := range src.snapshots() {
+				if sn[0] <= from && sn[0] >= best {
+					best = sn[0]
+					at = position{group: gi, src: si, line: int(sn[1]), off: sn[2]}
+				}
+			}
+		}
+	}
+	return at
+}
+
+// streamSource emits a source's events from line (at byte offset off of a
+// segment) on.
+func (s *Streamer) streamSource(ctx context.Context, src *source, line int, off int64, emit func([]byte) (bool, error)) (bool, error) {
+	if src.seg != nil {
+		return s.streamSegment(ctx, *src.seg, line, off, emit)
+	}
+	for _, ev := range src.live[line:] {
+		if stop, err := emit(ev); err != nil || stop {
+			return stop, err
+		}
+	}
+	return false, nil
+}
+
+// mergeSources emits the events of a group's sources batch by batch in seq
+// order. With startSrc >= 0, nothing is emitted before line startLine of
+// source startSrc (a snapshot to start from).
+func (s *Streamer) mergeSources(ctx context.Context, g group, startSrc, startLine int, emit func([]byte) (bool, error)) (bool, error) {
+	type cursor struct {
+		src   *source
+		next  func() ([]byte, error)
+		close func()
+		batch int // index into src.batches
+		line  int // lines read
+	}
+	cs := make([]*cursor, 0, len(g))
+	defer func() {
+		for _, c := range cs {
+			if c.close != nil {
+				c.close()
+			}
+		}
+	}()
+	for _, src := range g {
+		c := &cursor{src: src}
+		if src.seg != nil {
+			r, err := s.openSegment(ctx, *src.seg)
+			if err != nil {
+				return false, err
+			}
+			c.next, c.close = r.next, r.close
+		} else {
+			evs := src.live
+			c.next = func() ([]byte, error) {
+				if len(evs) == 0 {
+					return nil, io.EOF
+				}
+				ev := evs[0]
+				evs = evs[1:]
+				return ev, nil
+			}
+		}
+		cs = append(cs, c)
+	}
+	started := startSrc < 0
+	for {
+		var pick *cursor
+		pi := -1
+		for i, c := range cs {
+			if c.batch < len(c.src.batches) && (pick == nil || c.src.batches[c.batch][0] < pick.src.batches[pick.batch][0]) {
+				pick, pi = c, i
+			}
+		}
+		if pick == nil {
+			return false, nil
+		}
+		n := pick.src.batches[pick.batch][1]
+		pick.batch++
+		for range n {
+			ev, err := pick.next()
+			if err == io.EOF {
+				return false, fmt.Errorf("read segment %s: fewer events than its batches list", segKey(pick.src))
+			}
+			if err != nil {
+				return false, err
+			}
+			if !started && pi == startSrc && pick.line == startLine {
+				started = true
+			}
+			pick.line++
+			if started {
+				if stop, err := emit(ev); err != nil || stop {
+					return stop, err
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			return false, ctx.Err()
+		}
+	}
+}
+
+func segKey(src *source) string {
+	if src.seg != nil {
+		return src.seg.Key
+	}
+	return "(live)"
 }
 
 func (s *Streamer) getDecoder() (*zstd.Decoder, error) {
@@ -222,50 +404,33 @@ func (s *Streamer) putDecoder(d *zstd.Decoder) {
 	}
 }
 
-// streamSegment decompresses one segment and emits its events from line
-// (at uncompressed byte offset off) on.
-func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int, off int64, emit func([]byte) (bool, error)) (bool, error) {
-	rc, err := s.blobs.Get(ctx, sg.Key, 0, -1)
-	if err != nil {
-		return false, fmt.Errorf("open segment %s: %w", sg.Key, err)
+// segmentReader reads a segment's events, one line at a time.
+type segmentReader struct {
+	key      string
+	br       *bufio.Reader
+	maxEvent int
+	closers  []func()
+}
+
+func (r *segmentReader) close() {
+	for i := len(r.closers) - 1; i >= 0; i-- {
+		r.closers[i]()
 	}
-	defer rc.Close()
-	s.segmentsRead.Add(1)
-	var dec io.Reader
-	if s.segs != nil {
-		r, err := s.segs.Open(ctx, rc)
-		if err != nil {
-			return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
-		}
-		defer r.Close()
-		dec = r
-	} else {
-		d, err := s.getDecoder()
-		if err != nil {
-			return false, fmt.Errorf("zstd decoder: %w", err)
-		}
-		defer s.putDecoder(d)
-		if err := d.Reset(rc); err != nil {
-			return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
-		}
-		dec = d
-	}
-	if off > 0 {
-		if _, err := io.CopyN(io.Discard, dec, off); err != nil {
-			return false, fmt.Errorf("seek in segment %s: %w", sg.Key, err)
-		}
-	}
-	br := bufio.NewReaderSize(dec, 256<<10)
+}
+
+// next returns the next event (valid until the next call), io.EOF after
+// the last.
+func (r *segmentReader) next() ([]byte, error) {
 	for {
-		b, err := br.ReadSlice('\n')
+		b, err := r.br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// An event longer than the buffer: gather it.
 			full := append([]byte(nil), b...)
 			for errors.Is(err, bufio.ErrBufferFull) {
-				if len(full) > s.maxEvent {
-					return false, fmt.Errorf("read segment %s: a line of over %d bytes: not an event", sg.Key, s.maxEvent)
+				if len(full) > r.maxEvent {
+					return nil, fmt.Errorf("read segment %s: a line of over %d bytes: not an event", r.key, r.maxEvent)
 				}
-				b, err = br.ReadSlice('\n')
+				b, err = r.br.ReadSlice('\n')
 				full = append(full, b...)
 			}
 			b = full
@@ -274,16 +439,74 @@ func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int
 			b = b[:len(b)-1]
 		}
 		if len(b) > 0 {
-			stop, werr := emit(b)
-			if werr != nil || stop {
-				return stop, werr
-			}
+			return b, nil
 		}
+		if err == io.EOF {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read segment %s: %w", r.key, err)
+		}
+	}
+}
+
+// openSegment opens a stored segment for reading its events.
+func (s *Streamer) openSegment(ctx context.Context, sg index.Segment) (*segmentReader, error) {
+	rc, err := s.blobs.Get(ctx, sg.Key, 0, -1)
+	if err != nil {
+		return nil, fmt.Errorf("open segment %s: %w", sg.Key, err)
+	}
+	r := &segmentReader{key: sg.Key, maxEvent: s.maxEvent, closers: []func(){func() { rc.Close() }}}
+	s.segmentsRead.Add(1)
+	var dec io.Reader
+	if s.segs != nil {
+		zr, err := s.segs.Open(ctx, rc)
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("read segment %s: %w", sg.Key, err)
+		}
+		r.closers = append(r.closers, func() { zr.Close() })
+		dec = zr
+	} else {
+		d, err := s.getDecoder()
+		if err != nil {
+			r.close()
+			return nil, fmt.Errorf("zstd decoder: %w", err)
+		}
+		r.closers = append(r.closers, func() { s.putDecoder(d) })
+		if err := d.Reset(rc); err != nil {
+			r.close()
+			return nil, fmt.Errorf("read segment %s: %w", sg.Key, err)
+		}
+		dec = d
+	}
+	r.br = bufio.NewReaderSize(dec, 256<<10)
+	return r, nil
+}
+
+// streamSegment decompresses one segment and emits its events from line
+// (at uncompressed byte offset off) on.
+func (s *Streamer) streamSegment(ctx context.Context, sg index.Segment, line int, off int64, emit func([]byte) (bool, error)) (bool, error) {
+	r, err := s.openSegment(ctx, sg)
+	if err != nil {
+		return false, err
+	}
+	defer r.close()
+	if off > 0 {
+		if _, err := io.CopyN(io.Discard, r.br, off); err != nil {
+			return false, fmt.Errorf("seek in segment %s: %w", sg.Key, err)
+		}
+	}
+	for {
+		b, err := r.next()
 		if err == io.EOF {
 			return false, nil
 		}
 		if err != nil {
-			return false, fmt.Errorf("read segment %s: %w", sg.Key, err)
+			return false, err
+		}
+		if stop, werr := emit(b); werr != nil || stop {
+			return stop, werr
 		}
 		if ctx.Err() != nil {
 			return false, ctx.Err()
