@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // applyGroupMax is the most batches recorded in one index transaction of
@@ -120,6 +121,24 @@ func (r *Recorder) retry(giveUp <-chan struct{}, what string, n int, fn func() e
 			if attempt > 3 {
 				return false
 			}
+		}
+	}
+}
+
+// again runs fn, and again after an error that another try may not meet
+// (other nodes of a cluster holding the same rows: a deadlock), a few
+// times with a pause; any other error, or the last, is returned.
+func (r *Recorder) again(ctx context.Context, what string, fn func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := fn()
+		if err == nil || !sqldb.IsTransient(err) || attempt == 9 {
+			return err
+		}
+		r.log.Warn(what+": retrying", "attempt", attempt, slog.Any("error", err))
+		select {
+		case <-time.After(time.Duration(attempt+1) * 100 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
 		}
 	}
 }

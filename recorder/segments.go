@@ -395,14 +395,15 @@ func (r *Recorder) recover(ctx context.Context) error {
 	// what they did before.
 	for i := 0; i < len(entries); i += 512 {
 		group := entries[i:min(i+512, len(entries))]
-		if err := r.applyGroup(ctx, group); err != nil {
+		if err := r.again(ctx, "replay wal into index", func() error { return r.applyGroup(ctx, group) }); err != nil {
 			return fmt.Errorf("replay wal into index: %w", err)
 		}
 		for _, e := range group {
 			close(e.indexed)
 		}
 		for rest := group; len(r.observers) > 0 && len(rest) > 0; {
-			n, err := r.observeGroup(ctx, rest)
+			var n int
+			err := r.again(ctx, "replay wal into observers", func() (err error) { n, err = r.observeGroup(ctx, rest); return err })
 			if err != nil {
 				return fmt.Errorf("replay wal into observers: %w", err)
 			}

@@ -128,6 +128,14 @@ func StartOn(t testing.TB, indexURL string, extra ...string) *Server {
 	}
 	s.admin(t, &tok, "token", "create", "test")
 	s.Token = tok.Token
+	s.launch(t, extra)
+	return s
+}
+
+// launch starts s on a free address with the extra flags and stops it when
+// the test ends.
+func (s *Server) launch(t testing.TB, extra []string) {
+	t.Helper()
 	s.Addr = freeAddr(t)
 	s.URL = "http://" + s.Addr
 	s.args = append([]string{"serve", "--data", s.DataDir, "--addr", s.Addr, "--log-format", "text",
@@ -140,6 +148,16 @@ func StartOn(t testing.TB, indexURL string, extra ...string) *Server {
 			t.Logf("server logs:\n%s", tail(s.logs.String(), 8000))
 		}
 	})
+}
+
+// JoinOn starts another node of first's cluster: its own data directory
+// (write-ahead log), first's index, project and token, and the extra
+// flags (first's blob store flags among them, for a shared bucket).
+func JoinOn(t testing.TB, first *Server, extra ...string) *Server {
+	t.Helper()
+	s := &Server{bin: Bin(t), DataDir: t.TempDir(), IndexURL: first.IndexURL, logs: &syncBuffer{},
+		WriteKey: first.WriteKey, ProjectID: first.ProjectID, Token: first.Token}
+	s.launch(t, extra)
 	return s
 }
 

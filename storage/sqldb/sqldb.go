@@ -181,6 +181,19 @@ func IsUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505" // unique_violation
 }
 
+// IsTransient tells whether err is one a transaction may succeed after
+// when run again: a PostgreSQL deadlock or serialization failure (nodes of
+// a cluster updating the same rows in another order), or SQLite busy or
+// locked.
+func IsTransient(err error) bool {
+	var se sqlite3.Error
+	if errors.As(err, &se) {
+		return se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked
+	}
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
+}
+
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
 // "x IN " + List(n).
 func List(n int) string {

@@ -4,10 +4,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
 	"testing/fstest"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/mattn/go-sqlite3"
 
 	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -196,5 +200,27 @@ func TestOnce(t *testing.T) {
 	defer lite.Close()
 	if ran, err := lite.Once(ctx, "retention", func(context.Context) error { return nil }); !ran || err != nil {
 		t.Errorf("SQLite: ran %v, %v", ran, err)
+	}
+}
+
+// Deadlocks and serialization failures (PostgreSQL) and busy or locked
+// databases (SQLite) are worth a second try; other errors are not.
+func TestIsTransient(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "40P01"}, true},
+		{fmt.Errorf("upsert session: %w", &pgconn.PgError{Code: "40001"}), true},
+		{&pgconn.PgError{Code: "23505"}, false},
+		{sqlite3.Error{Code: sqlite3.ErrBusy}, true},
+		{sqlite3.Error{Code: sqlite3.ErrLocked}, true},
+		{sqlite3.Error{Code: sqlite3.ErrConstraint}, false},
+		{errors.New("disk full"), false},
+		{nil, false},
+	} {
+		if got := sqldb.IsTransient(tc.err); got != tc.want {
+			t.Errorf("IsTransient(%v) = %v", tc.err, got)
+		}
 	}
 }
