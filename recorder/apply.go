@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sort"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
@@ -125,6 +126,26 @@ func (r *Recorder) retry(giveUp <-chan struct{}, what string, n int, fn func() e
 	}
 }
 
+// inSessionOrder reorders group so that each session's batches are
+// observed in seq order (clients may send a session's batches at once and
+// they are taken in the order they arrive): a session's batches take the
+// place of its first one, sorted by seq; sessions keep their order.
+func inSessionOrder(group []*entry) {
+	first := make(map[int64]int, len(group))
+	for i, e := range group {
+		if _, ok := first[e.sid]; !ok {
+			first[e.sid] = i
+		}
+	}
+	sort.SliceStable(group, func(i, j int) bool {
+		a, b := group[i], group[j]
+		if fa, fb := first[a.sid], first[b.sid]; fa != fb {
+			return fa < fb
+		}
+		return a.b.Seq < b.b.Seq
+	})
+}
+
 // again runs fn, and again after an error that another try may not meet
 // (other nodes of a cluster holding the same rows: a deadlock), a few
 // times with a pause; any other error, or the last, is returned.
@@ -209,6 +230,7 @@ func (r *Recorder) observeLoop() {
 		r.obsQ = r.obsQ[len(group):]
 		r.obsTaken += int64(len(group))
 		r.obsMu.Unlock()
+		inSessionOrder(group)
 
 		done := len(group)
 		r.obsStall.begin()

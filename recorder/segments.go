@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -401,7 +402,9 @@ func (r *Recorder) recover(ctx context.Context) error {
 		for _, e := range group {
 			close(e.indexed)
 		}
-		for rest := group; len(r.observers) > 0 && len(rest) > 0; {
+		obs := slices.Clone(group)
+		inSessionOrder(obs)
+		for rest := obs; len(r.observers) > 0 && len(rest) > 0; {
 			var n int
 			err := r.again(ctx, "replay wal into observers", func() (err error) { n, err = r.observeGroup(ctx, rest); return err })
 			if err != nil {
