@@ -85,7 +85,7 @@ type Service struct {
 func New(cfg Config, store *Store, blobs Blobs, clips Clips, cluster Cluster, reg prometheus.Registerer, log *slog.Logger) *Service {
 	host, _ := os.Hostname()
 	s := &Service{cfg: cfg, store: store, blobs: blobs, clips: clips, cluster: cluster, renderer: &Renderer{}, log: log,
-		node: host + "/" + strconv.Itoa(os.Getpid()) + "/" + newID()[:8], wake: make(chan struct{}, 1), now: time.Now,
+		node: host + "/" + strconv.Itoa(os.Getpid()) + "/" + newID()[:8], wake: make(chan struct{}, 1), now: store.now,
 		rendered: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "trailmap_renders_total",
 			Help: "Render jobs that ended, by result (done, failed, canceled)."}, []string{"result"}),
 		seconds: prometheus.NewCounter(prometheus.CounterOpts{Name: "trailmap_render_seconds_total",

@@ -1,8 +1,11 @@
 package render_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -181,6 +184,94 @@ func TestStore_ReleaseAndExpire(t *testing.T) {
 		*clock = clock.Add(8 * 24 * time.Hour)
 		if n, err := st.Expire(ctx, clock.Add(-7*24*time.Hour)); err != nil || n != 1 {
 			t.Fatalf("expire: %d %v", n, err)
+		}
+	})
+}
+
+// memBlobs is a blob store in memory.
+type memBlobs struct{ m map[string][]byte }
+
+func (b *memBlobs) Put(_ context.Context, key string, r io.Reader, _ int64) error {
+	data, err := io.ReadAll(r)
+	b.m[key] = data
+	return err
+}
+func (b *memBlobs) Get(_ context.Context, key string, _, _ int64) (io.ReadCloser, error) {
+	data, ok := b.m[key]
+	if !ok {
+		return nil, errors.New("not found")
+	}
+	return io.NopCloser(bytes.NewReader(data)), nil
+}
+func (b *memBlobs) Delete(_ context.Context, key string) error { delete(b.m, key); return nil }
+
+// The sweep deletes the files of jobs whose session went (retention,
+// erasure) and of jobs that ended longer ago than Keep; a file another job
+// still names stays.
+func TestService_Sweep(t *testing.T) {
+	eachStore(t, func(t *testing.T, st *render.Store, db *index.DB, clock *time.Time) {
+		ctx := context.Background()
+		p, _ := db.CreateProject(ctx, "shop", *clock)
+		gone := addSession(t, db, p.ID, "s1")
+		kept := addSession(t, db, p.ID, "s2")
+		blobs := &memBlobs{m: map[string][]byte{}}
+		cfg := render.DefaultConfig()
+		svc := render.New(cfg, st, blobs, nil, nil, nil, slog.New(slog.DiscardHandler))
+		finish := func(row int64, sid, key string) *render.Job {
+			j, err := st.Create(ctx, render.Job{ProjectID: p.ID, SessionRow: row, SessionID: sid, Owner: "user:1",
+				Options: render.Options{EndMS: 5000, Format: "mp4", Size: "720p", FPS: 10, Speed: 1}}, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := st.Claim(ctx, "w", time.Minute)
+			if err != nil || c.ID != j.ID {
+				t.Fatalf("claim: %+v %v", c, err)
+			}
+			blobs.m[key] = []byte("video")
+			if err := st.Finish(ctx, j.ID, "w", key, 5); err != nil {
+				t.Fatal(err)
+			}
+			return j
+		}
+		finish(gone, "s1", "1/renders/a.mp4")
+		old := finish(kept, "s2", "1/renders/b.mp4")
+		if _, err := db.SQL().Write().ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, gone); err != nil {
+			t.Fatal(err)
+		}
+		if err := svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := blobs.m["1/renders/a.mp4"]; ok {
+			t.Error("the file of a deleted session's render is still stored")
+		}
+		if _, ok := blobs.m["1/renders/b.mp4"]; !ok {
+			t.Fatal("a live render's file was deleted")
+		}
+		// An equal request made later shares b's file; when the first job
+		// ages out the file stays for the second, then goes with it.
+		*clock = clock.Add(5 * 24 * time.Hour)
+		twin, err := st.Create(ctx, render.Job{ProjectID: p.ID, SessionRow: kept, SessionID: "s2", Owner: "user:2",
+			Options: old.Options}, 0)
+		if err != nil || twin.Status != render.StatusDone {
+			t.Fatalf("cached: %+v %v", twin, err)
+		}
+		*clock = clock.Add(3 * 24 * time.Hour) // old is 8 days old, twin 3
+		svc2 := render.New(cfg, render.NewStore(db.SQL(), func() time.Time { return *clock }), blobs, nil, nil, nil, slog.New(slog.DiscardHandler))
+		if err := svc2.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Get(ctx, old.ID); !errors.Is(err, render.ErrNotFound) {
+			t.Errorf("an 8-day-old job: %v", err)
+		}
+		if _, ok := blobs.m["1/renders/b.mp4"]; !ok {
+			t.Fatal("a file another job names was deleted")
+		}
+		*clock = clock.Add(5 * 24 * time.Hour)
+		if err := svc2.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if len(blobs.m) != 0 {
+			t.Errorf("files left: %v", blobs.m)
 		}
 	})
 }
