@@ -176,12 +176,18 @@ func (s *Service) work(ctx context.Context, worker string) {
 	poll := time.NewTicker(s.cfg.Poll)
 	defer poll.Stop()
 	for ctx.Err() == nil {
-		j, err := s.store.Claim(ctx, worker, s.cfg.Lease)
+		// A node without Chromium or ffmpeg takes no job: another node of
+		// the cluster may render it.
+		err := s.Available()
+		var j *Job
+		if err == nil {
+			j, err = s.store.Claim(ctx, worker, s.cfg.Lease)
+		}
 		if err == nil {
 			s.run(ctx, worker, j)
 			continue
 		}
-		if !errors.Is(err, ErrNotFound) && ctx.Err() == nil {
+		if !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) && ctx.Err() == nil {
 			s.log.Warn("render queue", slog.Any("error", err))
 		}
 		select {

@@ -275,3 +275,28 @@ func TestService_Sweep(t *testing.T) {
 		}
 	})
 }
+
+// A node without ffmpeg takes no job (another node may render it).
+func TestService_UnavailableNodeTakesNoJob(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("FFMPEG_BIN", "")
+	eachStore(t, func(t *testing.T, st *render.Store, db *index.DB, clock *time.Time) {
+		ctx := context.Background()
+		p, _ := db.CreateProject(ctx, "shop", *clock)
+		row := addSession(t, db, p.ID, "s1")
+		j, err := st.Create(ctx, render.Job{ProjectID: p.ID, SessionRow: row, SessionID: "s1", Owner: "user:1",
+			Options: render.Options{EndMS: 5000, Format: "mp4", Size: "720p", FPS: 10, Speed: 1}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := render.DefaultConfig()
+		cfg.Workers, cfg.Poll = 2, 20*time.Millisecond
+		svc := render.New(cfg, st, &memBlobs{m: map[string][]byte{}}, nil, nil, nil, slog.New(slog.DiscardHandler))
+		rctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		svc.Run(rctx)
+		cancel()
+		if got, _ := st.Get(ctx, j.ID); got.Status != render.StatusQueued || got.Attempts != 0 {
+			t.Errorf("job on a node that cannot render: %+v", got)
+		}
+	})
+}
