@@ -32,7 +32,7 @@ import (
 )
 
 // Install says what a machine without the renderer's tools needs.
-const Install = "install Chromium and ffmpeg on the server (Debian/Ubuntu: apt-get install chromium ffmpeg; or use the trailmap-render image) and make sure both are on its PATH"
+const Install = "install Chromium and ffmpeg on the server (Debian/Ubuntu: apt-get install chromium ffmpeg; or build the Docker image's render variant: docker build --target render) and make sure both are on its PATH"
 
 // Renderer plays a render page in headless Chromium frame by frame and
 // encodes the frames with ffmpeg.
@@ -95,8 +95,6 @@ type Result struct {
 // pageInfo is what the render page says once its first frame is built.
 type pageInfo struct {
 	Activity []int64 `json:"activity"` // ms on the clip's timeline
-	Width    int     `json:"width"`
-	Height   int     `json:"height"`
 }
 
 // Render renders the clip of durationMS that pg shows with o into the file

@@ -22,7 +22,7 @@ window.trailmapRender = { state: 'ready', info: { activity: [], width: 1280, hei
 
 func TestRenderer_FakePage(t *testing.T) {
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
-		t.Skip("no ffmpeg")
+		t.Fatal("ffmpeg is not installed (make test installs it)")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()

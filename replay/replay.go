@@ -129,7 +129,7 @@ func (s *Streamer) Stream(ctx context.Context, sess *index.Session, rg Range, w 
 		sg := &segs[i]
 		srcs = append(srcs, &source{seg: sg, lo: sg.FirstSeq, hi: sg.LastSeq, batches: sg.Seqs, firstTS: sg.FirstTS})
 	}
-	if lv := liveSource(liveSeqs, liveEvents, stored); lv != nil {
+	if lv := liveSource(liveSeqs, liveEvents, stored, rg.FromMS > 0); lv != nil {
 		srcs = append(srcs, lv)
 	}
 	sort.SliceStable(srcs, func(i, j int) bool { return srcs[i].lo < srcs[j].lo })
@@ -206,30 +206,34 @@ func (src *source) snapshots() [][3]int64 {
 	return src.snaps
 }
 
-// liveSource is the live batches not stored yet (nil when none).
-func liveSource(seqs []int64, events [][]json.RawMessage, stored map[int64]bool) *source {
+// liveSource is the live batches not stored yet (nil when none); with
+// seek, their snapshots are found (to start a range at one). Their first
+// timestamp is not read: a range's end stops them at their first later
+// event anyway.
+func liveSource(seqs []int64, events [][]json.RawMessage, stored map[int64]bool, seek bool) *source {
 	var src *source
 	for i, q := range seqs {
 		if stored[q] {
 			continue
 		}
 		if src == nil {
-			src = &source{lo: q, hi: q, firstTS: 1 << 62}
+			src = &source{lo: q, hi: q, firstTS: -1 << 62}
 		}
 		src.lo, src.hi = min(src.lo, q), max(src.hi, q)
-		for ei, ev := range events[i] {
-			if typ, ts, ok := eventInfo(ev); ok {
-				src.firstTS = min(src.firstTS, ts)
-				if typ == 2 {
-					line := int64(len(src.live) + ei)
-					// Start at the Meta event right before a snapshot.
-					if ei > 0 {
-						if pt, pts, ok := eventInfo(events[i][ei-1]); ok && pt == 4 && pts <= ts {
-							line--
-						}
-					}
-					src.snaps = append(src.snaps, [3]int64{ts, line, 0})
+		if seek {
+			for ei, ev := range events[i] {
+				typ, ts, ok := eventInfo(ev)
+				if !ok || typ != 2 {
+					continue
 				}
+				line := int64(len(src.live) + ei)
+				// Start at the Meta event right before a snapshot.
+				if ei > 0 {
+					if pt, pts, ok := eventInfo(events[i][ei-1]); ok && pt == 4 && pts <= ts {
+						line--
+					}
+				}
+				src.snaps = append(src.snaps, [3]int64{ts, line, 0})
 			}
 		}
 		src.live = append(src.live, events[i]...)

@@ -45,7 +45,6 @@ function when(ts) {
 class Render {
   constructor(data) {
     this.data = data;
-    this.state = 'loading';
     this.events = (data.events || []).filter((e) => e && typeof e.timestamp === 'number').sort((a, b) => a.timestamp - b.timestamp);
     this.times = this.events.map((e) => e.timestamp);
     this.startTS = data.start_ts;
@@ -56,7 +55,7 @@ class Render {
     const signals = data.signals || [];
     this.clicks = this.events.filter(isClick).map((e) => {
       const sig = signals.find((s) => Math.abs(s.ts - e.timestamp) <= 100 && (!s.x || (Math.abs(s.x - e.data.x) <= 4 && Math.abs(s.y - e.data.y) <= 4)));
-      return { ts: e.timestamp, x: e.data.x, y: e.data.y, id: e.data.id, kind: sig ? sig.type : '' };
+      return { ts: e.timestamp, x: e.data.x, y: e.data.y, kind: sig ? sig.type : '' };
     });
     this.pages = this.events.filter((e) => e.type === 4 && e.data && e.data.href).map((e) => ({ ts: e.timestamp, href: e.data.href }));
     this.build();
@@ -86,7 +85,6 @@ class Render {
   }
 
   async start() {
-    
     const fi = this.events.findIndex((e) => e.type === 2);
     if (fi < 0) throw new Error('no full page snapshot in this part of the recording: there is no page to draw');
     const start = fi > 0 && this.events[fi - 1].type === 4 ? fi - 1 : fi;
@@ -112,7 +110,6 @@ class Render {
     this.prev = null; // the first frame counts as changed
     return {
       activity: this.events.filter(isActivity).map((e) => e.timestamp - this.startTS).filter((t) => t > 0 && t < this.duration),
-      width: this.dims.width, height: this.dims.height,
     };
   }
 
