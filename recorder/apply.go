@@ -192,10 +192,96 @@ func (r *Recorder) observeBehind() bool {
 func (r *Recorder) requestCloseIdle() {
 	r.obsMu.Lock()
 	if !r.closeDue {
-		r.closeDue, r.closeAfter = true, r.obsTaken+int64(len(r.obsQ))
+		r.closeDue, r.closeAfter = true, r.obsTaken+int64(len(r.obsQ)+len(r.obsHeld))
 	}
 	r.obsCond.Signal()
 	r.obsMu.Unlock()
+}
+
+// How long stage 2 holds a batch back for the batch before it (see ready):
+// one this node accepted and has yet to observe, and one it has not seen
+// (still on its way from a client that sent both at once, or never coming:
+// a batch the recording rules kept out, a client that gave up on it).
+const (
+	holdForQueued = 10 * time.Second
+	holdForUnseen = time.Second
+	heldRecheck   = 20 * time.Millisecond
+)
+
+// holdBack returns the batches of group (in session order) whose facts can
+// be derived now and keeps the others back, in order, for a later group:
+// facts follow a session in seq order, also when a client sends several of
+// its batches at once or retries one late.
+func (r *Recorder) holdBack(group []*entry) []*entry {
+	now := r.now()
+	inGroup := map[*session]int64{} // the last seq of a session taken into this group
+	ready := group[:0:0]
+	var held []*entry
+	r.mu.Lock()
+	for _, e := range group {
+		if r.ready(e, inGroup, now) {
+			ready = append(ready, e)
+			if e.s != nil {
+				inGroup[e.s] = e.b.Seq
+			}
+			continue
+		}
+		held = append(held, e)
+	}
+	r.mu.Unlock()
+	if len(held) == 0 {
+		return group
+	}
+	r.obsMu.Lock()
+	r.obsHeld = append(r.obsHeld, held...)
+	r.obsTaken -= int64(len(held))
+	if len(r.obsQ) == 0 && !r.obsWake {
+		r.obsWake = true
+		time.AfterFunc(heldRecheck, func() {
+			r.obsMu.Lock()
+			r.obsWake = false
+			r.requeueHeldLocked()
+			r.obsMu.Unlock()
+		})
+	}
+	r.obsMu.Unlock()
+	return ready
+}
+
+// ready tells whether e's facts can be derived now: it begins its session,
+// the batch before it is observed (or comes before it in this group), or
+// it waited long enough for that batch. Called with r.mu held.
+func (r *Recorder) ready(e *entry, inGroup map[*session]int64, now time.Time) bool {
+	q := e.b.Seq
+	if q == 0 || e.s == nil {
+		return true
+	}
+	if e.s.observed[q-1] {
+		return true
+	}
+	if last, ok := inGroup[e.s]; ok && last == q-1 {
+		return true
+	}
+	wait := holdForUnseen
+	if e.s.seen[q-1] {
+		wait = holdForQueued
+	}
+	if now.Sub(e.at) < wait && !r.obsDraining.Load() {
+		return false
+	}
+	r.m.outOfOrder.Inc()
+	return true
+}
+
+// requeueHeldLocked puts the held batches back at the front of stage 2's
+// queue. Called with r.obsMu held.
+func (r *Recorder) requeueHeldLocked() {
+	if len(r.obsHeld) == 0 {
+		return
+	}
+	r.obsQ = append(r.obsHeld, r.obsQ...)
+	r.obsHeld = nil
+	r.obsCond.Signal()
 }
 
 // observeLoop is stage 2: it runs the observers of indexed batches in
@@ -209,6 +295,12 @@ func (r *Recorder) observeLoop() {
 		for len(r.obsQ) == 0 && !(r.closeDue && r.obsDone >= r.closeAfter) {
 			select {
 			case <-r.obsStop:
+				if len(r.obsHeld) > 0 {
+					// Stopping: what is held back goes now.
+					r.obsDraining.Store(true)
+					r.requeueHeldLocked()
+					continue
+				}
 				r.obsMu.Unlock()
 				return
 			default:
@@ -231,6 +323,9 @@ func (r *Recorder) observeLoop() {
 		r.obsTaken += int64(len(group))
 		r.obsMu.Unlock()
 		inSessionOrder(group)
+		if group = r.holdBack(group); len(group) == 0 {
+			continue
+		}
 
 		done := len(group)
 		r.obsStall.begin()
@@ -250,6 +345,13 @@ func (r *Recorder) observeLoop() {
 			r.obsMu.Unlock()
 		}
 		var raw int64
+		r.mu.Lock()
+		for _, e := range group {
+			if ok && e.s != nil {
+				e.s.observed[e.b.Seq] = true
+			}
+		}
+		r.mu.Unlock()
 		for _, e := range group {
 			// Shutting down with a broken index: the batches stay in the
 			// log (flush skips abandoned entries) and are observed at the
@@ -265,6 +367,7 @@ func (r *Recorder) observeLoop() {
 		r.obsDone += int64(len(group))
 		r.obsBacklog -= len(group)
 		r.obsBacklogBytes -= raw
+		r.requeueHeldLocked() // their turn may have come
 		r.obsMu.Unlock()
 	}
 }

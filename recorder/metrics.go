@@ -13,6 +13,7 @@ type metrics struct {
 	bytesIn      *prometheus.CounterVec
 	rejects      *prometheus.CounterVec
 	indexErrors  prometheus.Counter
+	outOfOrder   prometheus.Counter
 	blobErrors   *prometheus.CounterVec
 	flushSeconds prometheus.Histogram
 	segments     prometheus.Counter
@@ -34,6 +35,10 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailmap_ingest_rejects_total", Help: "Rejected ingest requests by reason code.",
 		}, []string{"reason"}),
+		outOfOrder: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_observe_out_of_order_total",
+			Help: "Batches whose facts were derived before the batch before them (it did not come within the hold time, or the node was stopping).",
+		}),
 		indexErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trailmap_index_apply_errors_total", Help: "Failed attempts to record accepted batches in the index (retried).",
 		}),
@@ -58,7 +63,7 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	cs := []prometheus.Collector{
-		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
+		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.outOfOrder, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
 		gauge("trailmap_wal_bytes", "Bytes in the write-ahead log.", func() float64 {
 			if r.wal == nil {
 				return 0

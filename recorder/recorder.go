@@ -6,6 +6,7 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -178,6 +180,11 @@ type Request struct {
 	// a keepalive fetch at page hide): over MaxInFlight it waits up to
 	// beaconWait for a slot instead of being refused at once.
 	Beacon bool
+	// Session, when set, is the session the request was routed by (a
+	// cluster's nodes send a session's batches to one node): a batch of
+	// another session is refused as malformed, so a client cannot have one
+	// session's facts derived on two nodes.
+	Session string
 }
 
 // beaconWait is how long a beacon waits for an in-flight slot.
@@ -234,11 +241,14 @@ type Recorder struct {
 	obsMu           sync.Mutex
 	obsCond         *sync.Cond
 	obsQ            []*entry
-	obsTaken        int64 // entries taken from obsQ so far
-	obsDone         int64 // of which observed
-	obsBacklog      int   // entries queued or being observed
-	obsBacklogBytes int64 // and their raw size
-	closeDue        bool  // close idle sessions once obsDone reaches closeAfter
+	obsHeld         []*entry    // taken from obsQ before the batch before them was observed (see ready)
+	obsWake         bool        // a timer will put obsHeld back into obsQ
+	obsDraining     atomic.Bool // stopping: nothing is held back any more
+	obsTaken        int64       // entries taken from obsQ so far
+	obsDone         int64       // of which observed
+	obsBacklog      int         // entries queued or being observed
+	obsBacklogBytes int64       // and their raw size
+	closeDue        bool        // close idle sessions once obsDone reaches closeAfter
 	closeAfter      int64
 	obsStop         chan struct{} // closed after stage 1 has stopped
 	observeDone     chan struct{}
@@ -274,7 +284,11 @@ type session struct {
 	ingestMu sync.Mutex
 
 	// Guarded by Recorder.mu:
-	seen         map[int64]bool
+	seen map[int64]bool
+	// observed holds the seqs whose facts are derived: observed here, or
+	// in the index when the session was loaded (stage 2 takes a batch once
+	// the one before it is observed, see Recorder.ready).
+	observed     map[int64]bool
 	pending      []*entry // accepted, waiting for a segment
 	flushing     []*entry // in a segment being written
 	firstPending time.Time
@@ -292,7 +306,9 @@ type session struct {
 // flush.
 type entry struct {
 	b     *Batch
-	facts *Facts // extracted in the request goroutine, off the single apply loop
+	s     *session  // nil when replayed from the log
+	at    time.Time // accepted
+	facts *Facts    // extracted in the request goroutine, off the single apply loop
 	// events are b.Events with their envelopes read (in the request
 	// goroutine too), for the observers; dropped once they ran.
 	events   []rrweb.Event
@@ -452,6 +468,9 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	if req.Session != "" && b.SessionID != req.Session {
+		return Result{}, fmt.Errorf("%w: the URL names session %q, the body %q", ErrMalformed, truncate(req.Session, 64), b.SessionID)
+	}
 	b.ProjectID = pe.project.ID
 	b.ReceivedAt = r.now().UnixMilli()
 	if err := checkTimes(b, r.cfg.Limits); err != nil {
@@ -466,6 +485,32 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	}
 	return r.accept(ctx, b, pe.quota, pe.rules)
 }
+
+// MaxBody is the largest ingest body taken, as sent.
+func (r *Recorder) MaxBody() int64 { return r.cfg.Limits.MaxCompressed }
+
+// SessionOf reads the session id of a batch's body as sent (with its
+// content encoding), within the ingest limits, for routing a request by
+// its session when its URL does not name it.
+func (r *Recorder) SessionOf(body []byte, encoding string) (string, error) {
+	raw, err := r.dec.Decompress(bytes.NewReader(body), encoding)
+	if err != nil {
+		return "", err
+	}
+	var b struct {
+		SessionID string `json:"session_id"`
+	}
+	if err := json.Unmarshal(raw, &b); err != nil {
+		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if !validID(b.SessionID) {
+		return "", fmt.Errorf("%w: session_id %q", ErrInvalidID, truncate(b.SessionID, 64))
+	}
+	return b.SessionID, nil
+}
+
+// ValidSession reports whether id is a well-formed session id.
+func ValidSession(id string) bool { return validID(id) }
 
 // accept runs the recording rules that depend on the session's state,
 // dedupe, the quota check and the durable append for a parsed batch.
@@ -520,6 +565,7 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *rul
 	}
 	e := newEntry(b, pos)
 	e.facts, e.ua, e.events, e.charge = &facts, ua, events, ch
+	e.s, e.at = s, r.now()
 	r.mu.Lock()
 	s.seen[b.Seq] = true
 	r.bufferLocked(s, e)
@@ -595,14 +641,20 @@ func (r *Recorder) acquire(ctx context.Context, k sessKey) (*session, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s = r.sessions[k]; s == nil {
-		s = &session{key: k, seen: map[int64]bool{}}
-		for _, q := range seqs {
-			s.seen[q] = true
-		}
+		s = newSession(k, seqs)
 		r.sessions[k] = s
 	}
 	s.refs++
 	return s, nil
+}
+
+// newSession is the state of session k, whose stored seqs are seqs.
+func newSession(k sessKey, seqs []int64) *session {
+	s := &session{key: k, seen: make(map[int64]bool, len(seqs)), observed: make(map[int64]bool, len(seqs))}
+	for _, q := range seqs {
+		s.seen[q], s.observed[q] = true, true
+	}
+	return s
 }
 
 func (r *Recorder) release(s *session) {

@@ -441,10 +441,7 @@ func (r *Recorder) recover(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		s := &session{key: k, seen: map[int64]bool{}}
-		for _, q := range seqs {
-			s.seen[q] = true
-		}
+		s := newSession(k, seqs)
 		r.sessions[k] = s
 		for _, e := range rest {
 			s.seen[e.b.Seq] = true

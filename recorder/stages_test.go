@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -298,5 +299,51 @@ func TestRecorder_heatmapBehindStage1(t *testing.T) {
 	}
 	if total != 3 || named != 3 {
 		t.Errorf("clicks %d, with a selector %d; want 3 and 3", total, named)
+	}
+}
+
+// TestRecorder_observersWaitForTheBatchBefore: a client that sends a
+// session's batches out of order (several at once, or one retried late)
+// still has them observed in seq order; a batch that never comes (kept out
+// by a recording rule, given up on) holds the next one back only briefly.
+func TestRecorder_observersWaitForTheBatchBefore(t *testing.T) {
+	s := newObserverStack(t)
+	o := newNoteObserver()
+	rec := s.start(t, o, nil)
+	for _, seq := range []int{3, 1, 2, 0} {
+		s.ingest(t, rec, "held_back", seq)
+		time.Sleep(30 * time.Millisecond) // each is indexed and reaches stage 2 alone
+	}
+	// A gap: seq 1 never comes.
+	began := time.Now()
+	for _, seq := range []int{2, 0} {
+		s.ingest(t, rec, "gap_in_seqs", seq)
+	}
+	waitObserved := func(n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for s.unobserved(t) > 0 || func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.seen) < n }() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d batches not observed after 10 s", s.unobserved(t))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	waitObserved(2)
+	if waited := time.Since(began); waited < 900*time.Millisecond {
+		t.Errorf("seq 2 after a missing seq 1 was observed after %s, want it held about a second", waited)
+	}
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var got []string
+	for _, ts := range o.seen {
+		got = append(got, fmt.Sprint(ts))
+	}
+	slices.Sort(got)
+	if want := []string{"[1000 1001 1002 1003]", "[1000 1002]"}; !slices.Equal(got, want) {
+		t.Errorf("observed %v, want %v", got, want)
 	}
 }
