@@ -29,8 +29,9 @@ func newRenderCache(maxBytes int64) *renderCache {
 }
 
 // get returns a cached value that is still good: made after the project's
-// last change, or less than stale ago.
-func (c *renderCache) get(key string, g genEntry, now time.Time, stale time.Duration) (any, bool) {
+// last change, or less than stale ago; with shared (other processes write
+// the facts too, unseen by g) only less than stale ago.
+func (c *renderCache) get(key string, g genEntry, now time.Time, stale time.Duration, shared bool) (any, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el := c.items[key]
@@ -38,7 +39,7 @@ func (c *renderCache) get(key string, g genEntry, now time.Time, stale time.Dura
 		return nil, false
 	}
 	e := el.Value.(*cached)
-	if e.gen != g.n && now.Sub(e.created) >= stale {
+	if (e.gen != g.n || shared) && now.Sub(e.created) >= stale {
 		c.remove(el)
 		return nil, false
 	}

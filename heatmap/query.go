@@ -579,7 +579,7 @@ func (s *Service) ClickMap(ctx context.Context, q Query) (*ClickMap, error) {
 	}
 	key := n.cacheKey("clicks.json")
 	g := s.generation(n.ProjectID)
-	if v, ok := s.cache.get(key, g, s.now(), s.cfg.CacheStale); ok {
+	if v, ok := s.cacheGet(key, g, s.now()); ok {
 		return v.(*ClickMap), nil
 	}
 	b, err := s.buildClicks(ctx, n)
@@ -599,7 +599,7 @@ func (s *Service) ClickPNG(ctx context.Context, q Query) ([]byte, error) {
 	key := n.cacheKey("clicks.png")
 	g := s.generation(n.ProjectID)
 	now := s.now()
-	if v, ok := s.cache.get(key, g, now, s.cfg.CacheStale); ok {
+	if v, ok := s.cacheGet(key, g, now); ok {
 		return v.([]byte), nil
 	}
 	b, err := s.buildClicks(ctx, n)

@@ -61,7 +61,7 @@ func (s *Service) ScrollMap(ctx context.Context, q Query) (*ScrollMap, error) {
 	key := n.cacheKey("scroll.json")
 	g := s.generation(n.ProjectID)
 	now := s.now()
-	if v, ok := s.cache.get(key, g, now, s.cfg.CacheStale); ok {
+	if v, ok := s.cacheGet(key, g, now); ok {
 		return v.(*ScrollMap), nil
 	}
 	m, err := s.buildScroll(ctx, n)
@@ -185,7 +185,7 @@ func (s *Service) ScrollPNG(ctx context.Context, q Query) ([]byte, error) {
 	key := n.cacheKey("scroll.png")
 	g := s.generation(n.ProjectID)
 	now := s.now()
-	if v, ok := s.cache.get(key, g, now, s.cfg.CacheStale); ok {
+	if v, ok := s.cacheGet(key, g, now); ok {
 		return v.([]byte), nil
 	}
 	m, err := s.buildScroll(ctx, n)

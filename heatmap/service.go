@@ -67,6 +67,10 @@ type Config struct {
 	// cached map may be served after new clicks for its project arrived.
 	CacheBytes int64
 	CacheStale time.Duration
+	// Shared says other nodes of a cluster derive facts into the same
+	// index: this node does not see their changes, so a cached map is
+	// served for CacheStale at most.
+	Shared bool
 	// SettingsTTL is how long a project's settings are cached.
 	SettingsTTL time.Duration
 }
@@ -454,6 +458,11 @@ func (s *Service) projectSettings(ctx context.Context, projectID int64) (*Settin
 }
 
 // touch notes new data for a project, so cached maps go stale.
+// cacheGet is the render cache's entry for key if it is still good.
+func (s *Service) cacheGet(key string, g genEntry, now time.Time) (any, bool) {
+	return s.cache.get(key, g, now, s.cfg.CacheStale, s.cfg.Shared)
+}
+
 func (s *Service) touch(projectID int64) {
 	s.genMu.Lock()
 	g := s.gen[projectID]

@@ -202,10 +202,16 @@ func (r *Recorder) requestCloseIdle() {
 // one this node accepted and has yet to observe, and one it has not seen
 // (still on its way from a client that sent both at once, or never coming:
 // a batch the recording rules kept out, a client that gave up on it).
+//
+// A batch recorded by another node (or by this node before it restarted)
+// and not yet observed is in that node's log: a node that was killed
+// observes it when it starts again, so a session taken over from it waits
+// for that, asking the index every elsewhereRecheck.
 const (
-	holdForQueued = 10 * time.Second
-	holdForUnseen = time.Second
-	heldRecheck   = 20 * time.Millisecond
+	holdForQueued    = 2 * time.Minute
+	holdForUnseen    = time.Second
+	heldRecheck      = 20 * time.Millisecond
+	elsewhereRecheck = 500 * time.Millisecond
 )
 
 // holdBack returns the batches of group (in session order) whose facts can
@@ -213,6 +219,7 @@ const (
 // facts follow a session in seq order, also when a client sends several of
 // its batches at once or retries one late.
 func (r *Recorder) holdBack(group []*entry) []*entry {
+	r.checkElsewhere(group)
 	now := r.now()
 	inGroup := map[*session]int64{} // the last seq of a session taken into this group
 	ready := group[:0:0]
@@ -246,6 +253,34 @@ func (r *Recorder) holdBack(group []*entry) []*entry {
 	}
 	r.obsMu.Unlock()
 	return ready
+}
+
+// checkElsewhere asks the index whether the batches other nodes hold
+// that batches of group wait for are observed by now.
+func (r *Recorder) checkElsewhere(group []*entry) {
+	now := r.now()
+	var ask []*entry
+	r.mu.Lock()
+	for _, e := range group {
+		if e.s != nil && e.b.Seq > 0 && e.s.elsewhere[e.b.Seq-1] && now.Sub(e.checked) >= elsewhereRecheck {
+			e.checked = now
+			ask = append(ask, e)
+		}
+	}
+	r.mu.Unlock()
+	for _, e := range ask {
+		ok, err := r.db.BatchObserved(context.Background(), e.sid, e.b.Seq-1)
+		if err != nil {
+			r.log.Warn("read whether a batch is observed", "session", e.b.SessionID, "seq", e.b.Seq-1, slog.Any("error", err))
+			continue
+		}
+		if ok {
+			r.mu.Lock()
+			e.s.observed[e.b.Seq-1] = true
+			delete(e.s.elsewhere, e.b.Seq-1)
+			r.mu.Unlock()
+		}
+	}
 }
 
 // ready tells whether e's facts can be derived now: it begins its session,

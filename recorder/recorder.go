@@ -138,8 +138,10 @@ type Index interface {
 	ProjectByID(ctx context.Context, id int64) (*index.Project, error)
 	// IdleSessions lists up to limit open sessions quiet since before.
 	IdleSessions(ctx context.Context, before int64, limit int) ([]index.IdleSession, error)
-	// SessionSeqs lists the recorded seqs of a session.
-	SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]int64, error)
+	// SessionSeqs lists the recorded batches of a session.
+	SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]index.BatchSeq, error)
+	// BatchObserved tells whether a recorded batch has its facts derived.
+	BatchObserved(ctx context.Context, sessionID, seq int64) (bool, error)
 	// SessionRow finds a session's row id and start (index.ErrNotFound).
 	SessionRow(ctx context.Context, projectID int64, publicID string) (id, startedAt int64, err error)
 	// AddPendingSegment records a segment about to be PUT, as pending.
@@ -288,7 +290,11 @@ type session struct {
 	// observed holds the seqs whose facts are derived: observed here, or
 	// in the index when the session was loaded (stage 2 takes a batch once
 	// the one before it is observed, see Recorder.ready).
-	observed     map[int64]bool
+	observed map[int64]bool
+	// elsewhere holds the seqs recorded, not observed, when the session was
+	// loaded: another node (or this one before a restart) has them in its
+	// log and observes them; later batches wait for that (see ready).
+	elsewhere    map[int64]bool
 	pending      []*entry // accepted, waiting for a segment
 	flushing     []*entry // in a segment being written
 	firstPending time.Time
@@ -305,10 +311,13 @@ type session struct {
 // entry is one accepted batch on its way through the two index stages and
 // flush.
 type entry struct {
-	b     *Batch
-	s     *session  // nil when replayed from the log
-	at    time.Time // accepted
-	facts *Facts    // extracted in the request goroutine, off the single apply loop
+	b  *Batch
+	s  *session  // nil when replayed from the log
+	at time.Time // accepted
+	// checked is when stage 2 last asked the index about the batch before
+	// this one, which another node holds (see checkElsewhere).
+	checked time.Time
+	facts   *Facts // extracted in the request goroutine, off the single apply loop
 	// events are b.Events with their envelopes read (in the request
 	// goroutine too), for the observers; dropped once they ran.
 	events   []rrweb.Event
@@ -648,11 +657,19 @@ func (r *Recorder) acquire(ctx context.Context, k sessKey) (*session, error) {
 	return s, nil
 }
 
-// newSession is the state of session k, whose stored seqs are seqs.
-func newSession(k sessKey, seqs []int64) *session {
+// newSession is the state of session k, whose recorded batches are seqs.
+func newSession(k sessKey, seqs []index.BatchSeq) *session {
 	s := &session{key: k, seen: make(map[int64]bool, len(seqs)), observed: make(map[int64]bool, len(seqs))}
-	for _, q := range seqs {
-		s.seen[q], s.observed[q] = true, true
+	for _, b := range seqs {
+		s.seen[b.Seq] = true
+		if b.Observed {
+			s.observed[b.Seq] = true
+		} else {
+			if s.elsewhere == nil {
+				s.elsewhere = map[int64]bool{}
+			}
+			s.elsewhere[b.Seq] = true
+		}
 	}
 	return s
 }
@@ -663,7 +680,7 @@ func (r *Recorder) release(s *session) {
 	r.mu.Unlock()
 }
 
-func (r *Recorder) storedSeqs(ctx context.Context, k sessKey) ([]int64, error) {
+func (r *Recorder) storedSeqs(ctx context.Context, k sessKey) ([]index.BatchSeq, error) {
 	return r.db.SessionSeqs(ctx, k.project, k.id)
 }
 

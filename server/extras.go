@@ -44,6 +44,9 @@ type Extras struct {
 	// Uploads takes assets the browser script uploads (data-assets=
 	// "upload"); nil: no upload routes.
 	Uploads Uploads
+	// Router sends ingest requests to the node of a cluster that owns
+	// their session (see ingest.go); nil: one node.
+	Router Router
 	// Renders turns clips into MP4, WebM and GIF files (see renders.go);
 	// nil: no /api/v1/renders.
 	Renders Renders

@@ -32,6 +32,10 @@ func (w *changeWatcher) ProjectChanged(id int64) { w.changed = append(w.changed,
 func (w *changeWatcher) WriteKeyProject(context.Context, string, string) (int64, error) {
 	return 0, recorder.ErrUnknownKey
 }
+func (w *changeWatcher) MaxBody() int64 { return 1 << 20 }
+func (w *changeWatcher) SessionOf([]byte, string) (string, error) {
+	return "", recorder.ErrMalformed
+}
 
 type recordingServer struct {
 	h       http.Handler

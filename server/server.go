@@ -63,6 +63,10 @@ type Ingester interface {
 	// batch, behind ingest's address limit and key caches
 	// (recorder.RateLimitError, recorder.ErrUnknownKey).
 	WriteKeyProject(ctx context.Context, key, remoteIP string) (int64, error)
+	// MaxBody is the largest ingest body taken, as sent.
+	MaxBody() int64
+	// SessionOf reads the session id of a body as sent (recorder errors).
+	SessionOf(body []byte, encoding string) (string, error)
 }
 
 // Streamer is what the server needs of replay.
@@ -213,6 +217,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(rl.RetryAfter/time.Second)+1))
 	case errors.As(err, &qe): // until the next UTC day
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int((qe.RetryAfter+time.Second-1)/time.Second)))
+	case errors.Is(err, errOwnerUnreachable):
+		c.Response().Header().Set("Retry-After", "1")
 	case errors.Is(err, recorder.ErrOverloaded):
 		// Spread the retries of the many clients refused at once.
 		c.Response().Header().Set("Retry-After", strconv.Itoa(1+rand.IntN(5)))
@@ -250,6 +256,8 @@ func (s *Server) classify(err error) (int, string, string) {
 	switch {
 	case errors.As(err, &mbe):
 		return http.StatusRequestEntityTooLarge, "too_large", "request body too large"
+	case errors.Is(err, errOwnerUnreachable):
+		return http.StatusServiceUnavailable, "node_unreachable", errOwnerUnreachable.Error()
 	case errors.Is(err, recorder.ErrShuttingDown):
 		return http.StatusServiceUnavailable, "shutting_down", err.Error()
 	case errors.Is(err, recorder.ErrOverloaded):

@@ -13,6 +13,7 @@ import (
 	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/audit"
+	"github.com/trailmap/trailmap/cluster"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/render"
@@ -21,7 +22,7 @@ import (
 )
 
 // schemas are every table owner's migrations.
-var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, assets.Schema, audit.Schema, render.Schema}
+var schemas = []sqldb.Schema{heatmap.Schema, accounts.Schema, journey.Schema, assets.Schema, audit.Schema, render.Schema, cluster.Schema}
 
 // indexURLHelp is the help of every command's --index-url flag.
 const indexURLHelp = "the index: empty for DATA/index.db, a SQLite file path, or postgres://user:password@host:port/db (PostgreSQL)"

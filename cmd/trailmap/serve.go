@@ -21,6 +21,7 @@ import (
 	"github.com/trailmap/trailmap/accounts"
 	"github.com/trailmap/trailmap/assets"
 	"github.com/trailmap/trailmap/audit"
+	"github.com/trailmap/trailmap/cluster"
 	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/journey"
 	"github.com/trailmap/trailmap/recorder"
@@ -32,6 +33,7 @@ import (
 	"github.com/trailmap/trailmap/storage/fs"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/s3"
+	"github.com/trailmap/trailmap/storage/sqldb"
 	"github.com/trailmap/trailmap/storage/zdict"
 	"github.com/trailmap/trailmap/ui"
 )
@@ -61,6 +63,11 @@ type Config struct {
 	DictionariesOff bool
 	// Render runs server-side renders of clips (videos, GIFs).
 	Render render.Config
+	// AdvertiseURL makes this node one of a cluster (nodes sharing a
+	// PostgreSQL index and a bucket): the address the other nodes reach it
+	// at. Empty: one node.
+	AdvertiseURL  string
+	ClusterSecret string
 }
 
 // Validate checks the whole configuration.
@@ -82,6 +89,12 @@ func (c Config) Validate() error {
 	}
 	if !c.AssetsOff {
 		errs = append(errs, c.Assets.Validate())
+	}
+	if c.AdvertiseURL != "" {
+		if !sqldb.IsPostgres(c.IndexURL) {
+			errs = append(errs, errors.New("--advertise-url makes this node one of a cluster, whose nodes share a PostgreSQL index: set --index-url postgres://…"))
+		}
+		errs = append(errs, cluster.DefaultConfig(c.AdvertiseURL, c.ClusterSecret).Validate())
 	}
 	return errors.Join(errs...)
 }
@@ -150,6 +163,8 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Render.MaxClip, "render-max-clip", c.Render.MaxClip, "longest stretch of recording one render may cover")
 	fs.DurationVar(&c.Render.Lease, "render-lease", c.Render.Lease, "how long a node holds a render without renewing it: a render of a node that died starts again on any node after this")
 	fs.IntVar(&c.Render.PerOwner, "render-per-user", c.Render.PerOwner, "renders one user, API token or share link may have queued or running (0: no limit)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "run as one node of a cluster (see README: Many nodes): this node's base URL as the other nodes reach it, e.g. http://10.0.0.5:8080; needs a postgres:// --index-url")
+	fs.StringVar(&c.ClusterSecret, "cluster-secret", "", "with --advertise-url: a secret shared by every node (16+ characters), which signs the requests nodes forward to each other")
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
 	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
 
@@ -237,7 +252,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newIndexPoolCollector(db.SQL()))
 
-	heat, err := heatmap.New(ctx, heatmap.DefaultConfig(), db.SQL(), db, logger)
+	heatCfg := heatmap.DefaultConfig()
+	heatCfg.Shared = cfg.AdvertiseURL != "" // other nodes write facts too
+	heat, err := heatmap.New(ctx, heatCfg, db.SQL(), db, logger)
 	if err != nil {
 		return err
 	}
@@ -304,6 +321,23 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	if err := renders.Available(); err != nil {
 		logger.Info("renders of videos and GIFs are off on this machine", "why", err.Error())
 	}
+	var router server.Router // nil: one node
+	if cfg.AdvertiseURL != "" {
+		cl, err := cluster.New(ctx, db.SQL(), cluster.DefaultConfig(cfg.AdvertiseURL, cfg.ClusterSecret), reg, logger)
+		if err != nil {
+			return errors.Join(err, rec.Close(context.WithoutCancel(ctx)))
+		}
+		clusterCtx, stopCluster := context.WithCancel(context.WithoutCancel(ctx))
+		clusterDone := make(chan struct{})
+		go func() {
+			defer close(clusterDone)
+			cl.Run(clusterCtx)
+		}()
+		// Leave the cluster once this node has stopped taking batches.
+		defer func() { stopCluster(); <-clusterDone }()
+		router = cl
+		logger.Info("cluster node", "advertise_url", cl.Self())
+	}
 	srv = server.New(cfg.Server, server.Deps{
 		Index:    db,
 		Recorder: rec,
@@ -328,6 +362,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			Assets:    assetReader,
 			Uploads:   uploads,
 			Renders:   renders,
+			Router:    router,
 		},
 		Ready: map[string]server.Checker{"blobs": blobs, "recorder": rec,
 			"index_writes": server.CheckFunc(rec.IndexReady)},

@@ -35,6 +35,25 @@ func TestParseServe_Retention(t *testing.T) {
 	}
 }
 
+// A cluster node needs a PostgreSQL index, a reachable URL and a secret.
+func TestParseServe_Cluster(t *testing.T) {
+	pg := "postgres://trailmap@127.0.0.1:5432/trailmap"
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--advertise-url", "http://10.0.0.5:8080", "--cluster-secret", "0123456789abcdefgh"}, "PostgreSQL"},
+		{[]string{"--index-url", pg, "--advertise-url", "10.0.0.5:8080", "--cluster-secret", "0123456789abcdefgh"}, "advertise URL"},
+		{[]string{"--index-url", pg, "--advertise-url", "http://10.0.0.5:8080"}, "secret"},
+		{[]string{"--index-url", pg, "--advertise-url", "http://10.0.0.5:8080", "--cluster-secret", "0123456789abcdefgh"}, ""},
+	} {
+		_, err := parseServe(c.args, io.Discard)
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%q: %v, want an error about %q", c.args, err, c.want)
+		}
+	}
+}
+
 func TestProjectSettingsCommand(t *testing.T) {
 	ctx := t.Context()
 	data := t.TempDir()

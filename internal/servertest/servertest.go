@@ -132,6 +132,10 @@ func StartOn(t testing.TB, indexURL string, extra ...string) *Server {
 	return s
 }
 
+// SelfURL, as the value of an extra flag, is replaced by the server's own
+// URL (a cluster node's --advertise-url).
+const SelfURL = "{self}"
+
 // launch starts s on a free address with the extra flags and stops it when
 // the test ends.
 func (s *Server) launch(t testing.TB, extra []string) {
@@ -140,7 +144,12 @@ func (s *Server) launch(t testing.TB, extra []string) {
 	s.URL = "http://" + s.Addr
 	s.args = append([]string{"serve", "--data", s.DataDir, "--addr", s.Addr, "--log-format", "text",
 		"--rate-per-ip", "0", "--rate-per-key", "0"}, s.indexArgs()...)
-	s.args = append(s.args, extra...)
+	for _, f := range extra {
+		if f == SelfURL {
+			f = s.URL
+		}
+		s.args = append(s.args, f)
+	}
 	s.start(t)
 	t.Cleanup(func() {
 		s.Stop(t)

@@ -356,23 +356,44 @@ func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]Idle
 	return out, nil
 }
 
-// SessionSeqs lists the seqs of the recorded batches of a session, by its
-// public id; none when the session is unknown.
-func (db *DB) SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]int64, error) {
+// BatchSeq is a recorded batch of a session: its seq and whether its
+// facts are derived (observed).
+type BatchSeq struct {
+	Seq      int64
+	Observed bool
+}
+
+// SessionSeqs lists the recorded batches of a session, by its public id;
+// none when the session is unknown.
+func (db *DB) SessionSeqs(ctx context.Context, projectID int64, publicID string) ([]BatchSeq, error) {
 	rows, err := db.db.Read().QueryContext(ctx, `
-		SELECT b.seq FROM batches b JOIN sessions s ON s.id = b.session_id
+		SELECT b.seq, b.observed FROM batches b JOIN sessions s ON s.id = b.session_id
 		WHERE s.project_id = ? AND s.public_id = ?`, projectID, publicID)
 	if err != nil {
 		return nil, fmt.Errorf("load session seqs: %w", err)
 	}
 	defer rows.Close()
-	var out []int64
+	var out []BatchSeq
 	for rows.Next() {
-		var q int64
-		if err := rows.Scan(&q); err != nil {
+		var b BatchSeq
+		if err := rows.Scan(&b.Seq, &b.Observed); err != nil {
 			return nil, fmt.Errorf("scan seq: %w", err)
 		}
-		out = append(out, q)
+		out = append(out, b)
 	}
 	return out, rows.Err()
+}
+
+// BatchObserved tells whether a session's batch seq has its facts derived
+// (false when it is not recorded).
+func (db *DB) BatchObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
+	var observed bool
+	err := db.db.Read().QueryRowContext(ctx, `SELECT observed FROM batches WHERE session_id = ? AND seq = ?`, sessionID, seq).Scan(&observed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read batch: %w", err)
+	}
+	return observed, nil
 }

@@ -70,7 +70,7 @@ func testIngestTx(t *testing.T, db *index.DB) {
 		t.Fatal("repeated batch recorded twice")
 	}
 	seqs, err := db.SessionSeqs(ctx, p.ID, "s1")
-	if err != nil || len(seqs) != 1 || seqs[0] != 0 {
+	if err != nil || len(seqs) != 1 || seqs[0].Seq != 0 {
 		t.Fatalf("SessionSeqs = %v, %v", seqs, err)
 	}
 	err = in.Tx(ctx, func(tx *index.IngestTx) error {

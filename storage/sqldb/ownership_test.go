@@ -15,7 +15,7 @@ import (
 
 // owners are the packages that own tables: each holds its migrations (in
 // migrations/ beside its code) and is the only one whose code names them.
-var owners = []string{"storage/index", "heatmap", "journey", "accounts", "audit", "assets", "render"}
+var owners = []string{"storage/index", "heatmap", "journey", "accounts", "audit", "assets", "render", "cluster"}
 
 // connection may import database/sql and the drivers without owning tables.
 var connection = map[string]bool{"storage/sqldb": true, "internal/pgtest": true}
