@@ -180,6 +180,9 @@ func (e *env) settle() {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	if err := e.rec.CaughtUp(ctx); err != nil { // the 202 does not wait for the index rows
+		e.t.Fatal(err)
+	}
 	for {
 		n := 0
 		if err := e.db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE observed_count < batch_count`).Scan(&n); err != nil {

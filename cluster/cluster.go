@@ -221,14 +221,15 @@ func (c *Cluster) Owner(ctx context.Context, session string) (string, error) {
 	if ok && c.now().Sub(o.read) < c.cfg.CacheTTL {
 		return o.node, nil
 	}
-	return c.owner(ctx, session)
+	node, _, err := c.owner(ctx, session)
+	return node, err
 }
 
-// owner reads (claiming or taking over) session's owner from the index.
-func (c *Cluster) owner(ctx context.Context, session string) (string, error) {
+// owner reads (claiming or taking over: took) session's owner from the
+// index.
+func (c *Cluster) owner(ctx context.Context, session string) (node string, took bool, err error) {
 	for attempt := 0; attempt < 3; attempt++ {
 		now := c.now()
-		var node string
 		var seen int64
 		err := c.db.Read().QueryRowContext(ctx, `SELECT s.node, COALESCE(n.seen_at, 0) FROM cluster_sessions s
 			LEFT JOIN cluster_nodes n ON n.id = s.node WHERE s.session_id = ?`, session).Scan(&node, &seen)
@@ -236,29 +237,29 @@ func (c *Cluster) owner(ctx context.Context, session string) (string, error) {
 		case errors.Is(err, sql.ErrNoRows):
 			if _, err := c.db.Write().ExecContext(ctx, `INSERT INTO cluster_sessions (session_id, node, claimed_at) VALUES (?, ?, ?)
 				ON CONFLICT (session_id) DO NOTHING`, session, c.cfg.Self, now.UnixMilli()); err != nil {
-				return "", fmt.Errorf("cluster: claim session: %w", err)
+				return "", false, fmt.Errorf("cluster: claim session: %w", err)
 			}
 			continue // read who has it: this node, or one that claimed it first
 		case err != nil:
-			return "", fmt.Errorf("cluster: read session owner: %w", err)
+			return "", false, fmt.Errorf("cluster: read session owner: %w", err)
 		}
 		if node != c.cfg.Self && now.UnixMilli()-seen > c.cfg.Stale.Milliseconds() {
 			res, err := c.db.Write().ExecContext(ctx, `UPDATE cluster_sessions SET node = ?, claimed_at = ? WHERE session_id = ? AND node = ?`,
 				c.cfg.Self, now.UnixMilli(), session, node)
 			if err != nil {
-				return "", fmt.Errorf("cluster: take over session: %w", err)
+				return "", false, fmt.Errorf("cluster: take over session: %w", err)
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue // another node was quicker
 			}
 			c.takeovers.Inc()
 			c.log.Info("took over a session of a node not seen", "session", session, "from", node, "seen_ms_ago", now.UnixMilli()-seen)
-			node = c.cfg.Self
+			node, took = c.cfg.Self, true
 		}
 		c.remember(session, node, now)
-		return node, nil
+		return node, took, nil
 	}
-	return "", fmt.Errorf("cluster: session %s: its owner changed three times while being read", session)
+	return "", false, fmt.Errorf("cluster: session %s: its owner changed three times while being read", session)
 }
 
 func (c *Cluster) remember(session, node string, at time.Time) {
@@ -294,33 +295,34 @@ type Request struct {
 
 // Route sends req to its session's owner unless that is this node: it
 // returns the owner's answer, or nil when this node should handle the
-// request itself (it owns the session, or took it over from a node that
-// is gone). A request another node forwarded is always this node's to
-// handle, unless this node knows the session is another's: then it is
-// refused with 421 (see Misdirected) and the sender asks the index again.
-func (c *Cluster) Route(ctx context.Context, req Request) (*http.Response, error) {
+// request itself (it owns the session, or took it over just now from a node
+// that is gone: took). A request another node forwarded is always this
+// node's to handle, unless this node knows the session is another's: then
+// it is refused with 421 (see Misdirected) and the sender asks the index
+// again.
+func (c *Cluster) Route(ctx context.Context, req Request) (resp *http.Response, took bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
 		owner, err := c.Owner(ctx, req.Session)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if owner == c.cfg.Self {
-			return nil, nil
+			return nil, false, nil
 		}
 		resp, err := c.forward(ctx, owner, req)
 		if err != nil {
 			c.forwarded.WithLabelValues("failed").Inc()
 			c.forget(req.Session)
 			c.log.Warn("forward to session owner", "session", req.Session, "owner", owner, slog.Any("error", err))
-			now, err := c.owner(ctx, req.Session)
+			now, took, err := c.owner(ctx, req.Session)
 			if err != nil {
-				return nil, err
+				return nil, false, err
 			}
 			if now == c.cfg.Self {
-				return nil, nil // taken over
+				return nil, took, nil
 			}
 			if now == owner {
-				return nil, fmt.Errorf("%w (%s)", ErrOwnerUnreachable, owner)
+				return nil, false, fmt.Errorf("%w (%s)", ErrOwnerUnreachable, owner)
 			}
 			continue // it moved meanwhile
 		}
@@ -331,10 +333,10 @@ func (c *Cluster) Route(ctx context.Context, req Request) (*http.Response, error
 			continue
 		}
 		c.forwarded.WithLabelValues("ok").Inc()
-		return resp, nil
+		return resp, false, nil
 	}
 	// Two owners disagreed: take it here rather than bounce it around.
-	return nil, nil
+	return nil, false, nil
 }
 
 // forward posts req to owner with this node's signature.

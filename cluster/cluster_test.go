@@ -129,7 +129,7 @@ func TestRoute(t *testing.T) {
 	}
 	in := httptest.NewRequest(http.MethodPost, "/api/v1/ingest?session=routed", nil)
 	in.Header.Set("X-Trailmap-Key", "wk_1")
-	resp, err := other.Route(ctx, Request{Session: "routed", ClientIP: "203.0.113.9", HTTP: in, Body: []byte(`{"x":1}`)})
+	resp, _, err := other.Route(ctx, Request{Session: "routed", ClientIP: "203.0.113.9", HTTP: in, Body: []byte(`{"x":1}`)})
 	if err != nil || resp == nil {
 		t.Fatalf("route: %v, %v", resp, err)
 	}
@@ -172,22 +172,22 @@ func TestRoute(t *testing.T) {
 	// Refused: the other node asks the index again (still the owner), and
 	// after a second refusal takes the request itself.
 	refuse = true
-	if resp, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err != nil || resp != nil {
-		t.Fatalf("refused twice: %v, %v; want this node to take it", resp, err)
+	if resp, took, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err != nil || resp != nil || took {
+		t.Fatalf("refused twice: %v, %v, %v; want this node to take it (not a take-over)", resp, took, err)
 	}
 	refuse = false
 
 	// The owner is gone: 503 until it is stale, then taken over.
 	srv.Close()
-	if _, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err == nil || !strings.Contains(err.Error(), "not reachable") {
+	if _, _, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err == nil || !strings.Contains(err.Error(), "not reachable") {
 		t.Fatalf("owner down, not stale: %v, want ErrOwnerUnreachable", err)
 	}
 	clk.add(11 * time.Second)
 	if err := other.beat(ctx, false); err != nil {
 		t.Fatal(err)
 	}
-	if resp, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err != nil || resp != nil {
-		t.Fatalf("owner stale: %v, %v; want it taken over", resp, err)
+	if resp, took, err := other.Route(ctx, Request{Session: "routed", HTTP: in}); err != nil || resp != nil || !took {
+		t.Fatalf("owner stale: %v, %v, %v; want it taken over", resp, took, err)
 	}
 	if got, _ := other.Owner(ctx, "routed"); got != other.Self() {
 		t.Fatalf("owner %q after take-over", got)

@@ -52,8 +52,47 @@ const (
 func (r *Recorder) enqueueApply(e *entry) {
 	r.applyMu.Lock()
 	r.applyQ = append(r.applyQ, e)
+	r.applyIn++
 	r.applyCond.Signal()
 	r.applyMu.Unlock()
+}
+
+// applyBehind reports whether stage 1's backlog is over MaxUnindexed: then
+// a request waits for its batch's index rows before it is acknowledged.
+func (r *Recorder) applyBehind() bool {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	return r.applyIn-r.applyOut > int64(r.cfg.MaxUnindexed)
+}
+
+// applied notes that stage 1 is done with n more batches.
+func (r *Recorder) applied(n int) {
+	r.applyMu.Lock()
+	r.applyOut += int64(n)
+	close(r.applyTick)
+	r.applyTick = make(chan struct{})
+	r.applyMu.Unlock()
+}
+
+// CaughtUp waits until stage 1 has recorded in the index every batch this
+// node acknowledged before the call (or ctx ends): a read through the API
+// right after a 202 finds the session, its pages and counts, although the
+// 202 did not wait for them.
+func (r *Recorder) CaughtUp(ctx context.Context) error {
+	r.applyMu.Lock()
+	target := r.applyIn
+	for r.applyOut < target {
+		tick := r.applyTick
+		r.applyMu.Unlock()
+		select {
+		case <-tick:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		r.applyMu.Lock()
+	}
+	r.applyMu.Unlock()
+	return nil
 }
 
 // applyLoop is stage 1: it records accepted batches in the index, many per
@@ -103,6 +142,7 @@ func (r *Recorder) applyLoop() {
 			close(e.indexed)
 			r.enqueueObserve(e)
 		}
+		r.applied(len(group))
 	}
 }
 
@@ -262,7 +302,7 @@ func (r *Recorder) checkElsewhere(group []*entry) {
 	var ask []*entry
 	r.mu.Lock()
 	for _, e := range group {
-		if e.s != nil && e.b.Seq > 0 && e.s.elsewhere[e.b.Seq-1] && now.Sub(e.checked) >= elsewhereRecheck {
+		if e.s != nil && e.b.Seq > 0 && e.s.waitsElsewhere(e.b.Seq-1) && now.Sub(e.checked) >= elsewhereRecheck {
 			e.checked = now
 			ask = append(ask, e)
 		}
@@ -283,6 +323,15 @@ func (r *Recorder) checkElsewhere(group []*entry) {
 	}
 }
 
+// waitsElsewhere tells whether seq, not observed, may be observed by
+// another node (or this one before a restart): it was recorded, not
+// observed, when the session was loaded, or this node took the session over
+// and has not seen it (it may be in the log of the node that is gone).
+// Called with r.mu held.
+func (s *session) waitsElsewhere(seq int64) bool {
+	return s.elsewhere[seq] || (s.takenOver && !s.seen[seq])
+}
+
 // ready tells whether e's facts can be derived now: it begins its session,
 // the batch before it is observed (or comes before it in this group), or
 // it waited long enough for that batch. Called with r.mu held.
@@ -298,7 +347,7 @@ func (r *Recorder) ready(e *entry, inGroup map[*session]int64, now time.Time) bo
 		return true
 	}
 	wait := holdForUnseen
-	if e.s.seen[q-1] {
+	if e.s.seen[q-1] || e.s.waitsElsewhere(q-1) {
 		wait = holdForQueued
 	}
 	if now.Sub(e.at) < wait && !r.obsDraining.Load() {

@@ -186,7 +186,7 @@ func TestRecorder_PutAnswerLost(t *testing.T) {
 // slot; the one at work, the beacon and the retried one are stored, once
 // each.
 func TestRecorder_MaxInFlight(t *testing.T) {
-	s := newStack(t, func(c *recorder.Config) { c.MaxInFlight = 1 })
+	s := newStack(t, func(c *recorder.Config) { c.MaxInFlight, c.MaxUnindexed = 1, 0 }) // each 202 waits for the index
 	const session = "inflight_session"
 	body := func(seq int) string {
 		return fmt.Sprintf(`{"session_id":%q,"visitor_id":"visitor_concurrent","seq":%d,"events":[{"type":5,"timestamp":%d,"data":{"tag":"step","payload":{}}}]}`,

@@ -73,6 +73,9 @@ func TestRecorder_ClockJumps(t *testing.T) {
 	// liveness, then checks its duration and events.
 	check := func(session string, batches, wantSegs int, wantLive bool) {
 		t.Helper()
+		if err := s.rec.CaughtUp(ctx); err != nil { // the 202 does not wait for the index
+			t.Fatal(err)
+		}
 		var got, live int
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			sess, err := s.db.SessionByPublicID(ctx, nil, session)

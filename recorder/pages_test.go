@@ -32,6 +32,9 @@ func TestRecorder_PageViews(t *testing.T) {
 		if code, body := s.post(t, "page_views_session", seq, st.events); code != http.StatusAccepted {
 			t.Fatalf("%s: %d %v", st.name, code, body)
 		}
+		if err := s.rec.CaughtUp(context.Background()); err != nil { // the 202 does not wait for the index
+			t.Fatal(err)
+		}
 		sess, err := s.db.SessionByPublicID(context.Background(), nil, "page_views_session")
 		if err != nil {
 			t.Fatal(err)
@@ -56,6 +59,9 @@ func TestRecorder_EntryOutOfOrder(t *testing.T) {
 		if code, body := s.post(t, "entry_order_session", b.seq, b.events); code != http.StatusAccepted {
 			t.Fatalf("%d %v", code, body)
 		}
+	}
+	if err := s.rec.CaughtUp(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 	sess, err := s.db.SessionByPublicID(context.Background(), nil, "entry_order_session")
 	if err != nil {

@@ -66,6 +66,11 @@ type Config struct {
 	// this keeps its memory and acknowledgement latency bounded instead of
 	// every request waiting longer. Zero disables the bound.
 	MaxInFlight int
+	// MaxUnindexed is how many batches may be acknowledged before stage 1
+	// has written their index rows: a 202 waits only for the write-ahead
+	// log until that many wait for the index, then for the index too. 0:
+	// every 202 waits for the batch's index rows.
+	MaxUnindexed int
 	// SweepEvery is how often idle sessions and age-due segments are checked.
 	SweepEvery time.Duration
 	// Now is the clock (time.Now when nil); tests and benchmarks replace it.
@@ -87,6 +92,7 @@ func DefaultConfig(dataDir string) Config {
 		RatePerKey:      2000,
 		RatePerIP:       200, // ≈1,000 visitors behind one NAT address at a batch per 5 s
 		MaxInFlight:     128,
+		MaxUnindexed:    1024,
 		SweepEvery:      time.Second,
 	}
 }
@@ -108,8 +114,8 @@ func (c Config) Validate() error {
 		return errors.New("recorder: rate limits must not be negative")
 	case c.Quota.validate() != nil:
 		return fmt.Errorf("recorder: %w", c.Quota.validate())
-	case c.MaxInFlight < 0:
-		return errors.New("recorder: the in-flight bound must not be negative")
+	case c.MaxInFlight < 0 || c.MaxUnindexed < 0:
+		return errors.New("recorder: the in-flight and unindexed bounds must not be negative")
 	}
 	return nil
 }
@@ -187,6 +193,10 @@ type Request struct {
 	// another session is refused as malformed, so a client cannot have one
 	// session's facts derived on two nodes.
 	Session string
+	// TakenOver says this node just took the session over from a cluster
+	// node that is gone: batches before this one may be in that node's log
+	// only, not yet in the index (see Recorder.ready).
+	TakenOver bool
 }
 
 // beaconWait is how long a beacon waits for an in-flight slot.
@@ -238,6 +248,10 @@ type Recorder struct {
 	applyCond *sync.Cond
 	applyQ    []*entry
 	applyDone chan struct{}
+	// applyIn counts batches handed to stage 1, applyOut those it is done
+	// with; applyTick is closed (and replaced) whenever applyOut grows.
+	applyIn, applyOut int64
+	applyTick         chan struct{}
 
 	// Stage 2 of the index (see observeLoop).
 	obsMu           sync.Mutex
@@ -294,7 +308,10 @@ type session struct {
 	// elsewhere holds the seqs recorded, not observed, when the session was
 	// loaded: another node (or this one before a restart) has them in its
 	// log and observes them; later batches wait for that (see ready).
-	elsewhere    map[int64]bool
+	elsewhere map[int64]bool
+	// takenOver: this node took the session over from a node that is gone,
+	// whose log may hold batches the index does not know yet.
+	takenOver    bool
 	pending      []*entry // accepted, waiting for a segment
 	flushing     []*entry // in a segment being written
 	firstPending time.Time
@@ -365,6 +382,7 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		enc:         newSegmentEncoders(cfg.Compressor),
 		stop:        make(chan struct{}),
 		applyDone:   make(chan struct{}),
+		applyTick:   make(chan struct{}),
 		obsStop:     make(chan struct{}),
 		observeDone: make(chan struct{}),
 	}
@@ -492,7 +510,7 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 	if rule := r.screen(pe.rules, b); rule != "" {
 		return r.filtered(rule, b), nil
 	}
-	return r.accept(ctx, b, pe.quota, pe.rules)
+	return r.accept(ctx, b, pe.quota, pe.rules, req.TakenOver)
 }
 
 // MaxBody is the largest ingest body taken, as sent.
@@ -523,12 +541,17 @@ func ValidSession(id string) bool { return validID(id) }
 
 // accept runs the recording rules that depend on the session's state,
 // dedupe, the quota check and the durable append for a parsed batch.
-func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *ruleSet) (Result, error) {
+func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *ruleSet, takenOver bool) (Result, error) {
 	s, err := r.acquire(ctx, sessKey{b.ProjectID, b.SessionID})
 	if err != nil {
 		return Result{}, err
 	}
 	defer r.release(s)
+	if takenOver {
+		r.mu.Lock()
+		s.takenOver = true
+		r.mu.Unlock()
+	}
 
 	s.ingestMu.Lock()
 	defer s.ingestMu.Unlock()
@@ -582,15 +605,17 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *rul
 	r.enqueueApply(e)
 	r.m.batches.WithLabelValues("accepted").Inc()
 	r.m.events.Add(float64(len(b.Events)))
-	// The batch is durable now. Wait (briefly) for the index too, so that a
-	// client reading right after the 202 finds the session; stage 1 commits
-	// many batches per transaction, so this costs little. Observers run
-	// later, unless they are far behind: then wait for them too, which slows
-	// clients down instead of piling batches up in memory.
-	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	if waitFor(wctx, e.indexed) && r.observeBehind() {
-		waitFor(wctx, e.observed)
+	// The batch is durable now: it is acknowledged. Its index rows (stage
+	// 1), facts (stage 2) and segment follow; a read through the API waits
+	// for stage 1 to catch up (CaughtUp). When a stage is far behind, wait
+	// for it too (briefly), which slows clients down instead of piling
+	// batches up in memory.
+	if behind, obsBehind := r.applyBehind(), r.observeBehind(); behind || obsBehind {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		if waitFor(wctx, e.indexed) && obsBehind {
+			waitFor(wctx, e.observed)
+		}
 	}
 	return Result{Accepted: len(b.Events)}, nil
 }

@@ -197,6 +197,9 @@ func TestRecorder_observersReplayed(t *testing.T) {
 			s.ingest(t, rec, fmt.Sprintf("replay_%d", i), seq)
 		}
 	}
+	if err := rec.CaughtUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if n := s.unobserved(t); n != sessions*batches {
 		t.Fatalf("%d batches not observed, want %d", n, sessions*batches)
 	}

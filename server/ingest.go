@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,8 +21,8 @@ import (
 // session (see package cluster).
 type Router interface {
 	// Route returns the owner's answer, or nil when this node is to
-	// handle the request.
-	Route(ctx context.Context, req cluster.Request) (*http.Response, error)
+	// handle the request (took: it took the session over just now).
+	Route(ctx context.Context, req cluster.Request) (resp *http.Response, took bool, err error)
 	// Forwarded reports whether r was forwarded by another node, and the
 	// client address it carries.
 	Forwarded(r *http.Request) (clientIP string, ok bool)
@@ -102,7 +104,8 @@ func (s *Server) route(c echo.Context, rt Router, req *recorder.Request) (done b
 		}
 	}
 	req.Session = session
-	resp, err := rt.Route(ctx, cluster.Request{Session: session, ClientIP: req.RemoteIP, HTTP: r, Body: body})
+	resp, took, err := rt.Route(ctx, cluster.Request{Session: session, ClientIP: req.RemoteIP, HTTP: r, Body: body})
+	req.TakenOver = took
 	if errors.Is(err, cluster.ErrOwnerUnreachable) {
 		return true, fmt.Errorf("%w (%w)", errOwnerUnreachable, err)
 	}
@@ -123,6 +126,34 @@ func (s *Server) route(c echo.Context, rt Router, req *recorder.Request) (done b
 	c.Response().WriteHeader(resp.StatusCode)
 	_, err = io.Copy(c.Response(), io.LimitReader(resp.Body, 1<<20))
 	return true, err
+}
+
+// readWait bounds how long a read waits for the index to hold what this
+// node acknowledged.
+const readWait = 2 * time.Second
+
+// readYourWrites makes a request wait until the index holds every batch
+// this node acknowledged before it (up to readWait): the 202 of a batch
+// waits only for the write-ahead log, its index rows follow within
+// milliseconds, and a read, or a deletion (forget), right after it must
+// find them. Ingest, the script, health and metrics do not wait.
+func (s *Server) readYourWrites(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		switch p := r.URL.Path; {
+		case s.deps.Recorder == nil, r.Method == http.MethodOptions, r.Method == http.MethodPost && strings.HasPrefix(p, "/api/v1/assets"), // preflights, asset uploads
+			strings.HasPrefix(p, "/api/v1/ingest"), strings.HasPrefix(p, "/recorder."),
+			p == "/healthz", p == "/readyz", p == "/metrics", strings.HasPrefix(p, "/assets/"):
+			return next(c)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), readWait)
+		err := s.deps.Recorder.CaughtUp(ctx)
+		cancel()
+		if err != nil && r.Context().Err() != nil {
+			return r.Context().Err()
+		}
+		return next(c) // after readWait: answer with what the index has
+	}
 }
 
 func hasMediaType(ct, want string) bool {

@@ -32,7 +32,8 @@ func (w *changeWatcher) ProjectChanged(id int64) { w.changed = append(w.changed,
 func (w *changeWatcher) WriteKeyProject(context.Context, string, string) (int64, error) {
 	return 0, recorder.ErrUnknownKey
 }
-func (w *changeWatcher) MaxBody() int64 { return 1 << 20 }
+func (w *changeWatcher) MaxBody() int64                 { return 1 << 20 }
+func (w *changeWatcher) CaughtUp(context.Context) error { return nil }
 func (w *changeWatcher) SessionOf([]byte, string) (string, error) {
 	return "", recorder.ErrMalformed
 }

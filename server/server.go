@@ -63,6 +63,9 @@ type Ingester interface {
 	// batch, behind ingest's address limit and key caches
 	// (recorder.RateLimitError, recorder.ErrUnknownKey).
 	WriteKeyProject(ctx context.Context, key, remoteIP string) (int64, error)
+	// CaughtUp waits until the index holds every batch this node
+	// acknowledged before the call (or ctx ends).
+	CaughtUp(ctx context.Context) error
 	// MaxBody is the largest ingest body taken, as sent.
 	MaxBody() int64
 	// SessionOf reads the session id of a body as sent (recorder errors).

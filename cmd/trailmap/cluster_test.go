@@ -306,6 +306,20 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	nodes[1].Resume(t)
 	send(lb.URL, n1.WriteKey, bySeq(6, 8))
 	t.Logf("phase b (a node killed and started again): %d batches acknowledged in %s", len(phaseB), time.Since(began).Round(time.Millisecond))
+	time.Sleep(2 * time.Second)
+	for i, n := range nodes {
+		resp, err := http.Get(n.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "trailmap_observe_out_of_order_total") || strings.HasPrefix(line, "trailmap_cluster_") {
+				t.Logf("node %d: %s", i+1, line)
+			}
+		}
+	}
 	settle(nodes...)
 	gotB := viewOf(t, n1)
 	send(single.URL, single.WriteKey, phaseB)
