@@ -124,6 +124,7 @@ func (r *Recorder) applyLoop() {
 
 		r.applyStall.begin()
 		ok := r.retry(r.stop, "apply batches to index", len(group), func() error {
+			defer r.m.busy(r.m.indexBusy, time.Now())
 			return r.applyGroup(context.Background(), group)
 		})
 		if ok {
@@ -414,6 +415,7 @@ func (r *Recorder) observeLoop() {
 		done := len(group)
 		r.obsStall.begin()
 		ok := r.retry(r.obsStop, "observe batches", len(group), func() error {
+			defer r.m.busy(r.m.factsBusy, time.Now())
 			var err error
 			done, err = r.observeGroup(context.Background(), group)
 			return err

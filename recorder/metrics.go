@@ -1,6 +1,8 @@
 package recorder
 
 import (
+	"time"
+
 	"errors"
 	"io"
 
@@ -8,17 +10,21 @@ import (
 )
 
 type metrics struct {
-	batches      *prometheus.CounterVec
-	events       prometheus.Counter
-	bytesIn      *prometheus.CounterVec
-	rejects      *prometheus.CounterVec
-	indexErrors  prometheus.Counter
-	outOfOrder   prometheus.Counter
-	blobErrors   *prometheus.CounterVec
-	flushSeconds prometheus.Histogram
-	segments     prometheus.Counter
-	bytesStored  prometheus.Counter
-	rawFlushed   prometheus.Counter
+	batches     *prometheus.CounterVec
+	events      prometheus.Counter
+	bytesIn     *prometheus.CounterVec
+	rejects     *prometheus.CounterVec
+	indexErrors prometheus.Counter
+	outOfOrder  prometheus.Counter
+	// Time the stages after the acknowledgement spend at work (the index
+	// and facts stages are one goroutine each, writing an in-process
+	// SQLite index: nearly all CPU), for the cost per batch of each.
+	indexBusy, factsBusy, segmentsBusy prometheus.Counter
+	blobErrors                         *prometheus.CounterVec
+	flushSeconds                       prometheus.Histogram
+	segments                           prometheus.Counter
+	bytesStored                        prometheus.Counter
+	rawFlushed                         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
@@ -35,6 +41,18 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		rejects: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailmap_ingest_rejects_total", Help: "Rejected ingest requests by reason code.",
 		}, []string{"reason"}),
+		indexBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_index_stage_seconds_total",
+			Help: "Time stage 1 spent recording batches' core index rows (sessions, pages, visitors).",
+		}),
+		factsBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_facts_stage_seconds_total",
+			Help: "Time stage 2 spent deriving batches' facts (heatmaps, journeys) in the index.",
+		}),
+		segmentsBusy: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "trailmap_segments_compress_seconds_total",
+			Help: "Time spent compressing segments.",
+		}),
 		outOfOrder: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trailmap_observe_out_of_order_total",
 			Help: "Batches whose facts were derived before the batch before them (it did not come within the hold time, or the node was stopping).",
@@ -63,7 +81,7 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	cs := []prometheus.Collector{
-		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.outOfOrder, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
+		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.outOfOrder, m.indexBusy, m.factsBusy, m.segmentsBusy, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
 		gauge("trailmap_wal_bytes", "Bytes in the write-ahead log.", func() float64 {
 			if r.wal == nil {
 				return 0
@@ -139,4 +157,9 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
+}
+
+// busy adds the time since start to a stage's busy counter.
+func (m *metrics) busy(c prometheus.Counter, start time.Time) {
+	c.Add(time.Since(start).Seconds())
 }

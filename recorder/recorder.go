@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -415,9 +416,14 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		return nil, err
 	}
 	r.wg.Add(1)
-	go r.applyLoop()
-	go r.observeLoop()
-	go r.sweepLoop()
+	// Each stage runs under a profiler label (stage=index, facts, segments),
+	// so a CPU profile tells what each costs.
+	staged := func(stage string, loop func()) {
+		go pprof.Do(context.Background(), pprof.Labels("stage", stage), func(context.Context) { loop() })
+	}
+	staged("index", r.applyLoop)
+	staged("facts", r.observeLoop)
+	staged("segments", r.sweepLoop)
 	return r, nil
 }
 

@@ -314,7 +314,10 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	r.mu.Lock()
 	pressure := r.buffered > r.cfg.MaxBuffered/2
 	r.mu.Unlock()
-	bs := buildSegment(entries, func(raw []byte) []byte { return r.enc.compress(ctx, k.project, raw, pressure) })
+	bs := buildSegment(entries, func(raw []byte) []byte {
+		defer r.m.busy(r.m.segmentsBusy, time.Now())
+		return r.enc.compress(ctx, k.project, raw, pressure)
+	})
 	key := SegmentKey(k.project, k.id, time.UnixMilli(started), bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0])
 	seqs, _ := json.Marshal(bs.seqs)
 	snaps, _ := json.Marshal(bs.snapshots)

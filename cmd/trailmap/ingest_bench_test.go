@@ -1,33 +1,46 @@
 package main
 
 import (
+	"net"
 	"testing"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/loadtest"
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/internal/rrwebgen"
 	"github.com/trailmap/trailmap/internal/servertest"
 )
 
 // BenchmarkIngestServer measures ingest end to end against the real binary
 // over loopback, with everything a production server runs at ingest (index,
-// heatmap and journey facts): peak MB/s and events/s with 32 clients, until
-// the observers of every batch have run (stage 2 of the index may lag behind
-// the acknowledgements by up to 4,096 batches; acked-MB/s ignores that), and
-// until a graceful stop has stored all of it in segments (stored-MB/s), the
-// single-core zstd-fastest encode speed of the same bytes, the floor (a
-// server that only gunzips) and p50/p99 acknowledgement latency at half of
+// heatmap and journey facts), on SQLite and on PostgreSQL: peak MB/s and
+// events/s with 32 clients, until the facts of every batch are written
+// (sustained), the acknowledgements alone (acked: the 202 waits only for
+// the write-ahead log, up to --max-unindexed batches ahead of the index),
+// until a graceful stop has stored all of it in segments (stored), each as
+// a ratio to the floor (the same clients against a server that only
+// gunzips), the server's CPU per batch split by stage (from a CPU profile
+// of its labelled stages), and p50/p99 acknowledgement latency at half of
 // the peak rate.
 func BenchmarkIngestServer(b *testing.B) {
 	peak := rrwebgen.NewWorkload(128, 24, "peak")
 	half := rrwebgen.NewWorkload(128, 12, "half")
-	for range b.N {
-		loadtest.Measure(b, func() loadtest.Target {
-			s := servertest.Start(b)
-			c := loadtest.NewClient(s.URL, s.WriteKey)
-			c.Settled = c.ObserversSettled
-			return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }}
-		}, peak, half)
+	for _, backend := range []string{"sqlite", "postgres"} {
+		b.Run(backend, func(b *testing.B) {
+			for range b.N {
+				loadtest.Measure(b, func() loadtest.Target {
+					index := ""
+					if backend == "postgres" {
+						index = pgtest.Shared(b).Database(b)
+					}
+					pprof := freeAddr(b)
+					s := servertest.StartOn(b, index, "--pprof-addr", pprof)
+					c := loadtest.NewClient(s.URL, s.WriteKey)
+					c.Settled = c.ObserversSettled
+					return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }, Pprof: pprof}
+				}, peak, half)
+			}
+		})
 	}
 }
 
@@ -55,4 +68,14 @@ func BenchmarkIngestOverload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// freeAddr is a free loopback address.
+func freeAddr(b testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

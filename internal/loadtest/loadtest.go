@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
@@ -351,6 +353,9 @@ type Target struct {
 	// batch is stored in a compressed segment, the work a server under
 	// steady load does all along but a short run leaves for later.
 	Drain func()
+	// Pprof is the server's profiler address (--pprof-addr), if any: the
+	// CPU per batch is then split by the stages' profiler labels.
+	Pprof string
 }
 
 // Measure runs a peak run of peak with 32 clients on a target from start,
@@ -365,16 +370,20 @@ type Target struct {
 func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.Helper()
 	t := start()
+	before := t.Client.stageSeconds()
 	p, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
 	}
+	after := t.Client.stageSeconds()
 	l, err := t.Client.RunPaced(half, p.BatchesPerSec/2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t.Drain()
 	t = start()
+	shares := make(chan map[string]float64, 1)
+	go func() { shares <- cpuShares(t.Pprof, p.Elapsed) }()
 	q, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
@@ -397,4 +406,79 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.ReportMetric(floor/z, "floor/zstd")
 	b.ReportMetric(float64(l.P50.Microseconds())/1000, "p50-ack-ms@half-peak")
 	b.ReportMetric(float64(l.P99.Microseconds())/1000, "p99-ack-ms@half-peak")
+	b.ReportMetric(float64(len(peak.Raw))/p.Acked.Seconds()/1e6/floor, "acked/floor")
+	b.ReportMetric(p.MBPerSec/floor, "sustained/floor")
+	b.ReportMetric(float64(len(peak.Raw))/stored.Seconds()/1e6/floor, "stored/floor")
+	// The server's CPU per batch in the first peak run (until its facts were
+	// written), split by the shares of a CPU profile of the second one by
+	// stage label: index (stage 1), facts (stage 2), segments (storing),
+	// and the rest — HTTP, decode, validation, redaction, the write-ahead
+	// log (the acknowledgement path) and the runtime's own work.
+	if before != nil && after != nil {
+		total := (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / (float64(peak.Batches()) / 1e6)
+		b.ReportMetric(total, "cpu-µs/batch")
+		if sh := <-shares; sh != nil {
+			for _, stage := range []string{"index", "facts", "segments", ""} {
+				name := stage
+				if name == "" {
+					name = "ack-path"
+				}
+				b.ReportMetric(total*sh[stage], name+"-µs/batch")
+			}
+		}
+	}
+}
+
+// cpuShares profiles the server at pprof for about d and returns the share
+// of CPU samples per "stage" label ("" for samples without one); nil
+// without a profiler or on error.
+func cpuShares(pprof string, d time.Duration) map[string]float64 {
+	if pprof == "" {
+		return nil
+	}
+	secs := max(1, int(d.Round(time.Second)/time.Second))
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, secs))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil
+	}
+	if out := os.Getenv("TRAILMAP_BENCH_PROFILE"); out != "" {
+		_ = os.WriteFile(out, raw, 0o644) // for a look with go tool pprof
+	}
+	prof, err := profile.Parse(bytes.NewReader(raw))
+	if err != nil || len(prof.SampleType) < 2 {
+		return nil
+	}
+	by := map[string]float64{}
+	var sum float64
+	for _, s := range prof.Sample {
+		v := float64(s.Value[1]) // cpu nanoseconds
+		stage := ""
+		if l := s.Label["stage"]; len(l) > 0 {
+			stage = l[0]
+		}
+		by[stage] += v
+		sum += v
+	}
+	if sum == 0 {
+		return nil
+	}
+	for k := range by {
+		by[k] /= sum
+	}
+	return by
+}
+
+// stageSeconds reads the server's CPU seconds; nil when it does not serve
+// them.
+func (c *Client) stageSeconds() map[string]float64 {
+	v, err := c.Metric("process_cpu_seconds_total")
+	if err != nil {
+		return nil
+	}
+	return map[string]float64{"process_cpu_seconds_total": v}
 }
