@@ -42,6 +42,9 @@ func (s *stack) recordAs(session, visitor, user string) {
 			s.t.Fatalf("%s seq %d: %v", session, seq, err)
 		}
 	}
+	if err := s.rec.CaughtUp(context.Background()); err != nil { // the 202 does not wait for the index rows
+		s.t.Fatal(err)
+	}
 }
 
 func (s *stack) forgetter(blobs retention.Blobs) *retention.Forgetter {
