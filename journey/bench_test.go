@@ -6,6 +6,9 @@ package journey
 //	go test -run '^$' -bench . -benchtime 3x ./journey
 //
 // TRAILMAP_JOURNEY_BENCH_SESSIONS changes the size (the file name follows).
+// TRAILMAP_JOURNEY_BENCH_INDEX=postgres runs them on PostgreSQL instead
+// (pgtest's server; the index is generated anew in every run, which takes
+// a while at 1 million sessions).
 
 import (
 	"context"
@@ -27,6 +30,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/heatmap"
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -53,7 +57,13 @@ func benchSetup(b *testing.B) {
 			n, _ = strconv.Atoi(v)
 		}
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("trailmap-journey-bench-%d-v2.db", n))
-		if _, err := os.Stat(path); err != nil {
+		if os.Getenv("TRAILMAP_JOURNEY_BENCH_INDEX") == "postgres" {
+			path = pgtest.Shared(b).SharedDatabase(b)
+			b.Logf("generating %d sessions into PostgreSQL", n)
+			if benchData.err = generateBench(b, path, n); benchData.err != nil {
+				return
+			}
+		} else if _, err := os.Stat(path); err != nil {
 			b.Logf("generating %d sessions into %s (once; later runs reuse it)", n, path)
 			if benchData.err = generateBench(b, path, n); benchData.err != nil {
 				return
@@ -152,9 +162,15 @@ var benchTerms = strings.Fields("shoes boots red blue sandals jacket hat socks g
 
 func generateBench(b *testing.B, path string, n int) error {
 	ctx := context.Background()
+	pg := sqldb.IsPostgres(path)
 	tmp := path + ".tmp"
+	if pg {
+		tmp = path // a fresh database
+	}
 	for _, suffix := range []string{"", "-wal", "-shm"} {
-		os.Remove(tmp + suffix)
+		if !pg {
+			os.Remove(tmp + suffix)
+		}
 	}
 	db, err := index.Open(ctx, tmp, heatmap.Schema, Schema)
 	if err != nil {
@@ -180,7 +196,7 @@ func generateBench(b *testing.B, path string, n int) error {
 			}
 			defer insSess.Close()
 			insVis, err := tx.PrepareContext(ctx, `INSERT INTO visitors (project_id, id, user_id, first_seen, last_seen, sessions) VALUES (1, ?, ?, ?, ?, 1)
-				ON CONFLICT (project_id, id) DO UPDATE SET last_seen = excluded.last_seen, sessions = sessions + 1`)
+				ON CONFLICT (project_id, id) DO UPDATE SET last_seen = excluded.last_seen, sessions = visitors.sessions + 1`)
 			if err != nil {
 				return err
 			}
@@ -279,6 +295,16 @@ func generateBench(b *testing.B, path string, n int) error {
 	el = time.Since(started)
 	b.Logf("packed %d sessions in %s (%.0f sessions/s)", packed, el.Round(time.Second), float64(packed)/el.Seconds())
 	svc.Close()
+	if pg {
+		// The ids were given: move the sequence past them.
+		if _, err := db.SQL().Write().ExecContext(ctx, `SELECT setval(pg_get_serial_sequence('sessions', 'id'), (SELECT MAX(id) FROM sessions))`); err != nil {
+			return err
+		}
+		if _, err := db.SQL().Write().ExecContext(ctx, `VACUUM ANALYZE`); err != nil {
+			return err
+		}
+		return db.Close()
+	}
 	if _, err := db.SQL().Write().ExecContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
 		return err
 	}

@@ -216,6 +216,20 @@ func (s *Server) Database(t testing.TB) string {
 	return s.url(name)
 }
 
+// SharedDatabase creates a fresh, empty database kept until the server
+// stops (for data that several tests or benchmarks of one binary share),
+// and returns its postgres:// URL.
+func (s *Server) SharedDatabase(t testing.TB) string {
+	t.Helper()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	name := "k_" + hex.EncodeToString(b)
+	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("pgtest: create database: %v", err)
+	}
+	return s.url(name)
+}
+
 // Stop stops the server and removes its directory.
 func (s *Server) Stop() {
 	if s.admin != nil {

@@ -21,9 +21,9 @@ var ErrExists = errors.New("already exists")
 //go:embed migrations
 var migrations embed.FS
 
-// Schema is the core tables' migrations (0001–0009), SQLite's and their
+// Schema is the core tables' migrations (0001–0009, then 0080–0089), SQLite's and their
 // PostgreSQL twins under postgres/, for sqldb.Open.
-var Schema = sqldb.NewSchema("index", 1, 9, migrations)
+var Schema = sqldb.NewSchema("index", 1, 9, migrations).Also(80, 89)
 
 // DB is the core index: typed methods over the tables storage/index owns.
 type DB struct {

@@ -36,6 +36,31 @@ type Schema struct {
 	Owner    string
 	Min, Max int
 	FS       fs.FS
+	// More are further ranges of the owner, for an owner whose first
+	// range is full (see Also).
+	More []Range
+}
+
+// Range is a range of migration numbers, both ends included.
+type Range struct{ Min, Max int }
+
+// Also returns s with one more range of numbers, [min, max].
+func (s Schema) Also(min, max int) Schema {
+	s.More = append(append([]Range(nil), s.More...), Range{min, max})
+	return s
+}
+
+// ranges are every range of s.
+func (s Schema) ranges() []Range { return append([]Range{{s.Min, s.Max}}, s.More...) }
+
+// owns tells whether migration number n is in one of s's ranges.
+func (s Schema) owns(n int) bool {
+	for _, r := range s.ranges() {
+		if r.Min <= n && n <= r.Max {
+			return true
+		}
+	}
+	return false
 }
 
 // NewSchema is owner's schema over the migrations directory embedded in
@@ -303,12 +328,16 @@ func (db *DB) migrate(ctx context.Context, schemas []Schema) error {
 func collect(schemas []Schema, d Dialect) ([]migration, error) {
 	var all []migration
 	for i, s := range schemas {
-		if s.Min > s.Max {
-			return nil, fmt.Errorf("schema %s: empty range %d-%d", s.Owner, s.Min, s.Max)
-		}
-		for _, o := range schemas[:i] {
-			if s.Min <= o.Max && o.Min <= s.Max {
-				return nil, fmt.Errorf("schemas %s and %s: ranges overlap", o.Owner, s.Owner)
+		for _, r := range s.ranges() {
+			if r.Min > r.Max {
+				return nil, fmt.Errorf("schema %s: empty range %d-%d", s.Owner, r.Min, r.Max)
+			}
+			for _, o := range schemas[:i] {
+				for _, q := range o.ranges() {
+					if r.Min <= q.Max && q.Min <= r.Max {
+						return nil, fmt.Errorf("schemas %s and %s: ranges overlap", o.Owner, s.Owner)
+					}
+				}
 			}
 		}
 		entries, err := fs.ReadDir(s.FS, ".")
@@ -324,8 +353,8 @@ func collect(schemas []Schema, d Dialect) ([]migration, error) {
 			if !ok || err != nil {
 				return nil, fmt.Errorf("migration %s/%s: name must start with a number", s.Owner, e.Name())
 			}
-			if n < s.Min || n > s.Max {
-				return nil, fmt.Errorf("migration %s/%s: number outside the owner's range %d-%d", s.Owner, e.Name(), s.Min, s.Max)
+			if !s.owns(n) {
+				return nil, fmt.Errorf("migration %s/%s: number outside the owner's ranges %v", s.Owner, e.Name(), s.ranges())
 			}
 			m := migration{n: n, name: e.Name(), path: e.Name(), owner: s}
 			if d == Postgres {

@@ -126,6 +126,29 @@ func TestOpen_Refuses(t *testing.T) {
 	if _, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"), things, overlap); err == nil {
 		t.Error("overlapping ranges accepted")
 	}
+	second := sqldb.Schema{Owner: "second", Min: 40, Max: 49, FS: fstest.MapFS{}}.Also(15, 16)
+	if _, err := sqldb.Open(ctx, filepath.Join(t.TempDir(), "x.db"), others, second); err == nil {
+		t.Error("a second range overlapping another owner's accepted")
+	}
+}
+
+// An owner whose range is full goes on in a second one.
+func TestOpen_SecondRange(t *testing.T) {
+	more := sqldb.Schema{Owner: "more", Min: 20, Max: 21, FS: fstest.MapFS{
+		"0020_a.sql": {Data: []byte(`CREATE TABLE more_a (x INTEGER)`)},
+		"0080_b.sql": {Data: []byte(`CREATE TABLE more_b (x INTEGER)`)},
+	}}
+	if _, err := sqldb.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), more); err == nil {
+		t.Fatal("0080 outside the range 20-21 accepted")
+	}
+	db, err := sqldb.Open(context.Background(), filepath.Join(t.TempDir(), "x.db"), more.Also(80, 89))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Write().Exec(`INSERT INTO more_b (x) VALUES (1)`); err != nil {
+		t.Errorf("the second range's migration did not run: %v", err)
+	}
 }
 
 func TestRebind(t *testing.T) {
