@@ -215,14 +215,20 @@ func (c *Cluster) Run(ctx context.Context) {
 // claimed it first, or this node when nobody has, or when its owner has not
 // been seen for the stale time (taken over).
 func (c *Cluster) Owner(ctx context.Context, session string) (string, error) {
+	node, _, err := c.cachedOwner(ctx, session)
+	return node, err
+}
+
+// cachedOwner is Owner, also telling whether this node took the session
+// over just now.
+func (c *Cluster) cachedOwner(ctx context.Context, session string) (node string, took bool, err error) {
 	c.mu.Lock()
 	o, ok := c.owners[session]
 	c.mu.Unlock()
 	if ok && c.now().Sub(o.read) < c.cfg.CacheTTL {
-		return o.node, nil
+		return o.node, false, nil
 	}
-	node, _, err := c.owner(ctx, session)
-	return node, err
+	return c.owner(ctx, session)
 }
 
 // owner reads (claiming or taking over: took) session's owner from the
@@ -302,12 +308,12 @@ type Request struct {
 // again.
 func (c *Cluster) Route(ctx context.Context, req Request) (resp *http.Response, took bool, err error) {
 	for attempt := 0; attempt < 2; attempt++ {
-		owner, err := c.Owner(ctx, req.Session)
+		owner, took, err := c.cachedOwner(ctx, req.Session)
 		if err != nil {
 			return nil, false, err
 		}
 		if owner == c.cfg.Self {
-			return nil, false, nil
+			return nil, took, nil
 		}
 		resp, err := c.forward(ctx, owner, req)
 		if err != nil {

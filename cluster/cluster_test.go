@@ -192,6 +192,19 @@ func TestRoute(t *testing.T) {
 	if got, _ := other.Owner(ctx, "routed"); got != other.Self() {
 		t.Fatalf("owner %q after take-over", got)
 	}
+	// A node that never asked about a session before takes it over on its
+	// first request, and says so too.
+	if got, _ := owner.Owner(ctx, "second"); got != owner.Self() {
+		t.Fatal("owner did not claim the second session")
+	}
+	third := node(t, db, "http://127.0.0.1:2", clk)
+	clk.add(11 * time.Second)
+	if err := third.beat(ctx, false); err != nil {
+		t.Fatal(err)
+	}
+	if resp, took, err := third.Route(ctx, Request{Session: "second", HTTP: in}); err != nil || resp != nil || !took {
+		t.Fatalf("first request of a stale owner's session: %v, %v, %v; want it taken over here", resp, took, err)
+	}
 }
 
 // Run removes the node when it stops, so its sessions move at once.
