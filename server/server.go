@@ -130,8 +130,11 @@ func (s *Server) noteRefused(err error) {
 	s.refused, s.refusedLast = 0, now
 	s.refusedMu.Unlock()
 	reason := "overloaded"
-	if errors.Is(err, recorder.ErrStorageFull) {
+	switch {
+	case errors.Is(err, recorder.ErrStorageFull):
 		reason = "storage full"
+	case errors.Is(err, errOwnerUnreachable):
+		reason = "the session's node is unreachable"
 	}
 	s.log.Warn("ingest refused: "+reason, "refused", n, slog.Any("error", err))
 }
@@ -208,8 +211,8 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, code, msg := s.classify(err)
-	if errors.Is(err, recorder.ErrOverloaded) || errors.Is(err, recorder.ErrStorageFull) {
-		s.noteRefused(err)
+	if errors.Is(err, recorder.ErrOverloaded) || errors.Is(err, recorder.ErrStorageFull) || errors.Is(err, errOwnerUnreachable) {
+		s.noteRefused(err) // refusals come in floods: logged once in a while
 	} else if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Path(), slog.Any("error", err))
 	}
