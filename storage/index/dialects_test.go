@@ -252,6 +252,7 @@ func TestDB_ListSessions_Filters(t *testing.T) {
 			{"URL substring, any case", index.SessionFilter{URL: "X.TEST/blog"}, "b"},
 			{"URL wildcard", index.SessionFilter{URL: "*post"}, "b"},
 			{"URL with LIKE characters", index.SessionFilter{URL: "utm_source=News%20"}, "a"},
+			{"URL substring matching nothing", index.SessionFilter{URL: "*no-such-page*"}, ""},
 			{"has rage click", index.SessionFilter{Has: []string{"rage_click"}}, "a"},
 			{"has conversion", index.SessionFilter{Has: []string{"conversion"}}, "b"},
 			{"visitor by user id", index.SessionFilter{Visitor: "u1"}, "cb"},
@@ -275,6 +276,14 @@ func TestDB_ListSessions_Filters(t *testing.T) {
 					t.Errorf("got %q, want %q", s, tt.want)
 				}
 			})
+		}
+		if db.SQL().Dialect() == sqldb.Postgres {
+			// The page pattern filter has its trigram index (pg_trgm ships
+			// with Debian's postgresql).
+			var n int
+			if err := db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'pages_url_trgm'`).Scan(&n); err != nil || n != 1 {
+				t.Errorf("trigram index on page URLs: %d, %v", n, err)
+			}
 		}
 		var paged string
 		cursor := ""

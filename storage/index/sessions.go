@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/internal/unixms"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // Session is a recorded visit as the dashboard shows it.
@@ -133,6 +134,19 @@ func (db *DB) fewPages(ctx context.Context, lo, hi string) (bool, error) {
 	return n <= rarePages, nil
 }
 
+// fewURLs tells whether at most rarePages page views have a URL matching
+// the ILIKE pattern pat (PostgreSQL, through the trigram index when it
+// exists), counting no further.
+func (db *DB) fewURLs(ctx context.Context, pat string) (bool, error) {
+	var n int
+	err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url ILIKE ? ESCAPE '\' LIMIT ?) x`,
+		pat, rarePages+1).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
+	}
+	return n <= rarePages, nil
+}
+
 // ListSessions returns sessions newest first, and the cursor of the next page
 // ("" on the last page).
 func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, string, error) {
@@ -205,9 +219,24 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		} else {
 			pat := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(f.URL, `\`, `\\`), "%", `\%`), "_", `\_`)
 			pat = "%" + strings.ReplaceAll(pat, "*", "%") + "%"
-			// SQLite's LIKE ignores (ASCII) case; PostgreSQL's ILIKE does.
-			where = append(where, db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
-				`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`))
+			rare := false
+			if db.dialect() == sqldb.Postgres {
+				// The trigram index (index 0081) finds the page views a
+				// substring matches: when they are few (or none), take their
+				// sessions rather than test every session of the list.
+				var err error
+				if rare, err = db.fewURLs(ctx, pat); err != nil {
+					return nil, "", err
+				}
+			}
+			switch {
+			case rare:
+				where = append(where, `s.id IN (SELECT p.session_id FROM pages p WHERE p.url ILIKE ? ESCAPE '\')`)
+			default:
+				// SQLite's LIKE ignores (ASCII) case; PostgreSQL's ILIKE does.
+				where = append(where, db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
+					`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`))
+			}
 			args = append(args, pat)
 		}
 	}
