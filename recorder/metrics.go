@@ -1,10 +1,9 @@
 package recorder
 
 import (
-	"time"
-
 	"errors"
 	"io"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -16,9 +15,9 @@ type metrics struct {
 	rejects     *prometheus.CounterVec
 	indexErrors prometheus.Counter
 	outOfOrder  prometheus.Counter
-	// Time the stages after the acknowledgement spend at work (the index
-	// and facts stages are one goroutine each, writing an in-process
-	// SQLite index: nearly all CPU), for the cost per batch of each.
+	// Wall time the stages after the acknowledgement spend at work,
+	// waiting for the index's writer included (how busy each is; their CPU
+	// per batch comes from a CPU profile, see BenchmarkIngestServer).
 	indexBusy, factsBusy, segmentsBusy prometheus.Counter
 	blobErrors                         *prometheus.CounterVec
 	flushSeconds                       prometheus.Histogram

@@ -8,8 +8,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -126,34 +124,6 @@ func (s *Server) route(c echo.Context, rt Router, req *recorder.Request) (done b
 	c.Response().WriteHeader(resp.StatusCode)
 	_, err = io.Copy(c.Response(), io.LimitReader(resp.Body, 1<<20))
 	return true, err
-}
-
-// readWait bounds how long a read waits for the index to hold what this
-// node acknowledged.
-const readWait = 2 * time.Second
-
-// readYourWrites makes a request wait until the index holds every batch
-// this node acknowledged before it (up to readWait): the 202 of a batch
-// waits only for the write-ahead log, its index rows follow within
-// milliseconds, and a read, or a deletion (forget), right after it must
-// find them. Ingest, the script, health and metrics do not wait.
-func (s *Server) readYourWrites(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		switch p := r.URL.Path; {
-		case s.deps.Recorder == nil, r.Method == http.MethodOptions, r.Method == http.MethodPost && strings.HasPrefix(p, "/api/v1/assets"), // preflights, asset uploads
-			strings.HasPrefix(p, "/api/v1/ingest"), strings.HasPrefix(p, "/recorder."),
-			p == "/healthz", p == "/readyz", p == "/metrics", strings.HasPrefix(p, "/assets/"):
-			return next(c)
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), readWait)
-		err := s.deps.Recorder.CaughtUp(ctx)
-		cancel()
-		if err != nil && r.Context().Err() != nil {
-			return r.Context().Err()
-		}
-		return next(c) // after readWait: answer with what the index has
-	}
 }
 
 func hasMediaType(ct, want string) bool {

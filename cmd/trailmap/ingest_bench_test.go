@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"testing"
 	"time"
 
@@ -33,7 +32,7 @@ func BenchmarkIngestServer(b *testing.B) {
 					if backend == "postgres" {
 						index = pgtest.Shared(b).Database(b)
 					}
-					pprof := freeAddr(b)
+					pprof := servertest.FreeAddr(b)
 					s := servertest.StartOn(b, index, "--pprof-addr", pprof)
 					c := loadtest.NewClient(s.URL, s.WriteKey)
 					c.Settled = c.ObserversSettled
@@ -68,14 +67,4 @@ func BenchmarkIngestOverload(b *testing.B) {
 			}
 		})
 	}
-}
-
-// freeAddr is a free loopback address.
-func freeAddr(b testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

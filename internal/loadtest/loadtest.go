@@ -370,20 +370,28 @@ type Target struct {
 func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.Helper()
 	t := start()
-	before := t.Client.stageSeconds()
+	before, cpuErr := t.Client.Metric("process_cpu_seconds_total")
 	p, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
 	}
-	after := t.Client.stageSeconds()
+	after, err := t.Client.Metric("process_cpu_seconds_total")
+	cpuErr = errors.Join(cpuErr, err)
 	l, err := t.Client.RunPaced(half, p.BatchesPerSec/2)
 	if err != nil {
 		b.Fatal(err)
 	}
 	t.Drain()
 	t = start()
-	shares := make(chan map[string]float64, 1)
-	go func() { shares <- cpuShares(t.Pprof, p.Elapsed) }()
+	type split struct {
+		shares map[string]float64
+		err    error
+	}
+	shares := make(chan split, 1)
+	go func() {
+		sh, err := cpuShares(t.Pprof, p.Elapsed)
+		shares <- split{sh, err}
+	}()
 	q, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
@@ -414,44 +422,55 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	// stage label: index (stage 1), facts (stage 2), segments (storing),
 	// and the rest — HTTP, decode, validation, redaction, the write-ahead
 	// log (the acknowledgement path) and the runtime's own work.
-	if before != nil && after != nil {
-		total := (after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"]) / (float64(peak.Batches()) / 1e6)
-		b.ReportMetric(total, "cpu-µs/batch")
-		if sh := <-shares; sh != nil {
-			for _, stage := range []string{"index", "facts", "segments", ""} {
-				name := stage
-				if name == "" {
-					name = "ack-path"
-				}
-				b.ReportMetric(total*sh[stage], name+"-µs/batch")
-			}
+	if cpuErr != nil {
+		b.Logf("no CPU per batch: %v", cpuErr)
+		return
+	}
+	total := (after - before) / (float64(peak.Batches()) / 1e6)
+	b.ReportMetric(total, "cpu-µs/batch")
+	sh := <-shares
+	if sh.err != nil {
+		b.Logf("no CPU per stage: %v", sh.err)
+		return
+	}
+	for _, stage := range []string{"index", "facts", "segments", ""} {
+		name := stage
+		if name == "" {
+			name = "ack-path"
 		}
+		b.ReportMetric(total*sh.shares[stage], name+"-µs/batch")
 	}
 }
 
 // cpuShares profiles the server at pprof for about d and returns the share
-// of CPU samples per "stage" label ("" for samples without one); nil
-// without a profiler or on error.
-func cpuShares(pprof string, d time.Duration) map[string]float64 {
+// of CPU samples per "stage" label ("" for samples without one).
+// TRAILMAP_BENCH_PROFILE names a file to keep the profile in, for a look
+// with go tool pprof.
+func cpuShares(pprof string, d time.Duration) (map[string]float64, error) {
 	if pprof == "" {
-		return nil
+		return nil, errors.New("the server has no profiler address")
 	}
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, secs))
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	if out := os.Getenv("TRAILMAP_BENCH_PROFILE"); out != "" {
-		_ = os.WriteFile(out, raw, 0o644) // for a look with go tool pprof
+		if err := os.WriteFile(out, raw, 0o644); err != nil {
+			return nil, err
+		}
 	}
 	prof, err := profile.Parse(bytes.NewReader(raw))
-	if err != nil || len(prof.SampleType) < 2 {
-		return nil
+	if err != nil {
+		return nil, err
+	}
+	if len(prof.SampleType) < 2 {
+		return nil, errors.New("the profile has no CPU time")
 	}
 	by := map[string]float64{}
 	var sum float64
@@ -465,20 +484,10 @@ func cpuShares(pprof string, d time.Duration) map[string]float64 {
 		sum += v
 	}
 	if sum == 0 {
-		return nil
+		return nil, errors.New("the profile has no samples")
 	}
 	for k := range by {
 		by[k] /= sum
 	}
-	return by
-}
-
-// stageSeconds reads the server's CPU seconds; nil when it does not serve
-// them.
-func (c *Client) stageSeconds() map[string]float64 {
-	v, err := c.Metric("process_cpu_seconds_total")
-	if err != nil {
-		return nil
-	}
-	return map[string]float64{"process_cpu_seconds_total": v}
+	return by, nil
 }

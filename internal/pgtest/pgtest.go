@@ -201,12 +201,7 @@ func (s *Server) url(name string) string {
 // returns its postgres:// URL.
 func (s *Server) Database(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "t_" + hex.EncodeToString(b)
-	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
-		t.Fatalf("pgtest: create database: %v", err)
-	}
+	name := s.create(t, "t_")
 	t.Cleanup(func() {
 		// WITH (FORCE) ends connections a test left open.
 		if _, err := s.admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
@@ -221,13 +216,19 @@ func (s *Server) Database(t testing.TB) string {
 // and returns its postgres:// URL.
 func (s *Server) SharedDatabase(t testing.TB) string {
 	t.Helper()
+	return s.url(s.create(t, "k_"))
+}
+
+// create makes a database named prefix and random hex, and returns its name.
+func (s *Server) create(t testing.TB, prefix string) string {
+	t.Helper()
 	b := make([]byte, 6)
 	_, _ = rand.Read(b)
-	name := "k_" + hex.EncodeToString(b)
+	name := prefix + hex.EncodeToString(b)
 	if _, err := s.admin.ExecContext(context.Background(), "CREATE DATABASE "+name); err != nil {
 		t.Fatalf("pgtest: create database: %v", err)
 	}
-	return s.url(name)
+	return name
 }
 
 // Stop stops the server and removes its directory.

@@ -140,7 +140,7 @@ const SelfURL = "{self}"
 // the test ends.
 func (s *Server) launch(t testing.TB, extra []string) {
 	t.Helper()
-	s.Addr = freeAddr(t)
+	s.Addr = FreeAddr(t)
 	s.URL = "http://" + s.Addr
 	s.args = append([]string{"serve", "--data", s.DataDir, "--addr", s.Addr, "--log-format", "text",
 		"--rate-per-ip", "0", "--rate-per-key", "0"}, s.indexArgs()...)
@@ -328,7 +328,8 @@ func (s *Server) GetJSON(t testing.TB, path string, out any) {
 	}
 }
 
-func freeAddr(t testing.TB) string {
+// FreeAddr is a free loopback address (host:port).
+func FreeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
