@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/netip"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -226,9 +227,12 @@ func New(cfg Config, store *Store, blobs Blobs, sessions Sessions, projects Proj
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Add(1 + cfg.Concurrency)
-	go s.collectLoop()
+	// Under a profiler label (stage=assets), as the recorder's stages, so
+	// a CPU profile tells what reading batches for assets costs.
+	labels := pprof.Labels("stage", "assets")
+	go pprof.Do(s.ctx, labels, func(context.Context) { s.collectLoop() })
 	for range cfg.Concurrency {
-		go s.fetchLoop()
+		go pprof.Do(s.ctx, labels, func(context.Context) { s.fetchLoop() })
 	}
 	return s, nil
 }

@@ -461,6 +461,7 @@ func BenchmarkSessionsList(b *testing.B) {
 		{"page-prefix-none", index.SessionFilter{URL: "/nothing-here"}},
 		{"page-pattern", index.SessionFilter{URL: "*q=shoes*"}},
 		{"page-pattern-none", index.SessionFilter{URL: "*no-such-thing*"}},
+		{"page-pattern-few", index.SessionFilter{URL: "*product/1999*"}},
 		{"device", index.SessionFilter{Device: "tablet"}},
 		{"duration", index.SessionFilter{MinDuration: 10 * time.Minute}},
 		{"has-conversion", index.SessionFilter{Has: []string{"conversion"}}},

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"sync"
@@ -236,11 +237,12 @@ func (r *Recorder) flushAll(ctx context.Context, all bool) error {
 	for i, j := range jobs {
 		wg.Add(1)
 		r.flushSem <- struct{}{}
-		go func() {
+		// Under the segments label also when Close calls it at a stop.
+		go pprof.Do(ctx, pprof.Labels("stage", "segments"), func(ctx context.Context) {
 			defer wg.Done()
 			defer func() { <-r.flushSem }()
 			errs[i] = r.flush(ctx, j.s, j.entries)
-		}()
+		})
 	}
 	wg.Wait()
 	return errors.Join(errs...)

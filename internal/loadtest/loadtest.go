@@ -420,8 +420,9 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	// The server's CPU per batch in the first peak run (until its facts were
 	// written), split by the shares of a CPU profile of the second one by
 	// stage label: index (stage 1), facts (stage 2), segments (storing),
-	// and the rest — HTTP, decode, validation, redaction, the write-ahead
-	// log (the acknowledgement path) and the runtime's own work.
+	// assets (reading batches for the site's files to keep), and the rest
+	// — HTTP, decode, validation, redaction, the write-ahead log (the
+	// acknowledgement path) and the runtime's own work (GC).
 	if cpuErr != nil {
 		b.Logf("no CPU per batch: %v", cpuErr)
 		return
@@ -433,7 +434,7 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 		b.Logf("no CPU per stage: %v", sh.err)
 		return
 	}
-	for _, stage := range []string{"index", "facts", "segments", ""} {
+	for _, stage := range []string{"index", "facts", "segments", "assets", ""} {
 		name := stage
 		if name == "" {
 			name = "ack-path"
@@ -450,7 +451,9 @@ func cpuShares(pprof string, d time.Duration) (map[string]float64, error) {
 	if pprof == "" {
 		return nil, errors.New("the server has no profiler address")
 	}
-	secs := max(1, int(d.Round(time.Second)/time.Second))
+	// Whole seconds, rounded down, so the profile ends before the run does
+	// (and does not take in the stop that follows it).
+	secs := max(1, int(d/time.Second))
 	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprof, secs))
 	if err != nil {
 		return nil, err

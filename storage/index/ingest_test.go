@@ -10,6 +10,7 @@ import (
 
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
+	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
 // record records one batch of session "s1" the way the recorder's stage 1
@@ -111,7 +112,7 @@ func testIngestTx(t *testing.T, db *index.DB) {
 	}
 }
 
-func TestDB_DeleteExpiredSessions(t *testing.T) { indextest.Each(t, testDeleteExpiredSessions) }
+func TestDB_DeleteExpiredSessions(t *testing.T) { eachWithErrorClicks(t, testDeleteExpiredSessions) }
 
 func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	ctx := context.Background()
@@ -161,9 +162,23 @@ func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	if err != nil || len(ids) != 1 {
 		t.Fatalf("ExpiredSessions = %v, %v", ids, err)
 	}
+	if got := pagePatternSessions(t, db, "*x/a*"); got != 1 {
+		t.Fatalf("page pattern before the delete: %d sessions", got)
+	}
 	n, v, err := db.DeleteExpiredSessions(ctx, ids, 5000, 6000)
 	if err != nil || n != 1 || v != 1 {
 		t.Fatalf("DeleteExpiredSessions = %d sessions, %d visitors, %v", n, v, err)
+	}
+	// The URL left with its last page view (SQLite keeps distinct URLs for
+	// the page pattern filter).
+	if got := pagePatternSessions(t, db, "*x/a*"); got != 0 {
+		t.Fatalf("page pattern after the delete: %d sessions", got)
+	}
+	if db.SQL().Dialect() == sqldb.SQLite {
+		var urls int
+		if err := db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM page_urls`).Scan(&urls); err != nil || urls != 0 {
+			t.Fatalf("page_urls after the delete: %d, %v", urls, err)
+		}
 	}
 	keys, err := db.BlobTrash(ctx, 10)
 	if err != nil || len(keys) != 1 || keys[0] != "k" {
@@ -410,4 +425,15 @@ func testRecentSegmentKeys(t *testing.T, db *index.DB) {
 	if err != nil || !slices.Equal(keys, []string{"c", "b"}) {
 		t.Fatalf("RecentSegmentKeys = %v, %v; want c, b", keys, err)
 	}
+}
+
+// pagePatternSessions is how many sessions the sessions list finds with
+// the page pattern pat.
+func pagePatternSessions(t *testing.T, db *index.DB, pat string) int {
+	t.Helper()
+	got, _, err := db.ListSessions(context.Background(), index.SessionFilter{URL: pat})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(got)
 }

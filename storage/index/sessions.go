@@ -134,17 +134,126 @@ func (db *DB) fewPages(ctx context.Context, lo, hi string) (bool, error) {
 	return n <= rarePages, nil
 }
 
+// urlProbe is how long the PostgreSQL trigram probe of fewURLs may take:
+// a pattern that matches many page views makes it build a bitmap of all
+// of them (~240 ms on 10M page views), while the newest-first scan it
+// would spare finds them at once.
+const urlProbe = 30 * time.Millisecond
+
 // fewURLs tells whether at most rarePages page views have a URL matching
 // the ILIKE pattern pat (PostgreSQL, through the trigram index when it
-// exists), counting no further.
+// exists), counting no further. A probe that takes longer than urlProbe
+// is given up: so many page views match that testing the list's
+// sessions newest first is quicker.
 func (db *DB) fewURLs(ctx context.Context, pat string) (bool, error) {
+	tx, err := db.db.Read().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", urlProbe.Milliseconds())); err != nil {
+		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
+	}
 	var n int
-	err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url ILIKE ? ESCAPE '\' LIMIT ?) x`,
+	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url ILIKE ? ESCAPE '\' LIMIT ?) x`,
 		pat, rarePages+1).Scan(&n)
+	if sqldb.IsCanceled(err) && ctx.Err() == nil {
+		return false, nil
+	}
 	if err != nil {
 		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
 	}
 	return n <= rarePages, nil
+}
+
+// pageURLs are the distinct page URLs a LIKE pattern matches (SQLite's
+// page_urls, index 0082), up to maxPageURLs of them.
+type pageURLs struct {
+	urls, paths []string
+	views       int  // page views with one of urls
+	more        bool // more than maxPageURLs match
+}
+
+const maxPageURLs = 200
+
+func (db *DB) likeURLs(ctx context.Context, projects []int64, pat string) (pageURLs, error) {
+	q := `SELECT url, path, views FROM page_urls WHERE url LIKE ? ESCAPE '\'`
+	args := []any{pat}
+	if projects != nil {
+		q += " AND project_id IN " + List(len(projects))
+		for _, id := range projects {
+			args = append(args, id)
+		}
+	}
+	rows, err := db.db.Read().QueryContext(ctx, q+" LIMIT ?", append(args, maxPageURLs+1)...)
+	if err != nil {
+		return pageURLs{}, fmt.Errorf("list sessions: match page URLs: %w", err)
+	}
+	defer rows.Close()
+	var m pageURLs
+	paths := map[string]bool{}
+	for rows.Next() {
+		var u, p string
+		var n int
+		if err := rows.Scan(&u, &p, &n); err != nil {
+			return pageURLs{}, fmt.Errorf("list sessions: match page URLs: %w", err)
+		}
+		if len(m.urls) == maxPageURLs {
+			m.more = true
+			break
+		}
+		m.urls = append(m.urls, u)
+		m.views += n
+		if !paths[p] {
+			paths[p] = true
+			m.paths = append(m.paths, p)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return pageURLs{}, fmt.Errorf("list sessions: match page URLs: %w", err)
+	}
+	return m, nil
+}
+
+// urlPattern is the sessions list's condition that a session has a page
+// view whose URL matches the LIKE pattern pat (ASCII case ignored), with
+// its arguments added to args; "" when no page view matches.
+func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args *[]any) (string, error) {
+	if db.dialect() == sqldb.Postgres {
+		// The trigram index (index 0081) finds the page views a substring
+		// matches: when they are few (or none), take their sessions rather
+		// than test every session of the list.
+		rare, err := db.fewURLs(ctx, pat)
+		if err != nil {
+			return "", err
+		}
+		*args = append(*args, pat)
+		if rare {
+			return `s.id IN (SELECT p.session_id FROM pages p WHERE p.url ILIKE ? ESCAPE '\')`, nil
+		}
+		return `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`, nil
+	}
+	// The distinct URLs (index 0082) tell whether any page view matches,
+	// and when few do, their paths lead to them through pages_path.
+	m, err := db.likeURLs(ctx, projects, pat)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case !m.more && len(m.urls) == 0:
+		return "", nil
+	case !m.more && m.views <= rarePages:
+		for _, p := range m.paths {
+			*args = append(*args, p)
+		}
+		for _, u := range m.urls {
+			*args = append(*args, u)
+		}
+		return "s.id IN (SELECT p.session_id FROM pages p WHERE p.path IN " + List(len(m.paths)) +
+			" AND p.url IN " + List(len(m.urls)) + ")", nil
+	}
+	*args = append(*args, pat)
+	return `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`, nil
 }
 
 // ListSessions returns sessions newest first, and the cursor of the next page
@@ -219,25 +328,14 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		} else {
 			pat := strings.ReplaceAll(strings.ReplaceAll(strings.ReplaceAll(f.URL, `\`, `\\`), "%", `\%`), "_", `\_`)
 			pat = "%" + strings.ReplaceAll(pat, "*", "%") + "%"
-			rare := false
-			if db.dialect() == sqldb.Postgres {
-				// The trigram index (index 0081) finds the page views a
-				// substring matches: when they are few (or none), take their
-				// sessions rather than test every session of the list.
-				var err error
-				if rare, err = db.fewURLs(ctx, pat); err != nil {
-					return nil, "", err
-				}
+			cond, err := db.urlPattern(ctx, f.ProjectIDs, pat, &args)
+			if err != nil {
+				return nil, "", err
 			}
-			switch {
-			case rare:
-				where = append(where, `s.id IN (SELECT p.session_id FROM pages p WHERE p.url ILIKE ? ESCAPE '\')`)
-			default:
-				// SQLite's LIKE ignores (ASCII) case; PostgreSQL's ILIKE does.
-				where = append(where, db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
-					`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`))
+			if cond == "" {
+				return nil, "", nil // no page view matches
 			}
-			args = append(args, pat)
+			where = append(where, cond)
 		}
 	}
 	if f.Playable {
