@@ -114,9 +114,10 @@ type Index interface {
 
 var _ Index = (*index.DB)(nil)
 
-// Cluster runs a job on one node of a cluster at a time (sqldb.DB.Once).
+// Cluster runs a job on one node of a cluster once per period
+// (cluster.Jobs).
 type Cluster interface {
-	Once(ctx context.Context, job string, fn func(context.Context) error) (bool, error)
+	Once(ctx context.Context, job string, period time.Duration, fn func(context.Context) error) (bool, error)
 }
 
 // Sweeper deletes expired sessions.
@@ -129,7 +130,7 @@ type Sweeper struct {
 	cluster Cluster // nil: every sweep runs here
 }
 
-// InCluster makes Run sweep only while no other node of c sweeps.
+// InCluster makes Run sweep once per cfg.Every across the nodes of c.
 func (s *Sweeper) InCluster(c Cluster) *Sweeper {
 	s.cluster = c
 	return s
@@ -168,13 +169,13 @@ func (s *Sweeper) Run(ctx context.Context) {
 		var err error
 		if s.cluster != nil {
 			var ran bool
-			ran, err = s.cluster.Once(ctx, "retention", func(ctx context.Context) error {
+			ran, err = s.cluster.Once(ctx, "retention", s.cfg.Every, func(ctx context.Context) error {
 				var serr error
 				res, serr = s.Sweep(ctx, start)
 				return serr
 			})
 			if err == nil && !ran {
-				s.log.Debug("retention sweep left to the node running it")
+				s.log.Debug("retention sweep left to the node running it, or run within its period")
 				continue
 			}
 		} else {

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -371,9 +372,14 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	})
 
 	jour.Start() // derives journey timelines of sessions recorded without them
-	// Cluster-wide jobs run on one node at a time (PostgreSQL advisory
-	// locks; one process with SQLite).
-	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger).InCluster(db.SQL())
+	// Cluster-wide jobs run once per period across the nodes (and never
+	// two runs at once: PostgreSQL advisory locks).
+	self := cfg.AdvertiseURL
+	if self == "" {
+		self, _ = os.Hostname()
+	}
+	jobs := cluster.NewJobs(db.SQL(), self)
+	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger).InCluster(jobs)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() {
@@ -382,7 +388,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}()
 	defer func() { stopSweep(); <-sweepDone }()
 	if !cfg.DictionariesOff {
-		trainer := zdict.NewTrainer(segDicts, db, zdict.DefaultTrainConfig(), logger).InCluster(db.SQL())
+		trainer := zdict.NewTrainer(segDicts, db, zdict.DefaultTrainConfig(), logger).InCluster(jobs)
 		trainDone := make(chan struct{})
 		go func() {
 			defer close(trainDone)

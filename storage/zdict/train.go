@@ -52,9 +52,10 @@ func DefaultTrainConfig() TrainConfig {
 // enough to train on.
 var ErrTooFewSamples = errors.New("too few segments to train a dictionary")
 
-// Cluster runs a job on one node of a cluster at a time (sqldb.DB.Once).
+// Cluster runs a job on one node of a cluster once per period
+// (cluster.Jobs).
 type Cluster interface {
-	Once(ctx context.Context, job string, fn func(context.Context) error) (bool, error)
+	Once(ctx context.Context, job string, period time.Duration, fn func(context.Context) error) (bool, error)
 }
 
 // Trainer trains projects' dictionaries from their own recent segments.
@@ -66,7 +67,7 @@ type Trainer struct {
 	cluster Cluster // nil: every check runs here
 }
 
-// InCluster makes Run train only while no other node of c does.
+// InCluster makes Run check once per period across the nodes of c.
 func (t *Trainer) InCluster(c Cluster) *Trainer {
 	t.cluster = c
 	return t
@@ -94,7 +95,7 @@ func (t *Trainer) Run(ctx context.Context) {
 		}
 		var err error
 		if t.cluster != nil {
-			_, err = t.cluster.Once(ctx, "dictionaries", run)
+			_, err = t.cluster.Once(ctx, "dictionaries", t.cfg.Every, run)
 		} else {
 			err = run(ctx)
 		}
