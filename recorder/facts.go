@@ -148,6 +148,9 @@ func (f *Facts) incremental(data []byte) {
 	}
 }
 
+// maxIndexedURL is how much of a page URL the index keeps.
+const maxIndexedURL = 2048
+
 // meta reads a Meta event: a page view, unless checkout says it starts a
 // periodic full snapshot (its viewport still counts).
 func (f *Facts) meta(ts int64, data []byte, checkout bool) {
@@ -165,6 +168,9 @@ func (f *Facts) meta(ts int64, data []byte, checkout bool) {
 		}
 		return true
 	})
+	// The index keeps at most maxIndexedURL bytes of a URL (the events
+	// keep it whole): a key of PostgreSQL's b-trees holds at most ~2.7 KB.
+	p.URL = truncate(p.URL, maxIndexedURL)
 	p.Path = urlPath(p.URL)
 	if !checkout {
 		f.Pages = append(f.Pages, p)

@@ -5,7 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestExtractFacts_fixtures checks facts of the rrweb fixtures against
@@ -243,5 +245,29 @@ func TestExtractFacts_checkouts(t *testing.T) {
 	}
 	if f.FullSnapshots != 2 || f.ViewportW != 1024 {
 		t.Errorf("%d full snapshots, viewport width %d; want 2, 1024", f.FullSnapshots, f.ViewportW)
+	}
+}
+
+// The index keeps at most maxIndexedURL bytes of a page URL, cut between
+// characters (PostgreSQL's b-tree keys hold ~2.7 KB, and its text only
+// UTF-8), and header values are made valid UTF-8 the same way.
+func TestExtractFacts_longURL(t *testing.T) {
+	long := "https://shop.test/search?q=" + strings.Repeat("é", 3000)
+	ev := json.RawMessage(`{"type":4,"data":{"href":"` + long + `","width":800,"height":600},"timestamp":1}`)
+	f := ExtractFacts([]json.RawMessage{ev})
+	if len(f.Pages) != 1 {
+		t.Fatalf("pages %d", len(f.Pages))
+	}
+	u := f.Pages[0].URL
+	if len(u) > maxIndexedURL || len(u) < maxIndexedURL-3 || !utf8.ValidString(u) || !strings.HasPrefix(long, u) {
+		t.Errorf("URL of %d bytes, valid %v", len(u), utf8.ValidString(u))
+	}
+	if f.Pages[0].Path != "/search" {
+		t.Errorf("path %q", f.Pages[0].Path)
+	}
+	for in, want := range map[string]string{"abc": "abc", "a\xffb": "a\uFFFDb", "abé": "ab", "abcdé": "abc"} {
+		if got := truncate(in, 3); got != want {
+			t.Errorf("truncate(%q, 3) = %q, want %q", in, got, want)
+		}
 	}
 }

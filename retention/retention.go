@@ -85,6 +85,7 @@ type Result struct {
 	Discarded int // of which closed short of their project's keep rule
 	Objects   int // segment objects
 	Visitors  int // visitor rows left without sessions
+	PageURLs  int // distinct page URLs no page view has any more (PostgreSQL)
 }
 
 // Index is what retention needs of the core index.
@@ -110,6 +111,9 @@ type Index interface {
 	SegmentKeyInUse(ctx context.Context, key string) (bool, error)
 	// ClearBlobTrash takes keys out of the blob trash.
 	ClearBlobTrash(ctx context.Context, keys []string) error
+	// PrunePageURLs removes the distinct page URLs (the sessions list's
+	// page pattern filter) that no page view has any more.
+	PrunePageURLs(ctx context.Context, now time.Time) (int, error)
 }
 
 var _ Index = (*index.DB)(nil)
@@ -248,6 +252,13 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 			return res, err
 		}
 	}
+	// Also the URLs of sessions deleted on request (forget) since the
+	// last sweep.
+	n, err := s.db.PrunePageURLs(ctx, now)
+	if err != nil {
+		return res, fmt.Errorf("retention: %w", err)
+	}
+	res.PageURLs = n
 	return res, nil
 }
 

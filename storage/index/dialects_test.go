@@ -278,10 +278,10 @@ func TestDB_ListSessions_Filters(t *testing.T) {
 			})
 		}
 		if db.SQL().Dialect() == sqldb.Postgres {
-			// The page pattern filter has its trigram index (pg_trgm ships
-			// with Debian's postgresql).
+			// The page pattern filter has its trigram index on the distinct
+			// URLs (pg_trgm ships with Debian's postgresql).
 			var n int
-			if err := db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'pages_url_trgm'`).Scan(&n); err != nil || n != 1 {
+			if err := db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'page_urls_trgm'`).Scan(&n); err != nil || n != 1 {
 				t.Errorf("trigram index on page URLs: %d, %v", n, err)
 			}
 		}

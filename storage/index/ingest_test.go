@@ -3,8 +3,10 @@ package index_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -165,20 +167,29 @@ func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	if got := pagePatternSessions(t, db, "*x/a*"); got != 1 {
 		t.Fatalf("page pattern before the delete: %d sessions", got)
 	}
+	if n, err := db.PrunePageURLs(ctx, time.Now().Add(72*time.Hour)); err != nil || n != 0 {
+		t.Fatalf("PrunePageURLs took %d URLs a page view has, %v", n, err)
+	}
 	n, v, err := db.DeleteExpiredSessions(ctx, ids, 5000, 6000)
 	if err != nil || n != 1 || v != 1 {
 		t.Fatalf("DeleteExpiredSessions = %d sessions, %d visitors, %v", n, v, err)
 	}
-	// The URL left with its last page view (SQLite keeps distinct URLs for
-	// the page pattern filter).
+	// The page pattern filter finds nothing at once; the distinct URL
+	// leaves with its last page view on SQLite, and at the next retention
+	// sweep once two days passed on PostgreSQL.
 	if got := pagePatternSessions(t, db, "*x/a*"); got != 0 {
 		t.Fatalf("page pattern after the delete: %d sessions", got)
 	}
-	if db.SQL().Dialect() == sqldb.SQLite {
-		var urls int
-		if err := db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM page_urls`).Scan(&urls); err != nil || urls != 0 {
-			t.Fatalf("page_urls after the delete: %d, %v", urls, err)
-		}
+	pruned, err := db.PrunePageURLs(ctx, time.Now().Add(72*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := map[sqldb.Dialect]int{sqldb.SQLite: 0, sqldb.Postgres: 1}[db.SQL().Dialect()]; pruned != want {
+		t.Fatalf("PrunePageURLs = %d, want %d", pruned, want)
+	}
+	var urls int
+	if err := db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM page_urls`).Scan(&urls); err != nil || urls != 0 {
+		t.Fatalf("page_urls after the delete: %d, %v", urls, err)
 	}
 	keys, err := db.BlobTrash(ctx, 10)
 	if err != nil || len(keys) != 1 || keys[0] != "k" {
@@ -436,4 +447,72 @@ func pagePatternSessions(t *testing.T, db *index.DB, pat string) int {
 		t.Fatal(err)
 	}
 	return len(got)
+}
+
+func TestDB_ListSessions_PagePatternPlans(t *testing.T) {
+	eachWithErrorClicks(t, testPagePatternPlans)
+}
+
+// testPagePatternPlans checks the page pattern filter's three ways to an
+// answer against each other: no distinct URL matches; few page views do
+// (their sessions looked up); too many distinct URLs do (the list tested
+// newest first).
+func testPagePatternPlans(t *testing.T, db *index.DB) {
+	ctx := context.Background()
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	// Session "many" views 250 items, "one" views item 7 and a page
+	// elsewhere, "none" views no item.
+	visits := map[string][]string{"none": {"https://x/about"}, "one": {"https://x/item/7", "https://x/cart"}, "many": nil}
+	for i := range 250 {
+		visits["many"] = append(visits["many"], fmt.Sprintf("https://x/item/%d?ref=list", i))
+	}
+	for i, name := range []string{"none", "one", "many"} {
+		at := int64(1000 * (i + 1))
+		err := in.Tx(ctx, func(tx *index.IngestTx) error {
+			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "sess-" + name, VisitorID: "v-" + name, StartedAt: at, EndedAt: at, LastReceived: at})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.InsertBatch(ctx, id, 0, 1, at, true); err != nil {
+				return err
+			}
+			for j, u := range visits[name] {
+				if err := tx.AddPage(ctx, id, at+int64(j), u, strings.SplitN(strings.TrimPrefix(u, "https://x"), "?", 2)[0], 800, 600); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct{ pat, want string }{
+		{"*nothing*", ""},
+		{"*item/7*", "many,one"}, // few distinct URLs
+		{"*ITEM/7?REF*", "many"}, // any case
+		{"*item/*", "many,one"},  // over 200 distinct URLs
+		{"*/item/*ref=list*", "many"},
+		{"*x/*", "many,one,none"},
+	} {
+		got, _, err := db.ListSessions(ctx, index.SessionFilter{URL: tt.pat, ProjectIDs: []int64{p.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, s := range got {
+			names = append(names, strings.TrimPrefix(s.ID, "sess-"))
+		}
+		if strings.Join(names, ",") != tt.want {
+			t.Errorf("%s: got %v, want %s", tt.pat, names, tt.want)
+		}
+	}
 }

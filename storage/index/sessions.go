@@ -134,50 +134,22 @@ func (db *DB) fewPages(ctx context.Context, lo, hi string) (bool, error) {
 	return n <= rarePages, nil
 }
 
-// urlProbe is how long the PostgreSQL trigram probe of fewURLs may take:
-// a pattern that matches many page views makes it build a bitmap of all
-// of them (~240 ms on 10M page views), while the newest-first scan it
-// would spare finds them at once.
-const urlProbe = 30 * time.Millisecond
-
-// fewURLs tells whether at most rarePages page views have a URL matching
-// the ILIKE pattern pat (PostgreSQL, through the trigram index when it
-// exists), counting no further. A probe that takes longer than urlProbe
-// is given up: so many page views match that testing the list's
-// sessions newest first is quicker.
-func (db *DB) fewURLs(ctx context.Context, pat string) (bool, error) {
-	tx, err := db.db.Read().BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
-	if err != nil {
-		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", urlProbe.Milliseconds())); err != nil {
-		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
-	}
-	var n int
-	err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url ILIKE ? ESCAPE '\' LIMIT ?) x`,
-		pat, rarePages+1).Scan(&n)
-	if sqldb.IsCanceled(err) && ctx.Err() == nil {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("list sessions: count page URLs: %w", err)
-	}
-	return n <= rarePages, nil
-}
-
-// pageURLs are the distinct page URLs a LIKE pattern matches (SQLite's
-// page_urls, index 0082), up to maxPageURLs of them.
+// pageURLs are the distinct page URLs a pattern matches (page_urls, index
+// 0082), up to maxPageURLs of them.
 type pageURLs struct {
 	urls, paths []string
-	views       int  // page views with one of urls
+	views       int  // page views with one of urls (SQLite's counts)
 	more        bool // more than maxPageURLs match
 }
 
 const maxPageURLs = 200
 
+// likeURLs reads the page URLs of projects (nil: all) that match the
+// LIKE pattern pat, ASCII case ignored (ILIKE on PostgreSQL, through
+// page_urls' trigram index).
 func (db *DB) likeURLs(ctx context.Context, projects []int64, pat string) (pageURLs, error) {
-	q := `SELECT url, path, views FROM page_urls WHERE url LIKE ? ESCAPE '\'`
+	q := db.pick(`SELECT url, path, views FROM page_urls WHERE url LIKE ? ESCAPE '\'`,
+		`SELECT url, path, 0 FROM page_urls WHERE url ILIKE ? ESCAPE '\'`)
 	args := []any{pat}
 	if projects != nil {
 		q += " AND project_id IN " + List(len(projects))
@@ -217,43 +189,73 @@ func (db *DB) likeURLs(ctx context.Context, projects []int64, pat string) (pageU
 
 // urlPattern is the sessions list's condition that a session has a page
 // view whose URL matches the LIKE pattern pat (ASCII case ignored), with
-// its arguments added to args; "" when no page view matches.
+// its arguments added to args; "" when no page view matches. The distinct
+// URLs tell whether any page view matches; when few do, their sessions
+// come from the page views of those URLs (pages_path on SQLite, pages_url
+// on PostgreSQL); when many do, the list's sessions are tested newest
+// first, which soon finds a page of them.
 func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args *[]any) (string, error) {
-	if db.dialect() == sqldb.Postgres {
-		// The trigram index (index 0081) finds the page views a substring
-		// matches: when they are few (or none), take their sessions rather
-		// than test every session of the list.
-		rare, err := db.fewURLs(ctx, pat)
-		if err != nil {
-			return "", err
-		}
-		*args = append(*args, pat)
-		if rare {
-			return `s.id IN (SELECT p.session_id FROM pages p WHERE p.url ILIKE ? ESCAPE '\')`, nil
-		}
-		return `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`, nil
-	}
-	// The distinct URLs (index 0082) tell whether any page view matches,
-	// and when few do, their paths lead to them through pages_path.
 	m, err := db.likeURLs(ctx, projects, pat)
 	if err != nil {
 		return "", err
 	}
-	switch {
-	case !m.more && len(m.urls) == 0:
+	if !m.more && len(m.urls) == 0 {
 		return "", nil
-	case !m.more && m.views <= rarePages:
-		for _, p := range m.paths {
-			*args = append(*args, p)
+	}
+	if !m.more && db.dialect() == sqldb.Postgres {
+		// No counts there (and URLs no page view has any more may linger
+		// until the retention sweep): count, no further than needed.
+		err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url IN `+List(len(m.urls))+` LIMIT ?) x`,
+			append(textArgs(m.urls), rarePages+1)...).Scan(&m.views)
+		if err != nil {
+			return "", fmt.Errorf("list sessions: count page views: %w", err)
 		}
-		for _, u := range m.urls {
-			*args = append(*args, u)
+		if m.views == 0 {
+			return "", nil
 		}
+	}
+	if !m.more && m.views <= rarePages {
+		if db.dialect() == sqldb.Postgres {
+			*args = append(*args, textArgs(m.urls)...)
+			return "s.id IN (SELECT p.session_id FROM pages p WHERE p.url IN " + List(len(m.urls)) + ")", nil
+		}
+		*args = append(*args, textArgs(m.paths)...)
+		*args = append(*args, textArgs(m.urls)...)
 		return "s.id IN (SELECT p.session_id FROM pages p WHERE p.path IN " + List(len(m.paths)) +
 			" AND p.url IN " + List(len(m.urls)) + ")", nil
 	}
 	*args = append(*args, pat)
-	return `EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`, nil
+	return db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
+		`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`), nil
+}
+
+func textArgs(v []string) []any {
+	out := make([]any, len(v))
+	for i, s := range v {
+		out[i] = s
+	}
+	return out
+}
+
+// PrunePageURLs removes from PostgreSQL's page_urls the URLs that no page
+// view has any more and that no page view came with for two days before
+// now (the retention sweep calls it; SQLite's page_urls follows pages
+// exactly). It returns how many it removed.
+func (db *DB) PrunePageURLs(ctx context.Context, now time.Time) (int, error) {
+	if db.dialect() != sqldb.Postgres {
+		return 0, nil
+	}
+	// A page view renews its URL's seen_at when it is over a day old, so
+	// a row the prune may take (over two days old) is one an ingest would
+	// renew first, under its lock: the prune never deletes a URL that a
+	// page view being recorded counts on.
+	res, err := db.db.Write().ExecContext(ctx, `DELETE FROM page_urls u WHERE u.seen_at < ?
+		AND NOT EXISTS (SELECT 1 FROM pages p WHERE p.url = u.url)`, now.Add(-48*time.Hour).UnixMilli())
+	if err != nil {
+		return 0, fmt.Errorf("prune page URLs: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return int(n), nil
 }
 
 // ListSessions returns sessions newest first, and the cursor of the next page

@@ -219,13 +219,6 @@ func IsTransient(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
-// IsCanceled tells whether err is PostgreSQL's query_canceled: a
-// statement_timeout ran out (or the query was canceled).
-func IsCanceled(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "57014"
-}
-
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
 // "x IN " + List(n).
 func List(n int) string {

@@ -6,7 +6,8 @@
 -- leaves when its last page view does (retention, forgetting a person).
 -- A page view whose session row is gone when it is deleted leaves its
 -- count too high, never too low: the table is a superset of the URLs in
--- pages, which is all the filter relies on.
+-- pages, which is all the filter relies on. (PostgreSQL's twin keeps no
+-- counts: see there.)
 CREATE TABLE page_urls (
 	project_id INTEGER NOT NULL,
 	url        TEXT    NOT NULL,
