@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -175,7 +176,17 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 		click(ms(2*time.Second), 100, 200), click(ms(4*time.Second), 104, 204))
 	send("sessPgA00001", "visitorPgA1", 1, click(ms(6*time.Second), 108, 208),
 		one(meta(ms(10*time.Second), "https://shop.test/signup")), one(full(ms(10*time.Second))))
-	send("sessPgB00001", "visitorPgB1", 0, one(meta(ms(time.Minute), "https://shop.test/pricing")), one(full(ms(time.Minute))))
+	// B comes from a client whose User-Agent is not UTF-8 (a header may
+	// carry any bytes; PostgreSQL's text refused it and stalled stage 1).
+	bBody := batchBody(t, "sessPgB00001", "visitorPgB1", 0, []json.RawMessage{meta(ms(time.Minute), "https://shop.test/pricing"), full(ms(time.Minute))})
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/ingest", bytes.NewReader(bBody))
+	req.Header.Set("X-Trailmap-Key", srv.WriteKey)
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11) \xff\xfe broken")
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("ingest with a User-Agent not UTF-8: %v %v", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	project := fmt.Sprint(srv.ProjectID)
 	var run indexRun
