@@ -79,3 +79,37 @@ func TestServer_StorageFull(t *testing.T) {
 		t.Errorf("%d log lines for 3 refusals, want 1:\n%s", n, logs.String())
 	}
 }
+
+// A path, query, write key or form field that is not UTF-8 once decoded
+// is a 400 with a JSON body on every route (PostgreSQL refused such text
+// with a 500 before).
+func TestServer_NotUTF8(t *testing.T) {
+	s := New(Config{Addr: "127.0.0.1:0"}, Deps{Logger: slog.New(slog.DiscardHandler)})
+	for _, tc := range []struct {
+		method, target, header, body string
+	}{
+		{http.MethodGet, "/api/v1/sessions?url=*%FF*", "", ""},
+		{http.MethodGet, "/api/v1/sessions/%C3/events", "", ""},
+		{http.MethodPost, "/api/v1/ingest?key=%FE", "", ""},
+		{http.MethodPost, "/api/v1/ingest", "\xff", ""},
+		{http.MethodPost, "/login", "", "email=a%FF%40b.test&password=x"},
+	} {
+		req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+		if tc.header != "" {
+			req.Header.Set("X-Trailmap-Key", tc.header)
+		}
+		if tc.body != "" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		rec := httptest.NewRecorder()
+		s.echo.ServeHTTP(rec, req)
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "is not UTF-8") {
+			t.Errorf("%s %s: %d %s", tc.method, tc.target, rec.Code, rec.Body)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.echo.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz?x=%C3%A9", nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("a UTF-8 query: %d %s", rec.Code, rec.Body)
+	}
+}

@@ -8,9 +8,57 @@ import (
 	"net/netip"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 )
+
+// utf8Only refuses (400) a request whose path, query, write key or form
+// fields are not UTF-8 once percent-decoded: every one of them may reach
+// the index, and PostgreSQL refuses such text (it answered 500 before),
+// while SQLite would only find nothing. JSON bodies need no check:
+// encoding/json and the ingest's scanner take care of theirs.
+func utf8Only(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		bad := ""
+		switch {
+		case !utf8.ValidString(r.URL.Path):
+			bad = "path"
+		case !utf8.ValidString(r.Header.Get("X-Trailmap-Key")):
+			bad = "X-Trailmap-Key header"
+		case !validValues(c.QueryParams()):
+			bad = "query"
+		case (r.Method == http.MethodPost || r.Method == http.MethodPut) &&
+			strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded"):
+			form, err := c.FormParams()
+			if err != nil {
+				return badRequest{"the form cannot be read: " + err.Error()}
+			}
+			if !validValues(form) {
+				bad = "form"
+			}
+		}
+		if bad != "" {
+			return badRequest{"the request's " + bad + " is not UTF-8"}
+		}
+		return next(c)
+	}
+}
+
+func validValues(v map[string][]string) bool {
+	for k, vs := range v {
+		if !utf8.ValidString(k) {
+			return false
+		}
+		for _, x := range vs {
+			if !utf8.ValidString(x) {
+				return false
+			}
+		}
+	}
+	return true
+}
 
 // apiHeaders marks dashboard API answers: never sniffed as another type, and
 // not kept by browsers or proxies (they hold visitors' data), unless a

@@ -13,7 +13,7 @@ import (
 // routes is the one place every route is registered. A domain's routes are
 // registered only when its service is wired in (Deps.Extra).
 func (s *Server) routes(e *echo.Echo) {
-	e.Use(middleware.Recover(), s.readYourWrites)
+	e.Use(middleware.Recover(), utf8Only, s.readYourWrites)
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
