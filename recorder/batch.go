@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/bits"
 	"strconv"
+	"strings"
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -188,7 +189,9 @@ func validID(v string) bool {
 	return true
 }
 
-// stringValue reads a JSON string for the named field.
+// stringValue reads a JSON string for the named field. An escaped NUL
+// ("\u0000") becomes U+FFFD: the value goes to the index, and
+// PostgreSQL's text holds no NUL.
 func (p *batchParser) stringValue(field string) (string, error) {
 	s := &p.s
 	if s.peek() != '"' {
@@ -199,7 +202,11 @@ func (p *batchParser) stringValue(field string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return decodeString(s.b[start:s.i], esc), nil
+	v := decodeString(s.b[start:s.i], esc)
+	if esc && strings.IndexByte(v, 0) >= 0 {
+		v = strings.ReplaceAll(v, "\x00", "\uFFFD")
+	}
+	return v, nil
 }
 
 func (p *batchParser) seq() (int64, error) {

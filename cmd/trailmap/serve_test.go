@@ -171,13 +171,10 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 		}
 	}
 	one := func(e json.RawMessage) []json.RawMessage { return []json.RawMessage{e} }
-	// A: /pricing, three clicks on the button, then /signup. B: /pricing only.
-	send("sessPgA00001", "visitorPgA1", 0, one(meta(ms(0), "https://shop.test/pricing")), one(full(ms(0))),
-		click(ms(2*time.Second), 100, 200), click(ms(4*time.Second), 104, 204))
-	send("sessPgA00001", "visitorPgA1", 1, click(ms(6*time.Second), 108, 208),
-		one(meta(ms(10*time.Second), "https://shop.test/signup")), one(full(ms(10*time.Second))))
-	// B comes from a client whose User-Agent is not UTF-8 (a header may
-	// carry any bytes; PostgreSQL's text refused it and stalled stage 1).
+	// B (sent first) comes from a client whose User-Agent is not UTF-8 (a
+	// header may carry any bytes), and its second batch has a custom event
+	// whose name holds an escaped NUL: PostgreSQL's text refused both, and
+	// stage 1 stalled on them for every session after.
 	bBody := batchBody(t, "sessPgB00001", "visitorPgB1", 0, []json.RawMessage{meta(ms(time.Minute), "https://shop.test/pricing"), full(ms(time.Minute))})
 	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/v1/ingest", bytes.NewReader(bBody))
 	req.Header.Set("X-Trailmap-Key", srv.WriteKey)
@@ -187,6 +184,12 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 	} else {
 		resp.Body.Close()
 	}
+	send("sessPgB00001", "visitorPgB1", 1, one(ev(5, ms(time.Minute+time.Second), `{"tag":"odd\u0000name","payload":{}}`)))
+	// A: /pricing, three clicks on the button, then /signup. B: /pricing only.
+	send("sessPgA00001", "visitorPgA1", 0, one(meta(ms(0), "https://shop.test/pricing")), one(full(ms(0))),
+		click(ms(2*time.Second), 100, 200), click(ms(4*time.Second), 104, 204))
+	send("sessPgA00001", "visitorPgA1", 1, click(ms(6*time.Second), 108, 208),
+		one(meta(ms(10*time.Second), "https://shop.test/signup")), one(full(ms(10*time.Second))))
 
 	project := fmt.Sprint(srv.ProjectID)
 	var run indexRun

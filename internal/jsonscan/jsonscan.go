@@ -196,7 +196,8 @@ func smallInt(val []byte) (int64, bool) {
 }
 
 // Str decodes a JSON string value; anything else gives "". The result never
-// aliases val, so it may outlive the buffer.
+// aliases val, so it may outlive the buffer. An escaped NUL ("\u0000")
+// becomes U+FFFD: what Str reads goes to the index, whose text holds none.
 func Str(val []byte) string {
 	if len(val) < 2 || val[0] != '"' || val[len(val)-1] != '"' {
 		return ""
@@ -234,6 +235,9 @@ func Str(val []byte) string {
 			}
 			i += 4
 			ru := rune(r)
+			if ru == 0 {
+				ru = utf8.RuneError // text columns (PostgreSQL's) hold no NUL
+			}
 			if ru >= 0xD800 && ru < 0xDC00 && i+6 < len(in) && in[i+1] == '\\' && in[i+2] == 'u' {
 				if lo, err := strconv.ParseUint(string(in[i+3:i+7]), 16, 32); err == nil && lo >= 0xDC00 && lo < 0xE000 {
 					ru = (ru-0xD800)<<10 + (rune(lo) - 0xDC00) + 0x10000
