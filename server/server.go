@@ -26,6 +26,7 @@ import (
 	"github.com/trailmap/trailmap/replay"
 	"github.com/trailmap/trailmap/retention"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/sqldb"
 	"github.com/trailmap/trailmap/ui"
 )
 
@@ -310,6 +311,9 @@ func (s *Server) classify(err error) (int, string, string) {
 		return http.StatusTooManyRequests, "quota_exceeded", err.Error()
 	case errors.Is(err, audit.ErrBadFilter), errors.Is(err, retention.ErrBadPerson):
 		return http.StatusBadRequest, "bad_request", err.Error()
+	case sqldb.IsBadText(err):
+		// What a JSON body decodes to may hold a NUL ("\u0000").
+		return http.StatusBadRequest, "bad_request", "a text in the request holds a NUL character, which cannot be stored"
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "request canceled"
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -248,6 +248,14 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 	}
 	srv.GetJSON(t, "/api/v1/heatmaps/clicks?project="+project+"&url=https://shop.test/pricing&width=1280"+rng, &hm)
 	run.Clicks, run.Pageviews, run.Elements = hm.Clicks, hm.Pageviews, len(hm.Elements)
+	// A name with an escaped NUL: SQLite stores it, PostgreSQL cannot (a
+	// 400 saying so, not a 500).
+	nul := srv.Request(t, http.MethodPost, "/api/v1/funnels", []byte(`{"project":`+project+
+		`,"name":"a\u0000b","steps":[{"type":"page","match":"/pricing"},{"type":"page","match":"/signup"}]}`))
+	nul.Body.Close()
+	if nul.StatusCode >= 500 {
+		t.Errorf("a funnel named with a NUL: %d", nul.StatusCode)
+	}
 	if run.Clicks != 3 || run.Pageviews != 2 || run.Elements == 0 {
 		t.Errorf("heatmap of /pricing: %d clicks on %d page views, %d elements; want 3 on 2, the button", run.Clicks, run.Pageviews, run.Elements)
 	}

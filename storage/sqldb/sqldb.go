@@ -219,6 +219,13 @@ func IsTransient(err error) bool {
 	return errors.As(err, &pe) && (pe.Code == "40P01" || pe.Code == "40001")
 }
 
+// IsBadText tells whether err is PostgreSQL refusing a text value: a NUL
+// character, or bytes that are not UTF-8 (SQLite stores both).
+func IsBadText(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05")
+}
+
 // List is the SQL placeholder list "(?,?,...)" for n arguments, for
 // "x IN " + List(n).
 func List(n int) string {
