@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
+	"github.com/trailmap/trailmap/internal/textcut"
 )
 
 // mirror is a light copy of a recorded DOM: for each rrweb node id its kind,
@@ -455,7 +456,7 @@ func (m *mirror) selector(id int32) (sel, tag, class string) {
 	sel = b.String()
 	_ = anchored // an unanchored path (shadow DOM, cut-off tree) still narrows well
 	if len(sel) > maxKeyLen {
-		sel = sel[len(sel)-maxKeyLen:]
+		sel = textcut.Tail(sel, maxKeyLen)
 		if i := strings.Index(sel, " > "); i >= 0 {
 			sel = sel[i+3:]
 		}

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/trailmap/trailmap/internal/textcut"
 )
 
 // Settings are a project's heatmap and frustration settings, read from the
@@ -143,10 +145,7 @@ func (r PageRules) PageKey(raw string) string {
 		b.WriteString(frag)
 	}
 	k := b.String()
-	if len(k) > maxKeyLen {
-		k = k[:maxKeyLen]
-	}
-	return k
+	return textcut.Head(k, maxKeyLen)
 }
 
 // group returns the first group pattern path matches, or "".

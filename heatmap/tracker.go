@@ -5,6 +5,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/internal/textcut"
 )
 
 // rrweb incremental sources (rrweb's IncrementalSource enum); the event
@@ -866,9 +867,4 @@ func abs[T int64 | float64](v T) T {
 	return v
 }
 
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
+func truncate(s string, n int) string { return textcut.Head(s, n) }

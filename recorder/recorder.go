@@ -19,12 +19,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/trailmap/trailmap/internal/ratelimit"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/internal/textcut"
 	"github.com/trailmap/trailmap/internal/wal"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -900,21 +900,9 @@ func (r *Recorder) Close(ctx context.Context) error {
 	return errors.Join(err, r.wal.Close(), r.stmts.Close())
 }
 
-// truncate cuts s to at most n bytes of valid UTF-8, for a text column:
-// a character cut in two goes whole, and bytes that are not UTF-8 (a
-// header may carry any) become U+FFFD, which PostgreSQL would refuse.
-func truncate(s string, n int) string {
-	if len(s) > n {
-		s = s[:n]
-		for i := 0; i < utf8.UTFMax-1 && s != ""; i++ {
-			if r, size := utf8.DecodeLastRuneInString(s); r != utf8.RuneError || size != 1 {
-				break
-			}
-			s = s[:len(s)-1]
-		}
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
+// truncate cuts s to at most n bytes of valid UTF-8, for a text column
+// (a header may carry any bytes; PostgreSQL refuses all but UTF-8).
+func truncate(s string, n int) string { return textcut.Head(s, n) }
 
 // walDir is where the log lives.
 func (c Config) walDir() string { return filepath.Join(c.DataDir, "wal") }
