@@ -204,21 +204,23 @@ func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args
 	}
 	if !m.more && db.dialect() == sqldb.Postgres {
 		// No counts there (and URLs no page view has any more may linger
-		// until the retention sweep): count, no further than needed.
-		err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url IN `+List(len(m.urls))+` LIMIT ?) x`,
-			append(textArgs(m.urls), rarePages+1)...).Scan(&m.views)
+		// until the retention sweep): read the sessions of those URLs'
+		// page views, no further than rarePages, and when they are few
+		// hand their ids to the list (looked up by key: PostgreSQL's plan
+		// for a subquery here scans the list newest first).
+		ids, err := db.urlSessions(ctx, m.urls)
 		if err != nil {
-			return "", fmt.Errorf("list sessions: count page views: %w", err)
+			return "", err
 		}
-		if m.views == 0 {
+		if ids != nil && len(ids) == 0 {
 			return "", nil
 		}
-	}
-	if !m.more && m.views <= rarePages {
-		if db.dialect() == sqldb.Postgres {
-			*args = append(*args, textArgs(m.urls)...)
-			return "s.id IN (SELECT p.session_id FROM pages p WHERE p.url IN " + List(len(m.urls)) + ")", nil
+		if ids != nil {
+			cond, arg := db.db.InIDs("s.id", ids)
+			*args = append(*args, arg)
+			return cond, nil
 		}
+	} else if !m.more && m.views <= rarePages {
 		*args = append(*args, textArgs(m.paths)...)
 		*args = append(*args, textArgs(m.urls)...)
 		return "s.id IN (SELECT p.session_id FROM pages p WHERE p.path IN " + List(len(m.paths)) +
@@ -227,6 +229,38 @@ func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args
 	*args = append(*args, pat)
 	return db.pick(`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url LIKE ? ESCAPE '\')`,
 		`EXISTS (SELECT 1 FROM pages p WHERE p.session_id = s.id AND p.url ILIKE ? ESCAPE '\')`), nil
+}
+
+// urlSessions returns the sessions with a page view at one of urls
+// (through pages_url), or nil when more than rarePages page views have
+// one of them.
+func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
+	rows, err := db.db.Read().QueryContext(ctx, `SELECT session_id FROM pages WHERE url IN `+List(len(urls))+` LIMIT ?`,
+		append(textArgs(urls), rarePages+1)...)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: page views of URLs: %w", err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	ids := []int64{}
+	n := 0
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("list sessions: page views of URLs: %w", err)
+		}
+		if n++; n > rarePages {
+			return nil, nil
+		}
+		if !seen[id] {
+			seen[id] = true
+			ids = append(ids, id)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list sessions: page views of URLs: %w", err)
+	}
+	return ids, nil
 }
 
 func textArgs(v []string) []any {
