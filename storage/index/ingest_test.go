@@ -15,6 +15,23 @@ import (
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
+// projectIngest creates project "p" and prepares the ingest's statements
+// (closed at the test's end).
+func projectIngest(t *testing.T, db *index.DB) (*index.Project, *index.Ingest) {
+	t.Helper()
+	ctx := context.Background()
+	p, err := db.CreateProject(ctx, "p", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := db.Ingest(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { in.Close() })
+	return p, in
+}
+
 // record records one batch of session "s1" the way the recorder's stage 1
 // does; it returns the session row and whether the batch was new.
 func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool) {
@@ -55,15 +72,7 @@ func TestIngest_Tx(t *testing.T) { indextest.Each(t, testIngestTx) }
 
 func testIngestTx(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	p, err := db.CreateProject(ctx, "p", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Ingest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	p, in := projectIngest(t, db)
 
 	sid, fresh := record(t, in, p.ID, 0, 1000)
 	if !fresh {
@@ -118,15 +127,7 @@ func TestDB_DeleteExpiredSessions(t *testing.T) { eachWithErrorClicks(t, testDel
 
 func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	p, err := db.CreateProject(ctx, "p", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Ingest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	p, in := projectIngest(t, db)
 	sid, _ := record(t, in, p.ID, 0, 1000)
 
 	// Not expired: open, its batch unobserved and its events in no segment.
@@ -137,7 +138,7 @@ func testDeleteExpiredSessions(t *testing.T, db *index.DB) {
 		t.Fatalf("DeleteExpiredSessions of a live session = %d, %v", n, err)
 	}
 
-	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
 		if _, err := tx.MarkObserved(ctx, sid, 0); err != nil {
 			return err
 		}
@@ -213,15 +214,7 @@ func TestDB_DiscardSessions(t *testing.T) { eachWithErrorClicks(t, testDiscardSe
 // stay, and so does everything with the zero rule.
 func testDiscardSessions(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	p, err := db.CreateProject(ctx, "p", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Ingest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	p, in := projectIngest(t, db)
 	type visit struct {
 		name         string
 		durationMS   int64
@@ -239,7 +232,7 @@ func testDiscardSessions(t *testing.T, db *index.DB) {
 		{"duration only", 6000, 0, index.KeepRule{MinDurationMS: 5000}, false},
 	}
 	rows := map[string]int64{}
-	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
 		for _, v := range visits {
 			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: v.name, VisitorID: "v-" + v.name,
 				StartedAt: 1000, EndedAt: 1000, LastReceived: 1000})
@@ -333,15 +326,7 @@ func TestDB_PlayableSessions(t *testing.T) { eachWithErrorClicks(t, testPlayable
 // whether it can be replayed, and from when.
 func testPlayableSessions(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	p, err := db.CreateProject(ctx, "p", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Ingest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	p, in := projectIngest(t, db)
 	batches := []struct {
 		session     string
 		snaps       int
@@ -359,7 +344,7 @@ func testPlayableSessions(t *testing.T, db *index.DB) {
 			batches[i].snap += now
 		}
 	}
-	err = in.Tx(ctx, func(tx *index.IngestTx) error {
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
 		for seq, b := range batches {
 			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: b.session, VisitorID: "v",
 				StartedAt: b.first, EndedAt: b.first, LastReceived: b.first})
@@ -459,15 +444,7 @@ func TestDB_ListSessions_PagePatternPlans(t *testing.T) {
 // newest first).
 func testPagePatternPlans(t *testing.T, db *index.DB) {
 	ctx := context.Background()
-	p, err := db.CreateProject(ctx, "p", time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := db.Ingest(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer in.Close()
+	p, in := projectIngest(t, db)
 	// Session "many" views 250 items, "one" views item 7 and a page
 	// elsewhere, "none" views no item.
 	visits := map[string][]string{"none": {"https://x/about"}, "one": {"https://x/item/7", "https://x/cart"}, "many": nil}
