@@ -3,7 +3,6 @@ package index_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -15,15 +14,7 @@ import (
 func TestGuardAndForget_Dialects(t *testing.T) {
 	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
 		ctx := context.Background()
-		p, err := db.CreateProject(ctx, "p", time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		in, err := db.Ingest(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer in.Close()
+		p, in := projectIngest(t, db)
 		sid, _ := record(t, in, p.ID, 0, 1000)
 		for range 2 {
 			err := in.Tx(ctx, func(tx *index.IngestTx) error {
@@ -52,7 +43,7 @@ func TestGuardAndForget_Dialects(t *testing.T) {
 		}
 		var counts map[string]int
 		var noted int
-		err = db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
+		err := db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
 			var err error
 			counts, noted, err = db.DeleteSessions(ctx, tx, []int64{sid}, 5000)
 			return err
