@@ -428,8 +428,10 @@ func (s *Service) funnel(ctx context.Context, q *FunnelQuery, want *funnelWant) 
 
 // pSess is a session in person mode: its relevant entries are
 // ents[w][off:off+n], its split value splits[w][split]. It holds no
-// pointer: a million of them grow and sit in memory without the garbage
-// collector's write barriers and scans (which cost 40 % of the query).
+// pointer, so the garbage collector does not scan the million of them a
+// query may hold (the profile showed growing this slice at ~0.8 s of CPU
+// while it held a string; the query's time did not measurably change
+// without it: 2.0–2.3 s on PostgreSQL either way).
 type pSess struct {
 	person, start, session int64
 	off                    int32

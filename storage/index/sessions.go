@@ -235,6 +235,17 @@ func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args
 // (through pages_url), or nil when more than rarePages page views have
 // one of them.
 func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
+	// Count first: many matching page views are counted from pages_url
+	// alone, while reading their sessions visits the table for each.
+	var n int
+	err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url IN `+List(len(urls))+` LIMIT ?) x`,
+		append(textArgs(urls), rarePages+1)...).Scan(&n)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: count page views of URLs: %w", err)
+	}
+	if n > rarePages {
+		return nil, nil
+	}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT session_id FROM pages WHERE url IN `+List(len(urls))+` LIMIT ?`,
 		append(textArgs(urls), rarePages+1)...)
 	if err != nil {
@@ -243,14 +254,10 @@ func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
 	defer rows.Close()
 	seen := map[int64]bool{}
 	ids := []int64{}
-	n := 0
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
 			return nil, fmt.Errorf("list sessions: page views of URLs: %w", err)
-		}
-		if n++; n > rarePages {
-			return nil, nil
 		}
 		if !seen[id] {
 			seen[id] = true

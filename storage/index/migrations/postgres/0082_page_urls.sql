@@ -37,7 +37,7 @@ END
 $$;
 CREATE TRIGGER page_urls_add AFTER INSERT ON pages FOR EACH ROW EXECUTE FUNCTION page_urls_add();
 
-CREATE INDEX pages_url ON pages (url);
+CREATE INDEX pages_url ON pages (url) INCLUDE (session_id);
 DROP INDEX IF EXISTS pages_url_trgm;
 DO $$
 BEGIN
