@@ -470,6 +470,12 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 	}
 	err = s.scan(ctx, sq, func(w int, r *scanRow) error {
 		off := len(ents[w])
+		// Grown by doubling (append grows a large slice by a quarter,
+		// copying it over and over: on the 1M index 24 % of the query's
+		// CPU, 1.44 → 1.12 s on SQLite).
+		if need := len(r.entries); off+need > cap(ents[w]) {
+			ents[w] = slices.Grow(ents[w], max(need, cap(ents[w]), 1<<12))
+		}
 		var lastMask uint32
 		run := 0
 		for _, e := range r.entries {
@@ -509,6 +515,9 @@ func (s *Service) personFunnel(ctx context.Context, sq scanQuery, tbl *keyTable,
 		}
 		p := pm.person(r.visitor)
 		maxPerson[w] = max(maxPerson[w], p)
+		if len(sess[w]) == cap(sess[w]) {
+			sess[w] = slices.Grow(sess[w], max(cap(sess[w]), 1<<10))
+		}
 		sess[w] = append(sess[w], pSess{person: p, start: r.start, session: r.session,
 			w: uint8(w), off: int32(off), n: uint16(len(ents[w]) - off), inRange: inRange, split: split})
 		return nil
