@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/textcut"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -258,7 +259,7 @@ func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error)
 	var oldTag, oldClass string
 	err := k.stmt(k.s.st.selectorID).QueryRowContext(k.ctx, pageID, sel).Scan(&id, &oldTag, &oldClass)
 	if err == nil {
-		class = truncate(class, 200)
+		class = textcut.Head(class, 200)
 		if oldTag != tag || oldClass != class {
 			if err := k.exec(k.s.st.updateSelector, tag, class, id); err != nil {
 				return 0, fmt.Errorf("update selector: %w", err)
@@ -269,7 +270,7 @@ func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error)
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("find selector: %w", err)
 	}
-	if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, truncate(class, 200)).Scan(&id); err != nil {
+	if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, textcut.Head(class, 200)).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert selector: %w", err)
 	}
 	return id, nil

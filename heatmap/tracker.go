@@ -307,7 +307,7 @@ func (t *tracker) startPageview(ts int64, href string, out sink) error {
 	t.scrollX, t.scrollY, t.docMaxScroll = 0, 0, 0
 	t.mainNode, t.mainX, t.mainY = 0, 0, 0
 	clear(t.elemScroll)
-	t.pv = &pageview{key: t.set.Heatmap.PageKey(href), url: truncate(href, 2048), start: ts, vw: t.vw, vh: t.vh, bucket: -1, aBucket: -1}
+	t.pv = &pageview{key: t.set.Heatmap.PageKey(href), url: textcut.Head(href, 2048), start: ts, vw: t.vw, vh: t.vh, bucket: -1, aBucket: -1}
 	t.pv.maxBottom = float64(t.vh)
 	if err := out.startPageview(t.pv); err != nil {
 		return err
@@ -583,7 +583,7 @@ func (t *tracker) custom(ts int64, data []byte, out sink) error {
 		var msg string
 		jsonscan.EachField(payload, func(key, val []byte) bool {
 			if string(key) == "message" {
-				msg = truncate(jsonscan.Str(val), 500)
+				msg = textcut.Head(jsonscan.Str(val), 500)
 			}
 			return true
 		})
@@ -866,5 +866,3 @@ func abs[T int64 | float64](v T) T {
 	}
 	return v
 }
-
-func truncate(s string, n int) string { return textcut.Head(s, n) }

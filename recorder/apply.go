@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/internal/textcut"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
@@ -574,7 +575,7 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 		if props == "" || props == "null" {
 			props = "{}"
 		}
-		if err := tx.AddCustomEvent(ctx, sid, c.TS, truncate(c.Tag, 200), props); err != nil {
+		if err := tx.AddCustomEvent(ctx, sid, c.TS, textcut.Head(c.Tag, 200), props); err != nil {
 			return err
 		}
 	}
@@ -635,7 +636,7 @@ func pageReferrer(f Facts) string {
 		}
 		if json.Unmarshal(c.Payload, &p) == nil && p.Referrer != "" {
 			if u, err := url.Parse(p.Referrer); err == nil && u.Host != "" {
-				return truncate(u.Scheme+"://"+u.Host, 512)
+				return textcut.Head(u.Scheme+"://"+u.Host, 512)
 			}
 		}
 	}

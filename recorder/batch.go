@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/trailmap/trailmap/internal/textcut"
 )
 
 // Batch is one validated ingest request.
@@ -252,7 +254,7 @@ func (p *batchParser) user() (*User, error) {
 			return nil
 		case "signature":
 			sig, err := p.stringValue("user.signature")
-			u.Signature = truncate(sig, 128) // no valid one is longer
+			u.Signature = textcut.Head(sig, 128) // no valid one is longer
 			return err
 		case "traits":
 			switch s.peek() {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/internal/textcut"
 )
 
 // Facts is what the index learns from a batch's events.
@@ -170,7 +171,7 @@ func (f *Facts) meta(ts int64, data []byte, checkout bool) {
 	})
 	// The index keeps at most maxIndexedURL bytes of a URL (the events
 	// keep it whole): a key of PostgreSQL's b-trees holds at most ~2.7 KB.
-	p.URL = truncate(p.URL, maxIndexedURL)
+	p.URL = textcut.Head(p.URL, maxIndexedURL)
 	p.Path = urlPath(p.URL)
 	if !checkout {
 		f.Pages = append(f.Pages, p)

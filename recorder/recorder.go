@@ -503,14 +503,14 @@ func (r *Recorder) ingest(ctx context.Context, req Request) (Result, error) {
 		return Result{}, err
 	}
 	if req.Session != "" && b.SessionID != req.Session {
-		return Result{}, fmt.Errorf("%w: the URL names session %q, the body %q", ErrMalformed, truncate(req.Session, 64), b.SessionID)
+		return Result{}, fmt.Errorf("%w: the URL names session %q, the body %q", ErrMalformed, textcut.Head(req.Session, 64), b.SessionID)
 	}
 	b.ProjectID = pe.project.ID
 	b.ReceivedAt = r.now().UnixMilli()
 	if err := checkTimes(b, r.cfg.Limits); err != nil {
 		return Result{}, err
 	}
-	b.UserAgent = truncate(req.UserAgent, 512)
+	b.UserAgent = textcut.Head(req.UserAgent, 512) // valid UTF-8: a header may carry any bytes
 	b.IP = ip
 	r.m.bytesIn.WithLabelValues("decompressed").Add(float64(len(body)))
 	r.verifyIdentity(pe, b)
@@ -538,7 +538,7 @@ func (r *Recorder) SessionOf(body []byte, encoding string) (string, error) {
 		return "", fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
 	if !validID(b.SessionID) {
-		return "", fmt.Errorf("%w: session_id %q", ErrInvalidID, truncate(b.SessionID, 64))
+		return "", fmt.Errorf("%w: session_id %q", ErrInvalidID, textcut.Head(b.SessionID, 64))
 	}
 	return b.SessionID, nil
 }
@@ -899,10 +899,6 @@ func (r *Recorder) Close(ctx context.Context) error {
 	err := r.flushAll(ctx, true)
 	return errors.Join(err, r.wal.Close(), r.stmts.Close())
 }
-
-// truncate cuts s to at most n bytes of valid UTF-8, for a text column
-// (a header may carry any bytes; PostgreSQL refuses all but UTF-8).
-func truncate(s string, n int) string { return textcut.Head(s, n) }
 
 // walDir is where the log lives.
 func (c Config) walDir() string { return filepath.Join(c.DataDir, "wal") }
