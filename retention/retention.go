@@ -192,9 +192,9 @@ func (s *Sweeper) Run(ctx context.Context) {
 			s.log.Error("retention sweep", slog.Any("error", err), "sessions", res.Sessions, "objects", res.Objects)
 			continue
 		}
-		if res.Sessions > 0 || res.Objects > 0 {
+		if res.Sessions > 0 || res.Objects > 0 || res.PageURLs > 0 {
 			s.log.Info("retention sweep", "sessions", res.Sessions, "discarded", res.Discarded, "objects", res.Objects, "visitors", res.Visitors,
-				"took", time.Since(start).Round(time.Millisecond))
+				"page_urls", res.PageURLs, "took", time.Since(start).Round(time.Millisecond))
 		}
 	}
 }

@@ -312,8 +312,9 @@ func (s *Server) classify(err error) (int, string, string) {
 	case errors.Is(err, audit.ErrBadFilter), errors.Is(err, retention.ErrBadPerson):
 		return http.StatusBadRequest, "bad_request", err.Error()
 	case sqldb.IsBadText(err):
-		// What a JSON body decodes to may hold a NUL ("\u0000").
-		return http.StatusBadRequest, "bad_request", "a text in the request holds a NUL character, which cannot be stored"
+		// What a JSON body decodes to may hold a NUL ("\u0000"); other
+		// text that is not UTF-8 is refused before (utf8Only).
+		return http.StatusBadRequest, "bad_request", "a text in the request holds a character that cannot be stored (NUL)"
 	case errors.Is(err, context.Canceled):
 		return 499, "canceled", "request canceled"
 	case errors.Is(err, io.ErrUnexpectedEOF):

@@ -153,9 +153,7 @@ func (db *DB) likeURLs(ctx context.Context, projects []int64, pat string) (pageU
 	args := []any{pat}
 	if projects != nil {
 		q += " AND project_id IN " + List(len(projects))
-		for _, id := range projects {
-			args = append(args, id)
-		}
+		args = append(args, anys(projects)...)
 	}
 	rows, err := db.db.Read().QueryContext(ctx, q+" LIMIT ?", append(args, maxPageURLs+1)...)
 	if err != nil {
@@ -209,20 +207,20 @@ func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args
 		// hand their ids to the list (looked up by key: PostgreSQL's plan
 		// for a subquery here scans the list newest first).
 		ids, err := db.urlSessions(ctx, m.urls)
-		if err != nil {
+		switch {
+		case err != nil:
 			return "", err
-		}
-		if ids != nil && len(ids) == 0 {
+		case ids == nil: // many: test the list's sessions
+		case len(ids) == 0:
 			return "", nil
-		}
-		if ids != nil {
+		default:
 			cond, arg := db.db.InIDs("s.id", ids)
 			*args = append(*args, arg)
 			return cond, nil
 		}
 	} else if !m.more && m.views <= rarePages {
-		*args = append(*args, textArgs(m.paths)...)
-		*args = append(*args, textArgs(m.urls)...)
+		*args = append(*args, anys(m.paths)...)
+		*args = append(*args, anys(m.urls)...)
 		return "s.id IN (SELECT p.session_id FROM pages p WHERE p.path IN " + List(len(m.paths)) +
 			" AND p.url IN " + List(len(m.urls)) + ")", nil
 	}
@@ -239,7 +237,7 @@ func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
 	// alone, while reading their sessions visits the table for each.
 	var n int
 	err := db.db.Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM pages WHERE url IN `+List(len(urls))+` LIMIT ?) x`,
-		append(textArgs(urls), rarePages+1)...).Scan(&n)
+		append(anys(urls), rarePages+1)...).Scan(&n)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: count page views of URLs: %w", err)
 	}
@@ -247,7 +245,7 @@ func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
 		return nil, nil
 	}
 	rows, err := db.db.Read().QueryContext(ctx, `SELECT session_id FROM pages WHERE url IN `+List(len(urls))+` LIMIT ?`,
-		append(textArgs(urls), rarePages+1)...)
+		append(anys(urls), rarePages+1)...)
 	if err != nil {
 		return nil, fmt.Errorf("list sessions: page views of URLs: %w", err)
 	}
@@ -270,7 +268,8 @@ func (db *DB) urlSessions(ctx context.Context, urls []string) ([]int64, error) {
 	return ids, nil
 }
 
-func textArgs(v []string) []any {
+// anys is v as query arguments.
+func anys[T any](v []T) []any {
 	out := make([]any, len(v))
 	for i, s := range v {
 		out[i] = s
