@@ -124,46 +124,146 @@ func (r *Recorder) applyLoop() {
 		r.applyMu.Unlock()
 
 		r.applyStall.begin()
-		ok := r.retry(r.stop, "apply batches to index", len(group), func() error {
-			defer r.m.busy(r.m.indexBusy, time.Now())
-			return r.applyGroup(context.Background(), group)
-		})
-		if ok {
-			r.noteRecorded(group)
-		}
+		done, left := r.record(group)
+		r.noteRecorded(done)
 		r.applyStall.end()
-		for _, e := range group {
-			if !ok {
-				// Shutting down with a broken index: the batches stay in
-				// the log and are applied at the next start.
-				e.abandoned = true
-				close(e.indexed)
+		r.mu.Lock()
+		for _, e := range done {
+			if e.quarantined && e.s != nil {
+				// Its session's later batches need not wait for its facts.
+				e.s.observed[e.b.Seq] = true
+			}
+		}
+		r.mu.Unlock()
+		for _, e := range done {
+			close(e.indexed)
+			if e.quarantined {
+				e.events = nil
 				close(e.observed)
 				continue
 			}
-			close(e.indexed)
 			r.enqueueObserve(e)
 		}
-		r.applied(len(group))
+		for _, e := range left {
+			// Shutting down with a broken index: the batches stay in the
+			// log and are applied at the next start.
+			e.abandoned = true
+			close(e.indexed)
+			close(e.observed)
+		}
+		r.applied(len(done) + len(left))
 	}
 }
 
-// retry runs fn until it succeeds, backing off between attempts; once giveUp
-// is closed it stops after a few attempts and returns false.
-func (r *Recorder) retry(giveUp <-chan struct{}, what string, n int, fn func() error) bool {
+// record applies group to the index in one transaction, retrying until it
+// succeeds. When the group fails, its batches are tried alone (isolate) and
+// a batch the index refuses while it takes others is quarantined; queued
+// batches join the group meanwhile (they go through, or show that the index
+// is down). It returns the batches done (recorded or quarantined) and,
+// once stop is closed and a few attempts failed, those left.
+func (r *Recorder) record(group []*entry) (done, left []*entry) {
+	ctx := context.Background()
+	iso := isolation{
+		try:     func(e *entry) error { return r.applyGroup(ctx, []*entry{e}) },
+		park:    r.quarantine,
+		strikes: poisonStrikes,
+	}
 	for attempt := 0; ; attempt++ {
-		err := fn()
+		start := time.Now()
+		err := r.applyGroup(ctx, group)
 		if err == nil {
-			return true
+			r.m.busy(r.m.indexBusy, start)
+			return append(done, group...), nil
 		}
-		r.log.Error(what, "batches", n, "attempt", attempt, slog.Any("error", err))
+		r.log.Error("apply batches to index", "batches", len(group), "attempt", attempt, slog.Any("error", err))
 		r.m.indexErrors.Inc()
-		select {
-		case <-time.After(min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)):
-		case <-giveUp:
-			if attempt > 3 {
-				return false
+		if !sqldb.IsUnavailable(err) {
+			var ok []*entry
+			ok, group, _ = r.isolate(group, iso)
+			done = append(done, ok...)
+			if len(group) == 0 {
+				r.m.busy(r.m.indexBusy, start)
+				return done, nil
 			}
+		}
+		r.m.busy(r.m.indexBusy, start)
+		select {
+		case <-time.After(backoff(attempt)):
+		case <-r.stop:
+			if attempt > 3 {
+				return done, group
+			}
+		}
+		group = append(group, r.takeApply(applyGroupMax-len(group))...)
+	}
+}
+
+// takeApply takes up to n batches from stage 1's queue.
+func (r *Recorder) takeApply(n int) []*entry {
+	r.applyMu.Lock()
+	defer r.applyMu.Unlock()
+	n = max(0, min(n, len(r.applyQ)))
+	more := r.applyQ[:n:n]
+	r.applyQ = r.applyQ[n:]
+	return more
+}
+
+func backoff(attempt int) time.Duration {
+	return min(time.Duration(attempt+1)*200*time.Millisecond, 5*time.Second)
+}
+
+// observe runs the observers of group (see observeGroup), retrying until
+// they succeed. When the group fails, its batches are tried alone (isolate)
+// and a batch the observers refuse while they take others has its facts
+// skipped. It returns the batches done and the rest: over the budget, or
+// after a refused batch, or after a failed attempt while other batches are
+// queued (they go back to the front of the queue, where they meet those);
+// ok is false when stop was closed and a few attempts failed: then rest is
+// every batch not done.
+func (r *Recorder) observe(group []*entry) (done, rest []*entry, ok bool) {
+	ctx := context.Background()
+	iso := isolation{
+		try: func(e *entry) error {
+			_, err := r.observeGroup(ctx, []*entry{e})
+			return err
+		},
+		park:    r.skipFacts,
+		strikes: poisonStrikes,
+	}
+	for attempt := 0; ; attempt++ {
+		start := time.Now()
+		n, err := r.observeGroup(ctx, group)
+		if err == nil {
+			r.m.busy(r.m.factsBusy, start)
+			return append(done, group[:n]...), group[n:], true
+		}
+		r.log.Error("observe batches", "batches", len(group), "attempt", attempt, slog.Any("error", err))
+		r.m.indexErrors.Inc()
+		if !sqldb.IsUnavailable(err) {
+			var taken []*entry
+			taken, group, _ = r.isolate(group, iso)
+			done = append(done, taken...)
+			if len(group) == 0 || len(taken) > 0 {
+				r.m.busy(r.m.factsBusy, start)
+				return done, group, true
+			}
+		}
+		r.m.busy(r.m.factsBusy, start)
+		select {
+		case <-time.After(backoff(attempt)):
+		case <-r.obsStop:
+			if attempt > 3 {
+				return done, group, false
+			}
+			continue
+		}
+		r.obsMu.Lock()
+		queued := len(r.obsQ) > 0
+		r.obsMu.Unlock()
+		if queued {
+			// Back to the queue, to be taken with the batches queued
+			// since: they go through, or show the observers are down.
+			return done, group, true
 		}
 	}
 }
@@ -413,46 +513,44 @@ func (r *Recorder) observeLoop() {
 			continue
 		}
 
-		done := len(group)
 		r.obsStall.begin()
-		ok := r.retry(r.obsStop, "observe batches", len(group), func() error {
-			defer r.m.busy(r.m.factsBusy, time.Now())
-			var err error
-			done, err = r.observeGroup(context.Background(), group)
-			return err
-		})
+		done, rest, ok := r.observe(group)
 		r.obsStall.end()
-		if ok && done < len(group) {
-			// Out of budget: the rest goes back to the front of the queue.
-			rest := group[done:]
-			group = group[:done]
+		var left []*entry
+		if ok && len(rest) > 0 {
+			// Out of budget, or waiting behind a batch the observers
+			// refused: the rest goes back to the front of the queue.
 			r.obsMu.Lock()
 			r.obsQ = append(rest[:len(rest):len(rest)], r.obsQ...)
 			r.obsTaken -= int64(len(rest))
 			r.obsMu.Unlock()
+		} else if !ok {
+			left = rest
 		}
 		var raw int64
 		r.mu.Lock()
-		for _, e := range group {
-			if ok && e.s != nil {
+		for _, e := range done {
+			if e.s != nil {
 				e.s.observed[e.b.Seq] = true
 			}
 		}
 		r.mu.Unlock()
-		for _, e := range group {
+		for _, e := range done {
+			e.events = nil // the observers are done with them
+			close(e.observed)
+			raw += e.raw
+		}
+		for _, e := range left {
 			// Shutting down with a broken index: the batches stay in the
 			// log (flush skips abandoned entries) and are observed at the
 			// next start.
-			e.abandoned = !ok
-			if ok {
-				e.events = nil // the observers are done with them
-			}
+			e.abandoned = true
 			close(e.observed)
 			raw += e.raw
 		}
 		r.obsMu.Lock()
-		r.obsDone += int64(len(group))
-		r.obsBacklog -= len(group)
+		r.obsDone += int64(len(done) + len(left))
+		r.obsBacklog -= len(done) + len(left)
 		r.obsBacklogBytes -= raw
 		r.requeueHeldLocked() // their turn may have come
 		r.obsMu.Unlock()

@@ -15,6 +15,7 @@ type metrics struct {
 	rejects     *prometheus.CounterVec
 	indexErrors prometheus.Counter
 	outOfOrder  prometheus.Counter
+	quarantined *prometheus.CounterVec
 	// Wall time the stages after the acknowledgement spend at work,
 	// waiting for the index's writer included (how busy each is; their CPU
 	// per batch comes from a CPU profile, see BenchmarkIngestServer).
@@ -59,6 +60,10 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		indexErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trailmap_index_apply_errors_total", Help: "Failed attempts to record accepted batches in the index (retried).",
 		}),
+		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "trailmap_batches_quarantined_total",
+			Help: "Batches taken out of a stage because it refused them alone while taking others: stage index (the batch is in DataDir/quarantine, tried again at the next start), facts (stored without its heatmap and journey facts).",
+		}, []string{"stage"}),
 		blobErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "trailmap_blob_errors_total", Help: "Blob store errors by operation.",
 		}, []string{"op"}),
@@ -80,7 +85,7 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}
 	cs := []prometheus.Collector{
-		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.outOfOrder, m.indexBusy, m.factsBusy, m.segmentsBusy, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
+		m.batches, m.events, m.bytesIn, m.rejects, m.indexErrors, m.outOfOrder, m.quarantined, m.indexBusy, m.factsBusy, m.segmentsBusy, m.blobErrors, m.flushSeconds, m.segments, m.bytesStored, m.rawFlushed,
 		gauge("trailmap_wal_bytes", "Bytes in the write-ahead log.", func() float64 {
 			if r.wal == nil {
 				return 0

@@ -349,6 +349,13 @@ type entry struct {
 	// abandoned is set, before observed is closed, when shutdown gave up on
 	// a broken index: the batch must stay in the log, so flush skips it.
 	abandoned bool
+	// quarantined is set by stage 1, before indexed is closed, when the
+	// index refused the batch while it took others: the batch is in the
+	// quarantine (see quarantine.go), and leaves the log without a segment.
+	quarantined bool
+	// strikes counts the rounds the batch failed alone while others went
+	// through (see isolate). Owned by the stage working on the batch.
+	strikes int
 	// charge is what the batch counted against its project's quotas at
 	// ingest (nil when replayed from the log); recorded and newSession are
 	// set by stage 1: the batch was recorded the first time, and it began

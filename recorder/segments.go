@@ -267,13 +267,15 @@ func (r *Recorder) flush(ctx context.Context, s *session, entries []*entry) erro
 		}
 	}
 	sortEntries(entries)
-	start := time.Now()
-	err := r.storeSegment(ctx, s.key, entries)
-	if err != nil {
-		r.unflush(s, entries)
-		return fmt.Errorf("store segment of session %s: %w", s.key.id, err)
+	// Quarantined batches are in the quarantine: they only leave the log.
+	if stored := slices.DeleteFunc(slices.Clone(entries), func(e *entry) bool { return e.quarantined }); len(stored) > 0 {
+		start := time.Now()
+		if err := r.storeSegment(ctx, s.key, stored); err != nil {
+			r.unflush(s, entries)
+			return fmt.Errorf("store segment of session %s: %w", s.key.id, err)
+		}
+		r.m.flushSeconds.Observe(time.Since(start).Seconds())
 	}
-	r.m.flushSeconds.Observe(time.Since(start).Seconds())
 	var raw int64
 	for _, e := range entries {
 		raw += e.raw
@@ -390,6 +392,9 @@ func (r *Recorder) recover(ctx context.Context) error {
 		return fmt.Errorf("open wal: %w", err)
 	}
 	r.wal = l
+	if entries, err = r.unquarantine(ctx, entries); err != nil {
+		return err
+	}
 	if entries, err = r.dropForgotten(ctx, entries); err != nil {
 		return err
 	}
@@ -398,29 +403,52 @@ func (r *Recorder) recover(ctx context.Context) error {
 	}
 	// Make sure every logged batch is in the index and observed (a crash
 	// may have come between the log and either stage); both stages skip
-	// what they did before.
+	// what they did before. A batch the index refuses alone while it takes
+	// others (or, when there are no others, while it takes an empty
+	// transaction) is quarantined; one the observers refuse while they
+	// take others has its facts skipped (see quarantine.go).
 	for i := 0; i < len(entries); i += 512 {
 		group := entries[i:min(i+512, len(entries))]
-		if err := r.again(ctx, "replay wal into index", func() error { return r.applyGroup(ctx, group) }); err != nil {
-			return fmt.Errorf("replay wal into index: %w", err)
+		if err := r.replay(ctx, "replay wal into index", group, func(g []*entry) (int, error) { return len(g), r.applyGroup(ctx, g) }, isolation{
+			try:        func(e *entry) error { return r.applyGroup(ctx, []*entry{e}) },
+			park:       r.quarantine,
+			strikes:    1,
+			probeFirst: true,
+		}); err != nil {
+			return err
 		}
 		for _, e := range group {
 			close(e.indexed)
 		}
-		obs := slices.Clone(group)
+		obs := slices.DeleteFunc(slices.Clone(group), func(e *entry) bool { return e.quarantined })
 		inSessionOrder(obs)
-		for rest := obs; len(r.observers) > 0 && len(rest) > 0; {
-			var n int
-			err := r.again(ctx, "replay wal into observers", func() (err error) { n, err = r.observeGroup(ctx, rest); return err })
-			if err != nil {
-				return fmt.Errorf("replay wal into observers: %w", err)
+		if len(r.observers) > 0 && len(obs) > 0 {
+			if err := r.replay(ctx, "replay wal into observers", obs, func(g []*entry) (int, error) { return r.observeGroup(ctx, g) }, isolation{
+				try: func(e *entry) error {
+					_, err := r.observeGroup(ctx, []*entry{e})
+					return err
+				},
+				park:    r.skipFacts,
+				strikes: 1,
+			}); err != nil {
+				return err
 			}
-			rest = rest[n:]
 		}
 		for _, e := range group {
 			e.events = nil
 			close(e.observed)
 		}
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if !e.quarantined {
+			kept = append(kept, e)
+		} else if err := r.wal.Release(e.pos); err != nil {
+			return fmt.Errorf("release a quarantined batch: %w", err)
+		}
+	}
+	if entries = kept; len(entries) == 0 {
+		return nil
 	}
 	bySession := map[sessKey][]*entry{}
 	var order []sessKey
@@ -455,6 +483,28 @@ func (r *Recorder) recover(ctx context.Context) error {
 		}
 	}
 	r.log.Info("recovered write-ahead log", "batches", len(entries), "buffered", replayed, "already_stored", released)
+	return nil
+}
+
+// replay runs fn over group at start (fn returns how many batches it took)
+// until it has taken them all, running it again after transient errors;
+// after any other error the batches are tried alone (isolate with iso), and
+// the replay fails only when none goes through.
+func (r *Recorder) replay(ctx context.Context, what string, group []*entry, fn func([]*entry) (int, error), iso isolation) error {
+	for rest := group; len(rest) > 0; {
+		var n int
+		err := r.again(ctx, what, func() (err error) { n, err = fn(rest); return err })
+		if err == nil {
+			rest = rest[n:]
+			continue
+		}
+		r.log.Error(what, "batches", len(rest), slog.Any("error", err))
+		done, left, ierr := r.isolate(rest, iso)
+		if len(done) == 0 {
+			return fmt.Errorf("%s: %w", what, errors.Join(err, ierr))
+		}
+		rest = left
+	}
 	return nil
 }
 

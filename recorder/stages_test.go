@@ -76,7 +76,10 @@ type observerStack struct {
 }
 
 func newObserverStack(t *testing.T) *observerStack {
-	db := indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema)
+	return newObserverStackOn(t, indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema))
+}
+
+func newObserverStackOn(t *testing.T, db *index.DB) *observerStack {
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
