@@ -1,12 +1,15 @@
 package heatmap
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -174,9 +177,17 @@ func (k *txSink) addCell(key cellKey, i int, n int64) {
 }
 
 // finish writes the batch's cell increments, reading and rewriting each
-// touched row once.
+// touched row once, in key order (not the map's random order): nodes of a
+// cluster writing the same page-day rows take their locks in one order
+// within a batch. (A deadlock between them is retried, but costs a
+// rolled-back transaction.)
 func (k *txSink) finish() error {
-	for key, add := range k.adds {
+	keys := slices.SortedFunc(maps.Keys(k.adds), func(a, b cellKey) int {
+		return cmp.Or(cmp.Compare(a.table, b.table), cmp.Compare(a.page, b.page), strings.Compare(a.device, b.device),
+			cmp.Compare(a.period, b.period), cmp.Compare(a.a, b.a), cmp.Compare(a.b, b.b))
+	})
+	for _, key := range keys {
+		add := k.adds[key]
 		t := key.table
 		args := []any{key.page, key.device, key.period, key.a}
 		if len(cellTables[t].cols) == 5 {
