@@ -58,9 +58,7 @@ func benchSetup(b *testing.B) {
 		}
 		path := filepath.Join(os.TempDir(), fmt.Sprintf("trailmap-journey-bench-%d-v2.db", n))
 		if os.Getenv("TRAILMAP_JOURNEY_BENCH_INDEX") == "postgres" {
-			path = pgtest.Shared(b).SharedDatabase(b)
-			b.Logf("generating %d sessions into PostgreSQL", n)
-			if benchData.err = generateBench(b, path, n); benchData.err != nil {
+			if path, benchData.err = benchPostgres(b, n); benchData.err != nil {
 				return
 			}
 		} else if _, err := os.Stat(path); err != nil {
@@ -86,6 +84,35 @@ func benchSetup(b *testing.B) {
 	if benchData.err != nil {
 		b.Fatal(benchData.err)
 	}
+}
+
+// benchPostgres generates the index into a fresh database of the test
+// binary's PostgreSQL; with TRAILMAP_JOURNEY_BENCH_PGDIR set the server's
+// cluster lives in that directory and the generated database is kept there
+// for later runs (generating 1M sessions takes about 20 minutes).
+func benchPostgres(b *testing.B, n int) (string, error) {
+	dir := os.Getenv("TRAILMAP_JOURNEY_BENCH_PGDIR")
+	if dir == "" {
+		url := pgtest.Shared(b).SharedDatabase(b)
+		b.Logf("generating %d sessions into PostgreSQL", n)
+		return url, generateBench(b, url, n)
+	}
+	ctx := context.Background()
+	srv := pgtest.SharedIn(b, dir)
+	name := fmt.Sprintf("journey_bench_%d_v2", n)
+	url, exists, err := srv.Named(ctx, name)
+	if err != nil || exists {
+		return url, err
+	}
+	b.Logf("generating %d sessions into PostgreSQL in %s (once; later runs reuse it)", n, dir)
+	tmp, err := srv.Create(ctx, name+"_partial")
+	if err != nil {
+		return "", err
+	}
+	if err := generateBench(b, tmp, n); err != nil {
+		return "", err
+	}
+	return url, srv.Rename(ctx, name+"_partial", name)
 }
 
 // site is the generated shop: a home page, 50 categories, 2,000 products,

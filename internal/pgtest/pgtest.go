@@ -50,6 +50,7 @@ const readyTimeout = 60 * time.Second
 type Server struct {
 	Port  int
 	dir   string
+	keep  bool // the directory outlives the server (StartIn)
 	cmd   *exec.Cmd
 	admin *sql.DB
 	log   bytes.Buffer
@@ -98,6 +99,21 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
+// SharedIn is Shared with the server's cluster kept in dir (see StartIn)
+// when this call starts it.
+func SharedIn(t testing.TB, dir string) *Server {
+	t.Helper()
+	sharedMu.Lock()
+	defer sharedMu.Unlock()
+	if shared == nil && sharedErr == nil {
+		shared, sharedErr = StartIn(context.Background(), dir)
+	}
+	if sharedErr != nil {
+		t.Fatalf("pgtest: %v", sharedErr)
+	}
+	return shared
+}
+
 // BinDir finds the directory holding initdb and postgres: $PG_BIN, else
 // the newest /usr/lib/postgresql/<version>/bin.
 func BinDir() (string, error) {
@@ -121,33 +137,57 @@ func BinDir() (string, error) {
 // Start initialises a cluster in a temporary directory and starts it on a
 // free loopback port.
 func Start(ctx context.Context) (*Server, error) {
-	bin, err := BinDir()
-	if err != nil {
-		return nil, err
-	}
 	dir, err := os.MkdirTemp("", "trailmap-pg-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
 	}
+	return start(ctx, dir, false)
+}
+
+// StartIn starts a server on the cluster in dir, initialising it first if
+// dir holds none, and keeps dir when it stops: for benchmarks whose data
+// takes long to generate (see Named). The cluster runs without
+// fsync, so a server killed while writing may leave it unusable: remove
+// dir then.
+func StartIn(ctx context.Context, dir string) (*Server, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("pgtest: %w", err)
+	}
+	return start(ctx, dir, true)
+}
+
+func start(ctx context.Context, dir string, keep bool) (*Server, error) {
+	removeDir := func() {
+		if !keep {
+			os.RemoveAll(dir)
+		}
+	}
+	bin, err := BinDir()
+	if err != nil {
+		removeDir()
+		return nil, err
+	}
 	cred, err := credential(dir)
 	if err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, err
 	}
 	data := filepath.Join(dir, "data")
-	initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
-		"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
-	initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-	if out, err := initdb.CombinedOutput(); err != nil {
-		os.RemoveAll(dir)
-		return nil, fmt.Errorf("initdb: %w: %s", err, out)
+	if _, err := os.Stat(filepath.Join(data, "PG_VERSION")); err != nil {
+		initdb := exec.CommandContext(ctx, filepath.Join(bin, "initdb"), "-D", data, "-U", "postgres",
+			"--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
+		initdb.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
+		if out, err := initdb.CombinedOutput(); err != nil {
+			removeDir()
+			return nil, fmt.Errorf("initdb: %w: %s", err, out)
+		}
 	}
 	port, err := freePort()
 	if err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, err
 	}
-	s := &Server{Port: port, dir: dir, exit: make(chan struct{})}
+	s := &Server{Port: port, dir: dir, keep: keep, exit: make(chan struct{})}
 	// Durability settings are off: a test database is thrown away.
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), "-D", data,
 		"-c", "listen_addresses=127.0.0.1", "-c", "port="+strconv.Itoa(port),
@@ -157,7 +197,7 @@ func Start(ctx context.Context) (*Server, error) {
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	if err := s.cmd.Start(); err != nil {
-		os.RemoveAll(dir)
+		removeDir()
 		return nil, fmt.Errorf("start postgres: %w", err)
 	}
 	go func() { s.cmd.Wait(); close(s.exit) }()
@@ -219,6 +259,33 @@ func (s *Server) SharedDatabase(t testing.TB) string {
 	return s.url(s.create(t, "k_"))
 }
 
+// Named returns the URL of database name, and whether it exists; Rename
+// renames one (a benchmark generates its data under a temporary name and
+// renames it when complete, so an interrupted run leaves no half database
+// under the final name).
+func (s *Server) Named(ctx context.Context, name string) (url string, exists bool, err error) {
+	err = s.admin.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists)
+	return s.url(name), exists, err
+}
+
+// Create creates database name (dropping one left by an interrupted run)
+// and returns its URL.
+func (s *Server) Create(ctx context.Context, name string) (string, error) {
+	if _, err := s.admin.ExecContext(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+		return "", err
+	}
+	if _, err := s.admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	return s.url(name), nil
+}
+
+// Rename renames database from to to.
+func (s *Server) Rename(ctx context.Context, from, to string) error {
+	_, err := s.admin.ExecContext(ctx, "ALTER DATABASE "+from+" RENAME TO "+to)
+	return err
+}
+
 // create makes a database named prefix and random hex, and returns its name.
 func (s *Server) create(t testing.TB, prefix string) string {
 	t.Helper()
@@ -246,7 +313,9 @@ func (s *Server) Stop() {
 			<-s.exit
 		}
 	}
-	os.RemoveAll(s.dir)
+	if !s.keep {
+		os.RemoveAll(s.dir)
+	}
 }
 
 // credential is the unprivileged user the server runs as when the tests run
