@@ -343,14 +343,46 @@ func (s *Service) filterSessions(ctx context.Context, q scanQuery) (map[int64]st
 // own person (their positive id), which needs no entry.
 type personMap struct {
 	byVisitor map[int64]int64
-	users     []string // user id of person -(i+1)
+	// dense is byVisitor as a slice indexed by visitor (0: anonymous),
+	// when the identified visitors' ids are not too far apart: a funnel by
+	// person looks up every session's visitor (on the 1M-session index the
+	// map lookups were 12 % of its CPU).
+	dense []int64
+	users []string // user id of person -(i+1)
 }
 
+// maxDensePeople bounds personMap.dense (8 bytes per visitor id).
+const maxDensePeople = 1 << 24
+
 func (p *personMap) person(visitor int64) int64 {
+	if p.dense != nil {
+		if visitor >= 0 && visitor < int64(len(p.dense)) && p.dense[visitor] != 0 {
+			return p.dense[visitor]
+		}
+		return visitor
+	}
 	if id, ok := p.byVisitor[visitor]; ok {
 		return id
 	}
 	return visitor
+}
+
+// densify fills dense from byVisitor when the ids allow.
+func (p *personMap) densify() {
+	top := int64(-1)
+	for v := range p.byVisitor {
+		if v < 0 {
+			return
+		}
+		top = max(top, v)
+	}
+	if top < 0 || top >= maxDensePeople {
+		return
+	}
+	p.dense = make([]int64, top+1)
+	for v, id := range p.byVisitor {
+		p.dense[v] = id
+	}
 }
 
 // userID returns the identified user id of a person, or "".
@@ -409,5 +441,6 @@ func (s *Service) people(ctx context.Context, projectID int64) (*personMap, erro
 			return nil, fmt.Errorf("read identified visitors: %w", err)
 		}
 	}
+	pm.densify()
 	return pm, nil
 }
