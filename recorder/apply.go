@@ -175,18 +175,12 @@ func (r *Recorder) record(group []*entry) (done, left []*entry) {
 			r.m.busy(r.m.indexBusy, start)
 			return append(done, group...), nil
 		}
-		r.log.Error("apply batches to index", "batches", len(group), "attempt", attempt, slog.Any("error", err))
-		r.m.indexErrors.Inc()
-		if !sqldb.IsUnavailable(err) {
-			var ok []*entry
-			ok, group, _ = r.isolate(group, iso)
-			done = append(done, ok...)
-			if len(group) == 0 {
-				r.m.busy(r.m.indexBusy, start)
-				return done, nil
-			}
-		}
+		var taken []*entry
+		taken, group = r.failed("apply batches to index", attempt, group, err, iso)
 		r.m.busy(r.m.indexBusy, start)
+		if done = append(done, taken...); len(group) == 0 {
+			return done, nil
+		}
 		select {
 		case <-time.After(backoff(attempt)):
 		case <-r.stop:
@@ -196,6 +190,19 @@ func (r *Recorder) record(group []*entry) (done, left []*entry) {
 		}
 		group = append(group, r.takeApply(applyGroupMax-len(group))...)
 	}
+}
+
+// failed logs a stage's failed attempt at group and, unless the error says
+// the database is out of service, tries its batches alone (isolate): it
+// returns the batches taken and those left.
+func (r *Recorder) failed(what string, attempt int, group []*entry, err error, iso isolation) (taken, rest []*entry) {
+	r.log.Error(what, "batches", len(group), "attempt", attempt, slog.Any("error", err))
+	r.m.indexErrors.Inc()
+	if sqldb.IsUnavailable(err) {
+		return nil, group
+	}
+	taken, rest, _ = r.isolate(group, iso)
+	return taken, rest
 }
 
 // takeApply takes up to n batches from stage 1's queue.
@@ -241,18 +248,12 @@ func (r *Recorder) observe(group []*entry) (done, rest []*entry, ok bool) {
 			r.m.busy(r.m.factsBusy, start)
 			return append(done, group[:n]...), group[n:], true
 		}
-		r.log.Error("observe batches", "batches", len(group), "attempt", attempt, slog.Any("error", err))
-		r.m.indexErrors.Inc()
-		if !sqldb.IsUnavailable(err) {
-			var taken []*entry
-			taken, group, _ = r.isolate(group, iso)
-			done = append(done, taken...)
-			if len(group) == 0 || len(taken) > 0 {
-				r.m.busy(r.m.factsBusy, start)
-				return done, group, true
-			}
-		}
+		var taken []*entry
+		taken, group = r.failed("observe batches", attempt, group, err, iso)
 		r.m.busy(r.m.factsBusy, start)
+		if done = append(done, taken...); len(group) == 0 || len(taken) > 0 {
+			return done, group, true
+		}
 		select {
 		case <-time.After(backoff(attempt)):
 		case <-r.obsStop:

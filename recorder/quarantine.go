@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/wal"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
@@ -135,8 +136,8 @@ func (r *Recorder) quarantine(e *entry, cause error) error {
 	if err := writeFileSync(filepath.Join(dir, name+".batch"), encodeBatch(e.b)); err != nil {
 		return err
 	}
-	if err := syncDir(dir); err != nil {
-		return err
+	if err := wal.SyncDir(dir); err != nil {
+		return fmt.Errorf("quarantine: %w", err)
 	}
 	e.quarantined = true
 	r.m.quarantined.WithLabelValues("index").Inc()
@@ -230,18 +231,6 @@ func writeFileSync(name string, data []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("quarantine: %w", err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("quarantine: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
 	return nil

@@ -211,7 +211,7 @@ func (l *Log) rotate(n uint64) error {
 		f.Close()
 		return fmt.Errorf("stat wal file: %w", err)
 	}
-	if err := syncDir(l.dir); err != nil {
+	if err := SyncDir(l.dir); err != nil {
 		f.Close()
 		return err
 	}
@@ -439,7 +439,9 @@ func (l *Log) Close() error {
 	return l.f.Close()
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs directory dir, so that entries created or renamed in it
+// survive a crash.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open dir for sync: %w", err)
