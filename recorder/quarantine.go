@@ -53,16 +53,22 @@ type isolation struct {
 	// needs other batches going through in the same round (at start the
 	// log's batches are all there is, so the replay sets it).
 	probeFirst bool
+	// inOrder: a session's batches after one that failed are not tried in
+	// that round (facts follow a session in seq order). Core rows need no
+	// order, and there a session's later batches going through is the
+	// evidence against the one that fails (also on a node that has no
+	// other session).
+	inOrder bool
 }
 
 // isolate tries each batch of group alone, in order, after the group failed
-// as one. A session's batches after one that failed are not tried (its
-// batches stay in seq order). It returns the batches done (taken, or
-// parked) and those still waiting, in order, with the last error. A failed
-// batch gets a strike only when the stage is otherwise healthy: some other
-// batch went through in this round, or (see probeFirst) the index takes an
-// empty transaction. An error that says the database is out of service
-// ends the round at once and counts against no batch.
+// as one (with inOrder, a session's batches after one that failed are not
+// tried). It returns the batches done (taken, or parked) and those still
+// waiting, in order, with the last error. A failed batch gets a strike only
+// when the stage is otherwise healthy: some other batch went through in
+// this round, or (see probeFirst) the index takes an empty transaction. An
+// error that says the database is out of service ends the round at once
+// and counts against no batch.
 func (r *Recorder) isolate(group []*entry, iso isolation) (done, rest []*entry, err error) {
 	type failure struct {
 		e   *entry
@@ -72,7 +78,7 @@ func (r *Recorder) isolate(group []*entry, iso isolation) (done, rest []*entry, 
 	blocked := map[sessKey]bool{}
 	for i, e := range group {
 		k := sessKey{e.b.ProjectID, e.b.SessionID}
-		if blocked[k] {
+		if iso.inOrder && blocked[k] {
 			rest = append(rest, e)
 			continue
 		}
@@ -139,7 +145,9 @@ func (r *Recorder) quarantine(e *entry, cause error) error {
 	if err := wal.SyncDir(dir); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
+	r.mu.Lock() // Unflushed reads it
 	e.quarantined = true
+	r.mu.Unlock()
 	r.m.quarantined.WithLabelValues("index").Inc()
 	r.log.Error("quarantined a batch the index refuses while it takes others; it is tried again at the next start",
 		"project", e.b.ProjectID, "session", e.b.SessionID, "seq", e.b.Seq, "file", filepath.Join(dir, name+".batch"), slog.Any("error", cause))
@@ -211,6 +219,51 @@ func (r *Recorder) unquarantine(ctx context.Context, entries []*entry) ([]*entry
 		r.log.Info("returned quarantined batches to the log, to try them again", "batches", back)
 	}
 	return entries, nil
+}
+
+// QuarantinedBatch is a batch in a node's quarantine, as `trailmap
+// quarantine` lists it.
+type QuarantinedBatch struct {
+	File          string    `json:"file"`
+	ProjectID     int64     `json:"project_id"`
+	SessionID     string    `json:"session_id"`
+	Seq           int64     `json:"seq"`
+	Events        int       `json:"events"`
+	Bytes         int64     `json:"bytes"` // raw event bytes
+	QuarantinedAt time.Time `json:"quarantined_at"`
+	Error         string    `json:"error"`
+}
+
+// Quarantined lists the batches in the quarantine of the node whose data
+// directory is dataDir, oldest first. A file that does not read as a batch
+// is listed with its error and no batch fields.
+func Quarantined(dataDir string) ([]QuarantinedBatch, error) {
+	names, err := filepath.Glob(filepath.Join(Config{DataDir: dataDir}.quarantineDir(), "*.batch"))
+	if err != nil {
+		return nil, fmt.Errorf("quarantine: %w", err)
+	}
+	out := []QuarantinedBatch{}
+	for _, name := range names {
+		q := QuarantinedBatch{File: name}
+		if rec, err := os.ReadFile(name); err != nil {
+			q.Error = err.Error()
+		} else if b, err := decodeBatch(rec); err != nil {
+			q.Error = "not a batch: " + err.Error()
+		} else {
+			q.ProjectID, q.SessionID, q.Seq, q.Events, q.Bytes = b.ProjectID, b.SessionID, b.Seq, len(b.Events), rawSize(b)
+		}
+		if note, err := os.ReadFile(strings.TrimSuffix(name, ".batch") + ".error"); err == nil {
+			// The note: "project … seq …", "quarantined <RFC 3339>", the error.
+			lines := strings.SplitN(string(note), "\n", 3)
+			if len(lines) == 3 {
+				q.QuarantinedAt, _ = time.Parse(time.RFC3339, strings.TrimPrefix(lines[1], "quarantined "))
+				q.Error = strings.TrimSpace(lines[2])
+			}
+		}
+		out = append(out, q)
+	}
+	slices.SortFunc(out, func(a, b QuarantinedBatch) int { return a.QuarantinedAt.Compare(b.QuarantinedAt) })
+	return out, nil
 }
 
 func writeFileSync(name string, data []byte) error {

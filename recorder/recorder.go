@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -861,6 +862,9 @@ func (r *Recorder) Unflushed(projectID int64, sessionID string) (seqs []int64, e
 	if s != nil {
 		all = append(append(all, s.flushing...), s.pending...)
 	}
+	// A quarantined batch is not in the recording (its segment will not
+	// hold it) until a start records it.
+	all = slices.DeleteFunc(all, func(e *entry) bool { return e.quarantined })
 	r.mu.Unlock()
 	sortEntries(all)
 	for _, e := range all {

@@ -430,6 +430,7 @@ func (r *Recorder) recover(ctx context.Context) error {
 				},
 				park:    r.skipFacts,
 				strikes: 1,
+				inOrder: true,
 			}); err != nil {
 				return err
 			}

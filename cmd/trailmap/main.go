@@ -62,6 +62,8 @@ const usage = `usage:
                                          delete every recording and row of a person (all
                                          devices of a user id, or one visitor); prints what
                                          was deleted as JSON; exit status 1 if some is left
+  trailmap quarantine [--data]           list, as JSON, the batches this node's index refused
+                                         while taking others (tried again at its next start)
   trailmap version                       print the version
 
 Every command takes --index-url (TRAILMAP_INDEX_URL): empty for DATA/index.db (SQLite),
@@ -94,6 +96,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return create(ctx, args[0], args[2:], stdin, stdout, stderr)
 	case "forget":
 		return forget(ctx, args[1:], stdout, stderr)
+	case "quarantine":
+		return quarantine(ctx, args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil
