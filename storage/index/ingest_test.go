@@ -492,4 +492,60 @@ func testPagePatternPlans(t *testing.T, db *index.DB) {
 			t.Errorf("%s: got %v, want %s", tt.pat, names, tt.want)
 		}
 	}
+
+	// Pages of a few sessions' page pattern, one of them discarded (on
+	// PostgreSQL the page comes from an index-only scan that must take
+	// the discarded session into account).
+	for i, name := range []string{"d1", "d2", "d3", "d4", "d5"} {
+		at := int64(4000 + 1000*i)
+		err := in.Tx(ctx, func(tx *index.IngestTx) error {
+			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "sess-" + name, VisitorID: "v-" + name, StartedAt: at, EndedAt: at, LastReceived: at})
+			if err != nil {
+				return err
+			}
+			if _, err := tx.InsertBatch(ctx, id, 0, 1, at, true); err != nil {
+				return err
+			}
+			if err := tx.AddPage(ctx, id, at, "https://x/item/7", "/item/7", 800, 600); err != nil {
+				return err
+			}
+			if name == "d4" {
+				_, discarded, err := tx.CloseSession(ctx, id, at+1, index.KeepRule{RequireInteraction: true})
+				if err == nil && !discarded {
+					err = fmt.Errorf("d4 not discarded")
+				}
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []index.SessionFilter{
+		{URL: "*item/7*", ProjectIDs: []int64{p.ID}, Limit: 2},
+		{URL: "*item/7*", Limit: 2},
+		{URL: "*item/7*", ProjectIDs: []int64{p.ID}, Limit: 1, From: time.UnixMilli(2001)},
+	} {
+		var names []string
+		for page := 0; page < 10; page++ {
+			got, next, err := db.ListSessions(ctx, f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range got {
+				names = append(names, strings.TrimPrefix(s.ID, "sess-"))
+			}
+			if f.Cursor = next; next == "" {
+				break
+			}
+		}
+		want := "d5,d3,d2,d1,many,one"
+		if !f.From.IsZero() {
+			want = "d5,d3,d2,d1,many"
+		}
+		if strings.Join(names, ",") != want {
+			t.Errorf("pages of %+v: %v, want %s", f, names, want)
+		}
+	}
 }
