@@ -268,7 +268,12 @@ func (r *Recorder) flush(ctx context.Context, s *session, entries []*entry) erro
 	}
 	sortEntries(entries)
 	// Quarantined batches are in the quarantine: they only leave the log.
-	if stored := slices.DeleteFunc(slices.Clone(entries), func(e *entry) bool { return e.quarantined }); len(stored) > 0 {
+	quarantined := func(e *entry) bool { return e.quarantined }
+	stored := entries
+	if slices.ContainsFunc(entries, quarantined) {
+		stored = slices.DeleteFunc(slices.Clone(entries), quarantined)
+	}
+	if len(stored) > 0 {
 		start := time.Now()
 		if err := r.storeSegment(ctx, s.key, stored); err != nil {
 			r.unflush(s, entries)

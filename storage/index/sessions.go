@@ -240,9 +240,10 @@ func (db *DB) urlPattern(ctx context.Context, projects []int64, pat string, args
 // index ~26,000 rows for 2,001 ids: 65 ms, 300-500 ms on a cold cache). The
 // scan takes limit more rows than there are discarded sessions among ids,
 // so the page is exact.
-func (db *DB) listOf(ctx context.Context, ids []int64, f SessionFilter, cursor []any, limit int, args *[]any) (string, error) {
+// alone tells that no condition but those in sessions_list filters the list.
+func (db *DB) listOf(ctx context.Context, ids []int64, f SessionFilter, alone bool, cursor []any, limit int, args *[]any) (string, error) {
 	in, arg := db.db.InIDs("id", ids)
-	if f.Device != "" || f.Visitor != "" || f.MinDuration > 0 || f.Playable || len(f.Has) > 0 || !f.Match.IsZero() {
+	if !alone {
 		*args = append(*args, arg)
 		return "s." + in, nil
 	}
@@ -369,6 +370,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		where = append(where, "s.started_at < ?")
 		args = append(args, f.To.UnixMilli())
 	}
+	listed := len(where) // not discarded, projects, time range: see listOf
 	switch f.Device {
 	case "":
 	case "desktop", "tablet", "mobile":
@@ -444,6 +446,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		}
 		where = append(where, "("+cond+")")
 	}
+	alone := len(where) == listed
 	var cursor []any
 	if f.Cursor != "" {
 		start, id, err := decodeCursor(f.Cursor)
@@ -455,7 +458,7 @@ func (db *DB) ListSessions(ctx context.Context, f SessionFilter) ([]Session, str
 		args = append(args, cursor...)
 	}
 	if patternIDs != nil {
-		cond, err := db.listOf(ctx, patternIDs, f, cursor, f.Limit+1, &args)
+		cond, err := db.listOf(ctx, patternIDs, f, alone, cursor, f.Limit+1, &args)
 		if err != nil {
 			return nil, "", err
 		}
