@@ -348,8 +348,14 @@ func (r *Recorder) requestCloseIdle() {
 
 // How long stage 2 holds a batch back for the batch before it (see ready):
 // one this node accepted and has yet to observe, and one it has not seen
-// (still on its way from a client that sent both at once, or never coming:
-// a batch the recording rules kept out, a client that gave up on it).
+// (still on its way from a client that sent both at once or retries it
+// after a backoff, through another node of a cluster that forwards it, or
+// never coming: a client that gave up on it). A batch the recording rules
+// kept out is not waited for (accept marks it observed). Five seconds
+// cover a client's first retries (ours backs off 0.5-1 s, then 1-2 s) and
+// a forward on a loaded node; one second did not: a cluster test on a busy
+// 2-core machine saw a session's batch forwarded later than that, and two
+// batches' clicks counted on the page before.
 //
 // A batch recorded by another node (or by this node before it restarted)
 // and not yet observed is in that node's log: a node that was killed
@@ -357,7 +363,7 @@ func (r *Recorder) requestCloseIdle() {
 // for that, asking the index every elsewhereRecheck.
 const (
 	holdForQueued    = 2 * time.Minute
-	holdForUnseen    = time.Second
+	holdForUnseen    = 5 * time.Second
 	heldRecheck      = 20 * time.Millisecond
 	elsewhereRecheck = 500 * time.Millisecond
 )

@@ -583,6 +583,11 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *rul
 		return Result{Accepted: len(b.Events), Duplicate: true}, nil
 	}
 	if rule := r.gate(rules, s, b, stored); rule != "" {
+		// Nothing of it to observe: the session's next batch need not
+		// wait for it (see ready).
+		r.mu.Lock()
+		s.observed[b.Seq] = true
+		r.mu.Unlock()
 		return r.filtered(rule, b), nil
 	}
 	var ch *charge

@@ -73,6 +73,7 @@ type observerStack struct {
 	db  *index.DB
 	dir string
 	key string
+	id  int64
 }
 
 func newObserverStack(t *testing.T) *observerStack {
@@ -84,7 +85,7 @@ func newObserverStackOn(t *testing.T, db *index.DB) *observerStack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &observerStack{db: db, dir: t.TempDir(), key: p.WriteKey}
+	return &observerStack{db: db, dir: t.TempDir(), key: p.WriteKey, id: p.ID}
 }
 
 func (s *observerStack) start(t *testing.T, o recorder.Observer, mod func(*recorder.Config)) *recorder.Recorder {
@@ -310,34 +311,61 @@ func TestRecorder_heatmapBehindStage1(t *testing.T) {
 
 // TestRecorder_observersWaitForTheBatchBefore: a client that sends a
 // session's batches out of order (several at once, or one retried late)
-// still has them observed in seq order; a batch that never comes (kept out
-// by a recording rule, given up on) holds the next one back only briefly.
+// still has them observed in seq order; a batch that never comes (given
+// up on) holds the next one back only a few seconds, and one the recording
+// rules kept out not at all.
 func TestRecorder_observersWaitForTheBatchBefore(t *testing.T) {
 	s := newObserverStack(t)
+	if err := s.db.SetProjectSettings(context.Background(), s.id, json.RawMessage(`{"recording": {"deny_urls": ["/denied"]}}`)); err != nil {
+		t.Fatal(err)
+	}
 	o := newNoteObserver()
 	rec := s.start(t, o, nil)
 	for _, seq := range []int{3, 1, 2, 0} {
 		s.ingest(t, rec, "held_back", seq)
 		time.Sleep(30 * time.Millisecond) // each is indexed and reaches stage 2 alone
 	}
-	// A gap: seq 1 never comes.
+	// A gap: seq 1 never comes. And seq 1 of another session all on a
+	// denied page: kept out.
 	began := time.Now()
 	for _, seq := range []int{2, 0} {
 		s.ingest(t, rec, "gap_in_seqs", seq)
 	}
-	waitObserved := func(n int) {
+	for seq, page := range []string{"/a", "/denied", "/b"} {
+		body := fmt.Sprintf(`{"session_id":"kept_out","visitor_id":"visitor_stages","seq":%d,"events":[`+
+			`{"type":4,"timestamp":%d,"data":{"href":"https://shop.example%s","width":800,"height":600}},`+
+			`{"type":3,"timestamp":%[2]d,"data":{"source":2,"type":2,"id":1,"x":1,"y":2}}]}`, seq, 1000+seq, page)
+		if _, err := rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
+			t.Fatalf("kept_out seq %d: %v", seq, err)
+		}
+	}
+	// waitObserved waits for the observer to have seen n batches (and the
+	// index to have none unobserved, with all).
+	waitObserved := func(n int, all bool) time.Duration {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for s.unobserved(t) > 0 || func() bool { o.mu.Lock(); defer o.mu.Unlock(); return len(o.seen) < n }() {
+		deadline := time.Now().Add(20 * time.Second)
+		for (all && s.unobserved(t) > 0) || func() bool {
+			o.mu.Lock()
+			defer o.mu.Unlock()
+			got := 0
+			for _, ts := range o.seen {
+				got += len(ts)
+			}
+			return got < n
+		}() {
 			if time.Now().After(deadline) {
-				t.Fatalf("%d batches not observed after 10 s", s.unobserved(t))
+				t.Fatalf("%d batches not observed after 20 s", s.unobserved(t))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
+		return time.Since(began)
 	}
-	waitObserved(2)
-	if waited := time.Since(began); waited < 900*time.Millisecond {
-		t.Errorf("seq 2 after a missing seq 1 was observed after %s, want it held about a second", waited)
+	// held_back 4, gap_in_seqs 1 (seq 0), kept_out 2 (seqs 0 and 2).
+	if waited := waitObserved(7, false); waited > 4*time.Second {
+		t.Errorf("the batch after one kept out by a rule was observed after %s, want it without waiting", waited)
+	}
+	if waited := waitObserved(8, true); waited < 4500*time.Millisecond {
+		t.Errorf("seq 2 after a missing seq 1 was observed after %s, want it held about five seconds", waited)
 	}
 	if err := rec.Close(context.Background()); err != nil {
 		t.Fatal(err)
@@ -349,7 +377,7 @@ func TestRecorder_observersWaitForTheBatchBefore(t *testing.T) {
 		got = append(got, fmt.Sprint(ts))
 	}
 	slices.Sort(got)
-	if want := []string{"[1000 1001 1002 1003]", "[1000 1002]"}; !slices.Equal(got, want) {
+	if want := []string{"[1000 1001 1002 1003]", "[1000 1002]", "[1000 1002]"}; !slices.Equal(got, want) {
 		t.Errorf("observed %v, want %v", got, want)
 	}
 }

@@ -265,6 +265,7 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	} else {
 		resp.Body.Close()
 	}
+	logCounters(t, nodes) // batches observed out of order explain a click map that differs
 	settle(nodes...)
 	gotA := viewOf(t, n1)
 
@@ -307,19 +308,7 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	send(lb.URL, n1.WriteKey, bySeq(6, 8))
 	t.Logf("phase b (a node killed and started again): %d batches acknowledged in %s", len(phaseB), time.Since(began).Round(time.Millisecond))
 	time.Sleep(2 * time.Second)
-	for i, n := range nodes {
-		resp, err := http.Get(n.URL + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		for _, line := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(line, "trailmap_observe_out_of_order_total") || strings.HasPrefix(line, "trailmap_cluster_") {
-				t.Logf("node %d: %s", i+1, line)
-			}
-		}
-	}
+	logCounters(t, nodes)
 	settle(nodes...)
 	gotB := viewOf(t, n1)
 	send(single.URL, single.WriteKey, phaseB)
@@ -339,6 +328,25 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	}
 	if !strings.Contains(nodes[0].Logs()+nodes[2].Logs(), "took over a session") {
 		t.Error("no node took over a session of the killed node")
+	}
+}
+
+// logCounters logs the nodes' cluster counters and how many batches each
+// observed out of order.
+func logCounters(t *testing.T, nodes []*servertest.Server) {
+	t.Helper()
+	for i, n := range nodes {
+		resp, err := http.Get(n.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(line, "trailmap_observe_out_of_order_total") || strings.HasPrefix(line, "trailmap_cluster_") {
+				t.Logf("node %d: %s", i+1, line)
+			}
+		}
 	}
 }
 
