@@ -396,12 +396,15 @@ func (r *Recorder) holdBack(group []*entry) []*entry {
 	r.obsMu.Lock()
 	r.obsHeld = append(r.obsHeld, held...)
 	r.obsTaken -= int64(len(held))
-	if len(r.obsQ) == 0 && !r.obsWake {
+	if !r.obsWake {
+		// Every heldRecheck all of them are looked at again (a wait may
+		// have run out, another node may have observed the batch before);
+		// in between only those of a session with a batch just observed.
 		r.obsWake = true
 		time.AfterFunc(heldRecheck, func() {
 			r.obsMu.Lock()
 			r.obsWake = false
-			r.requeueHeldLocked()
+			r.requeueHeldLocked(nil)
 			r.obsMu.Unlock()
 		})
 	}
@@ -471,14 +474,32 @@ func (r *Recorder) ready(e *entry, inGroup map[*session]int64, now time.Time) bo
 	return true
 }
 
-// requeueHeldLocked puts the held batches back at the front of stage 2's
-// queue. Called with r.obsMu held.
-func (r *Recorder) requeueHeldLocked() {
+// requeueHeldLocked puts held batches back at the front of stage 2's
+// queue: those of the sessions in of, or all when of is nil. Called with
+// r.obsMu held.
+func (r *Recorder) requeueHeldLocked(of map[*session]bool) {
 	if len(r.obsHeld) == 0 {
 		return
 	}
-	r.obsQ = append(r.obsHeld, r.obsQ...)
-	r.obsHeld = nil
+	back := r.obsHeld
+	if of != nil {
+		back = nil
+		kept := r.obsHeld[:0]
+		for _, e := range r.obsHeld {
+			if of[e.s] {
+				back = append(back, e)
+			} else {
+				kept = append(kept, e)
+			}
+		}
+		clear(r.obsHeld[len(kept):])
+		if r.obsHeld = kept; len(back) == 0 {
+			return
+		}
+	} else {
+		r.obsHeld = nil
+	}
+	r.obsQ = append(back, r.obsQ...)
 	r.obsCond.Signal()
 }
 
@@ -496,7 +517,7 @@ func (r *Recorder) observeLoop() {
 				if len(r.obsHeld) > 0 {
 					// Stopping: what is held back goes now.
 					r.obsDraining.Store(true)
-					r.requeueHeldLocked()
+					r.requeueHeldLocked(nil)
 					continue
 				}
 				r.obsMu.Unlock()
@@ -540,10 +561,15 @@ func (r *Recorder) observeLoop() {
 			left = rest
 		}
 		var raw int64
+		var observedIn map[*session]bool // sessions with a batch observed now
 		r.mu.Lock()
 		for _, e := range done {
 			if e.s != nil {
 				e.s.observed[e.b.Seq] = true
+				if observedIn == nil {
+					observedIn = map[*session]bool{}
+				}
+				observedIn[e.s] = true
 			}
 		}
 		r.mu.Unlock()
@@ -564,7 +590,9 @@ func (r *Recorder) observeLoop() {
 		r.obsDone += int64(len(done) + len(left))
 		r.obsBacklog -= len(done) + len(left)
 		r.obsBacklogBytes -= raw
-		r.requeueHeldLocked() // their turn may have come
+		if observedIn != nil {
+			r.requeueHeldLocked(observedIn) // their turn may have come
+		}
 		r.obsMu.Unlock()
 	}
 }

@@ -76,11 +76,11 @@ type observerStack struct {
 	id  int64
 }
 
-func newObserverStack(t *testing.T) *observerStack {
+func newObserverStack(t testing.TB) *observerStack {
 	return newObserverStackOn(t, indextest.New(t, heatmap.Schema, accounts.Schema, journey.Schema))
 }
 
-func newObserverStackOn(t *testing.T, db *index.DB) *observerStack {
+func newObserverStackOn(t testing.TB, db *index.DB) *observerStack {
 	p, err := db.CreateProject(context.Background(), "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func newObserverStackOn(t *testing.T, db *index.DB) *observerStack {
 	return &observerStack{db: db, dir: t.TempDir(), key: p.WriteKey, id: p.ID}
 }
 
-func (s *observerStack) start(t *testing.T, o recorder.Observer, mod func(*recorder.Config)) *recorder.Recorder {
+func (s *observerStack) start(t testing.TB, o recorder.Observer, mod func(*recorder.Config)) *recorder.Recorder {
 	t.Helper()
 	blobs, err := fs.New(filepath.Join(s.dir, "blobs"))
 	if err != nil {
@@ -107,7 +107,7 @@ func (s *observerStack) start(t *testing.T, o recorder.Observer, mod func(*recor
 	return rec
 }
 
-func (s *observerStack) ingest(t *testing.T, rec *recorder.Recorder, session string, seq int) {
+func (s *observerStack) ingest(t testing.TB, rec *recorder.Recorder, session string, seq int) {
 	t.Helper()
 	body := fmt.Sprintf(`{"session_id":%q,"visitor_id":"visitor_stages","seq":%d,"events":[{"type":3,"timestamp":%d,"data":{"source":2,"type":2,"id":1,"x":1,"y":2}}]}`, session, seq, 1000+seq)
 	if _, err := rec.Ingest(context.Background(), recorder.Request{Key: s.key, Body: strings.NewReader(body)}); err != nil {
@@ -115,7 +115,7 @@ func (s *observerStack) ingest(t *testing.T, rec *recorder.Recorder, session str
 	}
 }
 
-func (s *observerStack) unobserved(t *testing.T) int {
+func (s *observerStack) unobserved(t testing.TB) int {
 	t.Helper()
 	var n int
 	if err := s.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM batches WHERE observed = 0`).Scan(&n); err != nil {
@@ -379,5 +379,49 @@ func TestRecorder_observersWaitForTheBatchBefore(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"[1000 1001 1002 1003]", "[1000 1002]", "[1000 1002]"}; !slices.Equal(got, want) {
 		t.Errorf("observed %v, want %v", got, want)
+	}
+}
+
+// BenchmarkObserve_held: how much batches held back for a batch that never
+// comes (2,000 sessions each missing seq 0) slow stage 2 down for the
+// others (2,000 batches of 100 sessions sent in order), as the ratio of
+// the time to observe those with and without the held ones; each held
+// batch waits holdForUnseen (5 s), longer than a run.
+func BenchmarkObserve_held(b *testing.B) {
+	run := func(held int) time.Duration {
+		s := newObserverStack(b)
+		o := newNoteObserver()
+		rec := s.start(b, o, nil)
+		defer rec.Close(context.Background())
+		for i := range held {
+			s.ingest(b, rec, fmt.Sprintf("gap-%06d", i), 1)
+		}
+		began := time.Now()
+		for seq := range 20 {
+			for i := range 100 {
+				s.ingest(b, rec, fmt.Sprintf("plain-%06d", i), seq)
+			}
+		}
+		for {
+			o.mu.Lock()
+			n := 0
+			for _, ts := range o.seen {
+				n += len(ts)
+			}
+			o.mu.Unlock()
+			if n >= 2000 {
+				return time.Since(began)
+			}
+			if time.Since(began) > time.Minute {
+				b.Fatalf("%d of 2,000 batches observed after a minute", n)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for range b.N {
+		plain, withHeld := run(0), run(2000)
+		b.ReportMetric(plain.Seconds(), "s-plain")
+		b.ReportMetric(withHeld.Seconds(), "s-held")
+		b.ReportMetric(withHeld.Seconds()/plain.Seconds(), "held/plain")
 	}
 }
