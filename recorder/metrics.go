@@ -3,6 +3,7 @@ package recorder
 import (
 	"errors"
 	"io"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -107,6 +108,10 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 			r.obsMu.Lock()
 			defer r.obsMu.Unlock()
 			return float64(r.obsBacklog)
+		}),
+		gauge("trailmap_quarantine_batches", "Batches in this node's quarantine (the index refused them; see `trailmap quarantine`): alert on any.", func() float64 {
+			names, _ := filepath.Glob(filepath.Join(r.cfg.quarantineDir(), "*.batch"))
+			return float64(len(names))
 		}),
 		gauge("trailmap_ingest_in_flight", "Ingest requests being decoded and recorded (refused over --max-inflight).", func() float64 {
 			return float64(len(r.inFlight))

@@ -133,7 +133,7 @@ func (r *Recorder) quarantine(e *entry, cause error) error {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return fmt.Errorf("quarantine: %w", err)
 	}
-	name := fmt.Sprintf("%d-%s-%d", e.b.ProjectID, e.b.SessionID, e.b.Seq)
+	name := quarantineName(e.b)
 	note := fmt.Sprintf("project %d session %s seq %d\nquarantined %s\n%v\n",
 		e.b.ProjectID, e.b.SessionID, e.b.Seq, r.now().UTC().Format(time.RFC3339), cause)
 	if err := writeFileSync(filepath.Join(dir, name+".error"), []byte(note)); err != nil {
@@ -152,6 +152,11 @@ func (r *Recorder) quarantine(e *entry, cause error) error {
 	r.log.Error("quarantined a batch the index refuses while it takes others; it is tried again at the next start",
 		"project", e.b.ProjectID, "session", e.b.SessionID, "seq", e.b.Seq, "file", filepath.Join(dir, name+".batch"), slog.Any("error", cause))
 	return nil
+}
+
+// quarantineName is a quarantined batch's file name, without extension.
+func quarantineName(b *Batch) string {
+	return fmt.Sprintf("%d-%s-%d", b.ProjectID, b.SessionID, b.Seq)
 }
 
 // skipFacts marks a batch the observers refuse (stage 2) observed without
@@ -264,6 +269,51 @@ func Quarantined(dataDir string) ([]QuarantinedBatch, error) {
 	}
 	slices.SortFunc(out, func(a, b QuarantinedBatch) int { return a.QuarantinedAt.Compare(b.QuarantinedAt) })
 	return out, nil
+}
+
+// PurgeQuarantine deletes the quarantined batches of the node whose data
+// directory is dataDir that are past their project's retention at now:
+// received longer ago than keep says for the project (0: kept for ever),
+// or of a project keep does not know (deleted). Retention deletes
+// sessions from the index and the bucket; this is the copy of a batch only
+// that node holds, which a start would otherwise record again. Files that
+// do not read as batches are left to the operator. It returns how many
+// batches it deleted.
+func PurgeQuarantine(dataDir string, now time.Time, keep func(projectID int64) (maxAge time.Duration, ok bool)) (int, error) {
+	dir := Config{DataDir: dataDir}.quarantineDir()
+	names, err := filepath.Glob(filepath.Join(dir, "*.batch"))
+	if err != nil {
+		return 0, fmt.Errorf("quarantine: %w", err)
+	}
+	n := 0
+	for _, name := range names {
+		rec, err := os.ReadFile(name)
+		if err != nil {
+			return n, fmt.Errorf("quarantine: %w", err)
+		}
+		b, err := decodeBatch(rec)
+		if err != nil {
+			continue
+		}
+		age, ok := keep(b.ProjectID)
+		if ok && (age <= 0 || now.Sub(time.UnixMilli(b.ReceivedAt)) <= age) {
+			continue
+		}
+		// The note first: a batch file without one still lists, and a
+		// crash in between leaves the batch to the next purge.
+		for _, f := range []string{strings.TrimSuffix(name, ".batch") + ".error", name} {
+			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return n, fmt.Errorf("quarantine: %w", err)
+			}
+		}
+		n++
+	}
+	if n > 0 {
+		if err := wal.SyncDir(dir); err != nil {
+			return n, fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	return n, nil
 }
 
 func writeFileSync(name string, data []byte) error {

@@ -132,6 +132,16 @@ type Sweeper struct {
 	log     *slog.Logger
 	deleted *prometheus.CounterVec
 	cluster Cluster // nil: every sweep runs here
+	// local runs on every node at each sweep (node-local data: a node's
+	// quarantine), also when another node runs the sweep.
+	local []func(ctx context.Context, now time.Time, keep Keep) error
+}
+
+// OnEveryNode adds fn to what each sweep runs on every node of a cluster
+// (for data only the node holds), with the projects' retention.
+func (s *Sweeper) OnEveryNode(fn func(ctx context.Context, now time.Time, keep Keep) error) *Sweeper {
+	s.local = append(s.local, fn)
+	return s
 }
 
 // InCluster makes Run sweep once per cfg.Every across the nodes of c.
@@ -169,6 +179,17 @@ func (s *Sweeper) Run(ctx context.Context) {
 		}
 		wait = s.cfg.Every
 		start := time.Now()
+		if len(s.local) > 0 {
+			if keep, err := s.Keep(ctx); err != nil {
+				s.log.Error("node-local retention", slog.Any("error", err))
+			} else {
+				for _, fn := range s.local {
+					if err := fn(ctx, start, keep); err != nil {
+						s.log.Error("node-local retention", slog.Any("error", err))
+					}
+				}
+			}
+		}
 		var res Result
 		var err error
 		if s.cluster != nil {
@@ -222,6 +243,38 @@ func ProjectDays(settings json.RawMessage) (int, error) {
 	return int(n), nil
 }
 
+// maxAge is how long a project's sessions are kept: its own
+// retention_days, else the server's (0: for ever).
+func (s *Sweeper) maxAge(p index.Project) time.Duration {
+	days, err := ProjectDays(p.Settings)
+	if err != nil {
+		s.log.Warn("project retention setting unreadable, using the server's", "project", p.ID, slog.Any("error", err))
+	} else if days > 0 {
+		return time.Duration(days) * 24 * time.Hour
+	}
+	return s.cfg.MaxAge
+}
+
+// Keep tells how long a project's data is kept (0: for ever); ok is false
+// for a project that does not exist (any more).
+type Keep func(projectID int64) (maxAge time.Duration, ok bool)
+
+// Keep reads every project's retention now.
+func (s *Sweeper) Keep(ctx context.Context) (Keep, error) {
+	projects, err := s.db.Projects(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("retention: %w", err)
+	}
+	ages := make(map[int64]time.Duration, len(projects))
+	for _, p := range projects {
+		ages[p.ID] = s.maxAge(p)
+	}
+	return func(id int64) (time.Duration, bool) {
+		age, ok := ages[id]
+		return age, ok
+	}, nil
+}
+
 // Sweep deletes every session expired at now, project by project and chunk
 // by chunk, and the objects of those sessions and of earlier interrupted
 // sweeps.
@@ -238,13 +291,7 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 		return res, fmt.Errorf("retention: %w", err)
 	}
 	for _, p := range projects {
-		maxAge := s.cfg.MaxAge
-		days, err := ProjectDays(p.Settings)
-		if err != nil {
-			s.log.Warn("project retention setting unreadable, using the server's", "project", p.ID, slog.Any("error", err))
-		} else if days > 0 {
-			maxAge = time.Duration(days) * 24 * time.Hour
-		}
+		maxAge := s.maxAge(p)
 		if maxAge <= 0 {
 			continue
 		}

@@ -321,6 +321,26 @@ func TestSweep_ProjectRetention(t *testing.T) {
 		if n := s.count(`SELECT COUNT(*) FROM sessions WHERE public_id = 'retention_short'`); n != 0 {
 			t.Error("the session of the project with 3 days is still there")
 		}
+		// What a node's own data (its quarantine) is kept by: the
+		// project's days, the server's (here for ever), nothing for a
+		// project that does not exist.
+		forever, err := s.db.CreateProject(ctx, "forever", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		keep, err := sw.Keep(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if age, ok := keep(short.ID); !ok || age != 3*24*time.Hour {
+			t.Errorf("keep(short) = %v, %v; want 72h", age, ok)
+		}
+		if age, ok := keep(forever.ID); !ok || age != 0 {
+			t.Errorf("keep(project without retention) = %v, %v; want 0 (for ever)", age, ok)
+		}
+		if _, ok := keep(forever.ID + 1000); ok {
+			t.Error("keep knows a project that does not exist")
+		}
 	})
 }
 

@@ -301,6 +301,24 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 			logger.Warn("segment dictionaries", slog.Any("error", err))
 		}
 	}
+	// The retention of what only this node holds: quarantined batches past
+	// their project's retention go, now (before the recorder would try them
+	// again) and at every sweep.
+	purgeQuarantine := func(_ context.Context, now time.Time, keep retention.Keep) error {
+		n, err := recorder.PurgeQuarantine(cfg.Recorder.DataDir, now, keep)
+		if n > 0 {
+			logger.Info("retention: deleted quarantined batches past their project's retention", "batches", n)
+		}
+		return err
+	}
+	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger).OnEveryNode(purgeQuarantine)
+	keep, err := sweeper.Keep(ctx)
+	if err != nil {
+		return err
+	}
+	if err := purgeQuarantine(ctx, time.Now(), keep); err != nil {
+		return err
+	}
 	rec, err := recorder.New(ctx, cfg.Recorder, db, blobs, reg, logger, observers...)
 	if err != nil {
 		return err
@@ -379,7 +397,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 		self, _ = os.Hostname()
 	}
 	jobs := cluster.NewJobs(db.SQL(), self)
-	sweeper := retention.New(db, blobs, cfg.Retention, reg, logger).InCluster(jobs)
+	sweeper.InCluster(jobs)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	sweepDone := make(chan struct{})
 	go func() {
