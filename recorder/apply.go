@@ -142,6 +142,7 @@ func (r *Recorder) applyLoop() {
 				close(e.observed)
 				continue
 			}
+			e.strikes, e.failedAlone = 0, 0 // what stage 1 held against it
 			r.enqueueObserve(e)
 		}
 		for _, e := range left {
@@ -164,9 +165,10 @@ func (r *Recorder) applyLoop() {
 func (r *Recorder) record(group []*entry) (done, left []*entry) {
 	ctx := context.Background()
 	iso := isolation{
-		try:     func(e *entry) error { return r.applyGroup(ctx, []*entry{e}) },
-		park:    r.quarantine,
-		strikes: poisonStrikes,
+		try:       func(e *entry) error { return r.applyGroup(ctx, []*entry{e}) },
+		park:      r.quarantine,
+		strikes:   poisonStrikes,
+		probeLone: true,
 	}
 	for attempt := 0; ; attempt++ {
 		start := time.Now()

@@ -41,6 +41,16 @@ const poisonStrikes = 2
 // quarantineDir is where stage 1 puts the batches the index refuses.
 func (c Config) quarantineDir() string { return filepath.Join(c.DataDir, "quarantine") }
 
+// loneAfter is how many times a batch that is the only one failing fails
+// alone before the probe may stand in for other batches going through for
+// its first strike (with probeLone): a lone bad batch on a quiet node
+// (nothing else comes, or nothing else can come: after stallAfter /readyz
+// says the index is stalled and a balancer sends ingest elsewhere) is
+// quarantined after about 2 s, before the node reports itself stalled,
+// instead of waiting for other batches. When several fail and none goes
+// through, the cause is not one batch.
+const loneAfter = 4
+
 // isolation says how isolate tries one batch and takes it out of the stage.
 type isolation struct {
 	try  func(*entry) error        // the batch alone, in its own transaction
@@ -53,6 +63,11 @@ type isolation struct {
 	// needs other batches going through in the same round (at start the
 	// log's batches are all there is, so the replay sets it).
 	probeFirst bool
+	// probeLone: after loneAfter rounds the probe stands in for other
+	// batches for the only batch failing. Only where the probe tests what
+	// the batch needs (stage 1: the index; stage 2's observers may be
+	// down while the index takes an empty transaction).
+	probeLone bool
 	// inOrder: a session's batches after one that failed are not tried in
 	// that round (facts follow a session in seq order). Core rows need no
 	// order, and there a session's later batches going through is the
@@ -103,7 +118,9 @@ func (r *Recorder) isolate(group []*entry, iso isolation) (done, rest []*entry, 
 	probed := !others && r.probe() == nil
 	parked := map[*entry]bool{}
 	for _, f := range failed {
-		if !others && !(probed && (f.e.strikes > 0 || iso.probeFirst)) {
+		f.e.failedAlone++
+		lone := iso.probeLone && len(failed) == 1 && f.e.failedAlone >= loneAfter
+		if !others && !(probed && (f.e.strikes > 0 || iso.probeFirst || lone)) {
 			continue
 		}
 		if f.e.strikes++; f.e.strikes < iso.strikes {

@@ -213,6 +213,45 @@ func TestRecorder_quarantine(t *testing.T) {
 	}, heatmap.Schema, accounts.Schema, journey.Schema)
 }
 
+// TestRecorder_quarantineLoneBatch: a bad batch on a node that gets nothing
+// else is quarantined too (the index taking an empty transaction stands in
+// for other batches after a few rounds), before the node would report its
+// index stalled: a balancer that takes a stalled node out sends it nothing
+// else, and it would wait for ever.
+func TestRecorder_quarantineLoneBatch(t *testing.T) {
+	indextest.Each(t, func(t *testing.T, db *index.DB) {
+		s := newObserverStackOn(t, db)
+		poisonPages(t, db, true)
+		rec := s.start(t, newNoteObserver(), nil)
+		s.ingestPage(t, rec, "lone_poisoned", 0, "/poison")
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- rec.CaughtUp(ctx) }()
+		began := time.Now()
+		for caught := false; !caught; {
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("stage 1 never caught up: %v", err)
+				}
+				caught = true
+			case <-time.After(100 * time.Millisecond):
+				if err := rec.IndexReady(ctx); err != nil {
+					t.Fatalf("after %s: %v", time.Since(began).Round(time.Millisecond), err)
+				}
+			}
+		}
+		t.Logf("quarantined after %s", time.Since(began).Round(time.Millisecond))
+		if err := rec.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if files, _ := s.quarantined(t); len(files) != 2 {
+			t.Errorf("quarantine holds %v, want the batch and its note", files)
+		}
+	}, heatmap.Schema, accounts.Schema, journey.Schema)
+}
+
 // refuseObserver refuses the batches whose first event has timestamp ts,
 // and passes the others on.
 type refuseObserver struct {

@@ -355,8 +355,9 @@ type entry struct {
 	// quarantine (see quarantine.go), and leaves the log without a segment.
 	quarantined bool
 	// strikes counts the rounds the batch failed alone while others went
-	// through (see isolate). Owned by the stage working on the batch.
-	strikes int
+	// through (see isolate), failedAlone the rounds it failed alone at all.
+	// Owned by the stage working on the batch.
+	strikes, failedAlone int
 	// charge is what the batch counted against its project's quotas at
 	// ingest (nil when replayed from the log); recorded and newSession are
 	// set by stage 1: the batch was recorded the first time, and it began
