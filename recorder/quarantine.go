@@ -231,10 +231,8 @@ func (r *Recorder) unquarantine(ctx context.Context, entries []*entry) ([]*entry
 			entries = append(entries, newEntry(b, pos))
 			back++
 		}
-		for _, f := range []string{name, strings.TrimSuffix(name, ".batch") + ".error"} {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return nil, fmt.Errorf("quarantine: %w", err)
-			}
+		if err := dropQuarantined(name); err != nil {
+			return nil, err
 		}
 	}
 	if back > 0 {
@@ -316,12 +314,8 @@ func PurgeQuarantine(dataDir string, now time.Time, keep func(projectID int64) (
 		if ok && (age <= 0 || now.Sub(time.UnixMilli(b.ReceivedAt)) <= age) {
 			continue
 		}
-		// The note first: a batch file without one still lists, and a
-		// crash in between leaves the batch to the next purge.
-		for _, f := range []string{strings.TrimSuffix(name, ".batch") + ".error", name} {
-			if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
-				return n, fmt.Errorf("quarantine: %w", err)
-			}
+		if err := dropQuarantined(name); err != nil {
+			return n, err
 		}
 		n++
 	}
@@ -331,6 +325,18 @@ func PurgeQuarantine(dataDir string, now time.Time, keep func(projectID int64) (
 		}
 	}
 	return n, nil
+}
+
+// dropQuarantined removes a quarantined batch file and its note: the note
+// first, as a batch file without one still lists and a crash in between
+// leaves the batch to the next start or purge.
+func dropQuarantined(name string) error {
+	for _, f := range []string{strings.TrimSuffix(name, ".batch") + ".error", name} {
+		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("quarantine: %w", err)
+		}
+	}
+	return nil
 }
 
 func writeFileSync(name string, data []byte) error {
