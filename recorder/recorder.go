@@ -605,11 +605,11 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *rul
 			return Result{}, err
 		}
 	}
-	rec := encodeBatch(b)
+	rec := batchRecord(b)
 	events := rrweb.SplitAll(b.Events)
 	facts := factsOf(events)
 	ua := r.ua.Parse(b.UserAgent)
-	pos, err := r.wal.Append(ctx, rec)
+	pos, err := r.wal.AppendParts(ctx, rec...)
 	if err != nil {
 		if ch != nil {
 			r.quotas.refund(*ch)

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -16,35 +17,46 @@ var errShortRecord = errors.New("short wal record")
 // encodeBatch serialises b for the write-ahead log: a version byte, then
 // varint-prefixed fields, then the events.
 func encodeBatch(b *Batch) []byte {
-	size := 64 + len(b.SessionID) + len(b.VisitorID) + len(b.UserAgent) + len(b.IP)
-	for _, ev := range b.Events {
-		size += len(ev) + binary.MaxVarintLen32
-	}
+	return bytes.Join(batchRecord(b), nil)
+}
+
+// batchRecord is encodeBatch's record in pieces that the log copies into
+// its write (wal.AppendParts): the fields and each event's length prefix in
+// one small buffer, the events themselves as they are (no copy of a
+// batch's ~12 KB before the log's own).
+func batchRecord(b *Batch) [][]byte {
+	size := 64 + len(b.SessionID) + len(b.VisitorID) + len(b.UserAgent) + len(b.IP) + binary.MaxVarintLen64*len(b.Events)
 	if b.User != nil {
 		size += len(b.User.ID) + len(b.User.Traits) + 8
 	}
-	out := make([]byte, 0, size)
-	out = append(out, walVersion)
-	out = binary.AppendUvarint(out, uint64(b.ProjectID))
-	out = appendString(out, b.SessionID)
-	out = appendString(out, b.VisitorID)
-	out = binary.AppendVarint(out, b.Seq)
-	out = binary.AppendVarint(out, b.ReceivedAt)
-	out = appendString(out, b.UserAgent)
-	out = appendString(out, b.IP)
+	meta := make([]byte, 0, size) // never grows: the parts point into it
+	meta = append(meta, walVersion)
+	meta = binary.AppendUvarint(meta, uint64(b.ProjectID))
+	meta = appendString(meta, b.SessionID)
+	meta = appendString(meta, b.VisitorID)
+	meta = binary.AppendVarint(meta, b.Seq)
+	meta = binary.AppendVarint(meta, b.ReceivedAt)
+	meta = appendString(meta, b.UserAgent)
+	meta = appendString(meta, b.IP)
 	if b.User != nil {
-		out = append(out, 1)
-		out = appendString(out, b.User.ID)
-		out = appendString(out, string(b.User.Traits))
+		meta = append(meta, 1)
+		meta = appendString(meta, b.User.ID)
+		meta = appendString(meta, string(b.User.Traits))
 	} else {
-		out = append(out, 0)
+		meta = append(meta, 0)
 	}
-	out = binary.AppendUvarint(out, uint64(len(b.Events)))
+	meta = binary.AppendUvarint(meta, uint64(len(b.Events)))
+	parts := make([][]byte, 0, 2*len(b.Events)+1)
+	from := 0
 	for _, ev := range b.Events {
-		out = binary.AppendUvarint(out, uint64(len(ev)))
-		out = append(out, ev...)
+		meta = binary.AppendUvarint(meta, uint64(len(ev)))
+		parts = append(parts, meta[from:len(meta):len(meta)], ev)
+		from = len(meta)
 	}
-	return out
+	if from < len(meta) || len(parts) == 0 {
+		parts = append(parts, meta[from:])
+	}
+	return parts
 }
 
 func appendString(out []byte, s string) []byte {

@@ -75,8 +75,9 @@ type Log struct {
 }
 
 type appendReq struct {
-	rec []byte
-	pos Pos
+	parts [][]byte // the record, in pieces
+	n     int      // its length
+	pos   Pos
 	err chan error
 }
 
@@ -243,10 +244,21 @@ func (l *Log) rotate(n uint64) error {
 // Append writes rec durably: it returns once rec is fsynced. Concurrent
 // appends are written and synced together.
 func (l *Log) Append(ctx context.Context, rec []byte) (Pos, error) {
-	if len(rec) > MaxRecord {
-		return Pos{}, fmt.Errorf("wal record of %d bytes over the %d limit", len(rec), MaxRecord)
+	return l.AppendParts(ctx, rec)
+}
+
+// AppendParts appends the record made of parts, in order, as Append does;
+// the writer copies them into its write once (no record need be put
+// together before). The caller must not change them until it returns.
+func (l *Log) AppendParts(ctx context.Context, parts ...[]byte) (Pos, error) {
+	n := 0
+	for _, p := range parts {
+		n += len(p)
 	}
-	req := &appendReq{rec: rec, err: make(chan error, 1)}
+	if n > MaxRecord {
+		return Pos{}, fmt.Errorf("wal record of %d bytes over the %d limit", n, MaxRecord)
+	}
+	req := &appendReq{parts: parts, n: n, err: make(chan error, 1)}
 	l.sendMu.RLock()
 	l.mu.Lock()
 	closed := l.closed
@@ -292,10 +304,16 @@ func (l *Log) writer() {
 		}
 		buf = buf[:0]
 		for _, r := range group {
-			binary.LittleEndian.PutUint32(hdr, uint32(len(r.rec)))
-			binary.LittleEndian.PutUint32(hdr[4:], crc32.Checksum(r.rec, castagnoli))
+			var sum uint32
+			for _, p := range r.parts {
+				sum = crc32.Update(sum, castagnoli, p)
+			}
+			binary.LittleEndian.PutUint32(hdr, uint32(r.n))
+			binary.LittleEndian.PutUint32(hdr[4:], sum)
 			buf = append(buf, hdr...)
-			buf = append(buf, r.rec...)
+			for _, p := range r.parts {
+				buf = append(buf, p...)
+			}
 		}
 		l.fileMu.Lock()
 		cur, err := l.writeSync(buf, len(group))

@@ -51,10 +51,11 @@ func TestLog_AppendReplayRelease(t *testing.T) {
 	}
 	// The concurrent appends may all have gone in one group (one write,
 	// one file: the log rotates before a write); each of these is a write
-	// of its own, after the file went over its size.
+	// of its own, after the file went over its size; appended in pieces
+	// (AppendParts), each is one record.
 	const more = 3
 	for i := range more {
-		if _, err := l.Append(context.Background(), []byte(fmt.Sprintf("late-%d", i))); err != nil {
+		if _, err := l.AppendParts(context.Background(), []byte("late-"), nil, []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -68,6 +69,11 @@ func TestLog_AppendReplayRelease(t *testing.T) {
 	l, recs, pos := collect(t, dir, 1<<10)
 	if len(recs) != n+more {
 		t.Fatalf("replayed %d records, want %d", len(recs), n+more)
+	}
+	for i := range more {
+		if got, want := string(recs[n+i]), fmt.Sprintf("late-%d", i); got != want {
+			t.Errorf("record %d: %q, want %q", n+i, got, want)
+		}
 	}
 	for _, p := range pos {
 		if err := l.Release(p); err != nil {
