@@ -78,7 +78,7 @@ type appendReq struct {
 	parts [][]byte // the record, in pieces
 	n     int      // its length
 	pos   Pos
-	err chan error
+	err   chan error
 }
 
 // Open opens the log in dir, calling replay for every intact record in order
