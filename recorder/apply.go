@@ -236,8 +236,9 @@ func (r *Recorder) observe(group []*entry) (done, rest []*entry, ok bool) {
 			_, err := r.observeGroup(ctx, []*entry{e})
 			return err
 		},
-		park:    r.skipFacts,
-		inOrder: true,
+		park:      r.skipFacts,
+		inOrder:   true,
+		probeLone: true,
 		// One more round than stage 1: the heatmap observer drops the
 		// heatmap facts alone of a session's batch after its fifth failure
 		// in a row (a group and an alone attempt fail per round), which

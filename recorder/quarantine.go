@@ -46,8 +46,9 @@ func (c Config) quarantineDir() string { return filepath.Join(c.DataDir, "quaran
 // its first strike (with probeLone): a lone bad batch on a quiet node
 // (nothing else comes, or nothing else can come: after stallAfter /readyz
 // says the index is stalled and a balancer sends ingest elsewhere) is
-// quarantined after about 2 s, before the node reports itself stalled,
-// instead of waiting for other batches. When several fail and none goes
+// quarantined after about 2 s (its facts skipped after about 3 s in stage
+// 2), before the node reports itself stalled, instead of waiting for other
+// batches. When several fail and none goes
 // through, the cause is not one batch.
 const loneAfter = 4
 
@@ -64,9 +65,9 @@ type isolation struct {
 	// log's batches are all there is, so the replay sets it).
 	probeFirst bool
 	// probeLone: after loneAfter rounds the probe stands in for other
-	// batches for the only batch failing. Only where the probe tests what
-	// the batch needs (stage 1: the index; stage 2's observers may be
-	// down while the index takes an empty transaction).
+	// batches for the only batch failing. Where the probe tests what the
+	// batch needs: the index (stage 1), and stage 2's observers, which
+	// write into the index's transaction and depend on nothing else.
 	probeLone bool
 	// inOrder: a session's batches after one that failed are not tried in
 	// that round (facts follow a session in seq order). Core rows need no

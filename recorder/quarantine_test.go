@@ -270,6 +270,35 @@ func (o *refuseObserver) SessionClosed(ctx context.Context, tx *sqldb.Tx, sid in
 	return o.next.SessionClosed(ctx, tx, sid)
 }
 
+// TestRecorder_factsSkippedLoneBatch: a batch the observers refuse on a
+// node that gets nothing else has its facts skipped too, before the node
+// would report its index stalled.
+func TestRecorder_factsSkippedLoneBatch(t *testing.T) {
+	s := newObserverStack(t)
+	o := newNoteObserver()
+	rec := s.start(t, &refuseObserver{ts: 1000, next: o}, nil)
+	s.ingest(t, rec, "lone_refused", 0)
+	began := time.Now()
+	if err := rec.CaughtUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := began.Add(20 * time.Second); s.unobserved(t) > 0; time.Sleep(50 * time.Millisecond) {
+		if err := rec.IndexReady(context.Background()); err != nil {
+			t.Fatalf("after %s: %v", time.Since(began).Round(time.Millisecond), err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the batch is not observed after 20 s")
+		}
+	}
+	t.Logf("facts skipped after %s", time.Since(began).Round(time.Millisecond))
+	if err := rec.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if batches, segs := s.seqs(t, "lone_refused"); fmt.Sprint(batches, segs) != "[0] [0]" {
+		t.Errorf("batches %v, stored %v; want [0] both", batches, segs)
+	}
+}
+
 // TestRecorder_factsSkipped: a batch the observers refuse while they take
 // others is marked observed without its facts (stage 2 used to retry it for
 // ever); its events are stored with the session's others.

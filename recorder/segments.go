@@ -263,7 +263,7 @@ func (r *Recorder) flush(ctx context.Context, s *session, entries []*entry) erro
 		}
 		if e.abandoned {
 			r.unflush(s, entries)
-			return fmt.Errorf("store segment of session %s: batch %d not in the index, left in the log", s.key.id, e.b.Seq)
+			return fmt.Errorf("store segment of session %s: batch %d not recorded or not observed in the index, left in the log", s.key.id, e.b.Seq)
 		}
 	}
 	sortEntries(entries)
