@@ -82,6 +82,9 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 			Name: "trailmap_segment_raw_bytes_total", Help: "Raw event bytes that went into stored segments.",
 		}),
 	}
+	for _, stage := range []string{"index", "facts"} {
+		m.quarantined.WithLabelValues(stage) // at 0 from the start, so rate() and alerts see them
+	}
 	gauge := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f)
 	}

@@ -85,6 +85,9 @@ func TestServe_Quarantine(t *testing.T) {
 		if n := metric(t, s, "trailmap_quarantine_batches"); n != 1 {
 			t.Errorf("trailmap_quarantine_batches %v, want 1", n)
 		}
+		if n := metric(t, s, `trailmap_batches_quarantined_total{stage="index"}`); n != 1 {
+			t.Errorf(`trailmap_batches_quarantined_total{stage="index"} %v, want 1`, n)
+		}
 		// The node goes on indexing: another session is listed.
 		if a := post(t, s.URL, s.WriteKey, "", batchBody(t, "quarantine-later", "visitor-q", 0,
 			[]json.RawMessage{json.RawMessage(`{"type":3,"timestamp":1700000100000,"data":{"source":2,"type":2,"id":1,"x":1,"y":2}}`)})); a.Status != http.StatusAccepted {
