@@ -451,8 +451,10 @@ func testPagePatternPlans(t *testing.T, db *index.DB) {
 	for i := range 250 {
 		visits["many"] = append(visits["many"], fmt.Sprintf("https://x/item/%d?ref=list", i))
 	}
-	for i, name := range []string{"none", "one", "many"} {
-		at := int64(1000 * (i + 1))
+	// visit records session "sess-"+name at at with one batch viewing
+	// urls, then runs then (if any) in the same transaction.
+	visit := func(name string, at int64, urls []string, then func(tx *index.IngestTx, id int64) error) {
+		t.Helper()
 		err := in.Tx(ctx, func(tx *index.IngestTx) error {
 			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "sess-" + name, VisitorID: "v-" + name, StartedAt: at, EndedAt: at, LastReceived: at})
 			if err != nil {
@@ -461,16 +463,22 @@ func testPagePatternPlans(t *testing.T, db *index.DB) {
 			if _, err := tx.InsertBatch(ctx, id, 0, 1, at, true); err != nil {
 				return err
 			}
-			for j, u := range visits[name] {
+			for j, u := range urls {
 				if err := tx.AddPage(ctx, id, at+int64(j), u, strings.SplitN(strings.TrimPrefix(u, "https://x"), "?", 2)[0], 800, 600); err != nil {
 					return err
 				}
+			}
+			if then != nil {
+				return then(tx, id)
 			}
 			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	for i, name := range []string{"none", "one", "many"} {
+		visit(name, int64(1000*(i+1)), visits[name], nil)
 	}
 	for _, tt := range []struct{ pat, want string }{
 		{"*nothing*", ""},
@@ -498,29 +506,17 @@ func testPagePatternPlans(t *testing.T, db *index.DB) {
 	// the discarded session into account).
 	for i, name := range []string{"d1", "d2", "d3", "d4", "d5"} {
 		at := int64(4000 + 1000*i)
-		err := in.Tx(ctx, func(tx *index.IngestTx) error {
-			id, _, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "sess-" + name, VisitorID: "v-" + name, StartedAt: at, EndedAt: at, LastReceived: at})
-			if err != nil {
-				return err
-			}
-			if _, err := tx.InsertBatch(ctx, id, 0, 1, at, true); err != nil {
-				return err
-			}
-			if err := tx.AddPage(ctx, id, at, "https://x/item/7", "/item/7", 800, 600); err != nil {
-				return err
-			}
-			if name == "d4" {
+		var discard func(tx *index.IngestTx, id int64) error
+		if name == "d4" {
+			discard = func(tx *index.IngestTx, id int64) error {
 				_, discarded, err := tx.CloseSession(ctx, id, at+1, index.KeepRule{RequireInteraction: true})
 				if err == nil && !discarded {
 					err = fmt.Errorf("d4 not discarded")
 				}
 				return err
 			}
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
 		}
+		visit(name, at, []string{"https://x/item/7"}, discard)
 	}
 	for _, f := range []index.SessionFilter{
 		{URL: "*item/7*", ProjectIDs: []int64{p.ID}, Limit: 2},
