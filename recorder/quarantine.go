@@ -48,8 +48,8 @@ func (c Config) quarantineDir() string { return filepath.Join(c.DataDir, "quaran
 // says the index is stalled and a balancer sends ingest elsewhere) is
 // quarantined after about 2 s (its facts skipped after about 3 s in stage
 // 2), before the node reports itself stalled, instead of waiting for other
-// batches. When several fail and none goes
-// through, the cause is not one batch.
+// batches. When several fail and none goes through, the cause is not one
+// batch.
 const loneAfter = 4
 
 // isolation says how isolate tries one batch and takes it out of the stage.

@@ -29,7 +29,9 @@ func batchRecord(b *Batch) [][]byte {
 	if b.User != nil {
 		size += len(b.User.ID) + len(b.User.Traits) + 8
 	}
-	meta := make([]byte, 0, size) // never grows: the parts point into it
+	// Sized not to grow (a part taken before a growth would still hold
+	// its bytes, in the old array).
+	meta := make([]byte, 0, size)
 	meta = append(meta, walVersion)
 	meta = binary.AppendUvarint(meta, uint64(b.ProjectID))
 	meta = appendString(meta, b.SessionID)
