@@ -206,7 +206,11 @@ func BenchmarkObserve(b *testing.B) {
 							return err
 						}
 						start := time.Now()
-						err := f.svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, split[j:min(j+50, len(split))])
+						stx := sqldb.WrapTx(tx)
+						err := f.svc.ObserveBatch(ctx, stx, sid, split[j:min(j+50, len(split))])
+						if err == nil {
+							err = stx.Flush(ctx)
+						}
 						inObserver += time.Since(start)
 						return err
 					})

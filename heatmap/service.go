@@ -180,7 +180,7 @@ func New(ctx context.Context, cfg Config, db *sqldb.DB, idx Index, logger *slog.
 	if s.counters, err = idx.PrepareSessionCounters(ctx); err != nil {
 		return nil, fmt.Errorf("heatmap: %w", err)
 	}
-	if s.st, err = prepare(ctx, db.Write()); err != nil {
+	if s.st, err = prepare(ctx, db.Write(), db.Dialect()); err != nil {
 		s.counters.Close()
 		return nil, err
 	}
@@ -292,7 +292,7 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.observe(events, k)
 	if err == nil {
-		err = k.finish()
+		k.finish()
 	}
 	if err != nil {
 		s.drop(e)
@@ -323,7 +323,7 @@ func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID in
 	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.closed(k)
 	if err == nil {
-		err = k.finish()
+		k.finish()
 	}
 	s.drop(e)
 	if err != nil {

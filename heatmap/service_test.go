@@ -99,11 +99,11 @@ var errRollback = errors.New("rollback on purpose")
 
 func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, rollback bool) error {
 	ctx := context.Background()
-	return f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
+	return f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		if err := svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, rrweb.SplitAll(events)); err != nil {
+		if err := svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events)); err != nil {
 			return err
 		}
 		if rollback {
@@ -116,7 +116,7 @@ func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, 
 func (f *fixture) close(sid int64) {
 	f.t.Helper()
 	ctx := context.Background()
-	err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), sid) })
+	err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error { return f.svc.SessionClosed(ctx, tx, sid) })
 	if err != nil {
 		f.t.Fatal(err)
 	}
@@ -275,6 +275,111 @@ func TestService_Rollback(t *testing.T) {
 			t.Errorf("page day clicks %d, want 3", got)
 		}
 	})
+}
+
+// Sums of several batches in one transaction (the recorder's group) go
+// into each row once, and nodes of a cluster adding to the same rows at the
+// same time lose none of each other's counts: on PostgreSQL the second
+// node's transaction waits for the first's rows and adds to what it wrote.
+func TestService_SharedRows(t *testing.T) {
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		batch := func(ts int64) []json.RawMessage {
+			return cat(session(ts, "https://shop.test/", 1280, 800, 1280, 3000), evClicks(ts+1000, 12, 10, 20))
+		}
+		// A group of three sessions in one transaction.
+		var group []int64
+		for i := range 3 {
+			group = append(group, f.session(fmt.Sprintf("group%03d", i), "desktop", t0))
+		}
+		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+			for _, sid := range group {
+				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
+					return err
+				}
+				if err := f.svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(batch(t0))); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.checkSharedRows(t, 3)
+
+		// Two nodes (services) at once: A holds its transaction open after
+		// writing; B, a session of the next day (other day rows, the same
+		// month rows), runs into A's month rows and must add to A's counts.
+		other := f.newService(DefaultConfig())
+		t1 := int64(t0 + 24*3600*1000)
+		a, b := f.session("nodeA001", "desktop", t0), f.session("nodeB001", "desktop", t1)
+		txA, err := f.db.SQL().Write().BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer txA.Rollback()
+		stxA := sqldb.WrapTx(txA)
+		if _, err := txA.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, a); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.svc.ObserveBatch(ctx, stxA, a, rrweb.SplitAll(batch(t0))); err != nil {
+			t.Fatal(err)
+		}
+		if err := stxA.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- f.observeErr(other, b, batch(t1), false) }()
+		if f.db.SQL().Dialect() == sqldb.Postgres {
+			// Wait until B waits for a lock A holds (or is done).
+			deadline := time.Now().Add(10 * time.Second)
+			for f.count(`SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`) == 0 {
+				if time.Now().After(deadline) {
+					t.Fatal("node B never waited for node A's rows")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		if err := txA.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		f.checkSharedRows(t, 5)
+	})
+}
+
+// checkSharedRows checks that the rows TestService_SharedRows writes count
+// n page views and clicks in all.
+func (f *fixture) checkSharedRows(t *testing.T, n int64) {
+	t.Helper()
+	if got := f.count(`SELECT SUM(pageviews) * 1000 + SUM(clicks) FROM heat_page_day WHERE ? > 0`, 1); got != n*1000+n {
+		t.Errorf("page days: page views * 1000 + clicks = %d, want %d", got, n*1000+n)
+	}
+	for _, table := range []string{"heat_grid_day", "heat_grid_month", "heat_elem_day", "heat_elem_month"} {
+		rows, err := f.db.SQL().Read().Query(`SELECT cells FROM ` + table)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sum int64
+		for rows.Next() {
+			var blob []byte
+			if err := rows.Scan(&blob); err != nil {
+				t.Fatal(err)
+			}
+			if err := eachCell(blob, func(_ int, c int64) { sum += c }); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			t.Fatal(err)
+		}
+		if sum != n {
+			t.Errorf("%s: %d clicks, want %d", table, sum, n)
+		}
+	}
 }
 
 func TestService_PoisonBatch(t *testing.T) {

@@ -1,15 +1,12 @@
 package heatmap
 
 import (
-	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"math"
-	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +21,11 @@ type stmts struct {
 	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount *sql.Stmt
 	// cell rows by table: read, write, delete
 	getCells, putCells, delCells [nCellTables]*sql.Stmt
-	all                          []*sql.Stmt
+	// PostgreSQL only (txBuffer): many rows of a table in one statement
+	// each, their key columns and values as arrays
+	lockCells, putCellsMany, delCellsMany [nCellTables]*sql.Stmt
+	pageDayMany, scrollDayMany            *sql.Stmt
+	all                                   []*sql.Stmt
 }
 
 type prep struct {
@@ -52,7 +53,7 @@ var cellTables = [nCellTables]struct {
 	{"heat_elem_month", []string{"page_id", "device", "month", "selector_id"}},
 }
 
-func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
+func prepare(ctx context.Context, db *sql.DB, dialect sqldb.Dialect) (*stmts, error) {
 	s := &stmts{}
 	var list []prep
 	for _, p := range []prep{
@@ -115,6 +116,9 @@ func prepare(ctx context.Context, db *sql.DB) (*stmts, error) {
 				ON CONFLICT (` + strings.Join(t.cols, ", ") + `) DO UPDATE SET cells = excluded.cells`},
 			prep{&s.delCells[i], `DELETE FROM ` + t.name + ` WHERE ` + where})
 	}
+	if dialect == sqldb.Postgres {
+		list = append(list, prepareMany(s)...)
+	}
 	for _, p := range list {
 		st, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -135,6 +139,40 @@ func (s *stmts) close() error {
 	return errors.Join(errs...)
 }
 
+// prepareMany are PostgreSQL's statements of txBuffer: each takes its rows
+// as one array per column (unnest), in the order given.
+func prepareMany(s *stmts) []prep {
+	var list []prep
+	for i, t := range cellTables {
+		cols := strings.Join(t.cols, ", ")
+		arrays := "?::bigint[], ?::text[]" + strings.Repeat(", ?::bigint[]", len(t.cols)-2)
+		list = append(list,
+			prep{&s.lockCells[i], `
+				INSERT INTO ` + t.name + ` AS t (` + cols + `, cells) SELECT u.*, ''::bytea FROM unnest(` + arrays + `) AS u
+				ON CONFLICT (` + cols + `) DO UPDATE SET cells = t.cells RETURNING ` + cols + `, cells`},
+			prep{&s.putCellsMany[i], `
+				INSERT INTO ` + t.name + ` (` + cols + `, cells) SELECT * FROM unnest(` + arrays + `, ?::bytea[])
+				ON CONFLICT (` + cols + `) DO UPDATE SET cells = excluded.cells`},
+			prep{&s.delCellsMany[i], `DELETE FROM ` + t.name + ` WHERE (` + cols + `) IN (SELECT * FROM unnest(` + arrays + `))`})
+	}
+	return append(list,
+		prep{&s.pageDayMany, `
+			INSERT INTO heat_page_day AS d (page_id, device, day, pageviews, clicks, rage_clicks, dead_clicks, error_clicks,
+				scroll_pageviews, fold_px_sum, fold_pm_sum, doc_h_sum)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[],
+				?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
+			ON CONFLICT (page_id, device, day) DO UPDATE SET
+				pageviews = d.pageviews + excluded.pageviews, clicks = d.clicks + excluded.clicks,
+				rage_clicks = d.rage_clicks + excluded.rage_clicks, dead_clicks = d.dead_clicks + excluded.dead_clicks,
+				error_clicks = d.error_clicks + excluded.error_clicks, scroll_pageviews = d.scroll_pageviews + excluded.scroll_pageviews,
+				fold_px_sum = d.fold_px_sum + excluded.fold_px_sum, fold_pm_sum = d.fold_pm_sum + excluded.fold_pm_sum,
+				doc_h_sum = d.doc_h_sum + excluded.doc_h_sum`},
+		prep{&s.scrollDayMany, `
+			INSERT INTO heat_scroll_day AS d (page_id, device, day, bucket, n)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])
+			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = d.n + excluded.n`})
+}
+
 // txSink writes what a tracker finds, inside the recorder's transaction.
 type txSink struct {
 	s       *Service
@@ -147,8 +185,11 @@ type txSink struct {
 	t       *tracker // for its scroll state; nil when closing
 	changed bool
 	bound   map[*sql.Stmt]*sql.Stmt
-	// cell increments of the batch, written by finish
-	adds map[cellKey]cells
+	// sums of the batch, handed to the transaction's txBuffer by finish:
+	// cell increments, page-day and scroll-day counts
+	adds   map[cellKey]cells
+	days   map[dayKey]*dayCounts
+	scroll map[scrollKey]int64
 }
 
 // cellKey is a row of a cell table: for grid rows a is the width bucket
@@ -176,46 +217,13 @@ func (k *txSink) addCell(key cellKey, i int, n int64) {
 	c[i] += n
 }
 
-// finish writes the batch's cell increments, reading and rewriting each
-// touched row once, in key order (not the map's random order): nodes of a
-// cluster writing the same page-day rows take their locks in one order
-// within a batch. (A deadlock between them is retried, but costs a
-// rolled-back transaction.)
-func (k *txSink) finish() error {
-	keys := slices.SortedFunc(maps.Keys(k.adds), func(a, b cellKey) int {
-		return cmp.Or(cmp.Compare(a.table, b.table), cmp.Compare(a.page, b.page), strings.Compare(a.device, b.device),
-			cmp.Compare(a.period, b.period), cmp.Compare(a.a, b.a), cmp.Compare(a.b, b.b))
-	})
-	for _, key := range keys {
-		add := k.adds[key]
-		t := key.table
-		args := []any{key.page, key.device, key.period, key.a}
-		if len(cellTables[t].cols) == 5 {
-			args = append(args, key.b)
-		}
-		var blob []byte
-		err := k.stmt(k.s.st.getCells[t]).QueryRowContext(k.ctx, args...).Scan(&blob)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("read %s: %w", cellTables[t].name, err)
-		}
-		c := cells{}
-		if err := addCells(c, blob); err != nil {
-			return fmt.Errorf("read %s: %w", cellTables[t].name, err)
-		}
-		for i, n := range add {
-			c[i] += n
-		}
-		if out := encodeCells(c); len(out) > 0 {
-			err = k.exec(k.s.st.putCells[t], append(args, out)...)
-		} else {
-			err = k.exec(k.s.st.delCells[t], args...)
-		}
-		if err != nil {
-			return fmt.Errorf("write %s: %w", cellTables[t].name, err)
-		}
-	}
+// finish hands the batch's sums to the transaction's buffer, which writes
+// them with those of the other batches before the commit.
+func (k *txSink) finish() {
+	k.s.buffer(k.stx).add(k)
 	clear(k.adds)
-	return nil
+	clear(k.days)
+	clear(k.scroll)
 }
 
 func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
@@ -318,11 +326,29 @@ func (k *txSink) startPageview(pv *pageview) error {
 
 // pageDay adds to a page view's day row.
 func (k *txSink) pageDay(pv *pageview, pageviews, clicks, rage, dead, errs int) error {
-	err := k.exec(k.s.st.pageDay, pv.pageID, pv.device, dayOf(pv.start), pageviews, clicks, rage, dead, errs, 0, 0, 0, 0)
-	if err != nil {
-		return fmt.Errorf("update page day: %w", err)
-	}
+	k.addDay(dayKey{pv.pageID, pv.device, dayOf(pv.start)}, dayCounts{int64(pageviews), int64(clicks), int64(rage), int64(dead), int64(errs)})
 	return nil
+}
+
+func (k *txSink) addDay(key dayKey, add dayCounts) {
+	if k.days == nil {
+		k.days = make(map[dayKey]*dayCounts, 2)
+	}
+	d := k.days[key]
+	if d == nil {
+		d = &dayCounts{}
+		k.days[key] = d
+	}
+	for i, n := range add {
+		d[i] += n
+	}
+}
+
+func (k *txSink) addScroll(key scrollKey, n int64) {
+	if k.scroll == nil {
+		k.scroll = make(map[scrollKey]int64, 2)
+	}
+	k.scroll[key] += n
 }
 
 func (k *txSink) savePageview(pv *pageview) error {
@@ -340,25 +366,17 @@ func (k *txSink) savePageview(pv *pageview) error {
 		docH = pv.docH
 	}
 	if pv.bucket != pv.aBucket || pv.foldPx != pv.aFoldPx || pv.foldPm != pv.aFoldPm || docH != pv.aDocH {
-		day := dayOf(pv.start)
-		n := 0
+		day := dayKey{pv.pageID, pv.device, dayOf(pv.start)}
+		var n int64
 		if pv.aBucket >= 0 {
 			n--
-			if err := k.exec(k.s.st.scrollDay, pv.pageID, pv.device, day, pv.aBucket, -1); err != nil {
-				return fmt.Errorf("update scroll day: %w", err)
-			}
+			k.addScroll(scrollKey{day, int64(pv.aBucket)}, -1)
 		}
 		if pv.bucket >= 0 {
 			n++
-			if err := k.exec(k.s.st.scrollDay, pv.pageID, pv.device, day, pv.bucket, 1); err != nil {
-				return fmt.Errorf("update scroll day: %w", err)
-			}
+			k.addScroll(scrollKey{day, int64(pv.bucket)}, 1)
 		}
-		err := k.exec(k.s.st.pageDay, pv.pageID, pv.device, day, 0, 0, 0, 0, 0,
-			n, pv.foldPx-pv.aFoldPx, pv.foldPm-pv.aFoldPm, docH-pv.aDocH)
-		if err != nil {
-			return fmt.Errorf("update page day: %w", err)
-		}
+		k.addDay(day, dayCounts{5: n, 6: int64(pv.foldPx - pv.aFoldPx), 7: int64(pv.foldPm - pv.aFoldPm), 8: int64(docH - pv.aDocH)})
 		pv.aBucket, pv.aFoldPx, pv.aFoldPm, pv.aDocH = pv.bucket, pv.foldPx, pv.foldPm, docH
 		k.changed = true
 	}

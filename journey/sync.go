@@ -2,7 +2,6 @@ package journey
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -88,7 +87,7 @@ func (s *Service) underived(ctx context.Context, ids []int64) ([]int64, error) {
 
 // deriveIn derives sessions in a transaction of its own.
 func (s *Service) deriveIn(ctx context.Context, ids []int64) error {
-	return s.db.InTx(ctx, func(tx *sql.Tx) error { return s.derive(ctx, sqldb.WrapTx(tx), ids) })
+	return s.db.InSharedTx(ctx, func(tx *sqldb.Tx) error { return s.derive(ctx, tx, ids) })
 }
 
 // Rebuild derives every session of a project again (after a settings

@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -93,11 +92,11 @@ func newHeatServer(t *testing.T, db *index.DB) *heatServer {
 		ev(3, t0+1000, `{"source":2,"type":2,"id":4,"x":100,"y":100}`),
 		ev(3, t0+6000, `{"source":1,"positions":[]}`),
 	}
-	err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
+	err = db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+		if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
 			return err
 		}
-		return svc.ObserveBatch(ctx, sqldb.WrapTx(tx), sid, rrweb.SplitAll(events))
+		return svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events))
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,6 @@ package index
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"fmt"
 
@@ -54,7 +53,7 @@ func (db *DB) UserVisitors(ctx context.Context, projectID int64, userID string) 
 // InSharedTx runs fn in one write transaction that other owners take part
 // in (sqldb.Tx), committing if fn returns nil.
 func (db *DB) InSharedTx(ctx context.Context, fn func(*sqldb.Tx) error) error {
-	return db.db.InTx(ctx, func(tx *sql.Tx) error { return fn(sqldb.WrapTx(tx)) })
+	return db.db.InSharedTx(ctx, fn)
 }
 
 func visitorArgs(projectID int64, visitors []string) []any {

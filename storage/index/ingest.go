@@ -143,7 +143,14 @@ func (in *Ingest) Close() error {
 // Tx runs fn in a write transaction, committing if fn returns nil.
 func (in *Ingest) Tx(ctx context.Context, fn func(tx *IngestTx) error) error {
 	return in.db.db.InTx(ctx, func(tx *sql.Tx) error {
-		return fn(&IngestTx{in: in, tx: tx})
+		t := &IngestTx{in: in, tx: tx}
+		if err := fn(t); err != nil {
+			return err
+		}
+		if t.shared != nil {
+			return t.shared.Flush(ctx)
+		}
+		return nil
 	})
 }
 

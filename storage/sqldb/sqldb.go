@@ -175,13 +175,72 @@ func (db *DB) Ping(ctx context.Context) error {
 // observer stage: the core marks a batch observed, heatmap and journey
 // record its facts, all or nothing). Whoever holds one passes it on; only an
 // owner opens it with SQL, for its own tables.
-type Tx struct{ tx *sql.Tx }
+//
+// A participant may keep writes back until the end (Buffer): the owner
+// that began the transaction calls Flush before it commits.
+type Tx struct {
+	tx      *sql.Tx
+	buffers []keyedBuffer
+}
+
+type keyedBuffer struct {
+	key any
+	b   Buffer
+}
+
+// Buffer is what a participant writes once for the whole transaction
+// instead of once per call: sums over every batch of a group (a daily
+// count, a heatmap row) take one statement per row touched, not one per
+// batch, and nodes of a cluster lock those rows once, in one order.
+type Buffer interface {
+	Flush(ctx context.Context, tx *Tx) error
+}
 
 // SQL is the transaction itself, for an owner's statements on its own tables.
 func (t *Tx) SQL() *sql.Tx { return t.tx }
 
-// WrapTx makes a shared transaction of tx, for the owner that began it.
+// WrapTx makes a shared transaction of tx, for the owner that began it,
+// who calls Flush before committing.
 func WrapTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
+
+// Buffer returns the participant's buffer under key (a comparable value of
+// its own, such as its service pointer), made by mk on first use.
+func (t *Tx) Buffer(key any, mk func() Buffer) Buffer {
+	for _, kb := range t.buffers {
+		if kb.key == key {
+			return kb.b
+		}
+	}
+	b := mk()
+	t.buffers = append(t.buffers, keyedBuffer{key, b})
+	return b
+}
+
+// Flush writes the participants' buffers, in the order they were made, and
+// forgets them. The owner that began the transaction calls it last, before
+// committing; a transaction rolled back instead drops them with it.
+func (t *Tx) Flush(ctx context.Context) error {
+	bs := t.buffers
+	t.buffers = nil
+	for _, kb := range bs {
+		if err := kb.b.Flush(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// InSharedTx runs fn in a write transaction that several owners take part
+// in, flushing their buffers and committing if fn returns nil.
+func (db *DB) InSharedTx(ctx context.Context, fn func(*Tx) error) error {
+	return db.InTx(ctx, func(tx *sql.Tx) error {
+		stx := WrapTx(tx)
+		if err := fn(stx); err != nil {
+			return err
+		}
+		return stx.Flush(ctx)
+	})
+}
 
 // InTx runs fn in a write transaction, committing if fn returns nil.
 func (db *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {

@@ -1,0 +1,293 @@
+package heatmap
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/trailmap/trailmap/storage/sqldb"
+)
+
+// txBuffer is what the service keeps back until the end of a shared
+// transaction (sqldb.Buffer): the sums of all of its batches — cell
+// increments, page-day and scroll-day counts — written once per row
+// touched instead of once per batch. A batch's sums enter it only when the
+// batch's facts went through (txSink.finish), so a batch rolled back to its
+// savepoint leaves nothing behind.
+//
+// Rows are written in key order, tables in a fixed order: nodes of a
+// cluster writing the same rows take their locks in one order. On
+// PostgreSQL a cell row is locked as it is read (a no-op upsert returning
+// it), so two nodes adding to the same row cannot lose one's counts
+// (READ COMMITTED would let both read the old blob), and each table takes
+// two statements for the whole transaction.
+type txBuffer struct {
+	s      *Service
+	cells  map[cellKey]cells
+	days   map[dayKey]*dayCounts
+	scroll map[scrollKey]int64
+}
+
+// dayKey is a row of heat_page_day; scrollKey one of heat_scroll_day.
+type dayKey struct {
+	page   int64
+	device string
+	day    int64
+}
+
+type scrollKey struct {
+	dayKey
+	bucket int64
+}
+
+// dayCounts are the increments of a heat_page_day row, in the order of its
+// columns: pageviews, clicks, rage, dead and error clicks, scroll page
+// views, fold px, fold per mille and document height sums.
+type dayCounts [9]int64
+
+func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
+	return stx.Buffer(s, func() sqldb.Buffer {
+		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{}}
+	}).(*txBuffer)
+}
+
+// add takes in a batch's sums.
+func (b *txBuffer) add(k *txSink) {
+	for key, add := range k.adds {
+		c := b.cells[key]
+		if c == nil {
+			c = cells{}
+			b.cells[key] = c
+		}
+		for i, n := range add {
+			c[i] += n
+		}
+	}
+	for key, add := range k.days {
+		d := b.days[key]
+		if d == nil {
+			d = &dayCounts{}
+			b.days[key] = d
+		}
+		for i, n := range add {
+			d[i] += n
+		}
+	}
+	for key, n := range k.scroll {
+		b.scroll[key] += n
+	}
+}
+
+func compareDay(a, b dayKey) int {
+	return cmp.Or(cmp.Compare(a.page, b.page), strings.Compare(a.device, b.device), cmp.Compare(a.day, b.day))
+}
+
+func compareCell(a, b cellKey) int {
+	return cmp.Or(cmp.Compare(a.table, b.table), cmp.Compare(a.page, b.page), strings.Compare(a.device, b.device),
+		cmp.Compare(a.period, b.period), cmp.Compare(a.a, b.a), cmp.Compare(a.b, b.b))
+}
+
+// Flush implements sqldb.Buffer.
+func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
+	tx := stx.SQL()
+	pg := b.s.st.lockCells[0] != nil
+	keys := slices.SortedFunc(maps.Keys(b.cells), compareCell)
+	for t := range nCellTables {
+		i, _ := slices.BinarySearchFunc(keys, t, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })
+		j, _ := slices.BinarySearchFunc(keys, t+1, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })
+		if i == j {
+			continue
+		}
+		var err error
+		if pg {
+			err = b.flushCellsPG(ctx, tx, t, keys[i:j])
+		} else {
+			err = b.flushCells(ctx, tx, t, keys[i:j])
+		}
+		if err != nil {
+			return err
+		}
+	}
+	days := slices.SortedFunc(maps.Keys(b.days), compareDay)
+	days = slices.DeleteFunc(days, func(k dayKey) bool { return *b.days[k] == dayCounts{} })
+	if err := b.flushDays(ctx, tx, days, pg); err != nil {
+		return err
+	}
+	scroll := slices.SortedFunc(maps.Keys(b.scroll), func(a, c scrollKey) int {
+		return cmp.Or(compareDay(a.dayKey, c.dayKey), cmp.Compare(a.bucket, c.bucket))
+	})
+	scroll = slices.DeleteFunc(scroll, func(k scrollKey) bool { return b.scroll[k] == 0 })
+	return b.flushScroll(ctx, tx, scroll, pg)
+}
+
+// cellArgs are the key columns of a cell table's rows, one argument each.
+func cellArgs(t int, keys []cellKey) []any {
+	pages, devices, periods, as := make([]int64, len(keys)), make([]string, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		pages[i], devices[i], periods[i], as[i] = k.page, k.device, k.period, k.a
+	}
+	args := []any{pages, devices, periods, as}
+	if len(cellTables[t].cols) == 5 {
+		bs := make([]int64, len(keys))
+		for i, k := range keys {
+			bs[i] = k.b
+		}
+		args = append(args, bs)
+	}
+	return args
+}
+
+// merge adds the buffered increments of key to the blob read from its row.
+// A blob that does not decode (written by no version of this code) is
+// replaced by the increments: stopping every batch that clicks on that
+// page would lose more.
+func (b *txBuffer) merge(key cellKey, blob []byte) []byte {
+	c := cells{}
+	if err := addCells(c, blob); err != nil {
+		b.s.log.Error("heatmap cell row unreadable, replaced by the new counts", "table", cellTables[key.table].name,
+			"page", key.page, "device", key.device, "period", key.period, slog.Any("error", err))
+		clear(c)
+	}
+	for i, n := range b.cells[key] {
+		c[i] += n
+	}
+	return encodeCells(c)
+}
+
+// flushCells reads and rewrites each row (SQLite: one writer, each
+// statement a function call).
+func (b *txBuffer) flushCells(ctx context.Context, tx *sql.Tx, t int, keys []cellKey) error {
+	get, put, del := tx.StmtContext(ctx, b.s.st.getCells[t]), tx.StmtContext(ctx, b.s.st.putCells[t]), tx.StmtContext(ctx, b.s.st.delCells[t])
+	for _, key := range keys {
+		args := []any{key.page, key.device, key.period, key.a}
+		if len(cellTables[t].cols) == 5 {
+			args = append(args, key.b)
+		}
+		var blob []byte
+		err := get.QueryRowContext(ctx, args...).Scan(&blob)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("heatmap: read %s: %w", cellTables[t].name, err)
+		}
+		if out := b.merge(key, blob); len(out) > 0 {
+			_, err = put.ExecContext(ctx, append(args, out)...)
+		} else {
+			_, err = del.ExecContext(ctx, args...)
+		}
+		if err != nil {
+			return fmt.Errorf("heatmap: write %s: %w", cellTables[t].name, err)
+		}
+	}
+	return nil
+}
+
+// flushCellsPG locks and reads every row of keys in one statement (rows
+// that do not exist yet are made empty), and writes them back in another.
+func (b *txBuffer) flushCellsPG(ctx context.Context, tx *sql.Tx, t int, keys []cellKey) error {
+	name := cellTables[t].name
+	rows, err := tx.StmtContext(ctx, b.s.st.lockCells[t]).QueryContext(ctx, cellArgs(t, keys)...)
+	if err != nil {
+		return fmt.Errorf("heatmap: lock %s: %w", name, err)
+	}
+	blobs := make(map[cellKey][]byte, len(keys))
+	for rows.Next() {
+		k := cellKey{table: t}
+		var blob []byte
+		dst := []any{&k.page, &k.device, &k.period, &k.a}
+		if len(cellTables[t].cols) == 5 {
+			dst = append(dst, &k.b)
+		}
+		if err := rows.Scan(append(dst, &blob)...); err != nil {
+			rows.Close()
+			return fmt.Errorf("heatmap: lock %s: %w", name, err)
+		}
+		blobs[k] = blob
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("heatmap: lock %s: %w", name, err)
+	}
+	var put, del []cellKey
+	var out [][]byte
+	for _, key := range keys {
+		blob, ok := blobs[key]
+		if !ok {
+			return fmt.Errorf("heatmap: lock %s: row %+v not returned", name, key)
+		}
+		if enc := b.merge(key, blob); len(enc) > 0 {
+			put, out = append(put, key), append(out, enc)
+		} else {
+			del = append(del, key)
+		}
+	}
+	if len(put) > 0 {
+		if _, err := tx.StmtContext(ctx, b.s.st.putCellsMany[t]).ExecContext(ctx, append(cellArgs(t, put), out)...); err != nil {
+			return fmt.Errorf("heatmap: write %s: %w", name, err)
+		}
+	}
+	if len(del) > 0 {
+		if _, err := tx.StmtContext(ctx, b.s.st.delCellsMany[t]).ExecContext(ctx, cellArgs(t, del)...); err != nil {
+			return fmt.Errorf("heatmap: write %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (b *txBuffer) flushDays(ctx context.Context, tx *sql.Tx, keys []dayKey, pg bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if !pg {
+		st := tx.StmtContext(ctx, b.s.st.pageDay)
+		for _, k := range keys {
+			d := b.days[k]
+			if _, err := st.ExecContext(ctx, k.page, k.device, k.day, d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8]); err != nil {
+				return fmt.Errorf("heatmap: update page day: %w", err)
+			}
+		}
+		return nil
+	}
+	pages, devices, days := make([]int64, len(keys)), make([]string, len(keys)), make([]int64, len(keys))
+	var cols [len(dayCounts{})][]int64
+	for i, k := range keys {
+		pages[i], devices[i], days[i] = k.page, k.device, k.day
+		for c, n := range b.days[k] {
+			cols[c] = append(cols[c], n)
+		}
+	}
+	args := []any{pages, devices, days}
+	for _, c := range cols {
+		args = append(args, c)
+	}
+	if _, err := tx.StmtContext(ctx, b.s.st.pageDayMany).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("heatmap: update page days: %w", err)
+	}
+	return nil
+}
+
+func (b *txBuffer) flushScroll(ctx context.Context, tx *sql.Tx, keys []scrollKey, pg bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	if !pg {
+		st := tx.StmtContext(ctx, b.s.st.scrollDay)
+		for _, k := range keys {
+			if _, err := st.ExecContext(ctx, k.page, k.device, k.day, k.bucket, b.scroll[k]); err != nil {
+				return fmt.Errorf("heatmap: update scroll day: %w", err)
+			}
+		}
+		return nil
+	}
+	pages, devices, days, buckets, ns := make([]int64, len(keys)), make([]string, len(keys)), make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		pages[i], devices[i], days[i], buckets[i], ns[i] = k.page, k.device, k.day, k.bucket, b.scroll[k]
+	}
+	if _, err := tx.StmtContext(ctx, b.s.st.scrollDayMany).ExecContext(ctx, pages, devices, days, buckets, ns); err != nil {
+		return fmt.Errorf("heatmap: update scroll days: %w", err)
+	}
+	return nil
+}
