@@ -32,6 +32,10 @@ type txBuffer struct {
 	cells  map[cellKey]cells
 	days   map[dayKey]*dayCounts
 	scroll map[scrollKey]int64
+	// projects whose maps change: their cached maps go stale once the
+	// transaction has committed (Committed), not before, or a map drawn
+	// in between would be cached as current without the new clicks
+	changed map[int64]bool
 }
 
 // dayKey is a row of heat_page_day; scrollKey one of heat_scroll_day.
@@ -53,7 +57,8 @@ type dayCounts [9]int64
 
 func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
 	return stx.Buffer(s, func() sqldb.Buffer {
-		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{}}
+		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{},
+			changed: map[int64]bool{}}
 	}).(*txBuffer)
 }
 
@@ -81,6 +86,16 @@ func (b *txBuffer) add(k *txSink) {
 	}
 	for key, n := range k.scroll {
 		b.scroll[key] += n
+	}
+	if k.changed {
+		b.changed[k.project] = true
+	}
+}
+
+// Committed implements sqldb.Committer.
+func (b *txBuffer) Committed() {
+	for p := range b.changed {
+		b.s.touch(p)
 	}
 }
 
@@ -123,7 +138,15 @@ func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 		return cmp.Or(compareDay(a.dayKey, c.dayKey), cmp.Compare(a.bucket, c.bucket))
 	})
 	scroll = slices.DeleteFunc(scroll, func(k scrollKey) bool { return b.scroll[k] == 0 })
-	return b.flushScroll(ctx, tx, scroll, pg)
+	if err := b.flushScroll(ctx, tx, scroll, pg); err != nil {
+		return err
+	}
+	// Written: a later Flush of the same transaction writes only what
+	// comes after.
+	clear(b.cells)
+	clear(b.days)
+	clear(b.scroll)
+	return nil
 }
 
 // cellArgs are the key columns of a cell table's rows, one argument each.

@@ -299,9 +299,6 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 		return fmt.Errorf("heatmap: session %d: %w", sessionID, err)
 	}
 	e.t.batches = batches
-	if k.changed {
-		s.touch(projectID)
-	}
 	s.account(e)
 	return nil
 }

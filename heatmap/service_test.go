@@ -351,6 +351,50 @@ func TestService_SharedRows(t *testing.T) {
 	})
 }
 
+// A map drawn while a transaction with new clicks is still open must not be
+// cached as current: the cache goes stale when the clicks commit (here at
+// once; by default a stale map may be served for CacheStale). It used to go
+// stale as the clicks were observed, before the commit, and the map drawn
+// in between was then served as current until the next click.
+func TestService_CacheAfterCommit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.CacheStale = 0
+	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		page := session(t0, "https://shop.test/", 1280, 800, 1280, 3000)
+		first := f.session("cache001", "desktop", t0)
+		f.observe(first, cat(page, evClicks(t0+1000, 12, 10, 20)))
+		q := f.query("/", "desktop", ModeGrid, 1280)
+		if m := must(f.svc.ClickMap(ctx, q)); m.Clicks != 1 {
+			t.Fatalf("clicks %d, want 1", m.Clicks)
+		}
+		second := f.session("cache002", "desktop", t0)
+		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+			if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, second); err != nil {
+				return err
+			}
+			if err := f.svc.ObserveBatch(ctx, tx, second, rrweb.SplitAll(cat(page, evClicks(t0+1000, 12, 10, 20)))); err != nil {
+				return err
+			}
+			if err := tx.Flush(ctx); err != nil {
+				return err
+			}
+			// Drawn now, the map cannot see the uncommitted click.
+			m, err := f.svc.ClickMap(ctx, q)
+			if err == nil && m.Clicks != 1 {
+				t.Errorf("before the commit: clicks %d, want 1", m.Clicks)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := must(f.svc.ClickMap(ctx, q)); m.Clicks != 2 {
+			t.Errorf("after the commit: clicks %d, want 2 (a map of before served from the cache)", m.Clicks)
+		}
+	})
+}
+
 // checkSharedRows checks that the rows TestService_SharedRows writes count
 // n page views and clicks in all.
 func (f *fixture) checkSharedRows(t *testing.T, n int64) {

@@ -142,8 +142,9 @@ func (in *Ingest) Close() error {
 
 // Tx runs fn in a write transaction, committing if fn returns nil.
 func (in *Ingest) Tx(ctx context.Context, fn func(tx *IngestTx) error) error {
-	return in.db.db.InTx(ctx, func(tx *sql.Tx) error {
-		t := &IngestTx{in: in, tx: tx}
+	var t *IngestTx
+	err := in.db.db.InTx(ctx, func(tx *sql.Tx) error {
+		t = &IngestTx{in: in, tx: tx}
 		if err := fn(t); err != nil {
 			return err
 		}
@@ -152,6 +153,10 @@ func (in *Ingest) Tx(ctx context.Context, fn func(tx *IngestTx) error) error {
 		}
 		return nil
 	})
+	if err == nil && t.shared != nil {
+		t.shared.Committed()
+	}
+	return err
 }
 
 // IngestTx is one transaction of the ingest. Its methods record a batch's

@@ -196,11 +196,18 @@ type Buffer interface {
 	Flush(ctx context.Context, tx *Tx) error
 }
 
+// Committer is a Buffer that is told when its transaction has committed:
+// for what must not happen before its writes are visible (a cache of
+// what was read made stale).
+type Committer interface {
+	Committed()
+}
+
 // SQL is the transaction itself, for an owner's statements on its own tables.
 func (t *Tx) SQL() *sql.Tx { return t.tx }
 
 // WrapTx makes a shared transaction of tx, for the owner that began it,
-// who calls Flush before committing.
+// who calls Flush before committing and Committed after.
 func WrapTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
 
 // Buffer returns the participant's buffer under key (a comparable value of
@@ -216,13 +223,12 @@ func (t *Tx) Buffer(key any, mk func() Buffer) Buffer {
 	return b
 }
 
-// Flush writes the participants' buffers, in the order they were made, and
-// forgets them. The owner that began the transaction calls it last, before
-// committing; a transaction rolled back instead drops them with it.
+// Flush writes the participants' buffers, in the order they were made (a
+// buffer flushed keeps only what is added after). The owner that began the
+// transaction calls it last, before committing; a transaction rolled back
+// instead drops them with it.
 func (t *Tx) Flush(ctx context.Context) error {
-	bs := t.buffers
-	t.buffers = nil
-	for _, kb := range bs {
+	for _, kb := range t.buffers {
 		if err := kb.b.Flush(ctx, t); err != nil {
 			return err
 		}
@@ -230,16 +236,34 @@ func (t *Tx) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Committed tells the buffers that are Committers that the transaction has
+// committed, and forgets them. The owner calls it after the commit.
+func (t *Tx) Committed() {
+	bs := t.buffers
+	t.buffers = nil
+	for _, kb := range bs {
+		if c, ok := kb.b.(Committer); ok {
+			c.Committed()
+		}
+	}
+}
+
 // InSharedTx runs fn in a write transaction that several owners take part
-// in, flushing their buffers and committing if fn returns nil.
+// in, flushing their buffers and committing if fn returns nil (and then
+// telling them).
 func (db *DB) InSharedTx(ctx context.Context, fn func(*Tx) error) error {
-	return db.InTx(ctx, func(tx *sql.Tx) error {
-		stx := WrapTx(tx)
+	var stx *Tx
+	err := db.InTx(ctx, func(tx *sql.Tx) error {
+		stx = WrapTx(tx)
 		if err := fn(stx); err != nil {
 			return err
 		}
 		return stx.Flush(ctx)
 	})
+	if err == nil {
+		stx.Committed()
+	}
+	return err
 }
 
 // InTx runs fn in a write transaction, committing if fn returns nil.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -245,5 +246,88 @@ func TestIsTransient(t *testing.T) {
 		if got := sqldb.IsTransient(tc.err); got != tc.want {
 			t.Errorf("IsTransient(%v) = %v", tc.err, got)
 		}
+	}
+}
+
+// noteBuffer inserts its names at Flush and counts the commits it is told of.
+type noteBuffer struct {
+	names     []string
+	committed int
+}
+
+func (b *noteBuffer) Flush(ctx context.Context, tx *sqldb.Tx) error {
+	for _, n := range b.names {
+		if _, err := tx.SQL().ExecContext(ctx, `INSERT INTO things (name) VALUES (?)`, n); err != nil {
+			return err
+		}
+	}
+	b.names = nil
+	return nil
+}
+
+func (b *noteBuffer) Committed() { b.committed++ }
+
+// A participant's buffer is one per key and transaction, written at Flush
+// (again only with what came after), and told of the commit; a transaction
+// rolled back writes nothing and tells nothing.
+func TestTx_Buffer(t *testing.T) {
+	ctx := context.Background()
+	for name, url := range backends(t) {
+		t.Run(name, func(t *testing.T) {
+			db, err := sqldb.Open(ctx, url, things)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			var made []*noteBuffer
+			buf := func(tx *sqldb.Tx) *noteBuffer {
+				return tx.Buffer("notes", func() sqldb.Buffer {
+					b := &noteBuffer{}
+					made = append(made, b)
+					return b
+				}).(*noteBuffer)
+			}
+			err = db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
+				buf(tx).names = append(buf(tx).names, "a")
+				if err := tx.Flush(ctx); err != nil {
+					return err
+				}
+				buf(tx).names = append(buf(tx).names, "b")
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(made) != 1 || made[0].committed != 1 {
+				t.Fatalf("%d buffers made, committed %v times; want one, told once", len(made), made[0].committed)
+			}
+			boom := errors.New("boom")
+			err = db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
+				buf(tx).names = append(buf(tx).names, "c")
+				return boom
+			})
+			if !errors.Is(err, boom) || len(made) != 2 || made[1].committed != 0 {
+				t.Fatalf("rolled back: err %v, %d buffers, committed %d", err, len(made), made[1].committed)
+			}
+			rows, err := db.Read().QueryContext(ctx, `SELECT name FROM things ORDER BY id`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, n)
+			}
+			if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(names, ",")
+			if got != "first,a,b" {
+				t.Errorf("things %q, want first,a,b (each once, c rolled back)", got)
+			}
+		})
 	}
 }
