@@ -36,6 +36,8 @@ type txBuffer struct {
 	// transaction has committed (Committed), not before, or a map drawn
 	// in between would be cached as current without the new clicks
 	changed map[int64]bool
+	// selector rows the service remembers once they are committed
+	sels map[selKey]selEntry
 }
 
 // dayKey is a row of heat_page_day; scrollKey one of heat_scroll_day.
@@ -58,7 +60,7 @@ type dayCounts [9]int64
 func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
 	return stx.Buffer(s, func() sqldb.Buffer {
 		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{},
-			changed: map[int64]bool{}}
+			changed: map[int64]bool{}, sels: map[selKey]selEntry{}}
 	}).(*txBuffer)
 }
 
@@ -90,12 +92,21 @@ func (b *txBuffer) add(k *txSink) {
 	if k.changed {
 		b.changed[k.project] = true
 	}
+	maps.Copy(b.sels, k.sels)
 }
 
 // Committed implements sqldb.Committer.
 func (b *txBuffer) Committed() {
 	for p := range b.changed {
 		b.s.touch(p)
+	}
+	if len(b.sels) > 0 {
+		b.s.selMu.Lock()
+		if len(b.s.sels)+len(b.sels) > maxSelectors {
+			clear(b.s.sels)
+		}
+		maps.Copy(b.s.sels, b.sels)
+		b.s.selMu.Unlock()
 	}
 }
 

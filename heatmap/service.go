@@ -135,6 +135,9 @@ type Service struct {
 	failMu   sync.Mutex
 	failures map[int64]int // failed batches in a row, by session
 
+	selMu sync.Mutex
+	sels  map[selKey]selEntry // selector rows known committed (selectorID)
+
 	cache    *renderCache
 	st       *stmts
 	counters *index.SessionCounters
@@ -174,6 +177,7 @@ func New(ctx context.Context, cfg Config, db *sqldb.DB, idx Index, logger *slog.
 		settings: map[int64]settingsEntry{},
 		gen:      map[int64]genEntry{},
 		failures: map[int64]int{},
+		sels:     map[selKey]selEntry{},
 		cache:    newRenderCache(cfg.CacheBytes),
 	}
 	var err error

@@ -277,6 +277,45 @@ func TestService_Rollback(t *testing.T) {
 	})
 }
 
+// A selector row the service has seen committed takes no statement on the
+// next click of that element: a tag written behind its back stays until
+// the service sees a different one (or restarts).
+func TestService_SelectorMemory(t *testing.T) {
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		page := session(t0, "https://shop.test/", 1280, 800, 1280, 3000)
+		a := f.session("sel00001", "desktop", t0)
+		f.observe(a, cat(page, evClicks(t0+1000, 12, 10, 20)))
+		if _, err := f.db.SQL().Write().Exec(`UPDATE heat_selectors SET tag = 'elsewhere'`); err != nil {
+			t.Fatal(err)
+		}
+		b := f.session("sel00002", "desktop", t0)
+		f.observe(b, cat(page, evClicks(t0+1000, 12, 10, 20)))
+		if got := f.count(`SELECT COUNT(*) FROM heat_selectors WHERE tag = 'elsewhere' AND ? > 0`, 1); got != 1 {
+			t.Errorf("want the row untouched (remembered, no statement), %d rows still say 'elsewhere'", got)
+		}
+		f.svc = f.newService(DefaultConfig()) // a restart reads the row again
+		c := f.session("sel00003", "desktop", t0)
+		f.observe(c, cat(page, evClicks(t0+1000, 12, 10, 20)))
+		if got := f.count(`SELECT COUNT(*) FROM heat_selectors WHERE tag = 'button' AND ? > 0`, 1); got != 1 {
+			t.Errorf("after a restart: %d rows say 'button', want 1", got)
+		}
+		if got := f.count(`SELECT COUNT(DISTINCT selector_id) * 10 + COUNT(*) FROM heat_clicks WHERE ? > 0`, 1); got != 13 {
+			t.Errorf("distinct selectors * 10 + clicks = %d, want 13", got)
+		}
+		// A selector row inserted by a transaction that rolls back is not
+		// remembered: the retry inserts it again and the click points at it.
+		other := cat(session(t0, "https://shop.test/other", 1280, 800, 1280, 3000), evClicks(t0+1000, 12, 10, 20))
+		d := f.session("sel00004", "desktop", t0)
+		if err := f.observeErr(f.svc, d, other, true); !errors.Is(err, errRollback) {
+			t.Fatalf("want the rollback, got %v", err)
+		}
+		f.observe(d, other)
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks c JOIN heat_selectors s ON s.id = c.selector_id WHERE c.session_id = ?`, d); got != 1 {
+			t.Errorf("clicks with an existing selector row %d, want 1", got)
+		}
+	})
+}
+
 // Sums of several batches in one transaction (the recorder's group) go
 // into each row once, and nodes of a cluster adding to the same rows at the
 // same time lose none of each other's counts: on PostgreSQL the second

@@ -190,6 +190,8 @@ type txSink struct {
 	adds   map[cellKey]cells
 	days   map[dayKey]*dayCounts
 	scroll map[scrollKey]int64
+	// selector rows read, inserted or updated, remembered once committed
+	sels map[selKey]selEntry
 }
 
 // cellKey is a row of a cell table: for grid rows a is the width bucket
@@ -224,6 +226,7 @@ func (k *txSink) finish() {
 	clear(k.adds)
 	clear(k.days)
 	clear(k.scroll)
+	clear(k.sels)
 }
 
 func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
@@ -273,24 +276,59 @@ func (k *txSink) pageID(key string) (int64, error) {
 	return id, nil
 }
 
+// selKey is a heat_selectors row's key; selEntry what selectorID knows of
+// the row.
+type selKey struct {
+	page int64
+	sel  string
+}
+
+type selEntry struct {
+	id         int64
+	tag, class string
+}
+
+// maxSelectors bounds the service's memory of selector rows (about 100
+// bytes each); it starts over when full.
+const maxSelectors = 50000
+
+// selectorID returns the id of a page's selector row, inserting it or
+// updating its tag and class (the last seen). The rows the service knows
+// are committed it remembers (Committed), so a click on a known element
+// takes no statement for it: rows are never deleted but with their
+// project, and a tag or class another node wrote meanwhile is only
+// overwritten by the next one that differs from what this node saw last.
 func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error) {
+	class = textcut.Head(class, 200)
+	key := selKey{pageID, sel}
+	k.s.selMu.Lock()
+	known, ok := k.s.sels[key]
+	k.s.selMu.Unlock()
 	var id int64
-	var oldTag, oldClass string
-	err := k.stmt(k.s.st.selectorID).QueryRowContext(k.ctx, pageID, sel).Scan(&id, &oldTag, &oldClass)
-	if err == nil {
-		class = textcut.Head(class, 200)
-		if oldTag != tag || oldClass != class {
-			if err := k.exec(k.s.st.updateSelector, tag, class, id); err != nil {
-				return 0, fmt.Errorf("update selector: %w", err)
+	oldTag, oldClass := known.tag, known.class
+	if ok {
+		id = known.id
+	} else {
+		err := k.stmt(k.s.st.selectorID).QueryRowContext(k.ctx, pageID, sel).Scan(&id, &oldTag, &oldClass)
+		if errors.Is(err, sql.ErrNoRows) {
+			if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, class).Scan(&id); err != nil {
+				return 0, fmt.Errorf("insert selector: %w", err)
 			}
+			oldTag, oldClass = tag, class
+		} else if err != nil {
+			return 0, fmt.Errorf("find selector: %w", err)
 		}
-		return id, nil
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("find selector: %w", err)
+	if oldTag != tag || oldClass != class {
+		if err := k.exec(k.s.st.updateSelector, tag, class, id); err != nil {
+			return 0, fmt.Errorf("update selector: %w", err)
+		}
 	}
-	if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, textcut.Head(class, 200)).Scan(&id); err != nil {
-		return 0, fmt.Errorf("insert selector: %w", err)
+	if !ok || oldTag != tag || oldClass != class {
+		if k.sels == nil {
+			k.sels = map[selKey]selEntry{}
+		}
+		k.sels[key] = selEntry{id, tag, class}
 	}
 	return id, nil
 }
