@@ -77,14 +77,7 @@ func (b *txBuffer) add(k *txSink) {
 		}
 	}
 	for key, add := range k.days {
-		d := b.days[key]
-		if d == nil {
-			d = &dayCounts{}
-			b.days[key] = d
-		}
-		for i, n := range add {
-			d[i] += n
-		}
+		addDay(b.days, key, add)
 	}
 	for key, n := range k.scroll {
 		b.scroll[key] += n

@@ -372,10 +372,15 @@ func (k *txSink) addDay(key dayKey, add dayCounts) {
 	if k.days == nil {
 		k.days = make(map[dayKey]*dayCounts, 2)
 	}
-	d := k.days[key]
+	addDay(k.days, key, &add)
+}
+
+// addDay adds counts to a row of days.
+func addDay(days map[dayKey]*dayCounts, key dayKey, add *dayCounts) {
+	d := days[key]
 	if d == nil {
 		d = &dayCounts{}
-		k.days[key] = d
+		days[key] = d
 	}
 	for i, n := range add {
 		d[i] += n
