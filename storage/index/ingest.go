@@ -101,7 +101,16 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			sessions = visitors.sessions + excluded.sessions`,
 	},
 	stIdentify:     {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
-	stMarkObserved: {sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`},
+	// On PostgreSQL the mark also returns what the observers read next
+	// (SessionState) in the same round trip: the trigger that counts the
+	// batch in observed_count fires at the end of the statement, after
+	// the SELECT read the count before it.
+	stMarkObserved: {
+		sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`,
+		postgres: `
+		WITH m AS (UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0 RETURNING session_id)
+		SELECT s.project_id, s.device, s.observed_count + 1 FROM m JOIN sessions s ON s.id = m.session_id`,
+	},
 	// A session that closes without meeting its project's keep rule is
 	// marked discarded (hidden from lists, deleted by the next retention
 	// sweep); one that reopens and closes again is judged again.
@@ -307,6 +316,18 @@ func (t *IngestTx) Identify(ctx context.Context, projectID int64, visitorID, use
 // MarkObserved marks batch seq of a session observed (which counts it in
 // the session's observed_count); false when it was observed before.
 func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
+	if t.in.db.db.Dialect() == sqldb.Postgres {
+		var st SessionState
+		err := t.stmt(ctx, stMarkObserved).QueryRowContext(ctx, sessionID, seq).Scan(&st.ProjectID, &st.Device, &st.Observed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return false, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("mark observed: %w", err)
+		}
+		t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
+		return true, nil
+	}
 	res, err := t.stmt(ctx, stMarkObserved).ExecContext(ctx, sessionID, seq)
 	if err != nil {
 		return false, fmt.Errorf("mark observed: %w", err)
@@ -314,6 +335,16 @@ func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool
 	n, _ := res.RowsAffected()
 	return n > 0, nil
 }
+
+// observedStates are the session states MarkObserved read on PostgreSQL,
+// kept with the shared transaction (a sqldb.Buffer that writes nothing)
+// for SessionState: the observers' read of each batch's session is then
+// no round trip of its own.
+type observedStates map[int64]SessionState
+
+type observedKey struct{}
+
+func (observedStates) Flush(context.Context, *sqldb.Tx) error { return nil }
 
 // KeepRule is what a session must have shown by the time it closes to be
 // kept: a duration (last event time minus first) of at least

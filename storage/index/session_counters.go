@@ -53,6 +53,11 @@ func (c *SessionCounters) Close() error {
 // SessionState reads session id (the sessions row id) in tx. A session
 // that does not exist is ErrNotFound.
 func (c *SessionCounters) SessionState(ctx context.Context, tx *sqldb.Tx, id int64) (SessionState, error) {
+	if known, ok := tx.Lookup(observedKey{}).(observedStates); ok {
+		if s, ok := known[id]; ok {
+			return s, nil
+		}
+	}
 	var s SessionState
 	err := tx.SQL().StmtContext(ctx, c.state).QueryRowContext(ctx, id).Scan(&s.ProjectID, &s.Device, &s.Observed)
 	if errors.Is(err, sql.ErrNoRows) {

@@ -137,3 +137,44 @@ func TestDB_MatchSessions(t *testing.T) {
 		}
 	})
 }
+
+// On PostgreSQL MarkObserved reads the session's state with the mark, and
+// SessionState in the same transaction answers from it: it must say what
+// the row says, batch after batch.
+func TestSessionCounters_afterMarkObserved(t *testing.T) {
+	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
+		ctx := context.Background()
+		p, in := projectIngest(t, db)
+		sid, _ := record(t, in, p.ID, 0, 1000)
+		record(t, in, p.ID, 1, 2000)
+		c, err := db.PrepareSessionCounters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = in.Tx(ctx, func(tx *index.IngestTx) error {
+			for seq := range int64(2) {
+				if fresh, err := tx.MarkObserved(ctx, sid, seq); err != nil || !fresh {
+					t.Fatalf("MarkObserved(%d) = %v, %v", seq, fresh, err)
+				}
+				st, err := c.SessionState(ctx, tx.Shared(), sid)
+				if err != nil {
+					return err
+				}
+				var row index.SessionState
+				err = tx.Shared().SQL().QueryRowContext(ctx, `SELECT project_id, device, observed_count FROM sessions WHERE id = ?`, sid).
+					Scan(&row.ProjectID, &row.Device, &row.Observed)
+				if err != nil {
+					return err
+				}
+				if st != row || st.Observed != seq+1 || st.ProjectID != p.ID {
+					t.Errorf("after seq %d: state %+v, the row %+v; want %d observed", seq, st, row, seq+1)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	})
+}

@@ -213,14 +213,23 @@ func WrapTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
 // Buffer returns the participant's buffer under key (a comparable value of
 // its own, such as its service pointer), made by mk on first use.
 func (t *Tx) Buffer(key any, mk func() Buffer) Buffer {
+	if b := t.Lookup(key); b != nil {
+		return b
+	}
+	b := mk()
+	t.buffers = append(t.buffers, keyedBuffer{key, b})
+	return b
+}
+
+// Lookup returns the participant's buffer under key, nil when it has made
+// none in this transaction.
+func (t *Tx) Lookup(key any) Buffer {
 	for _, kb := range t.buffers {
 		if kb.key == key {
 			return kb.b
 		}
 	}
-	b := mk()
-	t.buffers = append(t.buffers, keyedBuffer{key, b})
-	return b
+	return nil
 }
 
 // Flush writes the participants' buffers, in the order they were made (a
