@@ -100,7 +100,7 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			first_seen = LEAST(visitors.first_seen, excluded.first_seen), last_seen = GREATEST(visitors.last_seen, excluded.last_seen),
 			sessions = visitors.sessions + excluded.sessions`,
 	},
-	stIdentify:     {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
+	stIdentify: {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
 	// On PostgreSQL the mark also returns what the observers read next
 	// (SessionState) in the same round trip: the trigger that counts the
 	// batch in observed_count fires at the end of the statement, after
