@@ -38,6 +38,8 @@ type txBuffer struct {
 	changed map[int64]bool
 	// selector rows the service remembers once they are committed
 	sels map[selKey]selEntry
+	// page view rows to update, by id (the last state of each)
+	views map[int64]viewRow
 }
 
 // dayKey is a row of heat_page_day; scrollKey one of heat_scroll_day.
@@ -60,7 +62,7 @@ type dayCounts [9]int64
 func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
 	return stx.Buffer(s, func() sqldb.Buffer {
 		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{},
-			changed: map[int64]bool{}, sels: map[selKey]selEntry{}}
+			changed: map[int64]bool{}, sels: map[selKey]selEntry{}, views: map[int64]viewRow{}}
 	}).(*txBuffer)
 }
 
@@ -86,6 +88,7 @@ func (b *txBuffer) add(k *txSink) {
 		b.changed[k.project] = true
 	}
 	maps.Copy(b.sels, k.sels)
+	maps.Copy(b.views, k.views)
 }
 
 // Committed implements sqldb.Committer.
@@ -145,11 +148,52 @@ func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 	if err := b.flushScroll(ctx, tx, scroll, pg); err != nil {
 		return err
 	}
+	if err := b.flushViews(ctx, tx, pg); err != nil {
+		return err
+	}
 	// Written: a later Flush of the same transaction writes only what
 	// comes after.
 	clear(b.cells)
 	clear(b.days)
 	clear(b.scroll)
+	clear(b.views)
+	return nil
+}
+
+// flushViews updates the page view rows, each to its last state.
+func (b *txBuffer) flushViews(ctx context.Context, tx *sql.Tx, pg bool) error {
+	if len(b.views) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(b.views))
+	if !pg {
+		st := tx.StmtContext(ctx, b.s.st.updatePageview)
+		for _, id := range ids {
+			v := b.views[id]
+			if _, err := st.ExecContext(ctx, v.device, v.snapshotTS, v.vw, v.vh, v.docW, v.docH, v.maxBottom,
+				v.bucket, v.foldPx, v.foldPm, v.aggDocH, v.clicks, v.state, id); err != nil {
+				return fmt.Errorf("heatmap: update page view: %w", err)
+			}
+		}
+		return nil
+	}
+	n := len(ids)
+	devices, states := make([]string, n), make([]string, n)
+	var cols [12][]int64
+	for i, id := range ids {
+		v := b.views[id]
+		devices[i], states[i] = v.device, v.state
+		for c, x := range [12]int64{id, v.snapshotTS, v.vw, v.vh, v.docW, v.docH, v.maxBottom, v.bucket, v.foldPx, v.foldPm, v.aggDocH, v.clicks} {
+			cols[c] = append(cols[c], x)
+		}
+	}
+	args := []any{cols[0], devices}
+	for _, c := range cols[1:] {
+		args = append(args, c)
+	}
+	if _, err := tx.StmtContext(ctx, b.s.st.viewsMany).ExecContext(ctx, append(args, states)...); err != nil {
+		return fmt.Errorf("heatmap: update page views: %w", err)
+	}
 	return nil
 }
 

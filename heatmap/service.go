@@ -211,6 +211,14 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 	tx := stx.SQL()
 	guard := s.failing(sessionID)
 	if guard {
+		// What the transaction's other batches left in the buffer is
+		// written first: a rollback to the savepoint must not take it
+		// (resume flushes the buffer).
+		if b, ok := stx.Lookup(s).(*txBuffer); ok {
+			if err := b.Flush(ctx, stx); err != nil {
+				return err
+			}
+		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
 			return fmt.Errorf("heatmap: savepoint: %w", err)
 		}
@@ -285,7 +293,7 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 		if e != nil {
 			s.drop(e)
 		}
-		t, err := s.resume(ctx, tx, sessionID, set, batches)
+		t, err := s.resume(ctx, stx, sessionID, set, batches)
 		if err != nil {
 			return err
 		}
@@ -396,11 +404,18 @@ type trackerState struct {
 }
 
 // resume builds a tracker for a session, continuing its last page view.
-func (s *Service) resume(ctx context.Context, tx *sql.Tx, sessionID int64, set *Settings, batches int64) (*tracker, error) {
+func (s *Service) resume(ctx context.Context, stx *sqldb.Tx, sessionID int64, set *Settings, batches int64) (*tracker, error) {
 	t := newTracker(set, s.cfg.MaxMirrorNodes)
 	if batches <= 1 {
 		return t, nil
 	}
+	// The page view's last state may wait in this transaction's buffer.
+	if b, ok := stx.Lookup(s).(*txBuffer); ok {
+		if err := b.Flush(ctx, stx); err != nil {
+			return nil, err
+		}
+	}
+	tx := stx.SQL()
 	pv := &pageview{}
 	var state string
 	var maxBottom int64

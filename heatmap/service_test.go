@@ -256,6 +256,47 @@ func TestService_Resume(t *testing.T) {
 	})
 }
 
+// A session resumed in the middle of a transaction (its tracker evicted by
+// another session's batch of the same group) finds its page view as the
+// transaction's earlier batch left it, though that update waits in the
+// buffer.
+func TestService_ResumeInTransaction(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxSessions = 1
+	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		a, b := f.session("inTx0001", "mobile", t0), f.session("inTx0002", "mobile", t0)
+		steps := []struct {
+			sid    int64
+			events []json.RawMessage
+		}{
+			{a, cat(session(t0, "https://shop.test/", 390, 700, 390, 3000), evScroll(t0+100, 1, 0, 500))},
+			{b, session(t0, "https://shop.test/", 390, 700, 390, 3000)}, // evicts a's tracker
+			{a, evClicks(t0+1000, 12, 10, 20)},
+		}
+		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+			for _, st := range steps {
+				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, st.sid); err != nil {
+					return err
+				}
+				if err := f.svc.ObserveBatch(ctx, tx, st.sid, rrweb.SplitAll(st.events)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.count(`SELECT y FROM heat_clicks WHERE session_id = ?`, a); got != 520 {
+			t.Errorf("click y %d, want 520 (the scroll of the batch before, resumed)", got)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM heat_pageviews WHERE session_id = ?`, a); got != 1 {
+			t.Errorf("page views %d, want 1 (resumed)", got)
+		}
+	})
+}
+
 func TestService_Rollback(t *testing.T) {
 	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
 		sid := f.session("sess0003", "desktop", t0)
@@ -491,6 +532,55 @@ func TestService_PoisonBatch(t *testing.T) {
 		f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))
 		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 1 {
 			t.Errorf("clicks after recovery %d, want 1", got)
+		}
+	})
+}
+
+// A poison batch let through without its facts, in a transaction with
+// another session's batch before it: the rollback to its savepoint keeps
+// the other batch's sums, though resuming the poison batch's session
+// flushed them.
+func TestService_PoisonBatchInGroup(t *testing.T) {
+	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
+		ctx := context.Background()
+		page := session(t0, "https://shop.test/", 1280, 800, 1280, 3000)
+		sid := f.session("poison01", "desktop", t0)
+		f.observe(sid, page)
+		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
+			t.Fatal(err)
+		}
+		poison := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
+		for i := 1; i < maxFailures; i++ {
+			if err := f.observeErr(f.svc, sid, poison, false); err == nil {
+				t.Fatalf("attempt %d: no error", i)
+			}
+		}
+		other := f.session("poison02", "desktop", t0)
+		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+			for _, st := range []struct {
+				sid    int64
+				events []json.RawMessage
+			}{{other, cat(page, evClicks(t0+1000, 12, 10, 20))}, {sid, poison}} {
+				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, st.sid); err != nil {
+					return err
+				}
+				if err := f.svc.ObserveBatch(ctx, tx, st.sid, rrweb.SplitAll(st.events)); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("the group: %v, want the poison batch let through", err)
+		}
+		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
+			t.Fatal(err)
+		}
+		if got := f.count(`SELECT SUM(pageviews) * 1000 + SUM(clicks) FROM heat_page_day WHERE ? > 0`, 1); got != 2001 {
+			t.Errorf("page days: page views * 1000 + clicks = %d, want 2001 (both page views, the other session's click)", got)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM heat_grid_day WHERE ? > 0`, 1); got != 1 {
+			t.Errorf("grid rows %d, want the other session's", got)
 		}
 	})
 }

@@ -24,7 +24,7 @@ type stmts struct {
 	// PostgreSQL only (txBuffer): many rows of a table in one statement
 	// each, their key columns and values as arrays
 	lockCells, putCellsMany, delCellsMany [nCellTables]*sql.Stmt
-	pageDayMany, scrollDayMany            *sql.Stmt
+	pageDayMany, scrollDayMany, viewsMany *sql.Stmt
 	all                                   []*sql.Stmt
 }
 
@@ -167,6 +167,14 @@ func prepareMany(s *stmts) []prep {
 				error_clicks = d.error_clicks + excluded.error_clicks, scroll_pageviews = d.scroll_pageviews + excluded.scroll_pageviews,
 				fold_px_sum = d.fold_px_sum + excluded.fold_px_sum, fold_pm_sum = d.fold_pm_sum + excluded.fold_pm_sum,
 				doc_h_sum = d.doc_h_sum + excluded.doc_h_sum`},
+		prep{&s.viewsMany, `
+			UPDATE heat_pageviews AS v SET device = u.device, snapshot_ts = u.snapshot_ts, vw = u.vw, vh = u.vh,
+				doc_w = u.doc_w, doc_h = u.doc_h, max_bottom = u.max_bottom, depth_bucket = u.depth_bucket,
+				fold_px = u.fold_px, fold_pm = u.fold_pm, agg_doc_h = u.agg_doc_h, clicks = u.clicks, state = u.state
+			FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[],
+				?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
+				AS u(id, device, snapshot_ts, vw, vh, doc_w, doc_h, max_bottom, depth_bucket, fold_px, fold_pm, agg_doc_h, clicks, state)
+			WHERE v.id = u.id`},
 		prep{&s.scrollDayMany, `
 			INSERT INTO heat_scroll_day AS d (page_id, device, day, bucket, n)
 			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])
@@ -192,6 +200,8 @@ type txSink struct {
 	scroll map[scrollKey]int64
 	// selector rows read, inserted or updated, remembered once committed
 	sels map[selKey]selEntry
+	// page view rows to update, by id
+	views map[int64]viewRow
 }
 
 // cellKey is a row of a cell table: for grid rows a is the width bucket
@@ -227,6 +237,7 @@ func (k *txSink) finish() {
 	clear(k.days)
 	clear(k.scroll)
 	clear(k.sels)
+	clear(k.views)
 }
 
 func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
@@ -432,12 +443,25 @@ func (k *txSink) savePageview(pv *pageview) error {
 	} else {
 		state = []byte("{}")
 	}
-	err := k.exec(k.s.st.updatePageview, pv.device, pv.snapshotTS, pv.vw, pv.vh, pv.docW, pv.docH, int64(math.Round(pv.maxBottom)),
-		pv.aBucket, pv.aFoldPx, pv.aFoldPm, pv.aDocH, pv.clicks, string(state), pv.rowID)
-	if err != nil {
-		return fmt.Errorf("update page view: %w", err)
+	if k.views == nil {
+		k.views = make(map[int64]viewRow, 1)
+	}
+	k.views[pv.rowID] = viewRow{
+		device: pv.device, snapshotTS: pv.snapshotTS, vw: int64(pv.vw), vh: int64(pv.vh), docW: int64(pv.docW), docH: int64(pv.docH),
+		maxBottom: int64(math.Round(pv.maxBottom)), bucket: int64(pv.aBucket), foldPx: int64(pv.aFoldPx), foldPm: int64(pv.aFoldPm),
+		aggDocH: int64(pv.aDocH), clicks: int64(pv.clicks), state: string(state),
 	}
 	return nil
+}
+
+// viewRow is what a page view's row is updated to (the last of a
+// transaction is written, by txBuffer).
+type viewRow struct {
+	device                                     string
+	snapshotTS, vw, vh, docW, docH             int64
+	maxBottom, bucket, foldPx, foldPm, aggDocH int64
+	clicks                                     int64
+	state                                      string
 }
 
 func (k *txSink) click(c *click) error {
