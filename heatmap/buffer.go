@@ -16,10 +16,14 @@ import (
 
 // txBuffer is what the service keeps back until the end of a shared
 // transaction (sqldb.Buffer): the sums of all of its batches — cell
-// increments, page-day and scroll-day counts — written once per row
-// touched instead of once per batch. A batch's sums enter it only when the
+// increments, page-day and scroll-day counts — and the last state of each
+// page view row, written once per row touched instead of once per batch;
+// and what must wait for the commit (Committed): cached maps going stale,
+// selector rows to remember. A batch's part enters it only when the
 // batch's facts went through (txSink.finish), so a batch rolled back to its
-// savepoint leaves nothing behind.
+// savepoint leaves nothing behind; a resumed session flushes it first (its
+// page view row must be current), and so does a batch about to take a
+// savepoint (the rollback must not take the other batches' part).
 //
 // Rows are written in key order, tables in a fixed order: nodes of a
 // cluster writing the same rows take their locks in one order. On
