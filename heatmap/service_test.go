@@ -100,14 +100,39 @@ var errRollback = errors.New("rollback on purpose")
 func (f *fixture) observeErr(svc *Service, sid int64, events []json.RawMessage, rollback bool) error {
 	ctx := context.Background()
 	return f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
-			return err
-		}
-		if err := svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events)); err != nil {
+		if err := observeIn(ctx, tx, svc, sid, events); err != nil {
 			return err
 		}
 		if rollback {
 			return errRollback
+		}
+		return nil
+	})
+}
+
+// observeIn applies one batch in tx like the recorder's stage 2.
+func observeIn(ctx context.Context, tx *sqldb.Tx, svc *Service, sid int64, events []json.RawMessage) error {
+	if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
+		return err
+	}
+	return svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events))
+}
+
+// step is a batch of a group.
+type step struct {
+	sid    int64
+	events []json.RawMessage
+}
+
+// observeGroup applies batches in one transaction, as the recorder's
+// stage 2 takes a group.
+func (f *fixture) observeGroup(steps ...step) error {
+	ctx := context.Background()
+	return f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+		for _, st := range steps {
+			if err := observeIn(ctx, tx, f.svc, st.sid, st.events); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -264,27 +289,11 @@ func TestService_ResumeInTransaction(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxSessions = 1
 	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
-		ctx := context.Background()
 		a, b := f.session("inTx0001", "mobile", t0), f.session("inTx0002", "mobile", t0)
-		steps := []struct {
-			sid    int64
-			events []json.RawMessage
-		}{
-			{a, cat(session(t0, "https://shop.test/", 390, 700, 390, 3000), evScroll(t0+100, 1, 0, 500))},
-			{b, session(t0, "https://shop.test/", 390, 700, 390, 3000)}, // evicts a's tracker
-			{a, evClicks(t0+1000, 12, 10, 20)},
-		}
-		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-			for _, st := range steps {
-				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, st.sid); err != nil {
-					return err
-				}
-				if err := f.svc.ObserveBatch(ctx, tx, st.sid, rrweb.SplitAll(st.events)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		err := f.observeGroup(
+			step{a, cat(session(t0, "https://shop.test/", 390, 700, 390, 3000), evScroll(t0+100, 1, 0, 500))},
+			step{b, session(t0, "https://shop.test/", 390, 700, 390, 3000)}, // evicts a's tracker
+			step{a, evClicks(t0+1000, 12, 10, 20)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -368,22 +377,11 @@ func TestService_SharedRows(t *testing.T) {
 			return cat(session(ts, "https://shop.test/", 1280, 800, 1280, 3000), evClicks(ts+1000, 12, 10, 20))
 		}
 		// A group of three sessions in one transaction.
-		var group []int64
+		var group []step
 		for i := range 3 {
-			group = append(group, f.session(fmt.Sprintf("group%03d", i), "desktop", t0))
+			group = append(group, step{f.session(fmt.Sprintf("group%03d", i), "desktop", t0), batch(t0)})
 		}
-		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-			for _, sid := range group {
-				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
-					return err
-				}
-				if err := f.svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(batch(t0))); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := f.observeGroup(group...); err != nil {
 			t.Fatal(err)
 		}
 		f.checkSharedRows(t, 3)
@@ -400,10 +398,7 @@ func TestService_SharedRows(t *testing.T) {
 		}
 		defer txA.Rollback()
 		stxA := sqldb.WrapTx(txA)
-		if _, err := txA.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, a); err != nil {
-			t.Fatal(err)
-		}
-		if err := f.svc.ObserveBatch(ctx, stxA, a, rrweb.SplitAll(batch(t0))); err != nil {
+		if err := observeIn(ctx, stxA, f.svc, a, batch(t0)); err != nil {
 			t.Fatal(err)
 		}
 		if err := stxA.Flush(ctx); err != nil {
@@ -450,10 +445,7 @@ func TestService_CacheAfterCommit(t *testing.T) {
 		}
 		second := f.session("cache002", "desktop", t0)
 		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-			if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, second); err != nil {
-				return err
-			}
-			if err := f.svc.ObserveBatch(ctx, tx, second, rrweb.SplitAll(cat(page, evClicks(t0+1000, 12, 10, 20)))); err != nil {
+			if err := observeIn(ctx, tx, f.svc, second, cat(page, evClicks(t0+1000, 12, 10, 20))); err != nil {
 				return err
 			}
 			if err := tx.Flush(ctx); err != nil {
@@ -542,7 +534,6 @@ func TestService_PoisonBatch(t *testing.T) {
 // flushed them.
 func TestService_PoisonBatchInGroup(t *testing.T) {
 	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
-		ctx := context.Background()
 		page := session(t0, "https://shop.test/", 1280, 800, 1280, 3000)
 		sid := f.session("poison01", "desktop", t0)
 		f.observe(sid, page)
@@ -556,21 +547,7 @@ func TestService_PoisonBatchInGroup(t *testing.T) {
 			}
 		}
 		other := f.session("poison02", "desktop", t0)
-		err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-			for _, st := range []struct {
-				sid    int64
-				events []json.RawMessage
-			}{{other, cat(page, evClicks(t0+1000, 12, 10, 20))}, {sid, poison}} {
-				if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, st.sid); err != nil {
-					return err
-				}
-				if err := f.svc.ObserveBatch(ctx, tx, st.sid, rrweb.SplitAll(st.events)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := f.observeGroup(step{other, cat(page, evClicks(t0+1000, 12, 10, 20))}, step{sid, poison}); err != nil {
 			t.Fatalf("the group: %v, want the poison batch let through", err)
 		}
 		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
