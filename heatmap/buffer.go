@@ -70,6 +70,15 @@ func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
 	}).(*txBuffer)
 }
 
+// flushBuffer writes what this transaction's buffer holds, if it has one,
+// before the commit.
+func (s *Service) flushBuffer(ctx context.Context, stx *sqldb.Tx) error {
+	if b, ok := stx.Lookup(s).(*txBuffer); ok {
+		return b.Flush(ctx, stx)
+	}
+	return nil
+}
+
 // add takes in a batch's sums.
 func (b *txBuffer) add(k *txSink) {
 	for key, add := range k.adds {
@@ -122,7 +131,7 @@ func compareCell(a, b cellKey) int {
 // Flush implements sqldb.Buffer.
 func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 	tx := stx.SQL()
-	pg := b.s.st.lockCells[0] != nil
+	pg := b.s.db.Dialect() == sqldb.Postgres
 	keys := slices.SortedFunc(maps.Keys(b.cells), compareCell)
 	for t := range nCellTables {
 		i, _ := slices.BinarySearchFunc(keys, t, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })

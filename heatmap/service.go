@@ -214,10 +214,8 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 		// What the transaction's other batches left in the buffer is
 		// written first: a rollback to the savepoint must not take it
 		// (resume flushes the buffer).
-		if b, ok := stx.Lookup(s).(*txBuffer); ok {
-			if err := b.Flush(ctx, stx); err != nil {
-				return err
-			}
+		if err := s.flushBuffer(ctx, stx); err != nil {
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `SAVEPOINT heatmap_batch`); err != nil {
 			return fmt.Errorf("heatmap: savepoint: %w", err)
@@ -410,10 +408,8 @@ func (s *Service) resume(ctx context.Context, stx *sqldb.Tx, sessionID int64, se
 		return t, nil
 	}
 	// The page view's last state may wait in this transaction's buffer.
-	if b, ok := stx.Lookup(s).(*txBuffer); ok {
-		if err := b.Flush(ctx, stx); err != nil {
-			return nil, err
-		}
+	if err := s.flushBuffer(ctx, stx); err != nil {
+		return nil, err
 	}
 	tx := stx.SQL()
 	pv := &pageview{}

@@ -149,23 +149,13 @@ func (in *Ingest) Close() error {
 	return errors.Join(errs...)
 }
 
-// Tx runs fn in a write transaction, committing if fn returns nil.
+// Tx runs fn in a write transaction, committing if fn returns nil; the
+// observers' buffers (sqldb.Buffer) are flushed before the commit and told
+// of it after.
 func (in *Ingest) Tx(ctx context.Context, fn func(tx *IngestTx) error) error {
-	var t *IngestTx
-	err := in.db.db.InTx(ctx, func(tx *sql.Tx) error {
-		t = &IngestTx{in: in, tx: tx}
-		if err := fn(t); err != nil {
-			return err
-		}
-		if t.shared != nil {
-			return t.shared.Flush(ctx)
-		}
-		return nil
+	return in.db.db.InSharedTx(ctx, func(stx *sqldb.Tx) error {
+		return fn(&IngestTx{in: in, tx: stx.SQL(), shared: stx})
 	})
-	if err == nil && t.shared != nil {
-		t.shared.Committed()
-	}
-	return err
 }
 
 // IngestTx is one transaction of the ingest. Its methods record a batch's
@@ -186,12 +176,7 @@ func (t *IngestTx) stmt(ctx context.Context, i int) *sql.Stmt {
 }
 
 // Shared is this transaction for the other owners' observers.
-func (t *IngestTx) Shared() *sqldb.Tx {
-	if t.shared == nil {
-		t.shared = sqldb.WrapTx(t.tx)
-	}
-	return t.shared
-}
+func (t *IngestTx) Shared() *sqldb.Tx { return t.shared }
 
 // SessionStart is what any batch tells a session row when it is created.
 // Times are Unix milliseconds.
