@@ -229,14 +229,16 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 		for _, st := range fr.Steps {
 			run.FunnelSteps = append(run.FunnelSteps, st.Count)
 		}
-		// Heatmap and journey facts are written in the same observer
-		// transaction, so a complete funnel means complete heatmap rows.
-		// (Heatmaps are not polled: a map is cached for a while.)
-		if len(run.Sessions) == 2 && slices.Equal(run.FunnelSteps, []int{2, 1}) {
+		// A complete funnel does not mean complete heatmap rows: a funnel
+		// query derives a session the observers have not reached yet from
+		// its pages. So the heatmap is read once no batch waits for its
+		// observers (it is not polled: a map is cached for a while).
+		backlog := metric(t, srv, "trailmap_observe_backlog_batches")
+		if len(run.Sessions) == 2 && slices.Equal(run.FunnelSteps, []int{2, 1}) && backlog == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("not within 30 s: want 2 sessions and the funnel [2 1]; got %+v", run)
+			t.Fatalf("not within 30 s: want 2 sessions, the funnel [2 1] and no batch waiting for observers; got %+v, %v waiting", run, backlog)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
