@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -52,6 +53,9 @@ type Config struct {
 	MaxAge time.Duration
 	// Every is the time between sweeps.
 	Every time.Duration
+	// First is how long after Run starts the first sweep runs (after a
+	// minute when 0).
+	First time.Duration
 	// Chunk is how many sessions one index transaction deletes: the index
 	// has a single writer, which ingest shares.
 	Chunk int
@@ -167,10 +171,13 @@ func New(db Index, blobs Blobs, cfg Config, reg prometheus.Registerer, logger *s
 	return s
 }
 
-// Run sweeps a minute after the start and then every cfg.Every, until ctx
-// ends.
+// Run sweeps cfg.First (a minute) after the start and then every
+// cfg.Every, until ctx ends.
 func (s *Sweeper) Run(ctx context.Context) {
-	wait := time.Minute
+	wait := s.cfg.First
+	if wait <= 0 {
+		wait = time.Minute
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -179,24 +186,28 @@ func (s *Sweeper) Run(ctx context.Context) {
 		}
 		wait = s.cfg.Every
 		start := time.Now()
-		if len(s.local) > 0 {
-			if keep, err := s.Keep(ctx); err != nil {
+		// Every project's retention is read once per round, for the
+		// node-local sweeps and this node's share of the cluster's, so an
+		// unreadable setting is warned about once.
+		ages, err := s.ages(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Error("retention sweep", slog.Any("error", err))
+			continue
+		}
+		for _, fn := range s.local {
+			if err := fn(ctx, start, ages.keep); err != nil {
 				s.log.Error("node-local retention", slog.Any("error", err))
-			} else {
-				for _, fn := range s.local {
-					if err := fn(ctx, start, keep); err != nil {
-						s.log.Error("node-local retention", slog.Any("error", err))
-					}
-				}
 			}
 		}
 		var res Result
-		var err error
 		if s.cluster != nil {
 			var ran bool
 			ran, err = s.cluster.Once(ctx, "retention", s.cfg.Every, func(ctx context.Context) error {
 				var serr error
-				res, serr = s.Sweep(ctx, start)
+				res, serr = s.sweep(ctx, start, ages)
 				return serr
 			})
 			if err == nil && !ran {
@@ -204,7 +215,7 @@ func (s *Sweeper) Run(ctx context.Context) {
 				continue
 			}
 		} else {
-			res, err = s.Sweep(ctx, start)
+			res, err = s.sweep(ctx, start, ages)
 		}
 		if err != nil {
 			if ctx.Err() != nil {
@@ -261,24 +272,48 @@ type Keep func(projectID int64) (maxAge time.Duration, ok bool)
 
 // Keep reads every project's retention now.
 func (s *Sweeper) Keep(ctx context.Context) (Keep, error) {
+	ages, err := s.ages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ages.keep, nil
+}
+
+// projectAges is every project's retention (0: for ever), read at once.
+type projectAges map[int64]time.Duration
+
+func (a projectAges) keep(id int64) (time.Duration, bool) {
+	age, ok := a[id]
+	return age, ok
+}
+
+// ages reads every project's retention, warning once about each project
+// whose setting is unreadable.
+func (s *Sweeper) ages(ctx context.Context) (projectAges, error) {
 	projects, err := s.db.Projects(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("retention: %w", err)
 	}
-	ages := make(map[int64]time.Duration, len(projects))
+	ages := make(projectAges, len(projects))
 	for _, p := range projects {
 		ages[p.ID] = s.maxAge(p)
 	}
-	return func(id int64) (time.Duration, bool) {
-		age, ok := ages[id]
-		return age, ok
-	}, nil
+	return ages, nil
 }
 
 // Sweep deletes every session expired at now, project by project and chunk
 // by chunk, and the objects of those sessions and of earlier interrupted
 // sweeps.
 func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
+	ages, err := s.ages(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.sweep(ctx, now, ages)
+}
+
+// sweep is Sweep with every project's retention read before.
+func (s *Sweeper) sweep(ctx context.Context, now time.Time, ages projectAges) (Result, error) {
 	var res Result
 	if err := s.emptyTrash(ctx, &res); err != nil {
 		return res, err
@@ -286,16 +321,17 @@ func (s *Sweeper) Sweep(ctx context.Context, now time.Time) (Result, error) {
 	if err := s.sweepDiscarded(ctx, now, &res); err != nil {
 		return res, err
 	}
-	projects, err := s.db.Projects(ctx)
-	if err != nil {
-		return res, fmt.Errorf("retention: %w", err)
+	ids := make([]int64, 0, len(ages))
+	for id := range ages {
+		ids = append(ids, id)
 	}
-	for _, p := range projects {
-		maxAge := s.maxAge(p)
+	slices.Sort(ids)
+	for _, id := range ids {
+		maxAge := ages[id]
 		if maxAge <= 0 {
 			continue
 		}
-		if err := s.sweepProject(ctx, p.ID, now.Add(-maxAge).UnixMilli(), now, &res); err != nil {
+		if err := s.sweepProject(ctx, id, now.Add(-maxAge).UnixMilli(), now, &res); err != nil {
 			return res, err
 		}
 	}

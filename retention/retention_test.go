@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -440,4 +441,84 @@ func TestSweep_Discarded(t *testing.T) {
 			t.Errorf("trailmap_retention_deleted_total %v, want 1 discarded", got)
 		}
 	})
+}
+
+// TestRun_WarnsOnce: a round of Run reads every project's retention once,
+// for the node-local sweeps and the cluster's, so a project whose setting
+// is unreadable is warned about once per round (it was twice).
+func TestRun_WarnsOnce(t *testing.T) {
+	eachStack(t, func(t *testing.T, s *stack) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		bad, err := s.db.CreateProject(ctx, "bad", time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.SetProjectSettings(ctx, bad.ID, []byte(`{"retention_days": "30"}`)); err != nil {
+			t.Fatal(err)
+		}
+		// A key in the trash makes the sweep log what it deleted: the
+		// end of the round.
+		if _, err := s.db.SQL().Write().Exec(`INSERT INTO blob_trash (key, added_at) VALUES ('1/sessions/gone.zst', 0)`); err != nil {
+			t.Fatal(err)
+		}
+		logs := &recordingHandler{}
+		cfg := retention.DefaultConfig()
+		cfg.First = 10 * time.Millisecond
+		var keeps []retention.Keep
+		sw := retention.New(s.db, s.blobs, cfg, nil, slog.New(logs)).
+			OnEveryNode(func(ctx context.Context, now time.Time, keep retention.Keep) error {
+				keeps = append(keeps, keep)
+				return nil
+			})
+		done := make(chan struct{})
+		go func() { defer close(done); sw.Run(ctx) }()
+		deadline := time.Now().Add(10 * time.Second)
+		for logs.count("retention sweep") == 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if n := logs.count("retention sweep"); n != 1 {
+			t.Fatalf("%d sweeps logged, want 1", n)
+		}
+		if n := logs.count("project retention setting unreadable, using the server's"); n != 1 {
+			t.Errorf("the unreadable setting was warned about %d times in one round, want once", n)
+		}
+		if len(keeps) != 1 {
+			t.Fatalf("the node-local sweep ran %d times, want once", len(keeps))
+		}
+		if age, ok := keeps[0](bad.ID); !ok || age != 0 {
+			t.Errorf("keep(project with an unreadable setting) = %v, %v; want the server's (0, for ever)", age, ok)
+		}
+	})
+}
+
+// recordingHandler counts log records by message.
+type recordingHandler struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (h *recordingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *recordingHandler) WithAttrs([]slog.Attr) slog.Handler       { return h }
+func (h *recordingHandler) WithGroup(string) slog.Handler            { return h }
+
+func (h *recordingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.msgs = append(h.msgs, r.Message)
+	return nil
+}
+
+func (h *recordingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, m := range h.msgs {
+		if m == msg {
+			n++
+		}
+	}
+	return n
 }
