@@ -126,6 +126,7 @@ type collector struct {
 	deferred bool
 	pending  []pendingRef
 	scratch  attrList
+	texts    [][]byte // text of nodes whose parent's tag comes later
 }
 
 // tags are the element names looked at, interned: most nodes are of a few
@@ -207,54 +208,162 @@ const maxDepth = 512
 
 // walk reads a serialized rrweb node and its children (raw JSON).
 func (c *collector) walk(n []byte, parentTag string, depth int) {
-	if depth > maxDepth {
-		return
+	c.node(n, 0, parentTag, depth)
+}
+
+// unknownTag stands for a parent whose tagName comes after its childNodes
+// (rrweb writes it before; other writers, such as Go maps, may not).
+const unknownTag = "\x00"
+
+// node reads the serialized node at b[i] and its children in one pass, so
+// that a node's bytes are scanned once whatever its depth (scanning each
+// node's fields and then each child's scanned a node once per ancestor).
+// It returns the index after the node (-1 when it is malformed) and, for a
+// text node under a parent whose tag is not known yet, its text: the
+// parent decides whether it is style-sheet text once it knows its tag.
+// An element's attributes are looked at when its childNodes are reached
+// (rrweb writes type, tagName and attributes before them), so assets are
+// found in document order; otherwise after the node.
+func (c *collector) node(b []byte, i int, parentTag string, depth int) (int, []byte) {
+	i = jsonscan.SkipSpace(b, i)
+	if i >= len(b) || b[i] != '{' || depth > maxDepth {
+		return jsonscan.SkipValue(b, i), nil
 	}
 	typ := int64(-1)
 	var tag string
-	as := c.scratch[:0] // used before the children are walked
-	var children, text []byte
-	isStyle := false
-	jsonscan.EachField(n, func(k, v []byte) bool {
-		switch string(k) {
-		case "type":
-			typ, _ = jsonscan.Int(v)
-		case "tagName":
-			tag = tagName(v)
-		case "attributes":
-			jsonscan.EachField(v, func(ak, av []byte) bool {
-				as = append(as, attr{name: ak, val: av})
-				return true
-			})
-		case "childNodes":
-			children = v
-		case "textContent":
-			text = v
-		case "isStyle":
-			isStyle = string(v) == "true"
+	var attrs, text []byte
+	haveTag, headDone, isStyle := false, false, false
+	texts := len(c.texts) // children's texts waiting for this node's tag
+	j := i + 1
+	for {
+		j = jsonscan.SkipSpace(b, j)
+		if j < len(b) && b[j] == '}' {
+			j++
+			break
 		}
+		if j >= len(b) || b[j] != '"' {
+			c.texts = c.texts[:texts]
+			return -1, nil
+		}
+		ke := jsonscan.SkipString(b, j)
+		if ke < 0 {
+			c.texts = c.texts[:texts]
+			return -1, nil
+		}
+		key := b[j+1 : ke-1]
+		j = jsonscan.SkipSpace(b, ke)
+		if j >= len(b) || b[j] != ':' {
+			c.texts = c.texts[:texts]
+			return -1, nil
+		}
+		j = jsonscan.SkipSpace(b, j+1)
+		var ve int
+		if string(key) == "childNodes" && j < len(b) && b[j] == '[' && (typ < 0 || typ == nodeElement || typ == nodeDocument) {
+			known := typ == nodeDocument || typ == nodeElement && haveTag
+			if known && (typ == nodeDocument || attrs != nil) {
+				c.head(typ, tag, attrs)
+				headDone = true
+			}
+			pt := unknownTag
+			if known {
+				pt = tag
+			}
+			ve = c.children(b, j, pt, depth)
+		} else {
+			ve = jsonscan.SkipValue(b, j)
+		}
+		if ve < 0 {
+			c.texts = c.texts[:texts]
+			return -1, nil
+		}
+		val := b[j:ve]
+		switch string(key) {
+		case "type":
+			typ, _ = jsonscan.Int(val)
+		case "tagName":
+			tag, haveTag = tagName(val), true
+		case "attributes":
+			attrs = val
+		case "textContent":
+			text = val
+		case "isStyle":
+			isStyle = string(val) == "true"
+		}
+		j = jsonscan.SkipSpace(b, ve)
+		if j < len(b) && b[j] == ',' {
+			j++
+		}
+	}
+	waiting := c.texts[texts:]
+	c.texts = c.texts[:texts]
+	switch typ {
+	case nodeElement:
+		if !headDone {
+			c.head(typ, tag, attrs)
+		}
+		if tag == "style" {
+			for _, t := range waiting {
+				c.css([]byte(jsonscan.Str(t)))
+			}
+		}
+	case nodeDocument:
+	case nodeText:
+		switch {
+		case isStyle || parentTag == "style":
+			c.css([]byte(jsonscan.Str(text)))
+		case parentTag == unknownTag && text != nil:
+			return j, text
+		}
+	}
+	return j, nil
+}
+
+// head looks at what a node itself references, before or after its
+// children.
+func (c *collector) head(typ int64, tag string, attrs []byte) {
+	if typ != nodeElement {
+		return
+	}
+	as := c.scratch[:0]
+	jsonscan.EachField(attrs, func(ak, av []byte) bool {
+		as = append(as, attr{name: ak, val: av})
 		return true
 	})
 	c.scratch = as
-	switch typ {
-	case nodeElement:
-		if tag == "base" && c.deferred && c.page.Base == "" {
-			c.page.Base = as.get("href")
-		}
-		c.element(tag, as)
-	case nodeText:
-		if isStyle || parentTag == "style" {
-			c.css([]byte(jsonscan.Str(text)))
-		}
-		return
-	case nodeDocument:
-	default:
-		return
+	if tag == "base" && c.deferred && c.page.Base == "" {
+		c.page.Base = as.get("href")
 	}
-	jsonscan.EachElem(children, func(ch []byte) bool {
-		c.walk(ch, tag, depth+1)
-		return true
-	})
+	c.element(tag, as)
+}
+
+// children reads the array of child nodes at b[i] and returns the index
+// after it (-1 when it is malformed).
+func (c *collector) children(b []byte, i int, parentTag string, depth int) int {
+	j := jsonscan.SkipSpace(b, i+1)
+	if j < len(b) && b[j] == ']' {
+		return j + 1
+	}
+	for j < len(b) {
+		e, text := c.node(b, j, parentTag, depth+1)
+		if e < 0 {
+			return -1
+		}
+		if text != nil {
+			c.texts = append(c.texts, text)
+		}
+		j = jsonscan.SkipSpace(b, e)
+		if j >= len(b) {
+			return -1
+		}
+		if b[j] == ']' {
+			return j + 1
+		}
+		if b[j] != ',' {
+			return -1
+		}
+		j = jsonscan.SkipSpace(b, j+1)
+	}
+	return -1
 }
 
 // element adds what an element with these attributes references.

@@ -114,6 +114,18 @@ func TestCollect(t *testing.T) {
 			want:   []Ref{img("https://shop.example/two/i.png")},
 		},
 		{
+			// rrweb writes type, tagName and attributes before childNodes;
+			// a writer that sorts keys (Go maps) puts them after: a style
+			// element's text is still style-sheet text, an element's own
+			// assets come after its children's.
+			name: "node keys in any order",
+			events: []string{meta, `{"type":2,"timestamp":2,"data":{"node":{"childNodes":[{"attributes":{},"childNodes":[
+				{"attributes":{},"childNodes":[{"id":11,"textContent":".q{background:url(/q.png)}","type":3}],"id":10,"tagName":"style","type":2},
+				{"attributes":{"style":"background:url(/outer.png)"},"childNodes":[{"attributes":{"src":"/inner.png"},"childNodes":[],"id":13,"tagName":"img","type":2},
+					{"id":14,"textContent":"url(/not-css.png)","type":3}],"id":12,"tagName":"div","type":2}],"id":2,"tagName":"html","type":2}],"id":1,"type":0}}}`},
+			want: []Ref{img("https://shop.example/q.png"), img("https://shop.example/inner.png"), img("https://shop.example/outer.png")},
+		},
+		{
 			name:   "malformed events are skipped",
 			events: []string{meta, `{"type":2,"timestamp":2,"data":{"node":"nope"}}`, incr(`{"source":0,"adds":"x"}`), incr(`{"source":"0"}`), `{"type":3,"timestamp":3}`},
 		},
@@ -202,4 +214,25 @@ func BenchmarkCollect_demo(b *testing.B) {
 	for b.Loop() {
 		Collect(Page{}, evs)
 	}
+}
+
+// FuzzCollect: whatever a full snapshot or mutation holds, Collect neither
+// panics nor returns anything but absolute http(s) URLs without fragments.
+func FuzzCollect(f *testing.F) {
+	f.Add(`{"type":0,"id":1,"childNodes":[{"type":2,"tagName":"style","id":2,"attributes":{},"childNodes":[{"type":3,"id":3,"textContent":"a{background:url(/a.png)}"}]}]}`)
+	f.Add(`{"childNodes":[{"childNodes":[{"textContent":"b{background:url(b.png)}","type":3}],"tagName":"style","type":2}],"type":0}`)
+	f.Add(`{"type":2,"tagName":"img","attributes":{"src":"/i.png","srcset":"/j.png 2x"},"childNodes":[{"type":2,"childNodes":[[]]}]}`)
+	f.Fuzz(func(t *testing.T, node string) {
+		if !json.Valid([]byte(node)) {
+			return
+		}
+		evs := events(t, meta, `{"type":2,"timestamp":2,"data":{"node":`+node+`}}`,
+			incr(`{"source":0,"adds":[{"parentId":1,"node":`+node+`}]}`))
+		refs, _ := Collect(Page{}, evs)
+		for _, r := range refs {
+			if !strings.HasPrefix(r.URL, "http://") && !strings.HasPrefix(r.URL, "https://") || strings.Contains(r.URL, "#") {
+				t.Errorf("bad URL %q", r.URL)
+			}
+		}
+	})
 }
