@@ -1,6 +1,7 @@
 package heatmap
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -14,7 +15,7 @@ import (
 // from full snapshots and kept current with mutations; text content, styles
 // and other attributes are not kept. About 80 bytes a node.
 type mirror struct {
-	idx   map[int32]int32 // rrweb id → index in nodes
+	idx   nodeIndex // rrweb id → index in nodes
 	nodes []mnode
 	free  []int32
 	root  int32 // the document node
@@ -49,13 +50,81 @@ const (
 const maxDepth = 512
 
 func newMirror(maxNodes int) *mirror {
-	return &mirror{idx: make(map[int32]int32, 256), max: maxNodes}
+	return &mirror{max: maxNodes}
 }
 
-func (m *mirror) size() int { return len(m.idx) }
+// nodeIndex maps rrweb node ids to slots in nodes. rrweb numbers a page's
+// nodes from 1 up, so most ids index a slice (a map costs several times
+// more, growing most of all: a snapshot adds thousands of nodes to a new
+// session's mirror); ids far beyond the number of nodes held go to a map,
+// which keeps the slice within a few times the node count.
+type nodeIndex struct {
+	dense  []int32 // id → slot+1; 0: none
+	sparse map[int32]int32
+	n      int
+}
+
+func (x *nodeIndex) len() int { return x.n }
+
+func (x *nodeIndex) get(id int32) (int32, bool) {
+	if id >= 0 && int(id) < len(x.dense) {
+		v := x.dense[id]
+		return v - 1, v != 0
+	}
+	v, ok := x.sparse[id]
+	return v, ok
+}
+
+// set adds id, which the index does not hold, at slot.
+func (x *nodeIndex) set(id, slot int32) {
+	x.n++
+	if id >= 0 && int(id) < len(x.dense) {
+		x.dense[id] = slot + 1
+		return
+	}
+	if id >= 0 && int(id) < 4*(x.n+1024) {
+		x.dense = slices.Grow(x.dense, max(int(id)+1, 2*len(x.dense), 1024)-len(x.dense))
+		x.dense = x.dense[:cap(x.dense)]
+		// Ids the slice covers now may be in the map.
+		for k, v := range x.sparse {
+			if int(k) < len(x.dense) {
+				x.dense[k] = v + 1
+				delete(x.sparse, k)
+			}
+		}
+		x.dense[id] = slot + 1
+		return
+	}
+	if x.sparse == nil {
+		x.sparse = make(map[int32]int32)
+	}
+	x.sparse[id] = slot
+}
+
+func (x *nodeIndex) del(id int32) {
+	if id >= 0 && int(id) < len(x.dense) {
+		if x.dense[id] != 0 {
+			x.dense[id] = 0
+			x.n--
+		}
+		return
+	}
+	if _, ok := x.sparse[id]; ok {
+		delete(x.sparse, id)
+		x.n--
+	}
+}
+
+func (x *nodeIndex) clear() {
+	clear(x.dense)
+	clear(x.sparse)
+	x.n = 0
+}
+
+func (m *mirror) size() int { return m.idx.len() }
 
 func (m *mirror) reset() {
-	clear(m.idx)
+	m.idx.clear()
 	m.nodes = m.nodes[:0]
 	m.free = m.free[:0]
 	m.root = 0
@@ -63,7 +132,7 @@ func (m *mirror) reset() {
 }
 
 func (m *mirror) get(id int32) *mnode {
-	if i, ok := m.idx[id]; ok {
+	if i, ok := m.idx.get(id); ok {
 		return &m.nodes[i]
 	}
 	return nil
@@ -71,12 +140,12 @@ func (m *mirror) get(id int32) *mnode {
 
 // put creates or replaces node id (keeping no links) and returns it.
 func (m *mirror) put(id int32) *mnode {
-	if i, ok := m.idx[id]; ok {
+	if i, ok := m.idx.get(id); ok {
 		m.unlink(&m.nodes[i])
 		m.nodes[i] = mnode{id: id}
 		return &m.nodes[i]
 	}
-	if len(m.idx) >= m.max {
+	if m.idx.len() >= m.max {
 		m.full = true
 		return nil
 	}
@@ -89,7 +158,7 @@ func (m *mirror) put(id int32) *mnode {
 		i = int32(len(m.nodes))
 		m.nodes = append(m.nodes, mnode{id: id})
 	}
-	m.idx[id] = i
+	m.idx.set(id, i)
 	return &m.nodes[i]
 }
 
@@ -299,8 +368,8 @@ func (m *mirror) dropTree(id int32, depth int) {
 			c = next
 		}
 	}
-	i := m.idx[id]
-	delete(m.idx, id)
+	i, _ := m.idx.get(id)
+	m.idx.del(id)
 	m.nodes[i] = mnode{}
 	m.free = append(m.free, i)
 	if m.root == id {
