@@ -660,20 +660,16 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 	if f.Events == 0 {
 		first, last = b.ReceivedAt, b.ReceivedAt
 	}
-	sid, isNew, err := tx.UpsertSession(ctx, index.SessionStart{
+	// Without observers stage 2 has nothing to do for the batch.
+	sid, isNew, inserted, err := tx.RecordBatch(ctx, index.SessionStart{
 		ProjectID: b.ProjectID, PublicID: b.SessionID, VisitorID: b.VisitorID,
 		StartedAt: first, EndedAt: last, LastReceived: b.ReceivedAt, UserAgent: b.UserAgent, IP: b.IP,
 		Browser: ua.Browser, BrowserVersion: ua.BrowserVersion, OS: ua.OS,
-	})
+	}, b.Seq, len(b.Events), b.ReceivedAt, len(r.observers) == 0)
 	if err != nil {
 		return err
 	}
 	e.sid = sid
-	// Without observers stage 2 has nothing to do for the batch.
-	inserted, err := tx.InsertBatch(ctx, sid, b.Seq, len(b.Events), b.ReceivedAt, len(r.observers) == 0)
-	if err != nil {
-		return err
-	}
 	e.recorded, e.newSession = inserted, inserted && isNew
 	if !inserted {
 		return nil // already recorded

@@ -1,11 +1,15 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
@@ -31,6 +35,8 @@ const (
 	stIdentify
 	stMarkObserved
 	stCloseSession
+	stRecordBatch
+	stVisitorsMany
 	numIngestStmts
 )
 
@@ -118,6 +124,27 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 		discarded = CASE WHEN ended_at - started_at < ? OR (? AND interactions = 0) THEN 1 ELSE 0 END
 		WHERE id = ? AND closed = 0 AND last_received < ?
 		RETURNING discarded`},
+	// PostgreSQL only (RecordBatch): the session's upsert and the batch's
+	// dedupe row in one round trip. SQLite runs the two statements above.
+	stRecordBatch: {postgres: `
+		WITH s AS (
+			INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
+			RETURNING id, batch_count = 0 AS fresh),
+		b AS (
+			INSERT INTO batches (session_id, seq, events, received_at, observed)
+			SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::integer FROM s
+			ON CONFLICT DO NOTHING RETURNING session_id)
+		SELECT s.id, s.fresh, EXISTS (SELECT 1 FROM b) FROM s`},
+	// PostgreSQL only (visitorBuffer): a transaction's visitor rows in one
+	// statement, one row per visitor, in key order.
+	stVisitorsMany: {postgres: `
+		INSERT INTO visitors AS v (project_id, id, first_seen, last_seen, sessions)
+		SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])
+		ON CONFLICT (project_id, id) DO UPDATE SET
+			first_seen = LEAST(v.first_seen, excluded.first_seen), last_seen = GREATEST(v.last_seen, excluded.last_seen),
+			sessions = v.sessions + excluded.sessions`},
 }
 
 // Ingest prepares the ingest's statements on the writer.
@@ -127,6 +154,9 @@ func (db *DB) Ingest(ctx context.Context) (*Ingest, error) {
 		text := q.sqlite
 		if q.postgres != "" {
 			text = db.pick(q.sqlite, q.postgres)
+		}
+		if text == "" {
+			continue // the other dialect's
 		}
 		st, err := db.db.Write().PrepareContext(ctx, text)
 		if err != nil {
@@ -201,6 +231,31 @@ func (t *IngestTx) UpsertSession(ctx context.Context, s SessionStart) (id int64,
 	return id, isNew, nil
 }
 
+// RecordBatch is UpsertSession and then InsertBatch of batch seq, in one
+// round trip on PostgreSQL: it returns the session's row id, whether the
+// session had no batch yet, and whether the batch is new (when it is not,
+// nothing else is to be recorded).
+func (t *IngestTx) RecordBatch(ctx context.Context, s SessionStart, seq int64, events int, receivedAt int64, observed bool) (id int64, isNew, inserted bool, err error) {
+	if t.in.db.db.Dialect() != sqldb.Postgres {
+		if id, isNew, err = t.UpsertSession(ctx, s); err != nil {
+			return 0, false, false, err
+		}
+		inserted, err = t.InsertBatch(ctx, id, seq, events, receivedAt, observed)
+		return id, isNew, inserted, err
+	}
+	obs := 0
+	if observed {
+		obs = 1
+	}
+	err = t.stmt(ctx, stRecordBatch).QueryRowContext(ctx,
+		s.ProjectID, s.PublicID, s.VisitorID, s.StartedAt, s.EndedAt, s.LastReceived, s.UserAgent, s.IP,
+		s.Browser, s.BrowserVersion, s.OS, seq, events, receivedAt, obs).Scan(&id, &isNew, &inserted)
+	if err != nil {
+		return 0, false, false, fmt.Errorf("record batch: %w", err)
+	}
+	return id, isNew, inserted, nil
+}
+
 // InsertBatch records batch seq of a session (its dedupe row); observed
 // says whether its observers have nothing left to do. It returns false when
 // the batch was recorded before, and then nothing else is to be recorded.
@@ -273,11 +328,18 @@ func (t *IngestTx) AddCustomEvent(ctx context.Context, sessionID, ts int64, name
 }
 
 // UpsertVisitor records that a visitor was seen from first to last (Unix
-// milliseconds), counting a session more when newSession is set.
+// milliseconds), counting a session more when newSession is set. On
+// PostgreSQL the transaction's visitors are written at its end, one row
+// each, in one statement (visitorBuffer): a round trip less per batch.
 func (t *IngestTx) UpsertVisitor(ctx context.Context, projectID int64, visitorID string, first, last int64, newSession bool) error {
-	n := 0
+	n := int64(0)
 	if newSession {
 		n = 1
+	}
+	if t.in.db.db.Dialect() == sqldb.Postgres {
+		vb := t.shared.Buffer(visitorsKey{}, func() sqldb.Buffer { return &visitorBuffer{in: t.in} }).(*visitorBuffer)
+		vb.add(visitorKey{projectID, visitorID}, first, last, n)
+		return nil
 	}
 	if _, err := t.stmt(ctx, stUpsertVisitor).ExecContext(ctx, projectID, visitorID, first, last, n); err != nil {
 		return fmt.Errorf("upsert visitor: %w", err)
@@ -285,9 +347,67 @@ func (t *IngestTx) UpsertVisitor(ctx context.Context, projectID int64, visitorID
 	return nil
 }
 
+type visitorsKey struct{}
+
+type visitorKey struct {
+	project int64
+	id      string
+}
+
+// visitorSeen is what a transaction's batches say of a visitor: the
+// earliest and latest times and how many sessions they started.
+type visitorSeen struct{ first, last, sessions int64 }
+
+// visitorBuffer holds a transaction's visitor upserts (PostgreSQL), summed
+// per visitor; the transaction writes them before it commits, in key order
+// (nodes writing the same visitors lock them in the same order).
+type visitorBuffer struct {
+	in   *Ingest
+	rows map[visitorKey]visitorSeen
+}
+
+func (b *visitorBuffer) add(k visitorKey, first, last, sessions int64) {
+	if b.rows == nil {
+		b.rows = map[visitorKey]visitorSeen{}
+	}
+	v, ok := b.rows[k]
+	if !ok {
+		b.rows[k] = visitorSeen{first, last, sessions}
+		return
+	}
+	b.rows[k] = visitorSeen{min(v.first, first), max(v.last, last), v.sessions + sessions}
+}
+
+// Flush writes the visitors and empties the buffer.
+func (b *visitorBuffer) Flush(ctx context.Context, tx *sqldb.Tx) error {
+	if len(b.rows) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(b.rows), func(x, y visitorKey) int {
+		return cmp.Or(cmp.Compare(x.project, y.project), strings.Compare(x.id, y.id))
+	})
+	projects, ids := make([]int64, len(keys)), make([]string, len(keys))
+	firsts, lasts, sessions := make([]int64, len(keys)), make([]int64, len(keys)), make([]int64, len(keys))
+	for i, k := range keys {
+		v := b.rows[k]
+		projects[i], ids[i], firsts[i], lasts[i], sessions[i] = k.project, k.id, v.first, v.last, v.sessions
+	}
+	clear(b.rows)
+	if _, err := tx.SQL().StmtContext(ctx, b.in.stmts[stVisitorsMany]).ExecContext(ctx, projects, ids, firsts, lasts, sessions); err != nil {
+		return fmt.Errorf("upsert visitors: %w", err)
+	}
+	return nil
+}
+
 // Identify sets the user id of a visitor and, unless traits (a JSON
 // object) is empty, its traits.
 func (t *IngestTx) Identify(ctx context.Context, projectID int64, visitorID, userID, traits string) error {
+	// The visitor's row may be waiting in the buffer: it goes first.
+	if vb := t.shared.Lookup(visitorsKey{}); vb != nil {
+		if err := vb.Flush(ctx, t.shared); err != nil {
+			return err
+		}
+	}
 	var tr any
 	if traits != "" {
 		tr = traits

@@ -40,13 +40,14 @@ func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool
 	var sid int64
 	var fresh bool
 	err := in.Tx(ctx, func(tx *index.IngestTx) error {
-		id, isNew, err := tx.UpsertSession(ctx, index.SessionStart{ProjectID: project, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at, LastReceived: at})
+		id, isNew, inserted, err := tx.RecordBatch(ctx, index.SessionStart{ProjectID: project, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at, LastReceived: at},
+			seq, 1, at, false)
 		if err != nil {
 			return err
 		}
-		sid = id
-		if fresh, err = tx.InsertBatch(ctx, id, seq, 1, at, false); err != nil || !fresh {
-			return err
+		sid, fresh = id, inserted
+		if !fresh {
+			return nil
 		}
 		if err := tx.CountBatch(ctx, id, index.BatchCounts{First: at, Last: at, Received: at, Events: 1, Pages: 1, EntryURL: "https://x/a"}); err != nil {
 			return err
@@ -69,6 +70,87 @@ func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool
 }
 
 func TestIngest_Tx(t *testing.T) { indextest.Each(t, testIngestTx) }
+
+// TestIngest_RecordBatchVisitors: RecordBatch tells a new session and a
+// new batch from repeated ones, and the visitors of a transaction's batches
+// (written at its end on PostgreSQL) are summed per visitor, also across
+// transactions, with an identify in between.
+func TestIngest_RecordBatchVisitors(t *testing.T) {
+	indextest.Each(t, func(t *testing.T, db *index.DB) {
+		ctx := context.Background()
+		p, in := projectIngest(t, db)
+		type step struct {
+			session, visitor string
+			seq, at          int64
+			isNew, inserted  bool
+		}
+		run := func(steps []step, identify string) {
+			t.Helper()
+			err := in.Tx(ctx, func(tx *index.IngestTx) error {
+				for i, s := range steps {
+					id, isNew, inserted, err := tx.RecordBatch(ctx, index.SessionStart{ProjectID: p.ID, PublicID: s.session, VisitorID: s.visitor,
+						StartedAt: s.at, EndedAt: s.at, LastReceived: s.at}, s.seq, 1, s.at, false)
+					if err != nil {
+						return err
+					}
+					if isNew != s.isNew || inserted != s.inserted {
+						t.Errorf("step %d (%s seq %d): new %v, inserted %v; want %v, %v", i, s.session, s.seq, isNew, inserted, s.isNew, s.inserted)
+					}
+					if !inserted {
+						continue
+					}
+					if err := tx.CountBatch(ctx, id, index.BatchCounts{First: s.at, Last: s.at, Received: s.at, Events: 1}); err != nil {
+						return err
+					}
+					if err := tx.UpsertVisitor(ctx, p.ID, s.visitor, s.at, s.at, isNew); err != nil {
+						return err
+					}
+					if s.visitor == identify {
+						if err := tx.Identify(ctx, p.ID, s.visitor, "user-"+s.visitor, `{"plan":"pro"}`); err != nil {
+							return err
+						}
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		run([]step{
+			{"s1", "v1", 0, 5000, true, true},
+			{"s1", "v1", 1, 6000, false, true},
+			{"s2", "v1", 0, 3000, true, true},
+			{"s3", "v2", 0, 4000, true, true}, // identified right after its upsert
+			{"s1", "v1", 1, 6000, false, false},
+			{"s3", "v2", 1, 4500, false, true},
+		}, "v2")
+		run([]step{{"s1", "v1", 1, 6000, false, false}, {"s4", "v1", 0, 9000, true, true}}, "")
+		rows, err := db.VisitorsByID(ctx, p.ID, []string{"v1", "v2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]index.VisitorRow{}
+		for _, r := range rows {
+			got[r.ID] = r
+		}
+		if v := got["v1"]; v.FirstSeen != 3000 || v.LastSeen != 9000 || v.Identified {
+			t.Errorf("v1 = %+v, want seen 3000-9000, anonymous", v)
+		}
+		if v := got["v2"]; v.FirstSeen != 4000 || v.LastSeen != 4500 || v.UserID != "user-v2" || v.Traits != `{"plan":"pro"}` {
+			t.Errorf("v2 = %+v, want seen 4000-4500 as user-v2 with traits", v)
+		}
+		var sessions [2]int64
+		for i, v := range []string{"v1", "v2"} {
+			if err := db.SQL().Read().QueryRowContext(ctx, `SELECT sessions FROM visitors WHERE project_id = ? AND id = ?`, p.ID, v).Scan(&sessions[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if sessions != [2]int64{3, 1} {
+			t.Errorf("sessions per visitor %v, want [3 1]", sessions)
+		}
+	})
+}
 
 func testIngestTx(t *testing.T, db *index.DB) {
 	ctx := context.Background()
