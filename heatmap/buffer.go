@@ -133,19 +133,22 @@ func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 	tx := stx.SQL()
 	pg := b.s.db.Dialect() == sqldb.Postgres
 	keys := slices.SortedFunc(maps.Keys(b.cells), compareCell)
+	var byTable [nCellTables][]cellKey
 	for t := range nCellTables {
 		i, _ := slices.BinarySearchFunc(keys, t, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })
 		j, _ := slices.BinarySearchFunc(keys, t+1, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })
-		if i == j {
+		byTable[t] = keys[i:j]
+	}
+	if pg && len(keys) > 0 {
+		if err := b.flushCellsPG(ctx, tx, byTable); err != nil {
+			return err
+		}
+	}
+	for t := range nCellTables {
+		if pg || len(byTable[t]) == 0 {
 			continue
 		}
-		var err error
-		if pg {
-			err = b.flushCellsPG(ctx, tx, t, keys[i:j])
-		} else {
-			err = b.flushCells(ctx, tx, t, keys[i:j])
-		}
-		if err != nil {
+		if err := b.flushCells(ctx, tx, t, byTable[t]); err != nil {
 			return err
 		}
 	}
@@ -270,52 +273,59 @@ func (b *txBuffer) flushCells(ctx context.Context, tx *sql.Tx, t int, keys []cel
 	return nil
 }
 
-// flushCellsPG locks and reads every row of keys in one statement (rows
-// that do not exist yet are made empty), and writes them back in another.
-func (b *txBuffer) flushCellsPG(ctx context.Context, tx *sql.Tx, t int, keys []cellKey) error {
-	name := cellTables[t].name
-	rows, err := tx.StmtContext(ctx, b.s.st.lockCells[t]).QueryContext(ctx, cellArgs(t, keys)...)
-	if err != nil {
-		return fmt.Errorf("heatmap: lock %s: %w", name, err)
+// flushCellsPG locks and reads the rows of every cell table in one
+// statement (rows that do not exist yet are made empty), and writes them
+// back in another.
+func (b *txBuffer) flushCellsPG(ctx context.Context, tx *sql.Tx, keys [nCellTables][]cellKey) error {
+	var args []any
+	n := 0
+	for t := range nCellTables {
+		args = append(args, cellArgs(t, keys[t])...)
+		n += len(keys[t])
 	}
-	blobs := make(map[cellKey][]byte, len(keys))
+	rows, err := tx.StmtContext(ctx, b.s.st.lockCells).QueryContext(ctx, args...)
+	if err != nil {
+		return fmt.Errorf("heatmap: lock cells: %w", err)
+	}
+	blobs := make(map[cellKey][]byte, n)
 	for rows.Next() {
-		k := cellKey{table: t}
+		var k cellKey
 		var blob []byte
-		dst := []any{&k.page, &k.device, &k.period, &k.a}
-		if len(cellTables[t].cols) == 5 {
-			dst = append(dst, &k.b)
-		}
-		if err := rows.Scan(append(dst, &blob)...); err != nil {
+		if err := rows.Scan(&k.table, &k.page, &k.device, &k.period, &k.a, &k.b, &blob); err != nil {
 			rows.Close()
-			return fmt.Errorf("heatmap: lock %s: %w", name, err)
+			return fmt.Errorf("heatmap: lock cells: %w", err)
 		}
 		blobs[k] = blob
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-		return fmt.Errorf("heatmap: lock %s: %w", name, err)
+		return fmt.Errorf("heatmap: lock cells: %w", err)
 	}
-	var put, del []cellKey
-	var out [][]byte
-	for _, key := range keys {
-		blob, ok := blobs[key]
-		if !ok {
-			return fmt.Errorf("heatmap: lock %s: row %+v not returned", name, key)
+	args = args[:0]
+	var del [nCellTables][]cellKey
+	for t := range nCellTables {
+		put, out := make([]cellKey, 0, len(keys[t])), make([][]byte, 0, len(keys[t]))
+		for _, key := range keys[t] {
+			blob, ok := blobs[key]
+			if !ok {
+				return fmt.Errorf("heatmap: lock %s: row %+v not returned", cellTables[t].name, key)
+			}
+			if enc := b.merge(key, blob); len(enc) > 0 {
+				put, out = append(put, key), append(out, enc)
+			} else {
+				del[t] = append(del[t], key)
+			}
 		}
-		if enc := b.merge(key, blob); len(enc) > 0 {
-			put, out = append(put, key), append(out, enc)
-		} else {
-			del = append(del, key)
-		}
+		args = append(append(args, cellArgs(t, put)...), out)
 	}
-	if len(put) > 0 {
-		if _, err := tx.StmtContext(ctx, b.s.st.putCellsMany[t]).ExecContext(ctx, append(cellArgs(t, put), out)...); err != nil {
-			return fmt.Errorf("heatmap: write %s: %w", name, err)
-		}
+	if _, err := tx.StmtContext(ctx, b.s.st.putCells4).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("heatmap: write cells: %w", err)
 	}
-	if len(del) > 0 {
-		if _, err := tx.StmtContext(ctx, b.s.st.delCellsMany[t]).ExecContext(ctx, cellArgs(t, del)...); err != nil {
-			return fmt.Errorf("heatmap: write %s: %w", name, err)
+	for t := range nCellTables {
+		if len(del[t]) == 0 {
+			continue
+		}
+		if _, err := tx.StmtContext(ctx, b.s.st.delCellsMany[t]).ExecContext(ctx, cellArgs(t, del[t])...); err != nil {
+			return fmt.Errorf("heatmap: write %s: %w", cellTables[t].name, err)
 		}
 	}
 	return nil

@@ -23,7 +23,10 @@ type stmts struct {
 	getCells, putCells, delCells [nCellTables]*sql.Stmt
 	// PostgreSQL only (txBuffer): many rows of a table in one statement
 	// each, their key columns and values as arrays
-	lockCells, putCellsMany, delCellsMany [nCellTables]*sql.Stmt
+	delCellsMany [nCellTables]*sql.Stmt
+	// every cell table's rows locked and read, and written, in one
+	// statement each (a round trip per table before)
+	lockCells, putCells4 *sql.Stmt
 	pageDayMany, scrollDayMany, viewsMany *sql.Stmt
 	all                                   []*sql.Stmt
 }
@@ -143,18 +146,33 @@ func (s *stmts) close() error {
 // as one array per column (unnest), in the order given.
 func prepareMany(s *stmts) []prep {
 	var list []prep
+	var lock, put, union []string
 	for i, t := range cellTables {
 		cols := strings.Join(t.cols, ", ")
 		arrays := "?::bigint[], ?::text[]" + strings.Repeat(", ?::bigint[]", len(t.cols)-2)
+		ret := cols
+		if len(t.cols) == 4 {
+			ret += ", 0::bigint" // the element tables have no fifth key column
+		}
+		// Rows that do not exist yet are made empty; every row is locked
+		// (a no-op update) and returned.
+		lock = append(lock, fmt.Sprintf(`c%d AS (
+				INSERT INTO %s AS t (%s, cells) SELECT u.*, ''::bytea FROM unnest(%s) AS u
+				ON CONFLICT (%s) DO UPDATE SET cells = t.cells RETURNING %s, cells)`, i, t.name, cols, arrays, cols, ret))
+		union = append(union, fmt.Sprintf(`SELECT %d, * FROM c%d`, i, i))
+		put = append(put, fmt.Sprintf(`INSERT INTO %s (%s, cells) SELECT * FROM unnest(%s, ?::bytea[])
+				ON CONFLICT (%s) DO UPDATE SET cells = excluded.cells`, t.name, cols, arrays, cols))
 		list = append(list,
-			prep{&s.lockCells[i], `
-				INSERT INTO ` + t.name + ` AS t (` + cols + `, cells) SELECT u.*, ''::bytea FROM unnest(` + arrays + `) AS u
-				ON CONFLICT (` + cols + `) DO UPDATE SET cells = t.cells RETURNING ` + cols + `, cells`},
-			prep{&s.putCellsMany[i], `
-				INSERT INTO ` + t.name + ` (` + cols + `, cells) SELECT * FROM unnest(` + arrays + `, ?::bytea[])
-				ON CONFLICT (` + cols + `) DO UPDATE SET cells = excluded.cells`},
 			prep{&s.delCellsMany[i], `DELETE FROM ` + t.name + ` WHERE (` + cols + `) IN (SELECT * FROM unnest(` + arrays + `))`})
 	}
+	// The tables are locked in their order: UNION ALL reads its parts one
+	// after the other.
+	list = append(list, prep{&s.lockCells, "WITH " + strings.Join(lock, ",\n") + "\n" + strings.Join(union, " UNION ALL ")})
+	var with []string
+	for i, q := range put[:len(put)-1] {
+		with = append(with, fmt.Sprintf("p%d AS (%s)", i, q))
+	}
+	list = append(list, prep{&s.putCells4, "WITH " + strings.Join(with, ",\n") + "\n" + put[len(put)-1]})
 	return append(list,
 		prep{&s.pageDayMany, `
 			INSERT INTO heat_page_day AS d (page_id, device, day, pageviews, clicks, rage_clicks, dead_clicks, error_clicks,
