@@ -26,7 +26,7 @@ type stmts struct {
 	delCellsMany [nCellTables]*sql.Stmt
 	// every cell table's rows locked and read, and written, in one
 	// statement each (a round trip per table before)
-	lockCells, putCells4 *sql.Stmt
+	lockCells, putCells4                  *sql.Stmt
 	pageDayMany, scrollDayMany, viewsMany *sql.Stmt
 	all                                   []*sql.Stmt
 }
