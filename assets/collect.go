@@ -339,31 +339,13 @@ func (c *collector) head(typ int64, tag string, attrs []byte) {
 // children reads the array of child nodes at b[i] and returns the index
 // after it (-1 when it is malformed).
 func (c *collector) children(b []byte, i int, parentTag string, depth int) int {
-	j := jsonscan.SkipSpace(b, i+1)
-	if j < len(b) && b[j] == ']' {
-		return j + 1
-	}
-	for j < len(b) {
+	return jsonscan.Elems(b, i, func(j int) int {
 		e, text := c.node(b, j, parentTag, depth+1)
-		if e < 0 {
-			return -1
-		}
 		if text != nil {
 			c.texts = append(c.texts, text)
 		}
-		j = jsonscan.SkipSpace(b, e)
-		if j >= len(b) {
-			return -1
-		}
-		if b[j] == ']' {
-			return j + 1
-		}
-		if b[j] != ',' {
-			return -1
-		}
-		j = jsonscan.SkipSpace(b, j+1)
-	}
-	return -1
+		return e
+	})
 }
 
 // element adds what an element with these attributes references.

@@ -259,32 +259,13 @@ func (m *mirror) parseNode(b []byte, i int, depth int) (int, int32) {
 // parseChildren parses the array of child nodes at b[i], pushing their ids
 // on m.stack, and returns the index after the array.
 func (m *mirror) parseChildren(b []byte, i int, depth int) int {
-	j := jsonscan.SkipSpace(b, i+1)
-	if j < len(b) && b[j] == ']' {
-		return j + 1
-	}
-	for j < len(b) {
-		j = jsonscan.SkipSpace(b, j)
+	return jsonscan.Elems(b, i, func(j int) int {
 		e, id := m.parseNode(b, j, depth+1)
-		if e < 0 {
-			return -1
-		}
-		if id != 0 {
+		if e >= 0 && id != 0 {
 			m.stack = append(m.stack, id)
 		}
-		j = jsonscan.SkipSpace(b, e)
-		if j >= len(b) {
-			return -1
-		}
-		if b[j] == ']' {
-			return j + 1
-		}
-		if b[j] != ',' {
-			return -1
-		}
-		j++
-	}
-	return -1
+		return e
+	})
 }
 
 // setAttrs reads the attributes the mirror keeps from a serialized

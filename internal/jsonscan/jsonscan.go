@@ -76,6 +76,38 @@ func EachElem(arr []byte, fn func(val []byte) bool) {
 	}
 }
 
+// Elems reads the array at b[i] element by element with read, which reads
+// the element at b[j] and returns the index after it (-1 when it cannot):
+// for readers that walk into the elements (a node tree) rather than skip
+// them. It returns the index after the array, -1 when it cannot read it.
+func Elems(b []byte, i int, read func(j int) int) int {
+	if i >= len(b) || b[i] != '[' {
+		return -1
+	}
+	j := SkipSpace(b, i+1)
+	if j < len(b) && b[j] == ']' {
+		return j + 1
+	}
+	for j < len(b) {
+		e := read(SkipSpace(b, j))
+		if e < 0 {
+			return -1
+		}
+		j = SkipSpace(b, e)
+		if j >= len(b) {
+			return -1
+		}
+		if b[j] == ']' {
+			return j + 1
+		}
+		if b[j] != ',' {
+			return -1
+		}
+		j++
+	}
+	return -1
+}
+
 // SkipSpace returns the index of the first non-space byte at or after i.
 func SkipSpace(b []byte, i int) int {
 	for i < len(b) && (b[i] == ' ' || b[i] == '\n' || b[i] == '\r' || b[i] == '\t') {

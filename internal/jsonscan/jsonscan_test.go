@@ -134,3 +134,37 @@ func TestEachField_KeysAndValues(t *testing.T) {
 		t.Errorf("eachField = %q, want %q", keys, want)
 	}
 }
+
+// TestElems: each element is read from where it starts, and the index
+// after the array comes back; a reader's failure or a broken array is -1.
+func TestElems(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		end  int
+	}{
+		{`[]`, nil, 2},
+		{`[ ] tail`, nil, 3},
+		{`[1,"a",{"b":[2]}, [3] ]x`, []string{`1`, `"a"`, `{"b":[2]}`, `[3]`}, 23},
+		{`[1,2`, []string{`1`, `2`}, -1},
+		{`[1 2]`, []string{`1`}, -1},
+		{`{}`, nil, -1},
+	}
+	for _, tc := range tests {
+		b := []byte(tc.in)
+		var got []string
+		end := Elems(b, SkipSpace(b, 0), func(j int) int {
+			e := SkipValue(b, j)
+			if e >= 0 {
+				got = append(got, string(b[j:e]))
+			}
+			return e
+		})
+		if end != tc.end || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("Elems(%s) = %d, %q; want %d, %q", tc.in, end, got, tc.end, tc.want)
+		}
+	}
+	if end := Elems([]byte(`[1,2]`), 0, func(int) int { return -1 }); end != -1 {
+		t.Errorf("a reader that fails: %d, want -1", end)
+	}
+}
