@@ -18,7 +18,7 @@ const expired = `s.closed = 1 AND s.last_received < ?
 // deleted because they received nothing since cutoff (Unix milliseconds),
 // oldest first, from the read pool.
 func (db *DB) ExpiredSessions(ctx context.Context, projectID, cutoff int64, limit int) ([]int64, error) {
-	rows, err := db.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE s.project_id = ? AND `+expired+` ORDER BY s.last_received LIMIT ?`,
+	rows, err := db.db.Read().QueryContext(ctx, `SELECT s.id FROM sessions s WHERE s.project_id = ? AND `+expired+` ORDER BY s.last_received, s.id LIMIT ?`,
 		projectID, cutoff, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find expired sessions: %w", err)
