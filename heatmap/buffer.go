@@ -29,8 +29,8 @@ import (
 // cluster writing the same rows take their locks in one order. On
 // PostgreSQL a cell row is locked as it is read (a no-op upsert returning
 // it), so two nodes adding to the same row cannot lose one's counts
-// (READ COMMITTED would let both read the old blob), and each table takes
-// two statements for the whole transaction.
+// (READ COMMITTED would let both read the old blob), and the four cell
+// tables take two statements for the whole transaction.
 type txBuffer struct {
 	s      *Service
 	cells  map[cellKey]cells
@@ -139,17 +139,17 @@ func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 		j, _ := slices.BinarySearchFunc(keys, t+1, func(k cellKey, t int) int { return cmp.Compare(k.table, t) })
 		byTable[t] = keys[i:j]
 	}
-	if pg && len(keys) > 0 {
-		if err := b.flushCellsPG(ctx, tx, byTable); err != nil {
-			return err
+	if pg {
+		if len(keys) > 0 {
+			if err := b.flushCellsPG(ctx, tx, byTable); err != nil {
+				return err
+			}
 		}
-	}
-	for t := range nCellTables {
-		if pg || len(byTable[t]) == 0 {
-			continue
-		}
-		if err := b.flushCells(ctx, tx, t, byTable[t]); err != nil {
-			return err
+	} else {
+		for t, keys := range byTable {
+			if err := b.flushCells(ctx, tx, t, keys); err != nil {
+				return err
+			}
 		}
 	}
 	days := slices.SortedFunc(maps.Keys(b.days), compareDay)
@@ -250,6 +250,9 @@ func (b *txBuffer) merge(key cellKey, blob []byte) []byte {
 // flushCells reads and rewrites each row (SQLite: one writer, each
 // statement a function call).
 func (b *txBuffer) flushCells(ctx context.Context, tx *sql.Tx, t int, keys []cellKey) error {
+	if len(keys) == 0 {
+		return nil
+	}
 	get, put, del := tx.StmtContext(ctx, b.s.st.getCells[t]), tx.StmtContext(ctx, b.s.st.putCells[t]), tx.StmtContext(ctx, b.s.st.delCells[t])
 	for _, key := range keys {
 		args := []any{key.page, key.device, key.period, key.a}
@@ -283,7 +286,7 @@ func (b *txBuffer) flushCellsPG(ctx context.Context, tx *sql.Tx, keys [nCellTabl
 		args = append(args, cellArgs(t, keys[t])...)
 		n += len(keys[t])
 	}
-	rows, err := tx.StmtContext(ctx, b.s.st.lockCells).QueryContext(ctx, args...)
+	rows, err := tx.StmtContext(ctx, b.s.st.lockAllCells).QueryContext(ctx, args...)
 	if err != nil {
 		return fmt.Errorf("heatmap: lock cells: %w", err)
 	}
@@ -317,7 +320,7 @@ func (b *txBuffer) flushCellsPG(ctx context.Context, tx *sql.Tx, keys [nCellTabl
 		}
 		args = append(append(args, cellArgs(t, put)...), out)
 	}
-	if _, err := tx.StmtContext(ctx, b.s.st.putCells4).ExecContext(ctx, args...); err != nil {
+	if _, err := tx.StmtContext(ctx, b.s.st.putAllCells).ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("heatmap: write cells: %w", err)
 	}
 	for t := range nCellTables {

@@ -498,29 +498,40 @@ func (f *fixture) checkSharedRows(t *testing.T, n int64) {
 	}
 }
 
+// failAllButLast makes batch one whose facts cannot be written (the
+// signals table is gone until renameSignals puts it back) and has it fail
+// as many times in a row as the service allows: its next try is let
+// through without its facts.
+func (f *fixture) failAllButLast(t *testing.T, sid int64, batch []json.RawMessage) {
+	t.Helper()
+	f.renameSignals(t, "heat_signals", "heat_signals_gone")
+	for i := 1; i < maxFailures; i++ {
+		if err := f.observeErr(f.svc, sid, batch, false); err == nil {
+			t.Fatalf("attempt %d: no error", i)
+		}
+	}
+}
+
+func (f *fixture) renameSignals(t *testing.T, from, to string) {
+	t.Helper()
+	if _, err := f.db.SQL().Write().Exec(`ALTER TABLE ` + from + ` RENAME TO ` + to); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestService_PoisonBatch(t *testing.T) {
 	eachFixture(t, DefaultConfig(), func(t *testing.T, f *fixture) {
 		sid := f.session("sesspois", "desktop", t0)
 		f.observe(sid, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
-		// A batch whose facts cannot be written (the signals table is gone).
-		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
-			t.Fatal(err)
-		}
 		batch := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
-		for i := 1; i < maxFailures; i++ {
-			if err := f.observeErr(f.svc, sid, batch, false); err == nil {
-				t.Fatalf("attempt %d: no error", i)
-			}
-		}
+		f.failAllButLast(t, sid, batch)
 		if err := f.observeErr(f.svc, sid, batch, false); err != nil {
 			t.Fatalf("attempt %d: %v, want the batch let through", maxFailures, err)
 		}
 		if got := f.count(`SELECT observed_count * 10 + (SELECT COUNT(*) FROM heat_clicks) FROM sessions WHERE id = ?`, sid); got != 20 {
 			t.Errorf("batch count*10 + clicks = %d, want 20: the batch applied, its heatmap facts rolled back", got)
 		}
-		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
-			t.Fatal(err)
-		}
+		f.renameSignals(t, "heat_signals_gone", "heat_signals")
 		f.observe(sid, cat(evClicks(t0+20000, 12, 5, 5), evAttr(t0+20100, 12, `{"class":"x"}`)))
 		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ?`, sid); got != 1 {
 			t.Errorf("clicks after recovery %d, want 1", got)
@@ -537,22 +548,13 @@ func TestService_PoisonBatchInGroup(t *testing.T) {
 		page := session(t0, "https://shop.test/", 1280, 800, 1280, 3000)
 		sid := f.session("poison01", "desktop", t0)
 		f.observe(sid, page)
-		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals RENAME TO heat_signals_gone`); err != nil {
-			t.Fatal(err)
-		}
 		poison := cat(evClicks(t0+1000, 17, 5, 5), evMove(t0+9000, 1, 1)) // a dead click
-		for i := 1; i < maxFailures; i++ {
-			if err := f.observeErr(f.svc, sid, poison, false); err == nil {
-				t.Fatalf("attempt %d: no error", i)
-			}
-		}
+		f.failAllButLast(t, sid, poison)
 		other := f.session("poison02", "desktop", t0)
 		if err := f.observeGroup(step{other, cat(page, evClicks(t0+1000, 12, 10, 20))}, step{sid, poison}); err != nil {
 			t.Fatalf("the group: %v, want the poison batch let through", err)
 		}
-		if _, err := f.db.SQL().Write().Exec(`ALTER TABLE heat_signals_gone RENAME TO heat_signals`); err != nil {
-			t.Fatal(err)
-		}
+		f.renameSignals(t, "heat_signals_gone", "heat_signals")
 		if got := f.count(`SELECT SUM(pageviews) * 1000 + SUM(clicks) FROM heat_page_day WHERE ? > 0`, 1); got != 2001 {
 			t.Errorf("page days: page views * 1000 + clicks = %d, want 2001 (both page views, the other session's click)", got)
 		}

@@ -21,12 +21,11 @@ type stmts struct {
 	insertClick, clickOffset, clickFlags, elemBox, insertSignal, signalCount *sql.Stmt
 	// cell rows by table: read, write, delete
 	getCells, putCells, delCells [nCellTables]*sql.Stmt
-	// PostgreSQL only (txBuffer): many rows of a table in one statement
-	// each, their key columns and values as arrays
-	delCellsMany [nCellTables]*sql.Stmt
-	// every cell table's rows locked and read, and written, in one
-	// statement each (a round trip per table before)
-	lockCells, putCells4                  *sql.Stmt
+	// PostgreSQL only (txBuffer): many rows in one statement, their key
+	// columns and values as arrays; the rows of all four cell tables are
+	// locked and read in one statement and written in another
+	delCellsMany                          [nCellTables]*sql.Stmt
+	lockAllCells, putAllCells             *sql.Stmt
 	pageDayMany, scrollDayMany, viewsMany *sql.Stmt
 	all                                   []*sql.Stmt
 }
@@ -167,12 +166,12 @@ func prepareMany(s *stmts) []prep {
 	}
 	// The tables are locked in their order: UNION ALL reads its parts one
 	// after the other.
-	list = append(list, prep{&s.lockCells, "WITH " + strings.Join(lock, ",\n") + "\n" + strings.Join(union, " UNION ALL ")})
+	list = append(list, prep{&s.lockAllCells, "WITH " + strings.Join(lock, ",\n") + "\n" + strings.Join(union, " UNION ALL ")})
 	var with []string
 	for i, q := range put[:len(put)-1] {
 		with = append(with, fmt.Sprintf("p%d AS (%s)", i, q))
 	}
-	list = append(list, prep{&s.putCells4, "WITH " + strings.Join(with, ",\n") + "\n" + put[len(put)-1]})
+	list = append(list, prep{&s.putAllCells, "WITH " + strings.Join(with, ",\n") + "\n" + put[len(put)-1]})
 	return append(list,
 		prep{&s.pageDayMany, `
 			INSERT INTO heat_page_day AS d (page_id, device, day, pageviews, clicks, rage_clicks, dead_clicks, error_clicks,
