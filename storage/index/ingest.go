@@ -40,14 +40,18 @@ const (
 	numIngestStmts
 )
 
-// ingestSQL holds the ingest's statements: SQLite's, and PostgreSQL's twin
-// where it differs ("" when SQLite's text serves both).
-var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
-	stUpsertSession: {sqlite: `
+// upsertSession creates a session's row or reopens it, returning its id
+// and whether it has no batch yet (fresh).
+const upsertSession = `
 		INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
-		RETURNING id, batch_count = 0`},
+		RETURNING id, batch_count = 0 AS fresh`
+
+// ingestSQL holds the ingest's statements: SQLite's, and PostgreSQL's twin
+// where it differs ("" when SQLite's text serves both).
+var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
+	stUpsertSession: {sqlite: upsertSession},
 	stInsertBatch: {
 		sqlite:   `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
 		postgres: `INSERT INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
@@ -127,11 +131,7 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 	// PostgreSQL only (RecordBatch): the session's upsert and the batch's
 	// dedupe row in one round trip. SQLite runs the two statements above.
 	stRecordBatch: {postgres: `
-		WITH s AS (
-			INSERT INTO sessions (project_id, public_id, visitor_id, started_at, ended_at, last_received, user_agent, ip, browser, browser_version, os)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
-			RETURNING id, batch_count = 0 AS fresh),
+		WITH s AS (` + upsertSession + `),
 		b AS (
 			INSERT INTO batches (session_id, seq, events, received_at, observed)
 			SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::integer FROM s
@@ -218,13 +218,17 @@ type SessionStart struct {
 	Browser, BrowserVersion, OS      string
 }
 
+// args are upsertSession's arguments.
+func (s SessionStart) args() []any {
+	return []any{s.ProjectID, s.PublicID, s.VisitorID, s.StartedAt, s.EndedAt, s.LastReceived, s.UserAgent, s.IP,
+		s.Browser, s.BrowserVersion, s.OS}
+}
+
 // UpsertSession creates the session row of s, or reopens the existing one
 // (a closed session that receives a batch is live again). It returns the
 // row id and whether the session had no batch yet.
 func (t *IngestTx) UpsertSession(ctx context.Context, s SessionStart) (id int64, isNew bool, err error) {
-	err = t.stmt(ctx, stUpsertSession).QueryRowContext(ctx,
-		s.ProjectID, s.PublicID, s.VisitorID, s.StartedAt, s.EndedAt, s.LastReceived, s.UserAgent, s.IP,
-		s.Browser, s.BrowserVersion, s.OS).Scan(&id, &isNew)
+	err = t.stmt(ctx, stUpsertSession).QueryRowContext(ctx, s.args()...).Scan(&id, &isNew)
 	if err != nil {
 		return 0, false, fmt.Errorf("upsert session: %w", err)
 	}
@@ -247,9 +251,7 @@ func (t *IngestTx) RecordBatch(ctx context.Context, s SessionStart, seq int64, e
 	if observed {
 		obs = 1
 	}
-	err = t.stmt(ctx, stRecordBatch).QueryRowContext(ctx,
-		s.ProjectID, s.PublicID, s.VisitorID, s.StartedAt, s.EndedAt, s.LastReceived, s.UserAgent, s.IP,
-		s.Browser, s.BrowserVersion, s.OS, seq, events, receivedAt, obs).Scan(&id, &isNew, &inserted)
+	err = t.stmt(ctx, stRecordBatch).QueryRowContext(ctx, append(s.args(), seq, events, receivedAt, obs)...).Scan(&id, &isNew, &inserted)
 	if err != nil {
 		return 0, false, false, fmt.Errorf("record batch: %w", err)
 	}
