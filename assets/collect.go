@@ -235,26 +235,26 @@ func (c *collector) node(b []byte, i int, parentTag string, depth int) (int, []b
 	haveTag, headDone, isStyle := false, false, false
 	texts := len(c.texts) // children's texts waiting for this node's tag
 	j := i + 1
-	for {
+	for { // malformed: j = -1 and break
 		j = jsonscan.SkipSpace(b, j)
 		if j < len(b) && b[j] == '}' {
 			j++
 			break
 		}
 		if j >= len(b) || b[j] != '"' {
-			c.texts = c.texts[:texts]
-			return -1, nil
+			j = -1
+			break
 		}
 		ke := jsonscan.SkipString(b, j)
 		if ke < 0 {
-			c.texts = c.texts[:texts]
-			return -1, nil
+			j = -1
+			break
 		}
 		key := b[j+1 : ke-1]
 		j = jsonscan.SkipSpace(b, ke)
 		if j >= len(b) || b[j] != ':' {
-			c.texts = c.texts[:texts]
-			return -1, nil
+			j = -1
+			break
 		}
 		j = jsonscan.SkipSpace(b, j+1)
 		var ve int
@@ -273,8 +273,8 @@ func (c *collector) node(b []byte, i int, parentTag string, depth int) (int, []b
 			ve = jsonscan.SkipValue(b, j)
 		}
 		if ve < 0 {
-			c.texts = c.texts[:texts]
-			return -1, nil
+			j = -1
+			break
 		}
 		val := b[j:ve]
 		switch string(key) {
@@ -296,6 +296,9 @@ func (c *collector) node(b []byte, i int, parentTag string, depth int) (int, []b
 	}
 	waiting := c.texts[texts:]
 	c.texts = c.texts[:texts]
+	if j < 0 {
+		return -1, nil
+	}
 	switch typ {
 	case nodeElement:
 		if !headDone {
