@@ -185,7 +185,9 @@ func (e *env) settle() {
 	}
 	for {
 		n := 0
-		if err := e.db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions WHERE observed_count < batch_count`).Scan(&n); err != nil {
+		err := e.db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM sessions s LEFT JOIN session_observed o ON o.session_id = s.id
+			WHERE COALESCE(o.observed_count, 0) < s.batch_count`).Scan(&n)
+		if err != nil {
 			e.t.Fatal(err)
 		}
 		if n == 0 {

@@ -202,7 +202,7 @@ func BenchmarkObserve(b *testing.B) {
 				b.StartTimer()
 				for j := 0; j < len(c.events); j += 50 {
 					err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error {
-						if _, err := tx.Exec(`UPDATE sessions SET observed_count = observed_count + 1 WHERE id = ?`, sid); err != nil {
+						if _, err := tx.Exec(countObserved, sid); err != nil {
 							return err
 						}
 						start := time.Now()

@@ -173,7 +173,7 @@ type tracker struct {
 	unwritten      []*click // placed, not yet given to the sink (waiting for a box)
 	maxMirrorNodes int
 
-	// batches is the session's observed_count after the last batch this
+	// batches is the session's observed count after the last batch this
 	// tracker saw; a gap means a rolled-back transaction or lost state.
 	batches int64
 }

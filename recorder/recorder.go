@@ -172,9 +172,10 @@ var _ Index = (*index.DB)(nil)
 // transaction of its own, after the one that records the batch's session,
 // pages and custom events has committed; every batch is observed once, also
 // across a crash. Batches of one session arrive in acceptance order, and
-// before SessionClosed. In that transaction the session's observed_count
-// already counts the batch (its batch_count may be ahead: the core rows of
-// later batches are recorded before their observers run).
+// before SessionClosed. In that transaction the session's observed count
+// (index.SessionState) already counts the batch (its batch_count may be
+// ahead: the core rows of later batches are recorded before their
+// observers run).
 type Observer interface {
 	ObserveBatch(ctx context.Context, tx *sqldb.Tx, sessionID int64, events []rrweb.Event) error
 	SessionClosed(ctx context.Context, tx *sqldb.Tx, sessionID int64) error

@@ -93,7 +93,7 @@ func newHeatServer(t *testing.T, db *index.DB) *heatServer {
 		ev(3, t0+6000, `{"source":1,"positions":[]}`),
 	}
 	err = db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
-		if _, err := tx.SQL().Exec(`UPDATE sessions SET observed_count = 1 WHERE id = ?`, sid); err != nil {
+		if _, err := tx.SQL().Exec(`INSERT INTO session_observed (session_id, observed_count) VALUES (?, 1)`, sid); err != nil {
 			return err
 		}
 		return svc.ObserveBatch(ctx, tx, sid, rrweb.SplitAll(events))

@@ -113,13 +113,14 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 	stIdentify: {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
 	// On PostgreSQL the mark also returns what the observers read next
 	// (SessionState) in the same round trip: the trigger that counts the
-	// batch in observed_count fires at the end of the statement, after
+	// batch in session_observed fires at the end of the statement, after
 	// the SELECT read the count before it.
 	stMarkObserved: {
 		sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`,
 		postgres: `
 		WITH m AS (UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0 RETURNING session_id)
-		SELECT s.project_id, s.device, s.observed_count + 1 FROM m JOIN sessions s ON s.id = m.session_id`,
+		SELECT s.project_id, s.device, COALESCE(o.observed_count, 0) + 1
+		FROM m JOIN sessions s ON s.id = m.session_id LEFT JOIN session_observed o ON o.session_id = s.id`,
 	},
 	// A session that closes without meeting its project's keep rule is
 	// marked discarded (hidden from lists, deleted by the next retention
@@ -421,7 +422,7 @@ func (t *IngestTx) Identify(ctx context.Context, projectID int64, visitorID, use
 }
 
 // MarkObserved marks batch seq of a session observed (which counts it in
-// the session's observed_count); false when it was observed before.
+// the session's session_observed row); false when it was observed before.
 func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
 	if t.in.db.db.Dialect() == sqldb.Postgres {
 		var st SessionState

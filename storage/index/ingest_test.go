@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/index/indextest"
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -70,6 +71,69 @@ func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool
 }
 
 func TestIngest_Tx(t *testing.T) { indextest.Each(t, testIngestTx) }
+
+// TestIngest_StagesDoNotWait: on PostgreSQL the ingest's two stages run in
+// transactions of their own at the same time, and stage 2's mark of a
+// batch observed does not wait for stage 1's open transaction on the same
+// session. It used to count the batch in the sessions row that stage 1
+// holds locked until it commits, and the two deadlocked when they took a
+// group's sessions in different orders (a stall of a second each time).
+func TestIngest_StagesDoNotWait(t *testing.T) {
+	db := indextest.Open(t, pgtest.Shared(t).Database(t))
+	p, in := projectIngest(t, db)
+	ctx := context.Background()
+	at := time.Now().UnixMilli()
+	sid, _ := record(t, in, p.ID, 0, at)
+
+	held, release := make(chan struct{}), make(chan struct{})
+	stage1 := make(chan error, 1)
+	go func() {
+		stage1 <- in.Tx(ctx, func(tx *index.IngestTx) error {
+			_, _, _, err := tx.RecordBatch(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at + 1, LastReceived: at + 1},
+				1, 1, at+1, false)
+			if err != nil {
+				return err
+			}
+			if err := tx.CountBatch(ctx, sid, index.BatchCounts{First: at + 1, Last: at + 1, Received: at + 1, Events: 1}); err != nil {
+				return err
+			}
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-stage1:
+		t.Fatalf("stage 1: %v", err)
+	}
+	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var state index.SessionState
+	err := in.Tx(mctx, func(tx *index.IngestTx) error {
+		fresh, err := tx.MarkObserved(mctx, sid, 0)
+		if err != nil || !fresh {
+			return fmt.Errorf("MarkObserved = %v, %v", fresh, err)
+		}
+		c, err := db.PrepareSessionCounters(mctx)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		state, err = c.SessionState(mctx, tx.Shared(), sid)
+		return err
+	})
+	close(release)
+	if err != nil {
+		t.Fatalf("stage 2 with stage 1's transaction open on the same session: %v", err)
+	}
+	if err := <-stage1; err != nil {
+		t.Fatalf("stage 1: %v", err)
+	}
+	if state.Observed != 1 {
+		t.Errorf("observed %d, want 1", state.Observed)
+	}
+}
 
 // TestIngest_RecordBatchVisitors: RecordBatch tells a new session and a
 // new batch from repeated ones, and the visitors of a transaction's batches

@@ -31,7 +31,9 @@ type SessionCounters struct {
 // error_clicks column). Close releases them.
 func (db *DB) PrepareSessionCounters(ctx context.Context) (*SessionCounters, error) {
 	w := db.db.Write()
-	state, err := w.PrepareContext(ctx, `SELECT project_id, device, observed_count FROM sessions WHERE id = ?`)
+	state, err := w.PrepareContext(ctx, `
+		SELECT s.project_id, s.device, COALESCE(o.observed_count, 0)
+		FROM sessions s LEFT JOIN session_observed o ON o.session_id = s.id WHERE s.id = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("prepare session state: %w", err)
 	}

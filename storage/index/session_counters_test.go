@@ -58,7 +58,7 @@ func TestSessionCounters(t *testing.T) {
 		defer c.Close()
 		err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
 			stx := sqldb.WrapTx(tx)
-			if _, err := tx.Exec(`UPDATE sessions SET observed_count = 3 WHERE id = ?`, ids[0]); err != nil {
+			if _, err := tx.Exec(`INSERT INTO session_observed (session_id, observed_count) VALUES (?, 3)`, ids[0]); err != nil {
 				return err
 			}
 			st, err := c.SessionState(ctx, stx, ids[0])
@@ -162,7 +162,7 @@ func TestSessionCounters_afterMarkObserved(t *testing.T) {
 					return err
 				}
 				var row index.SessionState
-				err = tx.Shared().SQL().QueryRowContext(ctx, `SELECT project_id, device, observed_count FROM sessions WHERE id = ?`, sid).
+				err = tx.Shared().SQL().QueryRowContext(ctx, `SELECT s.project_id, s.device, o.observed_count FROM sessions s JOIN session_observed o ON o.session_id = s.id WHERE s.id = ?`, sid).
 					Scan(&row.ProjectID, &row.Device, &row.Observed)
 				if err != nil {
 					return err
