@@ -302,7 +302,7 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.observe(events, k)
 	if err == nil {
-		k.finish()
+		err = k.finish()
 	}
 	if err != nil {
 		s.drop(e)
@@ -330,7 +330,7 @@ func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID in
 	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.closed(k)
 	if err == nil {
-		k.finish()
+		err = k.finish()
 	}
 	s.drop(e)
 	if err != nil {

@@ -219,6 +219,9 @@ type txSink struct {
 	sels map[selKey]selEntry
 	// page view rows to update, by id
 	views map[int64]viewRow
+	// the batch's rage, dead and error clicks, counted in the session row
+	// by finish
+	rage, dead, errs int
 }
 
 // cellKey is a row of a cell table: for grid rows a is the width bucket
@@ -248,13 +251,22 @@ func (k *txSink) addCell(key cellKey, i int, n int64) {
 
 // finish hands the batch's sums to the transaction's buffer, which writes
 // them with those of the other batches before the commit.
-func (k *txSink) finish() {
+// finish hands a batch's sums to the transaction, once the batch went
+// through: a batch whose facts are rolled back to a savepoint leaves none.
+func (k *txSink) finish() error {
+	if k.rage != 0 || k.dead != 0 || k.errs != 0 {
+		if err := k.s.counters.AddFrustration(k.ctx, k.stx, k.session, k.rage, k.dead, k.errs); err != nil {
+			return fmt.Errorf("count signals: %w", err)
+		}
+		k.rage, k.dead, k.errs = 0, 0, 0
+	}
 	k.s.buffer(k.stx).add(k)
 	clear(k.adds)
 	clear(k.days)
 	clear(k.scroll)
 	clear(k.sels)
 	clear(k.views)
+	return nil
 }
 
 func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
@@ -594,9 +606,7 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 	case SignalError:
 		errc = 1
 	}
-	if err := k.s.counters.AddFrustration(k.ctx, k.stx, k.session, rage, dead, errc); err != nil {
-		return fmt.Errorf("count signal: %w", err)
-	}
+	k.rage, k.dead, k.errs = k.rage+rage, k.dead+dead, k.errs+errc
 	return k.pageDay(c.pv, 0, 0, rage, dead, errc)
 }
 

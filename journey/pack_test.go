@@ -2,7 +2,6 @@ package journey
 
 import (
 	"context"
-	"database/sql"
 	"reflect"
 	"testing"
 
@@ -47,7 +46,7 @@ func TestPack(t *testing.T) {
 			t.Fatal("not packed")
 		}
 		// A late batch re-derives one session: its chunk dissolves.
-		if err := f.db.SQL().InTx(ctx, func(tx *sql.Tx) error { return f.svc.SessionClosed(ctx, sqldb.WrapTx(tx), ss["S1"].row) }); err != nil {
+		if err := f.db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error { return f.svc.SessionClosed(ctx, tx, ss["S1"].row) }); err != nil {
 			t.Fatal(err)
 		}
 		if count(`SELECT COUNT(*) FROM journey_sessions WHERE chunk IS NULL`) != 9 || count(`SELECT COUNT(*) FROM journey_chunks`) != 0 {

@@ -1,12 +1,15 @@
 package recorder
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
@@ -602,7 +605,7 @@ func (r *Recorder) observeLoop() {
 
 func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 	return r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
-		for _, e := range group {
+		for _, e := range lockOrder(group) {
 			if err := r.applyOne(ctx, tx, e); err != nil {
 				return fmt.Errorf("session %s seq %d: %w", e.b.SessionID, e.b.Seq, err)
 			}
@@ -612,6 +615,19 @@ func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {
 		}
 		return nil
 	})
+}
+
+// lockOrder returns group's batches in the order in which every writer of
+// the index locks sessions rows, by project and session id (see
+// storage/index's sessionWrites): a stage 1 transaction that took two
+// sessions in one order while stage 2, the idle sweep or another node took
+// them in the other would deadlock. A session's batches keep their order.
+func lockOrder(group []*entry) []*entry {
+	sorted := slices.Clone(group)
+	slices.SortStableFunc(sorted, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(a.b.ProjectID, b.b.ProjectID), strings.Compare(a.b.SessionID, b.b.SessionID))
+	})
+	return sorted
 }
 
 // observeGroup runs the observers of indexed batches not observed yet and

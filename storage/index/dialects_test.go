@@ -125,8 +125,8 @@ func people(t *testing.T, db *index.DB) (project int64, row map[string]int64) {
 		t.Fatal(err)
 	}
 	defer cr.Close()
-	err = db.SQL().InTx(ctx, func(tx *sql.Tx) error {
-		return cr.SetConversions(ctx, sqldb.WrapTx(tx), row["b"], 1)
+	err = db.SQL().InSharedTx(ctx, func(tx *sqldb.Tx) error {
+		return cr.SetConversions(ctx, tx, row["b"], 1)
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -481,13 +480,15 @@ func (t *IngestTx) CloseSession(ctx context.Context, id, before int64, keep Keep
 // IdleSession is an open session that has been quiet.
 type IdleSession struct {
 	ID, ProjectID int64
+	publicID      string
 }
 
 // IdleSessions lists up to limit open sessions that received nothing
-// since before (Unix milliseconds), from the read pool.
+// since before (Unix milliseconds), from the read pool, in the order in
+// which writers lock sessions rows (see sessionWrites).
 func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]IdleSession, error) {
 	rows, err := db.db.Read().QueryContext(ctx,
-		`SELECT id, project_id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT ?`, before, limit)
+		`SELECT id, project_id, public_id FROM sessions WHERE closed = 0 AND last_received < ? LIMIT ?`, before, limit)
 	if err != nil {
 		return nil, fmt.Errorf("find idle sessions: %w", err)
 	}
@@ -495,7 +496,7 @@ func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]Idle
 	var out []IdleSession
 	for rows.Next() {
 		var s IdleSession
-		if err := rows.Scan(&s.ID, &s.ProjectID); err != nil {
+		if err := rows.Scan(&s.ID, &s.ProjectID, &s.publicID); err != nil {
 			return nil, fmt.Errorf("scan idle session: %w", err)
 		}
 		out = append(out, s)
@@ -503,7 +504,9 @@ func (db *DB) IdleSessions(ctx context.Context, before int64, limit int) ([]Idle
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("find idle sessions: %w", err)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	slices.SortFunc(out, func(a, b IdleSession) int {
+		return cmp.Or(cmp.Compare(a.ProjectID, b.ProjectID), strings.Compare(a.publicID, b.publicID))
+	})
 	return out, nil
 }
 

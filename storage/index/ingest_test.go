@@ -135,6 +135,99 @@ func TestIngest_StagesDoNotWait(t *testing.T) {
 	}
 }
 
+// TestIngest_SessionWritesInLockOrder: on PostgreSQL an observers'
+// transaction writes its sessions rows (frustration, conversions) at its
+// end, locking them by (project, session id) as stage 1 takes its batches:
+// stage 1 holding s1 and taking s2 next does not deadlock with observers
+// that counted s2 and then s1 (they used to lock s2 at once and wait for
+// s1, a cycle PostgreSQL broke after a second by failing one of them).
+func TestIngest_SessionWritesInLockOrder(t *testing.T) {
+	db := indextest.Open(t, pgtest.Shared(t).Database(t))
+	p, in := projectIngest(t, db)
+	ctx := context.Background()
+	at := time.Now().UnixMilli()
+	start := func(session string) index.SessionStart {
+		return index.SessionStart{ProjectID: p.ID, PublicID: session, VisitorID: "v1", StartedAt: at, EndedAt: at, LastReceived: at}
+	}
+	sids := map[string]int64{}
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
+		for _, session := range []string{"s1", "s2"} {
+			id, _, _, err := tx.RecordBatch(ctx, start(session), 0, 1, at, false)
+			if err != nil {
+				return err
+			}
+			sids[session] = id
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counters, err := db.PrepareSessionCounters(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer counters.Close()
+	content, err := db.PrepareContentReader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer content.Close()
+
+	held, release := make(chan struct{}), make(chan struct{})
+	stage1 := make(chan error, 1)
+	go func() {
+		stage1 <- in.Tx(ctx, func(tx *index.IngestTx) error {
+			for _, session := range []string{"s1", "s2"} {
+				if _, _, _, err := tx.RecordBatch(ctx, start(session), 1, 1, at+1, false); err != nil {
+					return err
+				}
+				if session == "s1" {
+					close(held)
+					<-release
+				}
+			}
+			return nil
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-stage1:
+		t.Fatalf("stage 1: %v", err)
+	}
+	stage2 := make(chan error, 1)
+	go func() {
+		stage2 <- in.Tx(ctx, func(tx *index.IngestTx) error {
+			if err := counters.AddFrustration(ctx, tx.Shared(), sids["s2"], 1, 0, 0); err != nil {
+				return err
+			}
+			if err := content.SetConversions(ctx, tx.Shared(), sids["s2"], 2); err != nil {
+				return err
+			}
+			return counters.AddFrustration(ctx, tx.Shared(), sids["s1"], 0, 1, 1)
+		})
+	}()
+	// Give the observers' transaction the time to reach s1's lock (or,
+	// writing at once, to take s2's and wait for s1's).
+	time.Sleep(300 * time.Millisecond)
+	close(release)
+	if err := <-stage1; err != nil {
+		t.Errorf("stage 1: %v", err)
+	}
+	if err := <-stage2; err != nil {
+		t.Errorf("observers: %v", err)
+	}
+	for session, want := range map[string][4]int{"s1": {0, 1, 1, 0}, "s2": {1, 0, 0, 2}} {
+		s, err := db.SessionByRowID(ctx, sids[session])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := [4]int{s.RageClicks, s.DeadClicks, s.ErrorClicks, s.Conversions}; got != want {
+			t.Errorf("%s: rage, dead, error clicks, conversions %v, want %v", session, got, want)
+		}
+	}
+}
+
 // TestIngest_RecordBatchVisitors: RecordBatch tells a new session and a
 // new batch from repeated ones, and the visitors of a transaction's batches
 // (written at its end on PostgreSQL) are summed per visitor, also across
@@ -250,7 +343,7 @@ func testIngestTx(t *testing.T, db *index.DB) {
 	}
 
 	idle, err := db.IdleSessions(ctx, 2000, 10)
-	if err != nil || len(idle) != 1 || idle[0] != (index.IdleSession{ID: sid, ProjectID: p.ID}) {
+	if err != nil || len(idle) != 1 || idle[0].ID != sid || idle[0].ProjectID != p.ID {
 		t.Fatalf("IdleSessions = %v, %v", idle, err)
 	}
 	err = in.Tx(ctx, func(tx *index.IngestTx) error {

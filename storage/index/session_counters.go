@@ -24,6 +24,7 @@ type SessionState struct {
 // the ingest path, called for every batch.
 type SessionCounters struct {
 	state, frustration *sql.Stmt
+	postgres           bool // frustration waits in sessionWrites
 }
 
 // PrepareSessionCounters prepares the statements of SessionCounters. The
@@ -44,7 +45,7 @@ func (db *DB) PrepareSessionCounters(ctx context.Context) (*SessionCounters, err
 		state.Close()
 		return nil, fmt.Errorf("prepare session frustration: %w", err)
 	}
-	return &SessionCounters{state: state, frustration: frustration}, nil
+	return &SessionCounters{state: state, frustration: frustration, postgres: db.dialect() == sqldb.Postgres}, nil
 }
 
 // Close releases the prepared statements.
@@ -72,8 +73,15 @@ func (c *SessionCounters) SessionState(ctx context.Context, tx *sqldb.Tx, id int
 }
 
 // AddFrustration adds to session id's counts of rage, dead and error clicks
-// in tx.
+// in tx. On PostgreSQL the row is written when tx is flushed (see
+// sessionWrites).
 func (c *SessionCounters) AddFrustration(ctx context.Context, tx *sqldb.Tx, id int64, rage, dead, errorClicks int) error {
+	if c.postgres {
+		w := sessionWritesOf(tx).row(id)
+		w.rage, w.dead, w.errs = w.rage+int64(rage), w.dead+int64(dead), w.errs+int64(errorClicks)
+		w.counts = true
+		return nil
+	}
 	if _, err := tx.SQL().StmtContext(ctx, c.frustration).ExecContext(ctx, rage, dead, errorClicks, id); err != nil {
 		return fmt.Errorf("count session frustration: %w", err)
 	}

@@ -76,7 +76,7 @@ func TestSessionCounters(t *testing.T) {
 					return err
 				}
 			}
-			return nil
+			return stx.Flush(ctx) // PostgreSQL writes the counts here
 		})
 		if err != nil {
 			t.Fatal(err)

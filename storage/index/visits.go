@@ -648,8 +648,13 @@ func (r *ContentReader) Read(ctx context.Context, stx *sqldb.Tx, ids []int64) ([
 }
 
 // SetConversions records a session's conversion count (derived by an
-// observer from its own settings), in tx.
+// observer from its own settings), in tx. On PostgreSQL the row is written
+// when tx is flushed (see sessionWrites).
 func (r *ContentReader) SetConversions(ctx context.Context, stx *sqldb.Tx, sessionID int64, n int) error {
+	if r.dialect == sqldb.Postgres {
+		sessionWritesOf(stx).row(sessionID).conversions = int64(n)
+		return nil
+	}
 	if _, err := stx.SQL().StmtContext(ctx, r.convSet).ExecContext(ctx, n, sessionID, n); err != nil {
 		return fmt.Errorf("set conversions: %w", err)
 	}
