@@ -19,8 +19,9 @@ import (
 // until a graceful stop has stored all of it in segments (stored), each as
 // a ratio to the floor (the same clients against a server that only
 // gunzips), the server's CPU per batch split by stage (from a CPU profile
-// of its labelled stages), and p50/p99 acknowledgement latency at half of
-// the peak rate.
+// of its labelled stages), PostgreSQL's CPU per batch (db-cpu-µs/batch, its
+// processes' CPU time over the same run), and p50/p99 acknowledgement
+// latency at half of the peak rate.
 func BenchmarkIngestServer(b *testing.B) {
 	peak := rrwebgen.NewWorkload(128, 24, "peak")
 	half := rrwebgen.NewWorkload(128, 12, "half")
@@ -29,14 +30,16 @@ func BenchmarkIngestServer(b *testing.B) {
 			for range b.N {
 				loadtest.Measure(b, func() loadtest.Target {
 					index := ""
+					var dbCPU func() (float64, error)
 					if backend == "postgres" {
-						index = pgtest.Shared(b).Database(b)
+						pg := pgtest.Shared(b)
+						index, dbCPU = pg.Database(b), pg.CPUSeconds
 					}
 					pprof := servertest.FreeAddr(b)
 					s := servertest.StartOn(b, index, "--pprof-addr", pprof)
 					c := loadtest.NewClient(s.URL, s.WriteKey)
 					c.Settled = c.ObserversSettled
-					return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }, Pprof: pprof}
+					return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }, Pprof: pprof, DBCPU: dbCPU}
 				}, peak, half)
 			}
 		})

@@ -365,6 +365,10 @@ type Target struct {
 	// Pprof is the server's profiler address (--pprof-addr), if any: the
 	// CPU per batch is then split by the stages' profiler labels.
 	Pprof string
+	// DBCPU, if set, returns the CPU seconds the target's database server
+	// has used so far (PostgreSQL's processes): its CPU per batch is then
+	// reported beside the server's.
+	DBCPU func() (float64, error)
 }
 
 // Measure runs a peak run of peak with 32 clients on a target from start,
@@ -380,12 +384,20 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.Helper()
 	t := start()
 	before, cpuErr := t.Client.Metric("process_cpu_seconds_total")
+	var dbBefore, dbAfter float64
+	var dbErr error
+	if t.DBCPU != nil {
+		dbBefore, dbErr = t.DBCPU()
+	}
 	p, err := t.Client.RunPeak(peak, 32)
 	if err != nil {
 		b.Fatal(err)
 	}
 	after, err := t.Client.Metric("process_cpu_seconds_total")
 	cpuErr = errors.Join(cpuErr, err)
+	if t.DBCPU != nil && dbErr == nil {
+		dbAfter, dbErr = t.DBCPU()
+	}
 	l, err := t.Client.RunPaced(half, p.BatchesPerSec/2)
 	if err != nil {
 		b.Fatal(err)
@@ -432,6 +444,13 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	// assets (reading batches for the site's files to keep), and the rest
 	// — HTTP, decode, validation, redaction, the write-ahead log (the
 	// acknowledgement path) and the runtime's own work (GC).
+	if t.DBCPU != nil {
+		if dbErr != nil {
+			b.Logf("no database CPU per batch: %v", dbErr)
+		} else {
+			b.ReportMetric((dbAfter-dbBefore)/(float64(peak.Batches())/1e6), "db-cpu-µs/batch")
+		}
+	}
 	if cpuErr != nil {
 		b.Logf("no CPU per batch: %v", cpuErr)
 		return
