@@ -72,6 +72,38 @@ func record(t *testing.T, in *index.Ingest, project, seq, at int64) (int64, bool
 
 func TestIngest_Tx(t *testing.T) { indextest.Each(t, testIngestTx) }
 
+// stage1Holding runs a stage-1 transaction in the background: before,
+// then a wait until release is called, then after (if any). It returns
+// once before is done; release lets the transaction go on and returns its
+// error.
+func stage1Holding(t *testing.T, in *index.Ingest, before, after func(*index.IngestTx) error) (release func() error) {
+	t.Helper()
+	held, cont := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- in.Tx(context.Background(), func(tx *index.IngestTx) error {
+			if err := before(tx); err != nil {
+				return err
+			}
+			close(held)
+			<-cont
+			if after == nil {
+				return nil
+			}
+			return after(tx)
+		})
+	}()
+	select {
+	case <-held:
+	case err := <-done:
+		t.Fatalf("stage 1: %v", err)
+	}
+	return func() error {
+		close(cont)
+		return <-done
+	}
+}
+
 // TestIngest_StagesDoNotWait: on PostgreSQL the ingest's two stages run in
 // transactions of their own at the same time, and stage 2's mark of a
 // batch observed does not wait for stage 1's open transaction on the same
@@ -85,28 +117,14 @@ func TestIngest_StagesDoNotWait(t *testing.T) {
 	at := time.Now().UnixMilli()
 	sid, _ := record(t, in, p.ID, 0, at)
 
-	held, release := make(chan struct{}), make(chan struct{})
-	stage1 := make(chan error, 1)
-	go func() {
-		stage1 <- in.Tx(ctx, func(tx *index.IngestTx) error {
-			_, _, _, err := tx.RecordBatch(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at + 1, LastReceived: at + 1},
-				1, 1, at+1, false)
-			if err != nil {
-				return err
-			}
-			if err := tx.CountBatch(ctx, sid, index.BatchCounts{First: at + 1, Last: at + 1, Received: at + 1, Events: 1}); err != nil {
-				return err
-			}
-			close(held)
-			<-release
-			return nil
-		})
-	}()
-	select {
-	case <-held:
-	case err := <-stage1:
-		t.Fatalf("stage 1: %v", err)
-	}
+	release := stage1Holding(t, in, func(tx *index.IngestTx) error {
+		_, _, _, err := tx.RecordBatch(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "s1", VisitorID: "v1", StartedAt: at, EndedAt: at + 1, LastReceived: at + 1},
+			1, 1, at+1, false)
+		if err != nil {
+			return err
+		}
+		return tx.CountBatch(ctx, sid, index.BatchCounts{First: at + 1, Last: at + 1, Received: at + 1, Events: 1})
+	}, nil)
 	mctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	var state index.SessionState
@@ -123,12 +141,12 @@ func TestIngest_StagesDoNotWait(t *testing.T) {
 		state, err = c.SessionState(mctx, tx.Shared(), sid)
 		return err
 	})
-	close(release)
+	stage1 := release()
 	if err != nil {
 		t.Fatalf("stage 2 with stage 1's transaction open on the same session: %v", err)
 	}
-	if err := <-stage1; err != nil {
-		t.Fatalf("stage 1: %v", err)
+	if stage1 != nil {
+		t.Fatalf("stage 1: %v", stage1)
 	}
 	if state.Observed != 1 {
 		t.Errorf("observed %d, want 1", state.Observed)
@@ -174,27 +192,13 @@ func TestIngest_SessionWritesInLockOrder(t *testing.T) {
 	}
 	defer content.Close()
 
-	held, release := make(chan struct{}), make(chan struct{})
-	stage1 := make(chan error, 1)
-	go func() {
-		stage1 <- in.Tx(ctx, func(tx *index.IngestTx) error {
-			for _, session := range []string{"s1", "s2"} {
-				if _, _, _, err := tx.RecordBatch(ctx, start(session), 1, 1, at+1, false); err != nil {
-					return err
-				}
-				if session == "s1" {
-					close(held)
-					<-release
-				}
-			}
-			return nil
-		})
-	}()
-	select {
-	case <-held:
-	case err := <-stage1:
-		t.Fatalf("stage 1: %v", err)
+	recordIn := func(session string) func(tx *index.IngestTx) error {
+		return func(tx *index.IngestTx) error {
+			_, _, _, err := tx.RecordBatch(ctx, start(session), 1, 1, at+1, false)
+			return err
+		}
 	}
+	release := stage1Holding(t, in, recordIn("s1"), recordIn("s2"))
 	stage2 := make(chan error, 1)
 	go func() {
 		stage2 <- in.Tx(ctx, func(tx *index.IngestTx) error {
@@ -210,8 +214,7 @@ func TestIngest_SessionWritesInLockOrder(t *testing.T) {
 	// Give the observers' transaction the time to reach s1's lock (or,
 	// writing at once, to take s2's and wait for s1's).
 	time.Sleep(300 * time.Millisecond)
-	close(release)
-	if err := <-stage1; err != nil {
+	if err := release(); err != nil {
 		t.Errorf("stage 1: %v", err)
 	}
 	if err := <-stage2; err != nil {
