@@ -676,47 +676,52 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 	if f.Events == 0 {
 		first, last = b.ReceivedAt, b.ReceivedAt
 	}
-	// Without observers stage 2 has nothing to do for the batch.
-	sid, isNew, inserted, err := tx.RecordBatch(ctx, index.SessionStart{
+	sess := index.SessionStart{
 		ProjectID: b.ProjectID, PublicID: b.SessionID, VisitorID: b.VisitorID,
 		StartedAt: first, EndedAt: last, LastReceived: b.ReceivedAt, UserAgent: b.UserAgent, IP: b.IP,
 		Browser: ua.Browser, BrowserVersion: ua.BrowserVersion, OS: ua.OS,
-	}, b.Seq, len(b.Events), b.ReceivedAt, len(r.observers) == 0)
-	if err != nil {
-		return err
+	}
+	// Without observers stage 2 has nothing to do for the batch.
+	observed := len(r.observers) == 0
+	var (
+		sid                    int64
+		isNew, inserted, found bool
+		pages                  []Page
+		err                    error
+	)
+	// A session whose row stage 1 wrote before: the batch's row and its
+	// counts in one round trip.
+	if e.s != nil {
+		if sid = e.s.sid.Load(); sid != 0 {
+			if pages, err = pageViews(ctx, tx, sid, f); err != nil {
+				return err
+			}
+			found, isNew, inserted, err = tx.RecordKnownBatch(ctx, sid, sess, b.Seq, len(b.Events), b.ReceivedAt, observed, r.batchCounts(b, f, ua, first, last, pages))
+			if err != nil {
+				return err
+			}
+		}
+	}
+	if !found {
+		if sid, isNew, inserted, err = tx.RecordBatch(ctx, sess, b.Seq, len(b.Events), b.ReceivedAt, observed); err != nil {
+			return err
+		}
+		if inserted {
+			if pages, err = pageViews(ctx, tx, sid, f); err != nil {
+				return err
+			}
+			if err := tx.CountBatch(ctx, sid, r.batchCounts(b, f, ua, first, last, pages)); err != nil {
+				return err
+			}
+		}
+		if e.s != nil {
+			e.s.sid.Store(sid)
+		}
 	}
 	e.sid = sid
 	e.recorded, e.newSession = inserted, inserted && isNew
 	if !inserted {
 		return nil // already recorded
-	}
-
-	pages, err := pageViews(ctx, tx, sid, f)
-	if err != nil {
-		return err
-	}
-	device := DeviceClass(f.ViewportW, r.cfg.Devices)
-	if device == "" {
-		switch {
-		case ua.Tablet:
-			device = "tablet"
-		case ua.Mobile:
-			device = "mobile"
-		}
-	}
-	entryURL := ""
-	if len(f.Pages) > 0 {
-		entryURL = f.Pages[0].URL
-	}
-	err = tx.CountBatch(ctx, sid, index.BatchCounts{
-		First: first, Last: last, Received: b.ReceivedAt,
-		Events: f.Events, Clicks: f.Clicks, Interactions: f.Interactions, Pages: len(pages), Errors: f.Errors,
-		FullSnapshots: f.FullSnapshots, FirstSnapshot: f.FirstSnapshotTS,
-		Bytes: f.Bytes, Dropped: f.Dropped, ViewportW: f.ViewportW, ViewportH: f.ViewportH,
-		Device: device, EntryURL: entryURL, Referrer: pageReferrer(f),
-	})
-	if err != nil {
-		return err
 	}
 	for _, p := range pages {
 		if err := tx.AddPage(ctx, sid, p.TS, p.URL, p.Path, p.Width, p.Height); err != nil {
@@ -745,6 +750,31 @@ func (r *Recorder) applyOne(ctx context.Context, tx *index.IngestTx, e *entry) e
 		}
 	}
 	return nil
+}
+
+// batchCounts is what batch b, with facts f and pages (its new page
+// views), adds to its session row.
+func (r *Recorder) batchCounts(b *Batch, f Facts, ua UA, first, last int64, pages []Page) index.BatchCounts {
+	device := DeviceClass(f.ViewportW, r.cfg.Devices)
+	if device == "" {
+		switch {
+		case ua.Tablet:
+			device = "tablet"
+		case ua.Mobile:
+			device = "mobile"
+		}
+	}
+	entryURL := ""
+	if len(f.Pages) > 0 {
+		entryURL = f.Pages[0].URL
+	}
+	return index.BatchCounts{
+		First: first, Last: last, Received: b.ReceivedAt,
+		Events: f.Events, Clicks: f.Clicks, Interactions: f.Interactions, Pages: len(pages), Errors: f.Errors,
+		FullSnapshots: f.FullSnapshots, FirstSnapshot: f.FirstSnapshotTS,
+		Bytes: f.Bytes, Dropped: f.Dropped, ViewportW: f.ViewportW, ViewportH: f.ViewportH,
+		Device: device, EntryURL: entryURL, Referrer: pageReferrer(f),
+	}
 }
 
 // pageViews returns the page views among a batch's Meta events. rrweb

@@ -324,6 +324,10 @@ type session struct {
 	refs         int // in-flight ingest calls, which keep the session in the map
 	closed       bool
 
+	// sid is the session's row in the index, once stage 1 wrote it (0
+	// before): later batches are recorded with RecordKnownBatch.
+	sid atomic.Int64
+
 	// Guarded by ingestMu: the last accepted batch ended on a page the
 	// project's URL rules deny (see Rules).
 	pageDenied bool

@@ -36,6 +36,9 @@ const (
 	stCloseSession
 	stRecordBatch
 	stVisitorsMany
+	stRecordKnown
+	stCountKnown
+	stKnownExists
 	numIngestStmts
 )
 
@@ -47,20 +50,12 @@ const upsertSession = `
 		ON CONFLICT (project_id, public_id) DO UPDATE SET closed = 0
 		RETURNING id, batch_count = 0 AS fresh`
 
-// ingestSQL holds the ingest's statements: SQLite's, and PostgreSQL's twin
-// where it differs ("" when SQLite's text serves both).
-var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
-	stUpsertSession: {sqlite: upsertSession},
-	stInsertBatch: {
-		sqlite:   `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
-		postgres: `INSERT INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-	},
-	// Numbered parameters, in the order of CountBatch's arguments: ?N on
-	// SQLite, $N on PostgreSQL. Every SET expression reads the row as it
-	// was before the update, in both.
-	stCountBatch: {
-		sqlite: `
-		UPDATE sessions SET
+// countSetSQLite and countSetPostgres add a batch to its session row
+// (CountBatch), with numbered parameters in the order of CountBatch's
+// arguments: ?N on SQLite, $N on PostgreSQL ($15, the row id, is not among
+// them). Every expression reads the row as it was before the update, in
+// both.
+const countSetSQLite = `
 			started_at = MIN(started_at, ?1), ended_at = MAX(ended_at, ?2), last_received = MAX(last_received, ?3),
 			batch_count = batch_count + 1, event_count = event_count + ?4, click_count = click_count + ?5,
 			page_count = page_count + ?6, raw_bytes = raw_bytes + ?7, errors = errors + ?8,
@@ -74,10 +69,9 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			referrer = CASE WHEN ?14 != '' AND (referrer = '' OR ?1 < started_at) THEN ?14 ELSE referrer END,
 			interactions = interactions + ?16,
 			full_snapshots = full_snapshots + ?17,
-			first_snapshot_at = CASE WHEN ?18 > 0 AND (first_snapshot_at = 0 OR ?18 < first_snapshot_at) THEN ?18 ELSE first_snapshot_at END
-		WHERE id = ?15`,
-		postgres: `
-		UPDATE sessions SET
+			first_snapshot_at = CASE WHEN ?18 > 0 AND (first_snapshot_at = 0 OR ?18 < first_snapshot_at) THEN ?18 ELSE first_snapshot_at END`
+
+const countSetPostgres = `
 			started_at = LEAST(started_at, $1), ended_at = GREATEST(ended_at, $2), last_received = GREATEST(last_received, $3),
 			batch_count = batch_count + 1, event_count = event_count + $4, click_count = click_count + $5,
 			page_count = page_count + $6, raw_bytes = raw_bytes + $7, errors = errors + $8,
@@ -89,8 +83,25 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			referrer = CASE WHEN $14 != '' AND (referrer = '' OR $1 < started_at) THEN $14 ELSE referrer END,
 			interactions = interactions + $16,
 			full_snapshots = full_snapshots + $17,
-			first_snapshot_at = CASE WHEN CAST($18 AS BIGINT) > 0 AND (first_snapshot_at = 0 OR $18 < first_snapshot_at) THEN $18 ELSE first_snapshot_at END
-		WHERE id = $15`,
+			first_snapshot_at = CASE WHEN CAST($18 AS BIGINT) > 0 AND (first_snapshot_at = 0 OR $18 < first_snapshot_at) THEN $18 ELSE first_snapshot_at END`
+
+// ingestSQL holds the ingest's statements: SQLite's, and PostgreSQL's twin
+// where it differs ("" when SQLite's text serves both, unless sqliteOnly).
+var ingestSQL = [numIngestStmts]struct {
+	sqlite, postgres string
+	sqliteOnly       bool
+}{
+	stUpsertSession: {sqlite: upsertSession},
+	stInsertBatch: {
+		sqlite:   `INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?)`,
+		postgres: `INSERT INTO batches (session_id, seq, events, received_at, observed) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	},
+	// Numbered parameters, in the order of CountBatch's arguments: ?N on
+	// SQLite, $N on PostgreSQL. Every SET expression reads the row as it
+	// was before the update, in both.
+	stCountBatch: {
+		sqlite:   `UPDATE sessions SET ` + countSetSQLite + ` WHERE id = ?15`,
+		postgres: `UPDATE sessions SET ` + countSetPostgres + ` WHERE id = $15`,
 	},
 	stLastPage:     {sqlite: `SELECT url FROM pages WHERE session_id = ? ORDER BY ts DESC, id DESC LIMIT 1`},
 	stInsertPage:   {sqlite: `INSERT INTO pages (session_id, ts, url, path, width, height) VALUES (?, ?, ?, ?, ?, ?)`},
@@ -137,6 +148,30 @@ var ingestSQL = [numIngestStmts]struct{ sqlite, postgres string }{
 			SELECT id, ?::bigint, ?::bigint, ?::bigint, ?::integer FROM s
 			ON CONFLICT DO NOTHING RETURNING session_id)
 		SELECT s.id, s.fresh, EXISTS (SELECT 1 FROM b) FROM s`},
+	// RecordKnownBatch: the batch's dedupe row, if the session's row still
+	// has the id the caller knows, then the batch counted in that row (and
+	// the session reopened). PostgreSQL does it in one round trip: $15 is
+	// the row id, as in CountBatch, and the counts' parameters come first.
+	// SQLite inserts (here), counts (stCountKnown) and, when no row was
+	// inserted, asks whether the session is there (stKnownExists).
+	stRecordKnown: {
+		sqlite: `
+		INSERT OR IGNORE INTO batches (session_id, seq, events, received_at, observed)
+		SELECT id, ?, ?, ?, ? FROM sessions WHERE id = ? AND project_id = ? AND public_id = ?`,
+		postgres: `
+		WITH s AS (SELECT id FROM sessions WHERE id = $15 AND project_id = $19 AND public_id = $20),
+		b AS (
+			INSERT INTO batches (session_id, seq, events, received_at, observed)
+			SELECT id, $21::bigint, $22::bigint, $23::bigint, $24::integer FROM s
+			ON CONFLICT DO NOTHING RETURNING session_id),
+		u AS (
+			UPDATE sessions SET closed = 0,` + countSetPostgres + `
+			FROM b WHERE sessions.id = b.session_id
+			RETURNING sessions.batch_count = 1 AS fresh)
+		SELECT EXISTS (SELECT 1 FROM s), (SELECT fresh FROM u)`,
+	},
+	stCountKnown:  {sqliteOnly: true, sqlite: `UPDATE sessions SET closed = 0,` + countSetSQLite + ` WHERE id = ?15 RETURNING batch_count = 1`},
+	stKnownExists: {sqliteOnly: true, sqlite: `SELECT EXISTS (SELECT 1 FROM sessions WHERE id = ? AND project_id = ? AND public_id = ?)`},
 	// PostgreSQL only (visitorBuffer): a transaction's visitor rows in one
 	// statement, one row per visitor, in key order.
 	stVisitorsMany: {postgres: `
@@ -152,7 +187,7 @@ func (db *DB) Ingest(ctx context.Context) (*Ingest, error) {
 	in := &Ingest{db: db}
 	for i, q := range ingestSQL {
 		text := q.sqlite
-		if q.postgres != "" {
+		if q.postgres != "" || q.sqliteOnly {
 			text = db.pick(q.sqlite, q.postgres)
 		}
 		if text == "" {
@@ -289,16 +324,59 @@ type BatchCounts struct {
 	EntryURL, Referrer            string // taken when the batch is the session's earliest
 }
 
+// args are the count statements' numbered parameters (countSetSQLite),
+// the session's row id among them.
+func (c BatchCounts) args(sessionID int64) []any {
+	return []any{c.First, c.Last, c.Received, c.Events, c.Clicks, c.Pages, c.Bytes, c.Errors, c.Dropped,
+		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID, c.Interactions,
+		c.FullSnapshots, c.FirstSnapshot}
+}
+
 // CountBatch adds a newly recorded batch to its session row.
 func (t *IngestTx) CountBatch(ctx context.Context, sessionID int64, c BatchCounts) error {
-	_, err := t.stmt(ctx, stCountBatch).ExecContext(ctx,
-		c.First, c.Last, c.Received, c.Events, c.Clicks, c.Pages, c.Bytes, c.Errors, c.Dropped,
-		c.ViewportW, c.ViewportH, c.Device, c.EntryURL, c.Referrer, sessionID, c.Interactions,
-		c.FullSnapshots, c.FirstSnapshot)
-	if err != nil {
+	if _, err := t.stmt(ctx, stCountBatch).ExecContext(ctx, c.args(sessionID)...); err != nil {
 		return fmt.Errorf("update session: %w", err)
 	}
 	return nil
+}
+
+// RecordKnownBatch is RecordBatch and CountBatch for a session whose row
+// id the caller learnt from an earlier batch, in one round trip on
+// PostgreSQL (two on SQLite) instead of three. It writes nothing and returns
+// found false when no row has that id for s's project and public id any
+// more (the session was deleted, or the id came from a transaction that
+// rolled back): record the batch with RecordBatch then. Otherwise inserted
+// says whether the batch is new (when it is not, nothing was written) and
+// isNew whether it is the session's first.
+func (t *IngestTx) RecordKnownBatch(ctx context.Context, sessionID int64, s SessionStart, seq int64, events int, receivedAt int64, observed bool, c BatchCounts) (found, isNew, inserted bool, err error) {
+	obs := 0
+	if observed {
+		obs = 1
+	}
+	counts := c.args(sessionID)
+	if t.in.db.db.Dialect() == sqldb.Postgres {
+		var fresh sql.NullBool
+		err = t.stmt(ctx, stRecordKnown).QueryRowContext(ctx, append(counts, s.ProjectID, s.PublicID, seq, events, receivedAt, obs)...).Scan(&found, &fresh)
+		if err != nil {
+			return false, false, false, fmt.Errorf("record batch: %w", err)
+		}
+		return found, fresh.Bool, fresh.Valid, nil
+	}
+	res, err := t.stmt(ctx, stRecordKnown).ExecContext(ctx, seq, events, receivedAt, obs, sessionID, s.ProjectID, s.PublicID)
+	if err != nil {
+		return false, false, false, fmt.Errorf("insert batch: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		err = t.stmt(ctx, stKnownExists).QueryRowContext(ctx, sessionID, s.ProjectID, s.PublicID).Scan(&found)
+		if err != nil {
+			return false, false, false, fmt.Errorf("find session: %w", err)
+		}
+		return found, false, false, nil
+	}
+	if err := t.stmt(ctx, stCountKnown).QueryRowContext(ctx, counts...).Scan(&isNew); err != nil {
+		return false, false, false, fmt.Errorf("update session: %w", err)
+	}
+	return true, isNew, true, nil
 }
 
 // LastPageURL is the URL of the session's latest page view, "" if it has

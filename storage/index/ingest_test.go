@@ -787,3 +787,148 @@ func testPagePatternPlans(t *testing.T, db *index.DB) {
 		}
 	}
 }
+
+func TestIngest_RecordKnownBatch(t *testing.T) { eachWithErrorClicks(t, testRecordKnownBatch) }
+
+// testRecordKnownBatch: a session's later batches recorded with
+// RecordKnownBatch leave its row as RecordBatch and CountBatch do (batches
+// out of order, a duplicate, a reopened session), and an id that no longer
+// names the session writes nothing.
+func testRecordKnownBatch(t *testing.T, db *index.DB) {
+	p, in := projectIngest(t, db)
+	ctx := context.Background()
+	start := func(public string, at int64) index.SessionStart {
+		return index.SessionStart{ProjectID: p.ID, PublicID: public, VisitorID: "v1", StartedAt: at, EndedAt: at, LastReceived: at,
+			UserAgent: "ua", Browser: "Firefox", OS: "Linux"}
+	}
+	const at = int64(1_700_000_000_000)
+	batches := []struct {
+		seq, first, last int64
+		c                index.BatchCounts
+	}{
+		{1, at + 5000, at + 9000, index.BatchCounts{Events: 4, Clicks: 1, Bytes: 100, ViewportW: 800, ViewportH: 600, Device: "desktop", EntryURL: "https://x/b"}},
+		{0, at, at + 4000, index.BatchCounts{Events: 7, Pages: 1, Errors: 1, Bytes: 300, FullSnapshots: 1, FirstSnapshot: at + 10, EntryURL: "https://x/a", Referrer: "https://search.example"}},
+		{2, at + 10000, at + 20000, index.BatchCounts{Events: 2, Clicks: 3, Interactions: 2, Bytes: 50, Dropped: 1, ViewportW: 1024, Device: "tablet"}},
+		{2, at + 10000, at + 20000, index.BatchCounts{Events: 2, Clicks: 3, Bytes: 50}}, // a duplicate: counted once
+		{3, at + 90000, at + 95000, index.BatchCounts{Events: 1, Bytes: 10}},            // after the session closed
+	}
+	// record writes the batches of session public, the first with
+	// RecordBatch and the others as known says; it closes the session
+	// before the last one.
+	record := func(public string, known bool) int64 {
+		var sid int64
+		for i, b := range batches {
+			c := b.c
+			c.First, c.Last, c.Received = b.first, b.last, b.last
+			if i == len(batches)-1 {
+				err := in.Tx(ctx, func(tx *index.IngestTx) error {
+					closed, _, err := tx.CloseSession(ctx, sid, b.first, index.KeepRule{})
+					if err == nil && !closed {
+						err = errors.New("not closed")
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatalf("close %s: %v", public, err)
+				}
+			}
+			err := in.Tx(ctx, func(tx *index.IngestTx) error {
+				s := start(public, b.first)
+				s.EndedAt, s.LastReceived = b.last, b.last
+				if known && sid != 0 {
+					found, isNew, inserted, err := tx.RecordKnownBatch(ctx, sid, s, b.seq, c.Events, b.last, false, c)
+					if err != nil {
+						return err
+					}
+					if !found || isNew || inserted != (i != 3) {
+						return fmt.Errorf("batch %d: found %v, new %v, inserted %v", i, found, isNew, inserted)
+					}
+					return nil
+				}
+				id, isNew, inserted, err := tx.RecordBatch(ctx, s, b.seq, c.Events, b.last, false)
+				if err != nil {
+					return err
+				}
+				if isNew != (i == 0) || inserted != (i != 3) {
+					return fmt.Errorf("batch %d: new %v, inserted %v", i, isNew, inserted)
+				}
+				sid = id
+				if !inserted {
+					return nil
+				}
+				return tx.CountBatch(ctx, id, c)
+			})
+			if err != nil {
+				t.Fatalf("%s: %v", public, err)
+			}
+		}
+		return sid
+	}
+	row := func(sid int64) index.Session {
+		s, err := db.SessionByRowID(ctx, sid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.ID, s.RowID = "", 0
+		return *s
+	}
+	two, one := record("two-steps", false), record("one-step", true)
+	if got, want := row(one), row(two); got != want {
+		t.Errorf("recorded as known:\n %+v\nwith RecordBatch and CountBatch:\n %+v", got, want)
+	}
+	if s := row(one); !s.Live || s.Events != 14 || s.Clicks != 4 || s.EntryURL != "https://x/a" {
+		t.Errorf("session: %+v", s)
+	}
+
+	// A session created in a transaction that rolled back: its id names no
+	// row (or, on SQLite, may name the next session's).
+	var gone int64
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
+		id, _, _, err := tx.RecordBatch(ctx, start("rolled-back", at), 0, 1, at, false)
+		gone = id
+		if err == nil {
+			err = errors.New("roll back")
+		}
+		return err
+	})
+	if err == nil || gone == 0 {
+		t.Fatalf("rolled back: %d, %v", gone, err)
+	}
+	other, _ := recordOne(t, in, start("next", at))
+	before := row(other)
+	for _, id := range []int64{gone, other, one} {
+		err = in.Tx(ctx, func(tx *index.IngestTx) error {
+			found, _, inserted, err := tx.RecordKnownBatch(ctx, id, start("rolled-back", at), 5, 1, at, false, index.BatchCounts{Events: 1, First: at, Last: at, Received: at})
+			if err == nil && (found || inserted) {
+				err = fmt.Errorf("id %d: found %v, inserted %v", id, found, inserted)
+			}
+			return err
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if after := row(other); after != before {
+		t.Errorf("another session's row changed:\n %+v\n %+v", after, before)
+	}
+}
+
+// recordOne records batch 0 of session s with RecordBatch and CountBatch.
+func recordOne(t *testing.T, in *index.Ingest, s index.SessionStart) (int64, bool) {
+	t.Helper()
+	ctx := context.Background()
+	var sid int64
+	var isNew bool
+	err := in.Tx(ctx, func(tx *index.IngestTx) error {
+		id, fresh, _, err := tx.RecordBatch(ctx, s, 0, 1, s.LastReceived, false)
+		if err != nil {
+			return err
+		}
+		sid, isNew = id, fresh
+		return tx.CountBatch(ctx, id, index.BatchCounts{First: s.StartedAt, Last: s.EndedAt, Received: s.LastReceived, Events: 1})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sid, isNew
+}
