@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"database/sql"
 	"testing"
+	"time"
 
 	"github.com/trailmap/trailmap/internal/pgtest"
 )
@@ -28,4 +29,29 @@ func TestShared_Database(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("PostgreSQL %s", v)
+}
+
+// TestDelayed: a database through the delaying proxy answers as it does
+// directly, each round trip no sooner than twice the delay.
+func TestDelayed(t *testing.T) {
+	const oneWay, trips = 5 * time.Millisecond, 10
+	db, err := sql.Open("pgx", pgtest.Delayed(t, pgtest.Shared(t).Database(t), oneWay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(1)
+	if err := db.PingContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for i := range trips {
+		var n int
+		if err := db.QueryRowContext(t.Context(), `SELECT $1::int + 1`, i).Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("query %d: %d, %v", i, n, err)
+		}
+	}
+	if d := time.Since(start); d < trips*2*oneWay {
+		t.Errorf("%d round trips in %v, under %v each way", trips, d, oneWay)
+	}
 }
