@@ -29,10 +29,23 @@ import (
 // batch per transaction about 0.7 times what grouping gives; budget 1 ms
 // 12.8-17.3 MB/s / 16-21 ms; 2 ms 15.9-19.5 MB/s / 19-40 ms; 3 ms
 // 16.5-19.7 MB/s / 37-53 ms.
+//
+// On PostgreSQL the stages write on connections of their own, side by
+// side, and stage 2 takes its contended row locks (heatmap cells, sessions
+// counters) only in the flush before its commit, so a longer transaction
+// delays nobody's commit; what it saves is round trips, the per-transaction
+// statements (the buffers' flushes, begin and commit) shared by more
+// batches. observeGroupBudgetConcurrent against 2 ms (BenchmarkIngestServer,
+// 2026-12-05, interleaved runs): sustained on loopback 5.4-7.4 -> 8.1-8.6
+// MB/s over three pairs (facts 484-501 -> 398-416 µs of CPU per batch;
+// acknowledged 11.6-17.1 -> 11.0-13.2 MB/s, stage 2 taking more of the two
+// cores while stage 1 runs); through postgres-remote's ~0.5 ms round trips
+// 1.65-1.84 -> 2.62-2.66 MB/s (a 20 ms budget: 2.15-2.63).
 const (
-	applyGroupMax      = 16
-	observeGroupMax    = 64
-	observeGroupBudget = 2 * time.Millisecond
+	applyGroupMax                = 16
+	observeGroupMax              = 64
+	observeGroupBudget           = 2 * time.Millisecond
+	observeGroupBudgetConcurrent = 100 * time.Millisecond
 )
 
 // The index is written in two stages, each a single goroutine taking its
@@ -632,7 +645,7 @@ func lockOrder(group []*entry) []*entry {
 
 // observeGroup runs the observers of indexed batches not observed yet and
 // marks them observed, in one transaction, stopping early once the
-// observers have worked observeGroupBudget; it returns how many batches of
+// observers have worked r.observeBudget; it returns how many batches of
 // group it took.
 func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error) {
 	done := 0
@@ -652,7 +665,7 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 					return fmt.Errorf("session %s seq %d: observer: %w", e.b.SessionID, e.b.Seq, err)
 				}
 			}
-			if time.Since(start) >= observeGroupBudget {
+			if time.Since(start) >= r.observeBudget {
 				break
 			}
 		}

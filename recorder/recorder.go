@@ -237,7 +237,10 @@ type Recorder struct {
 	badKeys   keyCache      // write keys that name no project
 	inFlight  chan struct{} // a slot per ingest request in progress (MaxInFlight)
 	stmts     *index.Ingest // the two stages' prepared statements
-	enc       *segmentEncoders
+	// observeBudget is how long stage 2's observers may work in one
+	// transaction (observeGroupBudget or observeGroupBudgetConcurrent).
+	observeBudget time.Duration
+	enc           *segmentEncoders
 
 	projMu   sync.Mutex
 	projects map[string]*projectEntry // by write key
@@ -419,6 +422,10 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 	var err error
 	if r.stmts, err = db.Ingest(ctx); err != nil {
 		return nil, err
+	}
+	r.observeBudget = observeGroupBudget
+	if r.stmts.ConcurrentWriters() {
+		r.observeBudget = observeGroupBudgetConcurrent
 	}
 	r.m = newMetrics(reg, r)
 	r.gm = newGuardMetrics(reg, r.m)

@@ -214,6 +214,10 @@ func (in *Ingest) Close() error {
 	return errors.Join(errs...)
 }
 
+// ConcurrentWriters reports whether the two stages' transactions run side
+// by side (PostgreSQL) or take turns on one write connection (SQLite).
+func (in *Ingest) ConcurrentWriters() bool { return in.db.db.ConcurrentWriters() }
+
 // Tx runs fn in a write transaction, committing if fn returns nil; the
 // observers' buffers (sqldb.Buffer) are flushed before the commit and told
 // of it after.

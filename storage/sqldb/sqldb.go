@@ -275,6 +275,11 @@ func (db *DB) InSharedTx(ctx context.Context, fn func(*Tx) error) error {
 	return err
 }
 
+// ConcurrentWriters reports whether write transactions run side by side,
+// each on a connection of its own (PostgreSQL), rather than one after the
+// other on the single write connection (SQLite).
+func (db *DB) ConcurrentWriters() bool { return db.dialect == Postgres }
+
 // InTx runs fn in a write transaction, committing if fn returns nil.
 func (db *DB) InTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	tx, err := db.write.BeginTx(ctx, nil)
