@@ -1,6 +1,11 @@
 package main
 
 import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +43,7 @@ func BenchmarkIngestServer(b *testing.B) {
 					if backend != "sqlite" {
 						pg := pgtest.Shared(b)
 						index, dbCPU = pg.Database(b), pg.CPUSeconds
+						logStatements(b, pg, index)
 						if backend == "postgres-remote" {
 							index = pgtest.Delayed(b, index, 100*time.Microsecond)
 						}
@@ -77,4 +83,47 @@ func BenchmarkIngestOverload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// logStatements logs, when the run ends, the statements PostgreSQL ran in
+// database dbURL per batch recorded, most frequent first, if its server
+// counts them (TRAILMAP_PG_STATEMENTS=1, see pgtest.Server.Statements).
+func logStatements(b *testing.B, pg *pgtest.Server, dbURL string) {
+	ctx := context.Background()
+	if err := pg.ResetStatements(ctx); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { // before the database is dropped
+		u, err := url.Parse(dbURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sts, err := pg.Statements(ctx, strings.TrimPrefix(u.Path, "/"))
+		if err != nil || len(sts) == 0 {
+			if err != nil {
+				b.Error(err)
+			}
+			return
+		}
+		db, err := sql.Open("pgx", dbURL)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer db.Close()
+		var batches float64
+		if err := db.QueryRowContext(ctx, `SELECT count(*) FROM batches`).Scan(&batches); err != nil || batches == 0 {
+			b.Errorf("count batches: %v", err)
+			return
+		}
+		var all float64
+		var lines []string
+		for _, st := range sts {
+			all += float64(st.Calls)
+			if len(lines) < 30 {
+				q := strings.Join(strings.Fields(st.Query), " ")
+				lines = append(lines, fmt.Sprintf("%6.2f/batch %7.1f µs  %.150s", float64(st.Calls)/batches, 1000*st.TotalMS/float64(max(st.Calls, 1)), q))
+			}
+		}
+		b.Logf("%.0f batches, %.1f statements per batch; most called:\n%s", batches, all/batches, strings.Join(lines, "\n"))
+	})
 }

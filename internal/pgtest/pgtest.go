@@ -55,6 +55,8 @@ type Server struct {
 	admin *sql.DB
 	log   bytes.Buffer
 	exit  chan struct{}
+	// statements: pg_stat_statements is loaded (TRAILMAP_PG_STATEMENTS).
+	statements bool
 }
 
 var (
@@ -194,6 +196,10 @@ func start(ctx context.Context, dir string, keep bool) (*Server, error) {
 		"-c", "unix_socket_directories="+dir, "-c", "fsync=off",
 		"-c", "synchronous_commit=off", "-c", "full_page_writes=off",
 		"-c", "max_connections=200", "-c", "shared_buffers=64MB")
+	if os.Getenv("TRAILMAP_PG_STATEMENTS") != "" {
+		s.statements = true
+		s.cmd.Args = append(s.cmd.Args, "-c", "shared_preload_libraries=pg_stat_statements")
+	}
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
 	s.cmd.Stdout, s.cmd.Stderr = &s.log, &s.log
 	if err := s.cmd.Start(); err != nil {
