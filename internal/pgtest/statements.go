@@ -22,8 +22,8 @@ func (s *Server) Statements(ctx context.Context, db string) ([]Statement, error)
 	if !s.statements {
 		return nil, nil
 	}
-	if _, err := s.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-		return nil, fmt.Errorf("pgtest: %w", err)
+	if err := s.statementsView(ctx); err != nil {
+		return nil, err
 	}
 	rows, err := s.admin.QueryContext(ctx, `
 		SELECT st.query, st.calls, st.total_exec_time
@@ -50,10 +50,19 @@ func (s *Server) ResetStatements(ctx context.Context) error {
 	if !s.statements {
 		return nil
 	}
-	if _, err := s.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
-		return fmt.Errorf("pgtest: %w", err)
+	if err := s.statementsView(ctx); err != nil {
+		return err
 	}
 	if _, err := s.admin.ExecContext(ctx, `SELECT pg_stat_statements_reset()`); err != nil {
+		return fmt.Errorf("pgtest: %w", err)
+	}
+	return nil
+}
+
+// statementsView creates the extension's view and functions in the admin
+// database (the library itself is loaded at start).
+func (s *Server) statementsView(ctx context.Context) error {
+	if _, err := s.admin.ExecContext(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
 		return fmt.Errorf("pgtest: %w", err)
 	}
 	return nil
