@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -232,17 +233,50 @@ func (t *Tx) Lookup(key any) Buffer {
 	return nil
 }
 
-// Flush writes the participants' buffers, in the order they were made (a
-// buffer flushed keeps only what is added after). The owner that began the
-// transaction calls it last, before committing; a transaction rolled back
-// instead drops them with it.
-func (t *Tx) Flush(ctx context.Context) error {
-	for _, kb := range t.buffers {
-		if err := kb.b.Flush(ctx, t); err != nil {
-			return err
-		}
+// Ranked is a Buffer that says when it is flushed: buffers of a lower rank
+// first, then by the order they were made; one that does not say has rank
+// 0. A buffer whose flush takes a lock that every node's transactions wait
+// for (journey's) goes after those whose rows other nodes also write, or
+// two nodes could each hold what the other waits for. A flush may fill
+// buffers of a later rank (they are flushed after it), not of its own or an
+// earlier one.
+type Ranked interface {
+	Buffer
+	FlushRank() int
+}
+
+func rankOf(b Buffer) int {
+	if r, ok := b.(Ranked); ok {
+		return r.FlushRank()
 	}
-	return nil
+	return 0
+}
+
+// Flush writes the participants' buffers, by rank and then in the order
+// they were made (a buffer flushed keeps only what is added after). The
+// owner that began the transaction calls it last, before committing; a
+// transaction rolled back instead drops them with it.
+func (t *Tx) Flush(ctx context.Context) error {
+	for last := math.MinInt; ; {
+		rank, more := math.MaxInt, false
+		for _, kb := range t.buffers {
+			if r := rankOf(kb.b); r > last && r <= rank {
+				rank, more = r, true
+			}
+		}
+		if !more {
+			return nil
+		}
+		// by index: a buffer made while these flush is met too
+		for i := 0; i < len(t.buffers); i++ {
+			if b := t.buffers[i].b; rankOf(b) == rank {
+				if err := b.Flush(ctx, t); err != nil {
+					return err
+				}
+			}
+		}
+		last = rank
+	}
 }
 
 // Committed tells the buffers that are Committers that the transaction has

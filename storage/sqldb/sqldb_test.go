@@ -331,3 +331,48 @@ func TestTx_Buffer(t *testing.T) {
 		})
 	}
 }
+
+// rankedBuffer logs its flushes; fill, when set, is a buffer it adds to
+// while it flushes.
+type rankedBuffer struct {
+	name string
+	rank int
+	log  *[]string
+	fill func()
+	n    int
+}
+
+func (b *rankedBuffer) FlushRank() int { return b.rank }
+
+func (b *rankedBuffer) Flush(ctx context.Context, tx *sqldb.Tx) error {
+	if b.n == 0 {
+		return nil
+	}
+	b.n = 0
+	*b.log = append(*b.log, b.name)
+	if b.fill != nil {
+		b.fill()
+	}
+	return nil
+}
+
+// Buffers flush by rank, then in the order they were made; one a flush
+// fills (or makes) with a later rank is flushed after it.
+func TestTx_FlushRanks(t *testing.T) {
+	var log []string
+	tx := sqldb.WrapTx(nil)
+	mk := func(name string, rank int) *rankedBuffer {
+		return tx.Buffer(name, func() sqldb.Buffer { return &rankedBuffer{name: name, rank: rank, log: &log} }).(*rankedBuffer)
+	}
+	late := mk("sessions", 2)
+	mk("journey", 1).fill = func() { late.n++; mk("urls", 3).n++ }
+	mk("journey", 1).n++
+	mk("heat", 0).n++
+	mk("other", 0).n++
+	if err := tx.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(log, " "), "heat other journey sessions urls"; got != want {
+		t.Errorf("flushed %q, want %q", got, want)
+	}
+}
