@@ -407,6 +407,9 @@ func (t *IngestTx) AddPage(ctx context.Context, sessionID, ts int64, url, path s
 	if _, err := t.stmt(ctx, stInsertPage).ExecContext(ctx, sessionID, ts, url, path, width, height); err != nil {
 		return fmt.Errorf("insert page: %w", err)
 	}
+	if t.in.db.db.Dialect() == sqldb.Postgres {
+		newPageURLsOf(t.shared).rows[pageURLKey{sessionID, url}] = path
+	}
 	return nil
 }
 
