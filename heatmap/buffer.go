@@ -21,9 +21,10 @@ import (
 // and what must wait for the commit (Committed): cached maps going stale,
 // selector rows to remember. A batch's part enters it only when the
 // batch's facts went through (txSink.finish), so a batch rolled back to its
-// savepoint leaves nothing behind; a resumed session flushes it first (its
-// page view row must be current), and so does a batch about to take a
-// savepoint (the rollback must not take the other batches' part).
+// savepoint leaves nothing behind; a resumed session writes the page
+// views first (its page view row must be current), and a batch about to
+// take a savepoint flushes it all (the rollback must not take the other
+// batches' part).
 //
 // Rows are written in key order, tables in a fixed order: nodes of a
 // cluster writing the same rows take their locks in one order. On
@@ -44,6 +45,24 @@ type txBuffer struct {
 	sels map[selKey]selEntry
 	// page view rows to update, by id (the last state of each)
 	views map[int64]viewRow
+	// element boxes, the last one of each row
+	boxes map[boxKey]boxRow
+}
+
+// boxKey is a row of heat_elem_box; boxRow what it holds.
+type boxKey struct {
+	selector int64
+	device   string
+	wb       int64
+}
+
+type boxRow struct{ x, y, w, h, ts int64 }
+
+// addBox keeps the later of a row's boxes (the table keeps the latest).
+func addBox(m map[boxKey]boxRow, k boxKey, r boxRow) {
+	if old, ok := m[k]; !ok || r.ts >= old.ts {
+		m[k] = r
+	}
 }
 
 // dayKey is a row of heat_page_day; scrollKey one of heat_scroll_day.
@@ -66,7 +85,7 @@ type dayCounts [9]int64
 func (s *Service) buffer(stx *sqldb.Tx) *txBuffer {
 	return stx.Buffer(s, func() sqldb.Buffer {
 		return &txBuffer{s: s, cells: map[cellKey]cells{}, days: map[dayKey]*dayCounts{}, scroll: map[scrollKey]int64{},
-			changed: map[int64]bool{}, sels: map[selKey]selEntry{}, views: map[int64]viewRow{}}
+			changed: map[int64]bool{}, sels: map[selKey]selEntry{}, views: map[int64]viewRow{}, boxes: map[boxKey]boxRow{}}
 	}).(*txBuffer)
 }
 
@@ -102,6 +121,9 @@ func (b *txBuffer) add(k *txSink) {
 	}
 	maps.Copy(b.sels, k.sels)
 	maps.Copy(b.views, k.views)
+	for key, r := range k.boxes {
+		addBox(b.boxes, key, r)
+	}
 }
 
 // Committed implements sqldb.Committer.
@@ -167,12 +189,53 @@ func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 	if err := b.flushViews(ctx, tx, pg); err != nil {
 		return err
 	}
+	if err := b.flushBoxes(ctx, tx, pg); err != nil {
+		return err
+	}
 	// Written: a later Flush of the same transaction writes only what
 	// comes after.
 	clear(b.cells)
 	clear(b.days)
 	clear(b.scroll)
 	clear(b.views)
+	clear(b.boxes)
+	return nil
+}
+
+// flushBoxes writes the element boxes in key order: every click on a
+// page's popular button touches one row, so nodes of a cluster observing
+// that page at once take such rows in one order (written as the clicks
+// came, two nodes could each hold one and wait for the other's).
+func (b *txBuffer) flushBoxes(ctx context.Context, tx *sql.Tx, pg bool) error {
+	if len(b.boxes) == 0 {
+		return nil
+	}
+	keys := slices.SortedFunc(maps.Keys(b.boxes), func(a, c boxKey) int {
+		return cmp.Or(cmp.Compare(a.selector, c.selector), strings.Compare(a.device, c.device), cmp.Compare(a.wb, c.wb))
+	})
+	if !pg {
+		st := tx.StmtContext(ctx, b.s.st.elemBox)
+		for _, k := range keys {
+			r := b.boxes[k]
+			if _, err := st.ExecContext(ctx, k.selector, k.device, k.wb, r.x, r.y, r.w, r.h, r.ts); err != nil {
+				return fmt.Errorf("heatmap: update element box: %w", err)
+			}
+		}
+		return nil
+	}
+	n := len(keys)
+	devices := make([]string, n)
+	var cols [7][]int64
+	for i, k := range keys {
+		r := b.boxes[k]
+		devices[i] = k.device
+		for c, x := range [7]int64{k.selector, k.wb, r.x, r.y, r.w, r.h, r.ts} {
+			cols[c] = append(cols[c], x)
+		}
+	}
+	if _, err := tx.StmtContext(ctx, b.s.st.boxesMany).ExecContext(ctx, cols[0], devices, cols[1], cols[2], cols[3], cols[4], cols[5], cols[6]); err != nil {
+		return fmt.Errorf("heatmap: update element boxes: %w", err)
+	}
 	return nil
 }
 

@@ -408,8 +408,14 @@ func (s *Service) resume(ctx context.Context, stx *sqldb.Tx, sessionID int64, se
 		return t, nil
 	}
 	// The page view's last state may wait in this transaction's buffer.
-	if err := s.flushBuffer(ctx, stx); err != nil {
-		return nil, err
+	// Only the page views are written now (rows of their own sessions):
+	// the shared rows (cells, daily counts) wait for the end, written in
+	// one order on every node.
+	if b, ok := stx.Lookup(s).(*txBuffer); ok {
+		if err := b.flushViews(ctx, stx.SQL(), s.db.Dialect() == sqldb.Postgres); err != nil {
+			return nil, err
+		}
+		clear(b.views)
 	}
 	tx := stx.SQL()
 	pv := &pageview{}

@@ -26,7 +26,7 @@ type stmts struct {
 	// locked and read in one statement and written in another
 	delCellsMany                          [nCellTables]*sql.Stmt
 	lockAllCells, putAllCells             *sql.Stmt
-	pageDayMany, scrollDayMany, viewsMany *sql.Stmt
+	pageDayMany, scrollDayMany, viewsMany, boxesMany *sql.Stmt
 	all                                   []*sql.Stmt
 }
 
@@ -195,7 +195,12 @@ func prepareMany(s *stmts) []prep {
 		prep{&s.scrollDayMany, `
 			INSERT INTO heat_scroll_day AS d (page_id, device, day, bucket, n)
 			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[])
-			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = d.n + excluded.n`})
+			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = d.n + excluded.n`},
+		prep{&s.boxesMany, `
+			INSERT INTO heat_elem_box AS e (selector_id, device, wb, x, y, w, h, ts)
+			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
+			ON CONFLICT (selector_id, device, wb) DO UPDATE SET x = excluded.x, y = excluded.y, w = excluded.w,
+				h = excluded.h, ts = excluded.ts WHERE excluded.ts >= e.ts`})
 }
 
 // txSink writes what a tracker finds, inside the recorder's transaction.
@@ -219,6 +224,8 @@ type txSink struct {
 	sels map[selKey]selEntry
 	// page view rows to update, by id
 	views map[int64]viewRow
+	// element boxes to write: the last one seen of each row
+	boxes map[boxKey]boxRow
 	// the batch's rage, dead and error clicks, counted in the session row
 	// by finish
 	rage, dead, errs int
@@ -281,6 +288,21 @@ func (k *txSink) stmt(st *sql.Stmt) *sql.Stmt {
 	return b
 }
 
+// dict returns a statement that adds to or changes the page and selector
+// dictionaries. On PostgreSQL it runs on its own, committed at once, not
+// in the transaction: nodes of a cluster meeting the same new pages and
+// selectors (or a selector's class changing back and forth) would
+// otherwise hold their rows to the end of their transactions, taken in the
+// orders their clicks came, and wait for each other's. A row left by a
+// transaction that then rolls back is an unused name. SQLite's one
+// connection is the transaction's.
+func (k *txSink) dict(st *sql.Stmt) *sql.Stmt {
+	if k.s.db.Dialect() == sqldb.Postgres {
+		return st
+	}
+	return k.stmt(st)
+}
+
 func (k *txSink) exec(st *sql.Stmt, args ...any) error {
 	_, err := k.stmt(st).ExecContext(k.ctx, args...)
 	return err
@@ -310,7 +332,7 @@ func (k *txSink) pageID(key string) (int64, error) {
 	if !errors.Is(err, sql.ErrNoRows) {
 		return 0, fmt.Errorf("find page: %w", err)
 	}
-	if err := k.stmt(k.s.st.insertPage).QueryRowContext(k.ctx, k.project, key).Scan(&id); err != nil {
+	if err := k.dict(k.s.st.insertPage).QueryRowContext(k.ctx, k.project, key).Scan(&id); err != nil {
 		return 0, fmt.Errorf("insert page: %w", err)
 	}
 	return id, nil
@@ -351,7 +373,7 @@ func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error)
 	} else {
 		err := k.stmt(k.s.st.selectorID).QueryRowContext(k.ctx, pageID, sel).Scan(&id, &oldTag, &oldClass)
 		if errors.Is(err, sql.ErrNoRows) {
-			if err := k.stmt(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, class).Scan(&id); err != nil {
+			if err := k.dict(k.s.st.insertSelector).QueryRowContext(k.ctx, pageID, sel, tag, class).Scan(&id); err != nil {
 				return 0, fmt.Errorf("insert selector: %w", err)
 			}
 			oldTag, oldClass = tag, class
@@ -360,7 +382,7 @@ func (k *txSink) selectorID(pageID int64, sel, tag, class string) (int64, error)
 		}
 	}
 	if oldTag != tag || oldClass != class {
-		if err := k.exec(k.s.st.updateSelector, tag, class, id); err != nil {
+		if _, err := k.dict(k.s.st.updateSelector).ExecContext(k.ctx, tag, class, id); err != nil {
 			return 0, fmt.Errorf("update selector: %w", err)
 		}
 	}
@@ -542,11 +564,14 @@ func (k *txSink) elem(pv *pageview, c *click, sid int64, ratio int, n int64) {
 	k.addCell(cellKey{elemMonth, pv.pageID, pv.device, monthOf(c.ts), sid, 0}, ratio, n)
 }
 
+// box notes an element's box where a click found it; the transaction's
+// buffer writes the last one of each row (selector, device, width bucket).
 func (k *txSink) box(pv *pageview, c *click, sid int64) error {
-	err := k.exec(k.s.st.elemBox, sid, pv.device, c.wb, iround(c.box.X), iround(c.box.Y), iround(c.box.W), iround(c.box.H), c.ts)
-	if err != nil {
-		return fmt.Errorf("update element box: %w", err)
+	if k.boxes == nil {
+		k.boxes = make(map[boxKey]boxRow, 4)
 	}
+	addBox(k.boxes, boxKey{sid, pv.device, int64(c.wb)},
+		boxRow{iround(c.box.X), iround(c.box.Y), iround(c.box.W), iround(c.box.H), c.ts})
 	return nil
 }
 
