@@ -6,7 +6,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 
@@ -389,10 +391,40 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 	for _, ev := range events {
 		t := ev.Type
 		if t == rrweb.Meta || t < 0 || t >= 1000 || (t == rrweb.Custom && !internalEvent(ev.Data)) {
-			return s.derive(ctx, stx, []int64{sessionID})
+			s.toDerive(stx).ids[sessionID] = true
+			return nil
 		}
 	}
 	return nil
+}
+
+// toDerive is a transaction's sessions whose derived rows are recomputed
+// before it commits: once per session however many of its batches it
+// holds, and last among the observers' writes (sqldb.Ranked), because on
+// PostgreSQL a derive takes the cluster's timelines lock (lockTimelines):
+// a transaction that held it while it wrote rows other nodes' observers
+// also write (a page's element boxes, its daily counts) could wait for
+// one of them while that one waits for the lock.
+type toDerive struct {
+	s   *Service
+	ids map[int64]bool
+}
+
+func (s *Service) toDerive(stx *sqldb.Tx) *toDerive {
+	return stx.Buffer(s, func() sqldb.Buffer { return &toDerive{s: s, ids: map[int64]bool{}} }).(*toDerive)
+}
+
+// FlushRank implements sqldb.Ranked.
+func (b *toDerive) FlushRank() int { return 1 }
+
+// Flush implements sqldb.Buffer.
+func (b *toDerive) Flush(ctx context.Context, stx *sqldb.Tx) error {
+	if len(b.ids) == 0 {
+		return nil
+	}
+	ids := slices.Sorted(maps.Keys(b.ids))
+	clear(b.ids)
+	return b.s.derive(ctx, stx, ids)
 }
 
 // internalEvent reports whether a custom event (its data) is one of the
