@@ -24,10 +24,10 @@ type stmts struct {
 	// PostgreSQL only (txBuffer): many rows in one statement, their key
 	// columns and values as arrays; the rows of all four cell tables are
 	// locked and read in one statement and written in another
-	delCellsMany                          [nCellTables]*sql.Stmt
-	lockAllCells, putAllCells             *sql.Stmt
+	delCellsMany                                     [nCellTables]*sql.Stmt
+	lockAllCells, putAllCells                        *sql.Stmt
 	pageDayMany, scrollDayMany, viewsMany, boxesMany *sql.Stmt
-	all                                   []*sql.Stmt
+	all                                              []*sql.Stmt
 }
 
 type prep struct {

@@ -954,7 +954,9 @@ func TestIngest_NewPageURLsInOneOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	page := func(sid int64, u string) func(*index.IngestTx) error {
-		return func(tx *index.IngestTx) error { return tx.AddPage(ctx, sid, at, u, strings.TrimPrefix(u, "https://x"), 800, 600) }
+		return func(tx *index.IngestTx) error {
+			return tx.AddPage(ctx, sid, at, u, strings.TrimPrefix(u, "https://x"), 800, 600)
+		}
 	}
 	release := stage1Holding(t, in, page(a, "https://x/one"), page(a, "https://x/two"))
 	other := make(chan error, 1)
