@@ -153,6 +153,13 @@ func (s *Server) launch(t testing.TB, extra []string) {
 	s.start(t)
 	t.Cleanup(func() {
 		s.Stop(t)
+		if dir := os.Getenv("TRAILMAP_SERVER_LOGS"); dir != "" {
+			// every server's whole log, passing or not (CI shows a tail)
+			name := strings.NewReplacer("/", "_", ":", "_").Replace(t.Name() + "-" + s.Addr)
+			if err := os.WriteFile(filepath.Join(dir, name+".log"), []byte(s.logs.String()), 0o644); err != nil {
+				t.Logf("server log: %v", err)
+			}
+		}
 		if t.Failed() {
 			t.Logf("server logs:\n%s", tail(s.logs.String(), 8000))
 		}
