@@ -443,7 +443,9 @@ func internalEvent(data []byte) bool {
 }
 
 // SessionClosed implements recorder.Observer: the session's derived rows
-// are computed once more, so a start time moved by a late batch is right.
+// are computed once more, so a start time moved by a late batch is right:
+// at the end of the transaction, like a batch's (see toDerive).
 func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID int64) error {
-	return s.derive(ctx, stx, []int64{sessionID})
+	s.toDerive(stx).ids[sessionID] = true
+	return nil
 }
