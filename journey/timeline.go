@@ -415,7 +415,7 @@ func (s *Service) toDerive(stx *sqldb.Tx) *toDerive {
 }
 
 // FlushRank implements sqldb.Ranked.
-func (b *toDerive) FlushRank() int { return 1 }
+func (b *toDerive) FlushRank() int { return sqldb.RankClusterLock }
 
 // Flush implements sqldb.Buffer.
 func (b *toDerive) Flush(ctx context.Context, stx *sqldb.Tx) error {

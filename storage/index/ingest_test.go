@@ -936,9 +936,11 @@ func recordOne(t *testing.T, in *index.Ingest, s index.SessionStart) (int64, boo
 // TestIngest_NewPageURLsInOneOrder: on PostgreSQL two nodes' stage 1
 // recording the first views of the same two new pages, in opposite
 // orders, do not deadlock: the URLs go into page_urls at the end of each
-// transaction, in URL order (a trigger used to add each as its page view
-// was inserted: each transaction waited for the URL the other had
-// inserted, and PostgreSQL failed one after a second).
+// transaction, in URL order, so the second neither waits for the first
+// one's page views nor makes it wait (a trigger used to add each URL as
+// its page view was inserted: the second waited for "one", which the
+// first had inserted, the first then for "two", and PostgreSQL failed one
+// of them after a second; here the second would time out waiting).
 func TestIngest_NewPageURLsInOneOrder(t *testing.T) {
 	db := indextest.Open(t, pgtest.Shared(t).Database(t))
 	p, in := projectIngest(t, db)
@@ -953,29 +955,25 @@ func TestIngest_NewPageURLsInOneOrder(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	page := func(sid int64, u string) func(*index.IngestTx) error {
+	page := func(ctx context.Context, sid int64, u string) func(*index.IngestTx) error {
 		return func(tx *index.IngestTx) error {
 			return tx.AddPage(ctx, sid, at, u, strings.TrimPrefix(u, "https://x"), 800, 600)
 		}
 	}
-	release := stage1Holding(t, in, page(a, "https://x/one"), page(a, "https://x/two"))
-	other := make(chan error, 1)
-	go func() {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		other <- in.Tx(tctx, func(tx *index.IngestTx) error {
-			if err := page(b, "https://x/two")(tx); err != nil {
-				return err
-			}
-			return page(b, "https://x/one")(tx)
-		})
-	}()
-	time.Sleep(300 * time.Millisecond) // the other reaches "one" (or, adding at once, waits for it)
+	release := stage1Holding(t, in, page(ctx, a, "https://x/one"), page(ctx, a, "https://x/two"))
+	tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := in.Tx(tctx, func(tx *index.IngestTx) error {
+		if err := page(tctx, b, "https://x/two")(tx); err != nil {
+			return err
+		}
+		return page(tctx, b, "https://x/one")(tx)
+	})
+	if err != nil {
+		t.Errorf("second transaction, the first one open: %v", err)
+	}
 	if err := release(); err != nil {
 		t.Errorf("first transaction: %v", err)
-	}
-	if err := <-other; err != nil {
-		t.Errorf("second transaction: %v", err)
 	}
 	var n int
 	if err := db.SQL().Read().QueryRowContext(ctx, `SELECT COUNT(*) FROM page_urls WHERE project_id = ? AND url IN ('https://x/one', 'https://x/two')`, p.ID).Scan(&n); err != nil {

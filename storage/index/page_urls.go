@@ -33,7 +33,7 @@ func newPageURLsOf(tx *sqldb.Tx) *newPageURLs {
 }
 
 // FlushRank implements sqldb.Ranked: after every other buffer.
-func (b *newPageURLs) FlushRank() int { return 3 }
+func (b *newPageURLs) FlushRank() int { return sqldb.RankLast }
 
 // Flush implements sqldb.Buffer. A URL is added with its first page view
 // and its seen_at renewed at most once a day (see PrunePageURLs).

@@ -53,9 +53,9 @@ func (b *sessionWrites) row(id int64) *sessionWrite {
 }
 
 // FlushRank implements sqldb.Ranked: the sessions rows are written after
-// the observers' own buffers (journey's derive, rank 1, sets conversions
-// here while it flushes).
-func (b *sessionWrites) FlushRank() int { return 2 }
+// the observers' own buffers (journey's derive sets conversions here while
+// it flushes).
+func (b *sessionWrites) FlushRank() int { return sqldb.RankSessionRows }
 
 // Flush locks the rows that change, in the order above, and writes them.
 func (b *sessionWrites) Flush(ctx context.Context, tx *sqldb.Tx) error {

@@ -245,11 +245,28 @@ type Ranked interface {
 	FlushRank() int
 }
 
+// The ranks, in the order they flush: the one order every node takes its
+// locks in at the end of a transaction.
+const (
+	// RankSharedRows: rows every node adds to (heatmap sums), each
+	// buffer's in key order; a Buffer that does not say has this rank.
+	RankSharedRows = 0
+	// RankClusterLock: work under a lock every node's transactions take
+	// (journey's timelines lock), after every row other nodes write.
+	RankClusterLock = 1
+	// RankSessionRows: sessions rows (their lock order is the index's),
+	// which work of the ranks before may fill (conversions).
+	RankSessionRows = 2
+	// RankLast: rows written last, with nothing locked after them (page
+	// URLs, which stage 1's transactions write).
+	RankLast = 3
+)
+
 func rankOf(b Buffer) int {
 	if r, ok := b.(Ranked); ok {
 		return r.FlushRank()
 	}
-	return 0
+	return RankSharedRows
 }
 
 // Flush writes the participants' buffers, by rank and then in the order

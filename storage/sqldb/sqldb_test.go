@@ -364,11 +364,11 @@ func TestTx_FlushRanks(t *testing.T) {
 	mk := func(name string, rank int) *rankedBuffer {
 		return tx.Buffer(name, func() sqldb.Buffer { return &rankedBuffer{name: name, rank: rank, log: &log} }).(*rankedBuffer)
 	}
-	late := mk("sessions", 2)
-	mk("journey", 1).fill = func() { late.n++; mk("urls", 3).n++ }
-	mk("journey", 1).n++
-	mk("heat", 0).n++
-	mk("other", 0).n++
+	late := mk("sessions", sqldb.RankSessionRows)
+	mk("journey", sqldb.RankClusterLock).fill = func() { late.n++; mk("urls", sqldb.RankLast).n++ }
+	mk("journey", sqldb.RankClusterLock).n++
+	mk("heat", sqldb.RankSharedRows).n++
+	mk("other", sqldb.RankSharedRows).n++
 	if err := tx.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
