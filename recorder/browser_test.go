@@ -745,7 +745,10 @@ func TestRecorder_SinglePageApp(t *testing.T) {
 }
 
 func TestRecorder_RateLimited(t *testing.T) {
-	srv := servertest.Start(t, "--rate-per-ip", "2") // burst of 9 batches, then 429 with Retry-After
+	// A burst of 3 batches, then one every 2 s and 429 with Retry-After:
+	// slow enough that a slow machine's clicks cannot keep under it (at 2
+	// per second, 15 clicks taking 20 s on a loaded CI machine met no 429).
+	srv := servertest.Start(t, "--rate-per-ip", "0.5")
 	st := newSite(t, srv)
 	ctx := browsertest.Start(t, browsertest.LoopbackOnly()).NewContext(t)
 	con := browsertest.WatchConsole(t, ctx)
@@ -764,7 +767,7 @@ func TestRecorder_RateLimited(t *testing.T) {
 		t.Fatal("no flush was refused: the rate limit did not apply")
 	}
 	want := "page/a.html snapshot" + strings.Repeat(" click", clicks)
-	eventually(t, 30*time.Second, "every click despite 429s", func() (bool, string) {
+	eventually(t, time.Minute, "every click despite 429s", func() (bool, string) {
 		list := sessions(t, srv, "")
 		if len(list) != 1 {
 			return false, fmt.Sprintf("%d sessions", len(list))

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/flate"
 	"github.com/klauspost/compress/gzip"
@@ -188,9 +187,7 @@ func TestDecoder_Decompress_errors(t *testing.T) {
 			}
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			start := time.Now()
 			got, err := NewDecoder(lim).Decompress(bytes.NewReader(tt.body), tt.encoding)
-			elapsed := time.Since(start)
 			runtime.ReadMemStats(&after)
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Decompress = %d bytes, %v; want %v", len(got), err, tt.want)
@@ -202,9 +199,6 @@ func TestDecoder_Decompress_errors(t *testing.T) {
 			// not the GiB it would inflate to.
 			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > uint64(4*lim.MaxDecompressed+lim.MaxCompressed+(8<<20)) {
 				t.Errorf("allocated %d MiB", alloc>>20)
-			}
-			if elapsed > 5*time.Second {
-				t.Errorf("took %s", elapsed)
 			}
 		})
 	}
