@@ -79,23 +79,8 @@ func (s *stack) tables() []string {
 // mentions returns the rows of table (formatted) that contain any of
 // needles in any column.
 func (s *stack) mentions(table string, needles []string) []string {
-	rows, err := s.db.SQL().Read().Query(`SELECT * FROM ` + table)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer rows.Close()
-	cols, _ := rows.Columns()
 	var hits []string
-	for rows.Next() {
-		vals := make([]any, len(cols))
-		ptrs := make([]any, len(cols))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rows.Scan(ptrs...); err != nil {
-			s.t.Fatal(err)
-		}
-		line := fmt.Sprintf("%s", vals)
+	for _, line := range s.rows(`SELECT * FROM ` + table) {
 		for _, n := range needles {
 			if strings.Contains(line, n) {
 				hits = append(hits, line)

@@ -1,6 +1,7 @@
 package retention_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -39,6 +40,25 @@ type stack struct {
 	rec   *recorder.Recorder
 	hm    *heatmap.Service
 	jr    *journey.Service
+	logs  *lockedBuffer // the stack's log, shown when a wait fails
+}
+
+// lockedBuffer is a bytes.Buffer safe for the stack's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
@@ -53,8 +73,8 @@ func eachStack(t *testing.T, fn func(t *testing.T, s *stack)) {
 func newStack(t *testing.T, db *index.DB) *stack {
 	t.Helper()
 	ctx := context.Background()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s := &stack{t: t, db: db, dir: t.TempDir()}
+	s := &stack{t: t, db: db, dir: t.TempDir(), logs: &lockedBuffer{}}
+	logger := slog.New(slog.NewTextHandler(s.logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	p, err := s.db.CreateProject(ctx, "test", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -122,18 +142,50 @@ func (s *stack) count(query string, args ...any) int {
 }
 
 // settled waits until n sessions are closed with all their events stored.
+// Its bound is for a hang, not a speed: a loaded 2-core CI machine once
+// took over 15 s. A failure shows each session's row, its segments and the
+// stack's warnings.
 func (s *stack) settled(n int) {
 	s.t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) {
 		got := s.count(`SELECT COUNT(*) FROM sessions s WHERE closed = 1
 			AND (SELECT COALESCE(SUM(events), 0) FROM segments WHERE session_id = s.id AND state = 'done') = s.event_count`)
 		if got == n {
 			return
 		}
 		if time.Now().After(deadline) {
-			s.t.Fatalf("%d of %d sessions closed and stored", got, n)
+			s.t.Fatalf("%d of %d sessions closed and stored\nsessions (public_id, closed, event_count, segments done/all, events done):\n%s\nlog:\n%s",
+				got, n, strings.Join(s.rows(`SELECT s.public_id, s.closed, s.event_count,
+					(SELECT COUNT(*) FROM segments WHERE session_id = s.id AND state = 'done'),
+					(SELECT COUNT(*) FROM segments WHERE session_id = s.id),
+					(SELECT COALESCE(SUM(events), 0) FROM segments WHERE session_id = s.id AND state = 'done')
+				FROM sessions s ORDER BY s.id`), "\n"), s.logs)
 		}
 	}
+}
+
+// rows returns query's rows, each formatted as one line.
+func (s *stack) rows(query string) []string {
+	s.t.Helper()
+	rows, err := s.db.SQL().Read().Query(query)
+	if err != nil {
+		s.t.Fatalf("%s: %v", query, err)
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			s.t.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%s", vals))
+	}
+	return out
 }
 
 func (s *stack) objects() []string {
