@@ -206,6 +206,9 @@ type Request struct {
 // beaconWait is how long a beacon waits for an in-flight slot.
 const beaconWait = 10 * time.Second
 
+// flushConcurrency is how many segments are compressed and stored at once.
+const flushConcurrency = 2
+
 // Result is the answer to an accepted (or repeated) batch.
 type Result struct {
 	Accepted  int  `json:"accepted"`
@@ -397,8 +400,8 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		observers:   observers,
 		projects:    map[string]*projectEntry{},
 		sessions:    map[sessKey]*session{},
-		flushSem:    make(chan struct{}, 2),
-		enc:         newSegmentEncoders(cfg.Compressor),
+		flushSem:    make(chan struct{}, flushConcurrency),
+		enc:         newSegmentEncoders(cfg.Compressor, flushConcurrency),
 		stop:        make(chan struct{}),
 		applyDone:   make(chan struct{}),
 		applyTick:   make(chan struct{}),
