@@ -2,8 +2,10 @@ package recorder
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -33,14 +35,20 @@ func gzipBytes(t testing.TB, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// testZstd is the tests' one zstd encoder (EncodeAll is safe for
+// concurrent use): making one per body cost TestDecoder_concurrent most of
+// its 38 s under the race detector.
+var testZstd = sync.OnceValue(func() *zstd.Encoder {
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(2))
+	if err != nil {
+		panic(err)
+	}
+	return enc
+})
+
 func zstdBytes(t testing.TB, data []byte) []byte {
 	t.Helper()
-	enc, err := zstd.NewWriter(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer enc.Close()
-	return enc.EncodeAll(data, nil)
+	return testZstd().EncodeAll(data, nil)
 }
 
 func zlibBytes(t testing.TB, data []byte) []byte {
@@ -72,20 +80,45 @@ func flateBytes(t testing.TB, data []byte) []byte {
 	return buf.Bytes()
 }
 
-// bombs are compressed GiBs of zeros, built once.
+// bombs are a GiB of zeros, gzipped and in zstd, built once. Compressing
+// the GiB took most of a minute under the race detector, so they are
+// assembled: gzip repeats the deflate blocks of one MiB of zeros (blocks
+// after a sync flush decode the same wherever the 32 KiB before them are
+// zeros), zstd is a frame of RLE blocks.
 var bombs = sync.OnceValues(func() (gz, zs []byte) {
-	zeros := make([]byte, 1<<20)
+	const mib, gib = 1 << 20, 1 << 30
+	zeros := make([]byte, mib)
 	var g bytes.Buffer
 	gw, _ := gzip.NewWriterLevel(&g, gzip.BestSpeed)
-	var z bytes.Buffer
-	zw, _ := zstd.NewWriter(&z, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(1))
-	for range 1024 {
-		gw.Write(zeros)
-		zw.Write(zeros)
+	gw.Write(zeros)
+	gw.Flush()
+	first := g.Len()
+	gw.Write(zeros)
+	gw.Flush()
+	more := bytes.Clone(g.Bytes()[first:])
+	for range gib/mib - 2 {
+		g.Write(more)
 	}
-	gw.Close()
-	zw.Close()
-	return g.Bytes(), z.Bytes()
+	g.Write([]byte{0x03, 0x00}) // an empty final block (fixed Huffman codes)
+	crc := uint32(0)
+	for range gib / mib {
+		crc = crc32.Update(crc, crc32.IEEETable, zeros)
+	}
+	g.Write(binary.LittleEndian.AppendUint32(binary.LittleEndian.AppendUint32(nil, crc), gib&0xffffffff))
+
+	// Magic; no content size, checksum or dictionary; a 1 MiB window
+	// (2^(10+10)); then RLE blocks of 128 KiB of byte 0, the last one
+	// marked.
+	z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 10 << 3}
+	const block = 128 << 10
+	for i := range gib / block {
+		h := uint32(block<<3 | 1<<1)
+		if i == gib/block-1 {
+			h |= 1
+		}
+		z = append(z, byte(h), byte(h>>8), byte(h>>16), 0x00)
+	}
+	return g.Bytes(), z
 })
 
 func TestDecoder_Decompress(t *testing.T) {
