@@ -34,7 +34,7 @@ func (s *Service) ForgetSessions(ctx context.Context, tx *sqldb.Tx, ids []int64)
 	for i, id := range ids {
 		args[i] = id
 	}
-	if err := s.lockTimelines(ctx, tx.SQL()); err != nil {
+	if err := s.lockTimelines(ctx, tx.SQL(), lockExclusive); err != nil {
 		return nil, fmt.Errorf("journey: forget: %w", err)
 	}
 	in := sqldb.List(len(ids))

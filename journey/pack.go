@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/trailmap/trailmap/storage/sqldb"
@@ -149,22 +150,61 @@ func (s *Service) Pack(ctx context.Context, force bool) (int, error) {
 	return total, nil
 }
 
-// timelinesLock is the PostgreSQL advisory lock key that serialises the
-// writers of journey_sessions and journey_chunks ("jrny").
+// timelinesLock is the PostgreSQL advisory lock key that keeps packing
+// apart from the other writers of journey_sessions ("jrny").
 const timelinesLock = 0x6a726e79
 
-// lockTimelines makes tx the only writer of timelines and chunks until it
-// ends. SQLite has one writer anyway; on PostgreSQL a pack running beside a
+// Lock modes of lockTimelines.
+const (
+	// lockShared: a derive, which writes the timelines of its own
+	// sessions; derives on every node run side by side.
+	lockShared = false
+	// lockExclusive: a pack or a forget, which reads and rewrites the
+	// timelines of any session of a project.
+	lockExclusive = true
+)
+
+// lockTimelines takes the cluster's timelines lock for the rest of tx.
+// SQLite has one writer anyway. On PostgreSQL a pack running beside a
 // derive of the same session (a late batch of a closed session) could
-// otherwise seal the old timeline into a chunk while the new one is stored
-// loose, and scans would count the session twice. The lock is the
-// cluster's, so nodes sharing the database pack and derive one at a time.
-func (s *Service) lockTimelines(ctx context.Context, tx *sql.Tx) error {
+// otherwise seal the old timeline into a chunk while the new one is
+// stored loose, and scans would count the session twice: a pack takes
+// the lock exclusive, a derive shared. Derives need nothing more among
+// themselves: each writes the rows of its own sessions (one node
+// derives a session at a time), dissolves chunks in id order (see
+// unpack), adds keys under a per-project lock (lockKeys) and visitors in
+// key order.
+func (s *Service) lockTimelines(ctx context.Context, tx *sql.Tx, exclusive bool) error {
 	if s.db.Dialect() != sqldb.Postgres {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?)`, timelinesLock); err != nil {
+	q := `SELECT pg_advisory_xact_lock_shared(?)`
+	if exclusive {
+		q = `SELECT pg_advisory_xact_lock(?)`
+	}
+	if _, err := tx.ExecContext(ctx, q, timelinesLock); err != nil {
 		return fmt.Errorf("lock timelines: %w", err)
+	}
+	return nil
+}
+
+// lockKeys makes tx the only one adding journey keys of a project until
+// it ends, on PostgreSQL. Every process caches a project's keys by
+// growing id (dict), reading only ids above the last it saw, so keys must
+// become visible in id order: with two transactions adding keys at once,
+// the one with the higher id could commit first, and a cache reading
+// then would never read the lower one. Under this lock a project's keys
+// are numbered and committed one transaction at a time. New keys are new
+// page paths and event names, rare once a site has been recorded for a
+// while. (Two-key advisory locks are a key space apart from the
+// one-key ones; a project id past 2^31 may share its lock with another
+// project, which only makes them wait for each other.)
+func (s *Service) lockKeys(ctx context.Context, tx *sql.Tx, projectID int64) error {
+	if s.db.Dialect() != sqldb.Postgres {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(?, ?)`, int32(timelinesLock), int32(projectID)); err != nil {
+		return fmt.Errorf("lock journey keys: %w", err)
 	}
 	return nil
 }
@@ -180,7 +220,7 @@ func (s *Service) packOne(ctx context.Context, projectID int64, force bool) (int
 	cutoff := s.now().Add(-packDelay).UnixMilli()
 	n := 0
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		if err := s.lockTimelines(ctx, tx); err != nil {
+		if err := s.lockTimelines(ctx, tx, lockExclusive); err != nil {
 			return fmt.Errorf("pack: %w", err)
 		}
 		var heads []sessHead
@@ -266,7 +306,8 @@ func loosePage(ctx context.Context, tx *sql.Tx, projectID, afterStart, afterID i
 	return out, nil
 }
 
-// unpack dissolves the chunks holding any of ids (inside a derive).
+// unpack dissolves the chunks holding any of ids (inside a derive or a
+// forget).
 func unpack(ctx context.Context, tx *sql.Tx, one *sql.Stmt, query func(one *sql.Stmt, many string) (*sql.Rows, error)) error {
 	rows, err := query(one, `SELECT DISTINCT chunk FROM journey_sessions WHERE chunk IS NOT NULL AND session_id IN `)
 	if err != nil {
@@ -285,6 +326,9 @@ func unpack(ctx context.Context, tx *sql.Tx, one *sql.Stmt, query func(one *sql.
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("derive: find chunks: %w", err)
 	}
+	// In id order: two derives dissolving the same chunks lock them in
+	// one order (the second waits for the first, then finds them gone).
+	slices.Sort(chunks)
 	for _, c := range chunks {
 		if _, err := tx.ExecContext(ctx, `DELETE FROM journey_chunks WHERE id = ?`, c); err != nil {
 			return fmt.Errorf("derive: dissolve chunk: %w", err)

@@ -14,8 +14,10 @@ import (
 )
 
 // dict is a project's key dictionary as far as it has been read. Keys are
-// only ever added, with increasing ids (one writer, max(rowid)+1), so the
-// cache grows by reading ids above the last one seen.
+// only ever added, with increasing ids, and become visible in id order
+// (SQLite: one writer, max(rowid)+1; PostgreSQL: a project's keys are
+// added one transaction at a time, lockKeys), so the cache grows by
+// reading ids above the last one seen.
 type dict struct {
 	mu     sync.Mutex
 	maxID  int64

@@ -1,6 +1,7 @@
 package journey
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/binary"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
+	"github.com/trailmap/trailmap/storage/index"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -167,7 +169,7 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		return nil
 	}
 	tx := stx.SQL()
-	if err := s.lockTimelines(ctx, tx); err != nil {
+	if err := s.lockTimelines(ctx, tx, lockShared); err != nil {
 		return fmt.Errorf("derive: %w", err)
 	}
 	st := s.ws
@@ -192,50 +194,16 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		return fmt.Errorf("derive: %w", err)
 	}
 
-	rules := map[int64]*projectRules{}
-	type kk struct {
-		project int64
-		kind    int
-		name    string
+	keys, err := s.resolveKeys(ctx, tx, contents)
+	if err != nil {
+		return err
 	}
-	keys := map[kk]int64{}
-	refreshed := map[int64]bool{}
-	keyID := func(project int64, kind int, name string) (int64, error) {
-		k := kk{project, kind, name}
-		if id, ok := keys[k]; ok {
-			return id, nil
-		}
-		// Keys already committed are known from the read side's
-		// dictionary; only new ones need the writer (and ids read or
-		// written in this transaction are never cached beyond it).
-		if id, ok := s.knownKey(project, uint8(kind), name); ok {
-			keys[k] = id
-			return id, nil
-		}
-		if !refreshed[project] {
-			// Once per derive, catch up with keys committed since.
-			refreshed[project] = true
-			if _, err := s.dictionary(ctx, project); err != nil {
-				return 0, err
-			}
-			if id, ok := s.knownKey(project, uint8(kind), name); ok {
-				keys[k] = id
-				return id, nil
-			}
-		}
-		var id int64
-		err := tx.StmtContext(ctx, st.keyGet).QueryRowContext(ctx, project, kind, name).Scan(&id)
-		if errors.Is(err, sql.ErrNoRows) {
-			if err := tx.StmtContext(ctx, st.keyPut).QueryRowContext(ctx, project, kind, name).Scan(&id); err != nil {
-				return 0, fmt.Errorf("derive: add key: %w", err)
-			}
-		} else if err != nil {
-			return 0, fmt.Errorf("derive: look up key: %w", err)
-		}
-		keys[k] = id
-		return id, nil
+	visitors, err := s.resolveVisitors(ctx, tx, contents)
+	if err != nil {
+		return err
 	}
 
+	rules := map[int64]*projectRules{}
 	var searchRows [][4]any
 	var raw []rawEntry
 	for _, x := range contents {
@@ -286,11 +254,7 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 					continue
 				}
 			}
-			id, err := keyID(x.ProjectID, e.kind, e.name)
-			if err != nil {
-				return err
-			}
-			es = append(es, entry{key: id, ts: e.ts})
+			es = append(es, entry{key: keys[journeyKey{x.ProjectID, e.kind, e.name}], ts: e.ts})
 			if pr.conv.match(e.kind, e.name) {
 				convs++
 				if !convAt.Valid {
@@ -298,15 +262,7 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 				}
 			}
 		}
-		var vis int64
-		err := tx.StmtContext(ctx, st.visGet).QueryRowContext(ctx, x.ProjectID, x.VisitorID).Scan(&vis)
-		if errors.Is(err, sql.ErrNoRows) {
-			if err := tx.StmtContext(ctx, st.visPut).QueryRowContext(ctx, x.ProjectID, x.VisitorID).Scan(&vis); err != nil {
-				return fmt.Errorf("derive: add visitor: %w", err)
-			}
-		} else if err != nil {
-			return fmt.Errorf("derive: look up visitor: %w", err)
-		}
+		vis := visitors[visitorKey{x.ProjectID, x.VisitorID}]
 		if _, err := tx.StmtContext(ctx, st.upsert).ExecContext(ctx,
 			x.ProjectID, x.StartedAt, x.ID, vis, encodeTimeline(x.StartedAt, es), convAt, searchAt, deviceCodes[x.Device]); err != nil {
 			return fmt.Errorf("derive: store timeline: %w", err)
@@ -338,6 +294,111 @@ func (s *Service) derive(ctx context.Context, stx *sqldb.Tx, ids []int64) error 
 		searchRows = searchRows[n:]
 	}
 	return nil
+}
+
+// journeyKey is an entry of a project's dictionary of page paths and
+// event names (journey_keys).
+type journeyKey struct {
+	project int64
+	kind    int
+	name    string
+}
+
+func (a journeyKey) compare(b journeyKey) int {
+	return cmp.Or(cmp.Compare(a.project, b.project), cmp.Compare(a.kind, b.kind), strings.Compare(a.name, b.name))
+}
+
+// resolveKeys returns the ids of every page path and event name of
+// contents, adding the new ones. Keys already committed come from the
+// read side's dictionary, caught up once per project when one is missing;
+// the rest are looked up and added in key order, each project's under
+// lockKeys (ids read or added in tx are never cached beyond it).
+func (s *Service) resolveKeys(ctx context.Context, tx *sql.Tx, contents []index.SessionContent) (map[journeyKey]int64, error) {
+	keys := map[journeyKey]int64{}
+	var missing []journeyKey
+	want := func(k journeyKey) {
+		if _, ok := keys[k]; ok {
+			return
+		}
+		id, ok := s.knownKey(k.project, uint8(k.kind), k.name)
+		keys[k] = id
+		if !ok {
+			missing = append(missing, k)
+		}
+	}
+	for _, x := range contents {
+		for _, p := range x.Pages {
+			want(journeyKey{x.ProjectID, kindPage, p.Path})
+		}
+		for _, e := range x.Events {
+			want(journeyKey{x.ProjectID, kindEvent, e.Name})
+		}
+	}
+	slices.SortFunc(missing, journeyKey.compare)
+	refreshed, locked := int64(-1), int64(-1)
+	for _, k := range missing {
+		if k.project != refreshed {
+			refreshed = k.project
+			if _, err := s.dictionary(ctx, k.project); err != nil {
+				return nil, err
+			}
+		}
+		if id, ok := s.knownKey(k.project, uint8(k.kind), k.name); ok {
+			keys[k] = id
+			continue
+		}
+		var id int64
+		err := tx.StmtContext(ctx, s.ws.keyGet).QueryRowContext(ctx, k.project, k.kind, k.name).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			if k.project != locked {
+				locked = k.project
+				if err := s.lockKeys(ctx, tx, k.project); err != nil {
+					return nil, fmt.Errorf("derive: %w", err)
+				}
+			}
+			if err := tx.StmtContext(ctx, s.ws.keyPut).QueryRowContext(ctx, k.project, k.kind, k.name).Scan(&id); err != nil {
+				return nil, fmt.Errorf("derive: add key: %w", err)
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("derive: look up key: %w", err)
+		}
+		keys[k] = id
+	}
+	return keys, nil
+}
+
+// visitorKey is a project's visitor.
+type visitorKey struct {
+	project int64
+	id      string
+}
+
+// resolveVisitors returns the journey numbers (journey_visitors) of the
+// visitors of contents, adding the new ones in key order: two derives
+// adding the same new visitors wait for each other in one order.
+func (s *Service) resolveVisitors(ctx context.Context, tx *sql.Tx, contents []index.SessionContent) (map[visitorKey]int64, error) {
+	vs := make([]visitorKey, 0, len(contents))
+	for _, x := range contents {
+		vs = append(vs, visitorKey{x.ProjectID, x.VisitorID})
+	}
+	slices.SortFunc(vs, func(a, b visitorKey) int {
+		return cmp.Or(cmp.Compare(a.project, b.project), strings.Compare(a.id, b.id))
+	})
+	vs = slices.Compact(vs)
+	out := make(map[visitorKey]int64, len(vs))
+	for _, v := range vs {
+		var id int64
+		err := tx.StmtContext(ctx, s.ws.visGet).QueryRowContext(ctx, v.project, v.id).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			if err := tx.StmtContext(ctx, s.ws.visPut).QueryRowContext(ctx, v.project, v.id).Scan(&id); err != nil {
+				return nil, fmt.Errorf("derive: add visitor: %w", err)
+			}
+		} else if err != nil {
+			return nil, fmt.Errorf("derive: look up visitor: %w", err)
+		}
+		out[v] = id
+	}
+	return out, nil
 }
 
 // searchTerms returns the normalised values of the search parameters in a
@@ -400,11 +461,13 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 
 // toDerive is a transaction's sessions whose derived rows are recomputed
 // before it commits: once per session however many of its batches it
-// holds, and last among the observers' writes (sqldb.Ranked), because on
-// PostgreSQL a derive takes the cluster's timelines lock (lockTimelines):
-// a transaction that held it while it wrote rows other nodes' observers
-// also write (a page's element boxes, its daily counts) could wait for
-// one of them while that one waits for the lock.
+// holds, and after the rows other nodes' observers also write (a page's
+// element boxes, its daily counts; sqldb.Ranked), because on PostgreSQL a
+// derive takes the cluster's timelines lock (lockTimelines, shared) and
+// may take a project's keys lock (lockKeys): a transaction that held one
+// while it wrote such rows could wait for one of them while that one
+// waits for the lock (a pack's exclusive request queues the shared ones
+// behind it).
 type toDerive struct {
 	s   *Service
 	ids map[int64]bool

@@ -251,8 +251,9 @@ const (
 	// RankSharedRows: rows every node adds to (heatmap sums), each
 	// buffer's in key order; a Buffer that does not say has this rank.
 	RankSharedRows = 0
-	// RankClusterLock: work under a lock every node's transactions take
-	// (journey's timelines lock), after every row other nodes write.
+	// RankClusterLock: work under locks every node's transactions take
+	// (journey's timelines lock, shared, and its per-project keys lock),
+	// after every row other nodes write.
 	RankClusterLock = 1
 	// RankSessionRows: sessions rows (their lock order is the index's),
 	// which work of the ranks before may fill (conversions).
