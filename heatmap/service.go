@@ -121,7 +121,7 @@ type Service struct {
 	log *slog.Logger
 	now func() time.Time
 
-	mu       sync.Mutex // guards the trackers and the node budget
+	mu       sync.Mutex // guards the trackers' list and the node budget
 	sessions map[int64]*list.Element
 	lru      *list.List // of *entry, most recent at the front
 	nodes    int        // mirrored nodes counted at the end of each batch
@@ -145,8 +145,9 @@ type Service struct {
 
 type entry struct {
 	id    int64
-	t     *tracker
-	nodes int
+	busy  sync.Mutex // held while t follows a batch
+	t     *tracker   // guarded by busy
+	nodes int        // guarded by Service.mu
 }
 
 type settingsEntry struct {
@@ -282,28 +283,48 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 	if err != nil {
 		return err
 	}
+	// The service's lock guards the trackers' list; a tracker's own lock
+	// is held while it follows a batch, so the recorder's facts workers
+	// follow different sessions at once (PostgreSQL), none waiting for
+	// another's round trips. Lock order: a tracker's, then the service's.
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e := s.tracker(sessionID)
-	if e == nil || e.t.batches+1 != batches {
+	s.mu.Unlock()
+	if e != nil {
+		e.busy.Lock()
+		if e.t.batches+1 != batches {
+			e.busy.Unlock()
+			s.mu.Lock()
+			s.drop(e)
+			s.mu.Unlock()
+			e = nil
+		}
+	}
+	if e == nil {
 		// New session, evicted tracker, restart, or a rolled-back
 		// transaction: the index is the truth.
-		if e != nil {
-			s.drop(e)
-		}
 		t, err := s.resume(ctx, stx, sessionID, set, batches)
 		if err != nil {
 			return err
 		}
 		e = &entry{id: sessionID, t: t}
+		e.busy.Lock()
+		s.mu.Lock()
+		if old := s.tracker(sessionID); old != nil {
+			s.drop(old) // not expected: one session is followed by one worker at a time
+		}
 		s.sessions[sessionID] = s.lru.PushFront(e)
+		s.mu.Unlock()
 	}
+	defer e.busy.Unlock()
 	e.t.set = set
 	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
 	err = e.t.observe(events, k)
 	if err == nil {
 		err = k.finish()
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err != nil {
 		s.drop(e)
 		return fmt.Errorf("heatmap: session %d: %w", sessionID, err)
@@ -317,11 +338,16 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID int64) error {
 	tx := stx.SQL()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	e := s.tracker(sessionID)
+	if e != nil {
+		s.drop(e)
+	}
+	s.mu.Unlock()
 	if e == nil {
 		return nil
 	}
+	e.busy.Lock()
+	defer e.busy.Unlock()
 	ss, err := s.counters.SessionState(ctx, stx, sessionID)
 	if err != nil {
 		return fmt.Errorf("heatmap: read session: %w", err)
@@ -332,7 +358,6 @@ func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID in
 	if err == nil {
 		err = k.finish()
 	}
-	s.drop(e)
 	if err != nil {
 		return fmt.Errorf("heatmap: close session %d: %w", sessionID, err)
 	}
@@ -348,8 +373,9 @@ func (s *Service) tracker(id int64) *entry {
 	return el.Value.(*entry)
 }
 
+// drop forgets a tracker (s.mu held); its owner may still be using it.
 func (s *Service) drop(e *entry) {
-	if el := s.sessions[e.id]; el != nil {
+	if el := s.sessions[e.id]; el != nil && el.Value.(*entry) == e {
 		s.lru.Remove(el)
 		delete(s.sessions, e.id)
 	}
@@ -357,10 +383,20 @@ func (s *Service) drop(e *entry) {
 	e.nodes = 0
 }
 
+// kept reports whether e is the tracker kept for its session (s.mu held).
+func (s *Service) kept(e *entry) bool {
+	el := s.sessions[e.id]
+	return el != nil && el.Value.(*entry) == e
+}
+
 // account updates the node budget after a batch and evicts: whole
 // trackers beyond MaxSessions, mirrors of the least recent sessions beyond
-// MaxTotalNodes.
+// MaxTotalNodes (not of one another worker is using: it is counted again
+// after its batch). s.mu and e's own lock are held.
 func (s *Service) account(e *entry) {
+	if !s.kept(e) {
+		return // evicted while it followed its batch
+	}
 	n := 0
 	if e.t.mirror != nil {
 		n = e.t.mirror.size()
@@ -372,12 +408,15 @@ func (s *Service) account(e *entry) {
 	}
 	for el := s.lru.Back(); s.nodes > s.cfg.MaxTotalNodes && el != nil; el = el.Prev() {
 		v := el.Value.(*entry)
-		if v == e || v.t.mirror == nil {
+		if v == e || !v.busy.TryLock() {
 			continue
 		}
-		v.t.mirror = nil
-		s.nodes -= v.nodes
-		v.nodes = 0
+		if v.t.mirror != nil {
+			v.t.mirror = nil
+			s.nodes -= v.nodes
+			v.nodes = 0
+		}
+		v.busy.Unlock()
 	}
 }
 

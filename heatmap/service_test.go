@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -925,4 +926,71 @@ func TestService_Fixtures(t *testing.T) {
 			})
 		}
 	})
+}
+
+// Several facts workers (the recorder's, on PostgreSQL) follow different
+// sessions at once, each batch in a transaction of its own: every click
+// is counted once, and trackers evicted while others are in use (tight
+// bounds) are resumed from the index. Run with -race.
+func TestService_ConcurrentSessions(t *testing.T) {
+	tight := DefaultConfig()
+	tight.MaxSessions = 3
+	tight.MaxMirrorNodes = 30
+	tight.MaxTotalNodes = 30 // about one test DOM
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{{"default", DefaultConfig()}, {"tight", tight}} {
+		t.Run(c.name, func(t *testing.T) {
+			eachFixture(t, c.cfg, func(t *testing.T, f *fixture) {
+				const workers, perWorker = 4, 5
+				sids := make([][]int64, workers)
+				for w := range workers {
+					for i := range perWorker {
+						sids[w] = append(sids[w], f.session(fmt.Sprintf("conc%d-%02d", w, i), "desktop", t0))
+					}
+				}
+				var wg sync.WaitGroup
+				errs := make(chan error, workers)
+				for w := range workers {
+					wg.Go(func() {
+						// Each worker's sessions interleaved: a first batch
+						// of each, then a second of each.
+						for i, sid := range sids[w] {
+							ts := t0 + int64(w*100+i)
+							if err := f.observeErr(f.svc, sid, session(ts, "https://shop.test/", 1280, 800, 1280, 3000), false); err != nil {
+								errs <- err
+								return
+							}
+						}
+						for i, sid := range sids[w] {
+							ts := t0 + int64(w*100+i) + 5000
+							if err := f.observeErr(f.svc, sid, evClicks(ts, 12, 10, 20), false); err != nil {
+								errs <- err
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				n := int64(workers * perWorker)
+				if c.name == "default" {
+					f.checkSharedRows(t, n)
+					return
+				}
+				// Evicted trackers lose the DOM (and so the clicks' elements),
+				// not the clicks.
+				if got := f.count(`SELECT SUM(pageviews) * 1000 + SUM(clicks) FROM heat_page_day WHERE ? > 0`, 1); got != n*1000+n {
+					t.Errorf("page days: page views * 1000 + clicks = %d, want %d", got, n*1000+n)
+				}
+				if s, nodes := f.svc.Stats(); s > 3 || nodes > 3*30 {
+					t.Errorf("%d sessions, %d nodes kept; want at most 3 and 90", s, nodes)
+				}
+			})
+		})
+	}
 }

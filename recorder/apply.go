@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
@@ -554,8 +555,8 @@ func (r *Recorder) observeLoop() {
 			continue
 		}
 		group := r.obsQ
-		if len(group) > observeGroupMax {
-			group = group[:observeGroupMax]
+		if n := r.factsWorkers * observeGroupMax; len(group) > n {
+			group = group[:n]
 		}
 		r.obsQ = r.obsQ[len(group):]
 		r.obsTaken += int64(len(group))
@@ -566,18 +567,15 @@ func (r *Recorder) observeLoop() {
 		}
 
 		r.obsStall.begin()
-		done, rest, ok := r.observe(group)
+		done, rest, left := r.observeShares(group)
 		r.obsStall.end()
-		var left []*entry
-		if ok && len(rest) > 0 {
+		if len(rest) > 0 {
 			// Out of budget, or waiting behind a batch the observers
 			// refused: the rest goes back to the front of the queue.
 			r.obsMu.Lock()
 			r.obsQ = append(rest[:len(rest):len(rest)], r.obsQ...)
 			r.obsTaken -= int64(len(rest))
 			r.obsMu.Unlock()
-		} else if !ok {
-			left = rest
 		}
 		var raw int64
 		var observedIn map[*session]bool // sessions with a batch observed now
@@ -614,6 +612,53 @@ func (r *Recorder) observeLoop() {
 		}
 		r.obsMu.Unlock()
 	}
+}
+
+// observeShares observes group (see observe): on one transaction, or, with
+// several facts workers, split by session into up to factsWorkers shares
+// observed at once, each in transactions of its own. A session's batches
+// stay in one share, in order. It returns the batches done, those to queue
+// again (rest) and those abandoned because the recorder is stopping with
+// a broken index (left).
+func (r *Recorder) observeShares(group []*entry) (done, rest, left []*entry) {
+	shares := splitShares(group, r.factsWorkers)
+	results := make([]struct {
+		done, rest []*entry
+		ok         bool
+	}, len(shares))
+	if len(shares) == 1 {
+		results[0].done, results[0].rest, results[0].ok = r.observe(shares[0])
+	} else {
+		var wg sync.WaitGroup
+		for i, sh := range shares {
+			// (the goroutines inherit stage 2's profiler labels)
+			wg.Go(func() { results[i].done, results[i].rest, results[i].ok = r.observe(sh) })
+		}
+		wg.Wait()
+	}
+	for _, res := range results {
+		done = append(done, res.done...)
+		if res.ok {
+			rest = append(rest, res.rest...)
+		} else {
+			left = append(left, res.rest...)
+		}
+	}
+	return done, rest, left
+}
+
+// splitShares splits group into up to n shares by session id, keeping
+// each share in group's order; empty shares are left out.
+func splitShares(group []*entry, n int) [][]*entry {
+	if n <= 1 {
+		return [][]*entry{group}
+	}
+	shares := make([][]*entry, n)
+	for _, e := range group {
+		i := int(uint64(e.sid) % uint64(n))
+		shares[i] = append(shares[i], e)
+	}
+	return slices.DeleteFunc(shares, func(s []*entry) bool { return len(s) == 0 })
 }
 
 func (r *Recorder) applyGroup(ctx context.Context, group []*entry) error {

@@ -74,6 +74,14 @@ type Config struct {
 	// log until that many wait for the index, then for the index too. 0:
 	// every 202 waits for the batch's index rows.
 	MaxUnindexed int
+	// FactsWorkers is how many facts (stage 2) transactions may run at
+	// once, over disjoint sessions, when the index takes concurrent
+	// writers (PostgreSQL): each transaction waits on round trips to the
+	// database, one statement at a time, so with the database on another
+	// host more workers raise the facts rate; with it on the node's own
+	// cores they only compete for them (see the README). SQLite has one
+	// writer and always takes one. Zero means 1.
+	FactsWorkers int
 	// SweepEvery is how often idle sessions and age-due segments are checked.
 	SweepEvery time.Duration
 	// Now is the clock (time.Now when nil); tests and benchmarks replace it.
@@ -96,6 +104,7 @@ func DefaultConfig(dataDir string) Config {
 		RatePerIP:       200, // ≈1,000 visitors behind one NAT address at a batch per 5 s
 		MaxInFlight:     128,
 		MaxUnindexed:    1024,
+		FactsWorkers:    1,
 		SweepEvery:      time.Second,
 	}
 }
@@ -119,6 +128,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("recorder: %w", c.Quota.validate())
 	case c.MaxInFlight < 0 || c.MaxUnindexed < 0:
 		return errors.New("recorder: the in-flight and unindexed bounds must not be negative")
+	case c.FactsWorkers < 0 || c.FactsWorkers > 64:
+		return errors.New("recorder: facts workers must be between 0 and 64")
 	}
 	return nil
 }
@@ -175,7 +186,9 @@ var _ Index = (*index.DB)(nil)
 // before SessionClosed. In that transaction the session's observed count
 // (index.SessionState) already counts the batch (its batch_count may be
 // ahead: the core rows of later batches are recorded before their
-// observers run).
+// observers run). On PostgreSQL with FactsWorkers > 1, batches of different
+// sessions are observed at once, in different transactions; the calls for
+// one session never overlap.
 type Observer interface {
 	ObserveBatch(ctx context.Context, tx *sqldb.Tx, sessionID int64, events []rrweb.Event) error
 	SessionClosed(ctx context.Context, tx *sqldb.Tx, sessionID int64) error
@@ -243,7 +256,10 @@ type Recorder struct {
 	// observeBudget is how long stage 2's observers may work in one
 	// transaction (observeGroupBudget or observeGroupBudgetConcurrent).
 	observeBudget time.Duration
-	enc           *segmentEncoders
+	// factsWorkers is how many facts transactions run at once (FactsWorkers
+	// on PostgreSQL, 1 on SQLite).
+	factsWorkers int
+	enc          *segmentEncoders
 
 	projMu   sync.Mutex
 	projects map[string]*projectEntry // by write key
@@ -426,9 +442,9 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 	if r.stmts, err = db.Ingest(ctx); err != nil {
 		return nil, err
 	}
-	r.observeBudget = observeGroupBudget
+	r.observeBudget, r.factsWorkers = observeGroupBudget, 1
 	if r.stmts.ConcurrentWriters() {
-		r.observeBudget = observeGroupBudgetConcurrent
+		r.observeBudget, r.factsWorkers = observeGroupBudgetConcurrent, max(1, cfg.FactsWorkers)
 	}
 	r.m = newMetrics(reg, r)
 	r.gm = newGuardMetrics(reg, r.m)

@@ -187,7 +187,9 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 		f := []string{"--s3-endpoint", c.Endpoint, "--s3-bucket", bucket, "--s3-access-key", c.AccessKey, "--s3-secret-key", c.SecretKey,
 			"--retention-days", "0", "--assets=false", "--render-workers=0"}
 		if cluster {
-			f = append(f, "--advertise-url", servertest.SelfURL, "--cluster-secret", "cluster-test-secret-0123456789")
+			// Four facts workers per node: their facts must equal one
+			// node's with one.
+			f = append(f, "--advertise-url", servertest.SelfURL, "--cluster-secret", "cluster-test-secret-0123456789", "--facts-workers", "4")
 		}
 		return f
 	}

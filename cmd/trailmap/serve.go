@@ -140,6 +140,7 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.Int64Var(&r.SegmentMaxBytes, "segment-max-bytes", def.SegmentMaxBytes, "store a session's buffered events once this much raw JSON is buffered")
 	fs.Int64Var(&r.MaxBuffered, "max-buffered", def.MaxBuffered, "raw bytes buffered in memory across sessions before early flushes")
 	fs.IntVar(&r.MaxUnindexed, "max-unindexed", def.MaxUnindexed, "batches acknowledged before their index rows are written (a 202 waits only for the write-ahead log); over this a 202 waits for the index too (0: always)")
+	fs.IntVar(&r.FactsWorkers, "facts-workers", def.FactsWorkers, "with a PostgreSQL index: heatmap and journey transactions run at once, over different sessions (SQLite: always 1)")
 	fs.IntVar(&r.MaxInFlight, "max-inflight", def.MaxInFlight, "ingest requests processed at once; more get 503 overloaded with Retry-After (0: no limit)")
 	fs.IntVar(&r.Devices.TabletMin, "tablet-min-width", def.Devices.TabletMin, "viewport width from which a device is a tablet")
 	fs.IntVar(&r.Devices.DesktopMin, "desktop-min-width", def.Devices.DesktopMin, "viewport width from which a device is a desktop")
