@@ -48,7 +48,7 @@ func newMetrics(reg prometheus.Registerer, r *Recorder) *metrics {
 		}),
 		factsBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trailmap_facts_stage_seconds_total",
-			Help: "Time stage 2 spent deriving batches' facts (heatmaps, journeys) in the index.",
+			Help: "Time stage 2 spent deriving batches' facts (heatmaps, journeys) in the index, summed over its workers (--facts-workers): its rate may exceed 1.",
 		}),
 		segmentsBusy: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "trailmap_segments_compress_seconds_total",
