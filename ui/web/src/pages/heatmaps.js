@@ -477,8 +477,12 @@ async function loadProjects() {
   }
 }
 
-// busy marks the view as loading at once, before any request goes out.
-const busy = () => { root.dataset.state = 'loading'; };
+// busy marks the view as loading at once, before any request goes out,
+// and makes a load still in flight stale: a change that first reloads the
+// page list (device, range, segment, project) calls load only after that
+// list is back, and the older load, finishing in between with the old
+// device's snapshot, must not mark the view ready.
+const busy = () => { loadSeq++; root.dataset.state = 'loading'; };
 
 function setSeg(groupSel, attr, value, aria) {
   for (const b of root.querySelectorAll(`${groupSel} [data-${attr}]`)) b.setAttribute(aria, String(b.dataset[attr] === value));
