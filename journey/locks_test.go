@@ -62,6 +62,33 @@ func openDerive(t *testing.T, f *fixture, ids ...int64) (release func() error) {
 	}
 }
 
+// waitingForAdvisoryLock waits until a connection of f's database waits
+// for an advisory lock, or done (the awaited transaction finished without
+// waiting) is ready; it reports whether one waits. It fails the test after
+// hang.
+func waitingForAdvisoryLock(t *testing.T, f *fixture, done <-chan error) (waits bool) {
+	t.Helper()
+	deadline := time.Now().Add(hang)
+	for {
+		if len(done) > 0 {
+			return false
+		}
+		var n int
+		err := f.db.SQL().Read().QueryRow(`SELECT COUNT(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			return true
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("nothing waits for the lock, and nothing finished")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // derive derives the sessions ids in a transaction of their own, in the
 // background; the channel gets its error.
 func deriveAsync(f *fixture, ids ...int64) <-chan error {
@@ -111,10 +138,8 @@ func TestDerive_SideBySide(t *testing.T) {
 		}
 		packed <- err
 	}()
-	select {
-	case err := <-packed:
-		t.Fatalf("a pack ran beside an open derive: %v", err)
-	case <-time.After(300 * time.Millisecond):
+	if !waitingForAdvisoryLock(t, f, packed) {
+		t.Fatalf("a pack ran beside an open derive: %v", <-packed)
 	}
 	if err := release(); err != nil {
 		t.Fatal(err)
@@ -142,14 +167,12 @@ func TestDerive_NewKeysInIDOrder(t *testing.T) {
 	release := openDerive(t, f, s1.row) // "/first-new" numbered, not committed
 	second := deriveAsync(f, s2.row)    // "/second-new": a higher id
 	var secondErr error
-	early := false
-	select {
-	case secondErr = <-second:
+	early := !waitingForAdvisoryLock(t, f, second)
+	if early {
 		// Only a missing lock lets it commit first; read the dictionary
 		// as a funnel would, then see whether the lower id is lost.
-		early = true
+		secondErr = <-second
 		t.Error("the second derive committed while the first was open")
-	case <-time.After(300 * time.Millisecond):
 	}
 	if _, err := f.svc.dictionary(ctx, f.project); err != nil {
 		t.Fatal(err)
@@ -249,9 +272,9 @@ func TestDerive_ConcurrentNewRows(t *testing.T) {
 // proxy on loopback), from 1 and from 4 connections at once, as 1 and 4
 // nodes' facts stages would: one session per transaction, its keys and
 // visitor known (the usual batch with a page view). It reports derives
-// per second (of at least 200); with every derive holding the cluster's timelines lock
-// exclusive from its first statement to its commit, 4 nodes derived no
-// faster than one.
+// per second (of at least 200); with every derive holding the cluster's
+// timelines lock exclusive from its first statement to its commit, 4
+// nodes derived no faster than one.
 func BenchmarkDerive_Nodes(b *testing.B) {
 	for _, nodes := range []int{1, 4} {
 		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) {
