@@ -204,11 +204,21 @@ type Committer interface {
 	Committed()
 }
 
+// RolledBacker is a Buffer that is told when its transaction did not
+// commit: for what a participant changed in memory along with its writes
+// (a heatmap tracker's state), to be put back as it was before the
+// transaction, so that the transaction run again meets what the first
+// attempt met.
+type RolledBacker interface {
+	RolledBack()
+}
+
 // SQL is the transaction itself, for an owner's statements on its own tables.
 func (t *Tx) SQL() *sql.Tx { return t.tx }
 
 // WrapTx makes a shared transaction of tx, for the owner that began it,
-// who calls Flush before committing and Committed after.
+// who calls Flush before committing and Committed after, or RolledBack
+// after a rollback.
 func WrapTx(tx *sql.Tx) *Tx { return &Tx{tx: tx} }
 
 // Buffer returns the participant's buffer under key (a comparable value of
@@ -309,9 +319,24 @@ func (t *Tx) Committed() {
 	}
 }
 
+// RolledBack tells the buffers that are RolledBackers that the transaction
+// did not commit, and forgets them. The owner calls it after a rollback, or
+// after a commit that failed (when a commit's outcome is unknown, a
+// participant's state as before the transaction is what it checks against
+// the index next time).
+func (t *Tx) RolledBack() {
+	bs := t.buffers
+	t.buffers = nil
+	for _, kb := range bs {
+		if r, ok := kb.b.(RolledBacker); ok {
+			r.RolledBack()
+		}
+	}
+}
+
 // InSharedTx runs fn in a write transaction that several owners take part
 // in, flushing their buffers and committing if fn returns nil (and then
-// telling them).
+// telling them), or rolling back (and then telling them).
 func (db *DB) InSharedTx(ctx context.Context, fn func(*Tx) error) error {
 	var stx *Tx
 	err := db.InTx(ctx, func(tx *sql.Tx) error {
@@ -321,8 +346,11 @@ func (db *DB) InSharedTx(ctx context.Context, fn func(*Tx) error) error {
 		}
 		return stx.Flush(ctx)
 	})
-	if err == nil {
+	switch {
+	case err == nil:
 		stx.Committed()
+	case stx != nil:
+		stx.RolledBack()
 	}
 	return err
 }

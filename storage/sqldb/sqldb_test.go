@@ -249,10 +249,12 @@ func TestIsTransient(t *testing.T) {
 	}
 }
 
-// noteBuffer inserts its names at Flush and counts the commits it is told of.
+// noteBuffer inserts its names at Flush and counts the commits and
+// rollbacks it is told of.
 type noteBuffer struct {
-	names     []string
-	committed int
+	names      []string
+	committed  int
+	rolledBack int
 }
 
 func (b *noteBuffer) Flush(ctx context.Context, tx *sqldb.Tx) error {
@@ -265,11 +267,13 @@ func (b *noteBuffer) Flush(ctx context.Context, tx *sqldb.Tx) error {
 	return nil
 }
 
-func (b *noteBuffer) Committed() { b.committed++ }
+func (b *noteBuffer) Committed()  { b.committed++ }
+func (b *noteBuffer) RolledBack() { b.rolledBack++ }
 
 // A participant's buffer is one per key and transaction, written at Flush
 // (again only with what came after), and told of the commit; a transaction
-// rolled back writes nothing and tells nothing.
+// rolled back writes nothing and tells of the rollback, also when the
+// failure is the buffer's own flush.
 func TestTx_Buffer(t *testing.T) {
 	ctx := context.Background()
 	for name, url := range backends(t) {
@@ -298,16 +302,25 @@ func TestTx_Buffer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(made) != 1 || made[0].committed != 1 {
-				t.Fatalf("%d buffers made, committed %v times; want one, told once", len(made), made[0].committed)
+			if len(made) != 1 || made[0].committed != 1 || made[0].rolledBack != 0 {
+				t.Fatalf("%d buffers made, committed %d times, rolled back %d; want one, told of the commit once", len(made), made[0].committed, made[0].rolledBack)
 			}
 			boom := errors.New("boom")
 			err = db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
 				buf(tx).names = append(buf(tx).names, "c")
 				return boom
 			})
-			if !errors.Is(err, boom) || len(made) != 2 || made[1].committed != 0 {
-				t.Fatalf("rolled back: err %v, %d buffers, committed %d", err, len(made), made[1].committed)
+			if !errors.Is(err, boom) || len(made) != 2 || made[1].committed != 0 || made[1].rolledBack != 1 {
+				t.Fatalf("rolled back: err %v, %d buffers, committed %d, rolled back %d", err, len(made), made[1].committed, made[1].rolledBack)
+			}
+			// A flush that fails (a name too many: things.name is unique)
+			// rolls back too.
+			err = db.InSharedTx(ctx, func(tx *sqldb.Tx) error {
+				buf(tx).names = append(buf(tx).names, "a")
+				return nil
+			})
+			if !sqldb.IsUnique(err) || len(made) != 3 || made[2].committed != 0 || made[2].rolledBack != 1 {
+				t.Fatalf("flush failed: err %v, %d buffers, committed %d, rolled back %d", err, len(made), made[2].committed, made[2].rolledBack)
 			}
 			rows, err := db.Read().QueryContext(ctx, `SELECT name FROM things ORDER BY id`)
 			if err != nil {
