@@ -236,15 +236,32 @@ func BenchmarkTracker(b *testing.B) {
 	}
 	events := rrweb.SplitAll(raw)
 	set := DefaultSettings()
-	b.ResetTimer()
-	for range b.N {
-		tr := newTracker(&set, 50000)
-		if err := tr.observe(events, &memSink{}); err != nil {
-			b.Fatal(err)
+	// checkpointed: a checkpoint before each batch of 50 events, as the
+	// service takes one per session and transaction (a batch each here).
+	for _, every := range []int{0, 50} {
+		name := "plain"
+		if every > 0 {
+			name = "checkpointed"
 		}
+		b.Run(name, func(b *testing.B) {
+			for range b.N {
+				tr := newTracker(&set, 50000)
+				for j := 0; j < len(events); {
+					n := len(events) - j
+					if every > 0 {
+						n = min(n, every)
+						tr.checkpoint()
+					}
+					if err := tr.observe(events[j:j+n], &memSink{}); err != nil {
+						b.Fatal(err)
+					}
+					j += n
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
+			b.ReportMetric(float64(bytes*int64(b.N))/b.Elapsed().Seconds()/(1<<20), "MB/s")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(events)), "ns/event")
-	b.ReportMetric(float64(bytes*int64(b.N))/b.Elapsed().Seconds()/(1<<20), "MB/s")
 }
 
 // syntheticSession is a page of about 3000 nodes and n events after it.

@@ -47,6 +47,9 @@ type txBuffer struct {
 	views map[int64]viewRow
 	// element boxes, the last one of each row
 	boxes map[boxKey]boxRow
+	// the trackers of the sessions the transaction follows as they were
+	// before it (nil: none), put back if it is rolled back (RolledBack)
+	saved map[int64]*tracker
 }
 
 // boxKey is a row of heat_elem_box; boxRow what it holds.
@@ -123,6 +126,52 @@ func (b *txBuffer) add(k *txSink) {
 	maps.Copy(b.views, k.views)
 	for key, r := range k.boxes {
 		addBox(b.boxes, key, r)
+	}
+}
+
+// checkpoint keeps a session's tracker as it is before the transaction
+// first follows the session (t nil: it had none), for RolledBack; later
+// calls for the session keep the first. The tracker's lock is held.
+func (b *txBuffer) checkpoint(sessionID int64, t *tracker) {
+	if _, ok := b.saved[sessionID]; ok {
+		return
+	}
+	if b.saved == nil {
+		b.saved = map[int64]*tracker{}
+	}
+	if t != nil {
+		t = t.checkpoint()
+	}
+	b.saved[sessionID] = t
+}
+
+// RolledBack implements sqldb.RolledBacker: the sessions the transaction
+// followed get their trackers back as they were before it (or none), so
+// the transaction run again places the same clicks on the same elements
+// and finds the same signals — clicks still in their dead-click window
+// included — instead of resuming the sessions from the index. A tracker
+// evicted meanwhile comes back (and the bounds apply again).
+func (b *txBuffer) RolledBack() {
+	s := b.s
+	for sid, t := range b.saved {
+		var e *entry
+		if t != nil {
+			t.restore()
+			e = &entry{id: sid, t: t}
+			e.busy.Lock() // lock order: a tracker's, then the service's
+		}
+		s.mu.Lock()
+		if old := s.tracker(sid); old != nil {
+			s.drop(old) // it followed what was rolled back
+		}
+		if e != nil {
+			s.sessions[sid] = s.lru.PushFront(e)
+			s.account(e)
+		}
+		s.mu.Unlock()
+		if e != nil {
+			e.busy.Unlock()
+		}
 	}
 }
 

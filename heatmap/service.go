@@ -20,6 +20,13 @@
 // inside a main scrolling container are placed as if it were not scrolled,
 // and clicks still in their dead-click window are forgotten (never dead).
 //
+// A transaction that fails (a deadlock, a lost connection, another batch of
+// its group refused) is not such a case: before a transaction first follows
+// a session the service keeps a checkpoint of its tracker (its page views
+// and recent clicks copied, its DOM mirror marked: the mirror keeps the old
+// value of what changes in it), and a rollback puts the checkpoint back, so
+// the recorder's retry finds what the first attempt found.
+//
 // # Placement
 //
 // A click's page position is its clientX/Y plus the document scroll (from
@@ -300,9 +307,13 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 			e = nil
 		}
 	}
-	if e == nil {
-		// New session, evicted tracker, restart, or a rolled-back
-		// transaction: the index is the truth.
+	buf := s.buffer(stx)
+	if e != nil {
+		buf.checkpoint(sessionID, e.t)
+	} else {
+		// New session, evicted tracker, restart, or a transaction whose
+		// outcome was not known: the index is the truth.
+		buf.checkpoint(sessionID, nil)
 		t, err := s.resume(ctx, stx, sessionID, set, batches)
 		if err != nil {
 			return err
@@ -348,6 +359,7 @@ func (s *Service) SessionClosed(ctx context.Context, stx *sqldb.Tx, sessionID in
 	}
 	e.busy.Lock()
 	defer e.busy.Unlock()
+	s.buffer(stx).checkpoint(sessionID, e.t) // back if the close is rolled back
 	ss, err := s.counters.SessionState(ctx, stx, sessionID)
 	if err != nil {
 		return fmt.Errorf("heatmap: read session: %w", err)

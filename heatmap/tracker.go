@@ -1,7 +1,9 @@
 package heatmap
 
 import (
+	"maps"
 	"math"
+	"slices"
 
 	"github.com/trailmap/trailmap/internal/jsonscan"
 	"github.com/trailmap/trailmap/internal/rrweb"
@@ -190,6 +192,111 @@ func newTracker(set *Settings, maxMirrorNodes int) *tracker {
 	return &tracker{set: set, maxMirrorNodes: maxMirrorNodes, docNode: 1}
 }
 
+// checkpoint returns a copy of the tracker as it is now, to follow the
+// session on from here (restore) if what t follows next is rolled back:
+// nothing the copy holds changes with t. The page views, clicks and signals
+// are copied (a few dozen at most); the DOM mirror, thousands of nodes, is
+// shared and marked: it keeps what t changes in it until the next mark, and
+// restore puts that back. t makes itself a new mirror for a full snapshot.
+func (t *tracker) checkpoint() *tracker {
+	c := *t
+	if t.mirror != nil {
+		t.mirror.mark()
+	}
+	var cp copier
+	c.pv = cp.pageview(t.pv)
+	c.chain = cp.clicks(t.chain)
+	c.recent = cp.clicks(t.recent)
+	c.pending = cp.clicks(t.pending)
+	c.unwritten = cp.clicks(t.unwritten)
+	c.early = slices.Clone(t.early)
+	c.elemScroll = maps.Clone(t.elemScroll)
+	if t.reload != nil {
+		r := *t.reload
+		c.reload = &r
+	}
+	return &c
+}
+
+// restore makes a checkpoint the session's tracker, the tracker it was
+// taken of forgotten: its mirror goes back to the mark.
+func (t *tracker) restore() {
+	if t.mirror != nil {
+		t.mirror.rollback()
+	}
+}
+
+// copier deep-copies a tracker's page views, clicks and signals, keeping
+// which of them point to which (a click in the rage chain and in the
+// recent clicks is one click).
+type copier struct {
+	pvs     map[*pageview]*pageview
+	clickOf map[*click]*click
+	sigs    map[*signal]*signal
+}
+
+func (cp *copier) pageview(p *pageview) *pageview {
+	if p == nil {
+		return nil
+	}
+	if q, ok := cp.pvs[p]; ok {
+		return q
+	}
+	if cp.pvs == nil {
+		cp.pvs = make(map[*pageview]*pageview, 2)
+	}
+	q := new(pageview)
+	*q = *p
+	cp.pvs[p] = q
+	return q
+}
+
+func (cp *copier) click(c *click) *click {
+	if c == nil {
+		return nil
+	}
+	if q, ok := cp.clickOf[c]; ok {
+		return q
+	}
+	if cp.clickOf == nil {
+		cp.clickOf = make(map[*click]*click, maxRecent)
+	}
+	q := new(click)
+	*q = *c
+	cp.clickOf[c] = q
+	q.pv = cp.pageview(c.pv)
+	q.rage = cp.signal(c.rage)
+	return q
+}
+
+func (cp *copier) signal(s *signal) *signal {
+	if s == nil {
+		return nil
+	}
+	if q, ok := cp.sigs[s]; ok {
+		return q
+	}
+	if cp.sigs == nil {
+		cp.sigs = make(map[*signal]*signal, 1)
+	}
+	q := new(signal)
+	*q = *s
+	cp.sigs[s] = q
+	q.c = cp.click(s.c)
+	return q
+}
+
+func (cp *copier) clicks(cs []*click) []*click {
+	if cs == nil {
+		return nil
+	}
+	out := make([]*click, len(cs), cap(cs))
+	for i, c := range cs {
+		out[i] = cp.click(c)
+	}
+	return out
+}
+
 // observe processes a batch of events in order.
 func (t *tracker) observe(events []rrweb.Event, out sink) error {
 	for _, ev := range events {
@@ -337,7 +444,8 @@ func (t *tracker) fullSnapshot(ts int64, data []byte) {
 		return true
 	})
 	t.awaitSnapshot = false
-	if t.mirror == nil {
+	if t.mirror == nil || t.mirror.marked() {
+		// (a marked mirror stays as it is, for its checkpoint)
 		t.mirror = newMirror(t.maxMirrorNodes)
 	}
 	t.mirror.loadSnapshot(node)
@@ -474,6 +582,7 @@ func (t *tracker) mutation(adds, removes, attrs []byte) {
 			return true
 		})
 		if n := m.get(int32(id)); n != nil && n.kind == nodeElement {
+			n = m.w(int32(id))
 			m.updateAttrs(n, a)
 		}
 		return true
