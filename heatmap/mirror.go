@@ -154,6 +154,14 @@ func (x *nodeIndex) clear() {
 
 func (m *mirror) size() int { return m.idx.len() }
 
+// sized returns a new empty mirror with room for as many nodes as m holds.
+func (m *mirror) sized() *mirror {
+	c := newMirror(m.max)
+	c.nodes = make([]mnode, 0, len(m.nodes))
+	c.idx.dense = make([]int32, len(m.idx.dense))
+	return c
+}
+
 // mark starts keeping what the mirror is now, for rollback; it forgets
 // the previous mark.
 func (m *mirror) mark() {

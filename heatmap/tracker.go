@@ -204,6 +204,11 @@ func (t *tracker) checkpoint() *tracker {
 		t.mirror.mark()
 	}
 	var cp copier
+	if n := len(t.recent) + len(t.pending); n > 0 {
+		// (most clicks held are recent; pending and chain ones mostly too)
+		cp.block = make([]click, 0, n)
+		cp.copied = make([]pair[click], 0, n)
+	}
 	c.pv = cp.pageview(t.pv)
 	c.chain = cp.clicks(t.chain)
 	c.recent = cp.clicks(t.recent)
@@ -228,26 +233,37 @@ func (t *tracker) restore() {
 
 // copier deep-copies a tracker's page views, clicks and signals, keeping
 // which of them point to which (a click in the rage chain and in the
-// recent clicks is one click).
+// recent clicks is one click). A tracker holds a few dozen at most, so the
+// copies are found again by a linear search (maps cost more here), and the
+// clicks are copied into one block.
 type copier struct {
-	pvs     map[*pageview]*pageview
-	clickOf map[*click]*click
-	sigs    map[*signal]*signal
+	pvs    []pair[pageview]
+	copied []pair[click]
+	sigs   []pair[signal]
+	block  []click
+}
+
+type pair[T any] struct{ old, new *T }
+
+func find[T any](ps []pair[T], p *T) *T {
+	for _, x := range ps {
+		if x.old == p {
+			return x.new
+		}
+	}
+	return nil
 }
 
 func (cp *copier) pageview(p *pageview) *pageview {
 	if p == nil {
 		return nil
 	}
-	if q, ok := cp.pvs[p]; ok {
+	if q := find(cp.pvs, p); q != nil {
 		return q
-	}
-	if cp.pvs == nil {
-		cp.pvs = make(map[*pageview]*pageview, 2)
 	}
 	q := new(pageview)
 	*q = *p
-	cp.pvs[p] = q
+	cp.pvs = append(cp.pvs, pair[pageview]{p, q})
 	return q
 }
 
@@ -255,15 +271,18 @@ func (cp *copier) click(c *click) *click {
 	if c == nil {
 		return nil
 	}
-	if q, ok := cp.clickOf[c]; ok {
+	if q := find(cp.copied, c); q != nil {
 		return q
 	}
-	if cp.clickOf == nil {
-		cp.clickOf = make(map[*click]*click, maxRecent)
+	var q *click
+	if len(cp.block) < cap(cp.block) {
+		cp.block = append(cp.block, *c)
+		q = &cp.block[len(cp.block)-1]
+	} else {
+		q = new(click)
+		*q = *c
 	}
-	q := new(click)
-	*q = *c
-	cp.clickOf[c] = q
+	cp.copied = append(cp.copied, pair[click]{c, q})
 	q.pv = cp.pageview(c.pv)
 	q.rage = cp.signal(c.rage)
 	return q
@@ -273,15 +292,12 @@ func (cp *copier) signal(s *signal) *signal {
 	if s == nil {
 		return nil
 	}
-	if q, ok := cp.sigs[s]; ok {
+	if q := find(cp.sigs, s); q != nil {
 		return q
-	}
-	if cp.sigs == nil {
-		cp.sigs = make(map[*signal]*signal, 1)
 	}
 	q := new(signal)
 	*q = *s
-	cp.sigs[s] = q
+	cp.sigs = append(cp.sigs, pair[signal]{s, q})
 	q.c = cp.click(s.c)
 	return q
 }
@@ -444,9 +460,14 @@ func (t *tracker) fullSnapshot(ts int64, data []byte) {
 		return true
 	})
 	t.awaitSnapshot = false
-	if t.mirror == nil || t.mirror.marked() {
-		// (a marked mirror stays as it is, for its checkpoint)
+	switch {
+	case t.mirror == nil:
 		t.mirror = newMirror(t.maxMirrorNodes)
+	case t.mirror.marked():
+		// A marked mirror stays as it is, for its checkpoint; the new
+		// one has room for as many nodes (the page's next snapshot is
+		// about as large), as the reused one had.
+		t.mirror = t.mirror.sized()
 	}
 	t.mirror.loadSnapshot(node)
 	if t.mirror.root != 0 {
