@@ -47,6 +47,9 @@ type txBuffer struct {
 	views map[int64]viewRow
 	// element boxes, the last one of each row
 	boxes map[boxKey]boxRow
+	// new click and signal rows, in the order they came
+	clicks  []queuedClick
+	signals []queuedSignal
 	// the trackers of the sessions the transaction follows as they were
 	// before it (nil: none), put back if it is rolled back (RolledBack)
 	saved map[int64]*tracker
@@ -127,6 +130,137 @@ func (b *txBuffer) add(k *txSink) {
 	for key, r := range k.boxes {
 		addBox(b.boxes, key, r)
 	}
+	b.clicks = append(b.clicks, k.clicks...)
+	b.signals = append(b.signals, k.signals...)
+}
+
+// flushRows writes the transaction's new click and signal rows. When that
+// fails, the sessions they are of are suspects: their next batches write
+// their rows under their savepoints (see ObserveBatch), so that one whose
+// facts cannot be written is found and let through without them.
+func (b *txBuffer) flushRows(ctx context.Context, tx *sql.Tx) error {
+	if len(b.clicks) == 0 && len(b.signals) == 0 {
+		return nil
+	}
+	err := b.s.writeRows(ctx, tx, b.clicks, b.signals)
+	if err != nil {
+		for _, q := range b.clicks {
+			b.s.suspect(q.session)
+		}
+		for _, q := range b.signals {
+			b.s.suspect(q.session)
+		}
+	}
+	clear(b.clicks)
+	b.clicks = b.clicks[:0]
+	clear(b.signals)
+	b.signals = b.signals[:0]
+	return err
+}
+
+// writeRows writes new click rows, then new signal rows (which name their
+// clicks), and gives them their ids. The rows are the sessions' own: no
+// other transaction writes them.
+func (s *Service) writeRows(ctx context.Context, tx *sql.Tx, clicks []queuedClick, signals []queuedSignal) error {
+	if len(clicks) == 0 && len(signals) == 0 {
+		return nil
+	}
+	if s.db.Dialect() != sqldb.Postgres {
+		st := tx.StmtContext(ctx, s.st.insertClick)
+		for _, q := range clicks {
+			c := q.c
+			var sel, ox, oy any
+			if c.selID != 0 {
+				sel = c.selID
+			}
+			if c.hasBox {
+				ox, oy = c.ox, c.oy
+			}
+			if err := st.QueryRowContext(ctx, q.session, c.pv.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts,
+				iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, c.node, sel, ox, oy, c.flags).Scan(&c.rowID); err != nil {
+				return fmt.Errorf("heatmap: insert click: %w", err)
+			}
+		}
+		st = tx.StmtContext(ctx, s.st.insertSignal)
+		for _, q := range signals {
+			s, c := q.s, q.s.c
+			var sel any
+			if c.selID != 0 {
+				sel = c.selID
+			}
+			if err := st.QueryRowContext(ctx, q.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
+				iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, sel, s.count, s.message).Scan(&s.rowID); err != nil {
+				return fmt.Errorf("heatmap: insert signal: %w", err)
+			}
+			s.queued = false
+		}
+		return nil
+	}
+	// PostgreSQL: ids first, then a statement per table.
+	rows, err := tx.StmtContext(ctx, s.st.rowIDs).QueryContext(ctx, len(clicks), len(signals))
+	if err != nil {
+		return fmt.Errorf("heatmap: new row ids: %w", err)
+	}
+	nc, ns := 0, 0
+	for rows.Next() {
+		var table, id int64
+		if err := rows.Scan(&table, &id); err != nil {
+			rows.Close()
+			return fmt.Errorf("heatmap: new row ids: %w", err)
+		}
+		switch {
+		case table == 0 && nc < len(clicks):
+			clicks[nc].c.rowID = id
+			nc++
+		case table == 1 && ns < len(signals):
+			signals[ns].s.rowID = id
+			ns++
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("heatmap: new row ids: %w", err)
+	}
+	if nc != len(clicks) || ns != len(signals) {
+		return fmt.Errorf("heatmap: new row ids: %d and %d for %d clicks and %d signals", nc, ns, len(clicks), len(signals))
+	}
+	if n := len(clicks); n > 0 {
+		var ints [15][]int64 // id, session, page view, page, day, ts, vx, vy, x, y, wb, node, selector, flags (+1 spare)
+		devices := make([]string, 0, n)
+		has := make([]bool, 0, n)
+		ox, oy := make([]float64, 0, n), make([]float64, 0, n)
+		for _, q := range clicks {
+			c := q.c
+			for i, v := range [...]int64{c.rowID, q.session, c.pv.rowID, c.pv.pageID, dayOf(c.ts), c.ts, iround(c.vx), iround(c.vy),
+				iround(c.px), iround(c.py), int64(c.wb), int64(c.node), c.selID, int64(c.flags)} {
+				ints[i] = append(ints[i], v)
+			}
+			devices = append(devices, c.pv.device)
+			has = append(has, c.hasBox)
+			ox, oy = append(ox, c.ox), append(oy, c.oy)
+		}
+		if _, err := tx.StmtContext(ctx, s.st.clicksMany).ExecContext(ctx, ints[0], ints[1], ints[2], ints[3], devices, ints[4], ints[5],
+			ints[6], ints[7], ints[8], ints[9], ints[10], ints[11], ints[12], has, ox, oy, ints[13]); err != nil {
+			return fmt.Errorf("heatmap: insert clicks: %w", err)
+		}
+	}
+	if n := len(signals); n > 0 {
+		var ints [13][]int64 // id, session, click, page, day, ts, vx, vy, x, y, wb, selector, count
+		devices, types, messages := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+		for _, q := range signals {
+			s, c := q.s, q.s.c
+			for i, v := range [...]int64{s.rowID, q.session, c.rowID, c.pv.pageID, dayOf(c.ts), c.ts, iround(c.vx), iround(c.vy),
+				iround(c.px), iround(c.py), int64(c.wb), c.selID, int64(s.count)} {
+				ints[i] = append(ints[i], v)
+			}
+			devices, types, messages = append(devices, c.pv.device), append(types, s.typ), append(messages, s.message)
+			s.queued = false
+		}
+		if _, err := tx.StmtContext(ctx, s.st.signalsMany).ExecContext(ctx, ints[0], ints[1], ints[2], ints[3], devices, ints[4], ints[5],
+			types, ints[6], ints[7], ints[8], ints[9], ints[10], ints[11], ints[12], messages); err != nil {
+			return fmt.Errorf("heatmap: insert signals: %w", err)
+		}
+	}
+	return nil
 }
 
 // checkpoint keeps a session's tracker as it is before the transaction
@@ -203,6 +337,9 @@ func compareCell(a, b cellKey) int {
 func (b *txBuffer) Flush(ctx context.Context, stx *sqldb.Tx) error {
 	tx := stx.SQL()
 	pg := b.s.db.Dialect() == sqldb.Postgres
+	if err := b.flushRows(ctx, tx); err != nil {
+		return err
+	}
 	keys := slices.SortedFunc(maps.Keys(b.cells), compareCell)
 	var byTable [nCellTables][]cellKey
 	for t := range nCellTables {

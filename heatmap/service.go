@@ -229,7 +229,7 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 			return fmt.Errorf("heatmap: savepoint: %w", err)
 		}
 	}
-	err := s.observe(ctx, stx, sessionID, events)
+	err := s.observe(ctx, stx, sessionID, events, guard)
 	if err == nil {
 		s.failed(sessionID, false)
 		if guard {
@@ -250,6 +250,20 @@ func (s *Service) ObserveBatch(ctx context.Context, stx *sqldb.Tx, sessionID int
 		return errors.Join(err, rerr)
 	}
 	return nil
+}
+
+// suspect marks a session as failing without counting a failure: its
+// rows were in a transaction's buffer whose writing failed, so its next
+// batch is guarded (see ObserveBatch) and a failure of its own shows.
+func (s *Service) suspect(sessionID int64) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if s.failures[sessionID] == 0 {
+		if len(s.failures) > 10000 {
+			clear(s.failures)
+		}
+		s.failures[sessionID] = 1
+	}
 }
 
 // failing reports whether a session's last batch failed.
@@ -279,7 +293,10 @@ func (s *Service) failed(sessionID int64, failed bool) bool {
 	return false
 }
 
-func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event) error {
+// observe follows a batch; guarded (under a savepoint), its new click and
+// signal rows are written at once, so that a failure to write them is the
+// batch's, rolled back to the savepoint with it.
+func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, events []rrweb.Event, guarded bool) error {
 	tx := stx.SQL()
 	ss, err := s.counters.SessionState(ctx, stx, sessionID)
 	if err != nil {
@@ -329,7 +346,7 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 	}
 	defer e.busy.Unlock()
 	e.t.set = set
-	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t}
+	k := &txSink{s: s, ctx: ctx, stx: stx, tx: tx, session: sessionID, project: projectID, device: device, t: e.t, direct: guarded}
 	err = e.t.observe(events, k)
 	if err == nil {
 		err = k.finish()

@@ -27,6 +27,7 @@ type stmts struct {
 	delCellsMany                                     [nCellTables]*sql.Stmt
 	lockAllCells, putAllCells                        *sql.Stmt
 	pageDayMany, scrollDayMany, viewsMany, boxesMany *sql.Stmt
+	rowIDs, clicksMany, signalsMany                  *sql.Stmt
 	all                                              []*sql.Stmt
 }
 
@@ -94,8 +95,8 @@ func prepare(ctx context.Context, db *sql.DB, dialect sqldb.Dialect) (*stmts, er
 			INSERT INTO heat_scroll_day (page_id, device, day, bucket, n) VALUES (?, ?, ?, ?, ?)
 			ON CONFLICT (page_id, device, day, bucket) DO UPDATE SET n = heat_scroll_day.n + excluded.n`},
 		{&s.insertClick, `
-			INSERT INTO heat_clicks (session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, selector_id, ox, oy)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
+			INSERT INTO heat_clicks (session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, selector_id, ox, oy, flags)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`},
 		{&s.clickOffset, `UPDATE heat_clicks SET ox = ?, oy = ? WHERE id = ?`},
 		{&s.clickFlags, `UPDATE heat_clicks SET flags = ? WHERE id = ?`},
 		{&s.elemBox, `
@@ -200,7 +201,25 @@ func prepareMany(s *stmts) []prep {
 			INSERT INTO heat_elem_box AS e (selector_id, device, wb, x, y, w, h, ts)
 			SELECT * FROM unnest(?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[])
 			ON CONFLICT (selector_id, device, wb) DO UPDATE SET x = excluded.x, y = excluded.y, w = excluded.w,
-				h = excluded.h, ts = excluded.ts WHERE excluded.ts >= e.ts`})
+				h = excluded.h, ts = excluded.ts WHERE excluded.ts >= e.ts`},
+		// ids for a transaction's new click (0) and signal (1) rows, so
+		// that both go in one statement each, signals naming their clicks
+		prep{&s.rowIDs, `
+			SELECT 0, nextval('heat_clicks_id_seq') FROM generate_series(1, ?::int)
+			UNION ALL SELECT 1, nextval('heat_signals_id_seq') FROM generate_series(1, ?::int)`},
+		prep{&s.clicksMany, `
+			INSERT INTO heat_clicks (id, session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, selector_id, ox, oy, flags)
+			SELECT id, session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, NULLIF(sel, 0),
+				CASE WHEN has THEN ox END, CASE WHEN has THEN oy END, flags
+			FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[],
+				?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::boolean[], ?::float8[], ?::float8[], ?::bigint[])
+				AS u(id, session_id, pageview_id, page_id, device, day, ts, vx, vy, x, y, wb, node_id, sel, has, ox, oy, flags)`},
+		prep{&s.signalsMany, `
+			INSERT INTO heat_signals (id, session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, selector_id, count, message)
+			SELECT id, session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, NULLIF(sel, 0), count, message
+			FROM unnest(?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::bigint[],
+				?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::bigint[], ?::text[])
+				AS u(id, session_id, click_id, page_id, device, day, ts, type, vx, vy, x, y, wb, sel, count, message)`})
 }
 
 // txSink writes what a tracker finds, inside the recorder's transaction.
@@ -229,6 +248,26 @@ type txSink struct {
 	// the batch's rage, dead and error clicks, counted in the session row
 	// by finish
 	rage, dead, errs int
+	// new click and signal rows, written by the transaction's buffer, or
+	// by finish when direct (a batch under a savepoint)
+	clicks  []queuedClick
+	signals []queuedSignal
+	direct  bool
+}
+
+// queuedClick and queuedSignal are rows a transaction writes at its end,
+// in a statement or two for all of its batches on PostgreSQL: a click's
+// row takes its box offset and flags as they are then (a box or a dead
+// verdict that comes later in the transaction costs no statement), and
+// a signal's its count and its click's id.
+type queuedClick struct {
+	c       *click
+	session int64
+}
+
+type queuedSignal struct {
+	s       *signal
+	session int64
 }
 
 // cellKey is a row of a cell table: for grid rows a is the width bucket
@@ -267,7 +306,17 @@ func (k *txSink) finish() error {
 		}
 		k.rage, k.dead, k.errs = 0, 0, 0
 	}
+	if k.direct {
+		if err := k.s.writeRows(k.ctx, k.tx, k.clicks, k.signals); err != nil {
+			return err
+		}
+		k.clicks, k.signals = k.clicks[:0], k.signals[:0]
+	}
 	k.s.buffer(k.stx).add(k)
+	clear(k.clicks)
+	k.clicks = k.clicks[:0]
+	clear(k.signals)
+	k.signals = k.signals[:0]
 	clear(k.adds)
 	clear(k.days)
 	clear(k.scroll)
@@ -525,24 +574,12 @@ func (k *txSink) click(c *click) error {
 		pv.dirty = true
 	}
 	k.changed = true
-	var selID any
 	sid, err := k.clickSelector(c)
 	if err != nil {
 		return err
 	}
-	if sid != 0 {
-		selID = sid
-	}
-	var ox, oy any
-	if c.hasBox {
-		ox, oy = c.ox, c.oy
-	}
+	k.clicks = append(k.clicks, queuedClick{c, k.session})
 	day := dayOf(c.ts)
-	err = k.stmt(k.s.st.insertClick).QueryRowContext(k.ctx, k.session, pv.rowID, pv.pageID, pv.device, day, c.ts,
-		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, c.node, selID, ox, oy).Scan(&c.rowID)
-	if err != nil {
-		return fmt.Errorf("insert click: %w", err)
-	}
 	if cx, cy, ok := gridCell(c.px, c.py); ok && c.wb > 0 {
 		k.addCell(cellKey{gridDay, pv.pageID, pv.device, day, int64(c.wb), cy}, cx, 1)
 		k.addCell(cellKey{gridMonth, pv.pageID, pv.device, monthOf(c.ts), int64(c.wb), cy}, cx, 1)
@@ -579,11 +616,10 @@ func (k *txSink) box(pv *pageview, c *click, sid int64) error {
 }
 
 func (k *txSink) clickBox(c *click) error {
-	if c.rowID == 0 {
-		return nil
-	}
-	if err := k.exec(k.s.st.clickOffset, c.ox, c.oy, c.rowID); err != nil {
-		return fmt.Errorf("update click offset: %w", err)
+	if c.rowID != 0 { // (a queued row is written with its offset)
+		if err := k.exec(k.s.st.clickOffset, c.ox, c.oy, c.rowID); err != nil {
+			return fmt.Errorf("update click offset: %w", err)
+		}
 	}
 	sid, err := k.clickSelector(c)
 	if err != nil || sid == 0 {
@@ -599,7 +635,7 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 	c := s.c
 	for _, cc := range clicks {
 		if cc.rowID == 0 {
-			continue
+			continue // queued: written with its flags
 		}
 		if err := k.exec(k.s.st.clickFlags, cc.flags, cc.rowID); err != nil {
 			return fmt.Errorf("update click flags: %w", err)
@@ -612,19 +648,14 @@ func (k *txSink) signal(s *signal, clicks []*click) error {
 		}
 		return nil
 	}
-	var selID any
-	sid, err := k.clickSelector(c)
-	if err != nil {
+	if s.queued {
+		return nil // written with its count
+	}
+	if _, err := k.clickSelector(c); err != nil {
 		return err
 	}
-	if sid != 0 {
-		selID = sid
-	}
-	err = k.stmt(k.s.st.insertSignal).QueryRowContext(k.ctx, k.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
-		iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, selID, s.count, s.message).Scan(&s.rowID)
-	if err != nil {
-		return fmt.Errorf("insert signal: %w", err)
-	}
+	s.queued = true
+	k.signals = append(k.signals, queuedSignal{s, k.session})
 	var rage, dead, errc int
 	switch s.typ {
 	case SignalRage:

@@ -102,6 +102,9 @@ type click struct {
 	rage   *signal
 	// waiting for the dead-click window
 	deadDone bool
+	// given to the sink (txSink writes its row at the end of the
+	// transaction, with the box and flags it has then)
+	given bool
 }
 
 // Click flags, also stored in heat_clicks.flags.
@@ -118,6 +121,8 @@ type signal struct {
 	c       *click // the (first) click
 	count   int
 	message string
+	// its row waits for the end of the transaction (txSink)
+	queued bool
 }
 
 // sink receives what a tracker finds, in order, inside the index
@@ -409,6 +414,7 @@ func (t *tracker) flush(out sink) error {
 		if err := out.click(c); err != nil {
 			return err
 		}
+		c.given = true
 		t.unwritten[i] = nil
 	}
 	t.unwritten = t.unwritten[:0]
@@ -938,8 +944,8 @@ func (t *tracker) clickBoxEvent(ts int64, payload []byte, out sink) error {
 		}
 		inMain := t.mainNode != 0 && t.mirror != nil && t.mirror.contains(t.mainNode, c.node)
 		t.setBox(c, e.box, inMain)
-		if !c.hasBox || c.rowID == 0 {
-			return nil // not written yet: written with its box
+		if !c.hasBox || !c.given {
+			return nil // not given to the sink yet: given with its box
 		}
 		return out.clickBox(c)
 	}
