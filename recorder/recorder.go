@@ -259,6 +259,9 @@ type Recorder struct {
 	// factsWorkers is how many facts transactions run at once (FactsWorkers
 	// on PostgreSQL, 1 on SQLite).
 	factsWorkers int
+	// markChunk is how many batches stage 2 marks observed at once
+	// (observeMarkChunk on PostgreSQL, 1 on SQLite).
+	markChunk int
 	enc          *segmentEncoders
 
 	projMu   sync.Mutex
@@ -442,9 +445,9 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 	if r.stmts, err = db.Ingest(ctx); err != nil {
 		return nil, err
 	}
-	r.observeBudget, r.factsWorkers = observeGroupBudget, 1
+	r.observeBudget, r.factsWorkers, r.markChunk = observeGroupBudget, 1, 1
 	if r.stmts.ConcurrentWriters() {
-		r.observeBudget, r.factsWorkers = observeGroupBudgetConcurrent, max(1, cfg.FactsWorkers)
+		r.observeBudget, r.factsWorkers, r.markChunk = observeGroupBudgetConcurrent, max(1, cfg.FactsWorkers), observeMarkChunk
 	}
 	r.m = newMetrics(reg, r)
 	r.gm = newGuardMetrics(reg, r.m)

@@ -39,6 +39,7 @@ const (
 	stRecordKnown
 	stCountKnown
 	stKnownExists
+	stMarkObservedMany
 	numIngestStmts
 )
 
@@ -132,6 +133,13 @@ var ingestSQL = [numIngestStmts]struct {
 		SELECT s.project_id, s.device, COALESCE(o.observed_count, 0) + 1
 		FROM m JOIN sessions s ON s.id = m.session_id LEFT JOIN session_observed o ON o.session_id = s.id`,
 	},
+	// PostgreSQL only (MarkObservedMany): several batches marked in one
+	// round trip, each session's count as it was before.
+	stMarkObservedMany: {postgres: `
+		WITH m AS (UPDATE batches b SET observed = 1 FROM unnest(?::bigint[], ?::bigint[]) AS u(session_id, seq)
+			WHERE b.session_id = u.session_id AND b.seq = u.seq AND b.observed = 0 RETURNING b.session_id, b.seq)
+		SELECT m.session_id, m.seq, s.project_id, s.device, COALESCE(o.observed_count, 0)
+		FROM m JOIN sessions s ON s.id = m.session_id LEFT JOIN session_observed o ON o.session_id = s.id`},
 	// A session that closes without meeting its project's keep rule is
 	// marked discarded (hidden from lists, deleted by the next retention
 	// sweep); one that reopens and closes again is judged again.
@@ -243,7 +251,14 @@ type IngestTx struct {
 	tx     *sql.Tx
 	bound  [numIngestStmts]*sql.Stmt // in.stmts bound to tx, on first use
 	shared *sqldb.Tx
+	// batches MarkObservedMany marked, with their sessions' states then;
+	// MarkObserved answers for the keys in premarked from it
+	marked    map[BatchKey]SessionState
+	premarked map[BatchKey]bool
 }
+
+// BatchKey names a batch by its session's row id and its seq.
+type BatchKey struct{ SessionID, Seq int64 }
 
 func (t *IngestTx) stmt(ctx context.Context, i int) *sql.Stmt {
 	if t.bound[i] == nil {
@@ -513,9 +528,65 @@ func (t *IngestTx) Identify(ctx context.Context, projectID int64, visitorID, use
 	return nil
 }
 
+// MarkObservedMany marks batches observed ahead, in one round trip on
+// PostgreSQL (a no-op on SQLite, where a statement is no round trip), for
+// MarkObserved to answer for them in the order the caller gives them to
+// the observers: a session's batches in keys in seq order. Every batch it
+// marks must then go through MarkObserved in this transaction.
+func (t *IngestTx) MarkObservedMany(ctx context.Context, keys []BatchKey) error {
+	if t.in.db.db.Dialect() != sqldb.Postgres || len(keys) == 0 {
+		return nil
+	}
+	sids, seqs := make([]int64, len(keys)), make([]int64, len(keys))
+	if t.premarked == nil {
+		t.premarked, t.marked = map[BatchKey]bool{}, map[BatchKey]SessionState{}
+	}
+	for i, k := range keys {
+		sids[i], seqs[i] = k.SessionID, k.Seq
+		t.premarked[k] = true
+	}
+	rows, err := t.stmt(ctx, stMarkObservedMany).QueryContext(ctx, sids, seqs)
+	if err != nil {
+		return fmt.Errorf("mark observed: %w", err)
+	}
+	byKey := map[BatchKey]SessionState{}
+	for rows.Next() {
+		var k BatchKey
+		var st SessionState
+		if err := rows.Scan(&k.SessionID, &k.Seq, &st.ProjectID, &st.Device, &st.Observed); err != nil {
+			rows.Close()
+			return fmt.Errorf("mark observed: %w", err)
+		}
+		byKey[k] = st
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("mark observed: %w", err)
+	}
+	// Each batch's count includes the session's marked batches before it
+	// in keys, and itself.
+	rank := map[int64]int64{}
+	for _, k := range keys {
+		st, ok := byKey[k]
+		if !ok {
+			continue // observed before
+		}
+		rank[k.SessionID]++
+		st.Observed += rank[k.SessionID]
+		t.marked[k] = st
+	}
+	return nil
+}
+
 // MarkObserved marks batch seq of a session observed (which counts it in
 // the session's session_observed row); false when it was observed before.
 func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
+	if k := (BatchKey{sessionID, seq}); t.premarked[k] {
+		st, ok := t.marked[k]
+		if ok {
+			t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
+		}
+		return ok, nil
+	}
 	if t.in.db.db.Dialect() == sqldb.Postgres {
 		var st SessionState
 		err := t.stmt(ctx, stMarkObserved).QueryRowContext(ctx, sessionID, seq).Scan(&st.ProjectID, &st.Device, &st.Observed)

@@ -178,3 +178,70 @@ func TestSessionCounters_afterMarkObserved(t *testing.T) {
 		}
 	})
 }
+
+// MarkObservedMany marks a chunk of batches ahead (one round trip on
+// PostgreSQL, nothing on SQLite) and MarkObserved then answers for each of
+// them in turn as it would have alone: false for a batch observed before,
+// and each session's count with its batches before it in the chunk.
+func TestSessionCounters_afterMarkObservedMany(t *testing.T) {
+	eachWithErrorClicks(t, func(t *testing.T, db *index.DB) {
+		ctx := context.Background()
+		p, in := projectIngest(t, db)
+		a, _ := record(t, in, p.ID, 0, 1000)
+		record(t, in, p.ID, 1, 2000)
+		record(t, in, p.ID, 2, 3000)
+		var b int64
+		err := in.Tx(ctx, func(tx *index.IngestTx) error {
+			var err error
+			b, _, _, err = tx.RecordBatch(ctx, index.SessionStart{ProjectID: p.ID, PublicID: "other", VisitorID: "v2", StartedAt: 1500, EndedAt: 1500, LastReceived: 1500}, 0, 1, 1500, false)
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := db.PrepareSessionCounters(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		err = in.Tx(ctx, func(tx *index.IngestTx) error {
+			if fresh, err := tx.MarkObserved(ctx, a, 0); err != nil || !fresh {
+				t.Fatalf("MarkObserved(a, 0) = %v, %v", fresh, err)
+			}
+			chunk := []index.BatchKey{{SessionID: a, Seq: 0}, {SessionID: a, Seq: 1}, {SessionID: b, Seq: 0}, {SessionID: a, Seq: 2}, {SessionID: a, Seq: 9}}
+			if err := tx.MarkObservedMany(ctx, chunk); err != nil {
+				return err
+			}
+			for i, want := range []int64{0, 2, 1, 3, 0} { // 0: not fresh
+				k := chunk[i]
+				fresh, err := tx.MarkObserved(ctx, k.SessionID, k.Seq)
+				if err != nil {
+					return err
+				}
+				if fresh != (want > 0) {
+					t.Errorf("%+v: fresh %v, want %v", k, fresh, want > 0)
+				}
+				if !fresh {
+					continue
+				}
+				st, err := c.SessionState(ctx, tx.Shared(), k.SessionID)
+				if err != nil {
+					return err
+				}
+				if st.Observed != want || st.ProjectID != p.ID {
+					t.Errorf("%+v: state %+v, want %d observed", k, st, want)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for sid, want := range map[int64]int64{a: 3, b: 1} {
+			var n int64
+			if err := db.SQL().Read().QueryRowContext(ctx, `SELECT observed_count FROM session_observed WHERE session_id = ?`, sid).Scan(&n); err != nil || n != want {
+				t.Errorf("session %d: observed_count %d, %v; want %d", sid, n, err, want)
+			}
+		}
+	})
+}
