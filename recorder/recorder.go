@@ -262,7 +262,7 @@ type Recorder struct {
 	// markChunk is how many batches stage 2 marks observed at once
 	// (observeMarkChunk on PostgreSQL, 1 on SQLite).
 	markChunk int
-	enc          *segmentEncoders
+	enc       *segmentEncoders
 
 	projMu   sync.Mutex
 	projects map[string]*projectEntry // by write key
