@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -154,4 +155,32 @@ func (f *fixture) rows(query string, args ...any) []string {
 		f.t.Fatal(err)
 	}
 	return out
+}
+
+// A checkpoint shares no page view, click or signal with the tracker, and
+// keeps which points to which: the rage chain's clicks and the recent ones
+// are the same copies, their signal names the copy of its first click.
+func TestTracker_CheckpointCopies(t *testing.T) {
+	set := DefaultSettings()
+	tr := newTracker(&set, 1000)
+	events := cat(session(t0, "https://shop.test/", 1280, 800, 1280, 3000),
+		evClicks(t0+1000, 12, 10, 20), evClicks(t0+1200, 12, 10, 20), evClicks(t0+1400, 12, 10, 20))
+	if err := tr.observe(rrweb.SplitAll(events), &memSink{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.chain) != 3 || tr.chain[0].rage == nil {
+		t.Fatalf("want a rage chain of 3, got %d", len(tr.chain))
+	}
+	c := tr.checkpoint()
+	if c.pv == tr.pv || c.chain[0] == tr.chain[0] || c.chain[0].rage == tr.chain[0].rage {
+		t.Fatal("the checkpoint shares a page view, click or signal with the tracker")
+	}
+	if c.recent[len(c.recent)-1] != c.chain[2] || c.chain[0].rage.c != c.chain[0] || c.chain[1].rage != c.chain[0].rage || c.chain[0].pv != c.pv {
+		t.Error("the copies do not point to each other as the originals do")
+	}
+	tr.chain[0].rage.count = 99
+	tr.pv.clicks = 99
+	if c.chain[0].rage.count == 99 || c.pv.clicks == 99 {
+		t.Error("a change to the tracker shows in the checkpoint")
+	}
 }

@@ -259,16 +259,23 @@ func find[T any](ps []pair[T], p *T) *T {
 	return nil
 }
 
+// copyOnce returns p's copy, made on the first call for p (fresh: the
+// caller copies what the new one points to).
+func copyOnce[T any](ps *[]pair[T], p *T) (q *T, fresh bool) {
+	if q := find(*ps, p); q != nil {
+		return q, false
+	}
+	q = new(T)
+	*q = *p
+	*ps = append(*ps, pair[T]{p, q})
+	return q, true
+}
+
 func (cp *copier) pageview(p *pageview) *pageview {
 	if p == nil {
 		return nil
 	}
-	if q := find(cp.pvs, p); q != nil {
-		return q
-	}
-	q := new(pageview)
-	*q = *p
-	cp.pvs = append(cp.pvs, pair[pageview]{p, q})
+	q, _ := copyOnce(&cp.pvs, p)
 	return q
 }
 
@@ -297,13 +304,10 @@ func (cp *copier) signal(s *signal) *signal {
 	if s == nil {
 		return nil
 	}
-	if q := find(cp.sigs, s); q != nil {
-		return q
+	q, fresh := copyOnce(&cp.sigs, s)
+	if fresh {
+		q.c = cp.click(s.c)
 	}
-	q := new(signal)
-	*q = *s
-	cp.sigs = append(cp.sigs, pair[signal]{s, q})
-	q.c = cp.click(s.c)
 	return q
 }
 
