@@ -183,16 +183,16 @@ func (s *Service) writeRows(ctx context.Context, tx *sql.Tx, clicks []queuedClic
 		}
 		st = tx.StmtContext(ctx, s.st.insertSignal)
 		for _, q := range signals {
-			s, c := q.s, q.s.c
+			sg, c := q.s, q.s.c
 			var sel any
 			if c.selID != 0 {
 				sel = c.selID
 			}
-			if err := st.QueryRowContext(ctx, q.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, s.typ,
-				iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, sel, s.count, s.message).Scan(&s.rowID); err != nil {
+			if err := st.QueryRowContext(ctx, q.session, c.rowID, c.pv.pageID, c.pv.device, dayOf(c.ts), c.ts, sg.typ,
+				iround(c.vx), iround(c.vy), iround(c.px), iround(c.py), c.wb, sel, sg.count, sg.message).Scan(&sg.rowID); err != nil {
 				return fmt.Errorf("heatmap: insert signal: %w", err)
 			}
-			s.queued = false
+			sg.queued = false
 		}
 		return nil
 	}
@@ -224,7 +224,7 @@ func (s *Service) writeRows(ctx context.Context, tx *sql.Tx, clicks []queuedClic
 		return fmt.Errorf("heatmap: new row ids: %d and %d for %d clicks and %d signals", nc, ns, len(clicks), len(signals))
 	}
 	if n := len(clicks); n > 0 {
-		var ints [15][]int64 // id, session, page view, page, day, ts, vx, vy, x, y, wb, node, selector, flags (+1 spare)
+		var ints [14][]int64 // id, session, page view, page, day, ts, vx, vy, x, y, wb, node, selector, flags
 		devices := make([]string, 0, n)
 		has := make([]bool, 0, n)
 		ox, oy := make([]float64, 0, n), make([]float64, 0, n)
@@ -247,13 +247,13 @@ func (s *Service) writeRows(ctx context.Context, tx *sql.Tx, clicks []queuedClic
 		var ints [13][]int64 // id, session, click, page, day, ts, vx, vy, x, y, wb, selector, count
 		devices, types, messages := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		for _, q := range signals {
-			s, c := q.s, q.s.c
-			for i, v := range [...]int64{s.rowID, q.session, c.rowID, c.pv.pageID, dayOf(c.ts), c.ts, iround(c.vx), iround(c.vy),
-				iround(c.px), iround(c.py), int64(c.wb), c.selID, int64(s.count)} {
+			sg, c := q.s, q.s.c
+			for i, v := range [...]int64{sg.rowID, q.session, c.rowID, c.pv.pageID, dayOf(c.ts), c.ts, iround(c.vx), iround(c.vy),
+				iround(c.px), iround(c.py), int64(c.wb), c.selID, int64(sg.count)} {
 				ints[i] = append(ints[i], v)
 			}
-			devices, types, messages = append(devices, c.pv.device), append(types, s.typ), append(messages, s.message)
-			s.queued = false
+			devices, types, messages = append(devices, c.pv.device), append(types, sg.typ), append(messages, sg.message)
+			sg.queued = false
 		}
 		if _, err := tx.StmtContext(ctx, s.st.signalsMany).ExecContext(ctx, ints[0], ints[1], ints[2], ints[3], devices, ints[4], ints[5],
 			types, ints[6], ints[7], ints[8], ints[9], ints[10], ints[11], ints[12], messages); err != nil {

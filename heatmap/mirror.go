@@ -166,10 +166,7 @@ func (m *mirror) sized() *mirror {
 // the previous mark.
 func (m *mirror) mark() {
 	j := &m.undo
-	j.epoch++
-	if j.epoch == 0 {
-		j.epoch = 1
-	}
+	j.nextEpoch()
 	j.nodesLen = len(m.nodes)
 	if cap(j.slots) > 4096 { // one large change does not stay in memory
 		j.slots, j.idx, j.free = nil, nil, nil
@@ -183,7 +180,7 @@ func (m *mirror) mark() {
 // forgets; without a mark it does nothing.
 func (m *mirror) rollback() {
 	j := &m.undo
-	if j.epoch == 0 {
+	if !m.marked() {
 		return
 	}
 	for k := len(j.slots) - 1; k >= 0; k-- {
@@ -210,11 +207,15 @@ func (m *mirror) forget() {
 	j := &m.undo
 	j.slots, j.idx, j.free = j.slots[:0], j.idx[:0], j.free[:0]
 	j.freeKept = false
-	j.epoch++ // stamps of the old epoch mean nothing now
-	if j.epoch == 0 {
+	j.nextEpoch() // stamps of the old epoch mean nothing now
+	j.nodesLen = -1
+}
+
+// nextEpoch starts a new epoch (never 0, which no mark has).
+func (j *journal) nextEpoch() {
+	if j.epoch++; j.epoch == 0 {
 		j.epoch = 1
 	}
-	j.nodesLen = -1
 }
 
 // marked reports whether the mirror keeps a mark.

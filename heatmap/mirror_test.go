@@ -201,6 +201,10 @@ func TestMirror_Rollback(t *testing.T) {
 			if tr.mirror.marked() {
 				t.Fatalf("step %d: still marked after the rollback", step)
 			}
+			tr.mirror.rollback() // without a mark: nothing
+			if got := stateOf(tr.mirror); !reflect.DeepEqual(got, *at) {
+				t.Fatalf("step %d: a rollback without a mark changed the mirror", step)
+			}
 			at = nil
 			rollbacks++
 		default:

@@ -697,7 +697,7 @@ func (r *Recorder) observeGroup(ctx context.Context, group []*entry) (int, error
 	err := r.stmts.Tx(ctx, func(tx *index.IngestTx) error {
 		start := time.Now()
 		for i, e := range group {
-			if i%r.markChunk == 0 {
+			if r.markChunk > 1 && i%r.markChunk == 0 {
 				// The chunk's observed marks in one round trip on
 				// PostgreSQL; the budget ends a group only after a
 				// whole chunk (a batch marked must be observed).

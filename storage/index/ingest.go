@@ -251,10 +251,15 @@ type IngestTx struct {
 	tx     *sql.Tx
 	bound  [numIngestStmts]*sql.Stmt // in.stmts bound to tx, on first use
 	shared *sqldb.Tx
-	// batches MarkObservedMany marked, with their sessions' states then;
-	// MarkObserved answers for the keys in premarked from it
-	marked    map[BatchKey]SessionState
-	premarked map[BatchKey]bool
+	// the batches MarkObservedMany took, for MarkObserved to answer for
+	marked map[BatchKey]premark
+}
+
+// premark is what MarkObservedMany found for a batch: marked now (fresh),
+// with its session's state then, or observed before.
+type premark struct {
+	fresh bool
+	state SessionState
 }
 
 // BatchKey names a batch by its session's row id and its seq.
@@ -538,12 +543,8 @@ func (t *IngestTx) MarkObservedMany(ctx context.Context, keys []BatchKey) error 
 		return nil
 	}
 	sids, seqs := make([]int64, len(keys)), make([]int64, len(keys))
-	if t.premarked == nil {
-		t.premarked, t.marked = map[BatchKey]bool{}, map[BatchKey]SessionState{}
-	}
 	for i, k := range keys {
 		sids[i], seqs[i] = k.SessionID, k.Seq
-		t.premarked[k] = true
 	}
 	rows, err := t.stmt(ctx, stMarkObservedMany).QueryContext(ctx, sids, seqs)
 	if err != nil {
@@ -564,15 +565,17 @@ func (t *IngestTx) MarkObservedMany(ctx context.Context, keys []BatchKey) error 
 	}
 	// Each batch's count includes the session's marked batches before it
 	// in keys, and itself.
+	if t.marked == nil {
+		t.marked = map[BatchKey]premark{}
+	}
 	rank := map[int64]int64{}
 	for _, k := range keys {
 		st, ok := byKey[k]
-		if !ok {
-			continue // observed before
+		if ok {
+			rank[k.SessionID]++
+			st.Observed += rank[k.SessionID]
 		}
-		rank[k.SessionID]++
-		st.Observed += rank[k.SessionID]
-		t.marked[k] = st
+		t.marked[k] = premark{fresh: ok, state: st} // not ok: observed before
 	}
 	return nil
 }
@@ -580,12 +583,11 @@ func (t *IngestTx) MarkObservedMany(ctx context.Context, keys []BatchKey) error 
 // MarkObserved marks batch seq of a session observed (which counts it in
 // the session's session_observed row); false when it was observed before.
 func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
-	if k := (BatchKey{sessionID, seq}); t.premarked[k] {
-		st, ok := t.marked[k]
-		if ok {
-			t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
+	if m, ok := t.marked[BatchKey{sessionID, seq}]; ok {
+		if m.fresh {
+			t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = m.state
 		}
-		return ok, nil
+		return m.fresh, nil
 	}
 	if t.in.db.db.Dialect() == sqldb.Postgres {
 		var st SessionState
