@@ -17,6 +17,7 @@ import (
 
 	"github.com/trailmap/trailmap/internal/wal"
 	"github.com/trailmap/trailmap/storage/index"
+	"github.com/trailmap/trailmap/storage/zdict"
 )
 
 // SegmentKey is the blob key of a segment, as DESIGN.md lays it out:
@@ -52,48 +53,6 @@ func (s *Snapshot) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// encoderPool hands out zstd encoders of one level and keeps up to its
-// capacity of them between uses. Not a sync.Pool: a new encoder at the best
-// level allocates and clears about 52 MB (55 ms, against 0.19 ms to encode
-// a 20 KB segment with one kept), and a sync.Pool may drop what it holds at
-// any garbage collection (under the race detector, a quarter of its Puts:
-// TestRecorder_ConcurrentSessions took 236 s instead of 15). Segment
-// flushes run at most cap(flushSem) at a time, so that many encoders of a
-// level are all that is ever in use; the ones kept stay allocated while
-// the server runs (with dictionaries on, the default, zdict compresses and
-// these are never made).
-type encoderPool struct {
-	level zstd.EncoderLevel
-	free  chan *zstd.Encoder
-}
-
-func newEncoderPool(level zstd.EncoderLevel, keep int) *encoderPool {
-	return &encoderPool{level: level, free: make(chan *zstd.Encoder, keep)}
-}
-
-func (p *encoderPool) encode(src []byte) []byte {
-	var e *zstd.Encoder
-	select {
-	case e = <-p.free:
-	default:
-		var err error
-		e, err = zstd.NewWriter(nil,
-			zstd.WithEncoderLevel(p.level),
-			zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(8<<20),
-			zstd.WithEncoderCRC(true))
-		if err != nil {
-			panic(err) // only on invalid options
-		}
-	}
-	out := e.EncodeAll(src, make([]byte, 0, len(src)/6))
-	select {
-	case p.free <- e:
-	default: // more flushes at once than kept encoders: let this one go
-	}
-	return out
-}
-
 // Compressor compresses a project's segment; fast says ingest is under
 // pressure and flushes must keep pace.
 type Compressor interface {
@@ -107,11 +66,46 @@ type Compressor interface {
 // keep pace with ingest.
 type segmentEncoders struct {
 	with       Compressor
-	best, fast *encoderPool
+	best, fast *zdict.Encoders
+	// raw keeps the buffers segments are laid out in before compression:
+	// a new one per segment grew by doubling through freshly cleared
+	// memory (a quarter of the server's page faults in the ingest
+	// benchmark).
+	raw chan []byte
 }
 
+// maxKeptRaw bounds a kept layout buffer (a segment is flushed at
+// Config.SegmentMaxBytes, 8 MB by default, plus its last batch).
+const maxKeptRaw = 16 << 20
+
 func newSegmentEncoders(c Compressor, keep int) *segmentEncoders {
-	return &segmentEncoders{with: c, best: newEncoderPool(zstd.SpeedBestCompression, keep), fast: newEncoderPool(zstd.SpeedBetterCompression, keep)}
+	encoders := func(level zstd.EncoderLevel) *zdict.Encoders {
+		return zdict.NewEncoders(keep, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+			zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true))
+	}
+	return &segmentEncoders{with: c, best: encoders(zstd.SpeedBestCompression), fast: encoders(zstd.SpeedBetterCompression),
+		raw: make(chan []byte, keep)}
+}
+
+// rawBuf returns an empty buffer to lay a segment out in.
+func (s *segmentEncoders) rawBuf() []byte {
+	select {
+	case b := <-s.raw:
+		return b[:0]
+	default:
+		return nil
+	}
+}
+
+// keepRaw takes a layout buffer back once its segment is compressed.
+func (s *segmentEncoders) keepRaw(b []byte) {
+	if cap(b) > maxKeptRaw {
+		return
+	}
+	select {
+	case s.raw <- b:
+	default:
+	}
 }
 
 // compress compresses a segment of project.
@@ -120,9 +114,9 @@ func (s *segmentEncoders) compress(ctx context.Context, project int64, raw []byt
 	case s.with != nil:
 		return s.with.Compress(ctx, project, raw, fast)
 	case fast:
-		return s.fast.encode(raw)
+		return s.fast.EncodeAll(raw, make([]byte, 0, len(raw)/6))
 	default:
-		return s.best.encode(raw)
+		return s.best.EncodeAll(raw, make([]byte, 0, len(raw)/6))
 	}
 }
 
@@ -138,9 +132,16 @@ type builtSegment struct {
 }
 
 // buildSegment lays out entries (sorted by seq) as newline-delimited events
-// and compresses them into one zstd frame with compress.
-func buildSegment(entries []*entry, compress func([]byte) []byte) builtSegment {
-	var raw bytes.Buffer
+// in buf and compresses them into one zstd frame with compress. It returns
+// buf, perhaps grown, for the next segment.
+func buildSegment(entries []*entry, buf []byte, compress func([]byte) []byte) (builtSegment, []byte) {
+	size := 0
+	for _, e := range entries {
+		for _, ev := range e.b.Events {
+			size += len(ev) + 1
+		}
+	}
+	raw := bytes.NewBuffer(slices.Grow(buf[:0], size))
 	var bs builtSegment
 	bs.firstTS, bs.lastTS = 1<<62, -1<<62
 	line := 0
@@ -173,7 +174,7 @@ func buildSegment(entries []*entry, compress func([]byte) []byte) builtSegment {
 	}
 	bs.raw = int64(raw.Len())
 	bs.data = compress(raw.Bytes())
-	return bs
+	return bs, raw.Bytes()
 }
 
 func sortEntries(es []*entry) {
@@ -342,10 +343,11 @@ func (r *Recorder) storeSegmentRow(ctx context.Context, sid int64, k sessKey, st
 	r.mu.Lock()
 	pressure := r.buffered > r.cfg.MaxBuffered/2
 	r.mu.Unlock()
-	bs := buildSegment(entries, func(raw []byte) []byte {
+	bs, buf := buildSegment(entries, r.enc.rawBuf(), func(raw []byte) []byte {
 		defer r.m.busy(r.m.segmentsBusy, time.Now())
 		return r.enc.compress(ctx, k.project, raw, pressure)
 	})
+	r.enc.keepRaw(buf)
 	key := SegmentKey(k.project, k.id, time.UnixMilli(started), bs.seqs[0][0], bs.seqs[len(bs.seqs)-1][0])
 	seqs, _ := json.Marshal(bs.seqs)
 	snaps, _ := json.Marshal(bs.snapshots)

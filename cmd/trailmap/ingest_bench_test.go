@@ -52,7 +52,7 @@ func BenchmarkIngestServer(b *testing.B) {
 					s := servertest.StartOn(b, index, "--pprof-addr", pprof)
 					c := loadtest.NewClient(s.URL, s.WriteKey)
 					c.Settled = c.ObserversSettled
-					return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }, Pprof: pprof, DBCPU: dbCPU}
+					return loadtest.Target{Client: c, Drain: func() { s.Stop(b) }, Pprof: pprof, DBCPU: dbCPU, CPU: s.CPUSeconds}
 				}, peak, half)
 			}
 		})

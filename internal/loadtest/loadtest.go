@@ -369,6 +369,11 @@ type Target struct {
 	// has used so far (PostgreSQL's processes): its CPU per batch is then
 	// reported beside the server's.
 	DBCPU func() (float64, error)
+	// CPU, if set, returns the CPU seconds the server used over its whole
+	// life, asked after Drain: with it the second run reports its CPU per
+	// batch all in — start, acknowledgements, index, facts and storing
+	// every segment (which the first run's figure leaves out).
+	CPU func() (float64, error)
 }
 
 // Measure runs a peak run of peak with 32 clients on a target from start,
@@ -420,6 +425,13 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	t0 := time.Now()
 	t.Drain()
 	stored := q.Elapsed + time.Since(t0)
+	if t.CPU != nil {
+		if all, err := t.CPU(); err != nil {
+			b.Logf("no CPU per batch all in: %v", err)
+		} else {
+			b.ReportMetric(all/(float64(peak.Batches())/1e6), "all-in-cpu-µs/batch")
+		}
+	}
 	z := ZstdFastestMBPerSec(peak.Raw)
 	floor, err := FloorMBPerSec(peak, 32)
 	if err != nil {

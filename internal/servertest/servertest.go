@@ -5,6 +5,7 @@ package servertest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -294,6 +295,21 @@ func (s *Server) PID() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.cmd.Process.Pid
+}
+
+// CPUSeconds is the CPU time (user and system) the server's process used
+// over its whole life, once it has ended (Stop, Kill).
+func (s *Server) CPUSeconds() (float64, error) {
+	s.mu.Lock()
+	cmd, done := s.cmd, s.done
+	s.mu.Unlock()
+	select {
+	case <-done:
+	default:
+		return 0, errors.New("servertest: the server is still running")
+	}
+	st := cmd.ProcessState
+	return (st.UserTime() + st.SystemTime()).Seconds(), nil
 }
 
 // Logs returns what the server has logged so far.

@@ -86,6 +86,9 @@ type Config struct {
 	// (zstd.SpeedDefault: a dictionary gives what the slow levels used to,
 	// several times faster).
 	Level zstd.EncoderLevel
+	// Concurrency is how many segments are compressed at once: that many
+	// encoders for large segments are kept between uses.
+	Concurrency int
 	// Refresh is how long a project's current dictionary is taken as
 	// known before its Info is read again (a retrain on another node is
 	// picked up within it).
@@ -95,7 +98,7 @@ type Config struct {
 // DefaultConfig writes at zstd's default level and looks for a newer
 // dictionary every minute.
 func DefaultConfig() Config {
-	return Config{Level: zstd.SpeedDefault, Refresh: time.Minute}
+	return Config{Level: zstd.SpeedDefault, Concurrency: 2, Refresh: time.Minute}
 }
 
 // Set compresses segments with their project's dictionary and reads
@@ -104,6 +107,8 @@ type Set struct {
 	blobs Blobs
 	cfg   Config
 	log   *slog.Logger
+
+	large *Encoders // zstd's best level, no dictionary: see largeSegment
 
 	mu      sync.Mutex
 	dicts   map[uint32]*entry // loaded dictionaries; 0 is "none"
@@ -115,7 +120,6 @@ type entry struct {
 	id   uint32
 	raw  []byte // the dictionary's content; nil: no dictionary
 	enc  sync.Pool
-	best sync.Pool
 	fast sync.Pool
 	dec  chan *zstd.Decoder
 }
@@ -131,6 +135,8 @@ type current struct {
 // New returns a Set over blobs.
 func New(blobs Blobs, cfg Config, logger *slog.Logger) *Set {
 	s := &Set{blobs: blobs, cfg: cfg, log: logger.With("component", "zdict"),
+		large: NewEncoders(max(cfg.Concurrency, 1), zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true)),
 		dicts: map[uint32]*entry{}, current: map[int64]*current{}}
 	s.dicts[0] = s.newEntry(0, nil)
 	s.dicts[BuiltinID] = s.newEntry(BuiltinID, []byte(builtin))
@@ -157,7 +163,6 @@ func (s *Set) newEntry(id uint32, raw []byte) *entry {
 		}
 	}
 	e.enc.New = newPool(s.cfg.Level)
-	e.best.New = newPool(zstd.SpeedBestCompression)
 	e.fast.New = newPool(zstd.SpeedFastest)
 	return e
 }
@@ -276,29 +281,35 @@ func (s *Set) ReadInfo(ctx context.Context, project int64) (*Info, error) {
 	return &info, nil
 }
 
-// largeSegment is the raw size from which a segment owes less to its
-// dictionary than to zstd's own matching: it is written at zstd's best
-// level, as segments were before dictionaries (on the rrweb demo
-// recording, 158 KB, with the built-in dictionary: 0.753 × gzip -6 at the
-// best level, 0.827 × at "better", 0.93 × at the default; 0.782 × at the
-// best without a dictionary).
+// largeSegment is the raw size from which a segment owes little to its
+// dictionary and much to zstd's own matching: it is written at zstd's best
+// level without a dictionary, as segments were before dictionaries. The
+// dictionary would gain 3–4 % there (on the rrweb demo recording, 158 KB:
+// 0.753 × gzip -6 with the built-in one, 0.782 × without; 300 KB of shop
+// visits 0.487 × and 0.501 ×) and cost 4–7 times the time: zstd's best
+// level starts every frame with a dictionary by copying its 34 MB of
+// match tables (22 ms against 5.4 ms for the demo recording; see
+// BenchmarkCompress_large). At "better" with the dictionary the demo
+// recording takes 0.827 ×, and at the default 0.93 ×.
 const largeSegment = 64 << 10
 
 // Compress compresses a segment of project with its dictionary: at the
-// configured level, at zstd's best when it is large, or (fast, when
-// ingest is under pressure) at the fastest.
+// configured level, at zstd's best without a dictionary when it is large,
+// or (fast, when ingest is under pressure) at the fastest.
 func (s *Set) Compress(ctx context.Context, project int64, raw []byte, fast bool) []byte {
+	dst := make([]byte, 0, len(raw)/6)
+	if !fast && len(raw) >= largeSegment {
+		return s.large.EncodeAll(raw, dst)
+	}
 	e, c := s.projectDict(ctx, project)
 	pool := &e.enc
-	switch {
-	case fast:
+	if fast {
 		pool = &e.fast
-	case len(raw) >= largeSegment:
-		pool = &e.best
 	}
 	enc := pool.Get().(*zstd.Encoder)
-	out := enc.EncodeAll(raw, make([]byte, 0, len(raw)/6))
+	out := enc.EncodeAll(raw, dst)
 	pool.Put(enc)
+	// What the dictionary is judged on for drift: the segments it wrote.
 	s.mu.Lock()
 	c.stored += int64(len(out))
 	c.raw += int64(len(raw))

@@ -204,3 +204,45 @@ func TestDictionaries_PlainSegments(t *testing.T) {
 		t.Error("garbage decoded")
 	}
 }
+
+// A large segment is written at zstd's best level without a dictionary
+// (the dictionary would gain a few percent at several times the time), a
+// small one with its project's; under pressure both with the dictionary
+// at the fastest level. All read back, and only the dictionary's own
+// segments count toward its drift.
+func TestCompress_sizes(t *testing.T) {
+	ctx := context.Background()
+	blobs, err := fs.New(filepath.Join(t.TempDir(), "blobs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := zdict.New(blobs, zdict.DefaultConfig(), quiet())
+	r := rand.New(rand.NewSource(3))
+	small := ShopVisit(r, 0)
+	var large bytes.Buffer
+	for i := 1; large.Len() < 200<<10; i++ {
+		large.Write(ShopVisit(r, i))
+	}
+	for _, c := range []struct {
+		name string
+		raw  []byte
+		fast bool
+		id   uint32
+	}{
+		{"small", small, false, zdict.BuiltinID},
+		{"large", large.Bytes(), false, 0},
+		{"large under pressure", large.Bytes(), true, zdict.BuiltinID},
+	} {
+		data := set.Compress(ctx, 3, c.raw, c.fast)
+		if id := dictID(t, data); id != c.id {
+			t.Errorf("%s segment (%d bytes): dictionary %d, want %d", c.name, len(c.raw), id, c.id)
+		}
+		got, err := zdict.New(blobs, zdict.DefaultConfig(), quiet()).DecodeAll(ctx, data)
+		if err != nil || !bytes.Equal(got, c.raw) {
+			t.Errorf("%s segment reads back different: %v", c.name, err)
+		}
+	}
+	if _, raw := set.Observed(3); raw != int64(len(small)+large.Len()) {
+		t.Errorf("drift measured on %d raw bytes, want the dictionary's segments' %d", raw, len(small)+large.Len())
+	}
+}
