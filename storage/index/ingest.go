@@ -122,12 +122,18 @@ var ingestSQL = [numIngestStmts]struct {
 			sessions = visitors.sessions + excluded.sessions`,
 	},
 	stIdentify: {sqlite: `UPDATE visitors SET user_id = ?, traits = COALESCE(?, traits) WHERE project_id = ? AND id = ?`},
-	// On PostgreSQL the mark also returns what the observers read next
-	// (SessionState) in the same round trip: the trigger that counts the
-	// batch in session_observed fires at the end of the statement, after
-	// the SELECT read the count before it.
+	// The mark also returns what the observers read next (SessionState) in
+	// the same statement: the trigger that counts the batch in
+	// session_observed fires after the count before it was read — on
+	// PostgreSQL at the end of the statement, after the SELECT; on SQLite
+	// a RETURNING clause does not see what the statement's triggers change
+	// (TestSessionCounters_afterMarkObserved holds both to it).
 	stMarkObserved: {
-		sqlite: `UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0`,
+		sqlite: `
+		UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0
+		RETURNING (SELECT project_id FROM sessions WHERE id = batches.session_id),
+			(SELECT device FROM sessions WHERE id = batches.session_id),
+			COALESCE((SELECT observed_count FROM session_observed WHERE session_id = batches.session_id), 0) + 1`,
 		postgres: `
 		WITH m AS (UPDATE batches SET observed = 1 WHERE session_id = ? AND seq = ? AND observed = 0 RETURNING session_id)
 		SELECT s.project_id, s.device, COALESCE(o.observed_count, 0) + 1
@@ -589,27 +595,19 @@ func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool
 		}
 		return m.fresh, nil
 	}
-	if t.in.db.db.Dialect() == sqldb.Postgres {
-		var st SessionState
-		err := t.stmt(ctx, stMarkObserved).QueryRowContext(ctx, sessionID, seq).Scan(&st.ProjectID, &st.Device, &st.Observed)
-		if errors.Is(err, sql.ErrNoRows) {
-			return false, nil
-		}
-		if err != nil {
-			return false, fmt.Errorf("mark observed: %w", err)
-		}
-		t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
-		return true, nil
+	var st SessionState
+	err := t.stmt(ctx, stMarkObserved).QueryRowContext(ctx, sessionID, seq).Scan(&st.ProjectID, &st.Device, &st.Observed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
 	}
-	res, err := t.stmt(ctx, stMarkObserved).ExecContext(ctx, sessionID, seq)
 	if err != nil {
 		return false, fmt.Errorf("mark observed: %w", err)
 	}
-	n, _ := res.RowsAffected()
-	return n > 0, nil
+	t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
+	return true, nil
 }
 
-// observedStates are the session states MarkObserved read on PostgreSQL,
+// observedStates are the session states MarkObserved read,
 // kept with the shared transaction (a sqldb.Buffer that writes nothing)
 // for SessionState: the observers' read of each batch's session is then
 // no round trip of its own.

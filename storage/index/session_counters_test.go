@@ -138,7 +138,7 @@ func TestDB_MatchSessions(t *testing.T) {
 	})
 }
 
-// On PostgreSQL MarkObserved reads the session's state with the mark, and
+// MarkObserved reads the session's state with the mark (on both backends), and
 // SessionState in the same transaction answers from it: it must say what
 // the row says, batch after batch.
 func TestSessionCounters_afterMarkObserved(t *testing.T) {
