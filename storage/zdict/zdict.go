@@ -23,7 +23,8 @@
 // reads segments written with it. Id 1 is the built-in dictionary (rrweb's
 // vocabulary, compiled in), used by projects that have none of their own
 // yet; frames with id 0 have no dictionary (segments from before
-// dictionaries, or where zstd found none useful).
+// dictionaries, large ones — see largeSegment — or where zstd found none
+// useful).
 package zdict
 
 import (
