@@ -219,8 +219,9 @@ type Request struct {
 // beaconWait is how long a beacon waits for an in-flight slot.
 const beaconWait = 10 * time.Second
 
-// flushConcurrency is how many segments are compressed and stored at once.
-const flushConcurrency = 2
+// FlushConcurrency is how many segments are compressed and stored at once
+// (a Compressor keeps that many encoders of a kind between uses).
+const FlushConcurrency = 2
 
 // Result is the answer to an accepted (or repeated) batch.
 type Result struct {
@@ -419,8 +420,8 @@ func New(ctx context.Context, cfg Config, db Index, blobs Blobs, reg prometheus.
 		observers:   observers,
 		projects:    map[string]*projectEntry{},
 		sessions:    map[sessKey]*session{},
-		flushSem:    make(chan struct{}, flushConcurrency),
-		enc:         newSegmentEncoders(cfg.Compressor, flushConcurrency),
+		flushSem:    make(chan struct{}, FlushConcurrency),
+		enc:         newSegmentEncoders(cfg.Compressor, FlushConcurrency),
 		stop:        make(chan struct{}),
 		applyDone:   make(chan struct{}),
 		applyTick:   make(chan struct{}),

@@ -295,7 +295,9 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	}
 	// Segments may be written with a dictionary whether or not new ones
 	// are: the reader always knows them.
-	segDicts := zdict.New(blobs, zdict.DefaultConfig(), logger)
+	dictCfg := zdict.DefaultConfig()
+	dictCfg.Concurrency = recorder.FlushConcurrency
+	segDicts := zdict.New(blobs, dictCfg, logger)
 	if !cfg.DictionariesOff {
 		cfg.Recorder.Compressor = segDicts
 		if err := segDicts.WriteBuiltin(ctx); err != nil {

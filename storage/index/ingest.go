@@ -591,7 +591,7 @@ func (t *IngestTx) MarkObservedMany(ctx context.Context, keys []BatchKey) error 
 func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool, error) {
 	if m, ok := t.marked[BatchKey{sessionID, seq}]; ok {
 		if m.fresh {
-			t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = m.state
+			t.remember(sessionID, m.state)
 		}
 		return m.fresh, nil
 	}
@@ -603,14 +603,19 @@ func (t *IngestTx) MarkObserved(ctx context.Context, sessionID, seq int64) (bool
 	if err != nil {
 		return false, fmt.Errorf("mark observed: %w", err)
 	}
-	t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
+	t.remember(sessionID, st)
 	return true, nil
+}
+
+// remember keeps a session's state as its mark read it, for SessionState.
+func (t *IngestTx) remember(sessionID int64, st SessionState) {
+	t.Shared().Buffer(observedKey{}, func() sqldb.Buffer { return observedStates{} }).(observedStates)[sessionID] = st
 }
 
 // observedStates are the session states MarkObserved read,
 // kept with the shared transaction (a sqldb.Buffer that writes nothing)
 // for SessionState: the observers' read of each batch's session is then
-// no round trip of its own.
+// no statement of its own.
 type observedStates map[int64]SessionState
 
 type observedKey struct{}
