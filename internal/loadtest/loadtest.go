@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/google/pprof/profile"
 	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 
 	"github.com/trailmap/trailmap/internal/rrwebgen"
 )
@@ -107,12 +109,17 @@ type Peak struct {
 	MBPerSec      float64       // decompressed bytes
 	EventsPerSec  float64
 	BatchesPerSec float64
+	// CPU is this process's CPU time until the last acknowledgement: the
+	// clients' (and an in-process server's), unless CPUErr says why not.
+	CPU    time.Duration
+	CPUErr error
 }
 
 // RunPeak sends every session of w with clients concurrent clients, each
 // taking whole sessions in seq order.
 func (c *Client) RunPeak(w *rrwebgen.Workload, clients int) (Peak, error) {
 	start := time.Now()
+	cpu0, cpuErr := processCPU()
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	var firstErr atomic.Value
@@ -139,6 +146,8 @@ func (c *Client) RunPeak(w *rrwebgen.Workload, clients int) (Peak, error) {
 		return Peak{}, err
 	}
 	acked := time.Since(start)
+	cpu1, err := processCPU()
+	cpuErr = errors.Join(cpuErr, err)
 	// Every look at /metrics costs the server CPU its stages want (it was
 	// every 5 ms: on PostgreSQL, draining for seconds, the scrapes took
 	// ~0.8 s of CPU of an 8 s profile and were counted as ack path);
@@ -162,6 +171,8 @@ func (c *Client) RunPeak(w *rrwebgen.Workload, clients int) (Peak, error) {
 		MBPerSec:      float64(len(w.Raw)) / el.Seconds() / 1e6,
 		EventsPerSec:  float64(w.Events) / el.Seconds(),
 		BatchesPerSec: float64(w.Batches()) / el.Seconds(),
+		CPU:           cpu1 - cpu0,
+		CPUErr:        cpuErr,
 	}, nil
 }
 
@@ -315,15 +326,26 @@ func ZstdFastestMBPerSec(raw []byte) float64 {
 	return float64(n*len(raw)) / time.Since(start).Seconds() / 1e6
 }
 
-// FloorMBPerSec is the peak rate, with the same client and clients, of a
+// Floor is the outcome of a floor run (RunFloor).
+type Floor struct {
+	MBPerSec      float64
+	BatchesPerSec float64
+	// CPUPerBatch is this process's CPU time over the run (the floor
+	// server and the clients both) per batch, and Cores that time over the
+	// run's wall time: near the machine's cores, the floor is bound by CPU.
+	CPUPerBatch time.Duration
+	Cores       float64
+}
+
+// RunFloor measures the peak rate, with the same client and clients, of a
 // server that does the least any ingest server must: take the HTTP request,
 // gunzip the body (pooled readers) and answer 202. Run in the same process
 // on the same cores as the real measurement, it shows how much of the
 // machine the load generator and HTTP itself leave to everything else.
-func FloorMBPerSec(w *rrwebgen.Workload, clients int) (float64, error) {
+func RunFloor(w *rrwebgen.Workload, clients int) (Floor, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return 0, err
+		return Floor{}, err
 	}
 	var readers sync.Pool
 	srv := &http.Server{Handler: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
@@ -349,10 +371,120 @@ func FloorMBPerSec(w *rrwebgen.Workload, clients int) (float64, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 	p, err := NewClient("http://"+ln.Addr().String(), "").RunPeak(w, clients)
-	if err != nil {
-		return 0, fmt.Errorf("floor: %w", err)
+	if err == nil {
+		err = p.CPUErr
 	}
-	return p.MBPerSec, nil
+	if err != nil {
+		return Floor{}, fmt.Errorf("floor: %w", err)
+	}
+	return Floor{
+		MBPerSec:      p.MBPerSec,
+		BatchesPerSec: p.BatchesPerSec,
+		CPUPerBatch:   p.CPU / time.Duration(w.Batches()),
+		Cores:         p.CPU.Seconds() / p.Elapsed.Seconds(),
+	}, nil
+}
+
+// processCPU is the CPU time this process has used so far.
+func processCPU() (time.Duration, error) {
+	var ru unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
+}
+
+// Least is what two steps every ingest server takes cost at the least,
+// per batch of a workload, measured as one thread's CPU time (so that
+// nothing else on the machine, nor a wait for a core, counts).
+type Least struct {
+	// Gunzip is decompressing the batch's body, with one kept reader.
+	Gunzip time.Duration
+	// Store is compressing each session whole at zstd's best level with
+	// one kept encoder, as the server stores a long segment (zdict's large
+	// segments: no dictionary, the level the storage target on real
+	// recordings needs), per batch of the session.
+	Store time.Duration
+}
+
+// MeasureLeast measures Least on w.
+func MeasureLeast(w *rrwebgen.Workload) (Least, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var l Least
+	n := time.Duration(max(w.Batches(), 1))
+	sessions := make([][]byte, len(w.Bodies))
+	var zr gzip.Reader
+	for i, bodies := range w.Bodies {
+		for _, body := range bodies {
+			if err := zr.Reset(bytes.NewReader(body)); err != nil {
+				return Least{}, err
+			}
+			raw, err := io.ReadAll(&zr)
+			if err != nil {
+				return Least{}, err
+			}
+			sessions[i] = append(sessions[i], raw...)
+		}
+	}
+	// As the floor's server does: into nothing, so that no copy (nor a page
+	// fault of a growing buffer) counts.
+	took, err := threadCPUOf(func() error {
+		for _, bodies := range w.Bodies {
+			for _, body := range bodies {
+				if err := zr.Reset(bytes.NewReader(body)); err != nil {
+					return err
+				}
+				if _, err := io.Copy(io.Discard, &zr); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return Least{}, err
+	}
+	l.Gunzip = took / n
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
+		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true))
+	if err != nil {
+		return Least{}, err
+	}
+	defer enc.Close()
+	// A first frame beforehand, so that the encoder's first touch of its
+	// tables (page faults, once per encoder a server keeps) does not count.
+	var dst []byte
+	if len(sessions) > 0 {
+		dst = enc.EncodeAll(sessions[0], dst[:0])
+	}
+	took, err = threadCPUOf(func() error {
+		for _, s := range sessions {
+			dst = enc.EncodeAll(s, dst[:0])
+		}
+		return nil
+	})
+	if err != nil {
+		return Least{}, err
+	}
+	l.Store = took / n
+	return l, nil
+}
+
+// threadCPUOf runs f and returns the CPU time the calling OS thread spent
+// on it; the caller has locked itself to its thread.
+func threadCPUOf(f func() error) (time.Duration, error) {
+	var before, after unix.Rusage
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &before); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	if err := f(); err != nil {
+		return 0, err
+	}
+	if err := unix.Getrusage(unix.RUSAGE_THREAD, &after); err != nil {
+		return 0, fmt.Errorf("getrusage: %w", err)
+	}
+	return time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano()), nil
 }
 
 // Target is a server under measurement.
@@ -384,7 +516,9 @@ type Target struct {
 // alone, higher as long as a backlog may build up behind them), stored-MB/s
 // (the second run, until drained: everything in segments), the zstd-fastest
 // yardstick and the ratio to it, the floor (FloorMBPerSec) and its ratio to
-// the yardstick, and the p50/p99 acknowledgement latencies of the paced run.
+// the yardstick, the p50/p99 acknowledgement latencies of the paced run,
+// and what the targets leave per batch against what storing alone costs
+// (reportBudget) beside the clients' own CPU per batch.
 func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 	b.Helper()
 	t := start()
@@ -433,9 +567,21 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 		}
 	}
 	z := ZstdFastestMBPerSec(peak.Raw)
-	floor, err := FloorMBPerSec(peak, 32)
+	fl, err := RunFloor(peak, 32)
 	if err != nil {
 		b.Fatal(err)
+	}
+	floor := fl.MBPerSec
+	least, err := MeasureLeast(peak)
+	if err != nil {
+		b.Fatal(err)
+	}
+	reportBudget(b, fl, least)
+	// The clients' CPU is this process's only where the server runs in
+	// another one (CPU, read from its process, says so); until the last
+	// acknowledgement, so without the looks at /metrics while it drains.
+	if t.CPU != nil && p.CPUErr == nil {
+		b.ReportMetric(micros(p.CPU/time.Duration(peak.Batches())), "client-cpu-µs/batch")
 	}
 	b.ReportMetric(p.MBPerSec, "MB/s")
 	b.ReportMetric(float64(len(peak.Raw))/p.Acked.Seconds()/1e6, "acked-MB/s")
@@ -482,6 +628,30 @@ func Measure(b *testing.B, start func() Target, peak, half *rrwebgen.Workload) {
 		b.ReportMetric(total*sh.shares[stage], name+"-µs/batch")
 	}
 }
+
+// reportBudget reports what the ingest targets leave per batch: at a
+// share k of the floor's batch rate, a machine of n cores has n/(k·rate) of
+// CPU for each batch — for the clients, the server and its database
+// together (budget-µs/batch@0.5 for the acknowledged target, @0.35 for
+// the sustained one). Beside it the floor's own CPU per batch (its
+// clients and its server, which only gunzips), how many cores the floor
+// kept busy, and the least two steps of every ingest server cost per batch
+// (Least): gunzip-cpu-µs/batch and store-cpu-µs/batch.
+func reportBudget(b *testing.B, fl Floor, least Least) {
+	n := float64(runtime.NumCPU())
+	for _, k := range []struct {
+		share float64
+		name  string
+	}{{0.5, "0.5"}, {0.35, "0.35"}} {
+		b.ReportMetric(n*1e6/(k.share*fl.BatchesPerSec), "budget-µs/batch@"+k.name)
+	}
+	b.ReportMetric(micros(fl.CPUPerBatch), "floor-cpu-µs/batch")
+	b.ReportMetric(fl.Cores, "floor-cores")
+	b.ReportMetric(micros(least.Gunzip), "gunzip-cpu-µs/batch")
+	b.ReportMetric(micros(least.Store), "store-cpu-µs/batch")
+}
+
+func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
 // cpuShares profiles the server at pprof for about d and returns the share
 // of CPU samples per "stage" label ("" for samples without one).
