@@ -12,6 +12,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/trailmap/trailmap/internal/rrweb"
 	"github.com/trailmap/trailmap/internal/textcut"
 )
 
@@ -33,6 +34,29 @@ type Batch struct {
 	// minTS and maxTS are the smallest and largest event timestamps, for
 	// checkTimes; unset in batches read back from the log.
 	minTS, maxTS int64
+	// split is Events with their envelopes read, as ParseBatch read them
+	// while it validated them (see envelopes); unset in batches read back
+	// from the log.
+	split []rrweb.Event
+}
+
+// envelopes returns b's events with their envelopes read: those ParseBatch
+// read, where they are still b's events (the recording rules may have left
+// some out since), else read again.
+func (b *Batch) envelopes() []rrweb.Event {
+	if len(b.split) == len(b.Events) {
+		same := true
+		for i, ev := range b.Events {
+			if raw := b.split[i].Raw; len(raw) != len(ev) || len(ev) > 0 && &raw[0] != &ev[0] {
+				same = false
+				break
+			}
+		}
+		if same {
+			return b.split
+		}
+	}
+	return rrweb.SplitAll(b.Events)
 }
 
 // User is the optional identify part of a batch.
@@ -126,7 +150,7 @@ func (p *batchParser) parse() (*Batch, error) {
 			b.Seq, err = p.seq()
 			haveSeq = true
 		case "events":
-			b.Events, err = p.events()
+			b.Events, b.split, err = p.events()
 			haveEvents = true
 		case "user":
 			b.User, err = p.user()
@@ -287,28 +311,32 @@ func (p *batchParser) user() (*User, error) {
 	return u, nil
 }
 
-func (p *batchParser) events() ([]json.RawMessage, error) {
+// events scans the events array: the events, compact and redacted, and
+// the same with their envelopes read.
+func (p *batchParser) events() ([]json.RawMessage, []rrweb.Event, error) {
 	s := &p.s
 	if s.peek() != '[' {
-		return nil, fmt.Errorf("%w: events must be a non-empty array, got %s", ErrMalformed, kindName(s.peek()))
+		return nil, nil, fmt.Errorf("%w: events must be a non-empty array, got %s", ErrMalformed, kindName(s.peek()))
 	}
 	if err := s.enter(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	s.skipWS()
 	if s.peek() == ']' {
-		return nil, fmt.Errorf("%w: events must be a non-empty array, got an empty one", ErrMalformed)
+		return nil, nil, fmt.Errorf("%w: events must be a non-empty array, got an empty one", ErrMalformed)
 	}
 	events := make([]json.RawMessage, 0, 64)
+	split := make([]rrweb.Event, 0, 64)
 	for idx := 0; ; idx++ {
 		if idx >= p.lim.MaxEvents {
-			return nil, fmt.Errorf("%w: a batch holds at most %d events", ErrTooManyEvents, p.lim.MaxEvents)
+			return nil, nil, fmt.Errorf("%w: a batch holds at most %d events", ErrTooManyEvents, p.lim.MaxEvents)
 		}
-		ev, err := p.event(idx)
+		ev, e, err := p.event(idx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		events = append(events, ev)
+		split = append(split, e)
 		s.skipWS()
 		switch s.peek() {
 		case ',':
@@ -317,18 +345,20 @@ func (p *batchParser) events() ([]json.RawMessage, error) {
 		case ']':
 			s.i++
 			s.depth--
-			return events, nil
+			return events, split, nil
 		default:
-			return nil, s.syntax("expected , or ] after events[%d]", idx)
+			return nil, nil, s.syntax("expected , or ] after events[%d]", idx)
 		}
 	}
 }
 
-// event scans events[idx] and returns it compact and redacted.
-func (p *batchParser) event(idx int) (json.RawMessage, error) {
+// event scans events[idx] and returns it compact and redacted, and with its
+// envelope read: from the scan itself when the event is a slice of the body
+// as sent, else (redacted or compacted, which moves its data) read again.
+func (p *batchParser) event(idx int) (json.RawMessage, rrweb.Event, error) {
 	s := &p.s
 	if s.peek() != '{' {
-		return nil, fmt.Errorf("%w: events[%d] must be an object, got %s", ErrMalformed, idx, kindName(s.peek()))
+		return nil, rrweb.Event{}, fmt.Errorf("%w: events[%d] must be an object, got %s", ErrMalformed, idx, kindName(s.peek()))
 	}
 	start := s.i
 	s.ws = false
@@ -339,9 +369,10 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 	}
 	h, err := s.eventHead(sc)
 	if err != nil {
-		return nil, fmt.Errorf("events[%d]: %w", idx, err)
+		return nil, rrweb.Event{}, fmt.Errorf("events[%d]: %w", idx, err)
 	}
-	ev := s.b[start:s.i:s.i]
+	sent := s.b[start:s.i:s.i]
+	ev := sent
 	if sc != nil {
 		ev = sc.apply(ev, start, h.typ)
 	}
@@ -349,7 +380,16 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 		ev = compactAppend(make([]byte, 0, len(ev)), ev)
 	}
 	if len(ev) > p.lim.MaxEventBytes {
-		return nil, fmt.Errorf("%w: events[%d] is %d bytes, over the limit of %d", ErrEventTooLarge, idx, len(ev), p.lim.MaxEventBytes)
+		return nil, rrweb.Event{}, fmt.Errorf("%w: events[%d] is %d bytes, over the limit of %d", ErrEventTooLarge, idx, len(ev), p.lim.MaxEventBytes)
+	}
+	var e rrweb.Event
+	if len(ev) == len(sent) && &ev[0] == &sent[0] {
+		e = rrweb.Event{Type: int64(h.typ), Timestamp: h.ts, HasTimestamp: true, Raw: ev}
+		if h.dataEnd > 0 {
+			e.Data = s.b[h.dataStart:h.dataEnd:h.dataEnd]
+		}
+	} else {
+		e = rrweb.Split(ev)
 	}
 	if h.ts < p.minTS {
 		p.minTS = h.ts
@@ -357,13 +397,16 @@ func (p *batchParser) event(idx int) (json.RawMessage, error) {
 	if h.ts > p.maxTS {
 		p.maxTS = h.ts
 	}
-	return ev, nil
+	return ev, e, nil
 }
 
 // eventHead is what an event's top level says about it.
 type eventHead struct {
 	typ int
 	ts  int64
+	// dataStart and dataEnd are the offsets of the last "data" value in
+	// the scanned buffer; dataEnd is 0 without one.
+	dataStart, dataEnd int
 }
 
 // eventHead scans the event object at s.i and checks its type and
@@ -404,9 +447,11 @@ func (s *jsonScan) eventHead(sc *urlScrub) (eventHead, error) {
 			}
 			h.ts, haveTS = v, true
 		case "data":
+			h.dataStart = s.i
 			if err := s.valueScrub(sc); err != nil {
 				return err
 			}
+			h.dataEnd = s.i
 		default:
 			return s.value()
 		}

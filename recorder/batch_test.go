@@ -228,7 +228,8 @@ func TestParseBatch(t *testing.T) {
 			if !reflect.DeepEqual(got, tt.events) {
 				t.Errorf("events:\n got %q\nwant %q", got, tt.events)
 			}
-			b.Events, b.minTS, b.maxTS = nil, 0, 0 // the time range has its own test
+			checkEnvelopes(t, b)
+			b.Events, b.minTS, b.maxTS, b.split = nil, 0, 0, nil // the time range and the envelopes have tests of their own
 			if !reflect.DeepEqual(*b, tt.want) {
 				t.Errorf("batch = %+v (user %+v), want %+v (user %+v)", *b, b.User, tt.want, tt.want.User)
 			}
@@ -320,6 +321,7 @@ func TestParseBatch_fixtures(t *testing.T) {
 				if err != nil {
 					t.Fatalf("ParseBatch: %v", err)
 				}
+				checkEnvelopes(t, b)
 				if len(b.Events) != len(raws) {
 					t.Fatalf("%d events, want %d", len(b.Events), len(raws))
 				}
@@ -450,7 +452,58 @@ func FuzzParseBatch(f *testing.F) {
 		if json.Unmarshal(env["session_id"], &sid) != nil || sid != b.SessionID {
 			t.Fatalf("session_id %q, encoding/json %q", b.SessionID, sid)
 		}
+		checkEnvelopes(t, b)
 	})
+}
+
+// checkEnvelopes checks that the envelopes ParseBatch read as it scanned
+// are those rrweb.Split reads from the events it returned.
+func checkEnvelopes(t *testing.T, b *Batch) {
+	t.Helper()
+	got, want := b.envelopes(), rrweb.SplitAll(b.Events)
+	if len(b.split) != len(b.Events) {
+		t.Fatalf("%d envelopes read while scanning, %d events", len(b.split), len(b.Events))
+	}
+	for i := range want {
+		g, w := got[i], want[i]
+		if g.Type != w.Type || g.Timestamp != w.Timestamp || g.HasTimestamp != w.HasTimestamp ||
+			!bytes.Equal(g.Raw, w.Raw) || !bytes.Equal(g.Data, w.Data) || (g.Data == nil) != (w.Data == nil) {
+			t.Fatalf("event %d: envelope %+v, rrweb.Split reads %+v", i, g, w)
+		}
+	}
+}
+
+// TestParseBatch_envelopes checks the envelopes ParseBatch reads while it
+// scans (which spare the recorder a second pass over every event) against
+// rrweb.Split, on events whose data the scan moves (redacted, compacted) and
+// on the envelope's odd cases; and that a batch whose events the recording
+// rules changed since gets its envelopes read again.
+func TestParseBatch_envelopes(t *testing.T) {
+	red := NewRedactor(DefaultRedactRules())
+	for _, events := range []string{
+		`[{"type":3,"data":{"source":2,"type":2,"id":5,"x":1,"y":2},"timestamp":1700000000000}]`,
+		`[{"type":4,"data":{"href":"https://x.test/?email=a@b.cd","width":1,"height":2},"timestamp":5},{"type":3,"data":{"source":1},"timestamp":6}]`,
+		`[ { "type" : 3 , "data" : { "source" : 2 } , "timestamp" : 7 } ]`,
+		`[{"type":3,"timestamp":8}]`,
+		`[{"type":3,"data":null,"timestamp":9}]`,
+		`[{"data":{"a":1},"type":3,"data":{"b":2},"timestamp":10}]`,
+		`[{"type":3,"d\u0061ta":{"c":3},"timestamp":11.75}]`,
+		`[{"type":5,"data":{"tag":"t","payload":{"url":"/p?token=x"}},"timestamp":12},{"type":3,"data":{},"timestamp":13,"extra":[1,{"data":2}]}]`,
+	} {
+		b, err := ParseBatch(batchBody(events), DefaultLimits(), red)
+		if err != nil {
+			t.Fatalf("%s: %v", events, err)
+		}
+		checkEnvelopes(t, b)
+	}
+	b, err := ParseBatch(batchBody(`[{"type":3,"data":{"x":1},"timestamp":1},{"type":3,"data":{"x":2},"timestamp":2}]`), DefaultLimits(), red)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Events = b.Events[1:] // as the recording rules leave events out
+	if got := b.envelopes(); len(got) != 1 || string(got[0].Data) != `{"x":2}` {
+		t.Fatalf("after leaving an event out: %+v", got)
+	}
 }
 
 // BenchmarkParseBatch measures ParseBatch on batches cut from the rrweb
@@ -517,8 +570,11 @@ func BenchmarkParseBatch(b *testing.B) {
 	})
 }
 
-// BenchmarkIngest measures the CPU work of one ingest request: gzip
-// decompression, ParseBatch and ExtractFacts; MB/s counts decompressed bytes.
+// BenchmarkIngest measures the CPU work of one ingest request before the
+// write-ahead log: gzip decompression, ParseBatch, the events' envelopes and
+// the batch's facts; MB/s counts decompressed bytes. "as scanned" takes the
+// envelopes ParseBatch read while it validated (what the recorder does),
+// "read again" reads them in a second pass (what it did until 2026-12-06).
 func BenchmarkIngest(b *testing.B) {
 	data, err := os.ReadFile(filepath.Join("testdata", "rrweb", "player-demo-recording.json"))
 	if err != nil {
@@ -529,18 +585,28 @@ func BenchmarkIngest(b *testing.B) {
 	lim := DefaultLimits()
 	d := NewDecoder(lim)
 	red := NewRedactor(DefaultRedactRules())
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		raw, err := d.Decompress(bytes.NewReader(gz), "gzip")
-		if err != nil {
-			b.Fatal(err)
-		}
-		batch, err := ParseBatch(raw, lim, red)
-		if err != nil {
-			b.Fatal(err)
-		}
-		ExtractFacts(batch.Events)
+	for _, way := range []struct {
+		name      string
+		envelopes func(*Batch) []rrweb.Event
+	}{
+		{"as scanned", (*Batch).envelopes},
+		{"read again", func(b *Batch) []rrweb.Event { return rrweb.SplitAll(b.Events) }},
+	} {
+		b.Run(way.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				raw, err := d.Decompress(bytes.NewReader(gz), "gzip")
+				if err != nil {
+					b.Fatal(err)
+				}
+				batch, err := ParseBatch(raw, lim, red)
+				if err != nil {
+					b.Fatal(err)
+				}
+				factsOf(way.envelopes(batch))
+			}
+		})
 	}
 }
 

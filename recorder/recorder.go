@@ -641,7 +641,7 @@ func (r *Recorder) accept(ctx context.Context, b *Batch, quota Quota, rules *rul
 		}
 	}
 	rec := batchRecord(b)
-	events := rrweb.SplitAll(b.Events)
+	events := b.envelopes()
 	facts := factsOf(events)
 	ua := r.ua.Parse(b.UserAgent)
 	pos, err := r.wal.AppendParts(ctx, rec...)

@@ -95,6 +95,7 @@ func TestParseBatch_redactsURLsEverywhere(t *testing.T) {
 			if got := string(b.Events[0]); got != tt.want {
 				t.Errorf("got\n%s\nwant\n%s", got, tt.want)
 			}
+			checkEnvelopes(t, b)
 			// Redacting what is stored changes nothing.
 			again, err := ParseBatch(batchBody("["+string(b.Events[0])+"]"), DefaultLimits(), red)
 			if err != nil {
@@ -165,6 +166,7 @@ func FuzzParseBatch_redaction(f *testing.F) {
 				}
 				t.Fatalf("ParseBatch(%s): %v", ev, err)
 			}
+			checkEnvelopes(t, b)
 			again, err := ParseBatch(batchBody("["+string(b.Events[0])+"]"), DefaultLimits(), red)
 			if err != nil {
 				t.Fatalf("redacted event %s: %v", b.Events[0], err)
