@@ -515,7 +515,7 @@ type Target struct {
 // with all it accepted but storing segments), acked-MB/s (acknowledgements
 // alone, higher as long as a backlog may build up behind them), stored-MB/s
 // (the second run, until drained: everything in segments), the zstd-fastest
-// yardstick and the ratio to it, the floor (FloorMBPerSec) and its ratio to
+// yardstick and the ratio to it, the floor (RunFloor) and its ratio to
 // the yardstick, the p50/p99 acknowledgement latencies of the paced run,
 // and what the targets leave per batch against what storing alone costs
 // (reportBudget) beside the clients' own CPU per batch.
