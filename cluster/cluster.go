@@ -85,10 +85,14 @@ type Config struct {
 	Forget time.Duration
 }
 
+// DefaultStale is how long a node may go unseen before its sessions are
+// taken over, unless its Config says otherwise.
+const DefaultStale = 10 * time.Second
+
 // DefaultConfig is the configuration of a node at self with secret.
 func DefaultConfig(self, secret string) Config {
 	return Config{Self: strings.TrimRight(self, "/"), Secret: secret, Heartbeat: 2 * time.Second,
-		Stale: 10 * time.Second, CacheTTL: 30 * time.Second, Forget: 48 * time.Hour}
+		Stale: DefaultStale, CacheTTL: 30 * time.Second, Forget: 48 * time.Hour}
 }
 
 // Validate checks the configuration.

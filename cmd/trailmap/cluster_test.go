@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/trailmap/trailmap/cluster"
 	"github.com/trailmap/trailmap/internal/miniotest"
 	"github.com/trailmap/trailmap/internal/pgtest"
 	"github.com/trailmap/trailmap/internal/servertest"
@@ -268,6 +269,18 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 		resp.Body.Close()
 	}
 	logCounters(t, nodes) // batches observed out of order explain a click map that differs
+	// The operator's view: three nodes alive, every visit claimed by one.
+	st := clusterStatusOf(t, n1)
+	var claimed int64
+	for _, n := range st.Nodes {
+		claimed += n.Sessions
+		if n.State != "alive" {
+			t.Errorf("cluster status: node %s %s, want alive", n.Node, n.State)
+		}
+	}
+	if len(st.Nodes) != 3 || claimed != 50 || st.Orphaned != 0 {
+		t.Errorf("cluster status: %d nodes, %d sessions claimed, %d orphaned; want 3, 50, 0", len(st.Nodes), claimed, st.Orphaned)
+	}
 	settle(nodes...)
 	gotA := viewOf(t, n1)
 
@@ -306,6 +319,17 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	send(lb.URL, n1.WriteKey, bySeq(0, 4))
 	nodes[1].Kill(t)
 	send(lb.URL, n1.WriteKey, bySeq(4, 6))
+	// The killed node is stale (its phase b visits were taken over as
+	// their batches came; its phase a ones are left to the next batch).
+	st = clusterStatusOf(t, n1)
+	for _, n := range st.Nodes {
+		if want := map[bool]string{true: "stale", false: "alive"}[n.Node == nodes[1].URL]; n.State != want {
+			t.Errorf("cluster status with node 2 killed: node %s %s, want %s", n.Node, n.State, want)
+		}
+	}
+	if st.Orphaned == 0 {
+		t.Error("cluster status with node 2 killed: no orphaned session")
+	}
 	nodes[1].Resume(t)
 	send(lb.URL, n1.WriteKey, bySeq(6, 8))
 	t.Logf("phase b (a node killed and started again): %d batches acknowledged in %s", len(phaseB), time.Since(began).Round(time.Millisecond))
@@ -331,6 +355,15 @@ func TestCluster_ThreeNodesAndAKill(t *testing.T) {
 	if !strings.Contains(nodes[0].Logs()+nodes[2].Logs(), "took over a session") {
 		t.Error("no node took over a session of the killed node")
 	}
+}
+
+// clusterStatusOf runs `trailmap cluster status` on s's index.
+func clusterStatusOf(t *testing.T, s *servertest.Server) cluster.Status {
+	t.Helper()
+	var st cluster.Status
+	s.Admin(t, &st, "cluster", "status")
+	t.Logf("cluster status: %+v", st.Nodes)
+	return st
 }
 
 // logCounters logs the nodes' cluster counters and how many batches each

@@ -6,6 +6,7 @@
 //	trailmap project identity-secret NAME  create or rotate the identify signing secret
 //	trailmap token create NAME     create an API token, print {"name","token"}
 //	trailmap forget --project P (--user ID | --visitor ID)  delete a person's data, print what went
+//	trailmap cluster status        print the cluster's nodes, their sessions and its jobs
 //	trailmap version               print the version
 package main
 
@@ -64,6 +65,10 @@ const usage = `usage:
                                          was deleted as JSON; exit status 1 if some is left
   trailmap quarantine [--data]           list, as JSON, the batches this node's index refused
                                          while taking others (tried again at its next start)
+  trailmap cluster status [--window 1h]  print, as JSON, the cluster's nodes (alive, stale or
+                                         gone), the sessions each claimed within the window,
+                                         those left to a stale or gone node, and the last start
+                                         of each cluster-wide job
   trailmap version                       print the version
 
 Every command takes --index-url (TRAILMAP_INDEX_URL): empty for DATA/index.db (SQLite),
@@ -98,6 +103,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return forget(ctx, args[1:], stdout, stderr)
 	case "quarantine":
 		return quarantine(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		if len(args) < 2 || args[1] != "status" {
+			return usageError{fmt.Sprintf("unknown command %q\n%s", strings.Join(args, " "), usage)}
+		}
+		return clusterStatus(ctx, args[2:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, buildVersion())
 		return nil
