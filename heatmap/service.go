@@ -46,6 +46,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/trailmap/trailmap/internal/rrweb"
@@ -148,6 +149,10 @@ type Service struct {
 	cache    *renderCache
 	st       *stmts
 	counters *index.SessionCounters
+
+	// For Memory: DOM mirrors dropped for the node budget, and clicks
+	// placed without a mirror.
+	mirrorsDropped, clicksNoDOM atomic.Int64
 }
 
 type entry struct {
@@ -358,6 +363,8 @@ func (s *Service) observe(ctx context.Context, stx *sqldb.Tx, sessionID int64, e
 		return fmt.Errorf("heatmap: session %d: %w", sessionID, err)
 	}
 	e.t.batches = batches
+	s.clicksNoDOM.Add(int64(e.t.noDOM))
+	e.t.noDOM = 0
 	s.account(e)
 	return nil
 }
@@ -444,6 +451,7 @@ func (s *Service) account(e *entry) {
 			v.t.mirror = nil
 			s.nodes -= v.nodes
 			v.nodes = 0
+			s.mirrorsDropped.Add(1)
 		}
 		v.busy.Unlock()
 	}
@@ -454,6 +462,27 @@ func (s *Service) Stats() (sessions, nodes int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.lru.Len(), s.nodes
+}
+
+// Memory is what the service holds to follow sessions, and what its
+// bounds cost (for the server's metrics).
+type Memory struct {
+	Sessions int // trackers kept (Config.MaxSessions)
+	Nodes    int // DOM nodes mirrored (Config.MaxTotalNodes)
+	// MirrorsDropped counts the DOM mirrors dropped for the node budget
+	// since the start: their sessions' clicks have no element until the
+	// page's next full snapshot.
+	MirrorsDropped int64
+	// ClicksWithoutDOM counts the clicks placed with no DOM known (a
+	// mirror dropped, a session resumed after a restart or taken over
+	// from another node), which element maps leave out.
+	ClicksWithoutDOM int64
+}
+
+// Memory reports Memory now.
+func (s *Service) Memory() Memory {
+	sessions, nodes := s.Stats()
+	return Memory{Sessions: sessions, Nodes: nodes, MirrorsDropped: s.mirrorsDropped.Load(), ClicksWithoutDOM: s.clicksNoDOM.Load()}
 }
 
 // trackerState is what a page view row keeps of a tracker for resuming.

@@ -594,6 +594,37 @@ func TestService_Bounds(t *testing.T) {
 	})
 }
 
+// A DOM mirror dropped for the node budget is counted, and so are the
+// clicks of its session placed without an element, while a session whose
+// mirror is kept names its clicks' elements: the server's metrics
+// (trailmap_heatmap_dom_dropped_total, _clicks_without_dom_total) tell an
+// operator when --heatmap-dom-nodes is too small for the sessions at once.
+func TestService_DOMBudgetCounted(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxMirrorNodes = 30
+	cfg.MaxTotalNodes = 30 // about one test DOM
+	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
+		a := f.session("sessdom1", "desktop", t0)
+		b := f.session("sessdom2", "desktop", t0)
+		f.observe(a, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
+		f.observe(b, session(t0+1, "https://shop.test/", 1280, 800, 1280, 3000))
+		if m := f.svc.Memory(); m.Sessions != 2 || m.Nodes > 30 || m.MirrorsDropped != 1 || m.ClicksWithoutDOM != 0 {
+			t.Fatalf("after two pages: %+v; want 2 sessions, ≤ 30 nodes, 1 mirror dropped", m)
+		}
+		f.observe(a, evClicks(t0+200, 12, 10, 10))
+		f.observe(b, evClicks(t0+300, 12, 10, 10))
+		if m := f.svc.Memory(); m.MirrorsDropped != 1 || m.ClicksWithoutDOM != 1 {
+			t.Errorf("after a click in each: %+v; want 1 mirror dropped, 1 click without DOM", m)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NULL`, a); got != 1 {
+			t.Errorf("the dropped session's click: %d without an element, want 1", got)
+		}
+		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NOT NULL`, b); got != 1 {
+			t.Errorf("the kept session's click: %d with an element, want 1", got)
+		}
+	})
+}
+
 func decodePNG(t testing.TB, b []byte) image.Image {
 	t.Helper()
 	img, err := png.Decode(bytes.NewReader(b))

@@ -155,6 +155,9 @@ type tracker struct {
 	set    *Settings
 	mirror *mirror // nil: unknown DOM (evicted, or restarted mid-session)
 	pv     *pageview
+	// noDOM counts the clicks placed without a mirror (no element), until
+	// the service takes the count.
+	noDOM int
 
 	vw, vh        int
 	scrollX       float64
@@ -828,6 +831,8 @@ func (t *tracker) click(ts int64, node int32, vx, vy float64, out sink) error {
 	if t.mirror != nil {
 		c.sel, c.tag, c.class = t.mirror.selector(node)
 		noResponse = t.mirror.noResponse(node)
+	} else {
+		t.noDOM++
 	}
 	for i, e := range t.early {
 		if e.node == node && abs(e.vx-vx) < 1 && abs(e.vy-vy) < 1 && abs(e.ts-ts) < boxMatchMS {

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/trailmap/trailmap/heatmap"
 	"github.com/trailmap/trailmap/storage/sqldb"
 )
 
@@ -47,4 +48,28 @@ func (c *indexPoolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.waits, prometheus.CounterValue, float64(s.Waits), pool)
 		ch <- prometheus.MustNewConstMetric(c.waited, prometheus.CounterValue, s.WaitDuration.Seconds(), pool)
 	}
+}
+
+// registerHeatmapMemory serves what the heatmap holds to follow sessions,
+// and what its bounds (--heatmap-sessions, --heatmap-dom-nodes) cost:
+// mirrors dropped, and clicks placed without an element.
+func registerHeatmapMemory(reg prometheus.Registerer, heat *heatmap.Service) {
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "trailmap_heatmap_sessions_followed",
+			Help: "Sessions the heatmap follows in memory (--heatmap-sessions bounds them).",
+		}, func() float64 { return float64(heat.Memory().Sessions) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "trailmap_heatmap_dom_nodes",
+			Help: "DOM nodes the heatmap mirrors to name clicked elements (--heatmap-dom-nodes bounds them).",
+		}, func() float64 { return float64(heat.Memory().Nodes) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "trailmap_heatmap_dom_dropped_total",
+			Help: "DOM mirrors dropped for --heatmap-dom-nodes: their sessions' clicks have no element until the page's next full snapshot.",
+		}, func() float64 { return float64(heat.Memory().MirrorsDropped) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "trailmap_heatmap_clicks_without_dom_total",
+			Help: "Clicks placed with no DOM known (a mirror dropped, a session resumed after a restart or taken over), which element maps leave out.",
+		}, func() float64 { return float64(heat.Memory().ClicksWithoutDOM) }),
+	)
 }

@@ -64,6 +64,9 @@ type Config struct {
 	DictionariesOff bool
 	// Render runs server-side renders of clips (videos, GIFs).
 	Render render.Config
+	// Heatmap bounds what the heatmap keeps in memory to follow sessions:
+	// HeatmapSessions trackers, HeatmapDOMNodes mirrored DOM nodes in all.
+	HeatmapSessions, HeatmapDOMNodes int
 	// AdvertiseURL makes this node one of a cluster (nodes sharing a
 	// PostgreSQL index and a bucket): the address the other nodes reach it
 	// at. Empty: one node.
@@ -90,6 +93,9 @@ func (c Config) Validate() error {
 	}
 	if !c.AssetsOff {
 		errs = append(errs, c.Assets.Validate())
+	}
+	if c.HeatmapSessions < 1 || c.HeatmapDOMNodes < heatmap.DefaultConfig().MaxMirrorNodes {
+		errs = append(errs, fmt.Errorf("heatmap sessions must be positive and DOM nodes at least %d (one page's bound)", heatmap.DefaultConfig().MaxMirrorNodes))
 	}
 	if c.AdvertiseURL != "" {
 		if !sqldb.IsPostgres(c.IndexURL) {
@@ -168,6 +174,9 @@ func parseServe(args []string, stderr io.Writer) (Config, error) {
 	fs.IntVar(&c.Render.PerOwner, "render-per-user", c.Render.PerOwner, "renders one user, API token or share link may have queued or running (0: no limit)")
 	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "run as one node of a cluster (see README: Many nodes): this node's base URL as the other nodes reach it, e.g. http://10.0.0.5:8080; needs a postgres:// --index-url")
 	fs.StringVar(&c.ClusterSecret, "cluster-secret", "", "with --advertise-url: a secret shared by every node (16+ characters), which signs the requests nodes forward to each other")
+	heat := heatmap.DefaultConfig()
+	fs.IntVar(&c.HeatmapSessions, "heatmap-sessions", heat.MaxSessions, "sessions the heatmap follows in memory at once (scroll, page, recent clicks; least recent resume from the index)")
+	fs.IntVar(&c.HeatmapDOMNodes, "heatmap-dom-nodes", heat.MaxTotalNodes, "DOM nodes the heatmap mirrors in all, ~130 bytes each, to name clicked elements: raise it to nodes per page × sessions recording at once (trailmap_heatmap_dom_dropped_total counts mirrors dropped for it)")
 	retentionDays := fs.Int("retention-days", 0, "delete sessions this many days after their last batch, with their recordings (0: keep forever)")
 	auditDays := fs.Int("audit-retention-days", 365, "delete audit log entries older than this many days (0: keep forever)")
 
@@ -257,11 +266,13 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 
 	heatCfg := heatmap.DefaultConfig()
 	heatCfg.Shared = cfg.AdvertiseURL != "" // other nodes write facts too
+	heatCfg.MaxSessions, heatCfg.MaxTotalNodes = cfg.HeatmapSessions, cfg.HeatmapDOMNodes
 	heat, err := heatmap.New(ctx, heatCfg, db.SQL(), db, logger)
 	if err != nil {
 		return err
 	}
 	defer heat.Close()
+	registerHeatmapMemory(reg, heat)
 	jour, err := journey.New(ctx, db, logger)
 	if err != nil {
 		return err

@@ -55,6 +55,24 @@ func TestParseServe_Cluster(t *testing.T) {
 	}
 }
 
+// The heatmap's memory bounds come from --heatmap-sessions and
+// --heatmap-dom-nodes (or their environment twins), checked.
+func TestParseServe_HeatmapMemory(t *testing.T) {
+	c, err := parseServe(nil, io.Discard)
+	if err != nil || c.HeatmapSessions != 20000 || c.HeatmapDOMNodes != 3_000_000 {
+		t.Fatalf("defaults: %d sessions, %d nodes, %v", c.HeatmapSessions, c.HeatmapDOMNodes, err)
+	}
+	t.Setenv("TRAILMAP_HEATMAP_DOM_NODES", "30000000")
+	if c, err = parseServe([]string{"--heatmap-sessions", "60000"}, io.Discard); err != nil || c.HeatmapSessions != 60000 || c.HeatmapDOMNodes != 30_000_000 {
+		t.Fatalf("set: %d sessions, %d nodes, %v", c.HeatmapSessions, c.HeatmapDOMNodes, err)
+	}
+	for _, bad := range [][]string{{"--heatmap-sessions", "0"}, {"--heatmap-dom-nodes", "1000"}} {
+		if _, err := parseServe(bad, io.Discard); err == nil || !strings.Contains(err.Error(), "heatmap") {
+			t.Errorf("%q: %v, want an error about the heatmap", bad, err)
+		}
+	}
+}
+
 func TestProjectSettingsCommand(t *testing.T) {
 	ctx := t.Context()
 	data := t.TempDir()
@@ -250,6 +268,14 @@ func runOnIndex(t *testing.T, indexURL string) indexRun {
 	}
 	srv.GetJSON(t, "/api/v1/heatmaps/clicks?project="+project+"&url=https://shop.test/pricing&width=1280"+rng, &hm)
 	run.Clicks, run.Pageviews, run.Elements = hm.Clicks, hm.Pageviews, len(hm.Elements)
+	// What the heatmap holds to follow the two sessions: both followed,
+	// their pages' DOM mirrored, nothing dropped, every click named.
+	if f, n := metric(t, srv, "trailmap_heatmap_sessions_followed"), metric(t, srv, "trailmap_heatmap_dom_nodes"); f != 2 || n == 0 {
+		t.Errorf("heatmap memory: %v sessions followed, %v DOM nodes; want 2 and some", f, n)
+	}
+	if d, c := metric(t, srv, "trailmap_heatmap_dom_dropped_total"), metric(t, srv, "trailmap_heatmap_clicks_without_dom_total"); d != 0 || c != 0 {
+		t.Errorf("heatmap memory: %v mirrors dropped, %v clicks without DOM; want none", d, c)
+	}
 	// A name with an escaped NUL: SQLite stores it, PostgreSQL cannot (a
 	// 400 saying so, not a 500).
 	nul := srv.Request(t, http.MethodPost, "/api/v1/funnels", []byte(`{"project":`+project+
