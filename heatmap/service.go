@@ -153,6 +153,7 @@ type Service struct {
 	// For Memory: DOM mirrors dropped for the node budget, and clicks
 	// placed without a mirror.
 	mirrorsDropped, clicksNoDOM atomic.Int64
+	droppedWarned               time.Time // guarded by mu: the last warning about dropped mirrors
 }
 
 type entry struct {
@@ -441,6 +442,11 @@ func (s *Service) account(e *entry) {
 	e.nodes = n
 	for s.lru.Len() > s.cfg.MaxSessions {
 		s.drop(s.lru.Back().Value.(*entry))
+	}
+	if s.nodes > s.cfg.MaxTotalNodes && s.now().Sub(s.droppedWarned) >= time.Hour {
+		s.droppedWarned = s.now()
+		s.log.Warn("heatmap: DOM mirrors dropped for the node budget; their sessions' clicks get no element until the next full snapshot: raise --heatmap-dom-nodes",
+			"budget", s.cfg.MaxTotalNodes, "sessions", s.lru.Len(), "dropped_so_far", s.mirrorsDropped.Load())
 	}
 	for el := s.lru.Back(); s.nodes > s.cfg.MaxTotalNodes && el != nil; el = el.Prev() {
 		v := el.Value.(*entry)

@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -604,6 +605,8 @@ func TestService_DOMBudgetCounted(t *testing.T) {
 	cfg.MaxMirrorNodes = 30
 	cfg.MaxTotalNodes = 30 // about one test DOM
 	eachFixture(t, cfg, func(t *testing.T, f *fixture) {
+		var logs bytes.Buffer
+		f.svc.log = slog.New(slog.NewTextHandler(&logs, nil))
 		a := f.session("sessdom1", "desktop", t0)
 		b := f.session("sessdom2", "desktop", t0)
 		f.observe(a, session(t0, "https://shop.test/", 1280, 800, 1280, 3000))
@@ -621,6 +624,16 @@ func TestService_DOMBudgetCounted(t *testing.T) {
 		}
 		if got := f.count(`SELECT COUNT(*) FROM heat_clicks WHERE session_id = ? AND selector_id IS NOT NULL`, b); got != 1 {
 			t.Errorf("the kept session's click: %d with an element, want 1", got)
+		}
+		// A third page drops the second session's mirror; the operator is
+		// told once an hour, not at every drop.
+		c := f.session("sessdom3", "desktop", t0)
+		f.observe(c, session(t0+2, "https://shop.test/", 1280, 800, 1280, 3000))
+		if m := f.svc.Memory(); m.MirrorsDropped != 2 {
+			t.Errorf("after a third page: %+v; want 2 mirrors dropped", m)
+		}
+		if n := strings.Count(logs.String(), "raise --heatmap-dom-nodes"); n != 1 {
+			t.Errorf("%d warnings about dropped mirrors, want 1:\n%s", n, logs.String())
 		}
 	})
 }
