@@ -80,8 +80,7 @@ const maxKeptRaw = 16 << 20
 
 func newSegmentEncoders(c Compressor, keep int) *segmentEncoders {
 	encoders := func(level zstd.EncoderLevel) *zdict.Encoders {
-		return zdict.NewEncoders(keep, zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true))
+		return zdict.NewEncoders(keep, zdict.SegmentOptions(level)...)
 	}
 	return &segmentEncoders{with: c, best: encoders(zstd.SpeedBestCompression), fast: encoders(zstd.SpeedBetterCompression),
 		raw: make(chan []byte, keep)}

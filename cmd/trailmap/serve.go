@@ -74,6 +74,15 @@ type Config struct {
 	ClusterSecret string
 }
 
+// heatmap is the heatmap's configuration: its memory bounds, and whether
+// other nodes write facts too.
+func (c Config) heatmap() heatmap.Config {
+	h := heatmap.DefaultConfig()
+	h.MaxSessions, h.MaxTotalNodes = c.HeatmapSessions, c.HeatmapDOMNodes
+	h.Shared = c.AdvertiseURL != ""
+	return h
+}
+
 // Validate checks the whole configuration.
 func (c Config) Validate() error {
 	var errs []error
@@ -94,8 +103,8 @@ func (c Config) Validate() error {
 	if !c.AssetsOff {
 		errs = append(errs, c.Assets.Validate())
 	}
-	if c.HeatmapSessions < 1 || c.HeatmapDOMNodes < heatmap.DefaultConfig().MaxMirrorNodes {
-		errs = append(errs, fmt.Errorf("heatmap sessions must be positive and DOM nodes at least %d (one page's bound)", heatmap.DefaultConfig().MaxMirrorNodes))
+	if err := c.heatmap().Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--heatmap-sessions, --heatmap-dom-nodes: %w", err))
 	}
 	if c.AdvertiseURL != "" {
 		if !sqldb.IsPostgres(c.IndexURL) {
@@ -264,10 +273,7 @@ func serve(ctx context.Context, cfg Config, stderr io.Writer) error {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newIndexPoolCollector(db.SQL()))
 
-	heatCfg := heatmap.DefaultConfig()
-	heatCfg.Shared = cfg.AdvertiseURL != "" // other nodes write facts too
-	heatCfg.MaxSessions, heatCfg.MaxTotalNodes = cfg.HeatmapSessions, cfg.HeatmapDOMNodes
-	heat, err := heatmap.New(ctx, heatCfg, db.SQL(), db, logger)
+	heat, err := heatmap.New(ctx, cfg.heatmap(), db.SQL(), db, logger)
 	if err != nil {
 		return err
 	}

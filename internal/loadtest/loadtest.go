@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/trailmap/trailmap/internal/rrwebgen"
+	"github.com/trailmap/trailmap/storage/zdict"
 )
 
 // Client sends ingest batches.
@@ -446,8 +447,7 @@ func MeasureLeast(w *rrwebgen.Workload) (Least, error) {
 		return Least{}, err
 	}
 	l.Gunzip = took / n
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-		zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true))
+	enc, err := zstd.NewWriter(nil, zdict.SegmentOptions(zstd.SpeedBestCompression)...)
 	if err != nil {
 		return Least{}, err
 	}

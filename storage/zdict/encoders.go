@@ -6,6 +6,14 @@ import (
 	"github.com/klauspost/compress/zstd"
 )
 
+// SegmentOptions are the options every segment encoder is made with, at
+// level: one goroutine, an 8 MB window and a checksum (a dictionary, where
+// there is one, is added to them).
+func SegmentOptions(level zstd.EncoderLevel) []zstd.EOption {
+	return []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
+		zstd.WithWindowSize(8 << 20), zstd.WithEncoderCRC(true)}
+}
+
 // Encoders hands out zstd encoders made with one set of options and keeps
 // up to its capacity of them between uses. Not a sync.Pool: a new encoder
 // at the best level allocates and clears about 52 MB (55 ms, against

@@ -136,8 +136,7 @@ type current struct {
 // New returns a Set over blobs.
 func New(blobs Blobs, cfg Config, logger *slog.Logger) *Set {
 	s := &Set{blobs: blobs, cfg: cfg, log: logger.With("component", "zdict"),
-		large: NewEncoders(max(cfg.Concurrency, 1), zstd.WithEncoderLevel(zstd.SpeedBestCompression),
-			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20), zstd.WithEncoderCRC(true)),
+		large: NewEncoders(max(cfg.Concurrency, 1), SegmentOptions(zstd.SpeedBestCompression)...),
 		dicts: map[uint32]*entry{}, current: map[int64]*current{}}
 	s.dicts[0] = s.newEntry(0, nil)
 	s.dicts[BuiltinID] = s.newEntry(BuiltinID, []byte(builtin))
@@ -147,8 +146,7 @@ func New(blobs Blobs, cfg Config, logger *slog.Logger) *Set {
 func (s *Set) newEntry(id uint32, raw []byte) *entry {
 	e := &entry{id: id, raw: raw, dec: make(chan *zstd.Decoder, 4)}
 	opts := func(level zstd.EncoderLevel) []zstd.EOption {
-		o := []zstd.EOption{zstd.WithEncoderLevel(level), zstd.WithEncoderConcurrency(1),
-			zstd.WithWindowSize(8 << 20), zstd.WithEncoderCRC(true)}
+		o := SegmentOptions(level)
 		if raw != nil { // entry 0 (no dictionary) only ever decodes
 			o = append(o, zstd.WithEncoderDictRaw(id, raw))
 		}
